@@ -1,0 +1,1 @@
+//! Conformance: trace validation and linearizability checking.

@@ -1,0 +1,1 @@
+//! raftkv: the production Raft key-value store.

@@ -1,0 +1,1 @@
+//! The Raft specification as a stateright model (see issue: the model).

@@ -1,0 +1,68 @@
+//! `raftcheck`: one CLI for the Raft model checker, the trace validator, the
+//! linearizability checker and the key-value store.
+//!
+//! Conventions every subcommand follows (see the README):
+//! exit 0 = checked and holds, 1 = a violation was found, 2 = bad usage or bad
+//! input, 3 = inconclusive (a budget ran out). Results go to stdout (text, or
+//! one JSON object with `--json`); progress and logs go to stderr.
+
+mod cmd;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Outcome;
+
+#[derive(Parser)]
+#[command(name = "raftcheck", version, about = "Make Raft implementations provably boring", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log level for stderr diagnostics (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn", env = "RAFTCHECK_LOG")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check raft-trace/1 files (format only, with --format-only).
+    Validate(cmd::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout with success; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Outcome::BadInput.code()
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+    };
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(e) => {
+            eprintln!("raftcheck: {e:#}");
+            ExitCode::from(exit::code_for_error(&e))
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,26 @@
+//! `raft-trace`: the `raft-trace/1` format, the public contract between Raft
+//! implementations that emit traces and the checkers that read them.
+//!
+//! A trace is newline-delimited JSON. The first line is a [`Header`]; every
+//! other line is a [`Record`]: an event of one Raft node ([`NodeEvent`]) or an
+//! event of a client ([`ClientEvent`]). A *history* is the client events alone,
+//! and may stand as a file of its own. `traces/SCHEMA.md` documents the format
+//! for implementers; `traces/schema.json` is the same as a JSON Schema.
+//!
+//! Reading is streaming and memory-bounded ([`TraceReader`]); every error names
+//! the file, the line and the field. Writing is buffered ([`TraceWriter`]).
+
+mod error;
+mod event;
+mod history;
+mod read;
+mod write;
+
+pub use error::{ErrorKind, TraceError};
+pub use event::*;
+pub use history::*;
+pub use read::{read_all, read_file, TraceReader, DEFAULT_MAX_LINE_BYTES};
+pub use write::TraceWriter;
+
+/// The format identifier every header must carry.
+pub const FORMAT: &str = "raft-trace/1";
