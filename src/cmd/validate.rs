@@ -51,7 +51,7 @@ impl From<&TraceError> for ErrorReport {
     }
 }
 
-fn check_file(path: &PathBuf) -> FileReport {
+fn check_file(path: &std::path::Path) -> FileReport {
     let mut report = FileReport {
         file: path.display().to_string(),
         valid: false,
@@ -86,7 +86,7 @@ fn check_file(path: &PathBuf) -> FileReport {
 
 pub fn run(args: Args) -> Result<Outcome> {
     debug_assert!(args.format_only);
-    let reports: Vec<FileReport> = args.files.iter().map(check_file).collect();
+    let reports: Vec<FileReport> = args.files.iter().map(|f| check_file(f)).collect();
     let all_valid = reports.iter().all(|r| r.valid);
     if args.json {
         let out = serde_json::json!({

@@ -342,6 +342,7 @@ pub struct Init {
     /// Recovered current term.
     pub term: Term,
     /// Recovered vote in `term` (`null`: none).
+    #[serde(deserialize_with = "required_nullable")]
     pub vote: Option<NodeId>,
     /// Recovered snapshot, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -529,6 +530,7 @@ pub struct Persist {
     /// Durable current term.
     pub term: Term,
     /// Durable vote in `term` (`null`: none).
+    #[serde(deserialize_with = "required_nullable")]
     pub vote: Option<NodeId>,
     /// Index of the last durable log entry.
     pub last_index: Index,
@@ -580,6 +582,16 @@ pub struct Gap {
     pub lost: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Deserializes a field that must be present but may be `null` (serde
+/// otherwise lets an `Option` field be missing).
+pub(crate) fn required_nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
 }
 
 /// Serde helper for `Option<Option<T>>`: absent = `None`, `null` = `Some(None)`.

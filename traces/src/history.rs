@@ -22,6 +22,7 @@ pub enum Op {
     /// precondition does not hold returns `fail`.
     Cas {
         key: String,
+        #[serde(deserialize_with = "crate::event::required_nullable")]
         from: Option<String>,
         to: String,
     },

@@ -321,7 +321,8 @@ impl<R: BufRead> TraceReader<R> {
             map.insert("type".into(), Value::String(ty));
             let ev: ClientEvent = self.typed(Value::Object(map), "", ErrorKind::Field)?;
             if let ClientEvent::Invoke(i) = &ev {
-                if let Some(n) = i.node {
+                // A history that stands alone may name nodes it does not list.
+                if let (Some(n), false) = (i.node, self.header.nodes.is_empty()) {
                     self.check_node(n, "node")?;
                 }
             }
@@ -524,8 +525,8 @@ fn describe(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("{b}"),
         Value::Number(n) => format!("the number {n}"),
-        Value::String(s) if s.len() > 40 => {
-            format!("a string \"{}...\"", &s[..s.floor_char_boundary(40)])
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("a string \"{}...\"", s.chars().take(40).collect::<String>())
         }
         Value::String(s) => format!("\"{s}\""),
         Value::Array(_) => "an array".into(),
