@@ -2,7 +2,7 @@
 
 /// How a check ended; the process exit code follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Violated and Inconclusive belong to the checking subcommands.
+#[allow(dead_code)] // Inconclusive belongs to the checking subcommands that have budgets.
 pub enum Outcome {
     /// Checked, and everything holds (exit 0).
     Holds,

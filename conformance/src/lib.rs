@@ -1,1 +1,3 @@
 //! Conformance: trace validation and linearizability checking.
+
+pub mod validate;

@@ -6,18 +6,21 @@ use anyhow::Result;
 use raft_trace::{EventType, TraceError};
 use serde::Serialize;
 
+use raft_conformance::validate::{runs_in, validate_run};
+
 use crate::exit::Outcome;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only parse and schema-check the files (the semantic check against the
-    /// model is not part of this build).
-    #[arg(long, required = true)]
+    /// Only parse and schema-check the files; skip the semantic check.
+    #[arg(long)]
     format_only: bool,
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
-    /// Trace or history files (raft-trace/1 ndjson).
+    /// Trace or history files (raft-trace/1 ndjson), or directories: a
+    /// directory of `*.ndjson` files is one run (one file per node is fine),
+    /// and each subdirectory holding them (`DIR/seed-N/`) is a run.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -85,8 +88,11 @@ fn check_file(path: &std::path::Path) -> FileReport {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    debug_assert!(args.format_only);
-    let reports: Vec<FileReport> = args.files.iter().map(|f| check_file(f)).collect();
+    if !args.format_only {
+        return semantic(&args);
+    }
+    let files = expand(&args.files)?;
+    let reports: Vec<FileReport> = files.iter().map(|f| check_file(f)).collect();
     let all_valid = reports.iter().all(|r| r.valid);
     if args.json {
         let out = serde_json::json!({
@@ -124,5 +130,76 @@ pub fn run(args: Args) -> Result<Outcome> {
         Outcome::Holds
     } else {
         Outcome::BadInput
+    })
+}
+
+/// Files named on the command line, with directories expanded to the
+/// `*.ndjson` files of their runs.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            for run in runs_in(path).map_err(|e| anyhow::anyhow!("{e}"))? {
+                files.extend(run.files);
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// The semantic check: message identity and the global invariants, run by run.
+fn semantic(args: &Args) -> Result<Outcome> {
+    let mut runs = Vec::new();
+    for path in &args.files {
+        runs.extend(runs_in(path).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    let mut reports = Vec::new();
+    let mut bad_input = None;
+    for run in &runs {
+        match validate_run(run) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                bad_input = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    if let Some(msg) = &bad_input {
+        if args.json {
+            let out = serde_json::json!({"verdict": "bad-input", "error": msg, "runs": reports});
+            println!("{}", serde_json::to_string(&out)?);
+        }
+        eprintln!("{msg}");
+        return Ok(Outcome::BadInput);
+    }
+    let invalid = reports.iter().filter(|r| r.rejection.is_some()).count();
+    if args.json {
+        let out = serde_json::json!({
+            "verdict": if invalid == 0 { "valid" } else { "invalid" },
+            "runs": reports,
+        });
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        for (run, r) in runs.iter().zip(&reports) {
+            match &r.rejection {
+                None => println!(
+                    "{}: valid ({} events, {} messages undelivered at the end)",
+                    run.name, r.events, r.undelivered
+                ),
+                Some(rej) => print!("{}: INVALID\n{rej}", run.name),
+            }
+        }
+        println!(
+            "{} of {} runs valid",
+            reports.len() - invalid,
+            reports.len()
+        );
+    }
+    Ok(if invalid == 0 {
+        Outcome::Holds
+    } else {
+        Outcome::Violated
     })
 }

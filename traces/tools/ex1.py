@@ -1,3 +1,4 @@
+# Example 1: a 3-node election, commits, a lost message, a read through the log.
 from gen import *
 t=T([1,2,3],network={"loss":True,"duplication":False,"reorder":True})
 for n in (1,2,3):
@@ -66,9 +67,10 @@ rd={"term":1,"data":{"kind":"command","client":2,"req":1,"op":{"f":"read","key":
 t.ev(1,"append",P(1,1,"leader",2,3,1),index=3,entries=[rd])
 t.ev(1,"persist",term=1,vote=1,last_index=3)
 c3=t.send(1,3,1,"append_entries",prev_index=1,prev_term=1,commit=2,entries=[w,rd])
-t.recv(c3,P(1,1,"follower",1,1,1))
+t.recv(c3,P(1,1,"follower",0,1,1))
 t.ev(3,"append",index=2,entries=[w,rd])
 t.ev(3,"commit",index=2)
+t.ev(3,"apply",index=1,term=1)
 t.ev(3,"apply",index=2,term=1,client=1,req=1)
 t.ev(3,"persist",term=1,vote=1,last_index=3)
 q3=t.send(3,1,1,"append_entries_reply",success=True,match_index=3)

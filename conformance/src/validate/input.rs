@@ -1,0 +1,238 @@
+//! Finding the runs under a path, and merging a run's files into one stream
+//! of events in an order that respects send-before-receive.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use raft_trace::{ClientEvent, Event, Header, NodeEvent, Record, TraceReader};
+
+use super::network::NetworkCheck;
+use super::{InputError, Location};
+
+/// The files of one run: one file for the cluster, or one per node, and any
+/// client-history files.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+}
+
+fn ndjson_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        InputError::Layout(format!("{}: cannot read directory: {e}", dir.display()))
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| InputError::Layout(format!("{}: {e}", dir.display())))?
+            .path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "ndjson") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The runs under `path`: a file is a run; a directory holding `*.ndjson`
+/// files is a run; each subdirectory holding them (`DIR/seed-N/`) is a run.
+pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
+    if path.is_file() {
+        return Ok(vec![Run {
+            name: path.display().to_string(),
+            files: vec![path.to_path_buf()],
+        }]);
+    }
+    if !path.is_dir() {
+        return Err(InputError::Layout(format!(
+            "{}: no such file or directory",
+            path.display()
+        )));
+    }
+    let mut runs = Vec::new();
+    let here = ndjson_files(path)?;
+    if !here.is_empty() {
+        runs.push(Run {
+            name: path.display().to_string(),
+            files: here,
+        });
+    }
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| InputError::Layout(format!("{}: cannot read directory: {e}", path.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort_by_key(|p| natural_key(p));
+    for dir in subdirs {
+        let files = ndjson_files(&dir)?;
+        if !files.is_empty() {
+            runs.push(Run {
+                name: dir.display().to_string(),
+                files,
+            });
+        }
+    }
+    if runs.is_empty() {
+        return Err(InputError::Layout(format!(
+            "{}: no *.ndjson trace files here or in its subdirectories",
+            path.display()
+        )));
+    }
+    Ok(runs)
+}
+
+/// Sorts `seed-2` before `seed-10`.
+fn natural_key(p: &Path) -> (String, u64) {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let digits: String = name
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let number = digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .unwrap_or(0);
+    (name[..name.len() - digits.len()].to_string(), number)
+}
+
+/// One item of the merged stream.
+#[allow(clippy::large_enum_variant)] // one item at a time, never stored in bulk
+pub enum Item {
+    Node(Location, NodeEvent),
+    Client(ClientEvent),
+}
+
+struct Source {
+    reader: TraceReader<BufReader<File>>,
+    head: Option<(u64, Record)>,
+}
+
+impl Source {
+    fn advance(&mut self) -> Result<(), InputError> {
+        self.head = match self.reader.next() {
+            Some(Ok(r)) => Some((self.reader.line(), r)),
+            Some(Err(e)) => return Err(e.into()),
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+/// The files of a run read together.
+pub struct Merged {
+    header: Header,
+    sources: Vec<Source>,
+    /// The source to take from next when several may go.
+    current: usize,
+}
+
+impl Merged {
+    pub fn open(run: &Run) -> Result<Self, InputError> {
+        let mut sources = Vec::new();
+        let mut header: Option<Header> = None;
+        for path in &run.files {
+            let reader = raft_trace::read_file(path)?;
+            let h = reader.header().clone();
+            if !h.nodes.is_empty() {
+                match &header {
+                    Some(first) if first.nodes != h.nodes => {
+                        return Err(InputError::Layout(format!(
+                            "{}:1: field \"nodes\": {:?} differs from {:?} in another file of the same run",
+                            path.display(),
+                            h.nodes,
+                            first.nodes
+                        )))
+                    }
+                    Some(_) => {}
+                    None => header = Some(h),
+                }
+            }
+            let mut source = Source { reader, head: None };
+            source.advance()?;
+            sources.push(source);
+        }
+        let header = match header {
+            Some(h) => h,
+            None => sources
+                .first()
+                .map(|s| s.reader.header().clone())
+                .ok_or_else(|| InputError::Layout(format!("{}: no files", run.name)))?,
+        };
+        Ok(Merged {
+            header,
+            sources,
+            current: 0,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Whether this head may go now: anything but a receive whose send has
+    /// not been replayed yet.
+    fn ready(head: &Record, network: &NetworkCheck) -> bool {
+        match head {
+            Record::Node(NodeEvent {
+                event: Event::Receive(m),
+                ..
+            }) => network.was_sent(m.msg.from, m.msg.id),
+            _ => true,
+        }
+    }
+
+    /// The next event. With one file, file order is kept as it is (a
+    /// receive before its send is then the validator's to reject). With
+    /// several, events with a `time` go in time order; otherwise the merge
+    /// stays on one file until it reaches a receive whose send has not been
+    /// seen, then moves on.
+    pub fn next(&mut self, network: &NetworkCheck) -> Result<Option<Item>, InputError> {
+        let n = self.sources.len();
+        let pick = if n == 1 {
+            self.sources[0].head.as_ref().map(|_| 0)
+        } else {
+            let timed = self.sources.iter().enumerate().filter_map(|(i, s)| {
+                let (_, r) = s.head.as_ref()?;
+                let time = match r {
+                    Record::Node(e) => e.time,
+                    Record::Client(ClientEvent::Invoke(i)) => i.time,
+                    Record::Client(ClientEvent::Return(r)) => r.time,
+                };
+                Some((i, time, Self::ready(r, network)))
+            });
+            let heads: Vec<(usize, Option<u64>, bool)> = timed.collect();
+            if heads.is_empty() {
+                None
+            } else if heads.iter().all(|(_, t, _)| t.is_some()) {
+                heads
+                    .iter()
+                    .filter(|h| h.2)
+                    .min_by_key(|(i, t, _)| (*t, *i))
+                    .or_else(|| heads.first())
+                    .map(|h| h.0)
+            } else {
+                (0..n)
+                    .map(|k| (self.current + k) % n)
+                    .find(|&i| heads.iter().any(|h| h.0 == i && h.2))
+                    .or_else(|| heads.first().map(|h| h.0))
+            }
+        };
+        let Some(i) = pick else { return Ok(None) };
+        self.current = i;
+        let source = &mut self.sources[i];
+        let (line, record) = source.head.take().expect("picked a source with a head");
+        let file = source.reader.file().to_string();
+        source.advance()?;
+        Ok(Some(match record {
+            Record::Node(e) => Item::Node(Location { file, line }, e),
+            Record::Client(c) => Item::Client(c),
+        }))
+    }
+}

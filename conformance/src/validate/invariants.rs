@@ -1,0 +1,571 @@
+//! The cluster as the trace shows it, and the global Raft invariants checked
+//! over what is known after every event: Election Safety, at most one vote
+//! per term per node, Log Matching, Leader Completeness, State Machine
+//! Safety, commit index never decreasing, committed entries never changing,
+//! no truncation below the commit index, apply in order, and durability of
+//! what a node acknowledges.
+//!
+//! These are properties of whole runs, independent of how an implementation
+//! takes its steps; whether each step is one the specification allows is the
+//! replay's business (see `super::replay`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use raft_trace::*;
+
+use super::Violation;
+
+/// What the trace has shown of one node.
+#[derive(Debug, Clone)]
+struct NodeView {
+    running: bool,
+    term: Term,
+    role: Role,
+    commit: Index,
+    applied: Index,
+    snapshot: (Index, Term),
+    /// Terms of the entries after the snapshot (`None`: not observed).
+    log: Vec<Option<Term>>,
+    /// The last `persist` event, when the emitter writes them.
+    durable: Option<Persist>,
+    /// A `gap` was declared: order-based checks are off for this node.
+    uncertain: bool,
+}
+
+impl NodeView {
+    fn new() -> Self {
+        NodeView {
+            running: false,
+            term: 0,
+            role: Role::Follower,
+            commit: 0,
+            applied: 0,
+            snapshot: (0, 0),
+            log: Vec::new(),
+            durable: None,
+            uncertain: false,
+        }
+    }
+
+    fn last_index(&self) -> Index {
+        self.snapshot.0 + self.log.len() as u64
+    }
+
+    /// The term of the entry at `index`, if known (`Some(0)` for index 0).
+    fn term_at(&self, index: Index) -> Option<Term> {
+        if index == self.snapshot.0 {
+            return Some(self.snapshot.1);
+        }
+        if index < self.snapshot.0 || index > self.last_index() {
+            return None;
+        }
+        self.log[(index - self.snapshot.0 - 1) as usize]
+    }
+
+    fn truncate_to(&mut self, last: Index) {
+        let keep = last.saturating_sub(self.snapshot.0) as usize;
+        self.log.truncate(keep);
+    }
+}
+
+/// The invariant checker for one run.
+pub struct Invariants {
+    observes_persist: bool,
+    observes_log: bool,
+    nodes: BTreeMap<NodeId, NodeView>,
+    /// The leader of each term.
+    leaders: BTreeMap<Term, NodeId>,
+    /// The vote each node cast in each term.
+    votes: BTreeMap<(NodeId, Term), NodeId>,
+    /// Entries known to be committed: index -> term.
+    committed: BTreeMap<Index, Term>,
+    /// Log Matching, inductively: the term of the entry before (index, term).
+    predecessor: HashMap<(Index, Term), Term>,
+}
+
+impl Invariants {
+    pub fn new(header: &Header) -> Self {
+        let events = &header.observes.events;
+        Invariants {
+            observes_persist: events.contains(&EventType::Persist),
+            observes_log: [EventType::Init, EventType::Append, EventType::Truncate]
+                .iter()
+                .all(|e| events.contains(e)),
+            nodes: header.nodes.iter().map(|&n| (n, NodeView::new())).collect(),
+            leaders: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            predecessor: HashMap::new(),
+        }
+    }
+
+    /// Checks one event and folds it into what is known.
+    pub fn step(&mut self, e: &NodeEvent) -> Result<(), Violation> {
+        let node = e.node;
+        self.nodes.entry(node).or_insert_with(NodeView::new);
+        let view = &self.nodes[&node];
+        if !view.running && !matches!(e.event, Event::Init(_) | Event::Gap(_)) {
+            // A trace may start in the middle of a run: the first event of a
+            // node that was never initialised makes it running, unknown state.
+            if view.durable.is_none() && view.log.is_empty() && view.term == 0 {
+                self.node(node).running = true;
+                self.node(node).uncertain = true;
+            } else {
+                return Err(Violation::new(
+                    "EventWhileCrashed",
+                    format!("node {node} to restart (init) before it takes steps"),
+                    format!("a {} event after a crash", e.event.event_type().as_str()),
+                ));
+            }
+        }
+        match &e.event {
+            Event::Init(init) => self.init(node, init)?,
+            Event::Crash(_) => self.node(node).running = false,
+            Event::Role(r) => self.role(node, r.role, r.term)?,
+            Event::Timeout(_) => {}
+            Event::Send(m) => self.send(node, &m.msg)?,
+            Event::Receive(_) => {}
+            Event::Append(a) => self.append(node, a)?,
+            Event::Truncate(t) => self.truncate(node, t.from)?,
+            Event::Persist(p) => self.persist(node, p)?,
+            Event::Commit(c) => self.commit(node, c.index)?,
+            Event::Apply(a) => self.apply(node, a)?,
+            Event::Snapshot(s) => self.snapshot(node, s.index, s.term)?,
+            Event::Install(s) => self.install(node, s.index, s.term)?,
+            Event::Gap(_) => self.node(node).uncertain = true,
+        }
+        if let Some(post) = &e.post {
+            self.post(node, post)?;
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, node: NodeId) -> &mut NodeView {
+        self.nodes.get_mut(&node).expect("node registered in step")
+    }
+
+    fn init(&mut self, node: NodeId, init: &Init) -> Result<(), Violation> {
+        let observes_persist = self.observes_persist;
+        let v = self.node(node);
+        if let (true, InitReason::Restart, Some(d)) = (observes_persist, init.reason, &v.durable) {
+            let lost_vote = init.term == d.term && init.vote != d.vote;
+            if init.term < d.term || lost_vote {
+                return Err(Violation::new(
+                    "PersistedStateLost",
+                    format!(
+                        "term {} and vote {:?} (persisted before the crash)",
+                        d.term, d.vote
+                    ),
+                    format!(
+                        "restart recovered term {} and vote {:?}",
+                        init.term, init.vote
+                    ),
+                ));
+            }
+        }
+        let snapshot = init.snapshot.map_or((0, 0), |s| (s.index, s.term));
+        let mut log: Vec<Option<Term>> = match &init.entries {
+            Some(entries) => entries.iter().map(|e| Some(e.term)).collect(),
+            None => vec![None; init.last_index.saturating_sub(snapshot.0) as usize],
+        };
+        if let Some(last) = log.last_mut() {
+            *last = Some(init.last_term);
+        }
+        let durable = Persist {
+            term: init.term,
+            vote: init.vote,
+            last_index: init.last_index,
+        };
+        *v = NodeView {
+            running: true,
+            term: init.term,
+            role: Role::Follower,
+            commit: snapshot.0,
+            applied: snapshot.0,
+            snapshot,
+            log,
+            durable: Some(durable),
+            uncertain: v.uncertain,
+        };
+        if let Some(vote) = init.vote {
+            self.vote(node, init.term, vote)?;
+        }
+        Ok(())
+    }
+
+    fn vote(&mut self, node: NodeId, term: Term, candidate: NodeId) -> Result<(), Violation> {
+        match self.votes.insert((node, term), candidate) {
+            Some(prev) if prev != candidate => Err(Violation::new(
+                "OneVotePerTerm",
+                format!("node {node} votes once in term {term} (it voted for {prev})"),
+                format!("a vote for {candidate} in term {term}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn term(&mut self, node: NodeId, term: Term) -> Result<(), Violation> {
+        let v = self.node(node);
+        if term < v.term {
+            return Err(Violation::new(
+                "TermNeverDecreases",
+                format!("term >= {}", v.term),
+                format!("term {term}"),
+            ));
+        }
+        v.term = term;
+        Ok(())
+    }
+
+    fn role(&mut self, node: NodeId, role: Role, term: Term) -> Result<(), Violation> {
+        self.term(node, term)?;
+        self.node(node).role = role;
+        if role == Role::Leader {
+            self.leader(node, term)?;
+        }
+        Ok(())
+    }
+
+    /// Election Safety and Leader Completeness, when `node` leads `term`.
+    fn leader(&mut self, node: NodeId, term: Term) -> Result<(), Violation> {
+        if let Some(&other) = self.leaders.get(&term) {
+            if other != node {
+                return Err(Violation::new(
+                    "ElectionSafety",
+                    format!("at most one leader in term {term} (node {other} was elected)"),
+                    format!("node {node} became leader in term {term} too"),
+                ));
+            }
+            return Ok(());
+        }
+        self.leaders.insert(term, node);
+        let v = &self.nodes[&node];
+        if v.uncertain {
+            return Ok(());
+        }
+        for (&index, &t) in self.committed.range(v.snapshot.0 + 1..) {
+            let has = if index > v.last_index() {
+                Some(None)
+            } else {
+                v.term_at(index).map(Some)
+            };
+            if let Some(found) = has {
+                if found != Some(t) {
+                    return Err(Violation::new(
+                        "LeaderCompleteness",
+                        format!(
+                            "the leader of term {term} holds committed entry {index} (term {t})"
+                        ),
+                        match found {
+                            Some(x) => format!("node {node} has term {x} at index {index}"),
+                            None => format!("node {node}'s log ends at {}", v.last_index()),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, node: NodeId, msg: &Message) -> Result<(), Violation> {
+        let v = &self.nodes[&node];
+        let Some(d) = v.durable.as_ref().filter(|_| self.observes_persist) else {
+            return Ok(());
+        };
+        match &msg.rpc {
+            Rpc::RequestVoteReply { granted: true }
+                if d.term != msg.term || d.vote != Some(msg.to) =>
+            {
+                Err(Violation::new(
+                    "VotePersistedBeforeReply",
+                    format!(
+                        "term {} and vote for {} durable before the vote is sent",
+                        msg.term, msg.to
+                    ),
+                    format!("durable state: term {}, vote {:?}", d.term, d.vote),
+                ))
+            }
+            Rpc::AppendEntriesReply {
+                success: true,
+                match_index: Some(m),
+                ..
+            } if *m > d.last_index && !v.uncertain => Err(Violation::new(
+                "EntriesPersistedBeforeAck",
+                format!("entries up to {m} durable before they are acknowledged"),
+                format!("durable log ends at {}", d.last_index),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn append(&mut self, node: NodeId, a: &Append) -> Result<(), Violation> {
+        let v = &self.nodes[&node];
+        let uncertain = v.uncertain;
+        if a.index != v.last_index() + 1 && !uncertain {
+            return Err(Violation::new(
+                "AppendAtLogEnd",
+                format!(
+                    "entries appended at index {} (after the last entry)",
+                    v.last_index() + 1
+                ),
+                format!("append at index {}", a.index),
+            ));
+        }
+        let count = a
+            .entries
+            .as_ref()
+            .map(|e| e.len() as u64)
+            .or(a.entry_count)
+            .unwrap_or(0);
+        let terms: Vec<Option<Term>> = match &a.entries {
+            Some(entries) => entries.iter().map(|e| Some(e.term)).collect(),
+            None => vec![None; count as usize],
+        };
+        let mut prev = if uncertain {
+            None
+        } else {
+            v.term_at(a.index - 1)
+        };
+        for (k, term) in terms.iter().enumerate() {
+            let index = a.index + k as u64;
+            if let (Some(p), Some(t)) = (prev, term) {
+                match self.predecessor.insert((index, *t), p) {
+                    Some(q) if q != p => {
+                        return Err(Violation::new(
+                            "LogMatching",
+                            format!("entry {index} of term {t} follows an entry of term {q}, as in other logs"),
+                            format!("on node {node} it follows an entry of term {p}"),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            prev = *term;
+        }
+        let v = self.node(node);
+        if uncertain {
+            v.truncate_to(a.index.saturating_sub(1).max(v.snapshot.0));
+            let missing = (a.index - 1).saturating_sub(v.last_index());
+            v.log.extend(std::iter::repeat_n(None, missing as usize));
+        }
+        v.log.extend(terms);
+        Ok(())
+    }
+
+    fn truncate(&mut self, node: NodeId, from: Index) -> Result<(), Violation> {
+        let v = self.node(node);
+        if v.role == Role::Leader {
+            return Err(Violation::new(
+                "LeaderAppendOnly",
+                format!("the leader of term {} never removes entries", v.term),
+                format!("node {node} truncated its log from {from}"),
+            ));
+        }
+        if from <= v.commit && !v.uncertain {
+            return Err(Violation::new(
+                "NoTruncationOfCommitted",
+                format!("entries up to the commit index {} kept", v.commit),
+                format!("truncation from {from}"),
+            ));
+        }
+        v.truncate_to(from.saturating_sub(1));
+        if let Some(d) = v.durable.as_mut() {
+            d.last_index = d.last_index.min(from.saturating_sub(1));
+        }
+        Ok(())
+    }
+
+    fn persist(&mut self, node: NodeId, p: &Persist) -> Result<(), Violation> {
+        self.term(node, p.term)?;
+        if let Some(vote) = p.vote {
+            self.vote(node, p.term, vote)?;
+        }
+        self.node(node).durable = Some(p.clone());
+        Ok(())
+    }
+
+    /// Records that `node` holds entry `index` as committed.
+    fn committed(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        let Some(term) = self.nodes[&node].term_at(index) else {
+            return Ok(());
+        };
+        if index == 0 {
+            return Ok(());
+        }
+        match self.committed.insert(index, term) {
+            Some(t) if t != term => Err(Violation::new(
+                "StateMachineSafety",
+                format!("the committed entry at index {index} is of term {t} on every node"),
+                format!("node {node} commits an entry of term {term} at index {index}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn commit(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        let v = &self.nodes[&node];
+        if index < v.commit && !v.uncertain {
+            return Err(Violation::new(
+                "CommitNeverDecreases",
+                format!("commit index >= {}", v.commit),
+                format!("commit index {index}"),
+            ));
+        }
+        if index > v.last_index() && !v.uncertain {
+            return Err(Violation::new(
+                "CommitWithinLog",
+                format!("commit index <= the last log index {}", v.last_index()),
+                format!("commit index {index}"),
+            ));
+        }
+        let from = v.commit.max(v.snapshot.0) + 1;
+        for i in from..=index {
+            self.committed(node, i)?;
+        }
+        self.node(node).commit = index;
+        Ok(())
+    }
+
+    fn apply(&mut self, node: NodeId, a: &Apply) -> Result<(), Violation> {
+        let v = &self.nodes[&node];
+        if !v.uncertain {
+            if a.index != v.applied + 1 {
+                return Err(Violation::new(
+                    "ApplyInOrder",
+                    format!("the next entry applied is {}", v.applied + 1),
+                    format!("entry {} applied", a.index),
+                ));
+            }
+            if a.index > v.commit {
+                return Err(Violation::new(
+                    "ApplyOnlyCommitted",
+                    format!("applied entries are committed (commit index {})", v.commit),
+                    format!("entry {} applied", a.index),
+                ));
+            }
+        }
+        if let Some(t) = v.term_at(a.index) {
+            if t != a.term {
+                return Err(Violation::new(
+                    "ApplyWhatIsLogged",
+                    format!("the entry at {} has term {t} in node {node}'s log", a.index),
+                    format!("an entry of term {} applied", a.term),
+                ));
+            }
+        }
+        match self.committed.insert(a.index, a.term) {
+            Some(t) if t != a.term => {
+                return Err(Violation::new(
+                    "StateMachineSafety",
+                    format!(
+                        "every node applies the entry of term {t} at index {}",
+                        a.index
+                    ),
+                    format!("node {node} applies an entry of term {} there", a.term),
+                ))
+            }
+            _ => {}
+        }
+        self.node(node).applied = a.index;
+        Ok(())
+    }
+
+    fn snapshot(&mut self, node: NodeId, index: Index, term: Term) -> Result<(), Violation> {
+        let v = self.node(node);
+        if index > v.applied && !v.uncertain {
+            return Err(Violation::new(
+                "SnapshotOfApplied",
+                format!(
+                    "a snapshot covers only applied entries (applied {})",
+                    v.applied
+                ),
+                format!("snapshot up to {index}"),
+            ));
+        }
+        if let Some(t) = v.term_at(index) {
+            if t != term && index != 0 {
+                return Err(Violation::new(
+                    "SnapshotMatchesLog",
+                    format!("the entry at {index} has term {t}"),
+                    format!("snapshot of term {term}"),
+                ));
+            }
+        }
+        let keep_from = (index.saturating_sub(v.snapshot.0) as usize).min(v.log.len());
+        v.log.drain(..keep_from);
+        v.snapshot = (index, term);
+        Ok(())
+    }
+
+    fn install(&mut self, node: NodeId, index: Index, term: Term) -> Result<(), Violation> {
+        let v = &self.nodes[&node];
+        if index < v.applied && !v.uncertain {
+            return Err(Violation::new(
+                "SnapshotNeverRegresses",
+                format!(
+                    "an installed snapshot covers at least the applied entries (applied {})",
+                    v.applied
+                ),
+                format!("snapshot up to {index} installed"),
+            ));
+        }
+        match self.committed.insert(index, term) {
+            Some(t) if t != term && index > 0 => {
+                return Err(Violation::new(
+                    "StateMachineSafety",
+                    format!("the committed entry at {index} is of term {t}"),
+                    format!("node {node} installed a snapshot ending in term {term}"),
+                ))
+            }
+            _ => {}
+        }
+        let v = self.node(node);
+        if v.term_at(index) == Some(term) && index > v.snapshot.0 {
+            let drop = (index - v.snapshot.0) as usize;
+            v.log.drain(..drop);
+        } else {
+            v.log.clear();
+        }
+        v.snapshot = (index, term);
+        v.commit = v.commit.max(index);
+        v.applied = v.applied.max(index);
+        Ok(())
+    }
+
+    fn post(&mut self, node: NodeId, post: &PostState) -> Result<(), Violation> {
+        if let Some(term) = post.term {
+            self.term(node, term)?;
+        }
+        if let (Some(Some(vote)), Some(term)) = (post.vote, post.term) {
+            self.vote(node, term, vote)?;
+        }
+        if let (Some(Role::Leader), Some(term)) = (post.role, post.term) {
+            self.leader(node, term)?;
+        }
+        if let Some(role) = post.role {
+            self.node(node).role = role;
+        }
+        let observes_log = self.observes_log;
+        let v = &self.nodes[&node];
+        if let (Some(last), true, false) = (post.last_index, observes_log, v.uncertain) {
+            if last != v.last_index() {
+                return Err(Violation::new(
+                    "PostStateMatchesEvents",
+                    format!(
+                        "last_index {} (from the init, append and truncate events)",
+                        v.last_index()
+                    ),
+                    format!("post.last_index {last}"),
+                ));
+            }
+        }
+        if let Some(commit) = post.commit {
+            if commit != v.commit {
+                // A commit the emitter does not write as an event, or one that
+                // went backwards: the same checks as a commit event.
+                self.commit(node, commit)?;
+            }
+        }
+        Ok(())
+    }
+}

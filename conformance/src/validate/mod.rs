@@ -1,0 +1,179 @@
+//! Trace validation: replay a `raft-trace/1` run event by event, and reject
+//! the first event that breaks message identity or a global invariant.
+//!
+//! Input is one run: a single file with every node's events, or one file per
+//! node (merged here by send/receive order, with no global clock), plus any
+//! client-history files. [`validate_run`] checks a run; [`runs_in`] finds the
+//! runs under a path (a file, a run directory, or a directory of runs such as
+//! `raftcheck sim --trace-dir` writes).
+
+mod input;
+mod invariants;
+mod network;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use raft_trace::{ClientEvent, Event, Header, NodeEvent, NodeId, TraceError};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+pub use input::{runs_in, Run};
+use invariants::Invariants;
+use network::NetworkCheck;
+
+/// A broken rule, before it is placed at a line of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule or invariant, e.g. `ElectionSafety`.
+    pub rule: &'static str,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Violation {
+    pub fn new(rule: &'static str, expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        Violation {
+            rule,
+            expected: expected.into(),
+            actual: actual.into(),
+        }
+    }
+}
+
+/// Where an event was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: u64,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// An event that the validator rejected, with enough context to act on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    pub at: Location,
+    pub node: NodeId,
+    pub rule: &'static str,
+    pub expected: String,
+    pub actual: String,
+    /// The event, as JSON.
+    pub event: Box<RawValue>,
+    /// The last few events of the same node that were accepted, oldest first.
+    pub recent: Vec<(Location, Box<RawValue>)>,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: node {}: {} violated", self.at, self.node, self.rule)?;
+        writeln!(f, "  expected: {}", self.expected)?;
+        writeln!(f, "  actual:   {}", self.actual)?;
+        writeln!(f, "  event:    {}", self.event)?;
+        if !self.recent.is_empty() {
+            writeln!(f, "  node {}'s last accepted events:", self.node)?;
+            for (at, ev) in &self.recent {
+                writeln!(f, "    {at}: {ev}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a run could not be checked (bad input).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error("{0}")]
+    Layout(String),
+}
+
+/// The outcome of validating one run.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// The files of the run.
+    pub files: Vec<String>,
+    pub events: u64,
+    pub nodes: Vec<NodeId>,
+    /// Messages sent and never received when the trace ends.
+    pub undelivered: usize,
+    /// The client events found (for the linearizability check).
+    #[serde(skip)]
+    pub history: Vec<ClientEvent>,
+    pub rejection: Option<Rejection>,
+}
+
+const RECENT: usize = 5;
+
+/// Validates one run.
+pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
+    let mut merged = input::Merged::open(run)?;
+    let header: Header = merged.header().clone();
+    let mut invariants = Invariants::new(&header);
+    let mut network = NetworkCheck::new(header.network);
+    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
+        Default::default();
+    let mut report = RunReport {
+        files: run.files.iter().map(|p| p.display().to_string()).collect(),
+        events: 0,
+        nodes: header.nodes.clone(),
+        undelivered: 0,
+        history: Vec::new(),
+        rejection: None,
+    };
+    while let Some(item) = merged.next(&network)? {
+        let (at, event) = match item {
+            input::Item::Client(c) => {
+                report.history.push(c);
+                continue;
+            }
+            input::Item::Node(at, e) => (at, e),
+        };
+        report.events += 1;
+        let result = match &event.event {
+            Event::Send(m) => network.send(&m.msg),
+            Event::Receive(m) => network.receive(&m.msg),
+            _ => Ok(()),
+        }
+        .and_then(|()| invariants.step(&event));
+        if let Err(v) = result {
+            let history = recent.remove(&event.node).unwrap_or_default();
+            report.rejection = Some(Rejection {
+                at,
+                node: event.node,
+                rule: v.rule,
+                expected: v.expected,
+                actual: v.actual,
+                event: raw(&event),
+                recent: history.into_iter().map(|(l, e)| (l, raw(&e))).collect(),
+            });
+            break;
+        }
+        let queue = recent.entry(event.node).or_default();
+        if queue.len() == RECENT {
+            queue.pop_front();
+        }
+        queue.push_back((at, event));
+    }
+    report.undelivered = network.undelivered();
+    Ok(report)
+}
+
+fn raw(e: &NodeEvent) -> Box<RawValue> {
+    serde_json::value::to_raw_value(e).expect("trace events serialize")
+}
+
+/// Convenience: validate every run under `path`.
+pub fn validate_path(path: &Path) -> Result<Vec<RunReport>, InputError> {
+    runs_in(path)?.iter().map(validate_run).collect()
+}
+
+/// The files of a run, for callers that list them.
+pub fn run_files(run: &Run) -> &[PathBuf] {
+    &run.files
+}

@@ -1,0 +1,160 @@
+//! Message identity: every receive must deliver a message that was sent,
+//! with identical fields, and the network may lose, duplicate or reorder
+//! messages only as far as the trace's header declares.
+
+use std::collections::{BTreeMap, HashMap};
+
+use raft_trace::{Message, Network, NodeId};
+
+use super::Violation;
+
+/// What is known about one sent message.
+struct Sent {
+    msg: Message,
+    /// Position among the messages `from` sent to `to` (0, 1, 2, ...).
+    position: u64,
+    /// How many times it has been received.
+    received: u32,
+}
+
+/// The messages of one run, as seen by the sends and receives replayed so far.
+pub struct NetworkCheck {
+    allowed: Network,
+    sent: HashMap<(NodeId, u64), Sent>,
+    /// Per (from, to): how many messages were sent, and the position of the
+    /// last one received.
+    channels: BTreeMap<(NodeId, NodeId), Channel>,
+}
+
+#[derive(Default)]
+struct Channel {
+    sent: u64,
+    last_received: Option<u64>,
+}
+
+impl NetworkCheck {
+    pub fn new(allowed: Network) -> Self {
+        NetworkCheck {
+            allowed,
+            sent: HashMap::new(),
+            channels: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a message with this identity has been sent (used to merge
+    /// per-node files: a receive waits until its send has been replayed).
+    pub fn was_sent(&self, from: NodeId, id: u64) -> bool {
+        self.sent.contains_key(&(from, id))
+    }
+
+    /// Records a send.
+    pub fn send(&mut self, msg: &Message) -> Result<(), Violation> {
+        let key = (msg.from, msg.id);
+        if let Some(prev) = self.sent.get(&key) {
+            return Err(Violation::new(
+                "MessageIdentity",
+                format!("a new message id from node {}", msg.from),
+                format!("id {} was already used by {}", msg.id, describe(&prev.msg)),
+            ));
+        }
+        let channel = self.channels.entry((msg.from, msg.to)).or_default();
+        let position = channel.sent;
+        channel.sent += 1;
+        self.sent.insert(
+            key,
+            Sent {
+                msg: msg.clone(),
+                position,
+                received: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Records a receive; it must match a send.
+    pub fn receive(&mut self, msg: &Message) -> Result<(), Violation> {
+        let Some(sent) = self.sent.get_mut(&(msg.from, msg.id)) else {
+            return Err(Violation::new(
+                "MessageNeverSent",
+                format!(
+                    "a send of message {} by node {} before its receive",
+                    msg.id, msg.from
+                ),
+                format!("no such send: {}", describe(msg)),
+            ));
+        };
+        if sent.msg != *msg {
+            return Err(Violation::new(
+                "MessageAltered",
+                describe(&sent.msg),
+                describe(msg),
+            ));
+        }
+        if sent.received > 0 && !self.allowed.duplication {
+            return Err(Violation::new(
+                "MessageDuplicated",
+                "each message received at most once (the header does not declare duplication)",
+                format!("{} received a second time", describe(msg)),
+            ));
+        }
+        sent.received += 1;
+        let position = sent.position;
+        let channel = self.channels.entry((msg.from, msg.to)).or_default();
+        if let Some(last) = channel.last_received {
+            let in_order = position > last || (position == last && self.allowed.duplication);
+            if !in_order && !self.allowed.reorder {
+                return Err(Violation::new(
+                    "MessageReordered",
+                    format!(
+                        "messages from {} to {} delivered in the order sent (the header does not declare reorder)",
+                        msg.from, msg.to
+                    ),
+                    format!(
+                        "message #{} of that channel delivered after #{}",
+                        position + 1,
+                        last + 1
+                    ),
+                ));
+            }
+        }
+        let skipped = match channel.last_received {
+            Some(last) => position > last + 1,
+            None => position > 0,
+        };
+        if skipped && !self.allowed.loss && !self.allowed.reorder {
+            return Err(Violation::new(
+                "MessageLost",
+                format!(
+                    "every message from {} to {} delivered (the header does not declare loss)",
+                    msg.from, msg.to
+                ),
+                format!(
+                    "message #{} delivered while an earlier one never was",
+                    position + 1
+                ),
+            ));
+        }
+        channel.last_received = Some(channel.last_received.map_or(position, |l| l.max(position)));
+        Ok(())
+    }
+
+    /// Messages sent and never received (in flight or lost when the trace ends).
+    pub fn undelivered(&self) -> usize {
+        self.sent.values().filter(|s| s.received == 0).count()
+    }
+}
+
+/// A one-line description of a message for reports.
+pub fn describe(m: &Message) -> String {
+    format!(
+        "message {} from {} to {} (term {}, {})",
+        m.id,
+        m.from,
+        m.to,
+        m.term,
+        serde_json::to_value(&m.rpc)
+            .ok()
+            .and_then(|v| v.get("rpc").and_then(|r| r.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    )
+}

@@ -1,0 +1,237 @@
+//! The validator accepts the example traces and rejects each mutation of
+//! them with the rule that the mutation breaks.
+
+use std::path::{Path, PathBuf};
+
+use raft_conformance::validate::{runs_in, validate_run, RunReport};
+use serde_json::{json, Value};
+
+fn example(name: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../traces/examples")
+        .join(name);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Renumbers `seq` per node so that inserted lines keep the format valid.
+fn renumber(lines: &mut [Value]) {
+    let mut next = std::collections::BTreeMap::new();
+    for l in lines.iter_mut() {
+        if let Some(node) = l.get("node").and_then(Value::as_u64) {
+            if l.get("seq").is_some() {
+                let s = next.entry(node).or_insert(0u64);
+                *s += 1;
+                l["seq"] = json!(*s);
+            }
+        }
+    }
+}
+
+fn validate(lines: &[Value]) -> RunReport {
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("t.ndjson");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let runs = runs_in(&path).unwrap();
+    validate_run(&runs[0]).unwrap()
+}
+
+/// The index of the first line matching `pred`.
+fn find(lines: &[Value], pred: impl Fn(&Value) -> bool) -> usize {
+    lines.iter().position(pred).expect("a line to mutate")
+}
+
+fn is(l: &Value, ty: &str, node: u64) -> bool {
+    l["type"] == ty && l["node"] == node
+}
+
+fn rejected_by(mut lines: Vec<Value>, rule: &str) {
+    renumber(&mut lines);
+    let report = validate(&lines);
+    let rejection = report
+        .rejection
+        .unwrap_or_else(|| panic!("mutant accepted, expected {rule}"));
+    assert_eq!(rejection.rule, rule, "{rejection}");
+    assert!(rejection.at.line > 1);
+}
+
+#[test]
+fn the_examples_are_valid() {
+    for name in [
+        "election-and-commits.ndjson",
+        "leader-change-truncate.ndjson",
+        "snapshot-install.ndjson",
+        "client-history.ndjson",
+    ] {
+        let report = validate(&example(name));
+        assert!(
+            report.rejection.is_none(),
+            "{name}: {}",
+            report.rejection.unwrap()
+        );
+    }
+}
+
+#[test]
+fn two_leaders_in_one_term() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "role", 1) && l["role"] == "leader");
+    lines.insert(
+        at + 1,
+        json!({"type":"role","node":2,"seq":0,"role":"leader","term":1,"reason":"won_election"}),
+    );
+    rejected_by(lines, "ElectionSafety");
+}
+
+#[test]
+fn commit_index_decreasing() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "commit", 1) && l["index"] == 2);
+    lines.insert(at + 1, json!({"type":"commit","node":1,"seq":0,"index":1}));
+    rejected_by(lines, "CommitNeverDecreases");
+}
+
+#[test]
+fn a_committed_entry_changed() {
+    // Node 2 holds entry 2 with another term than the leader committed.
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "append", 2) && l["index"] == 2);
+    lines[at]["entries"][0]["term"] = json!(0);
+    rejected_by(lines, "StateMachineSafety");
+}
+
+#[test]
+fn a_receive_of_a_message_never_sent() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "receive", 2));
+    lines[at]["msg"]["id"] = json!(99);
+    rejected_by(lines, "MessageNeverSent");
+}
+
+#[test]
+fn a_receive_with_altered_fields() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "receive", 2));
+    lines[at]["msg"]["last_term"] = json!(7);
+    rejected_by(lines, "MessageAltered");
+}
+
+#[test]
+fn a_duplicated_message_when_the_network_does_not_duplicate() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "receive", 2));
+    let dup = lines[at].clone();
+    lines.insert(at + 1, dup);
+    rejected_by(lines, "MessageDuplicated");
+}
+
+#[test]
+fn a_second_vote_in_a_term() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "persist", 2));
+    lines.insert(
+        at + 1,
+        json!({"type":"persist","node":2,"seq":0,"term":1,"vote":3,"last_index":0}),
+    );
+    rejected_by(lines, "OneVotePerTerm");
+}
+
+#[test]
+fn a_vote_sent_before_it_is_persisted() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "persist", 2));
+    lines.remove(at);
+    rejected_by(lines, "VotePersistedBeforeReply");
+}
+
+#[test]
+fn truncation_below_the_commit_index() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "commit", 2) && l["index"] == 2);
+    lines.insert(at + 1, json!({"type":"truncate","node":2,"seq":0,"from":2}));
+    rejected_by(lines, "NoTruncationOfCommitted");
+}
+
+#[test]
+fn a_leader_truncating_its_log() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "append", 1) && l["index"] == 3);
+    lines.insert(at + 1, json!({"type":"truncate","node":1,"seq":0,"from":3}));
+    rejected_by(lines, "LeaderAppendOnly");
+}
+
+#[test]
+fn a_wrong_prev_log_term_accepted() {
+    // Node 1 (restarted, holding entry 2 of term 1) accepts entries after
+    // index 2 although the leader's entry 2 is of term 2: its new entry 3
+    // then follows a term-1 entry where the leader's follows a term-2 entry.
+    let mut lines = example("leader-change-truncate.ndjson");
+    let at = find(&lines, |l| is(l, "truncate", 1));
+    lines.remove(at);
+    let at = find(&lines, |l| {
+        is(l, "append", 1) && l["entries"][0]["term"] == 2
+    });
+    lines[at]["index"] = json!(3);
+    lines[at]["post"]["last_index"] = json!(3);
+    lines[at]["entries"] = json!([{"term":2,"data":{"kind":"command","client":2,"req":1,"op":{"f":"read","key":"x"}}}]);
+    // Node 1 then commits its stale entry 2: the first invariant to break is
+    // State Machine Safety (Log Matching breaks when the leader appends 3).
+    rejected_by(lines.clone(), "StateMachineSafety");
+    let commit = find(&lines, |l| is(l, "commit", 1) && l["index"] == 2);
+    lines.truncate(commit);
+    lines.push(json!({"type":"append","node":2,"seq":0,"index":3,"entries":[{"term":2}]}));
+    rejected_by(lines, "LogMatching");
+}
+
+#[test]
+fn an_apply_out_of_order() {
+    let mut lines = example("leader-change-truncate.ndjson");
+    let at = find(&lines, |l| is(l, "apply", 2) && l["index"] == 1);
+    lines.remove(at);
+    rejected_by(lines, "ApplyInOrder");
+}
+
+#[test]
+fn an_apply_of_an_uncommitted_entry() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "apply", 1) && l["index"] == 2);
+    let commit = find(&lines, |l| is(l, "commit", 1) && l["index"] == 2);
+    let apply = lines.remove(at);
+    lines.insert(commit, apply);
+    rejected_by(lines, "ApplyOnlyCommitted");
+}
+
+#[test]
+fn a_leader_missing_a_committed_entry() {
+    // Node 3 restarts with an empty log and wins term 2 anyway.
+    let mut lines = example("election-and-commits.ndjson");
+    lines.push(json!({"type":"crash","node":3,"seq":0}));
+    lines.push(json!({"type":"init","node":3,"seq":0,"reason":"restart","term":1,"vote":1,"last_index":0,"last_term":0}));
+    lines.push(
+        json!({"type":"role","node":3,"seq":0,"role":"leader","term":2,"reason":"won_election"}),
+    );
+    rejected_by(lines, "LeaderCompleteness");
+}
+
+#[test]
+fn a_restart_that_forgot_its_vote() {
+    let mut lines = example("election-and-commits.ndjson");
+    lines.push(json!({"type":"crash","node":2,"seq":0}));
+    lines.push(json!({"type":"init","node":2,"seq":0,"reason":"restart","term":1,"vote":null,"last_index":2,"last_term":1}));
+    rejected_by(lines, "PersistedStateLost");
+}
+
+#[test]
+fn a_snapshot_installed_below_the_applied_index() {
+    let mut lines = example("snapshot-install.ndjson");
+    let at = find(&lines, |l| is(l, "apply", 1) && l["index"] == 4);
+    lines.insert(
+        at + 1,
+        json!({"type":"install","node":1,"seq":0,"index":2,"term":1}),
+    );
+    rejected_by(lines, "SnapshotNeverRegresses");
+}
