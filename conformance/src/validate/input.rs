@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use raft_trace::{ClientEvent, Event, Header, NodeEvent, Record, TraceReader};
+use raft_trace::{ClientEvent, Event, EventType, Header, NodeEvent, Record, TraceReader};
 
 use super::network::NetworkCheck;
 use super::{InputError, Location};
@@ -140,7 +140,14 @@ impl Merged {
         for path in &run.files {
             let reader = raft_trace::read_file(path)?;
             let h = reader.header().clone();
-            if !h.nodes.is_empty() {
+            // The run's header is that of a file with node events: a history
+            // file's header says nothing of the network between the nodes.
+            let has_node_events = h
+                .observes
+                .events
+                .iter()
+                .any(|e| !matches!(e, EventType::Invoke | EventType::Return));
+            if !h.nodes.is_empty() && has_node_events {
                 match &header {
                     Some(first) if first.nodes != h.nodes => {
                         return Err(InputError::Layout(format!(

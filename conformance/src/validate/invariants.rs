@@ -273,13 +273,15 @@ impl Invariants {
             return Ok(());
         };
         match &msg.rpc {
+            // A durable higher term also protects the vote: the node can never
+            // vote again in the vote's term, even after a crash.
             Rpc::RequestVoteReply { granted: true }
-                if d.term != msg.term || d.vote != Some(msg.to) =>
+                if d.term < msg.term || (d.term == msg.term && d.vote != Some(msg.to)) =>
             {
                 Err(Violation::new(
                     "VotePersistedBeforeReply",
                     format!(
-                        "term {} and vote for {} durable before the vote is sent",
+                        "term {} and vote for {} (or a higher term) durable before the vote is sent",
                         msg.term, msg.to
                     ),
                     format!("durable state: term {}, vote {:?}", d.term, d.vote),
