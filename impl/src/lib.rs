@@ -1,1 +1,3 @@
 //! raftkv: the production Raft key-value store.
+
+pub mod storage;
