@@ -1,3 +1,4 @@
 //! raftkv: the production Raft key-value store.
 
 pub mod storage;
+pub mod transport;
