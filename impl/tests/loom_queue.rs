@@ -54,10 +54,21 @@ fn loom_queue_accounts_for_every_item() {
         }
         assert_eq!(q.dropped(), drops);
         assert_eq!(q.pushed(), 4);
-        assert_eq!(got.len() as u64 + drops, 4, "items lost or duplicated: {got:?}, {drops} dropped");
+        assert_eq!(
+            got.len() as u64 + drops,
+            4,
+            "items lost or duplicated: {got:?}, {drops} dropped"
+        );
         for p in 0..2u8 {
-            let mine: Vec<u8> = got.iter().filter(|(q, _)| *q == p).map(|(_, i)| *i).collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "producer {p} out of order: {got:?}");
+            let mine: Vec<u8> = got
+                .iter()
+                .filter(|(q, _)| *q == p)
+                .map(|(_, i)| *i)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "producer {p} out of order: {got:?}"
+            );
         }
     });
 }

@@ -37,6 +37,12 @@ pub enum StorageError {
         /// The next segment that does exist.
         found: PathBuf,
     },
+    /// Another process (or another `Wal` in this process) has the directory open.
+    #[error("the WAL directory is in use: {} is locked by another process", .path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// An earlier write or sync failed: nothing more is accepted, the node must restart
     /// and recover from what is on disk.
     #[error(

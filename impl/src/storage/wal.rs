@@ -75,6 +75,8 @@ pub struct WalStats {
 pub struct Wal {
     dir: PathBuf,
     opts: WalOptions,
+    /// Held open to keep the advisory lock on the directory.
+    _lock: File,
     /// Segments in order; the last one is open for appending.
     segments: Vec<SegmentInfo>,
     file: File,
@@ -93,6 +95,27 @@ pub struct Wal {
     stats: WalStats,
 }
 
+/// Takes an exclusive advisory lock on `dir/LOCK`, so that two processes never write the same
+/// log. The lock is released when the process exits, even by a crash.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("open", &path))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StorageError::Io {
+            op: "lock",
+            path,
+            source: e,
+        }),
+    }
+}
+
 impl Wal {
     /// Opens (or creates) the log in `dir` with default options and recovers its contents.
     pub fn open(dir: impl AsRef<Path>) -> Result<(Wal, Recovered)> {
@@ -106,6 +129,7 @@ impl Wal {
     pub fn open_with(dir: impl AsRef<Path>, opts: WalOptions) -> Result<(Wal, Recovered)> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let lock = lock_dir(&dir)?;
         snapshot::remove_temp_files(&dir)?;
         let listed = recovery::list_segments(&dir)?;
         let mut replay = Replay::default();
@@ -156,6 +180,7 @@ impl Wal {
             seg_len: last.len,
             dir,
             opts,
+            _lock: lock,
             file,
             seg_has_records: true,
             pending: Vec::new(),
@@ -171,8 +196,13 @@ impl Wal {
         if fresh {
             wal.start_segment(1);
             wal.dir_dirty = true;
-            wal.sync()?;
+        } else {
+            // Continue in a new segment that starts with the recovered hard state and snapshot
+            // position. The old last segment may lack those (its start was torn, or it was
+            // truncated), and it may be compacted away later.
+            wal.rotate()?;
         }
+        wal.sync()?;
         let recovered = Recovered {
             hard_state: replay.hard_state,
             snapshot: (replay.snap.index > 0).then_some(replay.snap),
