@@ -284,3 +284,37 @@ async fn a_full_queue_drops_the_oldest_messages_and_counts_them() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stalled_frame_and_too_many_connections_are_cut_off() {
+    let (mut ls, peers) = listeners(2).await;
+    let cfg = TransportConfig {
+        frame_timeout: Duration::from_millis(200),
+        max_inbound_connections: 2,
+        ..config()
+    };
+    let (b, mut rx_b) = T::start_with_listener(2, ls.pop().unwrap(), peers.clone(), cfg).unwrap();
+    let b_addr = b.local_addr();
+
+    // Half a header, then silence: closed after the frame timeout, counted as a rejection.
+    let mut stalled = TcpStream::connect(b_addr).await.unwrap();
+    stalled.write_all(&raw_header(1, 10)[..7]).await.unwrap();
+    closed_by_server(&mut stalled).await;
+    eventually("stalled frame rejected", || b.stats().rejected_frames == 1).await;
+
+    // Two idle connections fill the cap; a third is closed at once.
+    let _idle1 = TcpStream::connect(b_addr).await.unwrap();
+    let _idle2 = TcpStream::connect(b_addr).await.unwrap();
+    eventually("two accepted", || b.stats().accepted_connections == 3).await;
+    let mut third = TcpStream::connect(b_addr).await.unwrap();
+    closed_by_server(&mut third).await;
+    assert_eq!(b.stats().rejected_connections, 1);
+
+    // Once an idle connection goes away, a real peer gets in again.
+    drop(_idle1);
+    let (a, _rx_a) = T::start_with_listener(1, ls.pop().unwrap(), peers.clone(), config()).unwrap();
+    a.send(2, &Msg::Ping { seq: 7 }).unwrap();
+    assert_eq!(recv(&mut rx_b).await, (1, Msg::Ping { seq: 7 }));
+    a.shutdown().await;
+    b.shutdown().await;
+}

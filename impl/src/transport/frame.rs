@@ -9,6 +9,8 @@
 //! unsupported version, an unknown sender and a length above the configured maximum are all
 //! rejected before the payload buffer is allocated.
 
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::NodeId;
@@ -54,6 +56,9 @@ pub enum FrameError {
         /// Configured maximum.
         max: u32,
     },
+    /// A frame started but did not complete in time.
+    #[error("incomplete frame: not completed within {0:?}")]
+    Timeout(Duration),
     /// The payload is not a valid message.
     #[error("undecodable message from node {from}: {source}")]
     Decode {
@@ -83,9 +88,12 @@ pub fn encode_frame(sender: NodeId, payload: &[u8]) -> Vec<u8> {
 ///
 /// `known` decides whether a sender id is acceptable; it is called before the payload length
 /// is even looked at. The payload buffer is allocated only after the length passed `max`.
+/// Waiting for a frame to start has no time limit (peers may be idle), but once its first
+/// byte arrived the whole frame must arrive within `frame_timeout`.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     max: u32,
+    frame_timeout: Duration,
     known: impl Fn(NodeId) -> bool,
 ) -> Result<Option<(NodeId, Vec<u8>)>, FrameError> {
     let mut h = [0u8; FRAME_HEADER_LEN];
@@ -93,6 +101,20 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if n == 0 {
         return Ok(None);
     }
+    match tokio::time::timeout(frame_timeout, read_rest(r, h, n, max, known)).await {
+        Ok(res) => res.map(Some),
+        Err(_) => Err(FrameError::Timeout(frame_timeout)),
+    }
+}
+
+/// Reads the rest of a frame of which the first `n` header bytes are in `h`.
+async fn read_rest<R: AsyncRead + Unpin>(
+    r: &mut R,
+    mut h: [u8; FRAME_HEADER_LEN],
+    n: usize,
+    max: u32,
+    known: impl Fn(NodeId) -> bool,
+) -> Result<(NodeId, Vec<u8>), FrameError> {
     // Check the magic as soon as it is in, so that garbage is rejected promptly.
     if n < 4 {
         r.read_exact(&mut h[n..4]).await?;
@@ -120,7 +142,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let mut payload = vec![0u8; len as usize];
     r.read_exact(&mut payload).await?;
-    Ok(Some((sender, payload)))
+    Ok((sender, payload))
 }
 
 #[cfg(test)]
@@ -129,7 +151,7 @@ mod tests {
 
     async fn read(bytes: &[u8], max: u32) -> Result<Option<(NodeId, Vec<u8>)>, FrameError> {
         let mut r = bytes;
-        read_frame(&mut r, max, |id| id == 1 || id == 2).await
+        read_frame(&mut r, max, Duration::from_secs(5), |id| id == 1 || id == 2).await
     }
 
     #[tokio::test]

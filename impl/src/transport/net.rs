@@ -38,6 +38,11 @@ pub struct TransportConfig {
     pub backoff_max: Duration,
     /// Time allowed for one connection attempt.
     pub connect_timeout: Duration,
+    /// Once the first byte of a frame arrived, the whole frame must arrive within this time,
+    /// or the connection is closed (a stalled or malicious sender cannot hold a reader).
+    pub frame_timeout: Duration,
+    /// Incoming connections open at once; more are closed at once and counted.
+    pub max_inbound_connections: usize,
 }
 
 impl Default for TransportConfig {
@@ -49,6 +54,8 @@ impl Default for TransportConfig {
             backoff_initial: Duration::from_millis(20),
             backoff_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
+            frame_timeout: Duration::from_secs(10),
+            max_inbound_connections: 64,
         }
     }
 }
@@ -104,6 +111,7 @@ struct PeerCounters {
 #[derive(Debug, Default)]
 struct Counters {
     received: AtomicU64,
+    rejected_connections: AtomicU64,
     rejected_frames: AtomicU64,
     accepted_connections: AtomicU64,
 }
@@ -144,11 +152,15 @@ pub struct TransportStats {
     pub rejected_frames: u64,
     /// Incoming connections accepted.
     pub accepted_connections: u64,
+    /// Incoming connections closed at once because `max_inbound_connections` were open.
+    pub rejected_connections: u64,
 }
 
 struct Shared {
     my_id: NodeId,
     max_frame: u32,
+    frame_timeout: Duration,
+    max_inbound: usize,
     peers: BTreeMap<NodeId, Peer>,
     counters: Counters,
 }
@@ -249,6 +261,8 @@ where
         let shared = Arc::new(Shared {
             my_id,
             max_frame: config.max_frame,
+            frame_timeout: config.frame_timeout,
+            max_inbound: config.max_inbound_connections.max(1),
             peers,
             counters: Counters::default(),
         });
@@ -325,6 +339,7 @@ where
             received: c.received.load(Ordering::Relaxed),
             rejected_frames: c.rejected_frames.load(Ordering::Relaxed),
             accepted_connections: c.accepted_connections.load(Ordering::Relaxed),
+            rejected_connections: c.rejected_connections.load(Ordering::Relaxed),
         }
     }
 
@@ -350,6 +365,11 @@ where
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) if readers.len() >= shared.max_inbound => {
+                    shared.counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%remote, open = readers.len(), "too many incoming connections; closing the new one");
+                    drop(stream);
+                }
                 Ok((stream, remote)) => {
                     shared.counters.accepted_connections.fetch_add(1, Ordering::Relaxed);
                     readers.spawn(read_loop(stream, remote, shared.clone(), tx.clone()));
@@ -376,7 +396,7 @@ async fn read_loop<M: DeserializeOwned>(
     let mut first: Option<NodeId> = None;
     let known = |id: NodeId| id != shared.my_id && shared.peers.contains_key(&id);
     loop {
-        let res = match read_frame(&mut r, shared.max_frame, known).await {
+        let res = match read_frame(&mut r, shared.max_frame, shared.frame_timeout, known).await {
             Ok(None) => return,
             Ok(Some((from, payload))) => match first {
                 Some(f) if f != from => Err(FrameError::SenderChanged {
