@@ -1,0 +1,508 @@
+//! The write-ahead log: append, truncate, hard state, group commit, rotation, compaction.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::{io_err, Result, StorageError};
+use super::record::{self, HardState, Record, MAX_RECORD_LEN};
+use super::recovery::{self, Replay, SegmentInfo};
+use super::snapshot::{self, SnapshotMeta};
+
+/// A log entry as stored: the payload is opaque to the storage layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Log index (1-based, contiguous).
+    pub index: u64,
+    /// Term in which the entry was created.
+    pub term: u64,
+    /// The encoded command.
+    pub data: Vec<u8>,
+}
+
+/// What [`Wal::open`] found on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recovered {
+    /// The last hard state written (all zero / no vote on a fresh log).
+    pub hard_state: HardState,
+    /// The newest durable snapshot, if any; load its data with [`Wal::load_latest_snapshot`].
+    pub snapshot: Option<SnapshotMeta>,
+    /// The log entries after the snapshot, in index order, contiguous.
+    pub entries: Vec<Entry>,
+}
+
+/// Tuning of the WAL.
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    /// A new segment is started once the current one reaches this many bytes.
+    pub segment_size: u64,
+    /// Buffered records are written to the file (without fdatasync) once this many bytes are
+    /// pending, to bound memory between syncs.
+    pub write_buffer: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_size: 64 << 20,
+            write_buffer: 1 << 20,
+        }
+    }
+}
+
+/// Counters for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Number of fdatasync calls on segment files.
+    pub fsyncs: u64,
+    /// Bytes written to segment files.
+    pub bytes_written: u64,
+    /// Records encoded.
+    pub records: u64,
+    /// Segment files currently making up the log.
+    pub segments: usize,
+}
+
+/// A durable Raft log in segment files, with the hard state and snapshot files beside it.
+///
+/// Mutations (`append`, `truncate_from`, `set_hard_state`) are buffered; [`Wal::sync`] makes
+/// everything buffered durable with one fdatasync (group commit). Callers must not act on a
+/// mutation (send a vote, acknowledge an append) before a `sync` that follows it returned `Ok`.
+/// After any write or sync error the WAL is poisoned: every later call fails with
+/// [`StorageError::Poisoned`], so nothing that may not have been persisted is acknowledged.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    opts: WalOptions,
+    /// Held open to keep the advisory lock on the directory.
+    _lock: File,
+    /// Segments in order; the last one is open for appending.
+    segments: Vec<SegmentInfo>,
+    file: File,
+    /// Length of the current segment including `pending`.
+    seg_len: u64,
+    /// Whether the current segment holds records other than its start-up records.
+    seg_has_records: bool,
+    pending: Vec<u8>,
+    needs_fsync: bool,
+    dir_dirty: bool,
+    poisoned: bool,
+    hard_state: HardState,
+    snap: SnapshotMeta,
+    /// Terms of the entries `snap.index + 1 ..= last_index()`.
+    terms: VecDeque<u64>,
+    stats: WalStats,
+}
+
+/// Takes an exclusive advisory lock on `dir/LOCK`, so that two processes never write the same
+/// log. The lock is released when the process exits, even by a crash.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("open", &path))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StorageError::Io {
+            op: "lock",
+            path,
+            source: e,
+        }),
+    }
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir` with default options and recovers its contents.
+    pub fn open(dir: impl AsRef<Path>) -> Result<(Wal, Recovered)> {
+        Wal::open_with(dir, WalOptions::default())
+    }
+
+    /// Opens (or creates) the log in `dir` and recovers its contents.
+    ///
+    /// A torn record at the tail of the last segment is truncated (with a warning); any other
+    /// damage is returned as an error naming the file and byte offset.
+    pub fn open_with(dir: impl AsRef<Path>, opts: WalOptions) -> Result<(Wal, Recovered)> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        let lock = lock_dir(&dir)?;
+        snapshot::remove_temp_files(&dir)?;
+        let listed = recovery::list_segments(&dir)?;
+        let mut replay = Replay::default();
+        let mut segments = Vec::with_capacity(listed.len());
+        for (i, (seq, path)) in listed.iter().enumerate() {
+            segments.push(recovery::scan_segment(
+                *seq,
+                path,
+                i + 1 == listed.len(),
+                &mut replay,
+            )?);
+        }
+        // The newest snapshot file is the authority on what the log may omit.
+        let snap_file = snapshot::load_latest_snapshot(&dir)?.map(|(meta, _)| meta);
+        if replay.snap.index > 0 && snap_file.is_none_or(|m| m.index < replay.snap.index) {
+            return Err(StorageError::Corrupt {
+                path: dir.clone(),
+                offset: 0,
+                reason: format!(
+                    "the log records a snapshot at index {} but the newest snapshot file is {:?}",
+                    replay.snap.index, snap_file
+                ),
+            });
+        }
+        if let Some(meta) = snap_file {
+            replay.apply_snapshot(meta);
+        }
+        replay.finish(&dir)?;
+
+        let mut fresh = false;
+        if segments.is_empty() {
+            let path = recovery::segment_path(&dir, 1);
+            segments.push(SegmentInfo {
+                seq: 1,
+                path,
+                max_index: 0,
+                len: 0,
+            });
+            fresh = true;
+        }
+        let last = segments.last().expect("at least one segment");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&last.path)
+            .map_err(io_err("open", &last.path))?;
+        let mut wal = Wal {
+            seg_len: last.len,
+            dir,
+            opts,
+            _lock: lock,
+            file,
+            seg_has_records: true,
+            pending: Vec::new(),
+            needs_fsync: false,
+            dir_dirty: false,
+            poisoned: false,
+            hard_state: replay.hard_state,
+            snap: replay.snap,
+            terms: replay.entries.iter().map(|e| e.term).collect(),
+            stats: WalStats::default(),
+            segments,
+        };
+        if fresh {
+            wal.start_segment(1);
+            wal.dir_dirty = true;
+        } else {
+            // Continue in a new segment that starts with the recovered hard state and snapshot
+            // position. The old last segment may lack those (its start was torn, or it was
+            // truncated), and it may be compacted away later.
+            wal.rotate()?;
+        }
+        wal.sync()?;
+        let recovered = Recovered {
+            hard_state: replay.hard_state,
+            snapshot: (replay.snap.index > 0).then_some(replay.snap),
+            entries: replay.entries.into(),
+        };
+        Ok((wal, recovered))
+    }
+
+    /// The directory holding the segments and snapshots.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current hard state (including buffered, not yet synced changes).
+    pub fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+
+    /// The newest snapshot position recorded in the log.
+    pub fn snapshot(&self) -> Option<SnapshotMeta> {
+        (self.snap.index > 0).then_some(self.snap)
+    }
+
+    /// Index of the last entry (the snapshot index when the log after it is empty).
+    pub fn last_index(&self) -> u64 {
+        self.snap.index + self.terms.len() as u64
+    }
+
+    /// Term of the entry at `index`, if the log (or the snapshot boundary) holds it.
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == self.snap.index {
+            return Some(self.snap.term);
+        }
+        let pos = index.checked_sub(self.snap.index + 1)?;
+        self.terms.get(pos as usize).copied()
+    }
+
+    /// Whether an earlier write or sync failed.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> WalStats {
+        WalStats {
+            segments: self.segments.len(),
+            ..self.stats
+        }
+    }
+
+    /// Appends entries; they must continue the log (`entries[0].index == last_index() + 1`).
+    /// Buffered until [`Wal::sync`].
+    pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        for e in entries {
+            self.append_entry(e.index, e.term, &e.data)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one entry without copying its payload. Buffered until [`Wal::sync`].
+    pub fn append_entry(&mut self, index: u64, term: u64, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        if index != self.last_index() + 1 {
+            return Err(StorageError::Invalid(format!(
+                "append of entry {index} does not continue the log (last index {})",
+                self.last_index()
+            )));
+        }
+        let last_term = self.term_at(self.last_index()).unwrap_or(0);
+        if term < last_term {
+            return Err(StorageError::Invalid(format!(
+                "entry {index} has term {term} below the last term {last_term}"
+            )));
+        }
+        if data.len() as u64 + 17 > u64::from(MAX_RECORD_LEN) {
+            return Err(StorageError::Invalid(format!(
+                "entry {index} of {} bytes exceeds the maximum record size {MAX_RECORD_LEN}",
+                data.len()
+            )));
+        }
+        self.push(&Record::Entry { index, term, data })?;
+        self.terms.push_back(term);
+        let seg = self.segments.last_mut().expect("at least one segment");
+        seg.max_index = seg.max_index.max(index);
+        Ok(())
+    }
+
+    /// Drops every entry with index `>= from`. `from` must be above the snapshot and at most
+    /// `last_index() + 1`. Buffered until [`Wal::sync`].
+    pub fn truncate_from(&mut self, from: u64) -> Result<()> {
+        self.check_writable()?;
+        if from <= self.snap.index || from > self.last_index() + 1 {
+            return Err(StorageError::Invalid(format!(
+                "truncation from {from} outside ({}, {}]",
+                self.snap.index,
+                self.last_index() + 1
+            )));
+        }
+        if from == self.last_index() + 1 {
+            return Ok(());
+        }
+        self.push(&Record::Truncate { from })?;
+        self.terms.truncate((from - self.snap.index - 1) as usize);
+        Ok(())
+    }
+
+    /// Records a new hard state. Buffered until [`Wal::sync`]; an unchanged state writes nothing.
+    pub fn set_hard_state(&mut self, hs: HardState) -> Result<()> {
+        self.check_writable()?;
+        if hs == self.hard_state {
+            return Ok(());
+        }
+        self.push(&Record::HardState(hs))?;
+        self.hard_state = hs;
+        Ok(())
+    }
+
+    /// Makes everything buffered durable: one write and one fdatasync for the whole batch
+    /// (group commit), plus a directory fsync if segments were created.
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_writable()?;
+        self.flush_pending()?;
+        if self.needs_fsync {
+            let r = self.file.sync_data();
+            self.poison_on_err(r, "fdatasync")?;
+            self.needs_fsync = false;
+            self.stats.fsyncs += 1;
+        }
+        if self.dir_dirty {
+            if let Err(e) = snapshot::sync_dir(&self.dir) {
+                self.poison(&e);
+                return Err(e);
+            }
+            self.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot file atomically, records it in the log and syncs.
+    ///
+    /// If the log holds `meta.index` with `meta.term`, the entries after it are kept;
+    /// otherwise the whole log is discarded (a follower installing a leader's snapshot).
+    pub fn save_snapshot(&mut self, meta: SnapshotMeta, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        if meta.index == 0 || meta.index <= self.snap.index {
+            return Err(StorageError::Invalid(format!(
+                "snapshot at index {} does not advance the current snapshot at {}",
+                meta.index, self.snap.index
+            )));
+        }
+        if let Err(e) = snapshot::write_snapshot(&self.dir, meta, data) {
+            self.poison(&e);
+            return Err(e);
+        }
+        self.push(&Record::Snapshot {
+            index: meta.index,
+            term: meta.term,
+        })?;
+        if self.term_at(meta.index) == Some(meta.term) {
+            self.terms.drain(..(meta.index - self.snap.index) as usize);
+        } else {
+            self.terms.clear();
+        }
+        self.snap = meta;
+        self.sync()
+    }
+
+    /// Loads and verifies the newest snapshot file.
+    pub fn load_latest_snapshot(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>> {
+        snapshot::load_latest_snapshot(&self.dir)
+    }
+
+    /// Removes whole old segments whose entries all lie at or below `upto`, which a durable
+    /// snapshot must cover (`upto <= snapshot index`). The current segment is never removed.
+    /// Returns the number of segments removed.
+    pub fn compact(&mut self, upto: u64) -> Result<usize> {
+        if upto > self.snap.index {
+            return Err(StorageError::Invalid(format!(
+                "compaction up to {upto} beyond the snapshot at {}",
+                self.snap.index
+            )));
+        }
+        self.sync()?;
+        let mut removed = 0;
+        while self.segments.len() > 1 && self.segments[0].max_index <= upto {
+            let seg = self.segments.remove(0);
+            fs::remove_file(&seg.path).map_err(io_err("remove", &seg.path))?;
+            tracing::debug!(file = %seg.path.display(), "removed compacted WAL segment");
+            removed += 1;
+        }
+        if removed > 0 {
+            snapshot::sync_dir(&self.dir)?;
+        }
+        Ok(removed)
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.poisoned {
+            Err(StorageError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison(&mut self, e: &StorageError) {
+        tracing::error!(error = %e, "WAL write failed; refusing further writes");
+        self.poisoned = true;
+    }
+
+    fn poison_on_err<T>(&mut self, r: std::io::Result<T>, op: &'static str) -> Result<T> {
+        r.map_err(|source| {
+            let path = self
+                .segments
+                .last()
+                .map(|s| s.path.clone())
+                .unwrap_or_default();
+            let e = StorageError::Io { op, path, source };
+            self.poison(&e);
+            e
+        })
+    }
+
+    /// Encodes one record into the buffer, rotating the segment first if it is full.
+    fn push(&mut self, rec: &Record<'_>) -> Result<()> {
+        if self.seg_has_records && self.seg_len >= self.opts.segment_size {
+            self.rotate()?;
+        }
+        let n = record::encode(rec, &mut self.pending);
+        self.seg_len += n as u64;
+        self.seg_has_records = true;
+        self.stats.records += 1;
+        if self.pending.len() >= self.opts.write_buffer {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let r = self.file.write_all(&self.pending);
+        self.poison_on_err(r, "write")?;
+        self.stats.bytes_written += self.pending.len() as u64;
+        self.pending.clear();
+        self.needs_fsync = true;
+        Ok(())
+    }
+
+    /// Buffers the header of a new segment and the state that makes it self-contained (the
+    /// hard state and the snapshot position), so that older segments can be removed.
+    fn start_segment(&mut self, seq: u64) {
+        self.pending.extend_from_slice(&record::segment_header(seq));
+        record::encode(&Record::HardState(self.hard_state), &mut self.pending);
+        if self.snap.index > 0 {
+            record::encode(
+                &Record::Snapshot {
+                    index: self.snap.index,
+                    term: self.snap.term,
+                },
+                &mut self.pending,
+            );
+        }
+        self.seg_len = self.pending.len() as u64;
+        self.seg_has_records = false;
+    }
+
+    /// Seals the current segment (write + fdatasync) and starts the next one.
+    fn rotate(&mut self) -> Result<()> {
+        self.flush_pending()?;
+        if self.needs_fsync {
+            let r = self.file.sync_data();
+            self.poison_on_err(r, "fdatasync")?;
+            self.needs_fsync = false;
+            self.stats.fsyncs += 1;
+        }
+        let seq = self.segments.last().expect("at least one segment").seq + 1;
+        let path = recovery::segment_path(&self.dir, seq);
+        let r = OpenOptions::new().create_new(true).append(true).open(&path);
+        let file = match r {
+            Ok(f) => f,
+            Err(source) => {
+                let e = StorageError::Io {
+                    op: "create",
+                    path,
+                    source,
+                };
+                self.poison(&e);
+                return Err(e);
+            }
+        };
+        self.file = file;
+        self.segments.push(SegmentInfo {
+            seq,
+            path,
+            max_index: 0,
+            len: 0,
+        });
+        self.start_segment(seq);
+        self.dir_dirty = true;
+        Ok(())
+    }
+}
