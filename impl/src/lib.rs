@@ -12,4 +12,5 @@
 pub mod bugs;
 pub mod core;
 pub mod kv;
+pub mod sim;
 pub mod trace;

@@ -29,6 +29,20 @@ impl TraceBuffer {
     pub fn client(&mut self, ev: rt::ClientEvent) {
         self.records.push(rt::Record::Client(ev));
     }
+
+    /// A node crashed (written by the driver: the node itself is gone).
+    pub fn crash(&mut self, node: NodeId) {
+        let seq = self.seqs.entry(node).or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        self.records.push(rt::Record::Node(rt::NodeEvent {
+            node,
+            seq,
+            time: Some(self.now),
+            event: rt::Event::Crash(rt::Crash {}),
+            post: None,
+        }));
+    }
 }
 
 /// A [`TraceSink`] appending to a shared [`TraceBuffer`].

@@ -118,7 +118,7 @@ impl RaftLog {
             return Some(Vec::new());
         }
         let start = (lo - self.snapshot.index - 1) as usize;
-        let end = ((hi - self.snapshot.index) as usize).min(start + max.max(1));
+        let end = ((hi - self.snapshot.index) as usize).min(start.saturating_add(max.max(1)));
         Some(self.entries[start..end].to_vec())
     }
 
