@@ -101,6 +101,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     let mut inconclusive = 0u64;
     let mut ops_ok = 0u64;
     let mut commits = 0u64;
+    let mut totals = std::collections::BTreeMap::<&str, u64>::new();
     for seed in args.start_seed..args.start_seed.saturating_add(args.seeds) {
         let r = run(seed, &cfg);
         if let Some(dir) = &args.trace_dir {
@@ -109,6 +110,19 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 .with_context(|| format!("writing {}", d.display()))?;
         }
         ops_ok += r.stats.ops_ok;
+        for (k, v) in [
+            ("elections", r.stats.terms_with_leader as u64),
+            ("crashes", r.stats.crashes),
+            ("partitions", r.stats.partitions),
+            ("snapshots", r.stats.snapshots),
+            ("snapshot_installs", r.stats.installs),
+            ("messages", r.stats.messages),
+            ("dropped", r.stats.dropped),
+            ("ops_fail", r.stats.ops_fail),
+            ("ops_info", r.stats.ops_info),
+        ] {
+            *totals.entry(k).or_default() += v;
+        }
         commits += r.stats.max_commit;
         inconclusive += u64::from(r.stats.linearizability_inconclusive);
         match r.violation {
@@ -150,6 +164,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             "ops_ok": ops_ok,
             "entries_committed": commits,
             "linearizability_inconclusive": inconclusive,
+            "totals": totals,
             "seconds": elapsed,
         });
         println!("{out}");
@@ -159,6 +174,8 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             if args.faults == Faults::NONE { "no" } else { "with" },
             args.faults,
         );
+        let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("totals: {}", t.join(", "));
         if inconclusive > 0 {
             println!("note: linearizability search ran out of budget on {inconclusive} seeds");
         }

@@ -38,6 +38,7 @@ pub struct Host {
     next_ctx: u64,
     pub crashes: u64,
     pub snapshots: u64,
+    pub installs: u64,
 }
 
 /// What handling a Ready produced.
@@ -72,6 +73,7 @@ impl Host {
             next_ctx: 0,
             crashes: 0,
             snapshots: 0,
+            installs: 0,
         }
     }
 
@@ -164,6 +166,7 @@ impl Host {
             if let Some(snap) = &rd.snapshot {
                 self.kv = KvStore::restore(&snap.data, self.bugs).expect("leader snapshot decodes");
                 node.applied_snapshot(snap.meta.index);
+                self.installs += 1;
             }
             for e in &rd.committed_entries {
                 if e.index <= self.kv.applied() {

@@ -137,6 +137,7 @@ pub struct Stats {
     pub max_commit: u64,
     pub crashes: u64,
     pub snapshots: u64,
+    pub installs: u64,
     pub partitions: u64,
     pub messages: u64,
     pub dropped: u64,

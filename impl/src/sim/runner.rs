@@ -347,6 +347,7 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
         .max()
         .unwrap_or(0);
     world.stats.snapshots = world.hosts.iter().map(|h| h.snapshots).sum();
+    world.stats.installs = world.hosts.iter().map(|h| h.installs).sum();
     world.stats.messages = world.net.sent;
     world.stats.dropped = world.net.dropped;
     let trace = world.trace.take().map(|t| {
