@@ -87,21 +87,27 @@ impl RaftNode {
         }
     }
 
-    /// Sends the next AppendEntries (or a snapshot) to `to`, if flow control
-    /// allows and there is something to send.
+    /// Sends AppendEntries (or a snapshot) to `to` while flow control allows
+    /// and there is something to send: one probe, or as many batches as the
+    /// in-flight window holds.
     pub(crate) fn send_append(&mut self, to: NodeId) {
+        while self.send_one_append(to) {}
+    }
+
+    /// Sends one AppendEntries; returns whether another may follow at once.
+    fn send_one_append(&mut self, to: NodeId) -> bool {
         let max_inflight = self.config().max_inflight;
         let max_batch = self.config().max_batch;
         let Some(pr) = self.progress.get(&to) else {
-            return;
+            return false;
         };
         if !pr.can_send(max_inflight) {
-            return;
+            return false;
         }
         let next = pr.next;
         let last = self.log.last_index();
         if pr.state == ProgressState::Replicate && next > last {
-            return;
+            return false;
         }
         let prev_index = next - 1;
         let (Some(prev_term), Some(entries)) = (
@@ -109,7 +115,7 @@ impl RaftNode {
             self.log.slice(next, last, max_batch),
         ) else {
             self.send_snapshot(to);
-            return;
+            return false;
         };
         let n = entries.len();
         let sent_last = prev_index + n as u64;
@@ -128,6 +134,7 @@ impl RaftNode {
                 read_ctx: 0,
             },
         );
+        n > 0 && self.progress[&to].state == ProgressState::Replicate
     }
 
     /// Follower (or candidate) side of AppendEntries.
@@ -153,6 +160,14 @@ impl RaftNode {
             .maybe_append(prev_index, prev_term, commit, entries, drop_matching)
         {
             Ok(a) => {
+                if let Some(cut) = a.truncated_from {
+                    // Acknowledgements queued earlier (to a leader of an
+                    // older term) for entries now removed must not leave:
+                    // they were never durable.
+                    self.msgs.retain(|m| {
+                        !matches!(m.body, Body::AppendEntriesReply { success: true, index, .. } if index >= cut)
+                    });
+                }
                 if let Some(sent) = traced {
                     if let Some(from_idx) = a.truncated_from {
                         self.emit(rt::Event::Truncate(rt::Truncate { from: from_idx }));

@@ -59,19 +59,6 @@ impl Invariants {
                     );
                 }
             }
-            // Each node votes at most once per term, across restarts.
-            if let Some(v) = n.vote() {
-                let prev = *self.votes.entry((id, n.term())).or_insert(v);
-                if prev != v {
-                    return fail(
-                        "one-vote-per-term",
-                        format!(
-                            "node {id} voted for {prev} and then for {v} in term {}",
-                            n.term()
-                        ),
-                    );
-                }
-            }
             // Commit rule: a leader advances its commit index only to an
             // entry of its own term.
             let now = Seen {
@@ -116,6 +103,13 @@ impl Invariants {
                 }
             }
         }
+        // Each node votes at most once per term, across restarts: a vote
+        // counts once it is durable or sent (see `on_send`).
+        for (i, d) in disks.iter().enumerate() {
+            if let Some(v) = d.hard_state.vote {
+                self.vote(i as u64 + 1, d.hard_state.term, v)?;
+            }
+        }
         // Log matching: if two logs hold an entry with the same index and
         // term, they are identical up to it.
         let up: Vec<&RaftNode> = nodes.iter().flatten().copied().collect();
@@ -155,11 +149,25 @@ impl Invariants {
         Ok(())
     }
 
+    fn vote(&mut self, node: NodeId, term: Term, v: NodeId) -> Result<(), Violation> {
+        let prev = *self.votes.entry((node, term)).or_insert(v);
+        if prev != v {
+            return fail(
+                "one-vote-per-term",
+                format!("node {node} voted for {prev} and then for {v} in term {term}"),
+            );
+        }
+        Ok(())
+    }
+
     /// Checks a message a node is about to send against its disk: the term
     /// it carries, a vote it grants and entries it acknowledges must be
     /// durable before it leaves.
     pub fn on_send(&mut self, disk: &Disk, m: &Message) -> Result<(), Violation> {
         let hs = disk.hard_state;
+        if let Body::RequestVoteReply { granted: true } = m.body {
+            self.vote(m.from, m.term, m.to)?;
+        }
         if hs.term < m.term {
             return fail(
                 "persist-before-send",
