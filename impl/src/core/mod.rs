@@ -461,7 +461,7 @@ impl RaftNode {
                 leader: self.leader,
             });
         }
-        Ok(self.append_local(Payload::Command(cmd)))
+        Ok(self.append_local(Payload::Command(Arc::new(cmd))))
     }
 
     /// The host has made everything of `rd` durable. Returns `rd`'s messages

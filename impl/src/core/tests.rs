@@ -382,7 +382,7 @@ fn commit_only_through_an_entry_of_the_current_term() {
         let old = vec![Entry {
             index: 1,
             term: 1,
-            payload: Payload::Command(cmd(1)),
+            payload: Payload::Command(Arc::new(cmd(1))),
         }];
         let rec = |entries: Vec<Entry>| Recovered {
             hard_state: HardState {

@@ -29,8 +29,9 @@ pub struct Command {
 pub enum Payload {
     /// The empty entry a new leader appends to commit its term.
     Noop,
-    /// A client command.
-    Command(Command),
+    /// A client command (shared: entries are cloned into messages, the
+    /// persistence batch and the apply batch without copying the command).
+    Command(Arc<Command>),
 }
 
 /// One log entry.

@@ -156,7 +156,7 @@ mod tests {
         Entry {
             index,
             term: 1,
-            payload: Payload::Command(Command { client, req, op }),
+            payload: Payload::Command(std::sync::Arc::new(Command { client, req, op })),
         }
     }
 

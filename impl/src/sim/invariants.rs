@@ -178,16 +178,16 @@ impl Invariants {
             );
         }
         match m.body {
-            Body::RequestVoteReply { granted: true } if hs.term == m.term => {
-                if hs.vote != Some(m.to) {
-                    return fail(
-                        "persist-before-send",
-                        format!(
-                            "node {} granted its vote to {} in term {} but its disk records vote {:?}",
-                            m.from, m.to, m.term, hs.vote
-                        ),
-                    );
-                }
+            Body::RequestVoteReply { granted: true }
+                if hs.term == m.term && hs.vote != Some(m.to) =>
+            {
+                return fail(
+                    "persist-before-send",
+                    format!(
+                        "node {} granted its vote to {} in term {} but its disk records vote {:?}",
+                        m.from, m.to, m.term, hs.vote
+                    ),
+                );
             }
             Body::AppendEntriesReply {
                 success: true,
