@@ -155,7 +155,13 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     let elapsed = started.elapsed().as_secs_f64();
     if args.json {
         let out = serde_json::json!({
-            "verdict": if failures.is_empty() { "holds" } else { "violated" },
+            "verdict": if !failures.is_empty() {
+                "violated"
+            } else if inconclusive > 0 {
+                "inconclusive"
+            } else {
+                "holds"
+            },
             "seeds_passed": passed,
             "start_seed": args.start_seed,
             "failures": failures,
@@ -180,9 +186,12 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             println!("note: linearizability search ran out of budget on {inconclusive} seeds");
         }
     }
-    Ok(if failures.is_empty() {
-        Outcome::Holds
-    } else {
+    // A linearizability search that ran out of budget is no verdict.
+    Ok(if !failures.is_empty() {
         Outcome::Violated
+    } else if inconclusive > 0 {
+        Outcome::Inconclusive
+    } else {
+        Outcome::Holds
     })
 }

@@ -33,6 +33,7 @@ impl RaftNode {
         leader: Option<NodeId>,
         reason: rt::RoleReason,
     ) {
+        let changed = term > self.term || self.role != Role::Follower;
         if term > self.term {
             self.term = term;
             self.vote = None;
@@ -44,7 +45,9 @@ impl RaftNode {
         self.reads.clear();
         self.append_pending = false;
         self.reset_election_timer();
-        self.emit_role(reason);
+        if changed {
+            self.emit_role(reason);
+        }
     }
 
     /// Follower or candidate: count ticks towards the election timeout.

@@ -317,6 +317,17 @@ impl RaftNode {
         }
     }
 
+    /// Emits an event whose post state differs from the current one (an
+    /// intermediate step of a compound update).
+    pub(crate) fn emit_with_post(&mut self, ev: rt::Event, patch: impl FnOnce(&mut rt::PostState)) {
+        let mut post = self.post_state();
+        patch(&mut post);
+        let id = self.cfg.id;
+        if let Some(s) = self.sink.as_mut() {
+            s.record(id, ev, post);
+        }
+    }
+
     fn post_state(&self) -> rt::PostState {
         let snap = self.log.snapshot_meta();
         rt::PostState {
@@ -606,15 +617,15 @@ impl RaftNode {
             term: self.term,
             payload,
         };
-        emit!(
-            self,
-            rt::Event::Append(rt::Append {
-                index,
-                entries: Some(vec![crate::trace::entry(&e)]),
-                entry_count: None,
-            })
-        );
+        let traced = self.tracing().then(|| crate::trace::entry(&e));
         self.log.append(vec![e]);
+        if let Some(te) = traced {
+            self.emit(rt::Event::Append(rt::Append {
+                index,
+                entries: Some(vec![te]),
+                entry_count: None,
+            }));
+        }
         self.append_pending = true;
         index
     }

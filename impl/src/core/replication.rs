@@ -170,7 +170,17 @@ impl RaftNode {
                 }
                 if let Some(sent) = traced {
                     if let Some(from_idx) = a.truncated_from {
-                        self.emit(rt::Event::Truncate(rt::Truncate { from: from_idx }));
+                        // The state between the truncation and the append.
+                        let last_term = self.log.term(from_idx - 1).unwrap_or(0);
+                        let commit = old_commit;
+                        self.emit_with_post(
+                            rt::Event::Truncate(rt::Truncate { from: from_idx }),
+                            |p| {
+                                p.last_index = Some(from_idx - 1);
+                                p.last_term = Some(last_term);
+                                p.commit = Some(commit);
+                            },
+                        );
                     }
                     if let Some(first) = a.appended_from {
                         let added: Vec<rt::Entry> = sent
@@ -178,11 +188,15 @@ impl RaftNode {
                             .filter(|e| e.index >= first)
                             .map(crate::trace::entry)
                             .collect();
-                        self.emit(rt::Event::Append(rt::Append {
-                            index: first,
-                            entries: Some(added),
-                            entry_count: None,
-                        }));
+                        let commit = old_commit;
+                        self.emit_with_post(
+                            rt::Event::Append(rt::Append {
+                                index: first,
+                                entries: Some(added),
+                                entry_count: None,
+                            }),
+                            |p| p.commit = Some(commit),
+                        );
                     }
                 }
                 if self.log.committed > old_commit {

@@ -84,15 +84,25 @@ impl SessionTable {
 
     /// Records the reply of an executed command applied at `index`.
     pub fn record(&mut self, client: u64, req: u64, reply: Reply, index: Index) {
-        let fresh = !self.map.contains_key(&client);
-        self.map.insert(
-            client,
-            Session {
-                last_req: req,
-                reply,
-                last_index: index,
-            },
-        );
+        let fresh = match self.map.get_mut(&client) {
+            Some(s) => {
+                s.last_req = req;
+                s.reply = reply;
+                s.last_index = index;
+                false
+            }
+            None => {
+                self.map.insert(
+                    client,
+                    Session {
+                        last_req: req,
+                        reply,
+                        last_index: index,
+                    },
+                );
+                true
+            }
+        };
         if fresh && self.map.len() > self.capacity {
             let victim = self
                 .map
