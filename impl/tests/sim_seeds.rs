@@ -85,3 +85,17 @@ fn catches_stale_read() {
 fn catches_double_apply() {
     caught(Bug::DoubleApply);
 }
+
+#[test]
+fn other_cluster_sizes_pass() {
+    for (nodes, clients) in [(1, 2), (2, 2), (5, 5)] {
+        let cfg = SimConfig {
+            nodes,
+            clients,
+            ..SimConfig::default()
+        };
+        if let Some((seed, what)) = first_failure(&cfg, 0..60) {
+            panic!("{nodes} nodes, seed {seed}: {what}");
+        }
+    }
+}

@@ -70,6 +70,10 @@ pub struct Config {
     pub snapshot_chunk: usize,
     /// Ticks to wait for a snapshot reply before sending it again.
     pub snapshot_retry_ticks: u32,
+    /// Log compaction policy: the host should snapshot its state machine
+    /// once this many entries have been applied since the last snapshot
+    /// (see [`RaftNode::snapshot_due`]).
+    pub compact_every: u64,
     /// Seed of the election-timeout RNG.
     pub seed: u64,
     /// Planted bugs (none in production).
@@ -88,6 +92,7 @@ impl Config {
             max_inflight: 8,
             snapshot_chunk: 64 * 1024,
             snapshot_retry_ticks: 20,
+            compact_every: 10_000,
             seed: 0,
             bugs: Bugs::NONE,
         }
@@ -592,6 +597,13 @@ impl RaftNode {
             read_states: std::mem::take(&mut self.read_states),
             messages: std::mem::take(&mut self.msgs),
         }
+    }
+
+    /// Whether the host should snapshot its state machine now that it has
+    /// applied up to `applied` (every [`Config::compact_every`] entries).
+    pub fn snapshot_due(&self, applied: Index) -> bool {
+        applied >= self.log.snapshot_meta().index + self.cfg.compact_every.max(1)
+            && applied <= self.log.applied
     }
 
     /// The host took a snapshot of its state machine at `index` (applied):

@@ -29,7 +29,6 @@ pub struct Host {
     pub disk: Disk,
     bugs: Bugs,
     session_capacity: usize,
-    snapshot_every: u64,
     /// Clients waiting for a command to be applied.
     waiting: HashMap<(u64, u64), ()>,
     reads: HashMap<u64, PendingRead>,
@@ -49,12 +48,7 @@ pub struct Output {
 }
 
 impl Host {
-    pub fn new(
-        cfg: Config,
-        session_capacity: usize,
-        snapshot_every: u64,
-        sink: Option<Box<dyn TraceSink>>,
-    ) -> Self {
+    pub fn new(cfg: Config, session_capacity: usize, sink: Option<Box<dyn TraceSink>>) -> Self {
         let bugs = cfg.bugs;
         let mut disk = Disk::default();
         let node = RaftNode::new(cfg.clone(), disk.recover(), sink);
@@ -66,7 +60,6 @@ impl Host {
             disk,
             bugs,
             session_capacity,
-            snapshot_every,
             waiting: HashMap::new(),
             reads: HashMap::new(),
             ready_reads: BTreeMap::new(),
@@ -219,14 +212,13 @@ impl Host {
         }
     }
 
-    /// Log compaction: a snapshot every `snapshot_every` applied entries.
+    /// Log compaction: a snapshot every `compact_every` applied entries.
     fn maybe_snapshot(&mut self) {
         let Some(node) = self.node.as_mut() else {
             return;
         };
         let applied = self.kv.applied();
-        let base = node.log().snapshot_meta().index;
-        if applied < base + self.snapshot_every {
+        if !node.snapshot_due(applied) {
             return;
         }
         let Some(term) = node.log().term(applied) else {

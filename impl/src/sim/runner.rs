@@ -263,10 +263,11 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
         c.heartbeat_ticks = 2;
         c.election_ticks = 10;
         c.bugs = cfg.bugs;
+        c.compact_every = snapshot_every;
         let sink = trace
             .as_ref()
             .map(|t| Box::new(t.clone()) as Box<dyn TraceSink>);
-        hosts.push(Host::new(c, 1024, snapshot_every, sink));
+        hosts.push(Host::new(c, 1024, sink));
     }
     let net = Network::new(
         NetFaults {
