@@ -12,6 +12,18 @@ use std::time::{Duration, Instant};
 
 use raftkv::core::{Command, Config, Message, NodeId, Op, RaftNode, Recovered};
 use raftkv::kv::KvStore;
+use raftkv::trace::TraceSink;
+
+/// A sink that builds every event and throws it away: the cost of tracing
+/// without the cost of writing.
+struct NullSink(u64);
+
+impl TraceSink for NullSink {
+    fn record(&mut self, _: NodeId, ev: raft_trace::Event, _: raft_trace::PostState) {
+        self.0 += 1;
+        std::hint::black_box(ev);
+    }
+}
 
 struct Cluster {
     nodes: Vec<RaftNode>,
@@ -20,7 +32,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn new(batching: bool) -> Self {
+    fn new(batching: bool, traced: bool) -> Self {
         let ids: Vec<NodeId> = vec![1, 2, 3];
         let nodes = ids
             .iter()
@@ -29,7 +41,8 @@ impl Cluster {
                 c.max_batch = if batching { 4096 } else { 1 };
                 c.max_inflight = 64;
                 c.seed = 1;
-                RaftNode::new(c, Recovered::default(), None)
+                let sink = traced.then(|| Box::new(NullSink(0)) as Box<dyn TraceSink>);
+                RaftNode::new(c, Recovered::default(), sink)
             })
             .collect();
         Cluster {
@@ -87,8 +100,8 @@ impl Cluster {
 }
 
 /// Entries committed per second with `proposers` concurrent proposers.
-fn measure(proposers: u64, batching: bool, budget: Duration) -> (f64, u64) {
-    let mut c = Cluster::new(batching);
+fn measure(proposers: u64, batching: bool, traced: bool, budget: Duration) -> (f64, u64) {
+    let mut c = Cluster::new(batching, traced);
     c.elect();
     let mut req = vec![0u64; proposers as usize + 1];
     let mut idle: Vec<u64> = (1..=proposers).collect();
@@ -131,8 +144,16 @@ fn main() {
     );
     println!("{:-<10}-+-{:-<18}-+-{:-<19}-+-{:-<8}", "", "", "", "");
     for p in [1u64, 64, 1024] {
-        let (b, _) = measure(p, true, budget);
-        let (u, _) = measure(p, false, budget);
+        let (b, _) = measure(p, true, false, budget);
+        let (u, _) = measure(p, false, false, budget);
         println!("{p:>10} | {b:>18.0} | {u:>19.0} | {:>7.2}x", b / u);
     }
+    println!();
+    println!("tracing cost (64 proposers, batched): events built and discarded vs no sink");
+    let (plain, _) = measure(64, true, false, budget);
+    let (traced, _) = measure(64, true, true, budget);
+    println!(
+        "no sink {plain:.0} entries/s, null sink {traced:.0} entries/s ({:.2}x)",
+        plain / traced
+    );
 }

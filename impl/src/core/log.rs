@@ -9,8 +9,12 @@ use super::types::{Entry, Index, SnapshotMeta, Term};
 pub struct Reject {
     /// The index to retry from (the leader sets `next = hint_index`).
     pub hint_index: Index,
-    /// The term of the follower's entry at `hint_index - 1`... or 0.
+    /// The term of the follower's entry at `hint_index`, or 0.
     pub hint_term: Term,
+    /// Set when the leader's entries conflict with a *committed* entry of
+    /// ours: a safety violation elsewhere (never in a correct cluster). The
+    /// log is left unchanged.
+    pub committed_conflict: Option<Index>,
 }
 
 /// The result of [`RaftLog::maybe_append`] when the log matched.
@@ -192,6 +196,13 @@ impl RaftLog {
             appended_from: None,
         };
         match self.find_conflict(&entries) {
+            Some(conflict) if conflict <= self.committed => {
+                return Err(Reject {
+                    hint_index: self.committed + 1,
+                    hint_term: 0,
+                    committed_conflict: Some(conflict),
+                });
+            }
             Some(conflict) => {
                 if conflict <= self.last_index() {
                     self.truncate(conflict);
@@ -221,6 +232,7 @@ impl RaftLog {
             return Reject {
                 hint_index: self.last_index() + 1,
                 hint_term: 0,
+                committed_conflict: None,
             };
         }
         let term = self.term(prev_index).unwrap_or(0);
@@ -231,6 +243,7 @@ impl RaftLog {
         Reject {
             hint_index: i.max(self.committed + 1),
             hint_term: term,
+            committed_conflict: None,
         }
     }
 

@@ -188,6 +188,9 @@ pub struct RaftNode {
     next_msg: u64,
     incarnation: u64,
     applied_reported: Index,
+    /// A leader's entries conflicted with our committed log (proof of a
+    /// safety violation elsewhere); the first such index.
+    pub(crate) committed_conflict: Option<Index>,
     sink: Option<Box<dyn TraceSink>>,
 }
 
@@ -238,6 +241,7 @@ impl RaftNode {
             next_msg: rec.incarnation << 40,
             incarnation: rec.incarnation,
             applied_reported: snap_meta.index,
+            committed_conflict: None,
             sink,
             cfg,
         };
@@ -295,6 +299,11 @@ impl RaftNode {
     }
     pub fn last_index(&self) -> Index {
         self.log.last_index()
+    }
+    /// The first committed index a leader tried to overwrite, if any: such
+    /// a node has seen proof that the cluster lost a committed entry.
+    pub fn committed_conflict(&self) -> Option<Index> {
+        self.committed_conflict
     }
     pub(crate) fn bug(&self, b: Bug) -> bool {
         self.cfg.bugs.has(b)

@@ -213,16 +213,21 @@ impl RaftNode {
                     },
                 );
             }
-            Err(r) => self.send(
-                from,
-                Body::AppendEntriesReply {
-                    success: false,
-                    index: r.hint_index,
-                    hint_term: r.hint_term,
-                    reject_prev: prev_index,
-                    read_ctx,
-                },
-            ),
+            Err(r) => {
+                if let Some(i) = r.committed_conflict {
+                    self.committed_conflict.get_or_insert(i);
+                }
+                self.send(
+                    from,
+                    Body::AppendEntriesReply {
+                        success: false,
+                        index: r.hint_index,
+                        hint_term: r.hint_term,
+                        reject_prev: prev_index,
+                        read_ctx,
+                    },
+                )
+            }
         }
     }
 

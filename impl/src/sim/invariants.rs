@@ -49,6 +49,16 @@ impl Invariants {
         let quorum = nodes.len() / 2 + 1;
         for n in nodes.iter().flatten() {
             let id = n.id();
+            // Leader completeness, seen from a follower: no leader sends
+            // entries that conflict with a committed one.
+            if let Some(i) = n.committed_conflict() {
+                return fail(
+                    "committed-entry-overwritten",
+                    format!(
+                        "a leader sent node {id} entries conflicting with its committed index {i}"
+                    ),
+                );
+            }
             // Election safety: at most one leader per term.
             if n.role() == Role::Leader {
                 let l = *self.leaders.entry(n.term()).or_insert(id);
