@@ -639,3 +639,89 @@ fn tracing_emits_events_and_none_without_sink() {
         assert!(kinds.contains(&k), "missing {k} in {kinds:?}");
     }
 }
+
+#[test]
+fn heartbeats_keep_followers_from_campaigning() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    c.delivered.clear();
+    for _ in 0..100 {
+        for id in 1..=3 {
+            c.node(id).tick();
+        }
+        c.pump();
+    }
+    assert!(c.node(1).is_leader());
+    assert_eq!(c.node(2).term(), 1);
+    assert_eq!(c.node(3).term(), 1);
+    let heartbeats = c
+        .delivered
+        .iter()
+        .filter(|m| {
+            m.from == 1
+                && m.to == 2
+                && matches!(&m.body, Body::AppendEntries { entries, .. } if entries.is_empty())
+        })
+        .count();
+    // heartbeat_ticks = 2: one heartbeat every two ticks.
+    assert!((45..=55).contains(&heartbeats), "{heartbeats} heartbeats");
+}
+
+#[test]
+fn lost_pipeline_falls_back_to_probing() {
+    let mut c = Cluster::new(3, |c| c.max_batch = 1);
+    c.elect(1);
+    for r in 1..=4 {
+        c.node(1).propose(cmd(r)).unwrap();
+    }
+    // Everything sent now to node 3 is lost.
+    let (msgs, _) = drain(c.node(1));
+    c.queue.extend(msgs.into_iter().filter(|m| m.to != 3));
+    c.pump();
+    assert_eq!(c.node(3).last_index(), 1);
+    for _ in 0..6 {
+        c.node(1).tick();
+        c.pump();
+    }
+    assert_eq!(c.node(3).last_index(), 5, "resent after the stall");
+}
+
+#[test]
+fn acks_for_entries_truncated_by_a_newer_leader_are_dropped() {
+    let mut n = RaftNode::new(cfg(3, 3), Recovered::default(), None);
+    let ent = |index, term| Entry {
+        index,
+        term,
+        payload: Payload::Noop,
+    };
+    let ae = |id, from, term, entries: Vec<Entry>| Message {
+        id,
+        from,
+        to: 3,
+        term,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries,
+            read_ctx: 0,
+        },
+    };
+    // Leader 1 of term 1 sends two entries; before they are persisted,
+    // leader 2 of term 2 overwrites them.
+    n.step(ae(1, 1, 1, vec![ent(1, 1), ent(2, 1)]));
+    n.step(ae(1, 2, 2, vec![ent(1, 2)]));
+    let (msgs, _) = drain(&mut n);
+    let acks: Vec<(NodeId, Index)> = msgs
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::AppendEntriesReply {
+                success: true,
+                index,
+                ..
+            } => Some((m.to, index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks, vec![(2, 1)], "the ack to leader 1 was never durable");
+}
