@@ -124,7 +124,8 @@ pub fn message(m: &Message) -> rt::Message {
                     success: false,
                     match_index: None,
                     hint_index: Some(*index),
-                    hint_term: Some(*hint_term),
+                    // 0: the follower's log ends before the leader's prev.
+                    hint_term: (*hint_term > 0).then_some(*hint_term),
                 }
             }
         }
