@@ -112,7 +112,7 @@ impl KvStore {
         match &cmd.op {
             Op::Read { key } => Reply::Value(self.data.get(key).cloned()),
             Op::Write { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                self.set(key, value);
                 Reply::Done
             }
             Op::Delete { key } => {
@@ -126,11 +126,24 @@ impl KvStore {
             Op::Cas { key, from, to } => {
                 let cur = self.data.get(key);
                 if cur == from.as_ref() {
-                    self.data.insert(key.clone(), to.clone());
+                    self.set(key, to);
                     Reply::Done
                 } else {
                     Reply::CasFailed(cur.cloned())
                 }
+            }
+        }
+    }
+
+    /// Sets `key` to `value`, reusing the key's allocation when present.
+    fn set(&mut self, key: &str, value: &str) {
+        match self.data.get_mut(key) {
+            Some(v) => {
+                v.clear();
+                v.push_str(value);
+            }
+            None => {
+                self.data.insert(key.to_string(), value.to_string());
             }
         }
     }
