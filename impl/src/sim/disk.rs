@@ -63,12 +63,13 @@ impl Disk {
             }
             self.snapshot = Some(snap.clone());
         }
-        if let Some(first) = rd.entries.first() {
-            let s = self.snap_meta();
-            let skip = s.index.saturating_sub(first.index - 1) as usize;
-            let pos = (first.index + skip as u64 - s.index - 1) as usize;
-            self.entries.truncate(pos);
-            self.entries.extend(rd.entries.iter().skip(skip).cloned());
+        // Entries overwrite the stored log from the first one on (those the
+        // snapshot already covers are skipped).
+        let s = self.snap_meta();
+        let fresh = rd.entries.iter().skip_while(|e| e.index <= s.index);
+        if let Some(first) = fresh.clone().next() {
+            self.entries.truncate((first.index - s.index - 1) as usize);
+            self.entries.extend(fresh.cloned());
         }
         if let Some(hs) = rd.hard_state {
             self.hard_state = hs;
@@ -98,5 +99,58 @@ impl Disk {
             entries: self.entries.clone(),
             incarnation: self.incarnation - 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Config, Payload, RaftNode};
+
+    fn ent(index: Index, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
+    }
+
+    #[test]
+    fn only_written_state_survives_and_snapshots_keep_matching_suffix() {
+        let mut d = Disk::default();
+        // A node that campaigns: its Ready carries term and vote.
+        let mut n = RaftNode::new(Config::new(1, vec![1, 2, 3]), d.recover(), None);
+        for _ in 0..30 {
+            n.tick();
+        }
+        let rd = n.ready();
+        d.write(&rd);
+        assert_eq!(d.hard_state.term, n.term());
+        assert_eq!(d.hard_state.vote, Some(1));
+        let rec = d.recover();
+        assert_eq!(rec.incarnation, 1);
+        assert_eq!(rec.hard_state.term, n.term());
+
+        d.entries = vec![ent(1, 1), ent(2, 1), ent(3, 2)];
+        d.compact(1, 1, Arc::new(vec![]));
+        assert_eq!(d.last_index(), 3);
+        assert!(d.holds(1, 1) && d.holds(3, 2) && !d.holds(3, 1));
+        let snap = |index, term| Snapshot {
+            meta: SnapshotMeta { index, term },
+            data: Arc::new(vec![]),
+        };
+        let mut rd = Ready::default();
+        rd.snapshot = Some(snap(2, 1));
+        d.write(&rd);
+        assert_eq!(d.last_index(), 3, "matching suffix kept");
+        rd.snapshot = Some(snap(3, 9));
+        d.write(&rd);
+        assert_eq!(d.last_index(), 3);
+        assert!(d.entries.is_empty(), "conflicting suffix dropped");
+        let mut rd = Ready::default();
+        rd.entries = vec![ent(3, 9), ent(4, 9)];
+        d.write(&rd);
+        assert_eq!(d.last_index(), 4);
+        assert_eq!(d.term(4), Some(9));
     }
 }
