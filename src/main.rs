@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Check raft-trace/1 files (format only, with --format-only).
     Validate(cmd::validate::Args),
+    /// Run the raftkv core in the deterministic simulator over many seeds.
+    Sim(cmd::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Sim(args) => cmd::sim::run_cmd(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -1,0 +1,120 @@
+//! Planted implementation bugs, compiled in and off by default. Each switches
+//! one rule of the core or the state machine off or wrong, so the simulator
+//! and the trace validator can prove that they catch it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One planted bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bug {
+    /// The leader commits an entry of an earlier term as soon as a quorum
+    /// holds it (the Raft paper's Figure 8), instead of only through an entry
+    /// of its own term.
+    OldTermCommit,
+    /// A follower's vote is not written to stable storage before the reply
+    /// granting it is sent, so after a restart it can vote again in the term.
+    VoteNotPersisted,
+    /// A follower that receives an AppendEntries shorter than its own
+    /// matching log cuts the matching entries past the message, as if they
+    /// conflicted.
+    TruncateMatching,
+    /// The leader serves a ReadIndex read at its commit index without the
+    /// heartbeat round that confirms it still leads.
+    StaleRead,
+    /// The state machine ignores its session table: a retried command is
+    /// applied again.
+    DoubleApply,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 5] = [
+        Bug::OldTermCommit,
+        Bug::VoteNotPersisted,
+        Bug::TruncateMatching,
+        Bug::StaleRead,
+        Bug::DoubleApply,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::OldTermCommit => "old-term-commit",
+            Bug::VoteNotPersisted => "vote-not-persisted",
+            Bug::TruncateMatching => "truncate-matching",
+            Bug::StaleRead => "stale-read",
+            Bug::DoubleApply => "double-apply",
+        }
+    }
+
+    /// One line describing the bug.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Bug::OldTermCommit => {
+                "leader commits an earlier term's entry by counting replicas (Raft Figure 8)"
+            }
+            Bug::VoteNotPersisted => "vote is not persisted before the reply granting it is sent",
+            Bug::TruncateMatching => {
+                "conflicting-suffix truncation also drops matching entries past the message"
+            }
+            Bug::StaleRead => {
+                "ReadIndex read served without a heartbeat round confirming leadership"
+            }
+            Bug::DoubleApply => "retried command applied twice (session table ignored)",
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown bug name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bug \"{0}\" (known: old-term-commit, vote-not-persisted, truncate-matching, stale-read, double-apply)")]
+pub struct UnknownBug(pub String);
+
+impl FromStr for Bug {
+    type Err = UnknownBug;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Bug::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBug(s.to_string()))
+    }
+}
+
+/// The set of enabled bugs (normally empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bugs(u8);
+
+impl Bugs {
+    pub const NONE: Bugs = Bugs(0);
+
+    pub fn with(mut self, bug: Bug) -> Self {
+        self.0 |= 1 << bug as u8;
+        self
+    }
+
+    #[inline]
+    pub fn has(self, bug: Bug) -> bool {
+        self.0 & (1 << bug as u8) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for b in Bug::ALL {
+            assert_eq!(b.name().parse::<Bug>().unwrap(), b);
+            assert!(Bugs::NONE.with(b).has(b));
+            assert!(!Bugs::NONE.has(b));
+        }
+        assert!("nope".parse::<Bug>().is_err());
+    }
+}

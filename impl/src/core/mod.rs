@@ -1,0 +1,653 @@
+//! The deterministic, sans-IO Raft core, in the style of etcd-io/raft's
+//! `RawNode` and tikv/raft-rs.
+//!
+//! # Inputs
+//! [`RaftNode::tick`], [`RaftNode::step`] (a message), [`RaftNode::propose`],
+//! [`RaftNode::read_index`], [`RaftNode::persisted`], [`RaftNode::applied`],
+//! [`RaftNode::compact`] (the host took a snapshot). No clocks, threads,
+//! sockets or randomness from outside: election timeouts come from a seeded
+//! RNG in [`Config::seed`].
+//!
+//! # The Ready contract
+//! After inputs, the host calls [`RaftNode::ready`] while
+//! [`RaftNode::has_ready`] and, for each [`Ready`], **in this order**:
+//! 1. writes `snapshot`, `hard_state` and `entries` to stable storage and
+//!    syncs (entries overwrite the log from `entries[0].index` on);
+//! 2. calls [`RaftNode::persisted`], which is the *only* way to obtain the
+//!    messages of that Ready: votes and acknowledgements therefore can never
+//!    leave before the state they promise is durable;
+//! 3. sends those messages;
+//! 4. installs `snapshot` (if any) into the state machine, applies
+//!    `committed_entries` in order, calling [`RaftNode::applied`] for each,
+//!    and serves `read_states` once it has applied up to their index.
+//!
+//! # Reads
+//! Linearizable reads use ReadIndex (see [`read`]): no log entry per read,
+//! one heartbeat round to confirm leadership.
+
+pub mod election;
+pub mod log;
+pub mod progress;
+pub mod read;
+pub mod replication;
+pub mod snapshot;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use raft_trace as rt;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::bugs::{Bug, Bugs};
+use crate::trace::TraceSink;
+use log::RaftLog;
+use progress::Progress;
+use read::ReadOnly;
+pub use types::*;
+
+/// Static configuration of one node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// All voting members, including this node.
+    pub peers: Vec<NodeId>,
+    /// The election timeout is drawn uniformly from
+    /// `[election_ticks, 2 * election_ticks)` ticks.
+    pub election_ticks: u32,
+    /// A leader sends heartbeats every `heartbeat_ticks` ticks.
+    pub heartbeat_ticks: u32,
+    /// Most entries in one AppendEntries (1 disables batching).
+    pub max_batch: usize,
+    /// Most AppendEntries in flight to one follower (pipelining window).
+    pub max_inflight: usize,
+    /// Bytes per InstallSnapshot chunk.
+    pub snapshot_chunk: usize,
+    /// Ticks to wait for a snapshot reply before sending it again.
+    pub snapshot_retry_ticks: u32,
+    /// Log compaction policy: the host should snapshot its state machine
+    /// once this many entries have been applied since the last snapshot
+    /// (see [`RaftNode::snapshot_due`]).
+    pub compact_every: u64,
+    /// Seed of the election-timeout RNG.
+    pub seed: u64,
+    /// Planted bugs (none in production).
+    pub bugs: Bugs,
+}
+
+impl Config {
+    /// Defaults for a node `id` of a cluster of `peers`.
+    pub fn new(id: NodeId, peers: Vec<NodeId>) -> Self {
+        Config {
+            id,
+            peers,
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            max_batch: 256,
+            max_inflight: 8,
+            snapshot_chunk: 64 * 1024,
+            snapshot_retry_ticks: 20,
+            compact_every: 10_000,
+            seed: 0,
+            bugs: Bugs::NONE,
+        }
+    }
+}
+
+/// What a node recovers from stable storage at start.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    pub hard_state: HardState,
+    pub snapshot: Option<Snapshot>,
+    /// Entries after the snapshot.
+    pub entries: Vec<Entry>,
+    /// How many times this node has started before (a restart counter kept
+    /// in stable storage); it keeps message ids unique across restarts.
+    pub incarnation: u64,
+}
+
+/// A read whose index is known: serve it once the state machine has applied
+/// up to `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadState {
+    pub ctx: u64,
+    pub index: Index,
+}
+
+/// The answer of a non-leader to a proposal or read: who the leader is, as
+/// far as this node knows (leader redirect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not the leader (leader: {leader:?})")]
+pub struct NotLeader {
+    pub leader: Option<NodeId>,
+}
+
+/// A batch of work for the host; see the module doc for the contract.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Hard state to persist, when it changed.
+    pub hard_state: Option<HardState>,
+    /// A snapshot received from the leader: persist it, then install it into
+    /// the state machine.
+    pub snapshot: Option<Snapshot>,
+    /// Entries to persist; they replace the stored log from `entries[0].index`.
+    pub entries: Vec<Entry>,
+    /// Committed entries to apply, in order.
+    pub committed_entries: Vec<Entry>,
+    /// Reads ready to be served at an index.
+    pub read_states: Vec<ReadState>,
+    /// Messages, released by [`RaftNode::persisted`] only.
+    messages: Vec<Message>,
+}
+
+impl Ready {
+    /// Whether this Ready has anything to persist.
+    pub fn must_persist(&self) -> bool {
+        self.hard_state.is_some() || self.snapshot.is_some() || !self.entries.is_empty()
+    }
+
+    /// How many messages wait for persistence.
+    pub fn pending_messages(&self) -> usize {
+        self.messages.len()
+    }
+}
+
+/// One Raft node.
+pub struct RaftNode {
+    cfg: Config,
+    pub(crate) term: Term,
+    pub(crate) vote: Option<NodeId>,
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    /// The latest snapshot this node holds (to send to followers).
+    pub(crate) snapshot: Option<Snapshot>,
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) votes: BTreeMap<NodeId, bool>,
+    pub(crate) election_elapsed: u32,
+    pub(crate) heartbeat_elapsed: u32,
+    pub(crate) election_timeout: u32,
+    rng: ChaCha8Rng,
+    pub(crate) msgs: Vec<Message>,
+    /// The hard state last handed out for persisting.
+    handed_hs: HardState,
+    /// The hard state last reported durable.
+    durable_hs: HardState,
+    /// A snapshot installed from the leader, not yet handed to the host.
+    pub(crate) pending_snapshot: Option<Snapshot>,
+    pub(crate) incoming: Option<snapshot::Incoming>,
+    pub(crate) reads: ReadOnly,
+    pub(crate) read_states: Vec<ReadState>,
+    /// New entries appended by the leader but not yet broadcast.
+    pub(crate) append_pending: bool,
+    next_msg: u64,
+    incarnation: u64,
+    applied_reported: Index,
+    /// A leader's entries conflicted with our committed log (proof of a
+    /// safety violation elsewhere); the first such index.
+    pub(crate) committed_conflict: Option<Index>,
+    sink: Option<Box<dyn TraceSink>>,
+}
+
+/// Emits a trace event, building it only when there is a sink.
+macro_rules! emit {
+    ($node:expr, $ev:expr) => {
+        if $node.tracing() {
+            let ev = $ev;
+            $node.emit(ev);
+        }
+    };
+}
+pub(crate) use emit;
+
+impl RaftNode {
+    /// Starts a node from what it recovered (`Recovered::default()` for a
+    /// first boot). The trace gets an `init` event.
+    pub fn new(cfg: Config, rec: Recovered, sink: Option<Box<dyn TraceSink>>) -> Self {
+        assert!(cfg.id != 0 && cfg.peers.contains(&cfg.id));
+        let snap_meta = rec.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
+        let log = RaftLog::restore(snap_meta, rec.entries.clone(), rec.hard_state.commit);
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ cfg.id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ rec.incarnation << 48,
+        );
+        let election_timeout = rng.random_range(cfg.election_ticks..2 * cfg.election_ticks);
+        let hs = rec.hard_state;
+        let mut node = RaftNode {
+            term: hs.term,
+            vote: hs.vote,
+            role: Role::Follower,
+            leader: None,
+            log,
+            snapshot: rec.snapshot.clone(),
+            progress: BTreeMap::new(),
+            votes: BTreeMap::new(),
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            election_timeout,
+            rng,
+            msgs: Vec::new(),
+            handed_hs: hs,
+            durable_hs: hs,
+            pending_snapshot: None,
+            incoming: None,
+            reads: ReadOnly::default(),
+            read_states: Vec::new(),
+            append_pending: false,
+            next_msg: rec.incarnation << 40,
+            incarnation: rec.incarnation,
+            applied_reported: snap_meta.index,
+            committed_conflict: None,
+            sink,
+            cfg,
+        };
+        emit!(node, {
+            let reason = if node.incarnation == 0 {
+                rt::InitReason::Boot
+            } else {
+                rt::InitReason::Restart
+            };
+            rt::Event::Init(rt::Init {
+                reason,
+                term: hs.term,
+                vote: hs.vote,
+                snapshot: rec.snapshot.as_ref().map(|s| rt::SnapshotMeta {
+                    index: s.meta.index,
+                    term: s.meta.term,
+                }),
+                last_index: node.log.last_index(),
+                last_term: node.log.last_term(),
+                entries: Some(rec.entries.iter().map(crate::trace::entry).collect()),
+            })
+        });
+        node
+    }
+
+    // ----- observers -------------------------------------------------------
+
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    pub fn vote(&self) -> Option<NodeId> {
+        self.vote
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The leader this node knows of (itself when leading).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+    pub fn commit_index(&self) -> Index {
+        self.log.committed
+    }
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+    /// The first committed index a leader tried to overwrite, if any: such
+    /// a node has seen proof that the cluster lost a committed entry.
+    pub fn committed_conflict(&self) -> Option<Index> {
+        self.committed_conflict
+    }
+    pub(crate) fn bug(&self, b: Bug) -> bool {
+        self.cfg.bugs.has(b)
+    }
+    pub(crate) fn quorum(&self) -> usize {
+        self.cfg.peers.len() / 2 + 1
+    }
+    pub(crate) fn others(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.cfg.id;
+        self.cfg.peers.iter().copied().filter(move |p| *p != me)
+    }
+
+    // ----- tracing ---------------------------------------------------------
+
+    #[inline]
+    pub(crate) fn tracing(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    pub(crate) fn emit(&mut self, ev: rt::Event) {
+        let post = self.post_state();
+        let id = self.cfg.id;
+        if let Some(s) = self.sink.as_mut() {
+            s.record(id, ev, post);
+        }
+    }
+
+    /// Emits an event whose post state differs from the current one (an
+    /// intermediate step of a compound update).
+    pub(crate) fn emit_with_post(&mut self, ev: rt::Event, patch: impl FnOnce(&mut rt::PostState)) {
+        let mut post = self.post_state();
+        patch(&mut post);
+        let id = self.cfg.id;
+        if let Some(s) = self.sink.as_mut() {
+            s.record(id, ev, post);
+        }
+    }
+
+    fn post_state(&self) -> rt::PostState {
+        let snap = self.log.snapshot_meta();
+        rt::PostState {
+            term: Some(self.term),
+            vote: Some(self.vote),
+            role: Some(match self.role {
+                Role::Follower => rt::Role::Follower,
+                Role::Candidate => rt::Role::Candidate,
+                Role::Leader => rt::Role::Leader,
+            }),
+            leader: Some(self.leader),
+            commit: Some(self.log.committed),
+            applied: Some(self.applied_reported),
+            last_index: Some(self.log.last_index()),
+            last_term: Some(self.log.last_term()),
+            snapshot_index: Some(snap.index),
+            snapshot_term: Some(snap.term),
+        }
+    }
+
+    pub(crate) fn emit_commit(&mut self) {
+        emit!(
+            self,
+            rt::Event::Commit(rt::Commit {
+                index: self.log.committed
+            })
+        );
+    }
+
+    // ----- messages --------------------------------------------------------
+
+    /// Queues a message (released after the next persist).
+    pub(crate) fn send(&mut self, to: NodeId, body: Body) {
+        self.next_msg += 1;
+        self.msgs.push(Message {
+            id: self.next_msg,
+            from: self.cfg.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.election_timeout = self
+            .rng
+            .random_range(self.cfg.election_ticks..2 * self.cfg.election_ticks);
+    }
+
+    // ----- inputs ----------------------------------------------------------
+
+    /// One unit of logical time.
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            Role::Follower | Role::Candidate => self.tick_election(),
+        }
+    }
+
+    /// Handles a message from a peer.
+    pub fn step(&mut self, m: Message) {
+        if m.to != self.cfg.id || !self.cfg.peers.contains(&m.from) {
+            return;
+        }
+        emit!(
+            self,
+            rt::Event::Receive(rt::MessageEvent {
+                msg: crate::trace::message(&m)
+            })
+        );
+        if m.term > self.term {
+            let leader = match m.body {
+                Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => Some(m.from),
+                _ => None,
+            };
+            self.become_follower(m.term, leader, rt::RoleReason::HigherTerm);
+        } else if m.term < self.term {
+            // A stale leader learns the new term from our answer; other stale
+            // messages are dropped.
+            match m.body {
+                Body::AppendEntries { .. } => self.send(
+                    m.from,
+                    Body::AppendEntriesReply {
+                        success: false,
+                        index: self.log.last_index() + 1,
+                        hint_term: 0,
+                        reject_prev: 0,
+                        read_ctx: 0,
+                    },
+                ),
+                Body::InstallSnapshot { .. } => self.send(
+                    m.from,
+                    Body::InstallSnapshotReply {
+                        last_index: self.log.committed,
+                    },
+                ),
+                Body::RequestVote { .. } => {
+                    self.send(m.from, Body::RequestVoteReply { granted: false })
+                }
+                _ => {}
+            }
+            return;
+        }
+        match m.body {
+            Body::RequestVote {
+                last_index,
+                last_term,
+            } => self.handle_request_vote(m.from, last_index, last_term),
+            Body::RequestVoteReply { granted } => self.handle_vote_reply(m.from, granted),
+            Body::AppendEntries {
+                prev_index,
+                prev_term,
+                commit,
+                entries,
+                read_ctx,
+            } => self.handle_append(m.from, prev_index, prev_term, commit, entries, read_ctx),
+            Body::AppendEntriesReply {
+                success,
+                index,
+                hint_term,
+                reject_prev,
+                read_ctx,
+            } => self.handle_append_reply(m.from, success, index, hint_term, reject_prev, read_ctx),
+            Body::InstallSnapshot {
+                meta,
+                offset,
+                chunk,
+                done,
+            } => self.handle_snapshot_chunk(m.from, meta, offset, chunk, done),
+            Body::InstallSnapshotReply { last_index } => {
+                self.handle_snapshot_reply(m.from, last_index)
+            }
+        }
+    }
+
+    /// A client proposal. On the leader the command is appended and its
+    /// index returned; elsewhere the known leader is returned.
+    pub fn propose(&mut self, cmd: Command) -> Result<Index, NotLeader> {
+        if self.role != Role::Leader {
+            return Err(NotLeader {
+                leader: self.leader,
+            });
+        }
+        Ok(self.append_local(Payload::Command(Arc::new(cmd))))
+    }
+
+    /// The host has made everything of `rd` durable. Returns `rd`'s messages
+    /// for sending.
+    pub fn persisted(&mut self, rd: &mut Ready) -> Vec<Message> {
+        if let Some(last) = rd.entries.last() {
+            if self.log.matches(last.index, last.term) {
+                self.log.stable = self.log.stable.max(last.index);
+            }
+        }
+        if let Some(hs) = rd.hard_state {
+            self.durable_hs = hs;
+        }
+        if rd.must_persist() {
+            emit!(
+                self,
+                rt::Event::Persist(rt::Persist {
+                    term: self.durable_hs.term,
+                    vote: self.durable_hs.vote,
+                    last_index: self.log.stable,
+                })
+            );
+        }
+        if self.role == Role::Leader && !rd.entries.is_empty() {
+            // The leader counts itself only for durable entries.
+            self.maybe_commit();
+        }
+        let msgs = std::mem::take(&mut rd.messages);
+        if self.tracing() {
+            for m in &msgs {
+                self.emit(rt::Event::Send(rt::MessageEvent {
+                    msg: crate::trace::message(m),
+                }));
+            }
+        }
+        msgs
+    }
+
+    /// The host applied the committed entry at `index`; `duplicate` when the
+    /// state machine recognised a retried command and did not execute it.
+    pub fn applied(&mut self, index: Index, duplicate: bool) {
+        self.applied_reported = self.applied_reported.max(index);
+        if self.tracing() {
+            let (term, client, req) = match self.log.entry(index) {
+                Some(e) => match &e.payload {
+                    Payload::Command(c) => (e.term, Some(c.client), Some(c.req)),
+                    Payload::Noop => (e.term, None, None),
+                },
+                None => (self.log.term(index).unwrap_or(0), None, None),
+            };
+            self.emit(rt::Event::Apply(rt::Apply {
+                index,
+                term,
+                client,
+                req,
+                duplicate,
+            }));
+        }
+    }
+
+    /// The host's state machine was restored from a snapshot at `index`.
+    pub fn applied_snapshot(&mut self, index: Index) {
+        self.applied_reported = self.applied_reported.max(index);
+    }
+
+    /// Whether [`RaftNode::ready`] has anything.
+    pub fn has_ready(&self) -> bool {
+        !self.msgs.is_empty()
+            || self.append_pending
+            || self.hard_state() != self.handed_hs
+            || self.pending_snapshot.is_some()
+            || self.log.unpersisted_from <= self.log.last_index()
+            || !self.read_states.is_empty()
+            || self
+                .log
+                .committed
+                .min(self.log.stable.max(self.log.applied))
+                > self.log.applied
+    }
+
+    /// The hard state as it must be persisted.
+    fn hard_state(&self) -> HardState {
+        let vote = if self.bug(Bug::VoteNotPersisted) && self.vote != Some(self.cfg.id) {
+            // BUG (planted): a vote for another node never reaches the disk.
+            None
+        } else {
+            self.vote
+        };
+        HardState {
+            term: self.term,
+            vote,
+            commit: self.log.committed,
+        }
+    }
+
+    /// Takes the next batch of work; see the module doc for what the host
+    /// must do with it.
+    pub fn ready(&mut self) -> Ready {
+        if self.append_pending {
+            self.append_pending = false;
+            self.bcast_append();
+        }
+        let hs = self.hard_state();
+        let hard_state = (hs != self.handed_hs).then_some(hs);
+        self.handed_hs = hs;
+        let entries = self.log.unpersisted();
+        self.log.unpersisted_from = self.log.last_index() + 1;
+        let committed_entries = self.log.next_committed(usize::MAX);
+        if let Some(last) = committed_entries.last() {
+            self.log.applied = last.index;
+        }
+        Ready {
+            hard_state,
+            snapshot: self.pending_snapshot.take(),
+            entries,
+            committed_entries,
+            read_states: std::mem::take(&mut self.read_states),
+            messages: std::mem::take(&mut self.msgs),
+        }
+    }
+
+    /// Whether the host should snapshot its state machine now that it has
+    /// applied up to `applied` (every [`Config::compact_every`] entries).
+    pub fn snapshot_due(&self, applied: Index) -> bool {
+        applied >= self.log.snapshot_meta().index + self.cfg.compact_every.max(1)
+            && applied <= self.log.applied
+    }
+
+    /// The host took a snapshot of its state machine at `index` (applied):
+    /// the log prefix up to `index` is discarded.
+    pub fn compact(&mut self, index: Index, data: Arc<Vec<u8>>) {
+        let Some(term) = self.log.term(index) else {
+            return;
+        };
+        if index <= self.log.snapshot_meta().index || index > self.log.applied {
+            return;
+        }
+        let meta = SnapshotMeta { index, term };
+        self.log.compact(meta);
+        self.snapshot = Some(Snapshot { meta, data });
+        emit!(self, rt::Event::Snapshot(rt::SnapshotEvent { index, term }));
+    }
+
+    /// Appends one entry as leader; it is broadcast at the next `ready`.
+    pub(crate) fn append_local(&mut self, payload: Payload) -> Index {
+        let index = self.log.last_index() + 1;
+        let e = Entry {
+            index,
+            term: self.term,
+            payload,
+        };
+        let traced = self.tracing().then(|| crate::trace::entry(&e));
+        self.log.append(vec![e]);
+        if let Some(te) = traced {
+            self.emit(rt::Event::Append(rt::Append {
+                index,
+                entries: Some(vec![te]),
+                entry_count: None,
+            }));
+        }
+        self.append_pending = true;
+        index
+    }
+}

@@ -1,0 +1,294 @@
+//! Log replication: batching, pipelining under a max-in-flight window, fast
+//! backtracking with conflict hints, heartbeats and the commit rule.
+
+use raft_trace as rt;
+
+use super::progress::ProgressState;
+use super::{emit, Body, Entry, Index, NodeId, RaftNode, Role, Term};
+use crate::bugs::Bug;
+
+impl RaftNode {
+    /// Leader: heartbeats, stalled-follower detection and snapshot retries.
+    pub(crate) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        let retry = self.config().snapshot_retry_ticks;
+        for pr in self.progress.values_mut() {
+            if let ProgressState::Snapshot { .. } = pr.state {
+                pr.snapshot_wait += 1;
+                if pr.snapshot_wait >= retry {
+                    pr.become_probe();
+                }
+            }
+        }
+        if self.heartbeat_elapsed < self.config().heartbeat_ticks {
+            return;
+        }
+        self.heartbeat_elapsed = 0;
+        emit!(
+            self,
+            rt::Event::Timeout(rt::Timeout {
+                timer: rt::TimerKind::Heartbeat
+            })
+        );
+        let last = self.log.last_index();
+        for pr in self.progress.values_mut() {
+            match pr.state {
+                // A lost probe is sent again.
+                ProgressState::Probe => pr.probe_sent = false,
+                // No progress for a whole heartbeat interval with entries
+                // outstanding: messages were lost, fall back to probing.
+                ProgressState::Replicate => {
+                    if pr.matched < last && pr.matched == pr.heartbeat_match {
+                        pr.become_probe();
+                    }
+                    pr.heartbeat_match = pr.matched;
+                }
+                ProgressState::Snapshot { .. } => {}
+            }
+        }
+        let ctx = self.reads.last_ctx();
+        self.bcast_heartbeat(ctx);
+        self.bcast_append();
+    }
+
+    /// Sends a heartbeat (an empty AppendEntries at the follower's match
+    /// index) to every follower; `read_ctx` > 0 asks for leadership
+    /// confirmation of pending reads.
+    pub(crate) fn bcast_heartbeat(&mut self, read_ctx: u64) {
+        let peers: Vec<NodeId> = self.others().collect();
+        for p in peers {
+            let matched = self.progress[&p].matched;
+            let (prev_index, prev_term) = match self.log.term(matched) {
+                Some(t) => (matched, t),
+                None => {
+                    let s = self.log.snapshot_meta();
+                    (s.index, s.term)
+                }
+            };
+            let commit = self.log.committed.min(prev_index);
+            self.send(
+                p,
+                Body::AppendEntries {
+                    prev_index,
+                    prev_term,
+                    commit,
+                    entries: Vec::new(),
+                    read_ctx,
+                },
+            );
+        }
+    }
+
+    /// Sends new entries to every follower whose window has room.
+    pub(crate) fn bcast_append(&mut self) {
+        let peers: Vec<NodeId> = self.others().collect();
+        for p in peers {
+            self.send_append(p);
+        }
+    }
+
+    /// Sends AppendEntries (or a snapshot) to `to` while flow control allows
+    /// and there is something to send: one probe, or as many batches as the
+    /// in-flight window holds.
+    pub(crate) fn send_append(&mut self, to: NodeId) {
+        while self.send_one_append(to) {}
+    }
+
+    /// Sends one AppendEntries; returns whether another may follow at once.
+    fn send_one_append(&mut self, to: NodeId) -> bool {
+        let max_inflight = self.config().max_inflight;
+        let max_batch = self.config().max_batch;
+        let Some(pr) = self.progress.get(&to) else {
+            return false;
+        };
+        if !pr.can_send(max_inflight) {
+            return false;
+        }
+        let next = pr.next;
+        let last = self.log.last_index();
+        if pr.state == ProgressState::Replicate && next > last {
+            return false;
+        }
+        let prev_index = next - 1;
+        let (Some(prev_term), Some(entries)) = (
+            self.log.term(prev_index),
+            self.log.slice(next, last, max_batch),
+        ) else {
+            self.send_snapshot(to);
+            return false;
+        };
+        let n = entries.len();
+        let sent_last = prev_index + n as u64;
+        let commit = self.log.committed;
+        self.progress
+            .get_mut(&to)
+            .expect("progress")
+            .sent(sent_last, n);
+        self.send(
+            to,
+            Body::AppendEntries {
+                prev_index,
+                prev_term,
+                commit,
+                entries,
+                read_ctx: 0,
+            },
+        );
+        n > 0 && self.progress[&to].state == ProgressState::Replicate
+    }
+
+    /// Follower (or candidate) side of AppendEntries.
+    pub(crate) fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev_index: Index,
+        prev_term: Term,
+        commit: Index,
+        entries: Vec<Entry>,
+        read_ctx: u64,
+    ) {
+        if self.role != Role::Follower || self.leader != Some(from) {
+            self.become_follower(self.term, Some(from), rt::RoleReason::LeaderDiscovered);
+        }
+        self.election_elapsed = 0;
+        let old_commit = self.log.committed;
+        let drop_matching = self.bug(Bug::TruncateMatching);
+        let tracing = self.tracing();
+        let traced: Option<Vec<Entry>> = tracing.then(|| entries.clone());
+        match self
+            .log
+            .maybe_append(prev_index, prev_term, commit, entries, drop_matching)
+        {
+            Ok(a) => {
+                if let Some(cut) = a.truncated_from {
+                    // Acknowledgements queued earlier (to a leader of an
+                    // older term) for entries now removed must not leave:
+                    // they were never durable.
+                    self.msgs.retain(|m| {
+                        !matches!(m.body, Body::AppendEntriesReply { success: true, index, .. } if index >= cut)
+                    });
+                }
+                if let Some(sent) = traced {
+                    if let Some(from_idx) = a.truncated_from {
+                        // The state between the truncation and the append.
+                        let last_term = self.log.term(from_idx - 1).unwrap_or(0);
+                        let commit = old_commit;
+                        self.emit_with_post(
+                            rt::Event::Truncate(rt::Truncate { from: from_idx }),
+                            |p| {
+                                p.last_index = Some(from_idx - 1);
+                                p.last_term = Some(last_term);
+                                p.commit = Some(commit);
+                            },
+                        );
+                    }
+                    if let Some(first) = a.appended_from {
+                        let added: Vec<rt::Entry> = sent
+                            .iter()
+                            .filter(|e| e.index >= first)
+                            .map(crate::trace::entry)
+                            .collect();
+                        let commit = old_commit;
+                        self.emit_with_post(
+                            rt::Event::Append(rt::Append {
+                                index: first,
+                                entries: Some(added),
+                                entry_count: None,
+                            }),
+                            |p| p.commit = Some(commit),
+                        );
+                    }
+                }
+                if self.log.committed > old_commit {
+                    self.emit_commit();
+                }
+                self.send(
+                    from,
+                    Body::AppendEntriesReply {
+                        success: true,
+                        index: a.last_new,
+                        hint_term: 0,
+                        reject_prev: 0,
+                        read_ctx,
+                    },
+                );
+            }
+            Err(r) => {
+                if let Some(i) = r.committed_conflict {
+                    self.committed_conflict.get_or_insert(i);
+                }
+                self.send(
+                    from,
+                    Body::AppendEntriesReply {
+                        success: false,
+                        index: r.hint_index,
+                        hint_term: r.hint_term,
+                        reject_prev: prev_index,
+                        read_ctx,
+                    },
+                )
+            }
+        }
+    }
+
+    /// Leader side of an AppendEntries reply.
+    pub(crate) fn handle_append_reply(
+        &mut self,
+        from: NodeId,
+        success: bool,
+        index: Index,
+        hint_term: Term,
+        reject_prev: Index,
+        read_ctx: u64,
+    ) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if read_ctx > 0 {
+            self.read_acked(from, read_ctx);
+        }
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        if success {
+            if pr.acked(index) {
+                self.maybe_commit();
+            }
+            self.send_append(from);
+        } else {
+            // Fast backtracking: the follower's hint skips its whole
+            // conflicting term (or to the end of its shorter log).
+            let _ = hint_term;
+            let hint = index;
+            let pr = self.progress.get_mut(&from).expect("progress");
+            if pr.rejected(reject_prev, hint) {
+                self.send_append(from);
+            }
+        }
+    }
+
+    /// Advances the commit index to the highest index a quorum holds, but
+    /// only through an entry of the current term (Raft §5.4.2).
+    pub(crate) fn maybe_commit(&mut self) {
+        let mut matched: Vec<Index> = self.progress.values().map(|p| p.matched).collect();
+        matched.push(self.log.stable.min(self.log.last_index()));
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let q = matched[self.quorum() - 1];
+        if q <= self.log.committed {
+            return;
+        }
+        let term_ok = self.log.term(q) == Some(self.term);
+        if !term_ok && !self.bug(Bug::OldTermCommit) {
+            return;
+        }
+        self.log.commit_to(q);
+        self.emit_commit();
+        self.serve_waiting_reads();
+        // Followers learn the new commit index with the next message.
+        self.append_pending = true;
+        let peers: Vec<NodeId> = self.others().collect();
+        for p in peers {
+            self.send_append(p);
+        }
+    }
+}

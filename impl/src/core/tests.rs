@@ -1,0 +1,727 @@
+//! Unit tests of the core, one or more per Raft rule, over a tiny in-memory
+//! harness that persists every Ready at once.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use super::*;
+use crate::bugs::Bug;
+
+fn cfg(id: NodeId, n: u64) -> Config {
+    let mut c = Config::new(id, (1..=n).collect());
+    c.seed = 7;
+    c
+}
+
+fn cmd(req: u64) -> Command {
+    Command {
+        client: 1,
+        req,
+        op: Op::Write {
+            key: "k".into(),
+            value: format!("v{req}"),
+        },
+    }
+}
+
+/// Drains a node's Ready (persisting immediately) and returns the messages.
+fn drain(n: &mut RaftNode) -> (Vec<Message>, Vec<Ready>) {
+    let mut msgs = Vec::new();
+    let mut rds = Vec::new();
+    while n.has_ready() {
+        let mut rd = n.ready();
+        msgs.extend(n.persisted(&mut rd));
+        for e in &rd.committed_entries {
+            n.applied(e.index, false);
+        }
+        rds.push(rd);
+    }
+    (msgs, rds)
+}
+
+struct Cluster {
+    nodes: BTreeMap<NodeId, RaftNode>,
+    queue: VecDeque<Message>,
+    cut: BTreeSet<NodeId>,
+    delivered: Vec<Message>,
+}
+
+impl Cluster {
+    fn new(n: u64, f: impl Fn(&mut Config)) -> Self {
+        let nodes = (1..=n)
+            .map(|id| {
+                let mut c = cfg(id, n);
+                f(&mut c);
+                (id, RaftNode::new(c, Recovered::default(), None))
+            })
+            .collect();
+        Cluster {
+            nodes,
+            queue: VecDeque::new(),
+            cut: BTreeSet::new(),
+            delivered: Vec::new(),
+        }
+    }
+
+    fn node(&mut self, id: NodeId) -> &mut RaftNode {
+        self.nodes.get_mut(&id).unwrap()
+    }
+
+    /// Delivers messages until the cluster is quiet.
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            for n in self.nodes.values_mut() {
+                let (msgs, _) = drain(n);
+                self.queue.extend(msgs);
+            }
+            let Some(m) = self.queue.pop_front() else {
+                return;
+            };
+            if self.cut.contains(&m.from) || self.cut.contains(&m.to) {
+                continue;
+            }
+            self.delivered.push(m.clone());
+            self.node(m.to).step(m);
+        }
+        panic!("cluster did not quiesce");
+    }
+
+    fn elect(&mut self, id: NodeId) {
+        self.node(id).campaign();
+        self.pump();
+        assert!(self.node(id).is_leader());
+    }
+}
+
+#[test]
+fn election_timeout_is_randomized_in_range_and_deterministic() {
+    let mut seen = BTreeSet::new();
+    for id in 1..=5 {
+        let n = RaftNode::new(cfg(id, 5), Recovered::default(), None);
+        assert!((10..20).contains(&n.election_timeout));
+        let again = RaftNode::new(cfg(id, 5), Recovered::default(), None);
+        assert_eq!(n.election_timeout, again.election_timeout);
+        seen.insert(n.election_timeout);
+    }
+    assert!(seen.len() > 1, "timeouts should differ between nodes");
+}
+
+#[test]
+fn follower_becomes_candidate_after_timeout() {
+    let mut n = RaftNode::new(cfg(1, 3), Recovered::default(), None);
+    let t = n.election_timeout;
+    for _ in 0..t - 1 {
+        n.tick();
+    }
+    assert_eq!(n.role(), Role::Follower);
+    n.tick();
+    assert_eq!(n.role(), Role::Candidate);
+    assert_eq!(n.term(), 1);
+    assert_eq!(n.vote(), Some(1));
+    let (msgs, rds) = drain(&mut n);
+    assert_eq!(
+        rds[0].hard_state.map(|h| (h.term, h.vote)),
+        Some((1, Some(1)))
+    );
+    assert_eq!(msgs.len(), 2);
+    assert!(msgs
+        .iter()
+        .all(|m| matches!(m.body, Body::RequestVote { .. }) && m.term == 1));
+}
+
+#[test]
+fn leader_is_elected_and_appends_a_noop() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    let l = c.node(1);
+    assert_eq!(l.term(), 1);
+    let e = l.log().entry(1).unwrap();
+    assert_eq!((e.term, &e.payload), (1, &Payload::Noop));
+    assert_eq!(l.commit_index(), 1);
+    assert_eq!(c.node(2).leader(), Some(1));
+}
+
+#[test]
+fn one_vote_per_term() {
+    let mut n = RaftNode::new(cfg(3, 3), Recovered::default(), None);
+    let rv = |from, id| Message {
+        id,
+        from,
+        to: 3,
+        term: 1,
+        body: Body::RequestVote {
+            last_index: 0,
+            last_term: 0,
+        },
+    };
+    n.step(rv(1, 1));
+    n.step(rv(2, 1));
+    n.step(rv(1, 2));
+    let (msgs, _) = drain(&mut n);
+    let grants: Vec<(NodeId, bool)> = msgs
+        .iter()
+        .map(|m| match m.body {
+            Body::RequestVoteReply { granted } => (m.to, granted),
+            _ => panic!("unexpected {m:?}"),
+        })
+        .collect();
+    assert_eq!(grants, vec![(1, true), (2, false), (1, true)]);
+}
+
+#[test]
+fn election_restriction_denies_stale_logs() {
+    let rec = Recovered {
+        hard_state: HardState {
+            term: 2,
+            vote: None,
+            commit: 0,
+        },
+        entries: vec![Entry {
+            index: 1,
+            term: 2,
+            payload: Payload::Noop,
+        }],
+        ..Recovered::default()
+    };
+    let mut n = RaftNode::new(cfg(3, 3), rec, None);
+    let rv = |from, last_index, last_term| Message {
+        id: 1,
+        from,
+        to: 3,
+        term: 3,
+        body: Body::RequestVote {
+            last_index,
+            last_term,
+        },
+    };
+    n.step(rv(1, 5, 1)); // longer but older term: denied
+    n.step(rv(2, 1, 2)); // as up to date: granted
+    let (msgs, _) = drain(&mut n);
+    let g: Vec<bool> = msgs
+        .iter()
+        .map(|m| matches!(m.body, Body::RequestVoteReply { granted: true }))
+        .collect();
+    assert_eq!(g, vec![false, true]);
+}
+
+#[test]
+fn messages_are_released_only_after_persistence() {
+    let mut n = RaftNode::new(cfg(3, 3), Recovered::default(), None);
+    n.step(Message {
+        id: 1,
+        from: 1,
+        to: 3,
+        term: 4,
+        body: Body::RequestVote {
+            last_index: 0,
+            last_term: 0,
+        },
+    });
+    let mut rd = n.ready();
+    assert_eq!(
+        rd.hard_state,
+        Some(HardState {
+            term: 4,
+            vote: Some(1),
+            commit: 0
+        })
+    );
+    assert_eq!(rd.pending_messages(), 1);
+    let msgs = n.persisted(&mut rd);
+    assert_eq!(msgs.len(), 1);
+    assert!(n.persisted(&mut rd).is_empty(), "released once");
+}
+
+#[test]
+fn planted_bug_keeps_vote_off_the_disk() {
+    let mut c = cfg(3, 3);
+    c.bugs = Bugs::NONE.with(Bug::VoteNotPersisted);
+    let mut n = RaftNode::new(c, Recovered::default(), None);
+    n.step(Message {
+        id: 1,
+        from: 1,
+        to: 3,
+        term: 4,
+        body: Body::RequestVote {
+            last_index: 0,
+            last_term: 0,
+        },
+    });
+    let rd = n.ready();
+    assert_eq!(rd.hard_state.unwrap().vote, None);
+}
+
+#[test]
+fn step_down_on_higher_term() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    let l = c.node(1);
+    l.step(Message {
+        id: 99,
+        from: 2,
+        to: 1,
+        term: 5,
+        body: Body::RequestVoteReply { granted: false },
+    });
+    assert_eq!(l.role(), Role::Follower);
+    assert_eq!(l.term(), 5);
+    assert_eq!(l.vote(), None);
+}
+
+#[test]
+fn stale_term_append_is_rejected_with_our_term() {
+    let mut n = RaftNode::new(
+        cfg(2, 3),
+        Recovered {
+            hard_state: HardState {
+                term: 5,
+                vote: None,
+                commit: 0,
+            },
+            ..Default::default()
+        },
+        None,
+    );
+    n.step(Message {
+        id: 1,
+        from: 1,
+        to: 2,
+        term: 3,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries: vec![],
+            read_ctx: 0,
+        },
+    });
+    let (msgs, _) = drain(&mut n);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].term, 5);
+    assert!(matches!(
+        msgs[0].body,
+        Body::AppendEntriesReply { success: false, .. }
+    ));
+    assert_eq!(n.leader(), None);
+}
+
+#[test]
+fn proposal_on_follower_redirects_to_leader() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(2);
+    assert_eq!(
+        c.node(1).propose(cmd(1)),
+        Err(NotLeader { leader: Some(2) })
+    );
+    assert!(c.node(2).propose(cmd(1)).is_ok());
+}
+
+#[test]
+fn proposals_commit_and_apply_everywhere() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    for r in 1..=10 {
+        c.node(1).propose(cmd(r)).unwrap();
+    }
+    c.pump();
+    // One more round so followers learn the final commit index.
+    c.node(1).tick();
+    c.node(1).tick();
+    c.pump();
+    for id in 1..=3 {
+        assert_eq!(c.node(id).commit_index(), 11, "node {id}");
+        assert_eq!(c.node(id).log().applied, 11);
+    }
+}
+
+#[test]
+fn proposals_between_readies_are_batched_in_one_message() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    for r in 1..=20 {
+        c.node(1).propose(cmd(r)).unwrap();
+    }
+    let (msgs, _) = drain(c.node(1));
+    let appends: Vec<usize> = msgs
+        .iter()
+        .filter_map(|m| match &m.body {
+            Body::AppendEntries { entries, .. } if !entries.is_empty() => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appends, vec![20, 20]);
+}
+
+#[test]
+fn pipelining_is_bounded_by_the_inflight_window() {
+    let mut c = Cluster::new(3, |c| {
+        c.max_batch = 1;
+        c.max_inflight = 3;
+    });
+    c.elect(1);
+    for r in 1..=10 {
+        c.node(1).propose(cmd(r)).unwrap();
+    }
+    let (msgs, _) = drain(c.node(1));
+    let to2 = msgs
+        .iter()
+        .filter(|m| {
+            m.to == 2
+                && matches!(&m.body, Body::AppendEntries { entries, .. } if entries.len() == 1)
+        })
+        .count();
+    assert_eq!(to2, 3, "three one-entry messages in flight, no more");
+}
+
+#[test]
+fn commit_only_through_an_entry_of_the_current_term() {
+    // Node 1 holds an old-term entry that node 2 also holds; node 1 becomes
+    // leader of a later term. A quorum holds index 1, but it must not be
+    // committed until the no-op of the new term is replicated.
+    for bug in [false, true] {
+        let old = vec![Entry {
+            index: 1,
+            term: 1,
+            payload: Payload::Command(Arc::new(cmd(1))),
+        }];
+        let rec = |entries: Vec<Entry>| Recovered {
+            hard_state: HardState {
+                term: 2,
+                vote: None,
+                commit: 0,
+            },
+            entries,
+            ..Default::default()
+        };
+        let mut c1 = cfg(1, 3);
+        if bug {
+            c1.bugs = Bugs::NONE.with(Bug::OldTermCommit);
+        }
+        let mut l = RaftNode::new(c1, rec(old.clone()), None);
+        l.campaign();
+        l.step(Message {
+            id: 1,
+            from: 2,
+            to: 1,
+            term: 3,
+            body: Body::RequestVoteReply { granted: true },
+        });
+        assert!(l.is_leader());
+        drain(&mut l);
+        // Node 2 acknowledges index 1 only (the no-op is not there yet).
+        l.step(Message {
+            id: 2,
+            from: 2,
+            to: 1,
+            term: 3,
+            body: Body::AppendEntriesReply {
+                success: true,
+                index: 1,
+                hint_term: 0,
+                reject_prev: 0,
+                read_ctx: 0,
+            },
+        });
+        assert_eq!(l.commit_index(), if bug { 1 } else { 0 }, "bug={bug}");
+        l.step(Message {
+            id: 3,
+            from: 2,
+            to: 1,
+            term: 3,
+            body: Body::AppendEntriesReply {
+                success: true,
+                index: 2,
+                hint_term: 0,
+                reject_prev: 0,
+                read_ctx: 0,
+            },
+        });
+        assert_eq!(l.commit_index(), 2);
+    }
+}
+
+#[test]
+fn conflicting_follower_converges_with_few_round_trips() {
+    let mut c = Cluster::new(3, |_| {});
+    // Node 3 has a long suffix of a stale term.
+    let stale: Vec<Entry> = (1..=30)
+        .map(|i| Entry {
+            index: i,
+            term: 1,
+            payload: Payload::Noop,
+        })
+        .collect();
+    let rec = Recovered {
+        hard_state: HardState {
+            term: 1,
+            vote: None,
+            commit: 0,
+        },
+        entries: stale,
+        ..Default::default()
+    };
+    let n3 = RaftNode::new(cfg(3, 3), rec, None);
+    c.nodes.insert(3, n3);
+    // Nodes 1 and 2 are in term 1 too, so the new leader's term is 2.
+    for id in [1, 2] {
+        let r = Recovered {
+            hard_state: HardState {
+                term: 1,
+                vote: None,
+                commit: 0,
+            },
+            ..Default::default()
+        };
+        c.nodes.insert(id, RaftNode::new(cfg(id, 3), r, None));
+    }
+    c.cut.insert(3);
+    c.node(1).campaign();
+    c.pump();
+    for _ in 0..2 {
+        // Terms 2, 3: leader 1 with a log of its own.
+        c.node(1).propose(cmd(1)).unwrap();
+        c.pump();
+    }
+    c.cut.clear();
+    c.delivered.clear();
+    c.node(1).tick();
+    c.node(1).tick();
+    c.pump();
+    let rejections = c
+        .delivered
+        .iter()
+        .filter(|m| {
+            m.from == 3 && matches!(m.body, Body::AppendEntriesReply { success: false, .. })
+        })
+        .count();
+    assert!(rejections <= 3, "{rejections} rejections");
+    let (a, b) = (c.node(1).log().clone(), c.node(3).log().clone());
+    assert_eq!(a.last_index(), b.last_index());
+    for i in 1..=a.last_index() {
+        assert_eq!(a.entry(i), b.entry(i));
+    }
+}
+
+#[test]
+fn read_index_waits_for_a_quorum_heartbeat() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    c.node(1).read_index(42).unwrap();
+    let mut rd = c.node(1).ready();
+    assert!(rd.read_states.is_empty(), "not before confirmation");
+    let msgs = c.node(1).persisted(&mut rd);
+    assert!(msgs
+        .iter()
+        .all(|m| matches!(m.body, Body::AppendEntries { read_ctx, .. } if read_ctx > 0)));
+    c.queue.extend(msgs);
+    c.pump();
+    // The confirmation came back (pump drained the read state).
+    assert_eq!(c.node(1).pending_reads(), 0);
+    // Cut off from the others, a leader cannot confirm reads.
+    c.cut.insert(2);
+    c.cut.insert(3);
+    c.node(1).read_index(43).unwrap();
+    c.pump();
+    assert_eq!(c.node(1).pending_reads(), 1);
+    assert!(c.node(1).read_states.is_empty());
+    // A follower redirects.
+    assert_eq!(c.node(2).read_index(1), Err(NotLeader { leader: Some(1) }));
+}
+
+#[test]
+fn read_index_serves_at_commit_index_after_confirmation() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    c.node(1).read_index(7).unwrap();
+    let mut rd = c.node(1).ready();
+    let msgs = c.node(1).persisted(&mut rd);
+    for m in msgs {
+        let to = m.to;
+        c.node(to).step(m);
+        let (replies, _) = drain(c.node(to));
+        for r in replies {
+            c.node(1).step(r);
+        }
+    }
+    let rd = c.node(1).ready();
+    assert_eq!(rd.read_states, vec![ReadState { ctx: 7, index: 1 }]);
+}
+
+#[test]
+fn planted_stale_read_skips_confirmation() {
+    let mut c = Cluster::new(3, |c| c.bugs = Bugs::NONE.with(Bug::StaleRead));
+    c.elect(1);
+    c.cut.insert(2);
+    c.cut.insert(3);
+    c.node(1).read_index(9).unwrap();
+    assert_eq!(c.node(1).ready().read_states.len(), 1);
+}
+
+#[test]
+fn lagging_follower_gets_a_chunked_snapshot() {
+    let mut c = Cluster::new(3, |c| c.snapshot_chunk = 4);
+    c.elect(1);
+    c.cut.insert(3);
+    for r in 1..=10 {
+        c.node(1).propose(cmd(r)).unwrap();
+        c.pump();
+    }
+    let applied = c.node(1).log().applied;
+    assert_eq!(applied, 11);
+    let data = Arc::new(b"state machine bytes".to_vec());
+    c.node(1).compact(applied, data.clone());
+    assert_eq!(c.node(1).log().snapshot_meta().index, 11);
+    c.cut.clear();
+    c.delivered.clear();
+    for _ in 0..4 {
+        c.node(1).tick();
+        c.pump();
+    }
+    let chunks = c
+        .delivered
+        .iter()
+        .filter(|m| m.to == 3 && matches!(m.body, Body::InstallSnapshot { .. }))
+        .count();
+    assert!(chunks >= 5, "{chunks} chunks");
+    let n3 = c.node(3);
+    assert_eq!(n3.log().snapshot_meta().index, 11);
+    assert_eq!(n3.snapshot.as_ref().unwrap().data, data);
+    assert_eq!(n3.commit_index(), 11);
+}
+
+#[test]
+fn out_of_order_snapshot_chunks_are_dropped() {
+    let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
+    let meta = SnapshotMeta { index: 5, term: 1 };
+    let chunk = |offset: u64, data: &[u8], done| Message {
+        id: offset + 1,
+        from: 1,
+        to: 2,
+        term: 1,
+        body: Body::InstallSnapshot {
+            meta,
+            offset,
+            chunk: data.to_vec(),
+            done,
+        },
+    };
+    n.step(chunk(0, b"ab", false));
+    n.step(chunk(4, b"ef", true)); // offset 2 is missing
+    assert_eq!(n.log().snapshot_meta().index, 0);
+    n.step(chunk(2, b"cd", false));
+    n.step(chunk(4, b"ef", true));
+    assert_eq!(n.log().snapshot_meta(), meta);
+    let (_, rds) = drain(&mut n);
+    let snap = rds.iter().find_map(|r| r.snapshot.clone()).unwrap();
+    assert_eq!(&snap.data[..], b"abcdef");
+}
+
+#[test]
+fn tracing_emits_events_and_none_without_sink() {
+    use crate::trace::SharedTrace;
+    let t = SharedTrace::default();
+    let mut n = RaftNode::new(cfg(1, 1), Recovered::default(), Some(Box::new(t.clone())));
+    for _ in 0..20 {
+        n.tick();
+    }
+    n.propose(cmd(1)).unwrap();
+    drain(&mut n);
+    let kinds: Vec<&str> =
+        t.0.lock()
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.event_type().as_str())
+            .collect();
+    for k in [
+        "init", "timeout", "role", "append", "persist", "commit", "apply",
+    ] {
+        assert!(kinds.contains(&k), "missing {k} in {kinds:?}");
+    }
+}
+
+#[test]
+fn heartbeats_keep_followers_from_campaigning() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    c.delivered.clear();
+    for _ in 0..100 {
+        for id in 1..=3 {
+            c.node(id).tick();
+        }
+        c.pump();
+    }
+    assert!(c.node(1).is_leader());
+    assert_eq!(c.node(2).term(), 1);
+    assert_eq!(c.node(3).term(), 1);
+    let heartbeats = c
+        .delivered
+        .iter()
+        .filter(|m| {
+            m.from == 1
+                && m.to == 2
+                && matches!(&m.body, Body::AppendEntries { entries, .. } if entries.is_empty())
+        })
+        .count();
+    // heartbeat_ticks = 2: one heartbeat every two ticks.
+    assert!((45..=55).contains(&heartbeats), "{heartbeats} heartbeats");
+}
+
+#[test]
+fn lost_pipeline_falls_back_to_probing() {
+    let mut c = Cluster::new(3, |c| c.max_batch = 1);
+    c.elect(1);
+    for r in 1..=4 {
+        c.node(1).propose(cmd(r)).unwrap();
+    }
+    // Everything sent now to node 3 is lost.
+    let (msgs, _) = drain(c.node(1));
+    c.queue.extend(msgs.into_iter().filter(|m| m.to != 3));
+    c.pump();
+    assert_eq!(c.node(3).last_index(), 1);
+    for _ in 0..6 {
+        c.node(1).tick();
+        c.pump();
+    }
+    assert_eq!(c.node(3).last_index(), 5, "resent after the stall");
+}
+
+#[test]
+fn acks_for_entries_truncated_by_a_newer_leader_are_dropped() {
+    let mut n = RaftNode::new(cfg(3, 3), Recovered::default(), None);
+    let ent = |index, term| Entry {
+        index,
+        term,
+        payload: Payload::Noop,
+    };
+    let ae = |id, from, term, entries: Vec<Entry>| Message {
+        id,
+        from,
+        to: 3,
+        term,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries,
+            read_ctx: 0,
+        },
+    };
+    // Leader 1 of term 1 sends two entries; before they are persisted,
+    // leader 2 of term 2 overwrites them.
+    n.step(ae(1, 1, 1, vec![ent(1, 1), ent(2, 1)]));
+    n.step(ae(1, 2, 2, vec![ent(1, 2)]));
+    let (msgs, _) = drain(&mut n);
+    let acks: Vec<(NodeId, Index)> = msgs
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::AppendEntriesReply {
+                success: true,
+                index,
+                ..
+            } => Some((m.to, index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks, vec![(2, 1)], "the ack to leader 1 was never durable");
+}

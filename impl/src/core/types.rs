@@ -1,0 +1,140 @@
+//! The data the core exchanges with its host: log entries, messages, hard
+//! state and snapshots.
+
+use std::sync::Arc;
+
+pub use raft_trace::Op;
+
+/// A server's identity (positive; 0 is never a node).
+pub type NodeId = u64;
+/// A Raft term.
+pub type Term = u64;
+/// A log index; the first entry has index 1, 0 means "before the log".
+pub type Index = u64;
+
+/// A client command: the operation plus the session identity that makes a
+/// retried command idempotent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Command {
+    /// The client's session id.
+    pub client: u64,
+    /// The client's request number; a retry keeps it.
+    pub req: u64,
+    /// What to do.
+    pub op: Op,
+}
+
+/// What a log entry holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Payload {
+    /// The empty entry a new leader appends to commit its term.
+    Noop,
+    /// A client command (shared: entries are cloned into messages, the
+    /// persistence batch and the apply batch without copying the command).
+    Command(Arc<Command>),
+}
+
+/// One log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub index: Index,
+    pub term: Term,
+    pub payload: Payload,
+}
+
+/// The state that must be durable before the node acts on it:
+/// current term, vote in that term, and (as a hint) the commit index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct HardState {
+    pub term: Term,
+    pub vote: Option<NodeId>,
+    pub commit: Index,
+}
+
+/// Index and term of the last entry a snapshot covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct SnapshotMeta {
+    pub index: Index,
+    pub term: Term,
+}
+
+/// A state-machine snapshot: its position in the log and the encoded state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub meta: SnapshotMeta,
+    pub data: Arc<Vec<u8>>,
+}
+
+/// A message between two nodes. `(from, id)` identifies it uniquely.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: u64,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub term: Term,
+    pub body: Body,
+}
+
+/// The RPCs of Raft, as this core implements them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    RequestVote {
+        last_index: Index,
+        last_term: Term,
+    },
+    RequestVoteReply {
+        granted: bool,
+    },
+    /// Replication and heartbeat. `read_ctx` > 0 asks the follower to echo
+    /// it, confirming leadership for a ReadIndex round.
+    AppendEntries {
+        prev_index: Index,
+        prev_term: Term,
+        commit: Index,
+        entries: Vec<Entry>,
+        read_ctx: u64,
+    },
+    /// On success `index` is the last index known to match the leader; on
+    /// rejection `index` is the hint where to retry and `hint_term` the term
+    /// of the follower's entry there (0 when the follower's log is shorter).
+    AppendEntriesReply {
+        success: bool,
+        index: Index,
+        hint_term: Term,
+        /// On rejection: the `prev_index` that was rejected (to detect stale
+        /// rejections).
+        reject_prev: Index,
+        read_ctx: u64,
+    },
+    /// One chunk of a snapshot.
+    InstallSnapshot {
+        meta: SnapshotMeta,
+        offset: u64,
+        chunk: Vec<u8>,
+        done: bool,
+    },
+    /// The follower now has the snapshot up to `last_index`.
+    InstallSnapshotReply {
+        last_index: Index,
+    },
+}
+
+impl Message {
+    /// Whether this message is a response (never answered itself).
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self.body,
+            Body::RequestVoteReply { .. }
+                | Body::AppendEntriesReply { .. }
+                | Body::InstallSnapshotReply { .. }
+        )
+    }
+}
+
+/// Roles of a Raft node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}

@@ -1,0 +1,183 @@
+//! Trace emission: the core reports every `raft-trace/1` event to a
+//! [`TraceSink`]. Without a sink nothing is built (each emission point checks
+//! for a sink before constructing its event), so tracing costs one branch.
+
+use std::sync::{Arc, Mutex};
+
+use raft_trace as rt;
+
+use crate::core::types::{Body, Entry, Message, NodeId, Payload};
+
+/// Receives the events of one node, in the order they happen. The sink
+/// numbers them (`seq`), so numbering survives the node's restarts when the
+/// sink does.
+pub trait TraceSink: Send {
+    fn record(&mut self, node: NodeId, event: rt::Event, post: rt::PostState);
+}
+
+/// A shared, in-memory trace of a whole cluster (nodes and clients) in one
+/// global order, as the simulator writes it.
+#[derive(Debug, Default)]
+pub struct TraceBuffer {
+    pub records: Vec<rt::Record>,
+    seqs: std::collections::BTreeMap<NodeId, u64>,
+    /// Logical time, informative (set by the driver).
+    pub now: u64,
+}
+
+impl TraceBuffer {
+    pub fn client(&mut self, ev: rt::ClientEvent) {
+        self.records.push(rt::Record::Client(ev));
+    }
+
+    /// A node crashed (written by the driver: the node itself is gone).
+    pub fn crash(&mut self, node: NodeId) {
+        let seq = self.seqs.entry(node).or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        self.records.push(rt::Record::Node(rt::NodeEvent {
+            node,
+            seq,
+            time: Some(self.now),
+            event: rt::Event::Crash(rt::Crash {}),
+            post: None,
+        }));
+    }
+}
+
+/// A [`TraceSink`] appending to a shared [`TraceBuffer`].
+#[derive(Debug, Clone, Default)]
+pub struct SharedTrace(pub Arc<Mutex<TraceBuffer>>);
+
+impl TraceSink for SharedTrace {
+    fn record(&mut self, node: NodeId, event: rt::Event, post: rt::PostState) {
+        let mut buf = self.0.lock().expect("trace lock");
+        let seq = buf.seqs.entry(node).or_insert(0);
+        *seq += 1;
+        let seq = *seq;
+        let time = Some(buf.now);
+        buf.records.push(rt::Record::Node(rt::NodeEvent {
+            node,
+            seq,
+            time,
+            event,
+            post: Some(post),
+        }));
+    }
+}
+
+/// A log entry in trace form.
+pub fn entry(e: &Entry) -> rt::Entry {
+    rt::Entry {
+        term: e.term,
+        data: Some(match &e.payload {
+            Payload::Noop => rt::EntryData::Noop,
+            Payload::Command(c) => rt::EntryData::Command {
+                client: c.client,
+                req: c.req,
+                op: c.op.clone(),
+            },
+        }),
+    }
+}
+
+/// A message in trace form; the sender's send and the receiver's receive
+/// both use this, so their fields are identical.
+pub fn message(m: &Message) -> rt::Message {
+    let rpc = match &m.body {
+        Body::RequestVote {
+            last_index,
+            last_term,
+        } => rt::Rpc::RequestVote {
+            last_index: *last_index,
+            last_term: *last_term,
+        },
+        Body::RequestVoteReply { granted } => rt::Rpc::RequestVoteReply { granted: *granted },
+        Body::AppendEntries {
+            prev_index,
+            prev_term,
+            commit,
+            entries,
+            ..
+        } => rt::Rpc::AppendEntries {
+            prev_index: *prev_index,
+            prev_term: *prev_term,
+            commit: *commit,
+            entries: Some(entries.iter().map(entry).collect()),
+            entry_count: None,
+        },
+        Body::AppendEntriesReply {
+            success,
+            index,
+            hint_term,
+            ..
+        } => {
+            if *success {
+                rt::Rpc::AppendEntriesReply {
+                    success: true,
+                    match_index: Some(*index),
+                    hint_index: None,
+                    hint_term: None,
+                }
+            } else {
+                rt::Rpc::AppendEntriesReply {
+                    success: false,
+                    match_index: None,
+                    hint_index: Some(*index),
+                    // 0: the follower's log ends before the leader's prev.
+                    hint_term: (*hint_term > 0).then_some(*hint_term),
+                }
+            }
+        }
+        Body::InstallSnapshot {
+            meta, offset, done, ..
+        } => rt::Rpc::InstallSnapshot {
+            last_index: meta.index,
+            last_term: meta.term,
+            offset: *offset,
+            done: *done,
+            data: None,
+        },
+        Body::InstallSnapshotReply { last_index } => rt::Rpc::InstallSnapshotReply {
+            last_index: *last_index,
+        },
+    };
+    rt::Message {
+        id: m.id,
+        from: m.from,
+        to: m.to,
+        term: m.term,
+        rpc,
+    }
+}
+
+/// The header the simulator writes for a cluster of `nodes`.
+pub fn header(nodes: Vec<NodeId>, network: rt::Network, params: serde_json::Value) -> rt::Header {
+    let observes = rt::Observes {
+        events: rt::EventType::ALL
+            .into_iter()
+            .filter(|t| *t != rt::EventType::Gap)
+            .collect(),
+        state: vec![
+            rt::StateField::Term,
+            rt::StateField::Vote,
+            rt::StateField::Role,
+            rt::StateField::Leader,
+            rt::StateField::Commit,
+            rt::StateField::Applied,
+            rt::StateField::LastIndex,
+            rt::StateField::LastTerm,
+            rt::StateField::SnapshotIndex,
+            rt::StateField::SnapshotTerm,
+        ],
+        entries: rt::EntryDetail::Full,
+    };
+    let mut h = rt::Header::new(
+        concat!("raftkv ", env!("CARGO_PKG_VERSION")),
+        nodes,
+        observes,
+    );
+    h.network = network;
+    h.params = Some(params);
+    h
+}

@@ -1,0 +1,103 @@
+//! `raftcheck sim` end to end: exit codes, failure reports with a
+//! reproduction command, and traces that pass `raftcheck validate`.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn raftcheck() -> Command {
+    Command::cargo_bin("raftcheck").expect("binary")
+}
+
+#[test]
+fn passing_seeds_exit_zero_and_traces_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    raftcheck()
+        .args(["sim", "--seeds", "3", "--steps", "600", "--trace-dir"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("all 3 seeds passed"));
+    let mut files = Vec::new();
+    for seed in 0..3 {
+        for name in ["trace.ndjson", "history.ndjson"] {
+            let f = dir.path().join(format!("seed-{seed}")).join(name);
+            assert!(f.exists(), "{} missing", f.display());
+            files.push(f);
+        }
+    }
+    raftcheck()
+        .args(["validate", "--format-only"])
+        .args(&files)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn a_planted_bug_exits_one_with_seed_invariant_and_reproduction() {
+    let out = raftcheck()
+        .args(["sim", "--seeds", "200", "--bug", "double-apply"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("seed "))
+        .stdout(predicate::str::contains("exactly-once"))
+        .stdout(predicate::str::contains(
+            "reproduce: raftcheck sim --seeds 1 --start-seed",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    // The reproduction command reproduces the failure.
+    let text = String::from_utf8(out).unwrap();
+    let line = text.lines().find(|l| l.starts_with("reproduce: ")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = line["reproduce: raftcheck ".len()..]
+        .split_whitespace()
+        .map(|a| {
+            if a == "sim-traces" {
+                dir.path().display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    raftcheck()
+        .args(&args)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("exactly-once"));
+}
+
+#[test]
+fn json_and_list_bugs() {
+    raftcheck()
+        .args(["sim", "--list-bugs"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("old-term-commit"))
+        .stdout(predicate::str::contains("vote-not-persisted"))
+        .stdout(predicate::str::contains("truncate-matching"))
+        .stdout(predicate::str::contains("stale-read"))
+        .stdout(predicate::str::contains("double-apply"));
+    let out = raftcheck()
+        .args(["sim", "--seeds", "2", "--steps", "300", "--json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["verdict"], "holds");
+    assert_eq!(v["seeds_passed"], 2);
+}
+
+#[test]
+fn bad_arguments_exit_two() {
+    raftcheck()
+        .args(["sim", "--faults", "bogus"])
+        .assert()
+        .code(2);
+    raftcheck()
+        .args(["sim", "--bug", "no-such-bug"])
+        .assert()
+        .code(2);
+}
