@@ -237,7 +237,7 @@ impl RaftNode {
         from: NodeId,
         success: bool,
         index: Index,
-        hint_term: Term,
+        _hint_term: Term,
         reject_prev: Index,
         read_ctx: u64,
     ) {
@@ -256,9 +256,9 @@ impl RaftNode {
             }
             self.send_append(from);
         } else {
-            // Fast backtracking: the follower's hint skips its whole
-            // conflicting term (or to the end of its shorter log).
-            let _ = hint_term;
+            // Fast backtracking: the follower's hint already skips its whole
+            // conflicting term (or goes to the end of its shorter log); its
+            // term is informative for the trace.
             let hint = index;
             let pr = self.progress.get_mut(&from).expect("progress");
             if pr.rejected(reject_prev, hint) {
