@@ -148,7 +148,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 }
             }
         }
-        if !args.json && (seed + 1 - args.start_seed) % 100 == 0 {
+        if !args.json && (seed + 1 - args.start_seed).is_multiple_of(100) {
             eprintln!("{} seeds run", seed + 1 - args.start_seed);
         }
     }
