@@ -291,67 +291,33 @@ impl<R: BufRead> TraceReader<R> {
     }
 
     fn read_record(&mut self, terminated: bool) -> Result<Record, TraceError> {
-        let mut map = self.parse_object(terminated)?;
-        let ty = match map.remove("type") {
-            Some(Value::String(t)) => t,
-            Some(other) => {
-                return Err(self
-                    .err(
-                        ErrorKind::Field,
-                        format!("expected a string, found {}", describe(&other)),
-                    )
-                    .with_field("type"))
-            }
-            None => {
-                return Err(self
-                    .err(ErrorKind::Field, "missing field")
-                    .with_field("type"))
-            }
+        // The fast path decodes well-formed lines straight from the bytes; any
+        // line it does not accept goes through the slow path, which finds and
+        // names exactly what is wrong.
+        let record = match crate::fast::decode(&self.buf) {
+            Some(r) => r,
+            None => self.decode_slow(terminated)?,
         };
-        let Some(event_type) = EventType::from_name(&ty) else {
-            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-            let msg = if ty == "header" {
-                "a second header; only the first line may be a header".to_string()
-            } else {
-                format!("unknown event type \"{ty}\" (known: {})", known.join(", "))
-            };
-            return Err(self.err(ErrorKind::UnknownEvent, msg).with_field("type"));
-        };
-        if matches!(event_type, EventType::Invoke | EventType::Return) {
-            map.insert("type".into(), Value::String(ty));
-            let ev: ClientEvent = self.typed(Value::Object(map), "", ErrorKind::Field)?;
-            if let ClientEvent::Invoke(i) = &ev {
+        self.check_record(&record)?;
+        Ok(record)
+    }
+
+    /// Consistency with the header and earlier lines.
+    fn check_record(&mut self, record: &Record) -> Result<(), TraceError> {
+        let e = match record {
+            Record::Client(ClientEvent::Invoke(i)) => {
                 // A history that stands alone may name nodes it does not list.
                 if let (Some(n), false) = (i.node, self.header.nodes.is_empty()) {
                     self.check_node(n, "node")?;
                 }
+                return Ok(());
             }
-            return Ok(Record::Client(ev));
-        }
-        let node: NodeId = self.take_in(&mut map, "node", "")?;
-        let seq: u64 = self.take_in(&mut map, "seq", "")?;
-        let time: Option<u64> = self.take_opt(&mut map, "time")?;
-        let post: Option<PostState> = self.take_opt(&mut map, "post")?;
-        let obj = Value::Object(map);
-        let event = match event_type {
-            EventType::Init => Event::Init(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Crash => Event::Crash(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Role => Event::Role(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Timeout => Event::Timeout(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Send => Event::Send(self.message(obj)?),
-            EventType::Receive => Event::Receive(self.message(obj)?),
-            EventType::Append => Event::Append(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Truncate => Event::Truncate(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Persist => Event::Persist(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Commit => Event::Commit(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Apply => Event::Apply(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Snapshot => Event::Snapshot(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Install => Event::Install(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Gap => Event::Gap(self.typed(obj, "", ErrorKind::Field)?),
-            EventType::Invoke | EventType::Return => unreachable!("handled above"),
+            Record::Client(_) => return Ok(()),
+            Record::Node(e) => e,
         };
+        let (node, seq, event) = (e.node, e.seq, &e.event);
         self.check_node(node, "node")?;
-        if let Event::Send(m) | Event::Receive(m) = &event {
+        if let Event::Send(m) | Event::Receive(m) = event {
             self.check_node(m.msg.from, "msg.from")?;
             self.check_node(m.msg.to, "msg.to")?;
             let own = if matches!(event, Event::Send(_)) {
@@ -384,6 +350,65 @@ impl<R: BufRead> TraceReader<R> {
             }
         }
         self.last_seq.insert(node, seq);
+        Ok(())
+    }
+
+    /// Decodes `self.buf` through a `serde_json::Value`, naming the field at
+    /// fault when the line is not a valid record.
+    fn decode_slow(&mut self, terminated: bool) -> Result<Record, TraceError> {
+        let mut map = self.parse_object(terminated)?;
+        let ty = match map.remove("type") {
+            Some(Value::String(t)) => t,
+            Some(other) => {
+                return Err(self
+                    .err(
+                        ErrorKind::Field,
+                        format!("expected a string, found {}", describe(&other)),
+                    )
+                    .with_field("type"))
+            }
+            None => {
+                return Err(self
+                    .err(ErrorKind::Field, "missing field")
+                    .with_field("type"))
+            }
+        };
+        let Some(event_type) = EventType::from_name(&ty) else {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            let msg = if ty == "header" {
+                "a second header; only the first line may be a header".to_string()
+            } else {
+                format!("unknown event type \"{ty}\" (known: {})", known.join(", "))
+            };
+            return Err(self.err(ErrorKind::UnknownEvent, msg).with_field("type"));
+        };
+        if matches!(event_type, EventType::Invoke | EventType::Return) {
+            map.insert("type".into(), Value::String(ty));
+            let ev: ClientEvent = self.typed(Value::Object(map), "", ErrorKind::Field)?;
+            return Ok(Record::Client(ev));
+        }
+        let node: NodeId = self.take_in(&mut map, "node", "")?;
+        let seq: u64 = self.take_in(&mut map, "seq", "")?;
+        let time: Option<u64> = self.take_opt(&mut map, "time")?;
+        let post: Option<PostState> = self.take_opt(&mut map, "post")?;
+        let obj = Value::Object(map);
+        let event = match event_type {
+            EventType::Init => Event::Init(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Crash => Event::Crash(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Role => Event::Role(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Timeout => Event::Timeout(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Send => Event::Send(self.message(obj)?),
+            EventType::Receive => Event::Receive(self.message(obj)?),
+            EventType::Append => Event::Append(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Truncate => Event::Truncate(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Persist => Event::Persist(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Commit => Event::Commit(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Apply => Event::Apply(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Snapshot => Event::Snapshot(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Install => Event::Install(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Gap => Event::Gap(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Invoke | EventType::Return => unreachable!("handled above"),
+        };
         Ok(Record::Node(NodeEvent {
             node,
             seq,
