@@ -27,6 +27,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Model-check the Raft specification (the default suite, or one configuration).
+    Check(cmd::check::Args),
+    /// Serve stateright's web explorer for one configuration of the model.
+    Explore(cmd::explore::Args),
+    /// List the planted bugs that `check --bug NAME` switches on.
+    Bugs(cmd::bugs::Args),
     /// Check raft-trace/1 files (format only, with --format-only).
     Validate(cmd::validate::Args),
 }
@@ -47,6 +53,9 @@ fn main() -> ExitCode {
     init_logging(&cli.log);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Check(args) => cmd::check::run_cmd(args),
+        Command::Explore(args) => cmd::explore::run(args),
+        Command::Bugs(args) => cmd::bugs::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -14,6 +14,7 @@ pub mod actor;
 pub mod bugs;
 pub mod check;
 pub mod config;
+pub mod explain;
 pub mod history;
 pub mod model;
 pub mod properties;
@@ -21,6 +22,7 @@ pub mod rules;
 pub mod server;
 pub mod state_machine;
 pub mod suite;
+pub mod trace;
 pub mod types;
 
 pub use bugs::Bug;

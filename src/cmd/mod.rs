@@ -1,3 +1,6 @@
 //! One module per subcommand.
 
+pub mod bugs;
+pub mod check;
+pub mod explore;
 pub mod validate;
