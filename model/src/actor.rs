@@ -104,7 +104,10 @@ impl RaftActor {
     /// Installs the result of a rule: snapshot policy, ghost check, timers,
     /// persistence, sends.
     fn finish(&self, old: &Server, step: Step, state: &mut Cow<NodeState>, o: &mut Out<Self>) {
-        let Step { state: mut next, sends } = step;
+        let Step {
+            state: mut next,
+            sends,
+        } = step;
         if self.cfg.snapshot_after > 0
             && next.commit >= next.log.snapshot_index + self.cfg.snapshot_after
         {
@@ -113,8 +116,9 @@ impl RaftActor {
         // Leader Append-Only, checked on the transition itself.
         if old.role == Role::Leader && next.role == Role::Leader && old.term == next.term {
             let kept = next.log.last_index() >= old.log.last_index()
-                && (next.log.snapshot_index + 1..=old.log.last_index())
-                    .all(|i| old.log.term_at(i).is_none() || next.log.term_at(i) == old.log.term_at(i));
+                && (next.log.snapshot_index + 1..=old.log.last_index()).all(|i| {
+                    old.log.term_at(i).is_none() || next.log.term_at(i) == old.log.term_at(i)
+                });
             if !kept {
                 next.ghost |= ghost::LEADER_OVERWROTE;
             }
@@ -193,14 +197,7 @@ impl Actor for RaftActor {
         }
     }
 
-    fn on_msg(
-        &self,
-        _id: Id,
-        state: &mut Cow<NodeState>,
-        src: Id,
-        msg: Msg,
-        o: &mut Out<Self>,
-    ) {
+    fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match &**state {
             NodeState::Server(s) => {
                 let from = match who(self.cfg.servers, src) {
@@ -234,10 +231,7 @@ impl Actor for RaftActor {
                         }
                         *state.to_mut() = NodeState::Client(next);
                     }
-                    Msg::NotLeader {
-                        seq,
-                        hint: Some(h),
-                    } if seq == c.seq && h != c.target => {
+                    Msg::NotLeader { seq, hint: Some(h) } if seq == c.seq && h != c.target => {
                         let next = ClientState {
                             target: h,
                             ..c.clone()

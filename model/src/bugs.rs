@@ -97,7 +97,7 @@ impl Bug {
             Bug::NoElectionRestriction => LEADER_COMPLETENESS,
             Bug::VolatileVote => ELECTION_SAFETY,
             Bug::DoubleVote => ELECTION_SAFETY,
-            Bug::AcceptStaleTerm => COMMITTED_DURABLE,
+            Bug::AcceptStaleTerm => LEADER_APPEND_ONLY,
             Bug::TruncateOnMatch => COMMITTED_DURABLE,
             Bug::NoDedup => NO_DOUBLE_APPLY,
             Bug::StaleRead => LINEARIZABLE,
@@ -116,12 +116,9 @@ impl fmt::Display for Bug {
 impl FromStr for Bug {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Bug::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
-                format!("unknown bug {s:?}; known bugs: {}", names.join(", "))
-            })
+        Bug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown bug {s:?}; known bugs: {}", names.join(", "))
+        })
     }
 }

@@ -34,7 +34,9 @@ impl std::str::FromStr for Strategy {
             "bfs" => Ok(Strategy::Bfs),
             "dfs" => Ok(Strategy::Dfs),
             "simulation" => Ok(Strategy::Simulation),
-            _ => Err(format!("unknown strategy {s:?}; expected bfs, dfs or simulation")),
+            _ => Err(format!(
+                "unknown strategy {s:?}; expected bfs, dfs or simulation"
+            )),
         }
     }
 }
@@ -122,6 +124,10 @@ pub fn expectation_name(e: &Expectation) -> &'static str {
 
 /// Checks `cfg`. Stops at the first violated safety property.
 pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
+    let cfg = &Config {
+        stop: Default::default(),
+        ..cfg.clone()
+    };
     let model = build(cfg);
     let mut builder = model
         .checker()
@@ -132,7 +138,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         (Strategy::Simulation, None) => Some(Duration::from_secs(10)),
         _ => None,
     };
-    if let Some(t) = timeout {
+    if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
         builder = builder.timeout(t);
     }
     let start = Instant::now();
@@ -161,8 +167,13 @@ fn drive<C: Checker<RaftModel>>(
 ) -> RunResult {
     let mut last = Instant::now();
     let mut last_states = 0;
+    let mut timed_out = false;
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
+        if timeout.is_some_and(|t| start.elapsed() >= t) && !timed_out {
+            timed_out = true;
+            cfg.stop.raise();
+        }
         if let Some(label) = &label {
             if last.elapsed() >= Duration::from_secs(1) {
                 let states = checker.state_count();
@@ -203,7 +214,6 @@ fn drive<C: Checker<RaftModel>>(
             }
         })
         .collect();
-    let timed_out = timeout.is_some_and(|t| seconds >= t.as_secs_f64() - 0.05);
     let violated = properties.iter().any(|p| p.status == Status::Violated);
     RunResult {
         config: cfg.clone(),

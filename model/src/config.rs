@@ -1,7 +1,36 @@
 //! The bounds and options of one model configuration.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::bugs::Bug;
 use crate::types::{ClientId, Index, Op, Term};
+
+/// Asks a running check to stop: once raised, no state is within the
+/// model's boundary, so the checker drains its queue and ends. (stateright
+/// 0.31 checks its own timeout only when a thread runs out of work.) Not
+/// part of the configuration's identity: equal and hashed alike always.
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for StopFlag {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for StopFlag {}
+impl std::hash::Hash for StopFlag {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
 
 /// How the network treats messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -67,6 +96,8 @@ pub struct Config {
     pub max_retries: u64,
     /// A planted bug.
     pub bug: Option<Bug>,
+    /// Raised to stop a running check early.
+    pub stop: StopFlag,
 }
 
 impl Default for Config {
@@ -84,6 +115,7 @@ impl Default for Config {
             max_in_flight: 8,
             max_retries: 2,
             bug: None,
+            stop: StopFlag::default(),
         }
     }
 }
@@ -132,6 +164,9 @@ pub fn client_op(client: ClientId, i: u64) -> Op {
     match i % 3 {
         0 => Op::Write(v),
         1 => Op::Read,
-        _ => Op::Cas { from: v, to: v + 10 },
+        _ => Op::Cas {
+            from: v,
+            to: v + 10,
+        },
     }
 }

@@ -295,7 +295,10 @@ pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
         let mut changes = vec![];
         if let Some(id) = id {
             let ix = usize::from(id);
-            changes.extend(actor_diff(&before.actor_states[ix], &after.actor_states[ix]));
+            changes.extend(actor_diff(
+                &before.actor_states[ix],
+                &after.actor_states[ix],
+            ));
         }
         for (src, dst, msg) in new_messages(before, after) {
             changes.push(format!(

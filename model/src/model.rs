@@ -56,7 +56,8 @@ pub fn build(cfg: &Config) -> RaftModel {
 /// deduplicate them.
 fn within_boundary(cfg: &Config, state: &RaftState) -> bool {
     let n = cfg.servers as usize;
-    state.crashed[n..].iter().all(|c| !c)
+    !cfg.stop.is_raised()
+        && state.crashed[n..].iter().all(|c| !c)
         && state
             .actor_states
             .iter()

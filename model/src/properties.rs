@@ -35,7 +35,11 @@ pub mod names {
 use names::*;
 
 /// A property: expectation, name and condition.
-pub type Prop = (Expectation, &'static str, fn(&RaftModel, &RaftState) -> bool);
+pub type Prop = (
+    Expectation,
+    &'static str,
+    fn(&RaftModel, &RaftState) -> bool,
+);
 
 /// The properties that apply to `cfg` (reachability properties that the
 /// configuration cannot reach by construction are left out: e.g. no client
@@ -46,8 +50,16 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
         (Expectation::Always, ELECTION_SAFETY, election_safety),
         (Expectation::Always, LEADER_APPEND_ONLY, leader_append_only),
         (Expectation::Always, LOG_MATCHING, log_matching),
-        (Expectation::Always, LEADER_COMPLETENESS, leader_completeness),
-        (Expectation::Always, STATE_MACHINE_SAFETY, state_machine_safety),
+        (
+            Expectation::Always,
+            LEADER_COMPLETENESS,
+            leader_completeness,
+        ),
+        (
+            Expectation::Always,
+            STATE_MACHINE_SAFETY,
+            state_machine_safety,
+        ),
         (Expectation::Always, COMMITTED_DURABLE, committed_durable),
     ];
     if clients {
@@ -182,7 +194,12 @@ fn state_machine_safety(_: &RaftModel, state: &RaftState) -> bool {
             let upto = a.commit.min(b.commit);
             for (k, t) in known_committed(a).take_while(|(k, _)| *k <= upto) {
                 if let Some(tb) = b.log.term_at(k) {
-                    if tb != t || a.log.entry(k).zip(b.log.entry(k)).is_some_and(|(x, y)| x != y) {
+                    if tb != t
+                        || a.log
+                            .entry(k)
+                            .zip(b.log.entry(k))
+                            .is_some_and(|(x, y)| x != y)
+                    {
                         return false;
                     }
                 }

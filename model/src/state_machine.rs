@@ -42,7 +42,10 @@ impl StateMachine {
     /// sequence number the client's session already covers is not executed
     /// again; its recorded result is returned.
     pub fn apply(&mut self, cmd: &Command, dedup: bool) -> Applied {
-        let seen = self.session(cmd.client).filter(|s| s.seq >= cmd.seq).copied();
+        let seen = self
+            .session(cmd.client)
+            .filter(|s| s.seq >= cmd.seq)
+            .copied();
         if let Some(s) = seen {
             if dedup {
                 // A client runs one command at a time, so an older seq cannot
@@ -73,7 +76,10 @@ impl StateMachine {
             seq: cmd.seq.max(seen.map_or(0, |s| s.seq)),
             result,
         };
-        match self.sessions.binary_search_by_key(&cmd.client, |s| s.client) {
+        match self
+            .sessions
+            .binary_search_by_key(&cmd.client, |s| s.client)
+        {
             Ok(i) => self.sessions[i] = session,
             Err(i) => self.sessions.insert(i, session),
         }

@@ -37,7 +37,8 @@ pub fn default_suite() -> Vec<SuiteEntry> {
         },
         SuiteEntry {
             name: "clients",
-            purpose: "a write then a read over two terms: commit, retries, sessions, truncation, reads",
+            purpose:
+                "a write then a read over two terms: commit, retries, sessions, truncation, reads",
             config: Config {
                 clients: 1,
                 ops: 2,

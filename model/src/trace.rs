@@ -175,7 +175,8 @@ impl Converter {
             });
             self.event(node, ev, Some(post(b)));
         }
-        let installed = b.has(ghost::INSTALLED_SNAPSHOT) && b.log.snapshot_index != a.log.snapshot_index
+        let installed = b.has(ghost::INSTALLED_SNAPSHOT)
+            && b.log.snapshot_index != a.log.snapshot_index
             || by_message && b.log.snapshot_index < a.log.snapshot_index;
         if installed {
             let ev = rt::Event::Install(rt::SnapshotEvent {
@@ -189,9 +190,15 @@ impl Converter {
                 ..=a.log.last_index())
                 .find(|&k| a.log.term_at(k).is_some() && a.log.entry(k) != b.log.entry(k));
             if let Some(from) = first_diff {
-                self.event(node, rt::Event::Truncate(rt::Truncate { from }), Some(post(b)));
+                self.event(
+                    node,
+                    rt::Event::Truncate(rt::Truncate { from }),
+                    Some(post(b)),
+                );
             }
-            let from = first_diff.unwrap_or(a.log.last_index() + 1).max(b.log.snapshot_index + 1);
+            let from = first_diff
+                .unwrap_or(a.log.last_index() + 1)
+                .max(b.log.snapshot_index + 1);
             if b.log.last_index() >= from {
                 let entries: Vec<rt::Entry> = b
                     .log
@@ -208,7 +215,11 @@ impl Converter {
             }
         }
         if b.commit > a.commit && !installed {
-            self.event(node, rt::Event::Commit(rt::Commit { index: b.commit }), Some(post(b)));
+            self.event(
+                node,
+                rt::Event::Commit(rt::Commit { index: b.commit }),
+                Some(post(b)),
+            );
         }
         if b.log.snapshot_index > a.log.snapshot_index && !installed {
             let ev = rt::Event::Snapshot(rt::SnapshotEvent {
@@ -234,7 +245,12 @@ impl Converter {
         }
     }
 
-    fn step(&mut self, before: &RaftState, action: &ActorModelAction<Msg, Timer, ()>, after: &RaftState) {
+    fn step(
+        &mut self,
+        before: &RaftState,
+        action: &ActorModelAction<Msg, Timer, ()>,
+        after: &RaftState,
+    ) {
         let server = |st: &RaftState, id: Id| st.actor_states[usize::from(id)].server().cloned();
         let mut client_events = vec![];
         match action {
@@ -252,7 +268,11 @@ impl Converter {
                         _ => 0,
                     };
                     if let Some(m) = self.message(id, *src, *dst, msg) {
-                        self.event(b.id, rt::Event::Receive(rt::MessageEvent { msg: m }), Some(post(&b)));
+                        self.event(
+                            b.id,
+                            rt::Event::Receive(rt::MessageEvent { msg: m }),
+                            Some(post(&b)),
+                        );
                     }
                     let a = server(before, *dst).expect("same actor");
                     self.server_changes(&a, &b, true);
@@ -264,7 +284,11 @@ impl Converter {
                         Timer::Heartbeat => rt::TimerKind::Heartbeat,
                         _ => rt::TimerKind::Election,
                     };
-                    self.event(b.id, rt::Event::Timeout(rt::Timeout { timer: t }), Some(post(&b)));
+                    self.event(
+                        b.id,
+                        rt::Event::Timeout(rt::Timeout { timer: t }),
+                        Some(post(&b)),
+                    );
                     self.server_changes(&a, &b, false);
                 }
             }
@@ -287,7 +311,9 @@ impl Converter {
             let client = c as u64 + 1;
             let actor = crate::actor::client_actor(self.servers, client);
             if h1.invoked[c] > h0.invoked[c] {
-                let target = after.actor_states[usize::from(actor)].client().map(|s| s.target);
+                let target = after.actor_states[usize::from(actor)]
+                    .client()
+                    .map(|s| s.target);
                 let op = crate::config::client_op(client, h1.invoked[c] - 1);
                 client_events.push(rt::ClientEvent::Invoke(rt::Invoke {
                     client,
@@ -306,9 +332,14 @@ impl Converter {
                     let (status, value) = match result {
                         OpResult::Read(v) => (rt::Status::Ok, Some(v.to_string())),
                         OpResult::Write => (rt::Status::Ok, None),
-                        OpResult::Cas(ok) => {
-                            (if *ok { rt::Status::Ok } else { rt::Status::Fail }, None)
-                        }
+                        OpResult::Cas(ok) => (
+                            if *ok {
+                                rt::Status::Ok
+                            } else {
+                                rt::Status::Fail
+                            },
+                            None,
+                        ),
                     };
                     client_events.push(rt::ClientEvent::Return(rt::Return {
                         client,
@@ -321,7 +352,8 @@ impl Converter {
                 }
             }
         }
-        self.records.extend(client_events.into_iter().map(rt::Record::Client));
+        self.records
+            .extend(client_events.into_iter().map(rt::Record::Client));
     }
 
     fn init(&mut self, s: &Server, reason: rt::InitReason) {
@@ -342,7 +374,11 @@ impl Converter {
 }
 
 /// Writes `path` of a model with `cfg` as a `raft-trace/1` file.
-pub fn write_path(file: &FsPath, cfg: &crate::config::Config, path: &RaftPath) -> std::io::Result<()> {
+pub fn write_path(
+    file: &FsPath,
+    cfg: &crate::config::Config,
+    path: &RaftPath,
+) -> std::io::Result<()> {
     let steps = path.clone().into_vec();
     let mut conv = Converter {
         servers: cfg.servers,
@@ -414,15 +450,29 @@ pub fn write_path(file: &FsPath, cfg: &crate::config::Config, path: &RaftPath) -
 
 /// Writes every counterexample of `result` into `dir` as
 /// `<config>-<property>.ndjson`; returns the files written.
-pub fn write_counterexamples(dir: &FsPath, config: &str, result: &RunResult) -> std::io::Result<Vec<PathBuf>> {
+pub fn write_counterexamples(
+    dir: &FsPath,
+    config: &str,
+    result: &RunResult,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = vec![];
-    for p in result.properties.iter().filter(|p| p.status == Status::Violated) {
+    for p in result
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+    {
         let Some(path) = &p.path else { continue };
         let slug: String = p
             .name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect();
         let file = dir.join(format!("{config}-{slug}.ndjson"));
         write_path(&file, &result.config, path)?;

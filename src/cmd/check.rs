@@ -87,6 +87,7 @@ impl ModelArgs {
             max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
             max_retries: self.max_retries.unwrap_or(d.max_retries),
             bug: self.bug,
+            stop: Default::default(),
         };
         anyhow::ensure!(
             (1..=9).contains(&cfg.servers),
@@ -186,7 +187,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     }
     let summary = summarize(&results);
     if args.json {
-        println!("{}", serde_json::to_string(&json_report(&results, &summary, &args.addr))?);
+        println!(
+            "{}",
+            serde_json::to_string(&json_report(&results, &summary, &args.addr))?
+        );
     } else {
         print_summary(&summary);
     }

@@ -29,7 +29,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--addr {:?}: {e}", args.addr))?;
     // Binding first gives a clear error instead of a panic in the server.
-    drop(std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?);
+    drop(
+        std::net::TcpListener::bind(addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+    );
     build(&cfg).checker().serve(addr);
     Ok(Outcome::Holds)
 }

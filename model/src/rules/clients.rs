@@ -21,13 +21,7 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
     let to = Dest::Client(cmd.client);
     if s.role != Role::Leader {
         let hint = s.leader.filter(|&l| l != s.id);
-        step.sends.push((
-            to,
-            Msg::NotLeader {
-                seq: cmd.seq,
-                hint,
-            },
-        ));
+        step.sends.push((to, Msg::NotLeader { seq: cmd.seq, hint }));
         return step;
     }
     if cmd.op == Op::Read && rules.bug(Bug::StaleRead) {

@@ -98,15 +98,9 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
             last_index,
             last_term,
             data,
-        } => snapshots::handle_install_snapshot(
-            s,
-            rules,
-            from,
-            *term,
-            *last_index,
-            *last_term,
-            data,
-        ),
+        } => {
+            snapshots::handle_install_snapshot(s, rules, from, *term, *last_index, *last_term, data)
+        }
         Msg::InstallSnapshotReply { term, last_index } => {
             snapshots::handle_install_snapshot_reply(s, rules, from, *term, *last_index)
         }
