@@ -173,7 +173,7 @@ fn bad_flags_exit_2() {
         &["check", "--bug", "no-such-bug"],
         &["check", "--servers", "0"],
         &["check", "--strategy", "random"],
-        &["check", "--symmetry"],
+        &["check", "--symmetry", "--strategy", "bfs"],
         &["check", "--timeout", "-1"],
         &["explore", "--addr", "not an address"],
     ] {

@@ -17,6 +17,7 @@ struct Row {
     cfg: Config,
     strategy: Strategy,
     threads: usize,
+    symmetry: bool,
 }
 
 fn rows() -> Vec<Row> {
@@ -35,9 +36,28 @@ fn rows() -> Vec<Row> {
         cfg,
         strategy,
         threads,
+        symmetry: false,
+    };
+    let elections = Config {
+        clients: 0,
+        ops: 0,
+        max_term: 3,
+        max_log: 0,
+        max_in_flight: 6,
+        ..c3.clone()
     };
     vec![
         row("3 srv, term 2, log 2", c3.clone(), Strategy::Dfs, 1),
+        row(
+            "3 srv, no clients, term 3",
+            elections.clone(),
+            Strategy::Dfs,
+            1,
+        ),
+        Row {
+            symmetry: true,
+            ..row("3 srv, no clients, term 3", elections, Strategy::Dfs, 1)
+        },
         row("3 srv, term 2, log 2", c3.clone(), Strategy::Dfs, 2),
         row("3 srv, term 2, log 2", c3.clone(), Strategy::Bfs, 1),
         row(
@@ -129,6 +149,7 @@ fn main() {
             strategy: r.strategy,
             threads: r.threads,
             timeout: Some(Duration::from_secs_f64(budget)),
+            symmetry: r.symmetry,
             progress: None,
         };
         let res = run(&r.cfg, &opts);
@@ -175,9 +196,10 @@ fn main() {
         let rate = unique / secs.max(1e-9);
         let base = *baseline.get_or_insert(rate);
         println!(
-            "| {} | {:?} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} |",
+            "| {} | {:?}{} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} |",
             r.name,
             r.strategy,
+            if r.symmetry { "+symmetry" } else { "" },
             r.threads,
             f[0],
             f[1],

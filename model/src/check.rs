@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub strategy: Strategy,
     pub threads: usize,
     pub timeout: Option<Duration>,
+    /// Symmetry reduction over server ids (DFS only; see [`crate::symmetry`]).
+    pub symmetry: bool,
     /// Print progress to stderr every second, prefixed with this label.
     pub progress: Option<String>,
 }
@@ -57,6 +59,7 @@ impl Default for RunOptions {
             strategy: Strategy::Dfs,
             threads: 1,
             timeout: None,
+            symmetry: false,
             progress: None,
         }
     }
@@ -138,6 +141,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         (Strategy::Simulation, None) => Some(Duration::from_secs(10)),
         _ => None,
     };
+    if opts.symmetry {
+        builder = builder.symmetry_fn(crate::symmetry::representative);
+    }
     if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
         builder = builder.timeout(t);
     }

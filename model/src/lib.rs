@@ -22,6 +22,7 @@ pub mod rules;
 pub mod server;
 pub mod state_machine;
 pub mod suite;
+pub mod symmetry;
 pub mod trace;
 pub mod types;
 
