@@ -27,7 +27,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check raft-trace/1 files (format only, with --format-only).
+    /// Model-check the Raft specification (the default suite, or one configuration).
+    Check(cmd::check::Args),
+    /// Serve stateright's web explorer for one configuration of the model.
+    Explore(cmd::explore::Args),
+    /// List the planted bugs that `check --bug NAME` switches on.
+    Bugs(cmd::bugs::Args),
+    /// Validate raft-trace/1 runs against the invariants (or only their format).
     Validate(cmd::validate::Args),
     /// Run the raftkv core in the deterministic simulator over many seeds.
     Sim(cmd::sim::Args),
@@ -50,6 +56,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Sim(args) => cmd::sim::run_cmd(args),
+        Command::Check(args) => cmd::check::run_cmd(args),
+        Command::Explore(args) => cmd::explore::run(args),
+        Command::Bugs(args) => cmd::bugs::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -1,1 +1,32 @@
-//! The Raft specification as a stateright model (see issue: the model).
+//! The Raft specification as a stateright model.
+//!
+//! - [`rules`]: every rule of Raft (Figure 2, and Figure 13 for snapshots) as
+//!   a pure function over one [`server::Server`] and an input, returning the
+//!   new state and the messages to send. The trace validator replays
+//!   implementation traces through the same functions.
+//! - [`actor`]: the stateright actors (servers and clients) wrapping them.
+//! - [`properties`]: safety and reachability properties.
+//! - [`model`]: the model for a [`config::Config`]; [`suite`]: the default
+//!   suite of configurations; [`check`]: running the checker and reporting.
+//! - [`bugs`]: planted bugs that the suite must catch.
+
+pub mod actor;
+pub mod bugs;
+pub mod check;
+pub mod config;
+pub mod explain;
+pub mod history;
+pub mod model;
+pub mod properties;
+pub mod rules;
+pub mod server;
+pub mod state_machine;
+pub mod suite;
+pub mod symmetry;
+pub mod trace;
+pub mod types;
+
+pub use bugs::Bug;
+pub use config::{Config, NetworkKind};
+pub use model::{build, RaftModel, RaftState};
+pub use server::{Rules, Server};

@@ -1,4 +1,7 @@
 //! One module per subcommand.
 
+pub mod bugs;
+pub mod check;
+pub mod explore;
 pub mod sim;
 pub mod validate;

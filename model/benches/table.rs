@@ -1,0 +1,214 @@
+//! A table of model-checking runs: states, unique states, seconds, unique
+//! states per second (and its ratio to the first row, the baseline measured
+//! in the same run) and peak memory. Each configuration runs in a child
+//! process so that its peak memory (VmHWM) is its own.
+//!
+//! `cargo bench -p raft-model --bench table` (add `-- --budget SECS` to
+//! change the per-row time budget, default 60; rows that hit it are marked).
+
+use std::process::Command;
+use std::time::Duration;
+
+use raft_model::check::{run, RunOptions, Strategy};
+use raft_model::{Config, NetworkKind};
+
+struct Row {
+    name: &'static str,
+    cfg: Config,
+    strategy: Strategy,
+    threads: usize,
+    symmetry: bool,
+}
+
+fn rows() -> Vec<Row> {
+    let c3 = Config {
+        servers: 3,
+        clients: 1,
+        ops: 1,
+        max_term: 2,
+        max_log: 2,
+        max_retries: 1,
+        max_in_flight: 4,
+        ..Config::default()
+    };
+    let row = |name, cfg: Config, strategy, threads| Row {
+        name,
+        cfg,
+        strategy,
+        threads,
+        symmetry: false,
+    };
+    let elections = Config {
+        clients: 0,
+        ops: 0,
+        max_term: 3,
+        max_log: 0,
+        max_in_flight: 6,
+        ..c3.clone()
+    };
+    vec![
+        row("3 srv, term 2, log 2", c3.clone(), Strategy::Dfs, 1),
+        row(
+            "3 srv, no clients, term 3",
+            elections.clone(),
+            Strategy::Dfs,
+            1,
+        ),
+        Row {
+            symmetry: true,
+            ..row("3 srv, no clients, term 3", elections, Strategy::Dfs, 1)
+        },
+        row("3 srv, term 2, log 2", c3.clone(), Strategy::Dfs, 2),
+        row("3 srv, term 2, log 2", c3.clone(), Strategy::Bfs, 1),
+        row(
+            "3 srv, term 2, log 2, 1 crash",
+            Config {
+                max_crashes: 1,
+                ..c3.clone()
+            },
+            Strategy::Dfs,
+            2,
+        ),
+        row(
+            "3 srv, term 2, log 2, lossy",
+            Config {
+                lossy: true,
+                ..c3.clone()
+            },
+            Strategy::Dfs,
+            2,
+        ),
+        row(
+            "3 srv, term 2, log 2, duplicating",
+            Config {
+                network: NetworkKind::Duplicating,
+                ..c3.clone()
+            },
+            Strategy::Dfs,
+            2,
+        ),
+        row(
+            "3 srv, term 3, log 3",
+            Config {
+                max_term: 3,
+                max_log: 3,
+                ..c3.clone()
+            },
+            Strategy::Dfs,
+            2,
+        ),
+        row(
+            "5 srv, term 2, log 2",
+            Config {
+                servers: 5,
+                max_in_flight: 9,
+                ..c3.clone()
+            },
+            Strategy::Dfs,
+            2,
+        ),
+        row(
+            "deep: 3 srv, term 3, log 3, 1 crash, lossy dup, 2 clients",
+            Config {
+                clients: 2,
+                max_term: 3,
+                max_log: 3,
+                max_crashes: 1,
+                lossy: true,
+                network: NetworkKind::Duplicating,
+                ..c3
+            },
+            Strategy::Dfs,
+            2,
+        ),
+    ]
+}
+
+fn peak_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let budget: f64 = args
+        .iter()
+        .position(|a| a == "--budget")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(60.0);
+    // Child mode: run one row and print its measurements.
+    if let Some(i) = args.iter().position(|a| a == "--row") {
+        let r = &rows()[args[i + 1].parse::<usize>().expect("row index")];
+        let opts = RunOptions {
+            strategy: r.strategy,
+            threads: r.threads,
+            timeout: Some(Duration::from_secs_f64(budget)),
+            symmetry: r.symmetry,
+            progress: None,
+        };
+        let res = run(&r.cfg, &opts);
+        println!(
+            "{} {} {} {:.3} {} {}",
+            res.states,
+            res.unique_states,
+            res.max_depth,
+            res.seconds,
+            peak_kb(),
+            res.exhaustive || res.violated()
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        for (i, r) in rows().iter().enumerate() {
+            println!("{i}: {}", r.name);
+        }
+        return;
+    }
+    let me = std::env::current_exe().expect("own path");
+    println!(
+        "| configuration | strategy | threads | states | unique | depth | seconds | unique/s | vs row 1 | peak MB | complete |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut baseline = None;
+    for (i, r) in rows().iter().enumerate() {
+        let out = Command::new(&me)
+            .args(["--row", &i.to_string(), "--budget", &budget.to_string()])
+            .output()
+            .expect("run a row");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<&str> = text.split_whitespace().collect();
+        if f.len() < 6 {
+            println!(
+                "| {} | failed: {} |",
+                r.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            continue;
+        }
+        let unique: f64 = f[1].parse().unwrap_or(0.0);
+        let secs: f64 = f[3].parse().unwrap_or(1.0);
+        let rate = unique / secs.max(1e-9);
+        let base = *baseline.get_or_insert(rate);
+        println!(
+            "| {} | {:?}{} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} |",
+            r.name,
+            r.strategy,
+            if r.symmetry { "+symmetry" } else { "" },
+            r.threads,
+            f[0],
+            f[1],
+            f[2],
+            secs,
+            rate,
+            rate / base,
+            f[4].parse::<f64>().unwrap_or(0.0) / 1024.0,
+            if f[5] == "true" { "yes" } else { "budget hit" }
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! The stateright actors: a thin wrapper that feeds messages and timeouts to
+//! the pure rules in [`crate::rules`], persists what they change, arms timers
+//! and enforces the model's bounds. Clients are actors too.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use stateright::actor::{model_timeout, Actor, Id, Out};
+
+use crate::config::Config;
+use crate::rules::{self, Step};
+use crate::server::{ghost, Persistent, Rules, Server};
+use crate::types::{ClientId, Dest, Msg, NodeId, Role, Seq};
+
+/// Which actor: a server or a client. Servers are the first actors (actor
+/// index = id - 1); clients follow (actor index = servers + id - 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Who {
+    Server(NodeId),
+    Client(ClientId),
+}
+
+/// An actor of the model.
+#[derive(Clone, Debug)]
+pub struct RaftActor {
+    pub who: Who,
+    pub cfg: Arc<Config>,
+}
+
+/// A client: which operation it is on, and the server it talks to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientState {
+    pub id: ClientId,
+    /// The current request number (1-based); `ops + 1` when done.
+    pub seq: Seq,
+    /// The server it sends requests to.
+    pub target: NodeId,
+    /// Timeouts (retries at the next server) for the current request.
+    pub retries: u64,
+}
+
+/// The state of an actor. (Each actor state already sits behind an `Arc`
+/// in stateright's system state, so boxing the large variant gains nothing.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeState {
+    Server(Server),
+    Client(ClientState),
+}
+
+impl NodeState {
+    pub fn server(&self) -> Option<&Server> {
+        match self {
+            NodeState::Server(s) => Some(s),
+            NodeState::Client(_) => None,
+        }
+    }
+    pub fn client(&self) -> Option<&ClientState> {
+        match self {
+            NodeState::Client(c) => Some(c),
+            NodeState::Server(_) => None,
+        }
+    }
+}
+
+/// Timers. Timers have no duration in the model: an armed timer may fire at
+/// any moment, which covers every timing an implementation could have.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// A follower's or candidate's election timeout.
+    Election,
+    /// A leader sends AppendEntries (or InstallSnapshot) to every follower.
+    Heartbeat,
+    /// A client gives up waiting and retries at the next server.
+    Retry,
+}
+
+/// The actor id of server `id`.
+pub fn server_actor(id: NodeId) -> Id {
+    Id::from((id - 1) as usize)
+}
+
+/// The actor id of client `id` in a model of `servers` servers.
+pub fn client_actor(servers: u64, id: ClientId) -> Id {
+    Id::from((servers + id - 1) as usize)
+}
+
+/// Which actor an actor id is.
+pub fn who(servers: u64, id: Id) -> Who {
+    let i = usize::from(id) as u64;
+    if i < servers {
+        Who::Server(i + 1)
+    } else {
+        Who::Client(i - servers + 1)
+    }
+}
+
+impl RaftActor {
+    fn rules(&self) -> Rules {
+        Rules {
+            servers: self.cfg.servers,
+            bug: self.cfg.bug,
+        }
+    }
+
+    /// Installs the result of a rule: snapshot policy, ghost check, timers,
+    /// persistence, sends.
+    fn finish(&self, old: &Server, step: Step, state: &mut Cow<NodeState>, o: &mut Out<Self>) {
+        let Step {
+            state: mut next,
+            sends,
+        } = step;
+        if self.cfg.snapshot_after > 0
+            && next.commit >= next.log.snapshot_index + self.cfg.snapshot_after
+        {
+            next = rules::snapshots::take_snapshot(&next).state;
+        }
+        // Leader Append-Only, checked on the transition itself.
+        if old.role == Role::Leader && next.role == Role::Leader && old.term == next.term {
+            let kept = next.log.last_index() >= old.log.last_index()
+                && (next.log.snapshot_index + 1..=old.log.last_index()).all(|i| {
+                    old.log.term_at(i).is_none() || next.log.term_at(i) == old.log.term_at(i)
+                });
+            if !kept {
+                next.ghost |= ghost::LEADER_OVERWROTE;
+            }
+        }
+        if old.role != Role::Leader && next.role == Role::Leader {
+            o.cancel_timer(Timer::Election);
+            o.set_timer(Timer::Heartbeat, model_timeout());
+        } else if old.role == Role::Leader && next.role != Role::Leader {
+            o.cancel_timer(Timer::Heartbeat);
+            o.set_timer(Timer::Election, model_timeout());
+        }
+        if next.persistent_changed(old) {
+            o.save(self.storage(&next));
+        }
+        for (dest, msg) in sends {
+            let to = match dest {
+                Dest::Server(j) => server_actor(j),
+                Dest::Client(c) => client_actor(self.cfg.servers, c),
+            };
+            o.send(to, msg);
+        }
+        if next != *old {
+            *state.to_mut() = NodeState::Server(next);
+        }
+    }
+
+    fn storage(&self, s: &Server) -> Persistent {
+        let mut p = s.persistent();
+        if self.cfg.bug == Some(crate::bugs::Bug::VolatileVote) {
+            // Wrong: currentTerm and votedFor are not written to disk.
+            p.term = 0;
+            p.voted_for = None;
+        }
+        p
+    }
+
+    fn send_request(&self, c: &ClientState, o: &mut Out<Self>) {
+        let cmd = crate::types::Command {
+            client: c.id,
+            seq: c.seq,
+            op: self.cfg.op(c.id, c.seq - 1),
+        };
+        o.send(server_actor(c.target), Msg::Request(cmd));
+    }
+}
+
+impl Actor for RaftActor {
+    type Msg = Msg;
+    type Timer = Timer;
+    type State = NodeState;
+    type Storage = Persistent;
+    type Random = ();
+
+    fn on_start(&self, _id: Id, storage: &Option<Persistent>, o: &mut Out<Self>) -> NodeState {
+        match self.who {
+            Who::Server(id) => {
+                o.set_timer(Timer::Election, model_timeout());
+                NodeState::Server(match storage {
+                    Some(p) => Server::recover(id, p),
+                    None => Server::new(id),
+                })
+            }
+            Who::Client(id) => {
+                let c = ClientState {
+                    id,
+                    seq: 1,
+                    target: (id - 1) % self.cfg.servers + 1,
+                    retries: 0,
+                };
+                if self.cfg.ops > 0 {
+                    self.send_request(&c, o);
+                    o.set_timer(Timer::Retry, model_timeout());
+                }
+                NodeState::Client(c)
+            }
+        }
+    }
+
+    fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        match &**state {
+            NodeState::Server(s) => {
+                let from = match who(self.cfg.servers, src) {
+                    Who::Server(j) => j,
+                    Who::Client(_) => 0,
+                };
+                let s = s.clone();
+                let step = rules::handle_message(&s, &self.rules(), from, &msg);
+                self.finish(&s, step, state, o);
+            }
+            NodeState::Client(c) => {
+                if c.seq > self.cfg.ops {
+                    return;
+                }
+                let Who::Server(from) = who(self.cfg.servers, src) else {
+                    return;
+                };
+                match msg {
+                    Msg::Reply { seq, .. } if seq == c.seq => {
+                        let next = ClientState {
+                            id: c.id,
+                            seq: c.seq + 1,
+                            target: from,
+                            retries: 0,
+                        };
+                        if next.seq <= self.cfg.ops {
+                            self.send_request(&next, o);
+                            o.set_timer(Timer::Retry, model_timeout());
+                        } else {
+                            o.cancel_timer(Timer::Retry);
+                        }
+                        *state.to_mut() = NodeState::Client(next);
+                    }
+                    Msg::NotLeader { seq, hint: Some(h) } if seq == c.seq && h != c.target => {
+                        let next = ClientState {
+                            target: h,
+                            ..c.clone()
+                        };
+                        self.send_request(&next, o);
+                        *state.to_mut() = NodeState::Client(next);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
+        match (&**state, timer) {
+            (NodeState::Server(s), Timer::Election) => {
+                let s = s.clone();
+                if s.role == Role::Leader || s.term >= self.cfg.max_term {
+                    // Bound of the model: no election beyond max_term.
+                    o.set_timer(Timer::Election, model_timeout());
+                    return;
+                }
+                let step = rules::elections::timeout(&s, &self.rules());
+                if step.state.role != Role::Leader {
+                    o.set_timer(Timer::Election, model_timeout());
+                }
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Server(s), Timer::Heartbeat) => {
+                let s = s.clone();
+                o.set_timer(Timer::Heartbeat, model_timeout());
+                let mut next = s.clone();
+                let mut sends = vec![];
+                for j in self.rules().peers(s.id) {
+                    for (dest, msg) in rules::replication::append_entries(&s, j, usize::MAX).sends {
+                        // Resending the very same message is left to the network.
+                        let last = &mut next.last_sent[(j - 1) as usize];
+                        if last.as_ref() != Some(&msg) {
+                            *last = Some(msg.clone());
+                            sends.push((dest, msg));
+                        }
+                    }
+                }
+                let step = Step { state: next, sends };
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Client(c), Timer::Retry) => {
+                if c.seq > self.cfg.ops || c.retries >= self.cfg.max_retries {
+                    // Bound of the model: a limited number of retries per request.
+                    o.set_timer(Timer::Retry, model_timeout());
+                    return;
+                }
+                let next = ClientState {
+                    target: c.target % self.cfg.servers + 1,
+                    retries: c.retries + 1,
+                    ..c.clone()
+                };
+                self.send_request(&next, o);
+                o.set_timer(Timer::Retry, model_timeout());
+                *state.to_mut() = NodeState::Client(next);
+            }
+            _ => {}
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.who {
+            Who::Server(id) => format!("S{id}"),
+            Who::Client(id) => format!("C{id}"),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Planted bugs: each switches one rule of the specification off or wrong, so
+//! that the checker can show it finds real mistakes. `raftcheck bugs` lists them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One planted bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// A leader commits an entry of an earlier term by counting replicas
+    /// (the Raft paper's Figure 8).
+    CommitOldTerm,
+    /// A voter grants its vote without checking the candidate's log is at
+    /// least as up-to-date as its own.
+    NoElectionRestriction,
+    /// currentTerm and votedFor are not persisted: a restarted server forgets
+    /// its vote.
+    VolatileVote,
+    /// A voter grants a second vote in the same term.
+    DoubleVote,
+    /// A follower accepts AppendEntries from an older term.
+    AcceptStaleTerm,
+    /// A follower drops the entries after prevLogIndex even when they agree
+    /// with the leader's.
+    TruncateOnMatch,
+    /// The state machine executes a retried command again.
+    NoDedup,
+    /// A leader answers reads from its local state without confirming it is
+    /// still leader (not through the log).
+    StaleRead,
+    /// The quorum is N/2 instead of N/2+1.
+    MinorityQuorum,
+    /// A follower installs a snapshot older than what it has committed.
+    SnapshotRegress,
+}
+
+impl Bug {
+    /// Every planted bug.
+    pub const ALL: [Bug; 10] = [
+        Bug::CommitOldTerm,
+        Bug::NoElectionRestriction,
+        Bug::VolatileVote,
+        Bug::DoubleVote,
+        Bug::AcceptStaleTerm,
+        Bug::TruncateOnMatch,
+        Bug::NoDedup,
+        Bug::StaleRead,
+        Bug::MinorityQuorum,
+        Bug::SnapshotRegress,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::CommitOldTerm => "commit-old-term",
+            Bug::NoElectionRestriction => "no-election-restriction",
+            Bug::VolatileVote => "volatile-vote",
+            Bug::DoubleVote => "double-vote",
+            Bug::AcceptStaleTerm => "accept-stale-term",
+            Bug::TruncateOnMatch => "truncate-on-match",
+            Bug::NoDedup => "no-dedup",
+            Bug::StaleRead => "stale-read",
+            Bug::MinorityQuorum => "minority-quorum",
+            Bug::SnapshotRegress => "snapshot-regress",
+        }
+    }
+
+    /// One line on what the bug does.
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::CommitOldTerm => {
+                "a leader commits an earlier term's entry by counting replicas (Figure 8)"
+            }
+            Bug::NoElectionRestriction => {
+                "votes are granted without checking the candidate's log is up to date"
+            }
+            Bug::VolatileVote => "currentTerm and votedFor are not persisted across a crash",
+            Bug::DoubleVote => "a server votes for two candidates in the same term",
+            Bug::AcceptStaleTerm => "a follower accepts AppendEntries of an older term",
+            Bug::TruncateOnMatch => {
+                "a follower drops entries after prevLogIndex even when they agree"
+            }
+            Bug::NoDedup => "a retried command is applied twice (no client sessions)",
+            Bug::StaleRead => "a leader answers reads locally without confirming leadership",
+            Bug::MinorityQuorum => "the quorum is N/2 instead of N/2+1",
+            Bug::SnapshotRegress => {
+                "a follower installs an older snapshot over newer committed state"
+            }
+        }
+    }
+
+    /// The property that is expected to catch the bug in the default suite.
+    pub fn expected_property(self) -> &'static str {
+        use crate::properties::names::*;
+        match self {
+            Bug::CommitOldTerm => LEADER_COMPLETENESS,
+            Bug::NoElectionRestriction => LEADER_COMPLETENESS,
+            Bug::VolatileVote => ELECTION_SAFETY,
+            Bug::DoubleVote => ELECTION_SAFETY,
+            Bug::AcceptStaleTerm => LEADER_APPEND_ONLY,
+            Bug::TruncateOnMatch => COMMITTED_DURABLE,
+            Bug::NoDedup => NO_DOUBLE_APPLY,
+            Bug::StaleRead => LINEARIZABLE,
+            Bug::MinorityQuorum => ELECTION_SAFETY,
+            Bug::SnapshotRegress => COMMITTED_DURABLE,
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Bug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown bug {s:?}; known bugs: {}", names.join(", "))
+        })
+    }
+}

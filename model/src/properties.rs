@@ -1,0 +1,282 @@
+//! The properties the model checker evaluates on every reachable state.
+//!
+//! Safety (always): Raft's Figure 3 guarantees, plus exactly-once
+//! application, durability of committed entries on a quorum, and
+//! linearizability of the clients' history. Reachability (sometimes): states
+//! that show the bounds are large enough for the interesting behaviours, so a
+//! check cannot pass vacuously.
+
+use stateright::Expectation;
+
+use crate::actor::NodeState;
+use crate::config::Config;
+use crate::model::{RaftModel, RaftState};
+use crate::server::{ghost, Server};
+use crate::types::{Index, Role, Term};
+
+/// Property names, as printed and as used in JSON.
+pub mod names {
+    pub const ELECTION_SAFETY: &str = "Election Safety";
+    pub const LEADER_APPEND_ONLY: &str = "Leader Append-Only";
+    pub const LOG_MATCHING: &str = "Log Matching";
+    pub const LEADER_COMPLETENESS: &str = "Leader Completeness";
+    pub const STATE_MACHINE_SAFETY: &str = "State Machine Safety";
+    pub const COMMITTED_DURABLE: &str = "Committed Entries On A Quorum";
+    pub const NO_DOUBLE_APPLY: &str = "No Command Applied Twice";
+    pub const LINEARIZABLE: &str = "Linearizable";
+    pub const LEADER_ELECTED: &str = "a leader is elected";
+    pub const VALUE_COMMITTED: &str = "a value is committed";
+    pub const SPLIT_VOTE: &str = "a split vote";
+    pub const TRUNCATED: &str = "an uncommitted suffix is truncated after a leader change";
+    pub const SNAPSHOT_INSTALLED: &str = "a snapshot is installed on a follower";
+    pub const DEDUPLICATED: &str = "a retried command is deduplicated";
+    pub const STEPPED_DOWN: &str = "a leader steps down";
+}
+use names::*;
+
+/// A property: expectation, name and condition.
+pub type Prop = (
+    Expectation,
+    &'static str,
+    fn(&RaftModel, &RaftState) -> bool,
+);
+
+/// The properties that apply to `cfg` (reachability properties that the
+/// configuration cannot reach by construction are left out: e.g. no client
+/// properties without clients).
+pub fn properties(cfg: &Config) -> Vec<Prop> {
+    let clients = cfg.clients > 0 && cfg.ops > 0;
+    let mut props: Vec<Prop> = vec![
+        (Expectation::Always, ELECTION_SAFETY, election_safety),
+        (Expectation::Always, LEADER_APPEND_ONLY, leader_append_only),
+        (Expectation::Always, LOG_MATCHING, log_matching),
+        (
+            Expectation::Always,
+            LEADER_COMPLETENESS,
+            leader_completeness,
+        ),
+        (
+            Expectation::Always,
+            STATE_MACHINE_SAFETY,
+            state_machine_safety,
+        ),
+        (Expectation::Always, COMMITTED_DURABLE, committed_durable),
+    ];
+    if clients {
+        props.push((Expectation::Always, NO_DOUBLE_APPLY, no_double_apply));
+        props.push((Expectation::Always, LINEARIZABLE, linearizable));
+    }
+    if cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, LEADER_ELECTED, leader_elected));
+    }
+    if clients && cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, VALUE_COMMITTED, value_committed));
+    }
+    if cfg.servers >= 2 && cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, SPLIT_VOTE, split_vote));
+    }
+    if cfg.servers >= 2 && cfg.max_term >= 2 {
+        props.push((Expectation::Sometimes, STEPPED_DOWN, stepped_down));
+        if clients {
+            props.push((Expectation::Sometimes, TRUNCATED, truncated));
+        }
+    }
+    if clients && cfg.snapshot_after > 0 && cfg.servers >= 2 {
+        props.push((
+            Expectation::Sometimes,
+            SNAPSHOT_INSTALLED,
+            snapshot_installed,
+        ));
+    }
+    if clients && cfg.max_log >= 2 {
+        props.push((Expectation::Sometimes, DEDUPLICATED, deduplicated));
+    }
+    props
+}
+
+/// Every server's state (crashed servers keep their last state, whose
+/// persistent part is what they saved).
+fn servers(state: &RaftState) -> impl Iterator<Item = &Server> {
+    state.actor_states.iter().filter_map(|a| a.server())
+}
+
+/// Servers that are up.
+fn live_servers(state: &RaftState) -> impl Iterator<Item = &Server> {
+    state
+        .actor_states
+        .iter()
+        .zip(&state.crashed)
+        .filter(|(_, crashed)| !**crashed)
+        .filter_map(|(a, _)| match &**a {
+            NodeState::Server(s) => Some(s),
+            NodeState::Client(_) => None,
+        })
+}
+
+fn leaders(state: &RaftState) -> impl Iterator<Item = &Server> {
+    live_servers(state).filter(|s| s.role == Role::Leader)
+}
+
+/// The committed entries whose term `s` knows: (index, term).
+fn known_committed(s: &Server) -> impl Iterator<Item = (Index, Term)> + '_ {
+    let upto = s.commit.min(s.log.last_index());
+    (s.log.snapshot_index.max(1)..=upto).filter_map(|k| s.log.term_at(k).map(|t| (k, t)))
+}
+
+/// At most one leader per term.
+fn election_safety(_: &RaftModel, state: &RaftState) -> bool {
+    let mut terms: Vec<Term> = leaders(state).map(|s| s.term).collect();
+    let n = terms.len();
+    terms.sort_unstable();
+    terms.dedup();
+    terms.len() == n
+}
+
+/// A leader never overwrites or deletes entries in its log (checked on each
+/// transition by the actor, which sets a ghost bit).
+fn leader_append_only(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.has(ghost::LEADER_OVERWROTE))
+}
+
+/// If two logs contain an entry with the same index and term, the logs are
+/// identical in all entries up through that index (as far as both hold them
+/// uncompacted).
+fn log_matching(_: &RaftModel, state: &RaftState) -> bool {
+    let all: Vec<&Server> = servers(state).collect();
+    for (x, a) in all.iter().enumerate() {
+        for b in &all[x + 1..] {
+            let top = a.log.last_index().min(b.log.last_index());
+            let mut matched = false;
+            for k in (1..=top).rev() {
+                match (a.log.term_at(k), b.log.term_at(k)) {
+                    (Some(ta), Some(tb)) if ta == tb => matched = true,
+                    (Some(_), Some(_)) if matched => return false,
+                    _ => {}
+                }
+                if matched {
+                    if let (Some(ea), Some(eb)) = (a.log.entry(k), b.log.entry(k)) {
+                        if ea != eb {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Whether `s`'s log holds entry (k, t): uncompacted with that term, or
+/// compacted (the compacted prefix is committed; its terms are not kept).
+fn holds(s: &Server, k: Index, t: Term) -> bool {
+    k < s.log.snapshot_index || s.log.term_at(k) == Some(t)
+}
+
+/// If an entry is committed in a term, it is in the log of every leader of
+/// a later term. A server with commit index c in term T knows entries up to c
+/// were committed in a term <= T, so every leader of a term >= T holds them.
+fn leader_completeness(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| {
+        known_committed(s).all(|(k, t)| {
+            leaders(state)
+                .filter(|l| l.term >= s.term)
+                .all(|l| holds(l, k, t))
+        })
+    })
+}
+
+/// No two servers apply different entries at the same index; servers that
+/// applied the same prefix have the same state machine.
+fn state_machine_safety(_: &RaftModel, state: &RaftState) -> bool {
+    let all: Vec<&Server> = servers(state).collect();
+    for (x, a) in all.iter().enumerate() {
+        for b in &all[x + 1..] {
+            let upto = a.commit.min(b.commit);
+            for (k, t) in known_committed(a).take_while(|(k, _)| *k <= upto) {
+                if let Some(tb) = b.log.term_at(k) {
+                    if tb != t
+                        || a.log
+                            .entry(k)
+                            .zip(b.log.entry(k))
+                            .is_some_and(|(x, y)| x != y)
+                    {
+                        return false;
+                    }
+                }
+            }
+            if a.commit == b.commit && a.sm != b.sm {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Every committed entry is stored (in the log or a snapshot) on a quorum of
+/// servers, so no election can lose it.
+fn committed_durable(model: &RaftModel, state: &RaftState) -> bool {
+    let quorum = (model.cfg.servers / 2 + 1) as usize;
+    servers(state).all(|s| {
+        known_committed(s).all(|(k, t)| {
+            servers(state)
+                .filter(|j| j.log.snapshot_index >= k || j.log.term_at(k) == Some(t))
+                .count()
+                >= quorum
+        })
+    })
+}
+
+/// No state machine executed a command it had already executed.
+fn no_double_apply(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.sm.reexecuted && !s.log.snapshot_data.reexecuted)
+}
+
+fn linearizable(_: &RaftModel, state: &RaftState) -> bool {
+    state.history.linearizable()
+}
+
+fn leader_elected(_: &RaftModel, state: &RaftState) -> bool {
+    leaders(state).next().is_some()
+}
+
+fn value_committed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| !s.sm.sessions.is_empty())
+}
+
+/// Some term's votes are split so that no candidate can reach a quorum, even
+/// with the votes of every server that has not voted in that term yet.
+fn split_vote(model: &RaftModel, state: &RaftState) -> bool {
+    let quorum = (model.cfg.servers / 2 + 1) as usize;
+    let all: Vec<&Server> = servers(state).collect();
+    (1..=model.cfg.max_term).any(|t| {
+        let undecided = all
+            .iter()
+            .filter(|s| s.term < t || (s.term == t && s.voted_for.is_none()))
+            .count();
+        let cast: Vec<_> = all
+            .iter()
+            .filter(|s| s.term == t)
+            .filter_map(|s| s.voted_for)
+            .collect();
+        !cast.is_empty()
+            && cast
+                .iter()
+                .all(|c| cast.iter().filter(|v| *v == c).count() + undecided < quorum)
+    })
+}
+
+fn truncated(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::TRUNCATED))
+}
+
+fn snapshot_installed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::INSTALLED_SNAPSHOT))
+}
+
+fn deduplicated(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::DEDUPLICATED))
+}
+
+fn stepped_down(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::STEPPED_DOWN))
+}

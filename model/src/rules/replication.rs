@@ -1,0 +1,215 @@
+//! Log replication (section 5.3) and commitment (5.3, 5.4.2).
+
+use super::{become_follower, observe_term, snapshots, Step};
+use crate::bugs::Bug;
+use crate::server::{ghost, Rules, Server};
+use crate::types::{Dest, Entry, Index, Msg, NodeId, Role, Term};
+
+/// The leader `s` sends follower `to` what it needs next. Figure 2, Leaders:
+/// "If last log index >= nextIndex for a follower: send AppendEntries RPC
+/// with log entries starting at nextIndex" (at most `max_entries` of them;
+/// none makes a heartbeat). When nextIndex falls inside the compacted prefix
+/// it sends InstallSnapshot instead (Figure 13). Not a leader: nothing.
+pub fn append_entries(s: &Server, to: NodeId, max_entries: usize) -> Step {
+    let mut step = Step::unchanged(s);
+    if s.role != Role::Leader || to == s.id {
+        return step;
+    }
+    let next = s.next_index[(to - 1) as usize];
+    if next <= s.log.snapshot_index {
+        step.send(to, snapshots::install_snapshot_message(s));
+        return step;
+    }
+    let prev_index = next - 1;
+    let prev_term = s
+        .log
+        .term_at(prev_index)
+        .expect("nextIndex - 1 is in the log or its snapshot");
+    step.send(
+        to,
+        Msg::AppendEntries {
+            term: s.term,
+            prev_index,
+            prev_term,
+            entries: s.log.entries_from(next, max_entries),
+            commit: s.commit,
+        },
+    );
+    step
+}
+
+/// Figure 2, AppendEntries RPC, receiver implementation.
+#[allow(clippy::too_many_arguments)]
+pub fn handle_append_entries(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    prev_index: Index,
+    prev_term: Term,
+    entries: &[Entry],
+    leader_commit: Index,
+) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    // "1. Reply false if term < currentTerm."
+    if term < next.term && !rules.bug(Bug::AcceptStaleTerm) {
+        let t = next.term;
+        return reply(next, from, t, false, prev_index);
+    }
+    // Candidates: "If AppendEntries RPC received from new leader: convert to follower".
+    if next.role == Role::Candidate {
+        become_follower(&mut next);
+    }
+    if term == next.term {
+        next.leader = Some(from);
+    }
+    // "2. Reply false if log doesn't contain an entry at prevLogIndex whose
+    // term matches prevLogTerm." A prevLogIndex inside the snapshot matches:
+    // the compacted prefix is committed, hence the leader's too.
+    let snap = next.log.snapshot_index;
+    if prev_index >= snap {
+        match next.log.term_at(prev_index) {
+            Some(t) if t == prev_term => {}
+            Some(_) => {
+                let t = next.term;
+                return reply(next, from, t, false, prev_index);
+            }
+            None => {
+                let (t, hint) = (next.term, next.log.last_index() + 1);
+                return reply(next, from, t, false, hint);
+            }
+        }
+    }
+    if rules.bug(Bug::TruncateOnMatch) && prev_index >= snap {
+        // Wrong: drops everything after prevLogIndex, agreeing entries too.
+        next.log.truncate_from(prev_index + 1);
+    }
+    // "3. If an existing entry conflicts with a new one (same index but
+    // different terms), delete the existing entry and all that follow it.
+    // 4. Append any new entries not already in the log."
+    for (k, entry) in entries.iter().enumerate() {
+        let index = prev_index + 1 + k as Index;
+        if index <= snap {
+            continue;
+        }
+        match next.log.term_at(index) {
+            Some(t) if t == entry.term => continue,
+            Some(_) => {
+                next.log.truncate_from(index);
+                next.ghost |= ghost::TRUNCATED;
+            }
+            None => {}
+        }
+        next.log.entries.push(*entry);
+    }
+    // "5. If leaderCommit > commitIndex, set commitIndex = min(leaderCommit,
+    // index of last new entry)."
+    let last_new = prev_index + entries.len() as Index;
+    let target = leader_commit.min(last_new);
+    let mut sends = vec![];
+    if target > next.commit {
+        sends = commit_to(&mut next, rules, target);
+    }
+    let t = next.term;
+    let mut step = reply(next, from, t, true, last_new.max(snap));
+    step.sends.extend(sends);
+    step
+}
+
+fn reply(state: Server, to: NodeId, term: Term, success: bool, index: Index) -> Step {
+    let mut step = Step {
+        state,
+        sends: vec![],
+    };
+    step.send(
+        to,
+        Msg::AppendEntriesReply {
+            term,
+            success,
+            index,
+        },
+    );
+    step
+}
+
+/// The leader handles a follower's answer. Figure 2, Leaders: "If
+/// successful: update nextIndex and matchIndex for follower. If
+/// AppendEntries fails because of log inconsistency: decrement nextIndex and
+/// retry" (here: lower it to the follower's hint), then commit what a
+/// quorum holds.
+pub fn handle_append_entries_reply(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    success: bool,
+    index: Index,
+) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    let mut step_sends = vec![];
+    if next.role == Role::Leader && term == next.term {
+        let j = (from - 1) as usize;
+        if success {
+            next.match_index[j] = next.match_index[j].max(index);
+            next.next_index[j] = next.next_index[j].max(index + 1);
+            step_sends = advance_commit(&mut next, rules);
+        } else {
+            let floor = next.match_index[j] + 1;
+            next.next_index[j] = next.next_index[j].min(index.max(floor));
+        }
+    }
+    Step {
+        state: next,
+        sends: step_sends,
+    }
+}
+
+/// Figure 2, Leaders: "If there exists an N such that N > commitIndex, a
+/// majority of matchIndex[i] >= N, and log[N].term == currentTerm: set
+/// commitIndex = N." Returns the replies to clients.
+pub fn advance_commit(s: &mut Server, rules: &Rules) -> Vec<(Dest, Msg)> {
+    let mut new_commit = s.commit;
+    for n in (s.commit + 1)..=s.log.last_index() {
+        let replicas = 1 + rules
+            .peers(s.id)
+            .filter(|&j| s.match_index[(j - 1) as usize] >= n)
+            .count();
+        let current_term = s.log.term_at(n) == Some(s.term);
+        if replicas >= rules.quorum() && (current_term || rules.bug(Bug::CommitOldTerm)) {
+            new_commit = n;
+        }
+    }
+    if new_commit > s.commit {
+        commit_to(s, rules, new_commit)
+    } else {
+        vec![]
+    }
+}
+
+/// Commits up to `index` and applies the newly committed entries in order
+/// (Figure 2, All Servers: "If commitIndex > lastApplied: increment
+/// lastApplied, apply log[lastApplied] to state machine"). A leader answers
+/// each applied command's client; the replies are returned.
+pub fn commit_to(s: &mut Server, rules: &Rules, index: Index) -> Vec<(Dest, Msg)> {
+    let mut replies = vec![];
+    for i in (s.commit + 1)..=index {
+        let entry = *s.log.entry(i).expect("committed entries are in the log");
+        let applied = s.sm.apply(&entry.cmd, !rules.bug(Bug::NoDedup));
+        if applied.duplicate {
+            s.ghost |= ghost::DEDUPLICATED;
+        }
+        if s.role == Role::Leader {
+            replies.push((
+                Dest::Client(entry.cmd.client),
+                Msg::Reply {
+                    seq: entry.cmd.seq,
+                    result: applied.result,
+                },
+            ));
+        }
+    }
+    s.commit = index;
+    replies
+}

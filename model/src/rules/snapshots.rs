@@ -1,0 +1,121 @@
+//! Log compaction (section 7, Figure 13).
+
+use super::{become_follower, observe_term, Step};
+use crate::bugs::Bug;
+use crate::server::{ghost, Rules, Server};
+use crate::types::{Index, Msg, NodeId, Role, Term};
+
+/// Server `s` compacts its applied prefix (up to its commit index, which is
+/// also its last applied index) into a snapshot of its state machine. When
+/// to do so is the implementation's choice. Nothing changes if everything
+/// applied is already in the snapshot.
+pub fn take_snapshot(s: &Server) -> Step {
+    let mut step = Step::unchanged(s);
+    let index = s.commit;
+    if index <= s.log.snapshot_index {
+        return step;
+    }
+    let Some(term) = s.log.term_at(index) else {
+        return step; // only reachable with a planted bug that lost entries
+    };
+    let next = &mut step.state;
+    let compacted = (index - next.log.snapshot_index) as usize;
+    next.log.entries.drain(..compacted);
+    next.log.snapshot_index = index;
+    next.log.snapshot_term = term;
+    next.log.snapshot_data = next.sm.clone();
+    step
+}
+
+/// The InstallSnapshot a leader sends when a follower needs entries it has
+/// compacted (the whole snapshot in one chunk).
+pub fn install_snapshot_message(s: &Server) -> Msg {
+    Msg::InstallSnapshot {
+        term: s.term,
+        last_index: s.log.snapshot_index,
+        last_term: s.log.snapshot_term,
+        data: s.log.snapshot_data.clone(),
+    }
+}
+
+/// Figure 13, InstallSnapshot RPC, receiver implementation.
+#[allow(clippy::too_many_arguments)]
+pub fn handle_install_snapshot(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    last_index: Index,
+    last_term: Term,
+    data: &crate::state_machine::StateMachine,
+) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    let reply = |state: Server| {
+        let t = state.term;
+        let mut step = Step {
+            state,
+            sends: vec![],
+        };
+        step.send(
+            from,
+            Msg::InstallSnapshotReply {
+                term: t,
+                last_index,
+            },
+        );
+        step
+    };
+    // "1. Reply immediately if term < currentTerm."
+    if term < next.term {
+        return reply(next);
+    }
+    if next.role == Role::Candidate {
+        become_follower(&mut next);
+    }
+    next.leader = Some(from);
+    // A snapshot that covers no more than what is already committed here
+    // holds nothing new: ignore it (the follower already has these entries).
+    if last_index <= next.commit && !rules.bug(Bug::SnapshotRegress) {
+        return reply(next);
+    }
+    // "6. If existing log entry has same index and term as snapshot's last
+    // included entry, retain log entries following it and reply.
+    // 7. Discard the entire log. 8. Reset state machine using snapshot
+    // contents."
+    let keep: Vec<_> = if next.log.term_at(last_index) == Some(last_term) {
+        next.log.entries_from(last_index + 1, usize::MAX)
+    } else {
+        vec![]
+    };
+    next.log.entries = keep;
+    next.log.snapshot_index = last_index;
+    next.log.snapshot_term = last_term;
+    next.log.snapshot_data = data.clone();
+    next.sm = data.clone();
+    next.commit = last_index;
+    next.ghost |= ghost::INSTALLED_SNAPSHOT;
+    reply(next)
+}
+
+/// The leader learns that follower `from` holds everything up to the
+/// snapshot's last index.
+pub fn handle_install_snapshot_reply(
+    s: &Server,
+    _rules: &Rules,
+    from: NodeId,
+    term: Term,
+    last_index: Index,
+) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    if next.role == Role::Leader && term == next.term {
+        let j = (from - 1) as usize;
+        next.match_index[j] = next.match_index[j].max(last_index);
+        next.next_index[j] = next.next_index[j].max(last_index + 1);
+    }
+    Step {
+        state: next,
+        sends: vec![],
+    }
+}

@@ -1,0 +1,229 @@
+//! One server's state (Figure 2's "State"), its log with a compacted prefix,
+//! and the parameters every rule shares ([`Rules`]).
+
+use crate::bugs::Bug;
+use crate::state_machine::StateMachine;
+use crate::types::{Entry, Index, NodeId, Role, Term};
+
+/// A log whose prefix up to `snapshot_index` is compacted into a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Log {
+    /// Index of the last entry the snapshot covers (0: no snapshot).
+    pub snapshot_index: Index,
+    /// Term of that entry (0: no snapshot).
+    pub snapshot_term: Term,
+    /// The state machine after applying entries `1..=snapshot_index`.
+    pub snapshot_data: StateMachine,
+    /// Entries `snapshot_index + 1 ..= last_index()`.
+    pub entries: Vec<Entry>,
+}
+
+impl Log {
+    /// Index of the last entry (compacted or not).
+    pub fn last_index(&self) -> Index {
+        self.snapshot_index + self.entries.len() as Index
+    }
+
+    /// Term of the last entry (0 for an empty log).
+    pub fn last_term(&self) -> Term {
+        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+    }
+
+    /// The term of the entry at `index`, when known: 0 for index 0, the
+    /// snapshot's term at `snapshot_index`, `None` inside the compacted
+    /// prefix and past the end.
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        if index == 0 {
+            Some(0)
+        } else if index == self.snapshot_index {
+            Some(self.snapshot_term)
+        } else {
+            self.entry(index).map(|e| e.term)
+        }
+    }
+
+    /// The (uncompacted) entry at `index`.
+    pub fn entry(&self, index: Index) -> Option<&Entry> {
+        if index <= self.snapshot_index {
+            return None;
+        }
+        self.entries.get((index - self.snapshot_index - 1) as usize)
+    }
+
+    /// Whether the log holds `index` (in the snapshot or as an entry).
+    pub fn holds(&self, index: Index) -> bool {
+        index <= self.last_index()
+    }
+
+    /// The uncompacted entries from `from` on, at most `max` of them.
+    pub fn entries_from(&self, from: Index, max: usize) -> Vec<Entry> {
+        let start = from.saturating_sub(self.snapshot_index + 1) as usize;
+        self.entries.iter().skip(start).take(max).copied().collect()
+    }
+
+    /// Removes the entries from `index` on; returns whether any were removed.
+    pub fn truncate_from(&mut self, index: Index) -> bool {
+        let keep = index.saturating_sub(self.snapshot_index + 1) as usize;
+        let removed = self.entries.len() > keep;
+        self.entries.truncate(keep);
+        removed
+    }
+
+    /// Whether `(last_index, last_term)` is at least as up-to-date as this
+    /// log (section 5.4.1: compare last terms, then lengths).
+    pub fn is_behind(&self, last_index: Index, last_term: Term) -> bool {
+        last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index())
+    }
+}
+
+/// Model-only history variables of a server, as bits. They record that
+/// something happened on this server since it (re)started so that
+/// properties can see transitions; Raft never reads them.
+pub mod ghost {
+    /// A follower removed a conflicting (uncommitted) suffix of its log.
+    pub const TRUNCATED: u8 = 1;
+    /// A follower installed a snapshot sent by a leader.
+    pub const INSTALLED_SNAPSHOT: u8 = 2;
+    /// The state machine recognised a retried command and skipped it.
+    pub const DEDUPLICATED: u8 = 4;
+    /// A leader stepped down on seeing a higher term.
+    pub const STEPPED_DOWN: u8 = 8;
+    /// A leader removed or changed an entry of its own log in its term
+    /// (violates Leader Append-Only).
+    pub const LEADER_OVERWROTE: u8 = 16;
+}
+
+/// A server's state: Figure 2's persistent and volatile state, and the
+/// leader's volatile state. `last_applied` always equals `commit`: the model
+/// applies committed entries in the same step that commits them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Server {
+    /// This server's id (1-based).
+    pub id: NodeId,
+    // Persistent state on all servers.
+    /// currentTerm.
+    pub term: Term,
+    /// votedFor in `term`.
+    pub voted_for: Option<NodeId>,
+    /// log[] (with its snapshot).
+    pub log: Log,
+    // Volatile state on all servers.
+    pub role: Role,
+    /// commitIndex (= lastApplied).
+    pub commit: Index,
+    /// The state machine after applying entries `1..=commit`.
+    pub sm: StateMachine,
+    /// The leader of `term` this server knows of (for redirecting clients).
+    pub leader: Option<NodeId>,
+    // Volatile state on candidates and leaders (empty otherwise).
+    /// Servers that granted their vote in `term` (a candidate's), sorted.
+    pub votes: Vec<NodeId>,
+    /// nextIndex[] by server id - 1 (a leader's).
+    pub next_index: Vec<Index>,
+    /// matchIndex[] by server id - 1 (a leader's).
+    pub match_index: Vec<Index>,
+    /// The last replication message a leader sent to each server (by id - 1).
+    /// Not part of Raft: the model's leader does not resend a message
+    /// identical to the last one (the network may duplicate it instead).
+    pub last_sent: Vec<Option<crate::types::Msg>>,
+    /// [`ghost`] bits.
+    pub ghost: u8,
+}
+
+/// What survives a crash: currentTerm, votedFor and the log with its
+/// snapshot (the stateright `Storage` of a server).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Persistent {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+    pub log: Log,
+}
+
+impl Server {
+    /// A server booting for the first time.
+    pub fn new(id: NodeId) -> Server {
+        Server::recover(
+            id,
+            &Persistent {
+                term: 0,
+                voted_for: None,
+                log: Log::default(),
+            },
+        )
+    }
+
+    /// A server restarting from its persistent state: a follower whose
+    /// commit index and state machine are the snapshot's.
+    pub fn recover(id: NodeId, p: &Persistent) -> Server {
+        Server {
+            id,
+            term: p.term,
+            voted_for: p.voted_for,
+            log: p.log.clone(),
+            role: Role::Follower,
+            commit: p.log.snapshot_index,
+            sm: p.log.snapshot_data.clone(),
+            leader: None,
+            votes: vec![],
+            next_index: vec![],
+            match_index: vec![],
+            last_sent: vec![],
+            ghost: 0,
+        }
+    }
+
+    /// The persistent part of this state.
+    pub fn persistent(&self) -> Persistent {
+        Persistent {
+            term: self.term,
+            voted_for: self.voted_for,
+            log: self.log.clone(),
+        }
+    }
+
+    /// Whether the persistent part differs from `other`'s.
+    pub fn persistent_changed(&self, other: &Server) -> bool {
+        self.term != other.term || self.voted_for != other.voted_for || self.log != other.log
+    }
+
+    /// Whether a ghost bit is set.
+    pub fn has(&self, bit: u8) -> bool {
+        self.ghost & bit != 0
+    }
+}
+
+/// Parameters shared by all rules: the cluster and the planted bug, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rules {
+    /// Number of servers; ids are `1..=servers`.
+    pub servers: u64,
+    /// A planted bug, or `None` for the correct specification.
+    pub bug: Option<Bug>,
+}
+
+impl Rules {
+    /// The correct rules for a cluster of `servers`.
+    pub fn new(servers: u64) -> Rules {
+        Rules { servers, bug: None }
+    }
+
+    /// The number of servers that make a majority (N/2+1).
+    pub fn quorum(&self) -> usize {
+        if self.bug(Bug::MinorityQuorum) {
+            (self.servers / 2).max(1) as usize
+        } else {
+            (self.servers / 2 + 1) as usize
+        }
+    }
+
+    /// Whether `bug` is planted.
+    pub fn bug(&self, bug: Bug) -> bool {
+        self.bug == Some(bug)
+    }
+
+    /// Every server id other than `me`.
+    pub fn peers(&self, me: NodeId) -> impl Iterator<Item = NodeId> {
+        (1..=self.servers).filter(move |&j| j != me)
+    }
+}

@@ -1,0 +1,103 @@
+//! The default suite: small bounded configurations, each explored
+//! exhaustively, that together reach every sometimes-property and catch
+//! every planted bug. All use 3 servers and an unordered, non-duplicating
+//! network with a bound on messages in flight.
+
+use crate::bugs::Bug;
+use crate::config::Config;
+
+/// A named configuration of the suite.
+#[derive(Clone, Debug)]
+pub struct SuiteEntry {
+    pub name: &'static str,
+    pub purpose: &'static str,
+    pub config: Config,
+}
+
+/// The default suite.
+pub fn default_suite() -> Vec<SuiteEntry> {
+    let base = Config {
+        servers: 3,
+        max_retries: 1,
+        ..Config::default()
+    };
+    vec![
+        SuiteEntry {
+            name: "elections",
+            purpose: "one term, no clients, one crash: votes, split votes, persistence",
+            config: Config {
+                clients: 0,
+                ops: 0,
+                max_term: 1,
+                max_log: 0,
+                max_crashes: 1,
+                max_in_flight: 6,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "clients",
+            purpose:
+                "a write then a read over two terms: commit, retries, sessions, truncation, reads",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 2,
+                max_log: 2,
+                max_in_flight: 4,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "figure8",
+            purpose: "one command re-proposed over four terms (the Raft paper's Figure 8)",
+            config: Config {
+                clients: 1,
+                ops: 1,
+                max_term: 4,
+                max_log: 1,
+                max_in_flight: 4,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "snapshots",
+            purpose: "two commands, a snapshot after each: InstallSnapshot to a lagging follower",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 1,
+                max_log: 2,
+                snapshot_after: 1,
+                max_in_flight: 5,
+                ..base
+            },
+        },
+    ]
+}
+
+/// The suite configuration that catches `bug`.
+pub fn config_for_bug(bug: Bug) -> &'static str {
+    match bug {
+        Bug::CommitOldTerm => "figure8",
+        Bug::VolatileVote | Bug::DoubleVote | Bug::MinorityQuorum => "elections",
+        Bug::NoElectionRestriction
+        | Bug::AcceptStaleTerm
+        | Bug::TruncateOnMatch
+        | Bug::NoDedup
+        | Bug::StaleRead => "clients",
+        Bug::SnapshotRegress => "snapshots",
+    }
+}
+
+/// The part of the suite relevant to `bug`, with the bug planted.
+pub fn suite_for_bug(bug: Bug) -> Vec<SuiteEntry> {
+    default_suite()
+        .into_iter()
+        .filter(|e| e.name == config_for_bug(bug))
+        .map(|mut e| {
+            e.config.bug = Some(bug);
+            e
+        })
+        .collect()
+}

@@ -1,0 +1,146 @@
+//! Symmetry reduction over server ids, for the DFS checker.
+//!
+//! Servers run the same rules and differ only by id, so permuting ids maps
+//! behaviours to behaviours. Clients break this (a client picks servers in
+//! id order), so with clients present the representative is the state
+//! itself: sound, just no reduction.
+
+use stateright::actor::{Envelope, Id, Network};
+
+use crate::actor::NodeState;
+use crate::model::RaftState;
+use crate::server::{Persistent, Server};
+use crate::types::{Msg, NodeId};
+
+/// Whether the state has only servers (symmetry applies).
+fn servers_only(state: &RaftState) -> bool {
+    state.actor_states.iter().all(|a| a.server().is_some())
+}
+
+/// A server with every id blanked, to order servers independently of ids.
+fn blank(s: &Server) -> Server {
+    let mut b = s.clone();
+    b.id = 0;
+    b.voted_for = b.voted_for.map(|_| 0);
+    b.leader = b.leader.map(|_| 0);
+    b.votes = vec![0; b.votes.len()];
+    b.next_index.sort_unstable();
+    b.match_index.sort_unstable();
+    b.last_sent.clear();
+    b
+}
+
+struct Perm(Vec<usize>);
+
+impl Perm {
+    fn node(&self, id: NodeId) -> NodeId {
+        self.0[(id - 1) as usize] as NodeId + 1
+    }
+    fn actor(&self, id: Id) -> Id {
+        Id::from(self.0[usize::from(id)])
+    }
+    fn reindex<T: Clone>(&self, v: &[T]) -> Vec<T> {
+        let mut out = v.to_vec();
+        for (old, x) in v.iter().enumerate() {
+            out[self.0[old]] = x.clone();
+        }
+        out
+    }
+    fn server(&self, s: &Server) -> Server {
+        let mut votes: Vec<NodeId> = s.votes.iter().map(|&v| self.node(v)).collect();
+        votes.sort_unstable();
+        Server {
+            id: self.node(s.id),
+            voted_for: s.voted_for.map(|v| self.node(v)),
+            leader: s.leader.map(|v| self.node(v)),
+            votes,
+            next_index: if s.next_index.is_empty() {
+                vec![]
+            } else {
+                self.reindex(&s.next_index)
+            },
+            match_index: if s.match_index.is_empty() {
+                vec![]
+            } else {
+                self.reindex(&s.match_index)
+            },
+            last_sent: if s.last_sent.is_empty() {
+                vec![]
+            } else {
+                self.reindex(&s.last_sent)
+            },
+            ..s.clone()
+        }
+    }
+    fn envelope(&self, e: Envelope<&Msg>) -> Envelope<Msg> {
+        Envelope {
+            src: self.actor(e.src),
+            dst: self.actor(e.dst),
+            msg: e.msg.clone(),
+        }
+    }
+}
+
+/// The representative of `state`'s class: servers ordered by their state
+/// (ids blanked), every id rewritten accordingly.
+pub fn representative(state: &RaftState) -> RaftState {
+    if !servers_only(state) {
+        return state.clone();
+    }
+    let servers: Vec<&Server> = state
+        .actor_states
+        .iter()
+        .filter_map(|a| a.server())
+        .collect();
+    let mut order: Vec<usize> = (0..servers.len()).collect();
+    order.sort_by_cached_key(|&i| (blank(servers[i]), state.crashed[i]));
+    let mut new_of_old = vec![0; servers.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of_old[old] = new;
+    }
+    let p = Perm(new_of_old);
+    let network = match &state.network {
+        Network::Ordered(_) => {
+            Network::new_ordered(state.network.iter_all().map(|e| p.envelope(e)))
+        }
+        Network::UnorderedNonDuplicating(_) => {
+            Network::new_unordered_nonduplicating(state.network.iter_all().map(|e| p.envelope(e)))
+        }
+        Network::UnorderedDuplicating(_, last) => Network::new_unordered_duplicating_with_last_msg(
+            state.network.iter_all().map(|e| p.envelope(e)),
+            last.as_ref().map(|e| {
+                p.envelope(Envelope {
+                    src: e.src,
+                    dst: e.dst,
+                    msg: &e.msg,
+                })
+            }),
+        ),
+    };
+    let actor_states = p
+        .reindex(&state.actor_states)
+        .into_iter()
+        .map(|a| match &*a {
+            NodeState::Server(s) => std::sync::Arc::new(NodeState::Server(p.server(s))),
+            NodeState::Client(_) => a,
+        });
+    let storages: Vec<Option<Persistent>> = p
+        .reindex(&state.actor_storages)
+        .into_iter()
+        .map(|s| {
+            s.map(|s| Persistent {
+                voted_for: s.voted_for.map(|v| p.node(v)),
+                ..s
+            })
+        })
+        .collect();
+    RaftState {
+        actor_states: actor_states.collect(),
+        network,
+        timers_set: p.reindex(&state.timers_set),
+        random_choices: p.reindex(&state.random_choices),
+        crashed: p.reindex(&state.crashed),
+        history: state.history.clone(),
+        actor_storages: storages,
+    }
+}

@@ -1,0 +1,482 @@
+//! Counterexamples as `raft-trace/1` files: each step of a path becomes the
+//! node events (and client invoke/return events) it stands for.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path as FsPath, PathBuf};
+
+use raft_trace as rt;
+use stateright::actor::{ActorModelAction, Id};
+
+use crate::actor::{who, NodeState, Timer, Who};
+use crate::check::{RaftPath, RunResult, Status};
+use crate::config::NetworkKind;
+use crate::model::RaftState;
+use crate::server::{ghost, Server};
+use crate::types::{Entry, Msg, Op, OpResult, Role};
+
+/// The register's key in traces.
+pub const KEY: &str = "x";
+
+/// A model operation as a trace operation.
+pub fn trace_op(op: &Op) -> rt::Op {
+    match *op {
+        Op::Read => rt::Op::Read { key: KEY.into() },
+        Op::Write(v) => rt::Op::Write {
+            key: KEY.into(),
+            value: v.to_string(),
+        },
+        Op::Cas { from, to } => rt::Op::Cas {
+            key: KEY.into(),
+            from: Some(from.to_string()),
+            to: to.to_string(),
+        },
+    }
+}
+
+/// A model entry as a trace entry.
+pub fn trace_entry(e: &Entry) -> rt::Entry {
+    rt::Entry {
+        term: e.term,
+        data: Some(rt::EntryData::Command {
+            client: e.cmd.client,
+            req: e.cmd.seq,
+            op: trace_op(&e.cmd.op),
+        }),
+    }
+}
+
+/// A server-to-server model message as a trace RPC (`None` for client traffic).
+pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
+    Some(match m {
+        Msg::RequestVote {
+            last_index,
+            last_term,
+            ..
+        } => rt::Rpc::RequestVote {
+            last_index: *last_index,
+            last_term: *last_term,
+        },
+        Msg::RequestVoteReply { granted, .. } => rt::Rpc::RequestVoteReply { granted: *granted },
+        Msg::AppendEntries {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            ..
+        } => rt::Rpc::AppendEntries {
+            prev_index: *prev_index,
+            prev_term: *prev_term,
+            commit: *commit,
+            entries: Some(entries.iter().map(trace_entry).collect()),
+            entry_count: None,
+        },
+        Msg::AppendEntriesReply { success, index, .. } => rt::Rpc::AppendEntriesReply {
+            success: *success,
+            match_index: success.then_some(*index),
+            hint_index: (!success).then_some(*index),
+            hint_term: None,
+        },
+        Msg::InstallSnapshot {
+            last_index,
+            last_term,
+            data,
+            ..
+        } => rt::Rpc::InstallSnapshot {
+            last_index: *last_index,
+            last_term: *last_term,
+            offset: 0,
+            done: true,
+            data: Some(serde_json::json!({ KEY: data.value })),
+        },
+        Msg::InstallSnapshotReply { last_index, .. } => rt::Rpc::InstallSnapshotReply {
+            last_index: *last_index,
+        },
+        Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => return None,
+    })
+}
+
+fn trace_role(r: Role) -> rt::Role {
+    match r {
+        Role::Follower => rt::Role::Follower,
+        Role::Candidate => rt::Role::Candidate,
+        Role::Leader => rt::Role::Leader,
+    }
+}
+
+fn post(s: &Server) -> rt::PostState {
+    rt::PostState {
+        term: Some(s.term),
+        vote: Some(s.voted_for),
+        role: Some(trace_role(s.role)),
+        leader: Some(s.leader),
+        commit: Some(s.commit),
+        applied: Some(s.commit),
+        last_index: Some(s.log.last_index()),
+        last_term: Some(s.log.last_term()),
+        snapshot_index: Some(s.log.snapshot_index),
+        snapshot_term: Some(s.log.snapshot_term),
+    }
+}
+
+/// Converts a path of the model for `servers` servers into trace records.
+struct Converter {
+    servers: u64,
+    seq: BTreeMap<u64, u64>,
+    next_id: BTreeMap<u64, u64>,
+    /// Ids of sent, not yet received messages, per envelope (oldest first).
+    in_flight: BTreeMap<(Id, Id, Msg), Vec<u64>>,
+    duplicating: bool,
+    records: Vec<rt::Record>,
+}
+
+impl Converter {
+    fn event(&mut self, node: u64, event: rt::Event, post_state: Option<rt::PostState>) {
+        let seq = self.seq.entry(node).or_insert(0);
+        *seq += 1;
+        self.records.push(rt::Record::Node(rt::NodeEvent {
+            node,
+            seq: *seq,
+            time: None,
+            event,
+            post: post_state,
+        }));
+    }
+
+    fn message(&self, id: u64, src: Id, dst: Id, m: &Msg) -> Option<rt::Message> {
+        let (Who::Server(from), Who::Server(to)) = (who(self.servers, src), who(self.servers, dst))
+        else {
+            return None;
+        };
+        Some(rt::Message {
+            id,
+            from,
+            to,
+            term: m.term()?,
+            rpc: trace_rpc(m)?,
+        })
+    }
+
+    /// Events for what changed on server `s` from `a` to `b`, then its sends.
+    fn server_changes(&mut self, a: &Server, b: &Server, by_message: bool) {
+        let node = b.id;
+        if a.role != b.role || a.term != b.term && b.role != Role::Follower {
+            let reason = match (a.role, b.role) {
+                (_, Role::Candidate) => rt::RoleReason::ElectionTimeout,
+                (_, Role::Leader) => rt::RoleReason::WonElection,
+                _ if b.term > a.term => rt::RoleReason::HigherTerm,
+                (Role::Candidate, Role::Follower) => rt::RoleReason::LeaderDiscovered,
+                _ => rt::RoleReason::Other,
+            };
+            let ev = rt::Event::Role(rt::RoleChange {
+                role: trace_role(b.role),
+                term: b.term,
+                reason,
+            });
+            self.event(node, ev, Some(post(b)));
+        }
+        let installed = b.has(ghost::INSTALLED_SNAPSHOT)
+            && b.log.snapshot_index != a.log.snapshot_index
+            || by_message && b.log.snapshot_index < a.log.snapshot_index;
+        if installed {
+            let ev = rt::Event::Install(rt::SnapshotEvent {
+                index: b.log.snapshot_index,
+                term: b.log.snapshot_term,
+            });
+            self.event(node, ev, Some(post(b)));
+        } else {
+            // Entries of `a` that `b` no longer holds with the same term.
+            let first_diff = (a.log.snapshot_index.max(b.log.snapshot_index) + 1
+                ..=a.log.last_index())
+                .find(|&k| a.log.term_at(k).is_some() && a.log.entry(k) != b.log.entry(k));
+            if let Some(from) = first_diff {
+                self.event(
+                    node,
+                    rt::Event::Truncate(rt::Truncate { from }),
+                    Some(post(b)),
+                );
+            }
+            let from = first_diff
+                .unwrap_or(a.log.last_index() + 1)
+                .max(b.log.snapshot_index + 1);
+            if b.log.last_index() >= from {
+                let entries: Vec<rt::Entry> = b
+                    .log
+                    .entries_from(from, usize::MAX)
+                    .iter()
+                    .map(trace_entry)
+                    .collect();
+                let ev = rt::Event::Append(rt::Append {
+                    index: from,
+                    entry_count: Some(entries.len() as u64),
+                    entries: Some(entries),
+                });
+                self.event(node, ev, Some(post(b)));
+            }
+        }
+        if b.commit > a.commit && !installed {
+            self.event(
+                node,
+                rt::Event::Commit(rt::Commit { index: b.commit }),
+                Some(post(b)),
+            );
+        }
+        if b.log.snapshot_index > a.log.snapshot_index && !installed {
+            let ev = rt::Event::Snapshot(rt::SnapshotEvent {
+                index: b.log.snapshot_index,
+                term: b.log.snapshot_term,
+            });
+            self.event(node, ev, Some(post(b)));
+        }
+    }
+
+    fn sends(&mut self, before: &RaftState, after: &RaftState) {
+        for (src, dst, msg) in crate::explain::new_messages(before, after) {
+            let Who::Server(from) = who(self.servers, src) else {
+                continue;
+            };
+            let id = self.next_id.entry(from).or_insert(0);
+            *id += 1;
+            let id = *id;
+            if let Some(m) = self.message(id, src, dst, &msg) {
+                self.in_flight.entry((src, dst, msg)).or_default().push(id);
+                self.event(from, rt::Event::Send(rt::MessageEvent { msg: m }), None);
+            }
+        }
+    }
+
+    fn step(
+        &mut self,
+        before: &RaftState,
+        action: &ActorModelAction<Msg, Timer, ()>,
+        after: &RaftState,
+    ) {
+        let server = |st: &RaftState, id: Id| st.actor_states[usize::from(id)].server().cloned();
+        let mut client_events = vec![];
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                if let Some(b) = server(after, *dst) {
+                    let key = (*src, *dst, msg.clone());
+                    let id = match self.in_flight.get_mut(&key) {
+                        Some(ids) if !ids.is_empty() => {
+                            if self.duplicating {
+                                *ids.last().expect("not empty")
+                            } else {
+                                ids.remove(0)
+                            }
+                        }
+                        _ => 0,
+                    };
+                    if let Some(m) = self.message(id, *src, *dst, msg) {
+                        self.event(
+                            b.id,
+                            rt::Event::Receive(rt::MessageEvent { msg: m }),
+                            Some(post(&b)),
+                        );
+                    }
+                    let a = server(before, *dst).expect("same actor");
+                    self.server_changes(&a, &b, true);
+                }
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                if let (Some(a), Some(b)) = (server(before, *id), server(after, *id)) {
+                    let t = match timer {
+                        Timer::Heartbeat => rt::TimerKind::Heartbeat,
+                        _ => rt::TimerKind::Election,
+                    };
+                    self.event(
+                        b.id,
+                        rt::Event::Timeout(rt::Timeout { timer: t }),
+                        Some(post(&b)),
+                    );
+                    self.server_changes(&a, &b, false);
+                }
+            }
+            ActorModelAction::Crash(id) => {
+                if let Some(a) = server(before, *id) {
+                    self.event(a.id, rt::Event::Crash(rt::Crash {}), None);
+                }
+            }
+            ActorModelAction::Recover(id) => {
+                if let Some(b) = server(after, *id) {
+                    self.init(&b, rt::InitReason::Restart);
+                }
+            }
+            ActorModelAction::Drop(_) | ActorModelAction::SelectRandom { .. } => {}
+        }
+        self.sends(before, after);
+        // Client history: invocations and returns recorded by the model.
+        let (h0, h1) = (&before.history, &after.history);
+        for c in 0..h1.invoked.len() {
+            let client = c as u64 + 1;
+            let actor = crate::actor::client_actor(self.servers, client);
+            if h1.invoked[c] > h0.invoked[c] {
+                let target = after.actor_states[usize::from(actor)]
+                    .client()
+                    .map(|s| s.target);
+                let op = crate::config::client_op(client, h1.invoked[c] - 1);
+                client_events.push(rt::ClientEvent::Invoke(rt::Invoke {
+                    client,
+                    req: h1.invoked[c],
+                    node: target,
+                    op: trace_op(&op),
+                    time: None,
+                }));
+            }
+            if h1.returned[c] > h0.returned[c] {
+                if let ActorModelAction::Deliver {
+                    msg: Msg::Reply { result, .. },
+                    ..
+                } = action
+                {
+                    let (status, value) = match result {
+                        OpResult::Read(v) => (rt::Status::Ok, Some(v.to_string())),
+                        OpResult::Write => (rt::Status::Ok, None),
+                        OpResult::Cas(ok) => (
+                            if *ok {
+                                rt::Status::Ok
+                            } else {
+                                rt::Status::Fail
+                            },
+                            None,
+                        ),
+                    };
+                    client_events.push(rt::ClientEvent::Return(rt::Return {
+                        client,
+                        req: h1.returned[c],
+                        status,
+                        value,
+                        error: None,
+                        time: None,
+                    }));
+                }
+            }
+        }
+        self.records
+            .extend(client_events.into_iter().map(rt::Record::Client));
+    }
+
+    fn init(&mut self, s: &Server, reason: rt::InitReason) {
+        let ev = rt::Event::Init(rt::Init {
+            reason,
+            term: s.term,
+            vote: s.voted_for,
+            snapshot: (s.log.snapshot_index > 0).then_some(rt::SnapshotMeta {
+                index: s.log.snapshot_index,
+                term: s.log.snapshot_term,
+            }),
+            last_index: s.log.last_index(),
+            last_term: s.log.last_term(),
+            entries: Some(s.log.entries.iter().map(trace_entry).collect()),
+        });
+        self.event(s.id, ev, Some(post(s)));
+    }
+}
+
+/// Writes `path` of a model with `cfg` as a `raft-trace/1` file.
+pub fn write_path(
+    file: &FsPath,
+    cfg: &crate::config::Config,
+    path: &RaftPath,
+) -> std::io::Result<()> {
+    let steps = path.clone().into_vec();
+    let mut conv = Converter {
+        servers: cfg.servers,
+        seq: BTreeMap::new(),
+        next_id: BTreeMap::new(),
+        in_flight: BTreeMap::new(),
+        duplicating: cfg.network == NetworkKind::Duplicating,
+        records: vec![],
+    };
+    if let Some((first, _)) = steps.first() {
+        for a in first.actor_states.iter() {
+            if let NodeState::Server(s) = &**a {
+                conv.init(s, rt::InitReason::Boot);
+            }
+        }
+    }
+    for pair in steps.windows(2) {
+        if let Some(action) = &pair[0].1 {
+            conv.step(&pair[0].0, action, &pair[1].0);
+        }
+    }
+    let observes = rt::Observes {
+        events: vec![
+            rt::EventType::Init,
+            rt::EventType::Crash,
+            rt::EventType::Role,
+            rt::EventType::Timeout,
+            rt::EventType::Send,
+            rt::EventType::Receive,
+            rt::EventType::Append,
+            rt::EventType::Truncate,
+            rt::EventType::Commit,
+            rt::EventType::Snapshot,
+            rt::EventType::Install,
+            rt::EventType::Invoke,
+            rt::EventType::Return,
+        ],
+        state: vec![
+            rt::StateField::Term,
+            rt::StateField::Vote,
+            rt::StateField::Role,
+            rt::StateField::Leader,
+            rt::StateField::Commit,
+            rt::StateField::Applied,
+            rt::StateField::LastIndex,
+            rt::StateField::LastTerm,
+            rt::StateField::SnapshotIndex,
+            rt::StateField::SnapshotTerm,
+        ],
+        entries: rt::EntryDetail::Full,
+    };
+    let mut header = rt::Header::new(
+        concat!("raft-model ", env!("CARGO_PKG_VERSION"), " counterexample"),
+        (1..=cfg.servers).collect(),
+        observes,
+    );
+    header.network = rt::Network {
+        loss: cfg.lossy,
+        duplication: cfg.network == NetworkKind::Duplicating,
+        reorder: cfg.network != NetworkKind::Ordered,
+    };
+    header.params = Some(serde_json::json!({ "model_flags": cfg.to_flags() }));
+    let mut w = rt::TraceWriter::new(File::create(file)?, &header)?;
+    for r in &conv.records {
+        w.write(r)?;
+    }
+    w.flush()
+}
+
+/// Writes every counterexample of `result` into `dir` as
+/// `<config>-<property>.ndjson`; returns the files written.
+pub fn write_counterexamples(
+    dir: &FsPath,
+    config: &str,
+    result: &RunResult,
+) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = vec![];
+    for p in result
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+    {
+        let Some(path) = &p.path else { continue };
+        let slug: String = p
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let file = dir.join(format!("{config}-{slug}.ndjson"));
+        write_path(&file, &result.config, path)?;
+        written.push(file);
+    }
+    Ok(written)
+}

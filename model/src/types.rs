@@ -1,0 +1,135 @@
+//! Plain data of the specification: ids, terms, indexes, client commands,
+//! log entries and the messages servers and clients exchange.
+//!
+//! Node ids, terms and indexes are `u64`, exactly as in `raft-trace/1`, so the
+//! trace validator can feed an implementation's values straight into the
+//! rules. Server ids run from 1 to N (0 is never a node); client ids are
+//! numbered from 1 in their own space.
+
+/// A server's identity, 1-based as in `raft-trace/1`.
+pub type NodeId = u64;
+/// A Raft term (0 before any election).
+pub type Term = u64;
+/// A log index; the first entry is 1, and 0 means "before the log".
+pub type Index = u64;
+/// A client's identity (Jepsen's process), 1-based.
+pub type ClientId = u64;
+/// A client's request number; a retry keeps it.
+pub type Seq = u64;
+/// The value of the single register the state machine holds (0 initially).
+pub type Value = u64;
+
+/// An operation on the register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// Return the current value.
+    Read,
+    /// Set the value.
+    Write(Value),
+    /// If the value is `from`, set it to `to`; returns whether it did.
+    Cas { from: Value, to: Value },
+}
+
+/// What an operation returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpResult {
+    Read(Value),
+    Write,
+    Cas(bool),
+}
+
+/// A client command: the operation and its session identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Command {
+    pub client: ClientId,
+    pub seq: Seq,
+    pub op: Op,
+}
+
+/// A log entry: the term in which a leader created it, and the client command.
+/// (The model needs no no-op entry: reads go through the log, see
+/// [`crate::rules::clients`].)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry {
+    pub term: Term,
+    pub cmd: Command,
+}
+
+/// A server's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Role {
+    #[default]
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// Every message of the model. Server-to-server messages carry the sender's
+/// term; the sender and receiver are the network envelope's.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Msg {
+    /// Figure 2, RequestVote RPC arguments.
+    RequestVote {
+        term: Term,
+        last_index: Index,
+        last_term: Term,
+    },
+    /// Figure 2, RequestVote RPC results.
+    RequestVoteReply { term: Term, granted: bool },
+    /// Figure 2, AppendEntries RPC arguments (`entries` start at `prev_index + 1`).
+    AppendEntries {
+        term: Term,
+        prev_index: Index,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        commit: Index,
+    },
+    /// Figure 2, AppendEntries RPC results. On success `index` is the last
+    /// index known to match the leader; on failure it is where the leader
+    /// should retry (its new `nextIndex` for this follower at most).
+    AppendEntriesReply {
+        term: Term,
+        success: bool,
+        index: Index,
+    },
+    /// Figure 13, InstallSnapshot (one chunk: the whole state machine).
+    InstallSnapshot {
+        term: Term,
+        last_index: Index,
+        last_term: Term,
+        data: crate::state_machine::StateMachine,
+    },
+    /// Figure 13, InstallSnapshot results; `last_index` is the snapshot's.
+    InstallSnapshotReply { term: Term, last_index: Index },
+    /// A client asks a server to execute a command.
+    Request(Command),
+    /// The leader answers a client after applying its command.
+    Reply { seq: Seq, result: OpResult },
+    /// A server that is not leader redirects the client.
+    NotLeader { seq: Seq, hint: Option<NodeId> },
+}
+
+impl Msg {
+    /// The term a server-to-server message carries.
+    pub fn term(&self) -> Option<Term> {
+        match self {
+            Msg::RequestVote { term, .. }
+            | Msg::RequestVoteReply { term, .. }
+            | Msg::AppendEntries { term, .. }
+            | Msg::AppendEntriesReply { term, .. }
+            | Msg::InstallSnapshot { term, .. }
+            | Msg::InstallSnapshotReply { term, .. } => Some(*term),
+            Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => None,
+        }
+    }
+}
+
+/// Where a rule sends a message: to a server or to a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dest {
+    Server(NodeId),
+    Client(ClientId),
+}
+
+/// A message a rule wants sent.
+pub type Outgoing = (Dest, Msg);

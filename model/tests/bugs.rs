@@ -1,0 +1,79 @@
+//! Every planted bug is caught by the default suite, by the expected
+//! property, with a counterexample that replays in the model.
+
+use raft_model::check::{run, RunOptions, Status, Strategy};
+use raft_model::explain::explain;
+use raft_model::suite::suite_for_bug;
+use raft_model::{build, Bug};
+
+fn caught(bug: Bug) {
+    let entries = suite_for_bug(bug);
+    assert_eq!(entries.len(), 1);
+    let cfg = &entries[0].config;
+    let opts = RunOptions {
+        strategy: Strategy::Bfs,
+        ..Default::default()
+    };
+    let r = run(cfg, &opts);
+    let violated: Vec<&str> = r
+        .properties
+        .iter()
+        .filter(|p| p.status == Status::Violated)
+        .map(|p| p.name)
+        .collect();
+    assert!(
+        violated.contains(&bug.expected_property()),
+        "{bug}: expected {} violated, got {violated:?}",
+        bug.expected_property()
+    );
+    let p = r
+        .properties
+        .iter()
+        .find(|p| p.name == bug.expected_property())
+        .unwrap();
+    let path = p.path.as_ref().expect("a counterexample");
+    let steps = explain(&build(cfg), path);
+    assert!(!steps.is_empty());
+    assert!(steps.iter().all(|s| !s.action.is_empty()));
+}
+
+#[test]
+fn commit_old_term() {
+    caught(Bug::CommitOldTerm);
+}
+#[test]
+fn no_election_restriction() {
+    caught(Bug::NoElectionRestriction);
+}
+#[test]
+fn volatile_vote() {
+    caught(Bug::VolatileVote);
+}
+#[test]
+fn double_vote() {
+    caught(Bug::DoubleVote);
+}
+#[test]
+fn accept_stale_term() {
+    caught(Bug::AcceptStaleTerm);
+}
+#[test]
+fn truncate_on_match() {
+    caught(Bug::TruncateOnMatch);
+}
+#[test]
+fn no_dedup() {
+    caught(Bug::NoDedup);
+}
+#[test]
+fn stale_read() {
+    caught(Bug::StaleRead);
+}
+#[test]
+fn minority_quorum() {
+    caught(Bug::MinorityQuorum);
+}
+#[test]
+fn snapshot_regress() {
+    caught(Bug::SnapshotRegress);
+}

@@ -1,0 +1,154 @@
+//! The rules as pure functions, one scenario each.
+
+use raft_model::rules::{elections, handle_message, replication, snapshots};
+use raft_model::server::ghost;
+use raft_model::types::{Command, Dest, Entry, Msg, Op, Role};
+use raft_model::{Rules, Server};
+
+fn entry(term: u64, seq: u64) -> Entry {
+    Entry {
+        term,
+        cmd: Command {
+            client: 1,
+            seq,
+            op: Op::Write(seq),
+        },
+    }
+}
+
+fn leader_of_term_1() -> Server {
+    let rules = Rules::new(3);
+    let c = elections::timeout(&Server::new(1), &rules).state;
+    let reply = Msg::RequestVoteReply {
+        term: 1,
+        granted: true,
+    };
+    let l = handle_message(&c, &rules, 2, &reply).state;
+    assert_eq!(l.role, Role::Leader);
+    l
+}
+
+#[test]
+fn a_vote_is_granted_once_per_term() {
+    let rules = Rules::new(3);
+    let rv = |_from| Msg::RequestVote {
+        term: 1,
+        last_index: 0,
+        last_term: 0,
+    };
+    let s = Server::new(2);
+    let a = handle_message(&s, &rules, 1, &rv(1));
+    assert_eq!(a.state.voted_for, Some(1));
+    let b = handle_message(&a.state, &rules, 3, &rv(3));
+    assert_eq!(
+        b.sends,
+        vec![(
+            Dest::Server(3),
+            Msg::RequestVoteReply {
+                term: 1,
+                granted: false
+            }
+        )]
+    );
+}
+
+#[test]
+fn the_election_restriction_refuses_a_shorter_log() {
+    let rules = Rules::new(3);
+    let mut s = Server::new(2);
+    s.log.entries.push(entry(1, 1));
+    s.term = 1;
+    let rv = Msg::RequestVote {
+        term: 2,
+        last_index: 0,
+        last_term: 0,
+    };
+    let step = handle_message(&s, &rules, 1, &rv);
+    assert_eq!(step.state.term, 2);
+    assert_eq!(step.state.voted_for, None);
+}
+
+#[test]
+fn a_follower_truncates_only_a_conflicting_suffix() {
+    let rules = Rules::new(3);
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.log.entries = vec![entry(1, 1), entry(1, 2)];
+    // Agreeing entries are kept even if the message is shorter.
+    let ae = |entries: Vec<Entry>| Msg::AppendEntries {
+        term: 2,
+        prev_index: 0,
+        prev_term: 0,
+        entries,
+        commit: 0,
+    };
+    let kept = handle_message(&f, &rules, 1, &ae(vec![entry(1, 1)])).state;
+    assert_eq!(kept.log.entries.len(), 2);
+    assert!(!kept.has(ghost::TRUNCATED));
+    // A conflicting entry removes it and everything after it.
+    let cut = handle_message(&f, &rules, 1, &ae(vec![entry(2, 3)])).state;
+    assert_eq!(cut.log.entries, vec![entry(2, 3)]);
+    assert!(cut.has(ghost::TRUNCATED));
+}
+
+#[test]
+fn the_leader_commits_its_own_term_by_quorum_and_answers_the_client() {
+    let rules = Rules::new(3);
+    let mut l = leader_of_term_1();
+    l.log.entries.push(entry(1, 1));
+    let ae = replication::append_entries(&l, 2, usize::MAX);
+    assert!(matches!(ae.sends[0].1, Msg::AppendEntries { ref entries, .. } if entries.len() == 1));
+    let ok = Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index: 1,
+    };
+    let step = handle_message(&l, &rules, 2, &ok);
+    assert_eq!(step.state.commit, 1);
+    assert_eq!(step.state.sm.value, 1);
+    assert!(step
+        .sends
+        .iter()
+        .any(|(d, m)| *d == Dest::Client(1) && matches!(m, Msg::Reply { seq: 1, .. })));
+}
+
+#[test]
+fn an_old_term_entry_is_not_committed_by_counting() {
+    let rules = Rules::new(3);
+    let mut l = leader_of_term_1();
+    l.term = 3;
+    l.log.entries.push(entry(2, 1));
+    let ok = Msg::AppendEntriesReply {
+        term: 3,
+        success: true,
+        index: 1,
+    };
+    assert_eq!(handle_message(&l, &rules, 2, &ok).state.commit, 0);
+}
+
+#[test]
+fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries() {
+    let rules = Rules::new(3);
+    let mut l = leader_of_term_1();
+    l.log.entries.push(entry(1, 1));
+    let ok = Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index: 1,
+    };
+    l = handle_message(&l, &rules, 3, &ok).state;
+    l = snapshots::take_snapshot(&l).state;
+    assert_eq!(l.log.snapshot_index, 1);
+    assert!(l.log.entries.is_empty());
+    let send = replication::append_entries(&l, 2, usize::MAX);
+    let Msg::InstallSnapshot { last_index, .. } = &send.sends[0].1 else {
+        panic!("expected InstallSnapshot, got {:?}", send.sends);
+    };
+    assert_eq!(*last_index, 1);
+    let f = handle_message(&Server::new(2), &rules, 1, &send.sends[0].1).state;
+    assert_eq!((f.commit, f.sm.value), (1, 1));
+    assert!(f.has(ghost::INSTALLED_SNAPSHOT));
+    // The same snapshot again, now stale, changes nothing.
+    let again = handle_message(&f, &rules, 1, &send.sends[0].1).state;
+    assert_eq!(again.log, f.log);
+}

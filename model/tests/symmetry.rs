@@ -1,0 +1,52 @@
+//! Symmetry reduction explores fewer states and reaches the same verdicts.
+
+use raft_model::check::{run, RunOptions, Status};
+use raft_model::{Bug, Config};
+
+fn elections(bug: Option<Bug>) -> Config {
+    Config {
+        clients: 0,
+        ops: 0,
+        max_term: 1,
+        max_log: 0,
+        max_crashes: 1,
+        max_in_flight: 6,
+        bug,
+        ..Config::default()
+    }
+}
+
+fn statuses(cfg: &Config, symmetry: bool) -> (usize, Vec<(&'static str, Status)>) {
+    let r = run(
+        cfg,
+        &RunOptions {
+            symmetry,
+            ..Default::default()
+        },
+    );
+    let s = r.properties.iter().map(|p| (p.name, p.status)).collect();
+    (r.unique_states, s)
+}
+
+#[test]
+fn symmetry_reduces_states_and_keeps_verdicts() {
+    let cfg = elections(None);
+    let (plain, a) = statuses(&cfg, false);
+    let (reduced, b) = statuses(&cfg, true);
+    assert_eq!(a, b);
+    assert!(b
+        .iter()
+        .all(|(_, s)| matches!(s, Status::Holds | Status::Reached)));
+    assert!(reduced * 2 < plain, "{reduced} vs {plain}");
+}
+
+#[test]
+fn symmetry_still_catches_election_bugs() {
+    for bug in [Bug::DoubleVote, Bug::VolatileVote, Bug::MinorityQuorum] {
+        let (_, s) = statuses(&elections(Some(bug)), true);
+        assert!(
+            s.contains(&("Election Safety", Status::Violated)),
+            "{bug}: {s:?}"
+        );
+    }
+}

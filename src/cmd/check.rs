@@ -1,0 +1,404 @@
+//! `raftcheck check`: model-check the Raft specification (the default suite,
+//! or one configuration given by flags).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use raft_model::check::{expectation_name, run, RunOptions, RunResult, Status, Strategy};
+use raft_model::explain::{explain, explorer_url};
+use raft_model::suite::{default_suite, suite_for_bug, SuiteEntry};
+use raft_model::{build, Bug, Config, NetworkKind};
+use serde_json::{json, Value};
+
+use crate::exit::Outcome;
+
+/// The flags that select a model configuration (shared with `explore`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ModelArgs {
+    /// Number of servers [default: 3].
+    #[arg(long)]
+    pub servers: Option<u64>,
+    /// Number of clients [default: 1].
+    #[arg(long)]
+    pub clients: Option<u64>,
+    /// Operations per client (write, read, cas, ...) [default: 1].
+    #[arg(long)]
+    pub ops: Option<u64>,
+    /// Highest term a server may start an election for [default: 2].
+    #[arg(long)]
+    pub max_term: Option<u64>,
+    /// Longest log explored [default: 2].
+    #[arg(long)]
+    pub max_log: Option<u64>,
+    /// Servers that may be down at once [default: 0].
+    #[arg(long)]
+    pub max_crashes: Option<usize>,
+    /// ordered, unordered or duplicating [default: unordered].
+    #[arg(long)]
+    pub network: Option<NetworkKind>,
+    /// The network may lose messages.
+    #[arg(long)]
+    pub lossy: bool,
+    /// Snapshot once this many applied entries are outside the snapshot
+    /// [default: 0 = never].
+    #[arg(long)]
+    pub snapshot_after: Option<u64>,
+    /// Most messages in flight on a non-duplicating network [default: 8].
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
+    /// Retries per client request after a timeout [default: 2].
+    #[arg(long)]
+    pub max_retries: Option<u64>,
+    /// Plant a bug (see `raftcheck bugs`).
+    #[arg(long)]
+    pub bug: Option<Bug>,
+}
+
+impl ModelArgs {
+    /// Whether any flag other than `--bug` selects a configuration.
+    pub fn any_model_flag(&self) -> bool {
+        self.servers.is_some()
+            || self.clients.is_some()
+            || self.ops.is_some()
+            || self.max_term.is_some()
+            || self.max_log.is_some()
+            || self.max_crashes.is_some()
+            || self.network.is_some()
+            || self.lossy
+            || self.snapshot_after.is_some()
+            || self.max_in_flight.is_some()
+            || self.max_retries.is_some()
+    }
+
+    /// The configuration the flags select (defaults for the rest).
+    pub fn config(&self) -> Result<Config> {
+        let d = Config::default();
+        let cfg = Config {
+            servers: self.servers.unwrap_or(d.servers),
+            clients: self.clients.unwrap_or(d.clients),
+            ops: self.ops.unwrap_or(d.ops),
+            max_term: self.max_term.unwrap_or(d.max_term),
+            max_log: self.max_log.unwrap_or(d.max_log),
+            max_crashes: self.max_crashes.unwrap_or(d.max_crashes),
+            network: self.network.unwrap_or(d.network),
+            lossy: self.lossy,
+            snapshot_after: self.snapshot_after.unwrap_or(d.snapshot_after),
+            max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
+            max_retries: self.max_retries.unwrap_or(d.max_retries),
+            bug: self.bug,
+            stop: Default::default(),
+        };
+        anyhow::ensure!(
+            (1..=9).contains(&cfg.servers),
+            "--servers must be between 1 and 9"
+        );
+        anyhow::ensure!(cfg.clients <= 9, "--clients must be at most 9");
+        anyhow::ensure!(
+            cfg.max_crashes <= cfg.servers as usize,
+            "--max-crashes cannot exceed --servers"
+        );
+        Ok(cfg)
+    }
+
+    /// The configurations to check: the suite (or its part for `--bug`)
+    /// without model flags, else exactly the one the flags give.
+    pub fn entries(&self) -> Result<Vec<SuiteEntry>> {
+        if self.any_model_flag() {
+            Ok(vec![SuiteEntry {
+                name: "custom",
+                purpose: "the configuration given by flags",
+                config: self.config()?,
+            }])
+        } else if let Some(bug) = self.bug {
+            Ok(suite_for_bug(bug))
+        } else {
+            Ok(default_suite())
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// bfs, dfs or simulation [default: bfs with --bug (shortest
+    /// counterexamples), else dfs].
+    #[arg(long)]
+    strategy: Option<Strategy>,
+    /// Checker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Symmetry reduction over server ids (DFS only).
+    #[arg(long)]
+    symmetry: bool,
+    /// Stop each configuration after this many seconds (inconclusive).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write each counterexample as a raft-trace/1 file into this directory.
+    #[arg(long)]
+    trace_out: Option<PathBuf>,
+    /// Address used in explorer URLs (where `raftcheck explore` listens).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+}
+
+pub fn run_cmd(args: Args) -> Result<Outcome> {
+    let entries = args.model.entries()?;
+    let strategy = args.strategy.unwrap_or(if args.model.bug.is_some() {
+        Strategy::Bfs
+    } else {
+        Strategy::Dfs
+    });
+    if let Some(t) = args.timeout {
+        anyhow::ensure!(t > 0.0 && t.is_finite(), "--timeout must be positive");
+    }
+    anyhow::ensure!(
+        !args.symmetry || strategy == Strategy::Dfs,
+        "--symmetry needs --strategy dfs (stateright applies symmetry only there)"
+    );
+    if args.symmetry && entries.iter().any(|e| e.config.clients > 0) && !args.json {
+        eprintln!("note: clients pick servers by id, so --symmetry reduces nothing while clients are modelled");
+    }
+    anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
+    let mut results = vec![];
+    for e in &entries {
+        let opts = RunOptions {
+            strategy,
+            threads: args.threads,
+            timeout: args.timeout.map(Duration::from_secs_f64),
+            symmetry: args.symmetry,
+            progress: Some(format!("[{}]", e.name)),
+        };
+        if !args.json {
+            eprintln!("[{}] {} ({})", e.name, e.config.to_flags(), e.purpose);
+        }
+        let r = run(&e.config, &opts);
+        if !args.json {
+            print_run(e, &r, &args.addr);
+        }
+        if let Some(dir) = &args.trace_out {
+            let written = raft_model::trace::write_counterexamples(dir, e.name, &r)
+                .with_context(|| format!("writing traces to {}", dir.display()))?;
+            for f in written {
+                eprintln!("wrote {}", f.display());
+            }
+        }
+        results.push((e.clone(), r));
+    }
+    let summary = summarize(&results);
+    if args.json {
+        let line = serde_json::to_string(&json_report(&results, &summary, &args.addr))?;
+        // A closed stdout (e.g. piped into `head`) is not worth a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    } else {
+        print_summary(&summary);
+    }
+    Ok(summary.outcome)
+}
+
+/// A property's verdict across all configurations.
+struct Merged {
+    name: &'static str,
+    expectation: &'static str,
+    status: Status,
+    /// Index of the run that decided it (violation or first reach).
+    run: Option<usize>,
+}
+
+struct Summary {
+    merged: Vec<Merged>,
+    outcome: Outcome,
+    verdict: &'static str,
+    vacuous: Vec<&'static str>,
+}
+
+fn summarize(results: &[(SuiteEntry, RunResult)]) -> Summary {
+    let mut merged: Vec<Merged> = vec![];
+    for (i, (_, r)) in results.iter().enumerate() {
+        for p in &r.properties {
+            let m = match merged.iter_mut().find(|m| m.name == p.name) {
+                Some(m) => m,
+                None => {
+                    merged.push(Merged {
+                        name: p.name,
+                        expectation: expectation_name(&p.expectation),
+                        status: p.status,
+                        run: None,
+                    });
+                    merged.last_mut().expect("just pushed")
+                }
+            };
+            let better = match (m.status, p.status) {
+                (Status::Violated, _) => false,
+                (_, Status::Violated) => true,
+                (Status::Unreached, Status::Reached) => true,
+                _ => false,
+            };
+            if better || (m.run.is_none() && matches!(p.status, Status::Violated | Status::Reached))
+            {
+                m.status = p.status;
+                m.run = Some(i);
+            }
+        }
+    }
+    let violated = merged.iter().any(|m| m.status == Status::Violated);
+    let vacuous: Vec<&'static str> = merged
+        .iter()
+        .filter(|m| m.status == Status::Unreached)
+        .map(|m| m.name)
+        .collect();
+    let exhaustive = results.iter().all(|(_, r)| r.exhaustive);
+    let (verdict, outcome) = if violated {
+        ("violated", Outcome::Violated)
+    } else if !exhaustive {
+        ("inconclusive", Outcome::Inconclusive)
+    } else if !vacuous.is_empty() {
+        ("violated", Outcome::Violated)
+    } else {
+        ("holds", Outcome::Holds)
+    };
+    Summary {
+        merged,
+        outcome,
+        verdict,
+        vacuous,
+    }
+}
+
+fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) {
+    let how = if r.exhaustive {
+        "exhaustive"
+    } else if r.violated() {
+        "stopped at the first violation"
+    } else {
+        "NOT exhaustive (timeout or simulation)"
+    };
+    println!(
+        "[{}] {} states, {} unique, depth {}, {:.2}s, {how}",
+        e.name, r.states, r.unique_states, r.max_depth, r.seconds
+    );
+    for p in &r.properties {
+        let mark = match p.status {
+            Status::Holds => "ok      ",
+            Status::Reached => "reached ",
+            Status::Violated => "VIOLATED",
+            Status::Unreached => "unreached",
+        };
+        println!(
+            "  {mark} {:<9} {}",
+            expectation_name(&p.expectation),
+            p.name
+        );
+    }
+    let model = build(&r.config);
+    for p in r.properties.iter().filter(|p| p.status == Status::Violated) {
+        let Some(path) = &p.path else { continue };
+        let steps = explain(&model, path);
+        println!(
+            "\nCounterexample for {} in [{}] ({} steps):",
+            p.name,
+            e.name,
+            steps.len()
+        );
+        for s in &steps {
+            println!("  {:>3}. {} {}", s.step, s.actor, s.action);
+            for c in &s.changes {
+                println!("         {c}");
+            }
+        }
+        println!(
+            "  Explore it: raftcheck explore {} --addr {addr}\n  then open {}",
+            r.config.to_flags(),
+            explorer_url(&model, path, addr)
+        );
+    }
+    println!();
+}
+
+fn print_summary(s: &Summary) {
+    println!("Summary:");
+    for m in &s.merged {
+        println!("  {:<9} {:<9} {}", m.status.name(), m.expectation, m.name);
+    }
+    if !s.vacuous.is_empty() {
+        println!(
+            "vacuous: never reached: {} (the bounds are too tight)",
+            s.vacuous.join("; ")
+        );
+    }
+    println!("verdict: {}", s.verdict);
+}
+
+fn steps_json(r: &RunResult, name: &str) -> Value {
+    let model = build(&r.config);
+    r.properties
+        .iter()
+        .find(|p| p.name == name)
+        .and_then(|p| p.path.as_ref())
+        .map(|path| serde_json::to_value(explain(&model, path)).unwrap_or(Value::Null))
+        .unwrap_or_else(|| json!([]))
+}
+
+fn json_report(results: &[(SuiteEntry, RunResult)], s: &Summary, addr: &str) -> Value {
+    let props: Vec<Value> = s
+        .merged
+        .iter()
+        .map(|m| {
+            let mut v = json!({
+                "name": m.name,
+                "expectation": m.expectation,
+                "status": m.status.name(),
+                "counterexample": null,
+            });
+            if m.status == Status::Violated {
+                let (e, r) = &results[m.run.expect("violations have a run")];
+                v["counterexample"] = steps_json(r, m.name);
+                v["config"] = json!(e.name);
+                let model = build(&r.config);
+                if let Some(path) = r
+                    .properties
+                    .iter()
+                    .find(|p| p.name == m.name)
+                    .and_then(|p| p.path.as_ref())
+                {
+                    v["explorer_url"] = json!(explorer_url(&model, path, addr));
+                    v["explore_flags"] = json!(r.config.to_flags());
+                }
+            }
+            v
+        })
+        .collect();
+    let configs: Vec<Value> = results
+        .iter()
+        .map(|(e, r)| {
+            json!({
+                "name": e.name,
+                "flags": r.config.to_flags(),
+                "states": r.states,
+                "unique_states": r.unique_states,
+                "max_depth": r.max_depth,
+                "seconds": r.seconds,
+                "exhaustive": r.exhaustive,
+                "properties": r.properties.iter().map(|p| json!({
+                    "name": p.name,
+                    "expectation": expectation_name(&p.expectation),
+                    "status": p.status.name(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "verdict": s.verdict,
+        "states": results.iter().map(|(_, r)| r.states).sum::<usize>(),
+        "unique_states": results.iter().map(|(_, r)| r.unique_states).sum::<usize>(),
+        "max_depth": results.iter().map(|(_, r)| r.max_depth).max().unwrap_or(0),
+        "seconds": results.iter().map(|(_, r)| r.seconds).sum::<f64>(),
+        "properties": props,
+        "configs": configs,
+    })
+}

@@ -1,0 +1,260 @@
+//! `raftcheck check`, `bugs` and `explore` end to end.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn raftcheck() -> Command {
+    Command::cargo_bin("raftcheck").unwrap()
+}
+
+fn json_of(out: &[u8]) -> Value {
+    serde_json::from_slice(out).expect("one JSON object on stdout")
+}
+
+#[test]
+fn the_default_suite_holds_and_reaches_every_sometimes_property() {
+    let out = raftcheck().args(["check", "--json"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = json_of(&out.stdout);
+    assert_eq!(v["verdict"], "holds");
+    for key in ["states", "unique_states", "max_depth"] {
+        assert!(v[key].as_u64().unwrap() > 0, "{key}");
+    }
+    assert!(v["seconds"].as_f64().is_some());
+    let props = v["properties"].as_array().unwrap();
+    assert!(props.len() >= 15);
+    for p in props {
+        let status = p["status"].as_str().unwrap();
+        match p["expectation"].as_str().unwrap() {
+            "always" => assert_eq!(status, "holds", "{p}"),
+            "sometimes" => assert_eq!(status, "reached", "{p}"),
+            e => panic!("unexpected expectation {e}"),
+        }
+    }
+    let names: Vec<&str> = props.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for n in [
+        "Election Safety",
+        "Leader Append-Only",
+        "Log Matching",
+        "Leader Completeness",
+        "State Machine Safety",
+        "No Command Applied Twice",
+        "Linearizable",
+        "a split vote",
+        "a snapshot is installed on a follower",
+        "a retried command is deduplicated",
+        "a leader steps down",
+        "an uncommitted suffix is truncated after a leader change",
+    ] {
+        assert!(names.contains(&n), "missing {n}");
+    }
+}
+
+#[test]
+fn a_planted_bug_exits_1_with_readable_steps_and_an_explorer_url() {
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Counterexample for Election Safety"),
+        "{text}"
+    );
+    assert!(text.contains("receives RequestVote(term 1"), "{text}");
+    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+    assert!(text.contains("verdict: violated"));
+}
+
+#[test]
+fn json_of_a_violation() {
+    let out = raftcheck()
+        .args(["check", "--bug", "minority-quorum", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["verdict"], "violated");
+    let es = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Election Safety")
+        .unwrap();
+    assert_eq!(es["status"], "violated");
+    assert_eq!(es["expectation"], "always");
+    let steps = es["counterexample"].as_array().unwrap();
+    assert!(!steps.is_empty());
+    for s in steps {
+        assert!(s["step"].is_u64() && s["actor"].is_string() && s["action"].is_string());
+        assert!(s["changes"].is_array());
+    }
+}
+
+#[test]
+fn counterexample_traces_pass_the_format_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = raftcheck()
+        .args(["check", "--bug", "stale-read", "--trace-out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty());
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("\"type\":\"invoke\"") && text.contains("\"type\":\"return\""));
+    assert!(text.contains("\"type\":\"send\"") && text.contains("\"type\":\"receive\""));
+    let mut validate = raftcheck();
+    validate.args(["validate", "--format-only"]).args(&files);
+    let v = validate.output().unwrap();
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
+#[test]
+fn an_unreachable_sometimes_property_fails_as_vacuous() {
+    // With logs bounded to 0 entries nothing can be committed.
+    let out = raftcheck()
+        .args(["check", "--max-log", "0", "--max-term", "1", "--ops", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("vacuous"), "{text}");
+    assert!(text.contains("a value is committed"), "{text}");
+}
+
+#[test]
+fn a_timeout_is_inconclusive() {
+    let out = raftcheck()
+        .args([
+            "check",
+            "--clients",
+            "2",
+            "--ops",
+            "3",
+            "--max-term",
+            "3",
+            "--max-log",
+            "3",
+            "--timeout",
+            "0.3",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json_of(&out.stdout)["verdict"], "inconclusive");
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    for args in [
+        &["check", "--network", "carrier-pigeon"][..],
+        &["check", "--bug", "no-such-bug"],
+        &["check", "--servers", "0"],
+        &["check", "--strategy", "random"],
+        &["check", "--symmetry", "--strategy", "bfs"],
+        &["check", "--timeout", "-1"],
+        &["explore", "--addr", "not an address"],
+    ] {
+        let out = raftcheck().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn bugs_lists_every_planted_bug() {
+    let out = raftcheck().args(["bugs"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for b in [
+        "commit-old-term",
+        "no-election-restriction",
+        "volatile-vote",
+        "double-vote",
+        "accept-stale-term",
+        "truncate-on-match",
+        "no-dedup",
+        "stale-read",
+        "minority-quorum",
+        "snapshot-regress",
+    ] {
+        assert!(text.contains(b), "{b}");
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn the_explorer_serves_the_model_status() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // Run where no ./ui folder exists (stateright would serve it instead).
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("raftcheck"))
+        .args([
+            "explore",
+            "--max-term",
+            "1",
+            "--clients",
+            "0",
+            "--addr",
+            &addr,
+        ])
+        .current_dir(cwd.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut status = None;
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(body) = http_get(&addr, "/.status") {
+            status = Some(body);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = status.expect("the explorer answered");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("Election Safety"), "{body}");
+    assert!(body.contains("a split vote"), "{body}");
+}
