@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Check raft-trace/1 files (format only, with --format-only).
     Validate(cmd::validate::Args),
+    /// Check client histories for linearizability (Porcupine's algorithm).
+    Linearize(cmd::linearize::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log);
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Linearize(args) => cmd::linearize::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -1,1 +1,8 @@
 //! Conformance: trace validation and linearizability checking.
+//!
+//! - [`linearizability`]: Porcupine's algorithm for client histories, with
+//!   models for a compare-and-set register, a key-value store and our own
+//!   `raftkv` store, readers for `raft-trace/1`, Jepsen and EDN histories,
+//!   and explanations (text and HTML) of a violation.
+
+pub mod linearizability;
