@@ -83,3 +83,49 @@ fn kv_histories_unpartitioned() {
         assert_eq!((verdict, ops), (expected, n), "{name} unpartitioned");
     }
 }
+
+#[test]
+fn every_failing_file_is_explained_and_drawn() {
+    use raft_conformance::linearizability::html;
+    let mut files: Vec<String> = (0..=102u32)
+        .filter(|i| *i != 95 && !ETCD_OK.contains(i))
+        .map(|i| format!("jepsen/etcd_{i:03}.log"))
+        .collect();
+    files.extend(["kv/c01-bad.txt", "kv/c10-bad.txt", "kv/c50-bad.txt"].map(String::from));
+    let mut with_cycle = 0;
+    for f in &files {
+        let (history, format) = read_history(&data(f), None).unwrap();
+        let model = if format == Format::Jepsen {
+            ModelKind::CasRegister
+        } else {
+            ModelKind::Kv
+        };
+        let mut req = Request::new(model);
+        req.timelines = true;
+        req.explain_budget = std::time::Duration::from_secs(2);
+        let report = check_history(&history, &req).unwrap();
+        assert_eq!(report.verdict, Verdict::NotLinearizable, "{f}");
+        let e = report
+            .failing
+            .as_ref()
+            .unwrap_or_else(|| panic!("{f}: no explanation"));
+        assert!(!e.unplaceable.is_empty(), "{f}: no unplaceable operation");
+        assert!(e.prefix.len() < e.operations, "{f}");
+        let minimal = e
+            .minimal
+            .as_ref()
+            .unwrap_or_else(|| panic!("{f}: not shrunk"));
+        assert!(!minimal.is_empty() && minimal.len() <= e.operations, "{f}");
+        with_cycle += usize::from(e.cycle.is_some());
+        let text = e.render();
+        assert!(text.contains("cannot be placed next"), "{f}");
+        let page = html::page(&[(f.clone(), &report)]);
+        assert!(
+            page.contains("<svg") && page.contains("NOT linearizable"),
+            "{f}"
+        );
+    }
+    // Most etcd failures shrink to a stale read with unique writes, which
+    // gives a cycle of constraints as the proof.
+    assert!(with_cycle >= 40, "only {with_cycle} cycles");
+}
