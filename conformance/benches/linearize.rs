@@ -33,16 +33,18 @@ fn ours(h: &History, model: ModelKind, partitioned: bool) -> (Verdict, f64) {
     time_it(|| check_history(h, &req).expect("supported").verdict)
 }
 
-/// Mean seconds per run: repeats until 0.2 s or 50 runs have passed.
+/// Median seconds per run, over runs until 0.3 s or 40 runs have passed
+/// (the median resists the noise of a shared machine).
 fn time_it<T>(mut f: impl FnMut() -> T) -> (T, f64) {
     let start = Instant::now();
-    let mut runs = 0u32;
+    let mut samples = Vec::new();
     loop {
+        let t = Instant::now();
         let out = f();
-        runs += 1;
-        let spent = start.elapsed();
-        if spent >= Duration::from_millis(200) || runs >= 50 {
-            return (out, spent.as_secs_f64() / f64::from(runs));
+        samples.push(t.elapsed().as_secs_f64());
+        if start.elapsed() >= Duration::from_millis(300) || samples.len() >= 40 {
+            samples.sort_by(f64::total_cmp);
+            return (out, samples[samples.len() / 2]);
         }
     }
 }
@@ -526,6 +528,8 @@ fn main() {
         return;
     }
     let dir = data_dir();
+    let only = std::env::var("LIN_BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     println!(
         "{:<24} {:>6} {:<17} {:>10} {:>12} {:>12} {:>8} {:>8}",
         "history", "ops", "verdict", "ours ms", "porc-rs ms", "stateright", "porc/us", "sr/us"
@@ -536,6 +540,9 @@ fn main() {
             continue; // empty file
         }
         let path = dir.join(format!("jepsen/etcd_{i:03}.log"));
+        if !wanted(&format!("etcd_{i:03}")) {
+            continue;
+        }
         etcd.push(bench(
             format!("etcd_{i:03}"),
             &path,

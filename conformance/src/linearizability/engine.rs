@@ -217,32 +217,38 @@ pub fn check<M: Model>(
         .into_iter()
         .map(|p| Mutex::new((Some(p), None)))
         .collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
-                    return;
-                };
-                let mut cell = cells[i].lock().unwrap_or_else(|e| e.into_inner());
-                let Some(mut partition) = cell.0.take() else {
-                    continue;
-                };
-                let result = if budget.exhausted() {
-                    PartitionResult {
-                        verdict: Verdict::Unknown,
-                        steps: 0,
-                        longest: None,
-                    }
-                } else {
-                    check_partition(model, &mut partition, &budget, false)
-                };
-                if result.verdict == Verdict::NotLinearizable && options.stop_on_failure {
-                    budget.cancel();
-                }
-                *cell = (Some(partition), Some(result));
-            });
+    let worker = || loop {
+        let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+            return;
+        };
+        let mut cell = cells[i].lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut partition) = cell.0.take() else {
+            continue;
+        };
+        let result = if budget.exhausted() {
+            PartitionResult {
+                verdict: Verdict::Unknown,
+                steps: 0,
+                longest: None,
+            }
+        } else {
+            check_partition(model, &mut partition, &budget, false)
+        };
+        if result.verdict == Verdict::NotLinearizable && options.stop_on_failure {
+            budget.cancel();
         }
-    });
+        *cell = (Some(partition), Some(result));
+    };
+    if threads == 1 {
+        // No thread to spawn for one partition (or one core).
+        worker();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(worker);
+            }
+        });
+    }
     let partitions: Vec<_> = cells
         .into_iter()
         .map(|c| {
