@@ -471,7 +471,16 @@ fn print_row(r: &Row) {
     );
 }
 
-fn bench(name: String, path: &Path, model: ModelKind, partitioned: bool, with_sr: bool) -> Row {
+fn bench(
+    name: String,
+    path: &Path,
+    model: ModelKind,
+    partitioned: bool,
+    with_sr: bool,
+) -> Option<Row> {
+    if std::env::var("LIN_BENCH_ONLY").is_ok_and(|o| !name.contains(&o)) {
+        return None;
+    }
     let (h, _) = read_history(path, None).expect("readable history");
     let (verdict, t_ours) = ours(&h, model, partitioned);
     let (pv, t_porc) = porcupine(&h, model, partitioned);
@@ -499,7 +508,7 @@ fn bench(name: String, path: &Path, model: ModelKind, partitioned: bool, with_sr
         sr,
     };
     print_row(&row);
-    row
+    Some(row)
 }
 
 fn total(label: &str, rows: &[Row]) {
@@ -528,8 +537,6 @@ fn main() {
         return;
     }
     let dir = data_dir();
-    let only = std::env::var("LIN_BENCH_ONLY").ok();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     println!(
         "{:<24} {:>6} {:<17} {:>10} {:>12} {:>12} {:>8} {:>8}",
         "history", "ops", "verdict", "ours ms", "porc-rs ms", "stateright", "porc/us", "sr/us"
@@ -540,10 +547,7 @@ fn main() {
             continue; // empty file
         }
         let path = dir.join(format!("jepsen/etcd_{i:03}.log"));
-        if !wanted(&format!("etcd_{i:03}")) {
-            continue;
-        }
-        etcd.push(bench(
+        etcd.extend(bench(
             format!("etcd_{i:03}"),
             &path,
             ModelKind::CasRegister,
@@ -556,7 +560,7 @@ fn main() {
         "c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad",
     ] {
         let path = dir.join(format!("kv/{name}.txt"));
-        kv.push(bench(
+        kv.extend(bench(
             format!("kv {name}"),
             &path,
             ModelKind::Kv,
@@ -567,7 +571,7 @@ fn main() {
     let mut kv_flat = Vec::new();
     for name in ["c01-ok", "c01-bad", "c10-ok", "c10-bad"] {
         let path = dir.join(format!("kv/{name}.txt"));
-        kv_flat.push(bench(
+        kv_flat.extend(bench(
             format!("kv {name} unpartitioned"),
             &path,
             ModelKind::Kv,
@@ -578,13 +582,13 @@ fn main() {
     let gen_path =
         std::env::temp_dir().join(format!("raftcheck-bench-kv10k-{}.txt", std::process::id()));
     generated(&gen_path);
-    let gen = vec![bench(
+    let gen: Vec<Row> = Vec::from_iter(bench(
         "generated kv 10k/100 keys".into(),
         &gen_path,
         ModelKind::Kv,
         true,
         true,
-    )];
+    ));
     let _ = std::fs::remove_file(&gen_path);
     println!();
     total("etcd (102 files)", &etcd);

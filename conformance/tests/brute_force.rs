@@ -258,7 +258,7 @@ fn mutate(ops: &mut [HistoryOp], m: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn stretched_sequential_executions_are_linearizable(spec in proptest::collection::vec(gen_op(), 1..7)) {
@@ -300,7 +300,7 @@ proptest! {
                     continue;
                 }
                 let fewer: Vec<HistoryOp> = fewer_ids.iter().map(|&i| ops[i].clone()).collect();
-                prop_assert!(brute_force(&fewer), "operation {} of the minimal history is not needed", skip);
+                prop_assert!(brute_force(&fewer), "operation {} of the minimal history is not needed: {:#?}", skip, fewer);
             }
         }
     }

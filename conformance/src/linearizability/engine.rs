@@ -279,7 +279,7 @@ type Cell<M> = (
 /// Hashes states (and nothing else) with FxHash's multiply-rotate scheme:
 /// fast, and good enough for a memo that compares keys exactly.
 #[derive(Default)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -309,6 +309,9 @@ impl Hasher for FxHasher {
         self.0
     }
 }
+
+/// Builds [`FxHasher`]s, for small keys such as ids.
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
 fn state_hash<S: Hash>(s: &S) -> u64 {
     let mut h = FxHasher::default();

@@ -242,14 +242,11 @@ pub fn explain<M: Model>(
 /// is the initial value, or is written by an operation in `ids`, or is
 /// written by no operation of `all` at all. Shrinking keeps to such
 /// sub-histories, so that it does not end at "a lone read of a value that
-/// is now written by nobody". Always true for histories with appends
-/// (values read are concatenations).
+/// is now written by nobody". Reads of keys with appends are not
+/// constrained (their values are concatenations).
 pub fn reads_from_closed(history: &History, all: &[usize], ids: &[usize]) -> bool {
     let ops = |set: &[usize]| set.iter().map(|&i| &history.ops[i]).collect::<Vec<_>>();
     let (all, sub) = (ops(all), ops(ids));
-    if all.iter().any(|o| matches!(o.call, Call::Append(_))) {
-        return true;
-    }
     let written = |set: &[&HistoryOp], v: &str, key: &str| {
         set.iter().any(|o| {
             o.key == key
@@ -263,7 +260,10 @@ pub fn reads_from_closed(history: &History, all: &[usize], ids: &[usize]) -> boo
             (Call::Cas { from: Some(v), .. }, Outcome::Ok(_)) => v,
             _ => return true,
         };
-        written(&sub, read, &o.key) || !written(&all, read, &o.key)
+        let appends = all
+            .iter()
+            .any(|a| a.key == o.key && matches!(a.call, Call::Append(_)));
+        appends || written(&sub, read, &o.key) || !written(&all, read, &o.key)
     })
 }
 

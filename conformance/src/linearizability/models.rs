@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::engine::{Model, Operation, Partition, NEVER};
+use super::engine::{FxBuild, Model, Operation, Partition, NEVER};
 use super::history::{Call, History, HistoryOp, Outcome};
 
 /// Interns byte strings (and sequences of ids) to dense `u32` ids.
@@ -46,6 +46,11 @@ pub struct Values {
     map_scratch: Vec<u32>,
     /// Key names, for describing map states.
     keys: Vec<String>,
+    /// Steps already computed: (value, appended value) -> value, and
+    /// (map, key, new value) -> map; so a step that was taken before costs
+    /// one small hash lookup, however long the values.
+    concats: HashMap<(u32, u32), u32, FxBuild>,
+    updates: HashMap<(u32, u32, u32), u32, FxBuild>,
 }
 
 /// The id of "absent".
@@ -65,6 +70,8 @@ impl Default for Values {
             maps: Interner::default(),
             map_scratch: Vec::new(),
             keys: Vec::new(),
+            concats: HashMap::default(),
+            updates: HashMap::default(),
         }
     }
 }
@@ -88,6 +95,15 @@ impl Values {
 
     /// The id of `value(a) ++ b`, where absent counts as "".
     fn concat(&mut self, a: u32, b: u32) -> u32 {
+        if let Some(&id) = self.concats.get(&(a, b)) {
+            return id;
+        }
+        let id = self.concat_slow(a, b);
+        self.concats.insert((a, b), id);
+        id
+    }
+
+    fn concat_slow(&mut self, a: u32, b: u32) -> u32 {
         self.scratch.clear();
         if a != ABSENT {
             self.scratch.push_str(self.interner.get(a));
@@ -267,6 +283,10 @@ impl Model for MapModel {
             next.push(*state);
             return;
         }
+        if let Some(&id) = ctx.updates.get(&(*state, op.key, nv)) {
+            next.push(id);
+            return;
+        }
         let mut scratch = std::mem::take(&mut ctx.map_scratch);
         scratch.clear();
         scratch.extend_from_slice(ctx.maps.get(*state));
@@ -276,6 +296,7 @@ impl Model for MapModel {
             None => ctx.maps.intern(scratch.clone()),
         };
         ctx.map_scratch = scratch;
+        ctx.updates.insert((*state, op.key, nv), id);
         next.push(id);
     }
 
