@@ -366,24 +366,39 @@ impl<S: Eq + Clone> Memo<S> {
         }
     }
 
-    /// Records the pair; false if it was there already.
+    /// Records the pair; false if it was there already. One hash-table
+    /// lookup either way.
     fn insert(&mut self, bits: &[u64], bits_hash: u64, state: &S, state_hash: u64) -> bool {
+        use std::collections::hash_map::Entry;
         let key = bits_hash ^ state_hash.rotate_left(29);
-        let head = self.table.get(&key).copied().unwrap_or(NO_ENTRY);
-        let mut e = head;
-        while e != NO_ENTRY {
-            let i = e as usize;
-            if self.states[i] == *state && self.bits[i * self.words..(i + 1) * self.words] == *bits
-            {
-                return false;
+        let Memo {
+            words,
+            table,
+            chain,
+            states,
+            bits: all_bits,
+        } = self;
+        let new = states.len() as u32;
+        let head = match table.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(new);
+                NO_ENTRY
             }
-            e = self.chain[i];
-        }
-        let new = self.states.len() as u32;
-        self.chain.push(head);
-        self.states.push(state.clone());
-        self.bits.extend_from_slice(bits);
-        self.table.insert(key, new);
+            Entry::Occupied(mut o) => {
+                let mut e = *o.get();
+                while e != NO_ENTRY {
+                    let i = e as usize;
+                    if states[i] == *state && all_bits[i * *words..(i + 1) * *words] == *bits {
+                        return false;
+                    }
+                    e = chain[i];
+                }
+                std::mem::replace(o.get_mut(), new)
+            }
+        };
+        chain.push(head);
+        states.push(state.clone());
+        all_bits.extend_from_slice(bits);
         true
     }
 }
