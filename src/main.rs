@@ -37,6 +37,8 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Run the raftkv core in the deterministic simulator over many seeds.
     Sim(cmd::sim::Args),
+    /// Check client histories for linearizability (Porcupine's algorithm).
+    Linearize(cmd::linearize::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run_cmd(args),
         Command::Explore(args) => cmd::explore::run(args),
         Command::Bugs(args) => cmd::bugs::run(args),
+        Command::Linearize(args) => cmd::linearize::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

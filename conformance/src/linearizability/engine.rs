@@ -1,0 +1,618 @@
+//! The search: Wing & Gong's algorithm with Lowe's just-in-time
+//! linearization and memoisation, as in Porcupine.
+//!
+//! A partition's history becomes a doubly linked list of call and return
+//! entries in real-time order. The search walks the list: at a call it tries
+//! to linearize the operation now (apply it to the model state, lift its call
+//! and return out of the list, restart from the head); at a return it has
+//! found an operation that had to be linearized already, so it backtracks.
+//! Each (set of linearized operations, model state) is visited once: the set
+//! is a bitset whose 64-bit hash is kept incrementally (one random word per
+//! operation, XORed in and out), and the memo is keyed by that hash combined
+//! with the state's hash. The inner loop allocates nothing once its buffers
+//! have grown: the list is index arrays, the stack is reused, and the memo
+//! stores bitsets in one flat vector.
+//!
+//! One pruning goes beyond Porcupine: an operation that never changes the
+//! state ([`Model::read_only`]: a read, a failed cas) and can be linearized
+//! now, may as well be linearized now. Any linearization that places it later stays
+//! valid when it is moved to the front: it is callable, so everything that
+//! must precede it is placed already, and it changes nothing. So when that
+//! choice fails (or the memo shows it failed before), the search backtracks
+//! at once instead of trying to place the read later. This makes many
+//! concurrent reads cost linear, not exponential, time.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A sequential specification: what a single copy of the object does.
+///
+/// `Op` is one operation together with its observed outcome (for example
+/// "read returned 3"); `step` says which states the operation may lead to
+/// from `state` (none: the outcome is impossible there). Pushing several
+/// states makes the model nondeterministic. `Ctx` is per-partition scratch
+/// space that the model may use to intern values, so that states stay small
+/// and cheap to copy and compare; use `()` when no such thing is needed.
+pub trait Model: Sync {
+    /// One operation with its outcome.
+    type Op: Clone + Send + Sync;
+    /// The object's state; equal states must hash equally.
+    type State: Clone + Eq + Hash + Send;
+    /// Per-partition scratch space (interners, buffers).
+    type Ctx: Send;
+
+    /// The initial state.
+    fn init(&self, ctx: &mut Self::Ctx) -> Self::State;
+
+    /// Pushes onto `next` every state that `op` may lead to from `state`.
+    fn step(
+        &self,
+        ctx: &mut Self::Ctx,
+        state: &Self::State,
+        op: &Self::Op,
+        next: &mut Vec<Self::State>,
+    );
+
+    /// True when `op` never changes the state: wherever it can take
+    /// effect, `step` leads back to the same state only (a read, a failed
+    /// cas). The search then places it greedily (see the module docs).
+    /// The default, false, is always safe.
+    fn read_only(&self, op: &Self::Op) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// A short human-readable rendering of an operation and its outcome.
+    fn describe_op(&self, ctx: &Self::Ctx, op: &Self::Op) -> String;
+
+    /// A short human-readable rendering of a state.
+    fn describe_state(&self, ctx: &Self::Ctx, state: &Self::State) -> String;
+}
+
+/// One operation of a history, with its real-time interval.
+///
+/// `call` and `ret` are points on one clock (timestamps, or positions in
+/// the file). `ret == u64::MAX` marks an operation whose outcome is unknown:
+/// it may take effect at any point after its call, or never. Two operations
+/// whose intervals touch (one's return time equals the other's call time) are
+/// taken as concurrent.
+#[derive(Debug, Clone)]
+pub struct Operation<O> {
+    /// Index of the operation in the whole history (for reports).
+    pub id: usize,
+    /// The client (process) that ran it.
+    pub client: u64,
+    pub call: u64,
+    pub ret: u64,
+    pub op: O,
+}
+
+/// The time that stands for "no return": the end of the history.
+pub const NEVER: u64 = u64::MAX;
+
+/// The operations of one partition (one key, or the whole history) and
+/// the model's scratch space for them.
+pub struct Partition<M: Model> {
+    /// What the partition is (a key), for reports.
+    pub key: String,
+    pub ctx: M::Ctx,
+    pub ops: Vec<Operation<M::Op>>,
+}
+
+/// The verdict for one partition or a whole history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Linearizable,
+    /// The time budget ran out (or the check was cancelled) first.
+    Unknown,
+    NotLinearizable,
+}
+
+/// Options for a check.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Give up (verdict unknown) after this long; `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// Worker threads for partitions; 0 means one per available core.
+    pub threads: usize,
+    /// Stop the other partitions as soon as one is not linearizable.
+    pub stop_on_failure: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: None,
+            threads: 0,
+            stop_on_failure: true,
+        }
+    }
+}
+
+/// The longest linearization the search found, for explanations.
+#[derive(Debug, Clone)]
+pub struct Longest<S> {
+    /// Indices (into the partition's `ops`) in linearization order.
+    pub order: Vec<usize>,
+    /// The state after them.
+    pub state: S,
+}
+
+/// The outcome of checking one partition.
+#[derive(Debug, Clone)]
+pub struct PartitionResult<S> {
+    pub verdict: Verdict,
+    /// Search steps taken (operations tried).
+    pub steps: u64,
+    /// When tracking was asked for: the longest linearization found (for a
+    /// linearizable partition, a complete one).
+    pub longest: Option<Longest<S>>,
+}
+
+/// Everything `check` learned.
+pub struct CheckResult<M: Model> {
+    pub verdict: Verdict,
+    /// The partitions, in the order given, with their results.
+    pub partitions: Vec<(Partition<M>, PartitionResult<M::State>)>,
+}
+
+impl<M: Model> CheckResult<M> {
+    /// The first partition that is not linearizable.
+    pub fn failing(&self) -> Option<&(Partition<M>, PartitionResult<M::State>)> {
+        self.partitions
+            .iter()
+            .find(|(_, r)| r.verdict == Verdict::NotLinearizable)
+    }
+}
+
+/// A stop signal shared by the workers: a deadline and a cancel flag.
+pub struct Budget {
+    deadline: Option<Instant>,
+    cancel: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(timeout: Option<Duration>) -> Self {
+        Budget {
+            deadline: timeout.map(|t| Instant::now() + t),
+            cancel: AtomicBool::new(false),
+        }
+    }
+
+    /// Asks every search using this budget to stop.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    fn exhausted(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Checks every partition, in parallel, and combines the verdicts: not
+/// linearizable if one partition is not, else unknown if one ran out of
+/// time, else linearizable.
+pub fn check<M: Model>(
+    model: &M,
+    partitions: Vec<Partition<M>>,
+    options: &Options,
+) -> CheckResult<M> {
+    let budget = Budget::new(options.timeout);
+    let threads = if options.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        options.threads
+    }
+    .clamp(1, partitions.len().max(1));
+    // Largest partitions first, so the long poles start early.
+    let mut order: Vec<usize> = (0..partitions.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(partitions[i].ops.len()));
+    order.reverse();
+    let queue = Mutex::new(order);
+    let cells: Vec<Mutex<Cell<M>>> = partitions
+        .into_iter()
+        .map(|p| Mutex::new((Some(p), None)))
+        .collect();
+    let worker = || loop {
+        let Some(i) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+            return;
+        };
+        let mut cell = cells[i].lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut partition) = cell.0.take() else {
+            continue;
+        };
+        let result = if budget.exhausted() {
+            PartitionResult {
+                verdict: Verdict::Unknown,
+                steps: 0,
+                longest: None,
+            }
+        } else {
+            check_partition(model, &mut partition, &budget, false)
+        };
+        if result.verdict == Verdict::NotLinearizable && options.stop_on_failure {
+            budget.cancel();
+        }
+        *cell = (Some(partition), Some(result));
+    };
+    if threads == 1 {
+        // No thread to spawn for one partition (or one core).
+        worker();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(worker);
+            }
+        });
+    }
+    let partitions: Vec<_> = cells
+        .into_iter()
+        .map(|c| {
+            let (p, r) = c.into_inner().unwrap_or_else(|e| e.into_inner());
+            (
+                p.expect("every partition is returned"),
+                r.expect("every partition has a result"),
+            )
+        })
+        .collect();
+    let verdict = partitions
+        .iter()
+        .map(|(_, r)| r.verdict)
+        .max()
+        .unwrap_or(Verdict::Linearizable);
+    CheckResult {
+        verdict,
+        partitions,
+    }
+}
+
+/// A partition waiting to be checked, or checked with its result.
+type Cell<M> = (
+    Option<Partition<M>>,
+    Option<PartitionResult<<M as Model>::State>>,
+);
+
+/// Hashes states (and nothing else) with FxHash's multiply-rotate scheme:
+/// fast, and good enough for a memo that compares keys exactly.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(FX_K);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`FxHasher`]s, for small keys such as ids.
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+fn state_hash<S: Hash>(s: &S) -> u64 {
+    let mut h = FxHasher::default();
+    s.hash(&mut h);
+    // Final avalanche (from splitmix64) so that low bits are well mixed.
+    mix(h.finish())
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed")
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The memo of visited (linearized set, state) pairs. Entries live in flat
+/// vectors; the table maps a combined hash to the newest entry with that
+/// hash, and entries with equal hashes are chained.
+struct Memo<S> {
+    words: usize,
+    table: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
+    chain: Vec<u32>,
+    states: Vec<S>,
+    bits: Vec<u64>,
+}
+
+const NO_ENTRY: u32 = u32::MAX;
+
+impl<S: Eq + Clone> Memo<S> {
+    fn new(words: usize) -> Self {
+        Memo {
+            words,
+            table: HashMap::default(),
+            chain: Vec::new(),
+            states: Vec::new(),
+            bits: Vec::new(),
+        }
+    }
+
+    /// Records the pair; false if it was there already. One hash-table
+    /// lookup either way.
+    fn insert(&mut self, bits: &[u64], bits_hash: u64, state: &S, state_hash: u64) -> bool {
+        use std::collections::hash_map::Entry;
+        let key = bits_hash ^ state_hash.rotate_left(29);
+        let Memo {
+            words,
+            table,
+            chain,
+            states,
+            bits: all_bits,
+        } = self;
+        let new = states.len() as u32;
+        let head = match table.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(new);
+                NO_ENTRY
+            }
+            Entry::Occupied(mut o) => {
+                let mut e = *o.get();
+                while e != NO_ENTRY {
+                    let i = e as usize;
+                    if states[i] == *state && all_bits[i * *words..(i + 1) * *words] == *bits {
+                        return false;
+                    }
+                    e = chain[i];
+                }
+                std::mem::replace(o.get_mut(), new)
+            }
+        };
+        chain.push(head);
+        states.push(state.clone());
+        all_bits.extend_from_slice(bits);
+        true
+    }
+}
+
+/// The entry list: index 0 is the head sentinel, entries 1..=2n are calls
+/// and returns in real-time order.
+struct Entries {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// For a call entry: its operation; for a return entry: NOT_CALL.
+    op: Vec<u32>,
+    /// For a call entry: its return entry.
+    matching: Vec<u32>,
+}
+
+const NIL: u32 = u32::MAX;
+const NOT_CALL: u32 = u32::MAX;
+
+impl Entries {
+    fn new<O>(ops: &[Operation<O>]) -> Self {
+        // (time, is_return, original position) sorts calls before returns at
+        // equal times (so touching intervals overlap) and keeps file order.
+        let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+        for (i, o) in ops.iter().enumerate() {
+            events.push((o.call, false, i));
+            events.push((o.ret.max(o.call), true, i));
+        }
+        events.sort_by_key(|&(t, r, i)| (t, r, i));
+        let n = events.len() + 1;
+        let mut e = Entries {
+            next: vec![NIL; n],
+            prev: vec![NIL; n],
+            op: vec![NOT_CALL; n],
+            matching: vec![NIL; n],
+        };
+        let mut call_entry = vec![0u32; ops.len()];
+        for (k, &(_, is_return, i)) in events.iter().enumerate() {
+            let idx = (k + 1) as u32;
+            e.prev[idx as usize] = idx - 1;
+            e.next[idx as usize - 1] = idx;
+            if is_return {
+                e.matching[call_entry[i] as usize] = idx;
+            } else {
+                e.op[idx as usize] = i as u32;
+                call_entry[i] = idx;
+            }
+        }
+        e
+    }
+
+    fn lift(&mut self, call: u32) {
+        let ret = self.matching[call as usize];
+        for x in [call, ret] {
+            let (p, n) = (self.prev[x as usize], self.next[x as usize]);
+            self.next[p as usize] = n;
+            if n != NIL {
+                self.prev[n as usize] = p;
+            }
+        }
+    }
+
+    fn unlift(&mut self, call: u32) {
+        let ret = self.matching[call as usize];
+        for x in [ret, call] {
+            let (p, n) = (self.prev[x as usize], self.next[x as usize]);
+            self.next[p as usize] = x;
+            if n != NIL {
+                self.prev[n as usize] = x;
+            }
+        }
+    }
+}
+
+struct Frame<S> {
+    call: u32,
+    /// The operation left the state as it was (see the module docs).
+    pure: bool,
+    /// The state before this operation.
+    before: S,
+    /// Where this frame's untried alternative states start in `alts`.
+    alts_from: usize,
+}
+
+/// The random word that stands for operation `i` in the bitset's hash.
+fn zobrist(i: usize) -> u64 {
+    mix((i as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// Checks one partition. With `track`, also records the longest
+/// linearization found (this costs a copy of the stack at each new maximum).
+pub fn check_partition<M: Model>(
+    model: &M,
+    partition: &mut Partition<M>,
+    budget: &Budget,
+    track: bool,
+) -> PartitionResult<M::State> {
+    let ctx = &mut partition.ctx;
+    let ops = &partition.ops;
+    let n = ops.len();
+    let mut entries = Entries::new(ops);
+    let words = n.div_ceil(64).max(1);
+    let mut bits = vec![0u64; words];
+    let mut bits_hash = 0u64;
+    let z: Vec<u64> = (0..n).map(zobrist).collect();
+    let mut memo = Memo::new(words);
+    let mut stack: Vec<Frame<M::State>> = Vec::with_capacity(n);
+    let mut alts: Vec<M::State> = Vec::new();
+    let mut next: Vec<M::State> = Vec::with_capacity(4);
+    let mut state = model.init(ctx);
+    let mut steps = 0u64;
+    let mut longest: Option<Longest<M::State>> = track.then(|| Longest {
+        order: Vec::new(),
+        state: state.clone(),
+    });
+    let mut entry = entries.next[0];
+    let verdict = 'search: loop {
+        if entry == NIL {
+            break Verdict::Linearizable;
+        }
+        steps += 1;
+        if steps & 0xfff == 0 && budget.exhausted() {
+            break Verdict::Unknown;
+        }
+        let op = entries.op[entry as usize];
+        if op != NOT_CALL {
+            let o = op as usize;
+            next.clear();
+            model.step(ctx, &state, &ops[o].op, &mut next);
+            if next.is_empty() {
+                entry = entries.next[entry as usize];
+                continue;
+            }
+            bits[o / 64] ^= 1 << (o % 64);
+            bits_hash ^= z[o];
+            let pure = model.read_only(&ops[o].op);
+            let mut chosen = None;
+            for (k, s) in next.iter().enumerate() {
+                if memo.insert(&bits, bits_hash, s, state_hash(s)) {
+                    chosen = Some(k);
+                    break;
+                }
+            }
+            if let Some(k) = chosen {
+                let alts_from = alts.len();
+                alts.extend(next.drain(k + 1..));
+                let new_state = next.swap_remove(k);
+                let before = std::mem::replace(&mut state, new_state);
+                stack.push(Frame {
+                    call: entry,
+                    pure,
+                    before,
+                    alts_from,
+                });
+                entries.lift(entry);
+                if let Some(l) = longest.as_mut() {
+                    if stack.len() > l.order.len() {
+                        l.order.clear();
+                        l.order
+                            .extend(stack.iter().map(|f| entries.op[f.call as usize] as usize));
+                        l.state = state.clone();
+                    }
+                }
+                entry = entries.next[0];
+                continue;
+            }
+            bits[o / 64] ^= 1 << (o % 64);
+            bits_hash ^= z[o];
+            if !pure {
+                entry = entries.next[entry as usize];
+                continue;
+            }
+            // Placing this no-op now was tried before and failed, so every
+            // way on from this node fails (see the module docs).
+        }
+        // This node has no way on (a return entry whose operation is not
+        // linearized, or a no-op that failed): try the top frame's other
+        // outcomes, else undo it; past a no-op frame its parent fails too.
+        loop {
+            let Some(top) = stack.last() else {
+                break 'search Verdict::NotLinearizable;
+            };
+            while alts.len() > top.alts_from {
+                let s = alts.pop().expect("non-empty");
+                if memo.insert(&bits, bits_hash, &s, state_hash(&s)) {
+                    state = s;
+                    entry = entries.next[0];
+                    continue 'search;
+                }
+            }
+            let top = stack.pop().expect("non-empty");
+            state = top.before;
+            entries.unlift(top.call);
+            let o = entries.op[top.call as usize] as usize;
+            bits[o / 64] ^= 1 << (o % 64);
+            bits_hash ^= z[o];
+            if !top.pure {
+                entry = entries.next[top.call as usize];
+                continue 'search;
+            }
+        }
+    };
+    if verdict == Verdict::Linearizable {
+        if let Some(l) = longest.as_mut() {
+            l.order.clear();
+            l.order
+                .extend(stack.iter().map(|f| entries.op[f.call as usize] as usize));
+            l.state = state.clone();
+        }
+    }
+    PartitionResult {
+        verdict,
+        steps,
+        longest,
+    }
+}

@@ -1,0 +1,256 @@
+//! `raftcheck linearize` end to end: verdicts and exit codes, JSON, HTML,
+//! the three input formats, timeouts and bad input.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use raft_trace::{ClientEvent, Header, Invoke, Observes, Op, Return, Status, TraceWriter};
+
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance/tests/data/porcupine")
+        .join(rel)
+}
+
+fn raftcheck() -> Command {
+    Command::cargo_bin("raftcheck").expect("binary")
+}
+
+#[test]
+fn jepsen_verdicts_and_exit_codes() {
+    raftcheck()
+        .args(["linearize"])
+        .arg(data("jepsen/etcd_002.log"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("linearizable (77 operations"));
+    raftcheck()
+        .args(["linearize"])
+        .arg(data("jepsen/etcd_000.log"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("NOT linearizable"))
+        .stdout(predicate::str::contains("cannot be placed next"))
+        .stdout(predicate::str::contains("longest linearizable prefix"));
+}
+
+#[test]
+fn json_output() {
+    let out = raftcheck()
+        .args(["linearize", "--json"])
+        .arg(data("kv/c10-bad.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["verdict"], "not-linearizable");
+    assert_eq!(v["operations"], 405);
+    assert_eq!(v["partitions"], 10);
+    assert!(v["seconds"].as_f64().is_some());
+    assert!(v["failing"]["key"].is_string());
+    assert!(!v["failing"]["unplaceable"].as_array().unwrap().is_empty());
+
+    let out = raftcheck()
+        .args(["linearize", "--json", "--unpartitioned"])
+        .arg(data("kv/c10-ok.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "linearizable");
+    assert_eq!(v["partitions"], 1);
+    assert!(v.get("failing").is_none());
+}
+
+#[test]
+fn timeout_gives_unknown() {
+    let out = raftcheck()
+        .args(["linearize", "--json", "--timeout", "0"])
+        .arg(data("jepsen/etcd_002.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "unknown");
+}
+
+#[test]
+fn html_report_is_self_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    raftcheck()
+        .args(["linearize", "--html"])
+        .arg(&page)
+        .arg(data("jepsen/etcd_000.log"))
+        .arg(data("kv/c01-bad.txt"))
+        .arg(data("kv/c01-ok.txt"))
+        .assert()
+        .code(1);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg"));
+    assert!(html.contains("NOT linearizable"));
+    assert!(html.contains("cannot be placed next"));
+    assert!(html.contains("Linearization ("));
+    for fetch in ["<script", "src=", "<link", "url("] {
+        assert!(!html.contains(fetch), "page fetches something: {fetch}");
+    }
+}
+
+fn history(path: &std::path::Path, events: &[ClientEvent]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = TraceWriter::new(file, &Header::new("test", vec![], Observes::default())).unwrap();
+    for e in events {
+        w.write_client(e).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+fn invoke(client: u64, req: u64, op: Op) -> ClientEvent {
+    ClientEvent::Invoke(Invoke {
+        client,
+        req,
+        node: None,
+        op,
+        time: None,
+    })
+}
+
+fn ret(client: u64, req: u64, status: Status, value: Option<&str>) -> ClientEvent {
+    ClientEvent::Return(Return {
+        client,
+        req,
+        status,
+        value: value.map(str::to_string),
+        error: None,
+        time: None,
+    })
+}
+
+#[test]
+fn raft_trace_histories_with_the_raftkv_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = || "x".to_string();
+    let good = [
+        invoke(
+            1,
+            1,
+            Op::Write {
+                key: k(),
+                value: "1".into(),
+            },
+        ),
+        invoke(2, 1, Op::Read { key: k() }),
+        ret(1, 1, Status::Ok, None),
+        ret(2, 1, Status::Ok, None),
+        invoke(
+            1,
+            2,
+            Op::Cas {
+                key: k(),
+                from: Some("1".into()),
+                to: "2".into(),
+            },
+        ),
+        ret(1, 2, Status::Ok, None),
+        invoke(
+            2,
+            2,
+            Op::Cas {
+                key: k(),
+                from: Some("1".into()),
+                to: "3".into(),
+            },
+        ),
+        ret(2, 2, Status::Fail, None),
+        invoke(3, 1, Op::Delete { key: k() }),
+        ret(3, 1, Status::Info, None),
+        invoke(2, 3, Op::Read { key: k() }),
+        ret(2, 3, Status::Ok, Some("2")),
+        invoke(2, 4, Op::Read { key: k() }),
+        ret(2, 4, Status::Ok, None),
+    ];
+    let path = dir.path().join("good.ndjson");
+    history(&path, &good);
+    raftcheck()
+        .args(["linearize"])
+        .arg(&path)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("model raftkv"));
+    // Reading 2 again after the delete was seen is a violation.
+    let mut bad = good.to_vec();
+    bad.push(invoke(2, 5, Op::Read { key: k() }));
+    bad.push(ret(2, 5, Status::Ok, Some("2")));
+    let path = dir.path().join("bad.ndjson");
+    history(&path, &bad);
+    raftcheck()
+        .args(["linearize", "--format", "raft-trace"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("key \"x\""));
+    // A return nobody invoked: bad input naming the line.
+    let path = dir.path().join("orphan.ndjson");
+    history(&path, &[ret(9, 9, Status::Ok, None)]);
+    raftcheck()
+        .args(["linearize"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("orphan.ndjson:2:"));
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let jepsen = dir.path().join("bad.log");
+    std::fs::write(
+        &jepsen,
+        "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:ok\t:read\tbanana\n",
+    )
+    .unwrap();
+    raftcheck()
+        .args(["linearize"])
+        .arg(&jepsen)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.log:2:"))
+        .stderr(predicate::str::contains("not an integer"));
+    let edn = dir.path().join("bad.txt");
+    std::fs::write(
+        &edn,
+        "{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n{:process 0 :type}\n",
+    )
+    .unwrap();
+    raftcheck()
+        .args(["linearize"])
+        .arg(&edn)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.txt:2:"));
+    // Porcupine's empty etcd_095.log.
+    raftcheck()
+        .args(["linearize"])
+        .arg(data("jepsen/etcd_095.log"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("empty"));
+    // An operation the model cannot express.
+    raftcheck()
+        .args(["linearize", "--model", "cas-register"])
+        .arg(data("kv/c01-ok.txt"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "not supported by the cas-register model",
+        ));
+    let garbage = dir.path().join("garbage.txt");
+    std::fs::write(&garbage, "hello\n").unwrap();
+    raftcheck()
+        .args(["linearize"])
+        .arg(&garbage)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("garbage.txt:1:"));
+}
