@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every test in the workspace.
+# The whole test suite: formatting, lints, every test in the workspace, and
+# the loom model checks of the store's concurrency primitives.
 # This is the README's test command, and exactly what CI (.ci/run) runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +13,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== loom (raftkv concurrency primitives)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p raftkv --release --locked --test loom_queue

@@ -2,7 +2,6 @@
 
 /// How a check ended; the process exit code follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // Inconclusive belongs to the checking subcommands that have budgets.
 pub enum Outcome {
     /// Checked, and everything holds (exit 0).
     Holds,
