@@ -158,18 +158,7 @@ pub fn header(nodes: Vec<NodeId>, network: rt::Network, params: serde_json::Valu
             .into_iter()
             .filter(|t| *t != rt::EventType::Gap)
             .collect(),
-        state: vec![
-            rt::StateField::Term,
-            rt::StateField::Vote,
-            rt::StateField::Role,
-            rt::StateField::Leader,
-            rt::StateField::Commit,
-            rt::StateField::Applied,
-            rt::StateField::LastIndex,
-            rt::StateField::LastTerm,
-            rt::StateField::SnapshotIndex,
-            rt::StateField::SnapshotTerm,
-        ],
+        state: rt::StateField::ALL.to_vec(),
         entries: rt::EntryDetail::Full,
     };
     let mut h = rt::Header::new(

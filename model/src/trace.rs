@@ -416,18 +416,7 @@ pub fn write_path(
             rt::EventType::Invoke,
             rt::EventType::Return,
         ],
-        state: vec![
-            rt::StateField::Term,
-            rt::StateField::Vote,
-            rt::StateField::Role,
-            rt::StateField::Leader,
-            rt::StateField::Commit,
-            rt::StateField::Applied,
-            rt::StateField::LastIndex,
-            rt::StateField::LastTerm,
-            rt::StateField::SnapshotIndex,
-            rt::StateField::SnapshotTerm,
-        ],
+        state: rt::StateField::ALL.to_vec(),
         entries: rt::EntryDetail::Full,
     };
     let mut header = rt::Header::new(

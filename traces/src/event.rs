@@ -190,6 +190,22 @@ pub enum StateField {
     SnapshotTerm,
 }
 
+impl StateField {
+    /// Every post-state field, in documentation order.
+    pub const ALL: [StateField; 10] = [
+        StateField::Term,
+        StateField::Vote,
+        StateField::Role,
+        StateField::Leader,
+        StateField::Commit,
+        StateField::Applied,
+        StateField::LastIndex,
+        StateField::LastTerm,
+        StateField::SnapshotIndex,
+        StateField::SnapshotTerm,
+    ];
+}
+
 /// A server's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
