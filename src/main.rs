@@ -31,6 +31,12 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Run the raftkv core in the deterministic simulator over many seeds.
     Sim(cmd::sim::Args),
+    /// Run one node of a raftkv cluster.
+    Node(cmd::node::Args),
+    /// Start a local raftkv cluster of node processes until Ctrl-C.
+    Cluster(cmd::cluster::Args),
+    /// Talk to a raftkv cluster: get, put, delete, cas.
+    Client(cmd::client::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +56,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Sim(args) => cmd::sim::run_cmd(args),
+        Command::Node(args) => cmd::node::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Client(args) => cmd::client::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
