@@ -37,6 +37,8 @@ enum Command {
     Cluster(cmd::cluster::Args),
     /// Talk to a raftkv cluster: get, put, delete, cas.
     Client(cmd::client::Args),
+    /// Load a raftkv cluster: throughput and latency percentiles.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Node(args) => cmd::node::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Client(args) => cmd::client::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -200,7 +200,7 @@ fn three_node_cluster() {
     // Writes and linearizable reads (through any node: followers redirect).
     let mut c = cl.client();
     let mut acked = BTreeMap::new();
-    for i in 0..300 {
+    for i in 0..1000 {
         let k = format!("k{}", i % 100);
         put(&mut c, &k, &value(i));
         acked.insert(k.clone(), value(i));
@@ -219,7 +219,7 @@ fn three_node_cluster() {
         Outcome::Done
     );
     acked.insert("k0".into(), "cas".into());
-    eprintln!("300 writes + 30 reads done after {:?}", t0.elapsed());
+    eprintln!("1000 writes + 100 reads done after {:?}", t0.elapsed());
 
     // Garbage and an oversized frame on a follower's peer port.
     let follower = (1..=3).find(|&i| i != leader).unwrap();
@@ -242,7 +242,7 @@ fn three_node_cluster() {
     let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
     let new_leader = cl.leader(&others);
     eprintln!("new leader {new_leader} after {:?}", t0.elapsed());
-    for i in 300..(300 + 3 * COMPACT_EVERY as usize) {
+    for i in 1000..(1000 + 3 * COMPACT_EVERY as usize) {
         let k = format!("k{}", i % 100);
         put(&mut c, &k, &value(i));
         acked.insert(k, value(i));
@@ -291,7 +291,7 @@ fn three_node_cluster() {
     // A corrupted record in a WAL segment stops the node at start, naming
     // the file and the offset.
     let dir = cl.data_dir(new_leader);
-    let needle = value(400);
+    let needle = value(1100);
     let mut hit = None;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
