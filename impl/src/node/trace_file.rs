@@ -167,3 +167,48 @@ fn writer(mut out: std::io::BufWriter<std::fs::File>, rx: mpsc::Receiver<Item>) 
     }
     let _ = out.flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(i: u64) -> rt::Event {
+        rt::Event::Commit(rt::Commit { index: i })
+    }
+
+    #[test]
+    fn continues_numbering_across_restarts_and_drops_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n1.ndjson");
+        let rt_ = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3]).unwrap();
+        sink.record(1, commit(1), rt::PostState::default());
+        sink.record(1, commit(2), rt::PostState::default());
+        rt_.block_on(h.barrier());
+        // A killed writer leaves half a line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"node\":1,\"seq\":3,\"ty").unwrap();
+        drop(f);
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3]).unwrap();
+        sink.record(1, commit(3), rt::PostState::default());
+        rt_.block_on(h.barrier());
+        let reader = raft_trace::read_file(&path).unwrap();
+        let events: Vec<_> = reader
+            .map(|r| match r.unwrap() {
+                rt::Record::Node(e) => (e.seq, e.event.event_type()),
+                rt::Record::Client(_) => panic!("no client events"),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (1, rt::EventType::Commit),
+                (2, rt::EventType::Commit),
+                (3, rt::EventType::Crash),
+                (4, rt::EventType::Commit),
+            ]
+        );
+    }
+}
