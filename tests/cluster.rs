@@ -321,3 +321,67 @@ fn three_node_cluster() {
     );
     eprintln!("total {:?}", t0.elapsed());
 }
+
+/// The README quick start: `raftcheck cluster`, then `raftcheck client`.
+#[test]
+fn cluster_command_and_client_cli() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("raftcheck");
+    let mut cluster = Command::new(&bin)
+        .args(["cluster", "--nodes", "3", "--json", "--data-dir"])
+        .arg(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(cluster.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let endpoints: Vec<String> = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    let eps = endpoints.join(",");
+    let client = |args: &[&str]| {
+        Command::new(&bin)
+            .args(["client", "--endpoints", &eps])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = client(&["put", "hello", "world"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&["get", "hello"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "world");
+    let out = client(&["cas", "hello", "--from", "nope", "--to", "x"]);
+    assert_eq!(out.status.code(), Some(1), "a failed cas exits 1");
+    let out = client(&["get", "absent"]);
+    assert_eq!(out.status.code(), Some(1), "an absent key exits 1");
+    // SIGTERM stops the cluster and its nodes.
+    Command::new("kill")
+        .arg(cluster.id().to_string())
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    while cluster.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "cluster ignores SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for ep in &endpoints {
+        poll(Duration::from_secs(10), "the nodes to stop", || {
+            TcpStream::connect(ep).is_err().then_some(())
+        });
+    }
+}
