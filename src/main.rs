@@ -39,6 +39,14 @@ enum Command {
     Sim(cmd::sim::Args),
     /// Check client histories for linearizability (Porcupine's algorithm).
     Linearize(cmd::linearize::Args),
+    /// Run one node of a raftkv cluster.
+    Node(cmd::node::Args),
+    /// Start a local raftkv cluster of node processes until Ctrl-C.
+    Cluster(cmd::cluster::Args),
+    /// Talk to a raftkv cluster: get, put, delete, cas.
+    Client(cmd::client::Args),
+    /// Load a raftkv cluster: throughput and latency percentiles.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +70,10 @@ fn main() -> ExitCode {
         Command::Explore(args) => cmd::explore::run(args),
         Command::Bugs(args) => cmd::bugs::run(args),
         Command::Linearize(args) => cmd::linearize::run(args),
+        Command::Node(args) => cmd::node::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Client(args) => cmd::client::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -9,11 +9,14 @@
 //! - [`trace`]: the trace sink;
 //! - [`bugs`]: planted bugs that the checkers must catch;
 //! - [`storage`]: the durable write-ahead log and snapshot files;
+//! - [`node`]: the node process, its HTTP client API and a client;
 //! - [`transport`]: TCP framing and connections between nodes.
 
 pub mod bugs;
 pub mod core;
 pub mod kv;
+#[cfg(not(loom))]
+pub mod node;
 pub mod sim;
 pub mod storage;
 pub mod trace;

@@ -1,8 +1,12 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod bugs;
 pub mod check;
+pub mod client;
+pub mod cluster;
 pub mod explore;
 pub mod linearize;
+pub mod node;
 pub mod sim;
 pub mod validate;

@@ -1,0 +1,60 @@
+//! The networked key-value store: a node process (the core driven by a
+//! tokio task, the WAL, the TCP transport, the state machine), its HTTP/JSON
+//! client API and a small blocking client library.
+//!
+//! - [`server`]: the node loop and recovery;
+//! - [`http`]: the client API (axum);
+//! - [`client`]: an HTTP client with leader discovery and retries;
+//! - [`wire`]: postcard encodings of messages and WAL entries;
+//! - [`trace_file`]: `--trace FILE` through a writer thread.
+
+pub mod client;
+pub mod http;
+pub mod server;
+pub mod trace_file;
+pub mod wire;
+
+pub use server::{run, NodeConfig, NodeError};
+
+/// Runs a node process: the node loop and the HTTP API, until Ctrl-C or
+/// SIGTERM (clean stop) or a fatal error.
+pub fn run_process(cfg: NodeConfig) -> Result<(), NodeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let listener = tokio::net::TcpListener::bind(cfg.client_addr).await?;
+        let app = http::router(tx, cfg.client_peers.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "client API stopped");
+            }
+        });
+        run(cfg, rx, stop_signal()).await
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Blocks until Ctrl-C or SIGTERM (for `raftcheck cluster`).
+pub fn wait_for_stop_signal() -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(stop_signal());
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! The node loop: one tokio task owns the Raft core and the state machine.
+//!
+//! Inputs: ticks from an interval, messages from the transport, client
+//! requests from the HTTP handlers (through a channel, each with a oneshot
+//! reply). After each input batch the Ready loop runs: persist (one WAL sync
+//! per Ready, on a blocking thread), `persisted`, send, apply, answer clients,
+//! snapshot and compact. A storage error stops the node: nothing that failed
+//! to persist is acknowledged.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bugs::Bugs;
+use crate::core::{Command, Config, Entry, Index, NodeId, RaftNode, Ready, Recovered, Role};
+use crate::kv::{KvStore, Reply};
+use crate::storage::{self, StorageError, Wal};
+use crate::transport::{Transport, TransportConfig, TransportError};
+
+use super::trace_file::{self, TraceHandle};
+use super::wire::{decode_payload, encode_payload, WireMessage};
+
+/// How a node is started.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// Peer (Raft) addresses of every node, this one included.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Where this node serves the HTTP client API.
+    pub client_addr: SocketAddr,
+    /// Client API addresses of every node (for redirects to the leader).
+    pub client_peers: BTreeMap<NodeId, String>,
+    pub data_dir: PathBuf,
+    pub trace: Option<PathBuf>,
+    /// Length of one core tick.
+    pub tick: Duration,
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
+    /// Snapshot and compact every this many applied entries.
+    pub compact_every: u64,
+}
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Why a request was not served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReqError {
+    /// This node is not the leader; the leader it knows of.
+    NotLeader(Option<NodeId>),
+    /// Another entry took the proposal's place (leadership changed): retry.
+    Lost,
+}
+
+/// A request from the client API to the node loop.
+pub enum Request {
+    Propose {
+        cmd: Command,
+        reply: oneshot::Sender<Result<Reply, ReqError>>,
+    },
+    Read {
+        key: String,
+        reply: oneshot::Sender<Result<Option<String>, ReqError>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+}
+
+/// `GET /v1/status` plus counters for `/metrics`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: &'static str,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub commit: u64,
+    pub applied: u64,
+    pub last_index: u64,
+    #[serde(skip)]
+    pub metrics: Metrics,
+}
+
+/// Counters exported on `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Metrics {
+    pub proposals: u64,
+    pub reads: u64,
+    pub readies: u64,
+    pub wal_syncs: u64,
+    pub entries_applied: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+}
+
+struct Waiter {
+    client: u64,
+    req: u64,
+    reply: oneshot::Sender<Result<Reply, ReqError>>,
+}
+
+/// A read waiting for its read index: the key and where to answer.
+type PendingRead = (String, oneshot::Sender<Result<Option<String>, ReqError>>);
+
+struct Loop {
+    id: NodeId,
+    node: RaftNode,
+    kv: KvStore,
+    wal: Option<Wal>,
+    transport: Transport<WireMessage>,
+    trace: Option<TraceHandle>,
+    waiting: BTreeMap<Index, Waiter>,
+    reads: HashMap<u64, PendingRead>,
+    ready_reads: BTreeMap<Index, Vec<u64>>,
+    next_ctx: u64,
+    metrics: Metrics,
+}
+
+/// Reads and bumps the restart counter kept in `dir/incarnation`.
+fn bump_incarnation(dir: &Path) -> Result<u64, NodeError> {
+    let path = dir.join("incarnation");
+    let old = match std::fs::read_to_string(&path) {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|e| NodeError::Corrupt(format!("{}: not a number: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e.into()),
+    };
+    let tmp = dir.join("incarnation.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{}\n", old + 1).as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(old)
+}
+
+/// Opens the WAL and rebuilds the core's recovered state and the state machine.
+fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let (wal, rec) = Wal::open(&cfg.data_dir)?;
+    let incarnation = bump_incarnation(&cfg.data_dir)?;
+    let mut kv = KvStore::new(4096, Bugs::NONE);
+    let mut snapshot = None;
+    if let Some(meta) = rec.snapshot {
+        let (m, data) = wal.load_latest_snapshot()?.ok_or_else(|| {
+            NodeError::Corrupt(format!("snapshot {meta:?} recorded but no snapshot file"))
+        })?;
+        kv = KvStore::restore(&data, Bugs::NONE).map_err(|e| {
+            NodeError::Corrupt(format!(
+                "snapshot {} in {}: {e}",
+                m.index,
+                cfg.data_dir.display()
+            ))
+        })?;
+        snapshot = Some(crate::core::Snapshot {
+            meta: crate::core::SnapshotMeta {
+                index: m.index,
+                term: m.term,
+            },
+            data: Arc::new(data),
+        });
+    }
+    let mut entries = Vec::with_capacity(rec.entries.len());
+    for e in rec.entries {
+        let payload = decode_payload(&e.data).map_err(|err| {
+            NodeError::Corrupt(format!(
+                "WAL entry {} in {}: {err}",
+                e.index,
+                cfg.data_dir.display()
+            ))
+        })?;
+        entries.push(Entry {
+            index: e.index,
+            term: e.term,
+            payload,
+        });
+    }
+    let hs = rec.hard_state;
+    let recovered = Recovered {
+        hard_state: crate::core::HardState {
+            term: hs.term,
+            vote: hs.vote,
+            commit: hs.commit,
+        },
+        snapshot,
+        entries,
+        incarnation,
+    };
+    Ok((wal, recovered, kv))
+}
+
+/// Runs a node until `shutdown` resolves or a fatal error. Must be called in
+/// a multi-threaded tokio runtime. Requests arrive on `requests`.
+pub async fn run(
+    cfg: NodeConfig,
+    requests: mpsc::Receiver<Request>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let listen = *cfg
+        .peers
+        .get(&cfg.id)
+        .ok_or_else(|| NodeError::Config(format!("--peers has no address for node {}", cfg.id)))?;
+    let (wal, rec, kv) = recover(&cfg)?;
+    let ids: Vec<NodeId> = cfg.peers.keys().copied().collect();
+    let (sink, trace) = match &cfg.trace {
+        Some(path) => {
+            let (s, h) = trace_file::open(path, cfg.id, ids.clone())?;
+            (
+                Some(Box::new(s) as Box<dyn crate::trace::TraceSink>),
+                Some(h),
+            )
+        }
+        None => (None, None),
+    };
+    let mut core_cfg = Config::new(cfg.id, ids);
+    core_cfg.election_ticks = cfg.election_ticks;
+    core_cfg.heartbeat_ticks = cfg.heartbeat_ticks;
+    core_cfg.compact_every = cfg.compact_every;
+    core_cfg.seed = rand::random();
+    let mut node = RaftNode::new(core_cfg, rec, sink);
+    node.applied_snapshot(kv.applied());
+    let (transport, inbound) = Transport::<WireMessage>::start(
+        cfg.id,
+        listen,
+        cfg.peers.clone(),
+        TransportConfig::default(),
+    )
+    .await?;
+    tracing::info!(id = cfg.id, %listen, "node started");
+    let mut lp = Loop {
+        id: cfg.id,
+        node,
+        kv,
+        wal: Some(wal),
+        transport,
+        trace,
+        waiting: BTreeMap::new(),
+        reads: HashMap::new(),
+        ready_reads: BTreeMap::new(),
+        next_ctx: 0,
+        metrics: Metrics::default(),
+    };
+    let r = lp.run(cfg.tick, inbound, requests, shutdown).await;
+    if let Some(t) = &lp.trace {
+        t.barrier().await;
+    }
+    r
+}
+
+impl Loop {
+    async fn run(
+        &mut self,
+        tick: Duration,
+        mut inbound: mpsc::Receiver<(NodeId, WireMessage)>,
+        mut requests: mpsc::Receiver<Request>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = ticker.tick() => {
+                    self.node.tick();
+                    self.reads.retain(|_, (_, tx)| !tx.is_closed());
+                }
+                Some((_, m)) = inbound.recv() => {
+                    self.step(m);
+                    for _ in 0..256 {
+                        match inbound.try_recv() {
+                            Ok((_, m)) => self.step(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(r) = requests.recv() => {
+                    self.request(r);
+                    for _ in 0..1024 {
+                        match requests.try_recv() {
+                            Ok(r) => self.request(r),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            while self.node.has_ready() {
+                let rd = self.node.ready();
+                self.handle_ready(rd).await?;
+            }
+        }
+    }
+
+    fn step(&mut self, m: WireMessage) {
+        self.metrics.messages_received += 1;
+        self.node.step(m.into());
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: match self.node.role() {
+                Role::Leader => "leader",
+                Role::Follower => "follower",
+                Role::Candidate => "candidate",
+            },
+            term: self.node.term(),
+            leader: self.node.leader(),
+            commit: self.node.commit_index(),
+            applied: self.kv.applied(),
+            last_index: self.node.last_index(),
+            metrics: self.metrics,
+        }
+    }
+
+    fn request(&mut self, r: Request) {
+        match r {
+            Request::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Request::Propose { cmd, reply } => {
+                self.metrics.proposals += 1;
+                let (client, req) = (cmd.client, cmd.req);
+                match self.node.propose(cmd) {
+                    Ok(index) => {
+                        self.waiting.insert(index, Waiter { client, req, reply });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(ReqError::NotLeader(e.leader)));
+                    }
+                }
+            }
+            Request::Read { key, reply } => {
+                self.metrics.reads += 1;
+                self.next_ctx += 1;
+                let ctx = self.next_ctx;
+                match self.node.read_index(ctx) {
+                    Ok(()) => {
+                        self.reads.insert(ctx, (key, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(ReqError::NotLeader(e.leader)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the WAL on a blocking thread.
+    async fn with_wal<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Wal) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let mut wal = self.wal.take().ok_or(StorageError::Poisoned)?;
+        let (wal, r) = tokio::task::spawn_blocking(move || {
+            let r = f(&mut wal);
+            (wal, r)
+        })
+        .await
+        .map_err(|e| NodeError::Io(std::io::Error::other(e)))?;
+        self.wal = Some(wal);
+        Ok(r?)
+    }
+
+    async fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
+        self.metrics.readies += 1;
+        if rd.must_persist() {
+            let snap = rd.snapshot.clone();
+            let hs = rd.hard_state;
+            let entries: Vec<storage::Entry> = rd
+                .entries
+                .iter()
+                .map(|e| storage::Entry {
+                    index: e.index,
+                    term: e.term,
+                    data: encode_payload(&e.payload),
+                })
+                .collect();
+            self.with_wal(move |wal| {
+                if let Some(s) = snap {
+                    let meta = storage::SnapshotMeta {
+                        index: s.meta.index,
+                        term: s.meta.term,
+                    };
+                    wal.save_snapshot(meta, &s.data)?;
+                    wal.compact(meta.index)?;
+                }
+                let snap_index = wal.snapshot().map_or(0, |m| m.index);
+                let fresh: Vec<_> = entries
+                    .into_iter()
+                    .filter(|e| e.index > snap_index)
+                    .collect();
+                if let Some(first) = fresh.first() {
+                    if first.index <= wal.last_index() {
+                        wal.truncate_from(first.index)?;
+                    }
+                    wal.append(&fresh)?;
+                }
+                if let Some(hs) = hs {
+                    wal.set_hard_state(storage::HardState {
+                        term: hs.term,
+                        vote: hs.vote,
+                        commit: hs.commit,
+                    })?;
+                }
+                wal.sync()
+            })
+            .await?;
+            self.metrics.wal_syncs += 1;
+        }
+        let msgs = self.node.persisted(&mut rd);
+        if let Some(t) = &self.trace {
+            if !msgs.is_empty() {
+                t.barrier().await;
+            }
+        }
+        for m in &msgs {
+            self.metrics.messages_sent += 1;
+            if let Err(e) = self.transport.send(m.to, &WireMessage::from(m)) {
+                tracing::debug!(to = m.to, error = %e, "message not sent");
+            }
+        }
+        if let Some(s) = &rd.snapshot {
+            self.kv = KvStore::restore(&s.data, Bugs::NONE)
+                .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
+            self.node.applied_snapshot(s.meta.index);
+            self.metrics.snapshots_installed += 1;
+            // Proposals whose index the snapshot covers cannot be matched.
+            let rest = self.waiting.split_off(&(s.meta.index + 1));
+            for (_, w) in std::mem::replace(&mut self.waiting, rest) {
+                let _ = w.reply.send(Err(ReqError::Lost));
+            }
+        }
+        for e in &rd.committed_entries {
+            if e.index <= self.kv.applied() {
+                continue;
+            }
+            let a = self.kv.apply(e);
+            self.node.applied(e.index, a.duplicate);
+            self.metrics.entries_applied += 1;
+            if let Some(w) = self.waiting.remove(&e.index) {
+                let r = match (a.command, a.reply) {
+                    (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
+                    _ => Err(ReqError::Lost),
+                };
+                let _ = w.reply.send(r);
+            }
+        }
+        for rs in rd.read_states {
+            self.ready_reads.entry(rs.index).or_default().push(rs.ctx);
+        }
+        self.serve_reads();
+        self.maybe_snapshot().await
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.kv.applied();
+        while let Some(entry) = self.ready_reads.first_entry() {
+            if *entry.key() > applied {
+                break;
+            }
+            for ctx in entry.remove() {
+                if let Some((key, tx)) = self.reads.remove(&ctx) {
+                    let _ = tx.send(Ok(self.kv.get(&key).cloned()));
+                }
+            }
+        }
+    }
+
+    async fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        let applied = self.kv.applied();
+        if !self.node.snapshot_due(applied) {
+            return Ok(());
+        }
+        let Some(term) = self.node.log().term(applied) else {
+            return Ok(());
+        };
+        let data = Arc::new(self.kv.snapshot());
+        let meta = storage::SnapshotMeta {
+            index: applied,
+            term,
+        };
+        let d = data.clone();
+        self.with_wal(move |wal| {
+            wal.save_snapshot(meta, &d)?;
+            wal.compact(meta.index)?;
+            Ok(())
+        })
+        .await?;
+        self.node.compact(applied, data);
+        self.metrics.snapshots_taken += 1;
+        tracing::info!(
+            id = self.id,
+            index = applied,
+            "snapshot taken, log compacted"
+        );
+        Ok(())
+    }
+}

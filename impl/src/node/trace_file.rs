@@ -1,0 +1,214 @@
+//! `--trace FILE`: a [`TraceSink`] that hands events to a writer thread
+//! through a channel (serialisation and file I/O off the node's task).
+//!
+//! Before the node releases a Ready's messages to the network it calls
+//! [`TraceHandle::barrier`], which resolves once the writer has written every
+//! earlier event to the file (into the OS page cache): a node killed with
+//! SIGKILL never leaves a receive in another node's trace whose send is
+//! missing from its own. Across restarts the file is appended to and events
+//! keep their per-node numbering; a restart begins with a `crash` event.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Seek, Write};
+use std::path::Path;
+use std::sync::mpsc;
+
+use raft_trace as rt;
+use tokio::sync::oneshot;
+
+use crate::core::NodeId;
+use crate::trace::TraceSink;
+
+enum Item {
+    Event(Box<rt::NodeEvent>),
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The sink given to the core.
+pub struct FileSink {
+    tx: mpsc::Sender<Item>,
+    seq: u64,
+    start: std::time::Instant,
+}
+
+/// The node's handle for barriers.
+#[derive(Clone)]
+pub struct TraceHandle {
+    tx: mpsc::Sender<Item>,
+}
+
+impl TraceHandle {
+    /// Resolves when every event recorded so far is written.
+    pub async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Item::Barrier(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl TraceSink for FileSink {
+    fn record(&mut self, node: NodeId, event: rt::Event, post: rt::PostState) {
+        self.seq += 1;
+        let _ = self.tx.send(Item::Event(Box::new(rt::NodeEvent {
+            node,
+            seq: self.seq,
+            time: Some(self.start.elapsed().as_micros() as u64),
+            event,
+            post: Some(post),
+        })));
+    }
+}
+
+/// Opens (or continues) the trace file of node `id` in a cluster of `nodes`.
+pub fn open(
+    path: &Path,
+    id: NodeId,
+    nodes: Vec<NodeId>,
+) -> std::io::Result<(FileSink, TraceHandle)> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    // Keep complete lines only (a killed writer may have left half a line).
+    let mut good = 0u64;
+    let mut last_seq = 0u64;
+    let mut lines = 0u64;
+    {
+        let mut r = BufReader::new(&file);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = r.read_line(&mut line)?;
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            good += n as u64;
+            lines += 1;
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if let Some(s) = v.get("seq").and_then(|s| s.as_u64()) {
+                    last_seq = last_seq.max(s);
+                }
+            }
+        }
+    }
+    file.set_len(good)?;
+    file.seek(std::io::SeekFrom::End(0))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    let mut seq = last_seq;
+    if lines == 0 {
+        let network = rt::Network {
+            loss: true,
+            duplication: false,
+            reorder: true,
+        };
+        let header = crate::trace::header(nodes, network, serde_json::json!({"node": id}));
+        serde_json::to_writer(&mut out, &header)?;
+        out.write_all(b"\n")?;
+    } else {
+        seq += 1;
+        let crash = rt::NodeEvent {
+            node: id,
+            seq,
+            time: None,
+            event: rt::Event::Crash(rt::Crash {}),
+            post: None,
+        };
+        serde_json::to_writer(&mut out, &crash)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    let (tx, rx) = mpsc::channel::<Item>();
+    std::thread::Builder::new()
+        .name("raftkv-trace".into())
+        .spawn(move || writer(out, rx))?;
+    Ok((
+        FileSink {
+            tx: tx.clone(),
+            seq,
+            start: std::time::Instant::now(),
+        },
+        TraceHandle { tx },
+    ))
+}
+
+fn writer(mut out: std::io::BufWriter<std::fs::File>, rx: mpsc::Receiver<Item>) {
+    let mut failed = false;
+    while let Ok(item) = rx.recv() {
+        let mut waiters = Vec::new();
+        let mut next = Some(item);
+        while let Some(item) = next {
+            match item {
+                Item::Event(ev) if !failed => {
+                    let r = serde_json::to_writer(&mut out, &ev)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"));
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "trace write failed; tracing stops");
+                        failed = true;
+                    }
+                }
+                Item::Event(_) => {}
+                Item::Barrier(w) => waiters.push(w),
+            }
+            next = rx.try_recv().ok();
+        }
+        if !failed {
+            if let Err(e) = out.flush() {
+                tracing::error!(error = %e, "trace write failed; tracing stops");
+                failed = true;
+            }
+        }
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(i: u64) -> rt::Event {
+        rt::Event::Commit(rt::Commit { index: i })
+    }
+
+    #[test]
+    fn continues_numbering_across_restarts_and_drops_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n1.ndjson");
+        let rt_ = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3]).unwrap();
+        sink.record(1, commit(1), rt::PostState::default());
+        sink.record(1, commit(2), rt::PostState::default());
+        rt_.block_on(h.barrier());
+        // A killed writer leaves half a line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"node\":1,\"seq\":3,\"ty").unwrap();
+        drop(f);
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3]).unwrap();
+        sink.record(1, commit(3), rt::PostState::default());
+        rt_.block_on(h.barrier());
+        let reader = raft_trace::read_file(&path).unwrap();
+        let events: Vec<_> = reader
+            .map(|r| match r.unwrap() {
+                rt::Record::Node(e) => (e.seq, e.event.event_type()),
+                rt::Record::Client(_) => panic!("no client events"),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (1, rt::EventType::Commit),
+                (2, rt::EventType::Commit),
+                (3, rt::EventType::Crash),
+                (4, rt::EventType::Commit),
+            ]
+        );
+    }
+}

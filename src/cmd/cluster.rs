@@ -1,0 +1,110 @@
+//! `raftcheck cluster`: start a local raftkv cluster of `raftcheck node`
+//! child processes on free loopback ports, print the endpoints, run until
+//! Ctrl-C.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+use anyhow::{Context, Result};
+
+use crate::exit::Outcome;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Each node keeps its data in DIR/node-N.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Write each node's raft-trace/1 events to DIR/traces/node-N.ndjson.
+    #[arg(long)]
+    trace: bool,
+    /// Milliseconds per Raft tick.
+    #[arg(long, default_value_t = 20)]
+    tick_ms: u64,
+    /// Print the endpoints as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    let n = args.nodes.max(1);
+    let mut peers = Vec::new();
+    let mut clients = Vec::new();
+    for id in 1..=n {
+        peers.push(format!("{id}=127.0.0.1:{}", free_port()?));
+        clients.push(format!("{id}=127.0.0.1:{}", free_port()?));
+    }
+    let exe = std::env::current_exe().context("cannot find the raftcheck executable")?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("create {}", args.data_dir.display()))?;
+    if args.trace {
+        std::fs::create_dir_all(args.data_dir.join("traces"))?;
+    }
+    let mut children: Vec<Child> = Vec::new();
+    for id in 1..=n {
+        let mut c = Command::new(&exe);
+        c.arg("node")
+            .args(["--id", &id.to_string()])
+            .args(["--peers", &peers.join(",")])
+            .args([
+                "--client-addr",
+                clients[id as usize - 1].split_once('=').map_or("", |x| x.1),
+            ])
+            .args(["--client-peers", &clients.join(",")])
+            .arg("--data-dir")
+            .arg(args.data_dir.join(format!("node-{id}")))
+            .args(["--tick-ms", &args.tick_ms.to_string()]);
+        if args.trace {
+            c.arg("--trace").arg(
+                args.data_dir
+                    .join("traces")
+                    .join(format!("node-{id}.ndjson")),
+            );
+        }
+        match c.spawn() {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                for mut ch in children {
+                    let _ = ch.kill();
+                }
+                return Err(e).context("cannot start a node");
+            }
+        }
+    }
+    let endpoints: Vec<&str> = clients
+        .iter()
+        .filter_map(|c| c.split_once('=').map(|x| x.1))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "endpoints": endpoints, "peers": peers, "pids": children.iter().map(Child::id).collect::<Vec<_>>() })
+        );
+    } else {
+        for (i, e) in endpoints.iter().enumerate() {
+            println!("node {}: http://{e}", i + 1);
+        }
+        println!("endpoints: {}", endpoints.join(","));
+        println!(
+            "try: raftcheck client put --endpoints {} hello world",
+            endpoints.join(",")
+        );
+        println!("Ctrl-C stops the cluster.");
+    }
+    raftkv::node::wait_for_stop_signal()?;
+    for c in &mut children {
+        // SIGTERM-like stop: the nodes also got the terminal's Ctrl-C.
+        let _ = Command::new("kill").arg(c.id().to_string()).status();
+    }
+    for mut c in children {
+        let _ = c.wait();
+    }
+    Ok(Outcome::Holds)
+}

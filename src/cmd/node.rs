@@ -1,0 +1,99 @@
+//! `raftcheck node`: run one node of a raftkv cluster.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use raftkv::node::NodeConfig;
+
+use crate::exit::Outcome;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// This node's id (positive).
+    #[arg(long)]
+    id: u64,
+    /// Peer (Raft) addresses of every node: `1=127.0.0.1:7001,2=...`.
+    #[arg(long)]
+    peers: String,
+    /// Address of this node's HTTP client API.
+    #[arg(long)]
+    client_addr: SocketAddr,
+    /// Client API addresses of every node, for redirects to the leader:
+    /// `1=127.0.0.1:8001,2=...` (default: this node's only, so followers
+    /// answer 503 with the leader's id instead of redirecting).
+    #[arg(long)]
+    client_peers: Option<String>,
+    /// Directory of the WAL and snapshots.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Write raft-trace/1 events to this file (appended across restarts).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Milliseconds per Raft tick (election timeout 10-20 ticks, heartbeat 2).
+    #[arg(long, default_value_t = 20)]
+    tick_ms: u64,
+    /// Snapshot and compact the log every this many applied entries.
+    #[arg(long, default_value_t = 10_000)]
+    compact_every: u64,
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub fn parse_map(s: &str, what: &str) -> Result<BTreeMap<u64, String>> {
+    let mut m = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .with_context(|| format!("{what}: expected ID=ADDR, got {part:?}"))?;
+        let id: u64 = id
+            .parse()
+            .with_context(|| format!("{what}: bad node id {id:?}"))?;
+        if id == 0 {
+            bail!("{what}: node ids are positive");
+        }
+        if m.insert(id, addr.to_string()).is_some() {
+            bail!("{what}: node {id} given twice");
+        }
+    }
+    if m.is_empty() {
+        bail!("{what}: empty");
+    }
+    Ok(m)
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    let peers = parse_map(&args.peers, "--peers")?
+        .into_iter()
+        .map(|(id, a)| {
+            a.parse::<SocketAddr>()
+                .map(|sa| (id, sa))
+                .with_context(|| format!("--peers: bad address {a:?} for node {id}"))
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    if !peers.contains_key(&args.id) {
+        bail!("--peers has no address for node {}", args.id);
+    }
+    let mut client_peers = match &args.client_peers {
+        Some(s) => parse_map(s, "--client-peers")?,
+        None => BTreeMap::new(),
+    };
+    client_peers
+        .entry(args.id)
+        .or_insert_with(|| args.client_addr.to_string());
+    let cfg = NodeConfig {
+        id: args.id,
+        peers,
+        client_addr: args.client_addr,
+        client_peers,
+        data_dir: args.data_dir,
+        trace: args.trace,
+        tick: Duration::from_millis(args.tick_ms.max(1)),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        compact_every: args.compact_every.max(1),
+    };
+    raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;
+    Ok(Outcome::Holds)
+}

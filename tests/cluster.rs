@@ -1,0 +1,387 @@
+//! A 3-node raftkv cluster of real `raftcheck node` processes on loopback:
+//! election, writes and linearizable reads, garbage on a peer port, SIGKILL
+//! of the leader and restart without losing acknowledged writes, catch-up by
+//! snapshot after compaction, a corrupted WAL detected at start, and the
+//! three nodes' traces validated by `raftcheck validate`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use raftkv::node::client::{request, Client, Outcome};
+
+const COMPACT_EVERY: u64 = 64;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Cluster {
+    dir: PathBuf,
+    peers: Vec<String>,
+    clients: Vec<String>,
+    children: BTreeMap<u64, Child>,
+}
+
+impl Cluster {
+    fn new(dir: &Path, n: u64) -> Cluster {
+        let peers = (1..=n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let clients = (1..=n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        std::fs::create_dir_all(dir.join("traces")).unwrap();
+        Cluster {
+            dir: dir.to_path_buf(),
+            peers,
+            clients,
+            children: BTreeMap::new(),
+        }
+    }
+
+    fn map(v: &[String]) -> String {
+        v.iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn node_command(&self, id: u64, data_dir: &Path) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("raftcheck"));
+        c.arg("node")
+            .args(["--id", &id.to_string()])
+            .args(["--peers", &Self::map(&self.peers)])
+            .args(["--client-addr", &self.clients[id as usize - 1]])
+            .args(["--client-peers", &Self::map(&self.clients)])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--tick-ms", "20"])
+            .args(["--compact-every", &COMPACT_EVERY.to_string()]);
+        c
+    }
+
+    fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
+    }
+
+    fn start(&mut self, id: u64) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("node-{id}.log")))
+            .unwrap();
+        let child = self
+            .node_command(id, &self.data_dir(id))
+            .arg("--trace")
+            .arg(self.dir.join("traces").join(format!("node-{id}.ndjson")))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.insert(id, child);
+    }
+
+    fn kill9(&mut self, id: u64) {
+        let mut c = self.children.remove(&id).unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    /// A clean stop (SIGTERM): the node flushes its trace.
+    fn stop(&mut self, id: u64) {
+        let mut c = self.children.remove(&id).unwrap();
+        Command::new("kill")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        while c.try_wait().unwrap().is_none() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "node {id} ignores SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn status(&self, id: u64) -> Option<serde_json::Value> {
+        let r = request(
+            &self.clients[id as usize - 1],
+            "GET",
+            "/v1/status",
+            &[],
+            b"",
+            Duration::from_secs(2),
+        )
+        .ok()?;
+        (r.status == 200).then(|| serde_json::from_slice(&r.body).ok())?
+    }
+
+    fn metric(&self, id: u64, name: &str) -> u64 {
+        let r = request(
+            &self.clients[id as usize - 1],
+            "GET",
+            "/metrics",
+            &[],
+            b"",
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let text = String::from_utf8(r.body).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Waits until one of `ids` leads; returns its id.
+    fn leader(&self, ids: &[u64]) -> u64 {
+        poll(Duration::from_secs(20), "a leader", || {
+            ids.iter()
+                .copied()
+                .find(|&id| self.status(id).is_some_and(|s| s["role"] == "leader"))
+        })
+    }
+
+    fn client(&self) -> Client {
+        Client::new(self.clients.clone())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.children.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn put(c: &mut Client, k: &str, v: &str) {
+    assert_eq!(c.put(k, v).unwrap(), Outcome::Done, "put {k}");
+}
+
+fn value(i: usize) -> String {
+    format!("val-{i:05}")
+}
+
+#[test]
+fn three_node_cluster() {
+    let t0 = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cl = Cluster::new(tmp.path(), 3);
+    for id in 1..=3 {
+        cl.start(id);
+    }
+    let leader = cl.leader(&[1, 2, 3]);
+    eprintln!("leader {leader} after {:?}", t0.elapsed());
+
+    // Writes and linearizable reads (through any node: followers redirect).
+    let mut c = cl.client();
+    let mut acked = BTreeMap::new();
+    for i in 0..1000 {
+        let k = format!("k{}", i % 100);
+        put(&mut c, &k, &value(i));
+        acked.insert(k.clone(), value(i));
+        if i % 10 == 0 {
+            let mut r = Client::new(vec![cl.clients[i % 3].clone()]);
+            assert_eq!(r.get(&k).unwrap(), Outcome::Value(value(i)));
+        }
+    }
+    assert_eq!(c.get("absent").unwrap(), Outcome::NotFound);
+    assert_eq!(
+        c.cas("k0", Some("nope"), "x").unwrap(),
+        Outcome::CasFailed(Some(acked["k0"].clone()))
+    );
+    assert_eq!(
+        c.cas("k0", Some(&acked["k0"].clone()), "cas").unwrap(),
+        Outcome::Done
+    );
+    acked.insert("k0".into(), "cas".into());
+    eprintln!("1000 writes + 100 reads done after {:?}", t0.elapsed());
+
+    // Garbage and an oversized frame on a follower's peer port.
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    for bytes in [b"GET / HTTP/1.1\r\n\r\n garbage garbage".to_vec(), {
+        // A valid header from a known node announcing a 4 GiB payload.
+        let mut f = raftkv::transport::FRAME_MAGIC.to_vec();
+        f.extend_from_slice(&[raftkv::transport::FRAME_VERSION, 0]);
+        f.extend_from_slice(&leader.to_le_bytes());
+        f.extend_from_slice(&u32::MAX.to_le_bytes());
+        f
+    }] {
+        let mut s = TcpStream::connect(&cl.peers[follower as usize - 1]).unwrap();
+        let _ = s.write_all(&bytes);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(cl.status(follower).is_some(), "follower survives garbage");
+
+    // SIGKILL the leader; the others elect a new one and keep serving.
+    cl.kill9(leader);
+    let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
+    let new_leader = cl.leader(&others);
+    eprintln!("new leader {new_leader} after {:?}", t0.elapsed());
+    for i in 1000..(1000 + 3 * COMPACT_EVERY as usize) {
+        let k = format!("k{}", i % 100);
+        put(&mut c, &k, &value(i));
+        acked.insert(k, value(i));
+    }
+    // No acknowledged write was lost.
+    for (k, v) in &acked {
+        assert_eq!(c.get(k).unwrap(), Outcome::Value(v.clone()), "key {k}");
+    }
+    assert!(cl.metric(new_leader, "raftkv_snapshots_taken_total") >= 1);
+
+    // The old leader restarts; its log lies behind the leader's snapshot, so it
+    // catches up by snapshot.
+    cl.start(leader);
+    let target = cl.status(new_leader).unwrap()["commit"].as_u64().unwrap();
+    poll(
+        Duration::from_secs(20),
+        "the restarted node to catch up",
+        || {
+            cl.status(leader)
+                .filter(|s| s["applied"].as_u64().unwrap() >= target)
+        },
+    );
+    assert!(cl.metric(leader, "raftkv_snapshots_installed_total") >= 1);
+    for (k, v) in acked.iter().take(20) {
+        let mut r = Client::new(vec![cl.clients[leader as usize - 1].clone()]);
+        assert_eq!(r.get(k).unwrap(), Outcome::Value(v.clone()), "key {k}");
+    }
+    eprintln!("restart and catch-up done after {:?}", t0.elapsed());
+
+    for id in 1..=3 {
+        cl.stop(id);
+    }
+    // The traces of the run validate (semantic check).
+    let out = Command::new(assert_cmd::cargo::cargo_bin("raftcheck"))
+        .arg("validate")
+        .arg(tmp.path().join("traces"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A corrupted record in a WAL segment stops the node at start, naming
+    // the file and the offset.
+    let dir = cl.data_dir(new_leader);
+    let needle = value(1100);
+    let mut hit = None;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "log") {
+            let bytes = std::fs::read(&p).unwrap();
+            if let Some(pos) = bytes
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+            {
+                hit = Some((p, bytes, pos));
+            }
+        }
+    }
+    let (path, mut bytes, pos) = hit.expect("a segment holds the value");
+    bytes[pos] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = cl.node_command(new_leader, &dir).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a corrupt WAL must stop the node: {err}"
+    );
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert!(
+        err.contains("corrupt") && err.contains(name) && err.contains("offset"),
+        "{err}"
+    );
+    eprintln!("total {:?}", t0.elapsed());
+}
+
+/// The README quick start: `raftcheck cluster`, then `raftcheck client`.
+#[test]
+fn cluster_command_and_client_cli() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("raftcheck");
+    let mut cluster = Command::new(&bin)
+        .args(["cluster", "--nodes", "3", "--json", "--data-dir"])
+        .arg(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(cluster.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let endpoints: Vec<String> = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    let eps = endpoints.join(",");
+    let client = |args: &[&str]| {
+        Command::new(&bin)
+            .args(["client", "--endpoints", &eps])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = client(&["put", "hello", "world"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = client(&["get", "hello"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "world");
+    let out = client(&["cas", "hello", "--from", "nope", "--to", "x"]);
+    assert_eq!(out.status.code(), Some(1), "a failed cas exits 1");
+    let out = client(&["get", "absent"]);
+    assert_eq!(out.status.code(), Some(1), "an absent key exits 1");
+    // SIGTERM stops the cluster and its nodes.
+    Command::new("kill")
+        .arg(cluster.id().to_string())
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    while cluster.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "cluster ignores SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for ep in &endpoints {
+        poll(Duration::from_secs(10), "the nodes to stop", || {
+            TcpStream::connect(ep).is_err().then_some(())
+        });
+    }
+}
