@@ -65,3 +65,33 @@ fn two_leaders_in_a_term_are_rejected_with_the_line() {
     assert_eq!(v["runs"][0]["rejection"]["rule"], "ElectionSafety");
     assert_eq!(v["runs"][0]["rejection"]["at"]["line"], lines.len() as u64);
 }
+
+#[test]
+fn a_run_whose_clients_saw_a_stale_value_is_rejected() {
+    let text = std::fs::read_to_string(examples().join("client-history.ndjson")).unwrap();
+    // Client 3 reads x after the cas to "3" finished, yet sees the old "1".
+    let stale = text.replace(
+        r#""client":3,"req":2,"status":"ok","value":"3""#,
+        r#""client":3,"req":2,"status":"ok","value":"1""#,
+    );
+    assert_ne!(stale, text, "the example changed; update this test");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("history.ndjson"), &text).unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("client operations linearizable"));
+    std::fs::write(dir.path().join("history.ndjson"), stale).unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "the client history is not linearizable",
+        ));
+}

@@ -174,21 +174,61 @@ fn semantic(args: &Args) -> Result<Outcome> {
         eprintln!("{msg}");
         return Ok(Outcome::BadInput);
     }
-    let invalid = reports.iter().filter(|r| r.rejection.is_some()).count();
+    // The clients' view: the client events of each valid run must be
+    // linearizable (our store's model: read, write, cas, delete, append).
+    let mut histories: Vec<Option<HistoryVerdict>> = Vec::new();
+    for (run, r) in runs.iter().zip(&reports) {
+        histories.push(match r.rejection {
+            Some(_) => None,
+            None => check_histories(run)?,
+        });
+    }
+    let failed_histories = histories
+        .iter()
+        .filter(|h| h.as_ref().is_some_and(|h| h.verdict == "not-linearizable"))
+        .count();
+    let unknown = histories
+        .iter()
+        .filter(|h| h.as_ref().is_some_and(|h| h.verdict == "unknown"))
+        .count();
+    let invalid = reports.iter().filter(|r| r.rejection.is_some()).count() + failed_histories;
     if args.json {
+        let runs_json: Vec<serde_json::Value> = reports
+            .iter()
+            .zip(&histories)
+            .map(|(r, h)| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["history"] = serde_json::to_value(h).unwrap_or_default();
+                v
+            })
+            .collect();
         let out = serde_json::json!({
-            "verdict": if invalid == 0 { "valid" } else { "invalid" },
-            "runs": reports,
+            "verdict": match (invalid, unknown) {
+                (0, 0) => "valid",
+                (0, _) => "inconclusive",
+                _ => "invalid",
+            },
+            "runs": runs_json,
         });
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        for (run, r) in runs.iter().zip(&reports) {
-            match &r.rejection {
-                None => println!(
-                    "{}: valid ({} events, {} messages undelivered at the end)",
-                    run.name, r.events, r.undelivered
+        for ((run, r), h) in runs.iter().zip(&reports).zip(&histories) {
+            match (&r.rejection, h) {
+                (Some(rej), _) => print!("{}: INVALID\n{rej}", run.name),
+                (None, Some(h)) if h.verdict == "not-linearizable" => print!(
+                    "{}: INVALID: the client history is not linearizable\n{}\n",
+                    run.name, h.explanation
                 ),
-                Some(rej) => print!("{}: INVALID\n{rej}", run.name),
+                (None, h) => println!(
+                    "{}: valid ({} events, {} messages undelivered at the end{})",
+                    run.name,
+                    r.events,
+                    r.undelivered,
+                    match h {
+                        Some(h) => format!("; {} client operations {}", h.operations, h.verdict),
+                        None => String::new(),
+                    }
+                ),
             }
         }
         println!(
@@ -197,9 +237,53 @@ fn semantic(args: &Args) -> Result<Outcome> {
             reports.len()
         );
     }
-    Ok(if invalid == 0 {
-        Outcome::Holds
-    } else {
-        Outcome::Violated
+    Ok(match (invalid, unknown) {
+        (0, 0) => Outcome::Holds,
+        (0, _) => Outcome::Inconclusive,
+        _ => Outcome::Violated,
     })
+}
+
+/// The linearizability check of a run's client events.
+#[derive(Serialize)]
+struct HistoryVerdict {
+    verdict: &'static str,
+    operations: usize,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    explanation: String,
+}
+
+/// Checks the client events of each file of `run` (each file's client lines
+/// are in real-time order on their own); None when the run has none.
+fn check_histories(run: &raft_conformance::validate::Run) -> Result<Option<HistoryVerdict>> {
+    use raft_conformance::linearizability::{self as lin, ModelKind, Request, Verdict};
+    let mut result: Option<HistoryVerdict> = None;
+    for file in &run.files {
+        let history = lin::formats::read_raft_trace(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if history.ops.is_empty() {
+            continue;
+        }
+        let report = lin::check_history(&history, &Request::new(ModelKind::RaftKv))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let verdict = match report.verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "not-linearizable",
+            Verdict::Unknown => "unknown",
+        };
+        let operations = result.as_ref().map_or(0, |r| r.operations) + report.operations;
+        let explanation = report.failing.map(|f| f.render()).unwrap_or_default();
+        if verdict != "linearizable" {
+            return Ok(Some(HistoryVerdict {
+                verdict,
+                operations,
+                explanation,
+            }));
+        }
+        result = Some(HistoryVerdict {
+            verdict,
+            operations,
+            explanation,
+        });
+    }
+    Ok(result)
 }
