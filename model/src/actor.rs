@@ -100,6 +100,7 @@ impl RaftActor {
         Rules {
             servers: self.cfg.servers,
             bug: self.cfg.bug,
+            sticky_leader: false,
         }
     }
 

@@ -200,12 +200,21 @@ pub struct Rules {
     pub servers: u64,
     /// A planted bug, or `None` for the correct specification.
     pub bug: Option<Bug>,
+    /// A server that knows the leader of its current term refuses to vote
+    /// in that term, even if it has not voted yet (etcd-io/raft's and
+    /// raft-rs's rule; refusing a vote never endangers safety). Off in the
+    /// model checker; the trace validator allows either behaviour.
+    pub sticky_leader: bool,
 }
 
 impl Rules {
     /// The correct rules for a cluster of `servers`.
     pub fn new(servers: u64) -> Rules {
-        Rules { servers, bug: None }
+        Rules {
+            servers,
+            bug: None,
+            sticky_leader: false,
+        }
     }
 
     /// The number of servers that make a majority (N/2+1).

@@ -10,6 +10,7 @@
 mod input;
 mod invariants;
 mod network;
+mod replay;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ use serde_json::value::RawValue;
 pub use input::{runs_in, Run};
 use invariants::Invariants;
 use network::NetworkCheck;
+pub use replay::{ReplayStats, DEFAULT_BUDGET};
+use replay::{Replay, ReplayError};
 
 /// A broken rule, before it is placed at a line of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,15 +109,40 @@ pub struct RunReport {
     #[serde(skip)]
     pub history: Vec<ClientEvent>,
     pub rejection: Option<Rejection>,
+    /// Set when the replay could not decide (frontier budget exceeded).
+    pub inconclusive: Option<String>,
+    /// What the replay through the model did.
+    pub replay: ReplayStats,
 }
 
 const RECENT: usize = 5;
 
-/// Validates one run.
+/// How to validate.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The most candidate model states a node's replay may keep.
+    pub frontier_budget: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            frontier_budget: DEFAULT_BUDGET,
+        }
+    }
+}
+
+/// Validates one run with the default options.
 pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
+    validate_run_with(run, &Options::default())
+}
+
+/// Validates one run.
+pub fn validate_run_with(run: &Run, options: &Options) -> Result<RunReport, InputError> {
     let mut merged = input::Merged::open(run)?;
     let header: Header = merged.header().clone();
     let mut invariants = Invariants::new(&header);
+    let mut replay = Replay::new(&header, options.frontier_budget);
     let mut network = NetworkCheck::new(header.network);
     let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
         Default::default();
@@ -125,6 +153,8 @@ pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
         undelivered: 0,
         history: Vec::new(),
         rejection: None,
+        inconclusive: None,
+        replay: ReplayStats::default(),
     };
     while let Some(item) = merged.next(&network)? {
         let (at, event) = match item {
@@ -141,6 +171,17 @@ pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
             _ => Ok(()),
         }
         .and_then(|()| invariants.step(&event));
+        let result = match result {
+            Ok(()) => match replay.step(&event) {
+                Ok(()) => Ok(()),
+                Err(ReplayError::Violation(v)) => Err(v),
+                Err(ReplayError::Inconclusive(why)) => {
+                    report.inconclusive = Some(why);
+                    break;
+                }
+            },
+            Err(v) => Err(v),
+        };
         if let Err(v) = result {
             let history = recent.remove(&event.node).unwrap_or_default();
             report.rejection = Some(Rejection {
@@ -160,6 +201,23 @@ pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
         }
         queue.push_back((at, event));
     }
+    if report.rejection.is_none() && report.inconclusive.is_none() {
+        if let Err((node, v)) = replay.finish() {
+            let mut history = recent.remove(&node).unwrap_or_default();
+            if let Some((at, last)) = history.pop_back() {
+                report.rejection = Some(Rejection {
+                    at,
+                    node,
+                    rule: v.rule,
+                    expected: v.expected,
+                    actual: v.actual,
+                    event: raw(&last),
+                    recent: history.into_iter().map(|(l, e)| (l, raw(&e))).collect(),
+                });
+            }
+        }
+    }
+    report.replay = replay.stats();
     report.undelivered = network.undelivered();
     Ok(report)
 }

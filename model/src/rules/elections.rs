@@ -55,7 +55,8 @@ pub fn handle_request_vote(
 ) -> Step {
     let mut next = s.clone();
     observe_term(&mut next, term);
-    let free = next.voted_for.is_none() || next.voted_for == Some(from);
+    let free = next.voted_for.is_none() && !(rules.sticky_leader && next.leader.is_some())
+        || next.voted_for == Some(from);
     let up_to_date = next.log.is_behind(last_index, last_term);
     let granted = term == next.term
         && (free || rules.bug(Bug::DoubleVote))

@@ -98,6 +98,30 @@ pub fn handle_install_snapshot(
     reply(next)
 }
 
+/// Figure 13, InstallSnapshot RPC, receiver implementation, for a chunk the
+/// receiver cannot install yet: "2. Create new snapshot file if first chunk
+/// ... 3. Write data into snapshot file at given offset ... 5. Save snapshot
+/// file ... if done is false, wait for more data chunks". The term rules of
+/// All Servers apply and a candidate recognises the sender as leader; the
+/// log and state machine are untouched. (The model's leader sends a snapshot
+/// as one chunk; an implementation that splits it takes this step for every
+/// chunk but the one that completes the snapshot, and may not acknowledge
+/// them: an unacknowledged chunk is indistinguishable from a lost reply.)
+pub fn handle_install_snapshot_chunk(s: &Server, from: NodeId, term: Term) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    if term == next.term {
+        if next.role == Role::Candidate {
+            become_follower(&mut next);
+        }
+        next.leader = Some(from);
+    }
+    Step {
+        state: next,
+        sends: vec![],
+    }
+}
+
 /// The leader learns that follower `from` holds everything up to the
 /// snapshot's last index.
 pub fn handle_install_snapshot_reply(

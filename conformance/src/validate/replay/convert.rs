@@ -1,0 +1,366 @@
+//! Between `raft-trace/1` and the model's types.
+//!
+//! The model's log entries carry a register command; an implementation's
+//! carry whatever its state machine takes. The replay only needs what Raft
+//! itself looks at: an entry's term, whether two entries are the same, and
+//! the session identity `(client, req)` that makes a retried command apply at
+//! most once. So a trace command becomes a model command with the same
+//! client and request number and an operation that stands for the trace's
+//! operation (a fingerprint of it); a no-op becomes a command of the reserved
+//! client 0; an entry whose data the emitter does not log becomes the
+//! [`opaque`] command, compared by term only.
+
+use std::hash::{Hash, Hasher};
+
+use raft_model::state_machine::StateMachine;
+use raft_model::types::{Command, Entry, Msg, Op};
+use raft_trace as rt;
+
+/// The client id that stands for a leader's no-op entry.
+pub const NOOP_CLIENT: u64 = 0;
+/// The client id of an entry whose data is not observed.
+pub const OPAQUE_CLIENT: u64 = u64::MAX;
+
+/// The command of an entry whose data the trace does not show.
+pub fn opaque() -> Command {
+    Command {
+        client: OPAQUE_CLIENT,
+        seq: 0,
+        op: Op::Read,
+    }
+}
+
+/// The model command standing for a trace entry's data.
+pub fn command(data: Option<&rt::EntryData>) -> Command {
+    match data {
+        None => opaque(),
+        Some(rt::EntryData::Noop) => Command {
+            client: NOOP_CLIENT,
+            seq: 0,
+            op: Op::Read,
+        },
+        Some(rt::EntryData::Command { client, req, op }) => Command {
+            client: *client,
+            seq: *req,
+            op: Op::Write(fingerprint(op)),
+        },
+    }
+}
+
+/// A stable 64-bit fingerprint of an operation (SipHash with fixed keys).
+fn fingerprint(op: &rt::Op) -> u64 {
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    op.hash(&mut h);
+    h.finish()
+}
+
+/// The model entry for a trace entry.
+pub fn entry(e: &rt::Entry) -> Entry {
+    Entry {
+        term: e.term,
+        cmd: command(e.data.as_ref()),
+    }
+}
+
+/// Whether a model entry agrees with what the trace shows of an entry.
+pub fn entry_agrees(model: &Entry, trace: &rt::Entry) -> bool {
+    model.term == trace.term
+        && (trace.data.is_none()
+            || model.cmd.client == OPAQUE_CLIENT
+            || model.cmd == command(trace.data.as_ref()))
+}
+
+/// Whether a command is a client's (so its application goes through the
+/// session table in a way the trace reports).
+pub fn is_client_command(c: &Command) -> bool {
+    c.client != NOOP_CLIENT && c.client != OPAQUE_CLIENT
+}
+
+/// A trace message as a model message, for a receive whose send the replay
+/// did not see (the sender's events before it are missing). Snapshot data is
+/// not comparable, so an InstallSnapshot carries an empty state machine and
+/// the receiver marks its state machine unknown.
+pub fn message(m: &rt::Message) -> Msg {
+    let term = m.term;
+    match &m.rpc {
+        rt::Rpc::RequestVote {
+            last_index,
+            last_term,
+        } => Msg::RequestVote {
+            term,
+            last_index: *last_index,
+            last_term: *last_term,
+        },
+        rt::Rpc::RequestVoteReply { granted } => Msg::RequestVoteReply {
+            term,
+            granted: *granted,
+        },
+        rt::Rpc::AppendEntries {
+            prev_index,
+            prev_term,
+            commit,
+            entries,
+            ..
+        } => Msg::AppendEntries {
+            term,
+            prev_index: *prev_index,
+            prev_term: *prev_term,
+            entries: entries.iter().flatten().map(entry).collect(),
+            commit: *commit,
+        },
+        rt::Rpc::AppendEntriesReply {
+            success,
+            match_index,
+            hint_index,
+            ..
+        } => Msg::AppendEntriesReply {
+            term,
+            success: *success,
+            index: if *success {
+                match_index.unwrap_or(0)
+            } else {
+                hint_index.unwrap_or(0)
+            },
+        },
+        rt::Rpc::InstallSnapshot {
+            last_index,
+            last_term,
+            ..
+        } => Msg::InstallSnapshot {
+            term,
+            last_index: *last_index,
+            last_term: *last_term,
+            data: StateMachine::default(),
+        },
+        rt::Rpc::InstallSnapshotReply { last_index } => Msg::InstallSnapshotReply {
+            term,
+            last_index: *last_index,
+        },
+    }
+}
+
+/// The RPC name of a model message, as the trace spells it.
+pub fn rpc_name(m: &Msg) -> &'static str {
+    match m {
+        Msg::RequestVote { .. } => "request_vote",
+        Msg::RequestVoteReply { .. } => "request_vote_reply",
+        Msg::AppendEntries { .. } => "append_entries",
+        Msg::AppendEntriesReply { .. } => "append_entries_reply",
+        Msg::InstallSnapshot { .. } => "install_snapshot",
+        Msg::InstallSnapshotReply { .. } => "install_snapshot_reply",
+        Msg::Request(_) => "request",
+        Msg::Reply { .. } => "reply",
+        Msg::NotLeader { .. } => "not_leader",
+    }
+}
+
+/// The RPC name of a trace message.
+pub fn trace_rpc_name(m: &rt::Message) -> &'static str {
+    match m.rpc {
+        rt::Rpc::RequestVote { .. } => "request_vote",
+        rt::Rpc::RequestVoteReply { .. } => "request_vote_reply",
+        rt::Rpc::AppendEntries { .. } => "append_entries",
+        rt::Rpc::AppendEntriesReply { .. } => "append_entries_reply",
+        rt::Rpc::InstallSnapshot { .. } => "install_snapshot",
+        rt::Rpc::InstallSnapshotReply { .. } => "install_snapshot_reply",
+    }
+}
+
+/// A model message in the trace's words, for messages to the user.
+pub fn describe(m: &Msg) -> String {
+    match m {
+        Msg::RequestVote {
+            term,
+            last_index,
+            last_term,
+        } => format!("request_vote term {term} last_index {last_index} last_term {last_term}"),
+        Msg::RequestVoteReply { term, granted } => {
+            format!("request_vote_reply term {term} granted {granted}")
+        }
+        Msg::AppendEntries {
+            term,
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        } => format!(
+            "append_entries term {term} prev_index {prev_index} prev_term {prev_term} \
+             commit <= {commit} entries {:?}",
+            entries.iter().map(|e| e.term).collect::<Vec<_>>()
+        ),
+        Msg::AppendEntriesReply {
+            term,
+            success,
+            index,
+        } => {
+            if *success {
+                format!("append_entries_reply term {term} success true match_index {index}")
+            } else {
+                format!("append_entries_reply term {term} success false")
+            }
+        }
+        Msg::InstallSnapshot {
+            term,
+            last_index,
+            last_term,
+            ..
+        } => format!("install_snapshot term {term} last_index {last_index} last_term {last_term}"),
+        Msg::InstallSnapshotReply { term, last_index } => {
+            format!("install_snapshot_reply term {term} last_index {last_index}")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Compares what a node sent with what the model's rule sends. Fields that
+/// are the implementation's choice are not compared: a rejection's hint (the
+/// model only needs the leader to retry lower), a snapshot's chunking, and
+/// the leader commit index carried by AppendEntries, which may lag the
+/// model's (a leader may tell followers less than it knows). On agreement,
+/// returns the model message as it was actually sent, for the receiver's
+/// replay.
+///
+/// With `stale`, the message answers a request of an older term: its
+/// receiver, seeing the newer term, only steps down, so only the term and
+/// the outcome are compared.
+pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, String> {
+    if model.term() != Some(sent.term) {
+        return Err(format!("term {}", model.term().unwrap_or(0)));
+    }
+    let field = |name: &str, want: u64, got: u64| {
+        if want == got {
+            Ok(())
+        } else {
+            Err(format!("{name} {want}"))
+        }
+    };
+    match (model, &sent.rpc) {
+        (
+            Msg::RequestVote {
+                last_index,
+                last_term,
+                ..
+            },
+            rt::Rpc::RequestVote {
+                last_index: li,
+                last_term: lt,
+            },
+        ) => {
+            field("last_index", *last_index, *li)?;
+            field("last_term", *last_term, *lt)?;
+            Ok(model.clone())
+        }
+        (Msg::RequestVoteReply { granted, .. }, rt::Rpc::RequestVoteReply { granted: g }) => {
+            if granted != g {
+                return Err(format!("granted {granted}"));
+            }
+            Ok(model.clone())
+        }
+        (
+            Msg::AppendEntries {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            },
+            rt::Rpc::AppendEntries {
+                prev_index: pi,
+                prev_term: pt,
+                commit: c,
+                entries: es,
+                entry_count,
+            },
+        ) => {
+            field("prev_index", *prev_index, *pi)?;
+            field("prev_term", *prev_term, *pt)?;
+            if c > commit {
+                return Err(format!("commit <= {commit}"));
+            }
+            if let Some(es) = es {
+                if es.len() != entries.len() {
+                    return Err(format!("{} entries", entries.len()));
+                }
+                for (k, (m, t)) in entries.iter().zip(es).enumerate() {
+                    if !entry_agrees(m, t) {
+                        return Err(format!(
+                            "entry at index {} of term {} ({:?})",
+                            prev_index + 1 + k as u64,
+                            m.term,
+                            m.cmd
+                        ));
+                    }
+                }
+            } else if let Some(n) = entry_count {
+                field("entry_count", entries.len() as u64, *n)?;
+            }
+            Ok(Msg::AppendEntries {
+                term: *term,
+                prev_index: *prev_index,
+                prev_term: *prev_term,
+                entries: entries.clone(),
+                commit: *c,
+            })
+        }
+        (
+            Msg::AppendEntriesReply {
+                term,
+                success,
+                index,
+            },
+            rt::Rpc::AppendEntriesReply {
+                success: s,
+                match_index,
+                hint_index,
+                ..
+            },
+        ) => {
+            if success != s {
+                return Err(format!("success {success}"));
+            }
+            if *success && !stale {
+                if let Some(m) = match_index {
+                    field("match_index", *index, *m)?;
+                }
+                Ok(model.clone())
+            } else {
+                Ok(Msg::AppendEntriesReply {
+                    term: *term,
+                    success: false,
+                    index: hint_index.unwrap_or(*index),
+                })
+            }
+        }
+        (
+            Msg::InstallSnapshot {
+                last_index,
+                last_term,
+                ..
+            },
+            rt::Rpc::InstallSnapshot {
+                last_index: li,
+                last_term: lt,
+                ..
+            },
+        ) => {
+            field("last_index", *last_index, *li)?;
+            field("last_term", *last_term, *lt)?;
+            Ok(model.clone())
+        }
+        (
+            Msg::InstallSnapshotReply { last_index, term },
+            rt::Rpc::InstallSnapshotReply { last_index: li },
+        ) => {
+            if stale {
+                return Ok(Msg::InstallSnapshotReply {
+                    term: *term,
+                    last_index: *li,
+                });
+            }
+            field("last_index", *last_index, *li)?;
+            Ok(model.clone())
+        }
+        _ => Err(format!("a {} message", rpc_name(model))),
+    }
+}

@@ -1,0 +1,185 @@
+//! Replay of every node's events through the model's own rule functions
+//! (`raft_model::rules`, the code the stateright actors run): each step an
+//! implementation took must be one the specification allows.
+//!
+//! Per node the replay keeps a *frontier*: the model states the node may be
+//! in given what the trace shows. With every event and state field observed
+//! the frontier holds one state. A trace that logs less leaves fields unknown;
+//! they are simply not compared, and where the trace cannot tell which rule
+//! a node took (a snapshot chunk the node may or may not have been able to
+//! install), the frontier holds each possibility until later events rule it
+//! out. A frontier larger than the budget makes the run inconclusive.
+//!
+//! Messages link the nodes: the replay of a send records the model message
+//! it stands for (with the sender's model entries and snapshot), and the
+//! receive of that message replays exactly that message.
+
+mod convert;
+mod node;
+
+use std::collections::{BTreeMap, HashMap};
+
+use raft_model::server::Rules;
+use raft_model::types::Msg;
+use raft_trace as rt;
+use serde::Serialize;
+
+use super::Violation;
+use node::{Ctx, NodeReplay};
+
+/// Why the replay stopped.
+#[derive(Debug)]
+pub enum ReplayError {
+    /// A step the specification does not allow.
+    Violation(Violation),
+    /// The frontier outgrew its budget: the trace logs too little to decide.
+    Inconclusive(String),
+}
+
+impl From<Violation> for ReplayError {
+    fn from(v: Violation) -> Self {
+        ReplayError::Violation(v)
+    }
+}
+
+/// What the replay did, for the report.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ReplayStats {
+    /// Whether the run was replayed through the model at all.
+    pub enabled: bool,
+    /// Why not, or what limited it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Model rules applied (summed over candidates' steps).
+    pub steps: u64,
+    /// The largest frontier of candidate states any node had.
+    pub max_frontier: usize,
+    /// Nodes whose replay was suspended at the end, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suspended: Vec<(u64, String)>,
+}
+
+/// The default bound on a node's frontier.
+pub const DEFAULT_BUDGET: usize = 256;
+
+/// The replay of one run.
+pub struct Replay {
+    rules: Rules,
+    sticky: Rules,
+    observes_timeouts: bool,
+    observes_commit: bool,
+    disabled: Option<String>,
+    budget: usize,
+    nodes: BTreeMap<rt::NodeId, NodeReplay>,
+    /// The model message each replayed send stands for, by (from, id).
+    messages: HashMap<(rt::NodeId, u64), Msg>,
+}
+
+impl Replay {
+    pub fn new(header: &rt::Header, budget: usize) -> Self {
+        let n = header.nodes.len() as u64;
+        let events = &header.observes.events;
+        let contiguous = header.nodes.iter().copied().eq(1..=n);
+        let disabled = if n == 0 {
+            Some("the header lists no nodes".to_string())
+        } else if !contiguous {
+            Some(format!(
+                "the model numbers nodes 1..={n}; this trace's nodes are {:?}",
+                header.nodes
+            ))
+        } else if !events.contains(&rt::EventType::Init) || !events.contains(&rt::EventType::Receive)
+        {
+            Some("the header does not declare init and receive events observed".to_string())
+        } else {
+            None
+        };
+        let rules = Rules::new(n.max(1));
+        Replay {
+            rules,
+            sticky: Rules {
+                sticky_leader: true,
+                ..rules
+            },
+            observes_timeouts: events.contains(&rt::EventType::Timeout),
+            observes_commit: events.contains(&rt::EventType::Commit)
+                || header.observes.state.contains(&rt::StateField::Commit),
+            disabled,
+            budget,
+            nodes: header
+                .nodes
+                .iter()
+                .map(|&id| (id, NodeReplay::new()))
+                .collect(),
+            messages: HashMap::new(),
+        }
+    }
+
+    /// Replays one node event.
+    pub fn step(&mut self, e: &rt::NodeEvent) -> Result<(), ReplayError> {
+        if self.disabled.is_some() {
+            return Ok(());
+        }
+        let ctx = Ctx {
+            rules: &self.rules,
+            sticky: &self.sticky,
+            observes_timeouts: self.observes_timeouts,
+            observes_commit: self.observes_commit,
+        };
+        let Some(node) = self.nodes.get_mut(&e.node) else {
+            return Ok(());
+        };
+        let messages = &mut self.messages;
+        let mut record = None;
+        {
+            let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
+            let mut sent = |m: &rt::Message, msg: Msg| record = Some(((m.from, m.id), msg));
+            node.event(e, &ctx, &mut sent, &recorded)?;
+        }
+        if let Some((k, msg)) = record {
+            messages.insert(k, msg);
+        }
+        if node.frontier.len() > self.budget {
+            return Err(ReplayError::Inconclusive(format!(
+                "node {}: {} candidate states after seq {} exceed the frontier budget of {} \
+                 (log more of the state: see traces/SCHEMA.md, \"What a checker can check\")",
+                e.node,
+                node.frontier.len(),
+                e.seq,
+                self.budget
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends the replay: the last step of every node is checked like any
+    /// other. Returns the node whose last step is wrong, with the violation.
+    pub fn finish(&mut self) -> Result<(), (rt::NodeId, Violation)> {
+        if self.disabled.is_some() {
+            return Ok(());
+        }
+        let ctx = Ctx {
+            rules: &self.rules,
+            sticky: &self.sticky,
+            observes_timeouts: self.observes_timeouts,
+            observes_commit: self.observes_commit,
+        };
+        for (&id, node) in &mut self.nodes {
+            node.finish(&ctx).map_err(|v| (id, v))?;
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self) -> ReplayStats {
+        ReplayStats {
+            enabled: self.disabled.is_none(),
+            note: self.disabled.clone(),
+            steps: self.nodes.values().map(|n| n.steps).sum(),
+            max_frontier: self.nodes.values().map(|n| n.max_frontier).max().unwrap_or(0),
+            suspended: self
+                .nodes
+                .iter()
+                .filter_map(|(&id, n)| n.suspended.map(|r| (id, r.to_string())))
+                .collect(),
+        }
+    }
+}
