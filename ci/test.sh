@@ -14,6 +14,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-echo "== loom (raftkv concurrency primitives)"
+echo "== loom (raftkv concurrency primitives: peer queue; node waiters, apply notifier, trace buffer, shutdown)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-  cargo test -p raftkv --release --locked --test loom_queue
+  cargo test -p raftkv --release --locked --test loom_queue --test loom_node

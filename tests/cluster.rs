@@ -2,7 +2,8 @@
 //! election, writes and linearizable reads, garbage on a peer port, SIGKILL
 //! of the leader and restart without losing acknowledged writes, catch-up by
 //! snapshot after compaction, a corrupted WAL detected at start, and the
-//! three nodes' traces validated by `raftcheck validate`.
+//! three nodes' traces validated by `raftcheck validate`; a node whose
+//! fdatasync fails stops without acknowledging the write in flight.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -74,6 +75,10 @@ impl Cluster {
     }
 
     fn start(&mut self, id: u64) {
+        self.start_with_env(id, &[]);
+    }
+
+    fn start_with_env(&mut self, id: u64, env: &[(&str, &Path)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -83,6 +88,7 @@ impl Cluster {
             .node_command(id, &self.data_dir(id))
             .arg("--trace")
             .arg(self.dir.join("traces").join(format!("node-{id}.ndjson")))
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -383,5 +389,84 @@ fn cluster_command_and_client_cli() {
         poll(Duration::from_secs(10), "the nodes to stop", || {
             TcpStream::connect(ep).is_err().then_some(())
         });
+    }
+}
+
+/// A node whose fdatasync fails (injected through the test-only
+/// `RAFTKV_TEST_FAIL_FSYNC_IF_EXISTS`) stops with an error naming its WAL
+/// file, never acknowledges the write whose entry it could not persist, and
+/// the other two nodes keep serving.
+#[test]
+fn fsync_failure_stops_the_node_without_acknowledging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cl = Cluster::new(tmp.path(), 3);
+    let trigger = |id: u64| tmp.path().join(format!("fail-fsync-{id}"));
+    for id in 1..=3 {
+        let t = trigger(id);
+        cl.start_with_env(id, &[(raftkv::storage::fault::FAIL_FSYNC_ENV, &t)]);
+    }
+    let leader = cl.leader(&[1, 2, 3]);
+    let mut c = cl.client();
+    for i in 0..20 {
+        put(&mut c, &format!("k{i}"), &value(i));
+    }
+
+    // The leader's disk fails; a write goes straight to it.
+    std::fs::write(trigger(leader), b"").unwrap();
+    let r = request(
+        &cl.clients[leader as usize - 1],
+        "PUT",
+        "/v1/kv/doomed",
+        &[],
+        b"never acknowledged",
+        Duration::from_secs(10),
+    );
+    match &r {
+        Ok(resp) => assert!(
+            !(200..300).contains(&resp.status),
+            "the write was acknowledged ({}) although its fsync failed",
+            resp.status
+        ),
+        Err(e) => eprintln!("write in flight failed as expected: {e}"),
+    }
+    if let Ok(resp) = &r {
+        eprintln!("write in flight answered {}", resp.status);
+    }
+
+    // The node stops with a non-zero exit and an error naming the WAL file.
+    let mut child = cl.children.remove(&leader).unwrap();
+    let status = poll(Duration::from_secs(10), "the failed node to exit", || {
+        child.try_wait().unwrap()
+    });
+    assert!(!status.success(), "exit status {status}");
+    let log = std::fs::read_to_string(tmp.path().join(format!("node-{leader}.log"))).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("raftcheck: ") && l.contains("fdatasync"))
+        .unwrap_or_else(|| panic!("the node did not exit on its fdatasync error:\n{log}"));
+    let wal_dir = cl.data_dir(leader).display().to_string();
+    assert!(
+        line.contains(&wal_dir) && line.contains("wal-") && line.contains(".log"),
+        "the error does not name the WAL file: {line}"
+    );
+    eprintln!("node {leader} stopped ({status}): {line}");
+
+    // The other two elect a leader and serve reads and writes.
+    let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
+    let new_leader = cl.leader(&others);
+    assert_ne!(new_leader, leader);
+    let mut c = Client::new(
+        others
+            .iter()
+            .map(|&i| cl.clients[i as usize - 1].clone())
+            .collect(),
+    );
+    put(&mut c, "after", "the failure");
+    assert_eq!(
+        c.get("after").unwrap(),
+        Outcome::Value("the failure".into())
+    );
+    for i in 0..20 {
+        assert_eq!(c.get(&format!("k{i}")).unwrap(), Outcome::Value(value(i)));
     }
 }

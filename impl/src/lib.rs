@@ -15,7 +15,6 @@
 pub mod bugs;
 pub mod core;
 pub mod kv;
-#[cfg(not(loom))]
 pub mod node;
 pub mod sim;
 pub mod storage;

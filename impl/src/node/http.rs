@@ -14,7 +14,14 @@
 //! the session table; an older seq gets 409. Without them the request gets a
 //! fresh client id. A follower answers 307 with `Location` on the leader's
 //! client address, or 503 with `{"error", "leader"}` when it knows none; a
-//! request that timed out or lost its place in the log gets 503 (retry).
+//! request that timed out or lost its place in the log gets 503 (retry), and
+//! so does every request still waiting when the node stops.
+//!
+//! A write registers a ticket in [`Shared::proposals`] and waits for the node
+//! loop to complete it once the entry is applied. A read registers in
+//! [`Shared::reads`], gets its read index confirmed by the node loop, waits
+//! for the [apply notifier](super::applied) to reach it and then reads the
+//! shared state machine (as etcd does).
 
 // Early returns of a ready response are the handlers' idiom here.
 #![allow(clippy::result_large_err)]
@@ -22,6 +29,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -32,6 +41,8 @@ use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
 use super::server::{ReqError, Request, Status};
+use super::shared::Shared;
+use super::waiters::{Ticket, Waiters};
 use crate::core::{Command, NodeId, Op};
 use crate::kv::Reply;
 
@@ -42,10 +53,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 struct AppState {
     tx: mpsc::Sender<Request>,
     client_peers: Arc<BTreeMap<NodeId, String>>,
+    shared: Shared,
 }
 
 /// The router of the client API.
-pub fn router(tx: mpsc::Sender<Request>, client_peers: BTreeMap<NodeId, String>) -> Router {
+pub fn router(
+    tx: mpsc::Sender<Request>,
+    client_peers: BTreeMap<NodeId, String>,
+    shared: Shared,
+) -> Router {
     Router::new()
         .route("/v1/kv/{key}", get(get_key).put(put_key).delete(delete_key))
         .route("/v1/kv/{key}/cas", post(cas_key))
@@ -54,6 +70,7 @@ pub fn router(tx: mpsc::Sender<Request>, client_peers: BTreeMap<NodeId, String>)
         .with_state(AppState {
             tx,
             client_peers: Arc::new(client_peers),
+            shared,
         })
 }
 
@@ -100,13 +117,45 @@ async fn call<T>(
     }
 }
 
+/// Hands a request to the node loop and waits (until `deadline`) for the
+/// node loop to complete its ticket in `waiters`.
+async fn submit<T>(
+    st: &AppState,
+    waiters: &Arc<Waiters<T>>,
+    deadline: Instant,
+    make: impl FnOnce(u64) -> Request,
+) -> Result<T, Response> {
+    let ticket: Ticket<T> = waiters
+        .register()
+        .map_err(|_| unavailable("node stopping", None))?;
+    if st.tx.send(make(ticket.id())).await.is_err() {
+        return Err(unavailable("node stopping", None));
+    }
+    match tokio::time::timeout_at(deadline, ticket).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(_)) => Err(unavailable("node stopping", None)),
+        Err(_) => Err(unavailable("timeout", None)),
+    }
+}
+
 async fn get_key(State(st): State<AppState>, Path(key): Path<String>, uri: Uri) -> Response {
-    match call(&st, |reply| Request::Read { key, reply }).await {
-        Ok(Ok(Some(v))) => (StatusCode::OK, v).into_response(),
-        Ok(Ok(None)) => StatusCode::NOT_FOUND.into_response(),
-        Ok(Err(ReqError::NotLeader(l))) => not_leader(&st, l, &uri),
-        Ok(Err(ReqError::Lost)) => unavailable("lost leadership, retry", None),
-        Err(r) => r,
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let index = match submit(&st, &st.shared.reads, deadline, |id| Request::Read { id }).await {
+        Ok(Ok(index)) => index,
+        Ok(Err(ReqError::NotLeader(l))) => return not_leader(&st, l, &uri),
+        Ok(Err(ReqError::Lost)) => return unavailable("lost leadership, retry", None),
+        Err(r) => return r,
+    };
+    match tokio::time::timeout_at(deadline, st.shared.applied.wait(index)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => return unavailable("node stopping", None),
+        Err(_) => return unavailable("timeout", None),
+    }
+    // The state machine has applied at least the read index: any state from
+    // now on reflects every write acknowledged before this read began.
+    match st.shared.kv().get(&key).cloned() {
+        Some(v) => (StatusCode::OK, v).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
@@ -146,7 +195,9 @@ async fn write(st: &AppState, headers: &HeaderMap, uri: &Uri, op: Op) -> Respons
         Err(r) => return r,
     };
     let cmd = Command { client, req, op };
-    match call(st, |reply| Request::Propose { cmd, reply }).await {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let make = |id| Request::Propose { cmd, id };
+    match submit(st, &st.shared.proposals, deadline, make).await {
         Ok(Ok(Reply::Done)) | Ok(Ok(Reply::Value(_))) => StatusCode::NO_CONTENT.into_response(),
         Ok(Ok(Reply::CasFailed(cur))) => (
             StatusCode::PRECONDITION_FAILED,

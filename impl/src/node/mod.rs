@@ -7,15 +7,45 @@
 //! - [`client`]: an HTTP client with leader discovery and retries;
 //! - [`wire`]: postcard encodings of messages and WAL entries;
 //! - [`trace_file`]: `--trace FILE` through a writer thread.
+//!
+//! The pieces shared between the node loop, the HTTP handlers and the trace
+//! writer thread have their own synchronization, written against [`sync`]
+//! (std, or loom under `--cfg loom`, the only part compiled then):
+//!
+//! - [`waiters`]: requests waiting for their outcome (proposals waiting for
+//!   commit, reads waiting for their read index);
+//! - [`applied`]: the apply notifier (reads wait for their read index to be
+//!   applied);
+//! - [`trace_buffer`]: the trace events on their way to the writer thread,
+//!   with the barrier before messages leave;
+//! - [`shutdown`]: the stop signal and the order of closing;
+//! - [`shared`]: those pieces bundled for the node loop and the client API.
 
+pub mod applied;
+#[cfg(not(loom))]
 pub mod client;
+#[cfg(not(loom))]
 pub mod http;
+#[cfg(not(loom))]
 pub mod server;
+#[cfg(not(loom))]
+pub mod shared;
+pub mod shutdown;
+pub mod sync;
+pub mod trace_buffer;
+#[cfg(not(loom))]
 pub mod trace_file;
+pub mod waiters;
+#[cfg(not(loom))]
 pub mod wire;
 
+#[cfg(not(loom))]
 pub use server::{run, NodeConfig, NodeError};
+#[cfg(not(loom))]
+pub use shared::Shared;
+pub use sync::Stopped;
 
+#[cfg(not(loom))]
 /// Runs a node process: the node loop and the HTTP API, until Ctrl-C or
 /// SIGTERM (clean stop) or a fatal error.
 pub fn run_process(cfg: NodeConfig) -> Result<(), NodeError> {
@@ -25,17 +55,26 @@ pub fn run_process(cfg: NodeConfig) -> Result<(), NodeError> {
         .build()?;
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let shared = Shared::new();
         let listener = tokio::net::TcpListener::bind(cfg.client_addr).await?;
-        let app = http::router(tx, cfg.client_peers.clone());
+        let app = http::router(tx, cfg.client_peers.clone(), shared.clone());
+        let stop = shared.stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let served = axum::serve(listener, app).with_graceful_shutdown(stop.wait());
+            if let Err(e) = served.await {
                 tracing::error!(error = %e, "client API stopped");
             }
         });
-        run(cfg, rx, stop_signal()).await
+        let stop = shared.stop.clone();
+        tokio::spawn(async move {
+            stop_signal().await;
+            stop.stop();
+        });
+        run(cfg, rx, shared).await
     })
 }
 
+#[cfg(not(loom))]
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn stop_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -50,6 +89,7 @@ pub async fn stop_signal() {
     }
 }
 
+#[cfg(not(loom))]
 /// Blocks until Ctrl-C or SIGTERM (for `raftcheck cluster`).
 pub fn wait_for_stop_signal() -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1,13 +1,16 @@
 //! The node loop: one tokio task owns the Raft core and the state machine.
 //!
 //! Inputs: ticks from an interval, messages from the transport, client
-//! requests from the HTTP handlers (through a channel, each with a oneshot
-//! reply). After each input batch the Ready loop runs: persist (one WAL sync
-//! per Ready, on a blocking thread), `persisted`, send, apply, answer clients,
+//! requests from the HTTP handlers (through a channel; proposals and reads
+//! carry the id of their [`Waiters`](super::waiters::Waiters) ticket, which
+//! the loop completes). After each input batch the Ready loop runs: persist
+//! (one WAL sync per Ready, on a blocking thread), `persisted`, send, apply
+//! (then advance the [apply notifier](super::applied)), answer clients,
 //! snapshot and compact. A storage error stops the node: nothing that failed
-//! to persist is acknowledged.
+//! to persist is acknowledged, and every waiting client is told the node is
+//! stopping (see [`super::shutdown`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,10 +20,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::bugs::Bugs;
 use crate::core::{Command, Config, Entry, Index, NodeId, RaftNode, Ready, Recovered, Role};
-use crate::kv::{KvStore, Reply};
+use crate::kv::KvStore;
 use crate::storage::{self, StorageError, Wal};
 use crate::transport::{Transport, TransportConfig, TransportError};
 
+use super::shared::Shared;
 use super::trace_file::{self, TraceHandle};
 use super::wire::{decode_payload, encode_payload, WireMessage};
 
@@ -70,13 +74,14 @@ pub enum ReqError {
 
 /// A request from the client API to the node loop.
 pub enum Request {
+    /// Propose `cmd`; complete [`Shared::proposals`] ticket `id` with the reply.
     Propose {
         cmd: Command,
-        reply: oneshot::Sender<Result<Reply, ReqError>>,
+        id: u64,
     },
+    /// Get a read index; complete [`Shared::reads`] ticket `id` with it.
     Read {
-        key: String,
-        reply: oneshot::Sender<Result<Option<String>, ReqError>>,
+        id: u64,
     },
     Status {
         reply: oneshot::Sender<Status>,
@@ -111,26 +116,21 @@ pub struct Metrics {
     pub messages_received: u64,
 }
 
+/// A proposal in the log: its session and its [`Shared::proposals`] ticket.
 struct Waiter {
     client: u64,
     req: u64,
-    reply: oneshot::Sender<Result<Reply, ReqError>>,
+    id: u64,
 }
-
-/// A read waiting for its read index: the key and where to answer.
-type PendingRead = (String, oneshot::Sender<Result<Option<String>, ReqError>>);
 
 struct Loop {
     id: NodeId,
     node: RaftNode,
-    kv: KvStore,
+    shared: Shared,
     wal: Option<Wal>,
     transport: Transport<WireMessage>,
     trace: Option<TraceHandle>,
     waiting: BTreeMap<Index, Waiter>,
-    reads: HashMap<u64, PendingRead>,
-    ready_reads: BTreeMap<Index, Vec<u64>>,
-    next_ctx: u64,
     metrics: Metrics,
 }
 
@@ -159,7 +159,9 @@ fn bump_incarnation(dir: &Path) -> Result<u64, NodeError> {
 /// Opens the WAL and rebuilds the core's recovered state and the state machine.
 fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let (wal, rec) = Wal::open(&cfg.data_dir)?;
+    let (mut wal, rec) = Wal::open(&cfg.data_dir)?;
+    // Test-only disk failures (unset in production; see `storage::fault`).
+    wal.set_faults(storage::Faults::from_env());
     let incarnation = bump_incarnation(&cfg.data_dir)?;
     let mut kv = KvStore::new(4096, Bugs::NONE);
     let mut snapshot = None;
@@ -211,12 +213,23 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
     Ok((wal, recovered, kv))
 }
 
-/// Runs a node until `shutdown` resolves or a fatal error. Must be called in
-/// a multi-threaded tokio runtime. Requests arrive on `requests`.
+/// Runs a node until `shared.stop` is given or a fatal error. Must be called
+/// in a multi-threaded tokio runtime. Requests arrive on `requests`. On
+/// return every waiter of `shared` has been woken (see [`super::shutdown`]).
 pub async fn run(
     cfg: NodeConfig,
     requests: mpsc::Receiver<Request>,
-    shutdown: impl std::future::Future<Output = ()>,
+    shared: Shared,
+) -> Result<(), NodeError> {
+    let r = run_loop(cfg, requests, &shared).await;
+    shared.close();
+    r
+}
+
+async fn run_loop(
+    cfg: NodeConfig,
+    requests: mpsc::Receiver<Request>,
+    shared: &Shared,
 ) -> Result<(), NodeError> {
     let listen = *cfg
         .peers
@@ -241,6 +254,9 @@ pub async fn run(
     core_cfg.seed = rand::random();
     let mut node = RaftNode::new(core_cfg, rec, sink);
     node.applied_snapshot(kv.applied());
+    let applied = kv.applied();
+    *shared.kv_mut() = kv;
+    shared.applied.advance(applied);
     let (transport, inbound) = Transport::<WireMessage>::start(
         cfg.id,
         listen,
@@ -252,19 +268,18 @@ pub async fn run(
     let mut lp = Loop {
         id: cfg.id,
         node,
-        kv,
+        shared: shared.clone(),
         wal: Some(wal),
         transport,
         trace,
         waiting: BTreeMap::new(),
-        reads: HashMap::new(),
-        ready_reads: BTreeMap::new(),
-        next_ctx: 0,
         metrics: Metrics::default(),
     };
-    let r = lp.run(cfg.tick, inbound, requests, shutdown).await;
-    if let Some(t) = &lp.trace {
-        t.barrier().await;
+    let r = lp.run(cfg.tick, inbound, requests).await;
+    // Wake the waiting clients first, then let the writer drain the trace.
+    shared.close();
+    if let Some(t) = lp.trace.take() {
+        t.finish().await;
     }
     r
 }
@@ -275,18 +290,15 @@ impl Loop {
         tick: Duration,
         mut inbound: mpsc::Receiver<(NodeId, WireMessage)>,
         mut requests: mpsc::Receiver<Request>,
-        shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), NodeError> {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shutdown = self.shared.stop.wait();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                _ = ticker.tick() => {
-                    self.node.tick();
-                    self.reads.retain(|_, (_, tx)| !tx.is_closed());
-                }
+                _ = ticker.tick() => self.node.tick(),
                 Some((_, m)) = inbound.recv() => {
                     self.step(m);
                     for _ in 0..256 {
@@ -329,7 +341,7 @@ impl Loop {
             term: self.node.term(),
             leader: self.node.leader(),
             commit: self.node.commit_index(),
-            applied: self.kv.applied(),
+            applied: self.shared.applied.get(),
             last_index: self.node.last_index(),
             metrics: self.metrics,
         }
@@ -340,29 +352,25 @@ impl Loop {
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
             }
-            Request::Propose { cmd, reply } => {
+            Request::Propose { cmd, id } => {
                 self.metrics.proposals += 1;
                 let (client, req) = (cmd.client, cmd.req);
                 match self.node.propose(cmd) {
                     Ok(index) => {
-                        self.waiting.insert(index, Waiter { client, req, reply });
+                        self.waiting.insert(index, Waiter { client, req, id });
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(ReqError::NotLeader(e.leader)));
+                        let r = Err(ReqError::NotLeader(e.leader));
+                        self.shared.proposals.complete(id, r);
                     }
                 }
             }
-            Request::Read { key, reply } => {
+            Request::Read { id } => {
                 self.metrics.reads += 1;
-                self.next_ctx += 1;
-                let ctx = self.next_ctx;
-                match self.node.read_index(ctx) {
-                    Ok(()) => {
-                        self.reads.insert(ctx, (key, reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(ReqError::NotLeader(e.leader)));
-                    }
+                // The ticket id is the read's context: unique in this process.
+                if let Err(e) = self.node.read_index(id) {
+                    let r = Err(ReqError::NotLeader(e.leader));
+                    self.shared.reads.complete(id, r);
                 }
             }
         }
@@ -443,61 +451,53 @@ impl Loop {
             }
         }
         if let Some(s) = &rd.snapshot {
-            self.kv = KvStore::restore(&s.data, Bugs::NONE)
+            let kv = KvStore::restore(&s.data, Bugs::NONE)
                 .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
+            *self.shared.kv_mut() = kv;
             self.node.applied_snapshot(s.meta.index);
             self.metrics.snapshots_installed += 1;
             // Proposals whose index the snapshot covers cannot be matched.
             let rest = self.waiting.split_off(&(s.meta.index + 1));
             for (_, w) in std::mem::replace(&mut self.waiting, rest) {
-                let _ = w.reply.send(Err(ReqError::Lost));
+                self.shared.proposals.complete(w.id, Err(ReqError::Lost));
             }
         }
-        for e in &rd.committed_entries {
-            if e.index <= self.kv.applied() {
-                continue;
+        let applied = {
+            let mut kv = self.shared.kv_mut();
+            for e in &rd.committed_entries {
+                if e.index <= kv.applied() {
+                    continue;
+                }
+                let a = kv.apply(e);
+                self.node.applied(e.index, a.duplicate);
+                self.metrics.entries_applied += 1;
+                if let Some(w) = self.waiting.remove(&e.index) {
+                    let r = match (a.command, a.reply) {
+                        (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
+                        _ => Err(ReqError::Lost),
+                    };
+                    self.shared.proposals.complete(w.id, r);
+                }
             }
-            let a = self.kv.apply(e);
-            self.node.applied(e.index, a.duplicate);
-            self.metrics.entries_applied += 1;
-            if let Some(w) = self.waiting.remove(&e.index) {
-                let r = match (a.command, a.reply) {
-                    (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
-                    _ => Err(ReqError::Lost),
-                };
-                let _ = w.reply.send(r);
-            }
-        }
+            kv.applied()
+        };
+        // Reads waiting for their read index to be applied may go on.
+        self.shared.applied.advance(applied);
         for rs in rd.read_states {
-            self.ready_reads.entry(rs.index).or_default().push(rs.ctx);
+            self.shared.reads.complete(rs.ctx, Ok(rs.index));
         }
-        self.serve_reads();
         self.maybe_snapshot().await
     }
 
-    fn serve_reads(&mut self) {
-        let applied = self.kv.applied();
-        while let Some(entry) = self.ready_reads.first_entry() {
-            if *entry.key() > applied {
-                break;
-            }
-            for ctx in entry.remove() {
-                if let Some((key, tx)) = self.reads.remove(&ctx) {
-                    let _ = tx.send(Ok(self.kv.get(&key).cloned()));
-                }
-            }
-        }
-    }
-
     async fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
-        let applied = self.kv.applied();
+        let applied = self.shared.applied.get();
         if !self.node.snapshot_due(applied) {
             return Ok(());
         }
         let Some(term) = self.node.log().term(applied) else {
             return Ok(());
         };
-        let data = Arc::new(self.kv.snapshot());
+        let data = Arc::new(self.shared.kv().snapshot());
         let meta = storage::SnapshotMeta {
             index: applied,
             term,

@@ -1,5 +1,5 @@
 //! `--trace FILE`: a [`TraceSink`] that hands events to a writer thread
-//! through a channel (serialisation and file I/O off the node's task).
+//! through a [`TraceBuffer`] (serialisation and file I/O off the node's task).
 //!
 //! Before the node releases a Ready's messages to the network it calls
 //! [`TraceHandle::barrier`], which resolves once the writer has written every
@@ -11,52 +11,60 @@
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::Arc;
 
 use raft_trace as rt;
-use tokio::sync::oneshot;
 
+use super::trace_buffer::TraceBuffer;
 use crate::core::NodeId;
 use crate::trace::TraceSink;
 
-enum Item {
-    Event(Box<rt::NodeEvent>),
-    Barrier(oneshot::Sender<()>),
-}
-
 /// The sink given to the core.
 pub struct FileSink {
-    tx: mpsc::Sender<Item>,
+    buffer: Arc<TraceBuffer<rt::NodeEvent>>,
     seq: u64,
     start: std::time::Instant,
 }
 
-/// The node's handle for barriers.
-#[derive(Clone)]
+/// The node's handle for barriers and shutdown.
 pub struct TraceHandle {
-    tx: mpsc::Sender<Item>,
+    buffer: Arc<TraceBuffer<rt::NodeEvent>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TraceHandle {
     /// Resolves when every event recorded so far is written.
     pub async fn barrier(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Item::Barrier(tx)).is_ok() {
-            let _ = rx.await;
+        self.buffer.barrier().await
+    }
+
+    /// Shutdown: refuses further events, lets the writer write every event
+    /// recorded so far and waits for it to exit.
+    pub async fn finish(mut self) {
+        self.buffer.close();
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
+    }
+}
+
+impl Drop for TraceHandle {
+    fn drop(&mut self) {
+        // Without `finish` the writer still drains the buffer and exits.
+        self.buffer.close();
     }
 }
 
 impl TraceSink for FileSink {
     fn record(&mut self, node: NodeId, event: rt::Event, post: rt::PostState) {
         self.seq += 1;
-        let _ = self.tx.send(Item::Event(Box::new(rt::NodeEvent {
+        self.buffer.push(rt::NodeEvent {
             node,
             seq: self.seq,
             time: Some(self.start.elapsed().as_micros() as u64),
             event,
             post: Some(post),
-        })));
+        });
     }
 }
 
@@ -120,50 +128,45 @@ pub fn open(
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    let (tx, rx) = mpsc::channel::<Item>();
-    std::thread::Builder::new()
+    let buffer = TraceBuffer::new();
+    let b = buffer.clone();
+    let writer = std::thread::Builder::new()
         .name("raftkv-trace".into())
-        .spawn(move || writer(out, rx))?;
+        .spawn(move || writer(out, b))?;
     Ok((
         FileSink {
-            tx: tx.clone(),
+            buffer: buffer.clone(),
             seq,
             start: std::time::Instant::now(),
         },
-        TraceHandle { tx },
+        TraceHandle {
+            buffer,
+            writer: Some(writer),
+        },
     ))
 }
 
-fn writer(mut out: std::io::BufWriter<std::fs::File>, rx: mpsc::Receiver<Item>) {
+/// The writer thread: writes batches, flushes each to the file, then
+/// releases the barriers they satisfy. After a write error tracing stops
+/// (events are discarded, barriers still released).
+fn writer(mut out: std::io::BufWriter<std::fs::File>, buffer: Arc<TraceBuffer<rt::NodeEvent>>) {
+    let _gone = buffer.writer_guard();
     let mut failed = false;
-    while let Ok(item) = rx.recv() {
-        let mut waiters = Vec::new();
-        let mut next = Some(item);
-        while let Some(item) = next {
-            match item {
-                Item::Event(ev) if !failed => {
-                    let r = serde_json::to_writer(&mut out, &ev)
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"));
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "trace write failed; tracing stops");
-                        failed = true;
-                    }
-                }
-                Item::Event(_) => {}
-                Item::Barrier(w) => waiters.push(w),
-            }
-            next = rx.try_recv().ok();
-        }
+    let mut batch = Vec::new();
+    while let Some(upto) = buffer.next_batch(&mut batch) {
         if !failed {
-            if let Err(e) = out.flush() {
+            let r = batch.iter().try_for_each(|ev| {
+                serde_json::to_writer(&mut out, ev)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n"))
+            });
+            if let Err(e) = r.and_then(|()| out.flush()) {
                 tracing::error!(error = %e, "trace write failed; tracing stops");
                 failed = true;
             }
         }
-        for w in waiters {
-            let _ = w.send(());
-        }
+        batch.clear();
+        buffer.written(upto);
     }
     let _ = out.flush();
 }

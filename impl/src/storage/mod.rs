@@ -14,6 +14,7 @@
 //! with group commit across concurrent submitters for use from async code.
 
 pub mod error;
+pub mod fault;
 pub mod record;
 mod recovery;
 pub mod snapshot;
@@ -22,6 +23,7 @@ pub mod wal;
 pub mod writer;
 
 pub use error::{Result, StorageError};
+pub use fault::{Faults, FileOp};
 pub use record::{HardState, MAX_RECORD_LEN};
 pub use snapshot::{load_latest_snapshot, SnapshotMeta};
 pub use wal::{Entry, Recovered, Wal, WalOptions, WalStats};

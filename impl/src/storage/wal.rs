@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::{io_err, Result, StorageError};
+use super::fault::{Faults, FileOp};
 use super::record::{self, HardState, Record, MAX_RECORD_LEN};
 use super::recovery::{self, Replay, SegmentInfo};
 use super::snapshot::{self, SnapshotMeta};
@@ -88,6 +89,8 @@ pub struct Wal {
     needs_fsync: bool,
     dir_dirty: bool,
     poisoned: bool,
+    /// Injected failures (tests only).
+    faults: Faults,
     hard_state: HardState,
     snap: SnapshotMeta,
     /// Terms of the entries `snap.index + 1 ..= last_index()`.
@@ -187,6 +190,7 @@ impl Wal {
             needs_fsync: false,
             dir_dirty: false,
             poisoned: false,
+            faults: Faults::none(),
             hard_state: replay.hard_state,
             snap: replay.snap,
             terms: replay.entries.iter().map(|e| e.term).collect(),
@@ -238,6 +242,11 @@ impl Wal {
         }
         let pos = index.checked_sub(self.snap.index + 1)?;
         self.terms.get(pos as usize).copied()
+    }
+
+    /// Test hook: makes later writes or fdatasyncs fail as `faults` decides.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
     }
 
     /// Whether an earlier write or sync failed.
@@ -326,7 +335,7 @@ impl Wal {
         self.check_writable()?;
         self.flush_pending()?;
         if self.needs_fsync {
-            let r = self.file.sync_data();
+            let r = self.fdatasync();
             self.poison_on_err(r, "fdatasync")?;
             self.needs_fsync = false;
             self.stats.fsyncs += 1;
@@ -407,6 +416,20 @@ impl Wal {
         }
     }
 
+    fn current_path(&self) -> &Path {
+        self.segments.last().map_or(Path::new(""), |s| &s.path)
+    }
+
+    fn fdatasync(&mut self) -> std::io::Result<()> {
+        self.faults.check(FileOp::Fdatasync, self.current_path())?;
+        self.file.sync_data()
+    }
+
+    fn write_pending(&mut self) -> std::io::Result<()> {
+        self.faults.check(FileOp::Write, self.current_path())?;
+        self.file.write_all(&self.pending)
+    }
+
     fn poison(&mut self, e: &StorageError) {
         tracing::error!(error = %e, "WAL write failed; refusing further writes");
         self.poisoned = true;
@@ -444,7 +467,7 @@ impl Wal {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let r = self.file.write_all(&self.pending);
+        let r = self.write_pending();
         self.poison_on_err(r, "write")?;
         self.stats.bytes_written += self.pending.len() as u64;
         self.pending.clear();
@@ -474,7 +497,7 @@ impl Wal {
     fn rotate(&mut self) -> Result<()> {
         self.flush_pending()?;
         if self.needs_fsync {
-            let r = self.file.sync_data();
+            let r = self.fdatasync();
             self.poison_on_err(r, "fdatasync")?;
             self.needs_fsync = false;
             self.stats.fsyncs += 1;
