@@ -190,10 +190,14 @@ impl Converter {
                 ..=a.log.last_index())
                 .find(|&k| a.log.term_at(k).is_some() && a.log.entry(k) != b.log.entry(k));
             if let Some(from) = first_diff {
+                // The state between the truncation and the append.
+                let mut mid = b.clone();
+                mid.log = a.log.clone();
+                mid.log.truncate_from(from);
                 self.event(
                     node,
                     rt::Event::Truncate(rt::Truncate { from }),
-                    Some(post(b)),
+                    Some(post(&mid)),
                 );
             }
             let from = first_diff
@@ -267,14 +271,16 @@ impl Converter {
                         }
                         _ => 0,
                     };
+                    let a = server(before, *dst).expect("same actor");
                     if let Some(m) = self.message(id, *src, *dst, msg) {
+                        // A receive's post is the state it arrived in: its
+                        // effects are the events that follow.
                         self.event(
                             b.id,
                             rt::Event::Receive(rt::MessageEvent { msg: m }),
-                            Some(post(&b)),
+                            Some(post(&a)),
                         );
                     }
-                    let a = server(before, *dst).expect("same actor");
                     self.server_changes(&a, &b, true);
                 }
             }
@@ -287,7 +293,7 @@ impl Converter {
                     self.event(
                         b.id,
                         rt::Event::Timeout(rt::Timeout { timer: t }),
-                        Some(post(&b)),
+                        Some(post(&a)),
                     );
                     self.server_changes(&a, &b, false);
                 }
@@ -394,6 +400,25 @@ pub fn write_path(
                 conv.init(s, rt::InitReason::Boot);
             }
         }
+        // Requests the clients sent when they started.
+        for (c, &n) in first.history.invoked.iter().enumerate() {
+            let client = c as u64 + 1;
+            let actor = crate::actor::client_actor(cfg.servers, client);
+            let target = first.actor_states[usize::from(actor)]
+                .client()
+                .map(|s| s.target);
+            for req in 1..=n {
+                let op = crate::config::client_op(client, req - 1);
+                conv.records
+                    .push(rt::Record::Client(rt::ClientEvent::Invoke(rt::Invoke {
+                        client,
+                        req,
+                        node: target,
+                        op: trace_op(&op),
+                        time: None,
+                    })));
+            }
+        }
     }
     for pair in steps.windows(2) {
         if let Some(action) = &pair[0].1 {
@@ -438,7 +463,10 @@ pub fn write_path(
 }
 
 /// Writes every counterexample of `result` into `dir` as
-/// `<config>-<property>.ndjson`; returns the files written.
+/// `<config>-<property>.ndjson`, and every example path of a reached
+/// sometimes-property as `<config>-example-<property>.ndjson` (behaviours of
+/// the correct model, which the trace validator must accept); returns the
+/// files written.
 pub fn write_counterexamples(
     dir: &FsPath,
     config: &str,
@@ -449,7 +477,7 @@ pub fn write_counterexamples(
     for p in result
         .properties
         .iter()
-        .filter(|p| p.status == Status::Violated)
+        .filter(|p| matches!(p.status, Status::Violated | Status::Reached))
     {
         let Some(path) = &p.path else { continue };
         let slug: String = p
@@ -463,7 +491,11 @@ pub fn write_counterexamples(
                 }
             })
             .collect();
-        let file = dir.join(format!("{config}-{slug}.ndjson"));
+        let file = if p.status == Status::Reached {
+            dir.join(format!("{config}-example-{slug}.ndjson"))
+        } else {
+            dir.join(format!("{config}-{slug}.ndjson"))
+        };
         write_path(&file, &result.config, path)?;
         written.push(file);
     }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use raft_trace::{EventType, TraceError};
 use serde::Serialize;
 
-use raft_conformance::validate::{runs_in, validate_run};
+use raft_conformance::validate::{runs_in, validate_run_with, Options, DEFAULT_BUDGET};
 
 use crate::exit::Outcome;
 
@@ -18,6 +18,11 @@ pub struct Args {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// The most candidate model states the replay keeps for one node when
+    /// the trace leaves fields unknown; beyond it the run is inconclusive
+    /// (exit 3).
+    #[arg(long, default_value_t = DEFAULT_BUDGET as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    frontier_budget: u64,
     /// Trace or history files (raft-trace/1 ndjson), or directories: a
     /// directory of `*.ndjson` files is one run (one file per node is fine),
     /// and each subdirectory holding them (`DIR/seed-N/`) is a run.
@@ -157,8 +162,11 @@ fn semantic(args: &Args) -> Result<Outcome> {
     }
     let mut reports = Vec::new();
     let mut bad_input = None;
+    let options = Options {
+        frontier_budget: args.frontier_budget as usize,
+    };
     for run in &runs {
-        match validate_run(run) {
+        match validate_run_with(run, &options) {
             Ok(r) => reports.push(r),
             Err(e) => {
                 bad_input = Some(e.to_string());
@@ -189,7 +197,10 @@ fn semantic(args: &Args) -> Result<Outcome> {
         .count();
     let unknown = histories
         .iter()
-        .filter(|h| h.as_ref().is_some_and(|h| h.verdict == "unknown"))
+        .zip(&reports)
+        .filter(|(h, r)| {
+            r.inconclusive.is_some() || h.as_ref().is_some_and(|h| h.verdict == "unknown")
+        })
         .count();
     let invalid = reports.iter().filter(|r| r.rejection.is_some()).count() + failed_histories;
     if args.json {
@@ -215,14 +226,20 @@ fn semantic(args: &Args) -> Result<Outcome> {
         for ((run, r), h) in runs.iter().zip(&reports).zip(&histories) {
             match (&r.rejection, h) {
                 (Some(rej), _) => print!("{}: INVALID\n{rej}", run.name),
+                (None, _) if r.inconclusive.is_some() => println!(
+                    "{}: INCONCLUSIVE: {}",
+                    run.name,
+                    r.inconclusive.as_deref().unwrap_or_default()
+                ),
                 (None, Some(h)) if h.verdict == "not-linearizable" => print!(
                     "{}: INVALID: the client history is not linearizable\n{}\n",
                     run.name, h.explanation
                 ),
                 (None, h) => println!(
-                    "{}: valid ({} events, {} messages undelivered at the end{})",
+                    "{}: valid ({} events, {}; {} messages undelivered at the end{})",
                     run.name,
                     r.events,
+                    replay_summary(&r.replay),
                     r.undelivered,
                     match h {
                         Some(h) => format!("; {} client operations {}", h.operations, h.verdict),
@@ -242,6 +259,23 @@ fn semantic(args: &Args) -> Result<Outcome> {
         (0, _) => Outcome::Inconclusive,
         _ => Outcome::Violated,
     })
+}
+
+fn replay_summary(r: &raft_conformance::validate::ReplayStats) -> String {
+    if !r.enabled {
+        return format!(
+            "not replayed through the model: {}",
+            r.note.as_deref().unwrap_or("?")
+        );
+    }
+    let mut s = format!(
+        "{} model steps replayed, frontier at most {}",
+        r.steps, r.max_frontier
+    );
+    for (node, why) in &r.suspended {
+        s.push_str(&format!(", node {node} not replayed at the end: {why}"));
+    }
+    s
 }
 
 /// The linearizability check of a run's client events.

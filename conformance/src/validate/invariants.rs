@@ -71,6 +71,9 @@ impl NodeView {
 /// The invariant checker for one run.
 pub struct Invariants {
     observes_persist: bool,
+    /// Without `apply` events, what is applied is only known to be at most
+    /// the commit index.
+    observes_apply: bool,
     observes_log: bool,
     nodes: BTreeMap<NodeId, NodeView>,
     /// The leader of each term.
@@ -88,6 +91,7 @@ impl Invariants {
         let events = &header.observes.events;
         Invariants {
             observes_persist: events.contains(&EventType::Persist),
+            observes_apply: events.contains(&EventType::Apply),
             observes_log: [EventType::Init, EventType::Append, EventType::Truncate]
                 .iter()
                 .all(|e| events.contains(e)),
@@ -473,14 +477,13 @@ impl Invariants {
     }
 
     fn snapshot(&mut self, node: NodeId, index: Index, term: Term) -> Result<(), Violation> {
+        let observes_apply = self.observes_apply;
         let v = self.node(node);
-        if index > v.applied && !v.uncertain {
+        let applied = if observes_apply { v.applied } else { v.commit };
+        if index > applied && !v.uncertain {
             return Err(Violation::new(
                 "SnapshotOfApplied",
-                format!(
-                    "a snapshot covers only applied entries (applied {})",
-                    v.applied
-                ),
+                format!("a snapshot covers only applied entries (applied {applied})"),
                 format!("snapshot up to {index}"),
             ));
         }

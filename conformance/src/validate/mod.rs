@@ -22,8 +22,8 @@ use serde_json::value::RawValue;
 pub use input::{runs_in, Run};
 use invariants::Invariants;
 use network::NetworkCheck;
-pub use replay::{ReplayStats, DEFAULT_BUDGET};
 use replay::{Replay, ReplayError};
+pub use replay::{ReplayStats, DEFAULT_BUDGET};
 
 /// A broken rule, before it is placed at a line of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -67,6 +67,7 @@ pub struct Replay {
     rules: Rules,
     sticky: Rules,
     observes_timeouts: bool,
+    observes_apply: bool,
     observes_commit: bool,
     disabled: Option<String>,
     budget: usize,
@@ -87,7 +88,8 @@ impl Replay {
                 "the model numbers nodes 1..={n}; this trace's nodes are {:?}",
                 header.nodes
             ))
-        } else if !events.contains(&rt::EventType::Init) || !events.contains(&rt::EventType::Receive)
+        } else if !events.contains(&rt::EventType::Init)
+            || !events.contains(&rt::EventType::Receive)
         {
             Some("the header does not declare init and receive events observed".to_string())
         } else {
@@ -101,6 +103,7 @@ impl Replay {
                 ..rules
             },
             observes_timeouts: events.contains(&rt::EventType::Timeout),
+            observes_apply: events.contains(&rt::EventType::Apply),
             observes_commit: events.contains(&rt::EventType::Commit)
                 || header.observes.state.contains(&rt::StateField::Commit),
             disabled,
@@ -123,6 +126,7 @@ impl Replay {
             rules: &self.rules,
             sticky: &self.sticky,
             observes_timeouts: self.observes_timeouts,
+            observes_apply: self.observes_apply,
             observes_commit: self.observes_commit,
         };
         let Some(node) = self.nodes.get_mut(&e.node) else {
@@ -161,6 +165,7 @@ impl Replay {
             rules: &self.rules,
             sticky: &self.sticky,
             observes_timeouts: self.observes_timeouts,
+            observes_apply: self.observes_apply,
             observes_commit: self.observes_commit,
         };
         for (&id, node) in &mut self.nodes {
@@ -174,7 +179,12 @@ impl Replay {
             enabled: self.disabled.is_none(),
             note: self.disabled.clone(),
             steps: self.nodes.values().map(|n| n.steps).sum(),
-            max_frontier: self.nodes.values().map(|n| n.max_frontier).max().unwrap_or(0),
+            max_frontier: self
+                .nodes
+                .values()
+                .map(|n| n.max_frontier)
+                .max()
+                .unwrap_or(0),
             suspended: self
                 .nodes
                 .iter()

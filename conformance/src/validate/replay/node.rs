@@ -188,6 +188,9 @@ pub(super) struct Ctx<'a> {
     /// Whether the header declares `timeout` events: when not, a `role`
     /// event to candidate stands for the election timeout.
     pub observes_timeouts: bool,
+    /// Whether `apply` events are observed: when not, a node is taken to
+    /// apply what it commits at once (as the model does).
+    pub observes_apply: bool,
     /// Whether `commit` is observed (as events or post state): when not, the
     /// model's own commit index stands.
     pub observes_commit: bool,
@@ -382,7 +385,14 @@ impl NodeReplay {
                 self.filter(|c| apply(c, a, rules))?;
             }
             E::Snapshot(s) if self.active() => {
-                self.filter(|c| take_snapshot(c, s))?;
+                let observes_apply = ctx.observes_apply;
+                self.filter(|c| {
+                    if !observes_apply {
+                        c.applied = c.s.commit;
+                        c.applied_sm = c.s.sm.clone();
+                    }
+                    take_snapshot(c, s)
+                })?;
             }
             E::Install(s) if self.active() => {
                 self.filter(|c| {
@@ -513,9 +523,8 @@ impl NodeReplay {
                 // follows (an install, a reply).
                 let whole = matches!(&wire.rpc, rt::Rpc::InstallSnapshot { done: true, .. });
                 self.expand_with("InstallSnapshotRule", Some(*term), &mut |c| {
-                    let mut steps = vec![snapshots::handle_install_snapshot_chunk(
-                        &c.s, from, *term,
-                    )];
+                    let mut steps =
+                        vec![snapshots::handle_install_snapshot_chunk(&c.s, from, *term)];
                     if whole || c.s.commit >= msg_last_index(msg) || *term < c.s.term {
                         steps.push(rules::handle_message(&c.s, rules, from, msg));
                     }
@@ -608,7 +617,11 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
     }
     if let Some(lt) = v.last_term {
         if lt != s.log.last_term() {
-            return mismatch("last log term", s.log.last_term().to_string(), lt.to_string());
+            return mismatch(
+                "last log term",
+                s.log.last_term().to_string(),
+                lt.to_string(),
+            );
         }
     }
     for (i, e) in &v.appended {
@@ -750,11 +763,18 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
             match convert::sent_as(want, m, false) {
                 Ok(as_sent) => return Ok(as_sent),
                 Err(e) => {
+                    // A leader telling followers a commit index it may not
+                    // have is the commit rule's business.
+                    let srule = if e.starts_with("commit") {
+                        "CommitRule"
+                    } else {
+                        srule
+                    };
                     return Err(Violation::new(
                         srule,
                         format!("{} ({e} differs)", convert::describe(want)),
                         sent_text(m),
-                    ))
+                    ));
                 }
             }
         }
@@ -851,7 +871,10 @@ fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
     if entry.term != a.term {
         return Err(Violation::new(
             "ApplyRule",
-            format!("apply of the entry at index {} of term {}", a.index, entry.term),
+            format!(
+                "apply of the entry at index {} of term {}",
+                a.index, entry.term
+            ),
             format!("apply of term {}", a.term),
         ));
     }
