@@ -101,7 +101,9 @@ fn a_committed_entry_changed() {
     let mut lines = example("election-and-commits.ndjson");
     let at = find(&lines, |l| is(l, "append", 2) && l["index"] == 2);
     lines[at]["entries"][0]["term"] = json!(0);
-    rejected_by(lines, "StateMachineSafety");
+    // The replay sees it first: the follower appended something other than
+    // the AppendEntries it received.
+    rejected_by(lines, "AppendEntriesRule");
 }
 
 #[test]

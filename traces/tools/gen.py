@@ -4,7 +4,7 @@
 import json, sys
 class T:
     def __init__(s, nodes, impl="hand-written example", state=None, entries="full", network=None, events=None):
-        s.lines=[]; s.seq={n:0 for n in nodes}; s.mid={n:0 for n in nodes}
+        s.lines=[]; s.seq={n:0 for n in nodes}; s.mid={n:0 for n in nodes}; s.last={}; s.after={}
         obs={"events": events or ["init","crash","role","timeout","send","receive","append","truncate","persist","commit","apply","snapshot","install","invoke","return"],
              "state": state if state is not None else ["term","vote","role","commit","last_index","last_term"], "entries": entries}
         h={"type":"header","format":"raft-trace/1","implementation":impl,"nodes":nodes,"observes":obs}
@@ -13,14 +13,28 @@ class T:
     def ev(s, node, typ, post=None, **kw):
         s.seq[node]+=1
         d={"type":typ,"node":node,"seq":s.seq[node]}; d.update(kw)
-        if post is not None: d["post"]=post
+        if typ not in ("receive","timeout","crash"):
+            # The state a receive led to shows on the next event of its step
+            # (unless that event brings its own).
+            # A hand-written receive post shows term and vote after the
+            # message but the log before it: not for log events.
+            after=s.after.pop(node, None)
+            if post is None and typ in ("role","persist","send"): post=after
+        if post is not None:
+            d["post"]=post; s.last[node]=post
         s.lines.append(d)
     def send(s, frm, to, term, rpc, post=None, **kw):
         s.mid[frm]+=1
         m={"id":s.mid[frm],"from":frm,"to":to,"term":term,"rpc":rpc}; m.update(kw)
         s.ev(frm,"send",post,msg=m); return m
     def recv(s, m, post=None):
-        s.ev(m["to"],"receive",post,msg=m)
+        # A receive's post would be the state it arrived in (its effects
+        # follow as events of their own); the examples leave it out and show
+        # `post`, the state after handling it, on the next role, persist or
+        # send of the node.
+        n=m["to"]
+        s.ev(n,"receive",None,msg=m)
+        if post is not None: s.after[n]=post
     def client(s, typ, **kw):
         d={"type":typ}; d.update(kw); s.lines.append(d)
     def write(s, path):

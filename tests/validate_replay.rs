@@ -1,0 +1,191 @@
+//! `raftcheck validate` replays traces through the model's rules: every
+//! simulator run and every behaviour of the correct model is accepted; the
+//! simulator's planted implementation bugs and the model's planted bugs are
+//! rejected with the rule they break; traces that log less still validate.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn raftcheck(args: &[&str]) -> Output {
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn sim(dir: &Path, seeds: u32, bug: Option<&str>) {
+    let mut args = vec![
+        "sim".to_string(),
+        "--seeds".into(),
+        seeds.to_string(),
+        "--keep-going".into(),
+        "--trace-dir".into(),
+        dir.display().to_string(),
+    ];
+    if let Some(b) = bug {
+        args.extend(["--bug".into(), b.into()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = raftcheck(&args);
+    if bug.is_none() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn every_simulator_run_over_500_seeds_with_all_faults_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    sim(dir.path(), 500, None);
+    let out = raftcheck(&["validate", dir.path().to_str().unwrap()]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        &text[..text.len().min(4000)]
+    );
+    assert!(text.contains("500 of 500 runs valid"), "{text}");
+    assert!(text.contains("model steps replayed"), "{text}");
+}
+
+/// Each planted implementation bug: some runs are rejected, each naming the
+/// rule the bug breaks, and no run is rejected for anything else.
+#[test]
+fn planted_implementation_bugs_are_rejected_with_their_rule() {
+    for (bug, rule) in [
+        ("old-term-commit", "CommitRule violated"),
+        ("vote-not-persisted", "VotePersistedBeforeReply violated"),
+        ("truncate-matching", "AppendEntriesRule violated"),
+        ("double-apply", "AtMostOnce violated"),
+        ("stale-read", "the client history is not linearizable"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        sim(dir.path(), 60, Some(bug));
+        let out = raftcheck(&["validate", dir.path().to_str().unwrap()]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
+        let rejected = text.matches(": INVALID").count();
+        let named = text.matches(rule).count();
+        assert!(named > 0, "{bug}: no rejection names {rule}:\n{text}");
+        assert_eq!(
+            rejected, named,
+            "{bug}: a rejection names another rule:\n{text}"
+        );
+    }
+}
+
+/// Round trip: every example path of the default suite's reached
+/// properties (behaviours of the correct model) becomes a trace the
+/// validator accepts.
+#[test]
+fn the_correct_models_behaviours_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("ok");
+    let out = raftcheck(&["check", "--trace-out", ok.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let files: Vec<String> = std::fs::read_dir(&ok)
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let out = raftcheck(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+/// Rewrites every trace file under `dir` with `f` applied to each line.
+fn rewrite(dir: &Path, f: &dyn Fn(&mut Value)) {
+    for run in std::fs::read_dir(dir).unwrap() {
+        let path = run.unwrap().path().join("trace.ndjson");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            f(&mut v);
+            out.push_str(&serde_json::to_string(&v).unwrap());
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap();
+    }
+}
+
+fn strip_entry_data(v: &mut Value) {
+    if let Some(es) = v.get_mut("entries").and_then(Value::as_array_mut) {
+        for e in es {
+            e.as_object_mut().unwrap().remove("data");
+        }
+    }
+}
+
+#[test]
+fn partially_observed_traces_still_validate_with_a_small_frontier() {
+    type Edit = fn(&mut Value);
+    let variants: [(&str, Edit); 3] = [
+        ("without votes", |v| {
+            if v["type"] == "header" {
+                let st = v["observes"]["state"].as_array_mut().unwrap();
+                st.retain(|f| f != "vote");
+            }
+            if let Some(p) = v.get_mut("post").and_then(Value::as_object_mut) {
+                p.remove("vote");
+            }
+        }),
+        ("with entry terms only", |v| {
+            if v["type"] == "header" {
+                v["observes"]["entries"] = "terms".into();
+            }
+            strip_entry_data(v);
+            if let Some(m) = v.get_mut("msg") {
+                strip_entry_data(m);
+            }
+        }),
+        ("without commits", |v| {
+            if v["type"] == "header" {
+                let ev = v["observes"]["events"].as_array_mut().unwrap();
+                ev.retain(|f| f != "commit");
+                let st = v["observes"]["state"].as_array_mut().unwrap();
+                st.retain(|f| f != "commit");
+            }
+            if v["type"] == "commit" {
+                // Rewritten as an event every emitter may leave out.
+                *v = Value::Null;
+            }
+            if let Some(p) = v.get_mut("post").and_then(Value::as_object_mut) {
+                p.remove("commit");
+            }
+        }),
+    ];
+    for (name, edit) in variants {
+        let dir = tempfile::tempdir().unwrap();
+        sim(dir.path(), 20, None);
+        rewrite(dir.path(), &|v| edit(v));
+        // Drop the lines an edit removed, renumbering each node's seq.
+        for run in std::fs::read_dir(dir.path()).unwrap() {
+            let path = run.unwrap().path().join("trace.ndjson");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let kept: Vec<&str> = text.lines().filter(|l| *l != "null").collect();
+            std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+        }
+        let out = raftcheck(&["validate", "--json", dir.path().to_str().unwrap()]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}: {report}");
+        for run in report["runs"].as_array().unwrap() {
+            assert_eq!(run["replay"]["enabled"], true, "{name}: {run}");
+            let frontier = run["replay"]["max_frontier"].as_u64().unwrap();
+            assert!(frontier <= 16, "{name}: frontier {frontier}");
+        }
+    }
+}
