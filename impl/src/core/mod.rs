@@ -13,9 +13,11 @@
 //! [`RaftNode::has_ready`] and, for each [`Ready`], **in this order**:
 //! 1. writes `snapshot`, `hard_state` and `entries` to stable storage and
 //!    syncs (entries overwrite the log from `entries[0].index` on);
-//! 2. calls [`RaftNode::persisted`], which is the *only* way to obtain the
-//!    messages of that Ready: votes and acknowledgements therefore can never
-//!    leave before the state they promise is durable;
+//! 2. calls [`RaftNode::persisted`], which is the only way to obtain the
+//!    Ready's votes and acknowledgements: they therefore can never leave
+//!    before the state they promise is durable (a leader's AppendEntries
+//!    may be taken earlier with [`RaftNode::early_messages`], so that its
+//!    write runs in parallel with the followers', Raft thesis §10.2.1);
 //! 3. sends those messages;
 //! 4. installs `snapshot` (if any) into the state machine, applies
 //!    `committed_entries` in order, calling [`RaftNode::applied`] for each,

@@ -212,7 +212,7 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
 }
 
 /// Runs a node until `shutdown` resolves or a fatal error. Must be called in
-/// a multi-threaded tokio runtime. Requests arrive on `requests`.
+/// a tokio runtime (current-thread or multi-threaded). Requests arrive on `requests`.
 pub async fn run(
     cfg: NodeConfig,
     requests: mpsc::Receiver<Request>,
