@@ -725,3 +725,83 @@ fn acks_for_entries_truncated_by_a_newer_leader_are_dropped() {
         .collect();
     assert_eq!(acks, vec![(2, 1)], "the ack to leader 1 was never durable");
 }
+
+/// Thesis §10.2.1: a leader's AppendEntries may leave before its own write,
+/// but the leader does not count itself for entries not yet durable, so with
+/// one follower unreachable nothing commits until the leader's write is done.
+#[test]
+fn early_messages_are_appends_only_and_the_leader_counts_itself_when_durable() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    let committed = c.node(1).commit_index();
+    let index = c.node(1).propose(cmd(1)).unwrap();
+    let mut rd = c.node(1).ready();
+    assert!(rd.entries.iter().any(|e| e.index == index));
+    let early = c.node(1).early_messages(&mut rd);
+    assert_eq!(early.len(), 2, "one AppendEntries per follower");
+    assert!(early
+        .iter()
+        .all(|m| matches!(m.body, Body::AppendEntries { .. })));
+    // Only follower 2 gets the entry; it persists and acknowledges.
+    let to2 = early.into_iter().find(|m| m.to == 2).unwrap();
+    c.node(2).step(to2);
+    let (acks, _) = drain(c.node(2));
+    assert!(acks
+        .iter()
+        .any(|m| matches!(m.body, Body::AppendEntriesReply { success: true, .. })));
+    for a in acks {
+        c.node(1).step(a);
+    }
+    // The follower's durable copy alone is no quorum: the leader's is not yet.
+    assert_eq!(c.node(1).commit_index(), committed);
+    let _ = c.node(1).persisted(&mut rd);
+    assert_eq!(c.node(1).commit_index(), index);
+}
+
+/// Votes and acknowledgements never come out early.
+#[test]
+fn early_messages_hold_back_votes_and_acks() {
+    let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
+    n.step(Message {
+        id: 1,
+        from: 1,
+        to: 2,
+        term: 1,
+        body: Body::RequestVote {
+            last_index: 0,
+            last_term: 0,
+        },
+    });
+    let mut rd = n.ready();
+    assert!(n.early_messages(&mut rd).is_empty());
+    assert_eq!(rd.pending_messages(), 1);
+    let msgs = n.persisted(&mut rd);
+    assert!(matches!(
+        msgs[0].body,
+        Body::RequestVoteReply { granted: true }
+    ));
+    n.step(Message {
+        id: 2,
+        from: 1,
+        to: 2,
+        term: 1,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries: vec![Entry {
+                index: 1,
+                term: 1,
+                payload: Payload::Noop,
+            }],
+            read_ctx: 0,
+        },
+    });
+    let mut rd = n.ready();
+    assert!(n.early_messages(&mut rd).is_empty());
+    let msgs = n.persisted(&mut rd);
+    assert!(matches!(
+        msgs[0].body,
+        Body::AppendEntriesReply { success: true, .. }
+    ));
+}
