@@ -382,7 +382,17 @@ impl Invariants {
     }
 
     fn persist(&mut self, node: NodeId, p: &Persist) -> Result<(), Violation> {
-        self.term(node, p.term)?;
+        // A write may complete after the node moved on to a newer term: the
+        // durable term only has to keep up with the previous durable one.
+        if let Some(d) = &self.nodes[&node].durable {
+            if p.term < d.term {
+                return Err(Violation::new(
+                    "TermNeverDecreases",
+                    format!("a durable term >= {}", d.term),
+                    format!("durable term {}", p.term),
+                ));
+            }
+        }
         if let Some(vote) = p.vote {
             self.vote(node, p.term, vote)?;
         }

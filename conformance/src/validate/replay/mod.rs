@@ -137,7 +137,21 @@ impl Replay {
         {
             let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
             let mut sent = |m: &rt::Message, msg: Msg| record = Some(((m.from, m.id), msg));
-            node.event(e, &ctx, &mut sent, &recorded)?;
+            // The model's rules assume what Raft guarantees; a trace that
+            // breaks it in a way no check caught first must not crash us.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                node.event(e, &ctx, &mut sent, &recorded)
+            }));
+            match r {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(ReplayError::Inconclusive(format!(
+                        "node {}: the model's rules could not be applied at seq {} \
+                         (an internal error of the replay; please report it)",
+                        e.node, e.seq
+                    )))
+                }
+            }
         }
         if let Some((k, msg)) = record {
             messages.insert(k, msg);

@@ -45,10 +45,12 @@ pub(super) struct Cand {
     applied_sm: StateMachine,
     /// False once the state machine came from data the trace does not show.
     sm_known: bool,
-    /// The commit index the model had reached before the node's last crash:
-    /// those entries are committed, so a node that keeps its commit index
-    /// on disk (as etcd's HardState does) may resume from it.
-    committed_before: Index,
+    /// The highest commit index the model's rules have reached on this node
+    /// (before lowering it to what the node did): those entries are
+    /// committed, so the node may commit up to it later (once its own write
+    /// is durable, say), or resume from it after a restart when it keeps its
+    /// commit index on disk (as etcd's HardState does).
+    justified: Index,
     /// The state in which the node last was leader, kept when it stepped
     /// down: replication messages it built then may leave later.
     last_leader: Option<Box<Server>>,
@@ -64,7 +66,7 @@ impl Cand {
             s,
             pending: Vec::new(),
             sm_known: true,
-            committed_before: 0,
+            justified: 0,
             last_leader: None,
         }
     }
@@ -74,6 +76,7 @@ impl Cand {
         self.base_commit = self.s.commit;
         self.base_sm = self.s.sm.clone();
         let old = std::mem::replace(&mut self.s, step.state);
+        self.justified = self.justified.max(self.s.commit);
         if old.role == Role::Leader && self.s.role != Role::Leader {
             self.last_leader = Some(Box::new(old));
         }
@@ -112,10 +115,6 @@ impl View {
             rt::Event::Role(r) => {
                 self.role = Some(r.role);
                 self.term = Some(r.term);
-            }
-            rt::Event::Persist(p) => {
-                self.term = Some(p.term);
-                self.vote = Some(p.vote);
             }
             rt::Event::Commit(c) => self.commit = Some(c.index),
             rt::Event::Append(a) => {
@@ -496,8 +495,8 @@ impl NodeReplay {
             };
             let mut c = Cand::new(Server::recover(id, &p));
             c.sm_known = known && old.is_none_or(|o| o.sm_known);
-            c.committed_before = old
-                .map_or(0, |o| o.s.commit.max(o.committed_before))
+            c.justified = old
+                .map_or(0, |o| o.s.commit.max(o.justified))
                 .min(c.s.log.last_index());
             if !next.contains(&c) {
                 next.push(c);
@@ -647,7 +646,10 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
         }
     }
     if let (Some(commit), true) = (v.commit, ctx.observes_commit) {
-        if commit > c.s.commit && commit <= c.committed_before {
+        if commit > c.s.commit
+            && commit <= c.justified.min(c.s.log.last_index())
+            && c.s.commit >= c.s.log.snapshot_index
+        {
             replication::commit_to(&mut c.s, ctx.rules, commit);
             c.base_commit = commit;
             c.base_sm = c.s.sm.clone();
@@ -665,7 +667,8 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
                 format!("commit index {commit}"),
             ));
         }
-        if commit < c.s.commit && commit >= c.base_commit {
+        if commit < c.s.commit && commit >= c.base_commit && c.base_commit >= c.s.log.snapshot_index
+        {
             // The node committed less than it may: lower the model's commit
             // (and its state machine) to what the node did.
             c.s.commit = c.base_commit;
@@ -724,6 +727,31 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
         }
         _ => &mut c.s,
     };
+    // A heartbeat or append built before the leader compacted its log, sent
+    // after: its entries are committed ones, which the global invariants
+    // check; here only what the leader's state still shows.
+    if let (
+        rt::Rpc::AppendEntries {
+            prev_index, commit, ..
+        },
+        Role::Leader,
+    ) = (&m.rpc, s.role)
+    {
+        let n = m.rpc.entry_count().unwrap_or(0);
+        if *prev_index < s.log.snapshot_index
+            && m.term == s.term
+            && *commit <= s.commit
+            && prev_index + n <= s.log.last_index()
+        {
+            return Ok(convert::message(m));
+        }
+    }
+    // Likewise a snapshot older than the leader's current one.
+    if let (rt::Rpc::InstallSnapshot { last_index, .. }, Role::Leader) = (&m.rpc, s.role) {
+        if *last_index < s.log.snapshot_index && m.term == s.term {
+            return Ok(convert::message(m));
+        }
+    }
     let spontaneous = match (&m.rpc, s.role) {
         // Figure 2, Leaders: "send AppendEntries RPC with log entries
         // starting at nextIndex" (nextIndex is the leader's choice between
