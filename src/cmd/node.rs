@@ -35,14 +35,9 @@ pub struct Args {
     /// Milliseconds per Raft tick (election timeout 10-20 ticks, heartbeat 2).
     #[arg(long, default_value_t = 20)]
     tick_ms: u64,
-    /// Snapshot and compact the log every this many applied entries (etcd's
-    /// default snapshot count; each snapshot costs three fdatasyncs).
-    #[arg(long, default_value_t = 100_000)]
+    /// Snapshot and compact the log every this many applied entries.
+    #[arg(long, default_value_t = 10_000)]
     compact_every: u64,
-    /// Runtime worker threads; 0 runs the node on one thread (plus one for
-    /// WAL syncs), the fastest choice when nodes share a small machine.
-    #[arg(long, default_value_t = 0)]
-    worker_threads: usize,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -99,7 +94,6 @@ pub fn run(args: Args) -> Result<Outcome> {
         heartbeat_ticks: 2,
         compact_every: args.compact_every.max(1),
     };
-    raftkv::node::run_process(cfg, args.worker_threads)
-        .with_context(|| format!("node {}", args.id))?;
+    raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;
     Ok(Outcome::Holds)
 }

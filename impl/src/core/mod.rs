@@ -13,11 +13,9 @@
 //! [`RaftNode::has_ready`] and, for each [`Ready`], **in this order**:
 //! 1. writes `snapshot`, `hard_state` and `entries` to stable storage and
 //!    syncs (entries overwrite the log from `entries[0].index` on);
-//! 2. calls [`RaftNode::persisted`], which is the only way to obtain the
-//!    Ready's votes and acknowledgements: they therefore can never leave
-//!    before the state they promise is durable (a leader's AppendEntries
-//!    may be taken earlier with [`RaftNode::early_messages`], so that its
-//!    write runs in parallel with the followers', Raft thesis §10.2.1);
+//! 2. calls [`RaftNode::persisted`], which is the *only* way to obtain the
+//!    messages of that Ready: votes and acknowledgements therefore can never
+//!    leave before the state they promise is durable;
 //! 3. sends those messages;
 //! 4. installs `snapshot` (if any) into the state machine, applies
 //!    `committed_entries` in order, calling [`RaftNode::applied`] for each,
@@ -489,41 +487,6 @@ impl RaftNode {
             });
         }
         Ok(self.append_local(Payload::Command(Arc::new(cmd))))
-    }
-
-    /// Takes the messages of `rd` that may leave *before* `rd` is durable:
-    /// a leader's AppendEntries and InstallSnapshot chunks whose term is
-    /// already durable. Optional (a host that never calls it sends everything
-    /// after [`RaftNode::persisted`]); a host that does can write its log in
-    /// parallel with replicating it (Raft thesis §10.2.1), so a commit costs
-    /// one disk write on the critical path instead of two.
-    ///
-    /// Why this keeps the Ready contract's promise: these messages promise
-    /// nothing about this node's disk. The leader counts itself towards a
-    /// commit only for entries that `persisted` reported durable (its
-    /// `stable` cursor), so an entry it sent early and then lost in a crash
-    /// was never counted; followers acknowledge only what *they* made
-    /// durable. Votes, acknowledgements and replies stay in `rd` until
-    /// [`RaftNode::persisted`].
-    pub fn early_messages(&mut self, rd: &mut Ready) -> Vec<Message> {
-        let durable_term = self.durable_hs.term;
-        let (early, rest): (Vec<Message>, Vec<Message>) =
-            std::mem::take(&mut rd.messages).into_iter().partition(|m| {
-                m.term <= durable_term
-                    && matches!(
-                        m.body,
-                        Body::AppendEntries { .. } | Body::InstallSnapshot { .. }
-                    )
-            });
-        rd.messages = rest;
-        if self.tracing() {
-            for m in &early {
-                self.emit(rt::Event::Send(rt::MessageEvent {
-                    msg: crate::trace::message(m),
-                }));
-            }
-        }
-        early
     }
 
     /// The host has made everything of `rd` durable. Returns `rd`'s messages

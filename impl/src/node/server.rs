@@ -214,7 +214,7 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
 }
 
 /// Runs a node until `shared.stop` is given or a fatal error. Must be called
-/// in a tokio runtime (current-thread or multi-threaded). Requests arrive on `requests`. On
+/// in a multi-threaded tokio runtime. Requests arrive on `requests`. On
 /// return every waiter of `shared` has been woken (see [`super::shutdown`]).
 pub async fn run(
     cfg: NodeConfig,
@@ -392,96 +392,9 @@ impl Loop {
         Ok(r?)
     }
 
-    /// Sends messages released by the core (after the trace has recorded
-    /// their `send` events, when tracing).
-    async fn send_all(&mut self, msgs: &[crate::core::Message]) {
-        if let Some(t) = &self.trace {
-            if !msgs.is_empty() {
-                t.barrier().await;
-            }
-        }
-        for m in msgs {
-            self.metrics.messages_sent += 1;
-            if let Err(e) = self.transport.send(m.to, &WireMessage::from(m)) {
-                tracing::debug!(to = m.to, error = %e, "message not sent");
-            }
-        }
-    }
-
-    /// Applies `entries` (committed, hence durable on a quorum) and answers
-    /// the proposals waiting for them.
-    fn apply_committed(&mut self, entries: &[Entry]) {
-        let applied = {
-            let mut kv = self.shared.kv_mut();
-            for e in entries {
-                if e.index <= kv.applied() {
-                    continue;
-                }
-                let a = kv.apply(e);
-                self.node.applied(e.index, a.duplicate);
-                self.metrics.entries_applied += 1;
-                if let Some(w) = self.waiting.remove(&e.index) {
-                    let r = match (a.command, a.reply) {
-                        (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
-                        _ => Err(ReqError::Lost),
-                    };
-                    self.shared.proposals.complete(w.id, r);
-                }
-            }
-            kv.applied()
-        };
-        // Reads waiting for their read index to be applied may go on.
-        self.shared.applied.advance(applied);
-    }
-
-    /// Whether `rd` needs an fdatasync: new entries, a snapshot, or a new
-    /// term or vote. A hard state whose only change is the commit index is
-    /// written without one (as etcd does): the commit index need not be
-    /// durable, since a restarted node learns it again from the leader, and
-    /// what it recovers is never above its durable log.
-    fn must_sync(&self, rd: &Ready) -> bool {
-        if rd.snapshot.is_some() || !rd.entries.is_empty() {
-            return true;
-        }
-        let Some(hs) = rd.hard_state else {
-            return false;
-        };
-        match &self.wal {
-            Some(wal) => {
-                let d = wal.hard_state();
-                (d.term, d.vote) != (hs.term, hs.vote)
-            }
-            None => true,
-        }
-    }
-
     async fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
         self.metrics.readies += 1;
-        // A leader's AppendEntries leave before its own write, which then
-        // runs in parallel with the followers' (the core counts the leader
-        // towards a commit only once `persisted` says its entries are durable).
-        let early = self.node.early_messages(&mut rd);
-        self.send_all(&early).await;
-        // Committed entries are durable here already (the core hands out
-        // none above its durable log): apply them and answer their clients
-        // without waiting for this Ready's write. A snapshot from the leader
-        // must be installed first, after its write.
-        let applied_early = rd.snapshot.is_none();
-        if applied_early {
-            let committed = std::mem::take(&mut rd.committed_entries);
-            self.apply_committed(&committed);
-        }
-        if rd.must_persist() && !self.must_sync(&rd) {
-            // Only the commit index changed: buffer it, no fdatasync.
-            let wal = self.wal.as_mut().ok_or(StorageError::Poisoned)?;
-            if let Some(hs) = rd.hard_state {
-                wal.set_hard_state(storage::HardState {
-                    term: hs.term,
-                    vote: hs.vote,
-                    commit: hs.commit,
-                })?;
-            }
-        } else if rd.must_persist() {
+        if rd.must_persist() {
             let snap = rd.snapshot.clone();
             let hs = rd.hard_state;
             let entries: Vec<storage::Entry> = rd
@@ -526,7 +439,17 @@ impl Loop {
             self.metrics.wal_syncs += 1;
         }
         let msgs = self.node.persisted(&mut rd);
-        self.send_all(&msgs).await;
+        if let Some(t) = &self.trace {
+            if !msgs.is_empty() {
+                t.barrier().await;
+            }
+        }
+        for m in &msgs {
+            self.metrics.messages_sent += 1;
+            if let Err(e) = self.transport.send(m.to, &WireMessage::from(m)) {
+                tracing::debug!(to = m.to, error = %e, "message not sent");
+            }
+        }
         if let Some(s) = &rd.snapshot {
             let kv = KvStore::restore(&s.data, Bugs::NONE)
                 .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
@@ -539,10 +462,27 @@ impl Loop {
                 self.shared.proposals.complete(w.id, Err(ReqError::Lost));
             }
         }
-        if !applied_early {
-            let committed = std::mem::take(&mut rd.committed_entries);
-            self.apply_committed(&committed);
-        }
+        let applied = {
+            let mut kv = self.shared.kv_mut();
+            for e in &rd.committed_entries {
+                if e.index <= kv.applied() {
+                    continue;
+                }
+                let a = kv.apply(e);
+                self.node.applied(e.index, a.duplicate);
+                self.metrics.entries_applied += 1;
+                if let Some(w) = self.waiting.remove(&e.index) {
+                    let r = match (a.command, a.reply) {
+                        (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
+                        _ => Err(ReqError::Lost),
+                    };
+                    self.shared.proposals.complete(w.id, r);
+                }
+            }
+            kv.applied()
+        };
+        // Reads waiting for their read index to be applied may go on.
+        self.shared.applied.advance(applied);
         for rs in rd.read_states {
             self.shared.reads.complete(rs.ctx, Ok(rs.index));
         }

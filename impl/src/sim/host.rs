@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::bugs::Bugs;
-use crate::core::{Command, Config, Index, Message, NodeId, Op, RaftNode, Ready};
+use crate::core::{Command, Config, Index, Message, NodeId, Op, RaftNode};
 use crate::kv::{KvStore, Reply};
 use crate::sim::client::{Answer, Request, Response};
 use crate::sim::disk::Disk;
@@ -35,10 +35,6 @@ pub struct Host {
     /// Read index -> reads to serve once applied.
     ready_reads: BTreeMap<Index, Vec<u64>>,
     next_ctx: u64,
-    /// A leader's Ready whose appends already left (see
-    /// [`RaftNode::early_messages`]) but which is not yet on disk: written
-    /// at this host's next turn, lost if it crashes first.
-    unwritten: Option<Ready>,
     pub crashes: u64,
     pub snapshots: u64,
     pub installs: u64,
@@ -68,7 +64,6 @@ impl Host {
             reads: HashMap::new(),
             ready_reads: BTreeMap::new(),
             next_ctx: 0,
-            unwritten: None,
             crashes: 0,
             snapshots: 0,
             installs: 0,
@@ -88,7 +83,6 @@ impl Host {
         self.waiting.clear();
         self.reads.clear();
         self.ready_reads.clear();
-        self.unwritten = None;
     }
 
     /// The process starts again from its disk.
@@ -152,31 +146,10 @@ impl Host {
             let Some(node) = self.node.as_mut() else {
                 return Ok(());
             };
-            let mut rd = match self.unwritten.take() {
-                Some(rd) => rd,
-                None => {
-                    if !node.has_ready() {
-                        return Ok(());
-                    }
-                    let mut rd = node.ready();
-                    // Raft thesis §10.2.1: a leader's appends leave before its
-                    // own write, which happens at this host's next turn (the
-                    // node keeps stepping messages meanwhile), so a crash in
-                    // between loses entries the followers may already hold.
-                    let early = node.early_messages(&mut rd);
-                    if !early.is_empty() {
-                        for m in &early {
-                            inv.on_send(&self.disk, m)?;
-                        }
-                        out.messages.extend(early);
-                        if rd.must_persist() {
-                            self.unwritten = Some(rd);
-                            return Ok(());
-                        }
-                    }
-                    rd
-                }
-            };
+            if !node.has_ready() {
+                return Ok(());
+            }
+            let mut rd = node.ready();
             self.disk.write(&rd);
             let msgs = node.persisted(&mut rd);
             for m in &msgs {
