@@ -72,7 +72,7 @@ fn planted_implementation_bugs_are_rejected_with_their_rule() {
         ("stale-read", "the client history is not linearizable"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        sim(dir.path(), 60, Some(bug));
+        sim(dir.path(), 40, Some(bug));
         let out = raftcheck(&["validate", dir.path().to_str().unwrap()]);
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{bug}: {text}");

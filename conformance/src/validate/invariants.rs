@@ -74,6 +74,9 @@ pub struct Invariants {
     /// Without `apply` events, what is applied is only known to be at most
     /// the commit index.
     observes_apply: bool,
+    /// Without `commit` events or a `commit` post field, the commit index
+    /// is unknown (not 0).
+    observes_commit: bool,
     observes_log: bool,
     nodes: BTreeMap<NodeId, NodeView>,
     /// The leader of each term.
@@ -92,6 +95,8 @@ impl Invariants {
         Invariants {
             observes_persist: events.contains(&EventType::Persist),
             observes_apply: events.contains(&EventType::Apply),
+            observes_commit: events.contains(&EventType::Commit)
+                || header.observes.state.contains(&StateField::Commit),
             observes_log: [EventType::Init, EventType::Append, EventType::Truncate]
                 .iter()
                 .all(|e| events.contains(e)),
@@ -443,6 +448,7 @@ impl Invariants {
     }
 
     fn apply(&mut self, node: NodeId, a: &Apply) -> Result<(), Violation> {
+        let observes_commit = self.observes_commit;
         let v = &self.nodes[&node];
         if !v.uncertain {
             if a.index != v.applied + 1 {
@@ -452,7 +458,7 @@ impl Invariants {
                     format!("entry {} applied", a.index),
                 ));
             }
-            if a.index > v.commit {
+            if a.index > v.commit && observes_commit {
                 return Err(Violation::new(
                     "ApplyOnlyCommitted",
                     format!("applied entries are committed (commit index {})", v.commit),
