@@ -126,7 +126,53 @@ pub fn base64(data: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::{base64, Conn};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-connection server answering each request with the next canned
+    /// response.
+    fn serve(responses: Vec<&'static str>) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            for r in responses {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).unwrap();
+                s.write_all(r.as_bytes()).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn keep_alive_reads_content_length_and_chunked_bodies() {
+        let addr = serve(vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-Trailer: t\r\n\r\n",
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\nno",
+        ]);
+        let mut c = Conn::open(&addr).unwrap();
+        let req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(c.call(req).unwrap(), 200);
+        assert_eq!(c.body(), b"hello");
+        assert_eq!(c.call(req).unwrap(), 404);
+        assert_eq!(c.body(), b"");
+        assert_eq!(c.call(req).unwrap(), 200);
+        assert_eq!(c.body(), br#"{"a":1}"#);
+        // The connection is still in step after the trailer.
+        assert_eq!(c.call(req).unwrap(), 503);
+        assert_eq!(c.body(), b"no");
+    }
+
+    #[test]
+    fn a_garbled_status_line_is_an_error() {
+        let addr = serve(vec!["garbage\r\n\r\n"]);
+        let mut c = Conn::open(&addr).unwrap();
+        assert!(c.call(b"GET / HTTP/1.1\r\n\r\n").is_err());
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
