@@ -64,11 +64,8 @@ pub const DEFAULT_BUDGET: usize = 256;
 
 /// The replay of one run.
 pub struct Replay {
-    rules: Rules,
-    sticky: Rules,
-    observes_timeouts: bool,
-    observes_apply: bool,
-    observes_commit: bool,
+    /// The rules and what the header says is observed.
+    ctx: Ctx,
     disabled: Option<String>,
     budget: usize,
     nodes: BTreeMap<rt::NodeId, NodeReplay>,
@@ -97,15 +94,17 @@ impl Replay {
         };
         let rules = Rules::new(n.max(1));
         Replay {
-            rules,
-            sticky: Rules {
-                sticky_leader: true,
-                ..rules
+            ctx: Ctx {
+                rules,
+                sticky: Rules {
+                    sticky_leader: true,
+                    ..rules
+                },
+                observes_timeouts: events.contains(&rt::EventType::Timeout),
+                observes_apply: events.contains(&rt::EventType::Apply),
+                observes_commit: events.contains(&rt::EventType::Commit)
+                    || header.observes.state.contains(&rt::StateField::Commit),
             },
-            observes_timeouts: events.contains(&rt::EventType::Timeout),
-            observes_apply: events.contains(&rt::EventType::Apply),
-            observes_commit: events.contains(&rt::EventType::Commit)
-                || header.observes.state.contains(&rt::StateField::Commit),
             disabled,
             budget,
             nodes: header
@@ -122,13 +121,7 @@ impl Replay {
         if self.disabled.is_some() {
             return Ok(());
         }
-        let ctx = Ctx {
-            rules: &self.rules,
-            sticky: &self.sticky,
-            observes_timeouts: self.observes_timeouts,
-            observes_apply: self.observes_apply,
-            observes_commit: self.observes_commit,
-        };
+        let ctx = self.ctx;
         let Some(node) = self.nodes.get_mut(&e.node) else {
             return Ok(());
         };
@@ -175,13 +168,7 @@ impl Replay {
         if self.disabled.is_some() {
             return Ok(());
         }
-        let ctx = Ctx {
-            rules: &self.rules,
-            sticky: &self.sticky,
-            observes_timeouts: self.observes_timeouts,
-            observes_apply: self.observes_apply,
-            observes_commit: self.observes_commit,
-        };
+        let ctx = self.ctx;
         for (&id, node) in &mut self.nodes {
             node.finish(&ctx).map_err(|v| (id, v))?;
         }

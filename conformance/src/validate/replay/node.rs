@@ -180,10 +180,11 @@ impl View {
 }
 
 /// Shared context of a run's replay.
-pub(super) struct Ctx<'a> {
-    pub rules: &'a Rules,
+#[derive(Clone, Copy)]
+pub(super) struct Ctx {
+    pub rules: Rules,
     /// The same rules with [`Rules::sticky_leader`].
-    pub sticky: &'a Rules,
+    pub sticky: Rules,
     /// Whether the header declares `timeout` events: when not, a `role`
     /// event to candidate stands for the election timeout.
     pub observes_timeouts: bool,
@@ -331,7 +332,7 @@ impl NodeReplay {
             E::Timeout(t) => {
                 self.checkpoint(ctx)?;
                 if t.timer == rt::TimerKind::Election && self.active() {
-                    let rules = ctx.rules;
+                    let rules = &ctx.rules;
                     self.expand("ElectionTimeoutRule", |c| {
                         vec![elections::timeout(&c.s, rules)]
                     });
@@ -347,7 +348,7 @@ impl NodeReplay {
                 // The timeout itself is not logged: this event stands for it.
                 self.checkpoint(ctx)?;
                 if self.active() {
-                    let rules = ctx.rules;
+                    let rules = &ctx.rules;
                     self.expand("ElectionTimeoutRule", |c| {
                         vec![elections::timeout(&c.s, rules)]
                     });
@@ -376,11 +377,11 @@ impl NodeReplay {
                 }
             }
             E::Append(a) if self.active() => {
-                let rules = ctx.rules;
+                let rules = &ctx.rules;
                 self.filter(|c| leader_append(c, a, rules))?;
             }
             E::Apply(a) if self.active() => {
-                let rules = ctx.rules;
+                let rules = &ctx.rules;
                 self.filter(|c| apply(c, a, rules))?;
             }
             E::Snapshot(s) if self.active() => {
@@ -513,7 +514,7 @@ impl NodeReplay {
     }
 
     fn receive(&mut self, wire: &rt::Message, msg: &Msg, known: bool, ctx: &Ctx) {
-        let rules = ctx.rules;
+        let rules = &ctx.rules;
         let from = wire.from;
         match msg {
             Msg::InstallSnapshot { term, .. } => {
@@ -546,7 +547,7 @@ impl NodeReplay {
                     _ => "InstallSnapshotReplyRule",
                 };
                 let term = msg.term();
-                let sticky = ctx.sticky;
+                let sticky = &ctx.sticky;
                 self.expand_with(rule, term, &mut |c| {
                     let mut steps = vec![rules::handle_message(&c.s, rules, from, msg)];
                     if matches!(msg, Msg::RequestVote { .. }) {
@@ -650,7 +651,7 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
             && commit <= c.justified.min(c.s.log.last_index())
             && c.s.commit >= c.s.log.snapshot_index
         {
-            replication::commit_to(&mut c.s, ctx.rules, commit);
+            replication::commit_to(&mut c.s, &ctx.rules, commit);
             c.base_commit = commit;
             c.base_sm = c.s.sm.clone();
         }
@@ -674,7 +675,7 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
             c.s.commit = c.base_commit;
             c.s.sm = c.base_sm.clone();
             if commit > c.s.commit {
-                replication::commit_to(&mut c.s, ctx.rules, commit);
+                replication::commit_to(&mut c.s, &ctx.rules, commit);
             }
         }
     }
