@@ -315,19 +315,8 @@ impl Converter {
         let (h0, h1) = (&before.history, &after.history);
         for c in 0..h1.invoked.len() {
             let client = c as u64 + 1;
-            let actor = crate::actor::client_actor(self.servers, client);
             if h1.invoked[c] > h0.invoked[c] {
-                let target = after.actor_states[usize::from(actor)]
-                    .client()
-                    .map(|s| s.target);
-                let op = crate::config::client_op(client, h1.invoked[c] - 1);
-                client_events.push(rt::ClientEvent::Invoke(rt::Invoke {
-                    client,
-                    req: h1.invoked[c],
-                    node: target,
-                    op: trace_op(&op),
-                    time: None,
-                }));
+                client_events.push(invoke(self.servers, after, client, h1.invoked[c]));
             }
             if h1.returned[c] > h0.returned[c] {
                 if let ActorModelAction::Deliver {
@@ -379,6 +368,22 @@ impl Converter {
     }
 }
 
+/// The invocation of request `req` of `client`, sent to the server the
+/// client targets in `state`.
+fn invoke(servers: u64, state: &RaftState, client: u64, req: u64) -> rt::ClientEvent {
+    let actor = crate::actor::client_actor(servers, client);
+    let target = state.actor_states[usize::from(actor)]
+        .client()
+        .map(|s| s.target);
+    rt::ClientEvent::Invoke(rt::Invoke {
+        client,
+        req,
+        node: target,
+        op: trace_op(&crate::config::client_op(client, req - 1)),
+        time: None,
+    })
+}
+
 /// Writes `path` of a model with `cfg` as a `raft-trace/1` file.
 pub fn write_path(
     file: &FsPath,
@@ -402,21 +407,9 @@ pub fn write_path(
         }
         // Requests the clients sent when they started.
         for (c, &n) in first.history.invoked.iter().enumerate() {
-            let client = c as u64 + 1;
-            let actor = crate::actor::client_actor(cfg.servers, client);
-            let target = first.actor_states[usize::from(actor)]
-                .client()
-                .map(|s| s.target);
             for req in 1..=n {
-                let op = crate::config::client_op(client, req - 1);
-                conv.records
-                    .push(rt::Record::Client(rt::ClientEvent::Invoke(rt::Invoke {
-                        client,
-                        req,
-                        node: target,
-                        op: trace_op(&op),
-                        time: None,
-                    })));
+                let ev = invoke(cfg.servers, first, c as u64 + 1, req);
+                conv.records.push(rt::Record::Client(ev));
             }
         }
     }

@@ -489,6 +489,18 @@ pub enum Rpc {
 }
 
 impl Rpc {
+    /// The RPC's name as the `rpc` field spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rpc::RequestVote { .. } => "request_vote",
+            Rpc::RequestVoteReply { .. } => "request_vote_reply",
+            Rpc::AppendEntries { .. } => "append_entries",
+            Rpc::AppendEntriesReply { .. } => "append_entries_reply",
+            Rpc::InstallSnapshot { .. } => "install_snapshot",
+            Rpc::InstallSnapshotReply { .. } => "install_snapshot_reply",
+        }
+    }
+
     /// How many entries an AppendEntries carries, as far as it is known.
     pub fn entry_count(&self) -> Option<u64> {
         match self {

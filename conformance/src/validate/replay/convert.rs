@@ -140,77 +140,26 @@ pub fn message(m: &rt::Message) -> Msg {
     }
 }
 
-/// The RPC name of a model message, as the trace spells it.
-pub fn rpc_name(m: &Msg) -> &'static str {
-    match m {
-        Msg::RequestVote { .. } => "request_vote",
-        Msg::RequestVoteReply { .. } => "request_vote_reply",
-        Msg::AppendEntries { .. } => "append_entries",
-        Msg::AppendEntriesReply { .. } => "append_entries_reply",
-        Msg::InstallSnapshot { .. } => "install_snapshot",
-        Msg::InstallSnapshotReply { .. } => "install_snapshot_reply",
-        Msg::Request(_) => "request",
-        Msg::Reply { .. } => "reply",
-        Msg::NotLeader { .. } => "not_leader",
-    }
-}
-
-/// The RPC name of a trace message.
-pub fn trace_rpc_name(m: &rt::Message) -> &'static str {
-    match m.rpc {
-        rt::Rpc::RequestVote { .. } => "request_vote",
-        rt::Rpc::RequestVoteReply { .. } => "request_vote_reply",
-        rt::Rpc::AppendEntries { .. } => "append_entries",
-        rt::Rpc::AppendEntriesReply { .. } => "append_entries_reply",
-        rt::Rpc::InstallSnapshot { .. } => "install_snapshot",
-        rt::Rpc::InstallSnapshotReply { .. } => "install_snapshot_reply",
-    }
-}
-
-/// A model message in the trace's words, for messages to the user.
-pub fn describe(m: &Msg) -> String {
-    match m {
-        Msg::RequestVote {
-            term,
-            last_index,
-            last_term,
-        } => format!("request_vote term {term} last_index {last_index} last_term {last_term}"),
-        Msg::RequestVoteReply { term, granted } => {
-            format!("request_vote_reply term {term} granted {granted}")
-        }
-        Msg::AppendEntries {
-            term,
-            prev_index,
-            prev_term,
-            entries,
-            commit,
-        } => format!(
-            "append_entries term {term} prev_index {prev_index} prev_term {prev_term} \
-             commit <= {commit} entries {:?}",
-            entries.iter().map(|e| e.term).collect::<Vec<_>>()
-        ),
-        Msg::AppendEntriesReply {
-            term,
-            success,
-            index,
-        } => {
-            if *success {
-                format!("append_entries_reply term {term} success true match_index {index}")
-            } else {
-                format!("append_entries_reply term {term} success false")
-            }
-        }
-        Msg::InstallSnapshot {
-            term,
-            last_index,
-            last_term,
-            ..
-        } => format!("install_snapshot term {term} last_index {last_index} last_term {last_term}"),
-        Msg::InstallSnapshotReply { term, last_index } => {
-            format!("install_snapshot_reply term {term} last_index {last_index}")
-        }
-        other => format!("{other:?}"),
-    }
+/// Whether a model message and a trace RPC are the same kind of RPC.
+pub fn same_kind(model: &Msg, rpc: &rt::Rpc) -> bool {
+    matches!(
+        (model, rpc),
+        (Msg::RequestVote { .. }, rt::Rpc::RequestVote { .. })
+            | (
+                Msg::RequestVoteReply { .. },
+                rt::Rpc::RequestVoteReply { .. }
+            )
+            | (Msg::AppendEntries { .. }, rt::Rpc::AppendEntries { .. })
+            | (
+                Msg::AppendEntriesReply { .. },
+                rt::Rpc::AppendEntriesReply { .. }
+            )
+            | (Msg::InstallSnapshot { .. }, rt::Rpc::InstallSnapshot { .. })
+            | (
+                Msg::InstallSnapshotReply { .. },
+                rt::Rpc::InstallSnapshotReply { .. }
+            )
+    )
 }
 
 /// Compares what a node sent with what the model's rule sends. Fields that
@@ -361,6 +310,6 @@ pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, Stri
             field("last_index", *last_index, *li)?;
             Ok(model.clone())
         }
-        _ => Err(format!("a {} message", rpc_name(model))),
+        _ => Err(format!("a {}", raft_model::explain::message(model))),
     }
 }

@@ -702,7 +702,7 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
     let mut why = None;
     for k in 0..c.pending.len() {
         let (to, ref want, free) = c.pending[k];
-        if to != m.to || convert::rpc_name(want) != convert::trace_rpc_name(m) {
+        if to != m.to || !convert::same_kind(want, &m.rpc) {
             continue;
         }
         match convert::sent_as(want, m, free) {
@@ -711,7 +711,7 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
                 return Ok(as_sent);
             }
             Err(e) => {
-                why.get_or_insert((convert::describe(want), e));
+                why.get_or_insert((raft_model::explain::message(want), e));
             }
         }
     }
@@ -809,7 +809,7 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
                     };
                     return Err(Violation::new(
                         srule,
-                        format!("{} ({e} differs)", convert::describe(&want)),
+                        format!("{} ({e} differs)", raft_model::explain::message(&want)),
                         sent_text(m),
                     ));
                 }
@@ -826,7 +826,7 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
             rule,
             format!(
                 "no {} from a {:?} in term {} at this point (the step's rule sends: {})",
-                convert::trace_rpc_name(m),
+                m.rpc.name(),
                 s.role,
                 s.term,
                 if c.pending.is_empty() {
@@ -834,7 +834,7 @@ fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violat
                 } else {
                     c.pending
                         .iter()
-                        .map(|(to, m, _)| format!("{} to {to}", convert::describe(m)))
+                        .map(|(to, m, _)| format!("{} to {to}", raft_model::explain::message(m)))
                         .collect::<Vec<_>>()
                         .join("; ")
                 }
