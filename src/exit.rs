@@ -1,5 +1,7 @@
 //! Exit codes shared by every subcommand.
 
+use raft_conformance::validate::Verdict;
+
 /// How a check ended; the process exit code follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -22,10 +24,30 @@ impl Outcome {
             Outcome::Inconclusive => 3,
         }
     }
+
+    /// The outcome of several checks: a violation outweighs bad input,
+    /// which outweighs no verdict, which outweighs a pass.
+    pub fn worst(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+        let rank = |o: &Outcome| match o {
+            Outcome::Holds => 0,
+            Outcome::Inconclusive => 1,
+            Outcome::BadInput => 2,
+            Outcome::Violated => 3,
+        };
+        outcomes
+            .into_iter()
+            .max_by_key(rank)
+            .unwrap_or(Outcome::Holds)
+    }
 }
 
-/// Every error that reaches `main` is reported on stderr; all exit 2 (usage
-/// and input errors, and I/O failures on the user's files).
-pub fn code_for_error(_e: &anyhow::Error) -> u8 {
-    Outcome::BadInput.code()
+/// A run's verdict, as every command that checks runs reports it.
+impl From<&Verdict> for Outcome {
+    fn from(v: &Verdict) -> Self {
+        match v {
+            Verdict::Valid => Outcome::Holds,
+            Verdict::Invalid { .. } | Verdict::NotLinearizable { .. } => Outcome::Violated,
+            Verdict::Inconclusive { .. } => Outcome::Inconclusive,
+        }
+    }
 }

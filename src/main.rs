@@ -78,8 +78,10 @@ fn main() -> ExitCode {
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
         Err(e) => {
+            // Every error that reaches here is bad usage, bad input or an
+            // I/O failure on the user's files.
             eprintln!("raftcheck: {e:#}");
-            ExitCode::from(exit::code_for_error(&e))
+            ExitCode::from(exit::Outcome::BadInput.code())
         }
     }
 }

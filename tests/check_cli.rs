@@ -204,6 +204,60 @@ fn bugs_lists_every_planted_bug() {
     }
 }
 
+/// One catalogue, one naming scheme: the same mistake has the same name in
+/// the model and in the implementation, and the listing says which command
+/// switches each layer's bug on; the old implementation names still work.
+#[test]
+fn bugs_lists_both_layers_under_one_name() {
+    let out = raftcheck().args(["bugs", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bugs = v["bugs"].as_array().unwrap();
+    let layers = |name: &str| -> Vec<String> {
+        let b = bugs.iter().find(|b| b["name"] == name).unwrap();
+        b["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["command"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for shared in [
+        "commit-old-term",
+        "volatile-vote",
+        "truncate-on-match",
+        "no-dedup",
+        "stale-read",
+    ] {
+        assert_eq!(
+            layers(shared),
+            vec![
+                format!("raftcheck check --bug {shared}"),
+                format!("raftcheck sim --bug {shared}")
+            ]
+        );
+    }
+    assert_eq!(
+        layers("double-vote"),
+        vec!["raftcheck check --bug double-vote"]
+    );
+    let text =
+        String::from_utf8_lossy(&raftcheck().arg("bugs").output().unwrap().stdout).into_owned();
+    assert!(text.contains("formerly double-apply"), "{text}");
+    for old in [
+        "old-term-commit",
+        "vote-not-persisted",
+        "truncate-matching",
+        "double-apply",
+    ] {
+        let out = raftcheck()
+            .args(["sim", "--seeds", "1", "--steps", "50", "--bug", old])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(2), "alias {old} refused");
+    }
+}
+
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;

@@ -35,11 +35,13 @@ fn passing_seeds_exit_zero_and_traces_validate() {
 #[test]
 fn a_planted_bug_exits_one_with_seed_invariant_and_reproduction() {
     let out = raftcheck()
-        .args(["sim", "--seeds", "200", "--bug", "double-apply"])
+        .args(["sim", "--seeds", "200", "--bug", "no-dedup"])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("seed "))
-        .stdout(predicate::str::contains("exactly-once"))
+        .stdout(predicate::str::contains(
+            "AtMostOnce violated (conformance)",
+        ))
         .stdout(predicate::str::contains(
             "reproduce: raftcheck sim --seeds 1 --start-seed",
         ))
@@ -64,7 +66,7 @@ fn a_planted_bug_exits_one_with_seed_invariant_and_reproduction() {
         .args(&args)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("exactly-once"));
+        .stdout(predicate::str::contains("AtMostOnce violated"));
 }
 
 #[test]
@@ -73,11 +75,11 @@ fn json_and_list_bugs() {
         .args(["sim", "--list-bugs"])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("old-term-commit"))
-        .stdout(predicate::str::contains("vote-not-persisted"))
-        .stdout(predicate::str::contains("truncate-matching"))
+        .stdout(predicate::str::contains("commit-old-term"))
+        .stdout(predicate::str::contains("volatile-vote"))
+        .stdout(predicate::str::contains("truncate-on-match"))
         .stdout(predicate::str::contains("stale-read"))
-        .stdout(predicate::str::contains("double-apply"));
+        .stdout(predicate::str::contains("no-dedup"));
     let out = raftcheck()
         .args(["sim", "--seeds", "2", "--steps", "300", "--json"])
         .assert()

@@ -65,10 +65,10 @@ fn every_simulator_run_over_500_seeds_with_all_faults_validates() {
 #[test]
 fn planted_implementation_bugs_are_rejected_with_their_rule() {
     for (bug, rule) in [
-        ("old-term-commit", "CommitRule violated"),
-        ("vote-not-persisted", "VotePersistedBeforeReply violated"),
-        ("truncate-matching", "AppendEntriesRule violated"),
-        ("double-apply", "AtMostOnce violated"),
+        ("commit-old-term", "CommitRule violated"),
+        ("volatile-vote", "VotePersistedBeforeReply violated"),
+        ("truncate-on-match", "AppendEntriesRule violated"),
+        ("no-dedup", "AtMostOnce violated"),
         ("stale-read", "the client history is not linearizable"),
     ] {
         let dir = tempfile::tempdir().unwrap();

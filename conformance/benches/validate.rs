@@ -8,19 +8,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use raft_conformance::validate::{runs_in, validate_run};
+use raft_sim::raftkv::RaftKv;
+use raft_sim::SimConfig;
 use raft_trace as rt;
-use raftkv::sim::{self, SimConfig};
 use serde_json::Value;
 
 /// Writes one simulated run of `steps` steps into `dir` (trace only).
 fn simulate(dir: &Path, seed: u64, steps: u64) -> u64 {
     let cfg = SimConfig {
         steps,
-        trace: true,
         ..SimConfig::default()
     };
-    let r = sim::run(seed, &cfg);
-    let (header, records) = r.trace.expect("trace recorded");
+    let r = raft_sim::run(seed, &cfg, &RaftKv::default());
+    let (header, records) = (r.header, r.records);
     std::fs::create_dir_all(dir).unwrap();
     let f = std::fs::File::create(dir.join("trace.ndjson")).unwrap();
     let mut w = rt::TraceWriter::new(std::io::BufWriter::new(f), &header).unwrap();

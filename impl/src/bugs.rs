@@ -36,14 +36,27 @@ impl Bug {
         Bug::DoubleApply,
     ];
 
-    /// The name used on the command line.
+    /// The name used on the command line. Where the model has a planted
+    /// bug that is the same mistake, the two share its name.
     pub fn name(self) -> &'static str {
         match self {
-            Bug::OldTermCommit => "old-term-commit",
-            Bug::VoteNotPersisted => "vote-not-persisted",
-            Bug::TruncateMatching => "truncate-matching",
+            Bug::OldTermCommit => "commit-old-term",
+            Bug::VoteNotPersisted => "volatile-vote",
+            Bug::TruncateMatching => "truncate-on-match",
             Bug::StaleRead => "stale-read",
-            Bug::DoubleApply => "double-apply",
+            Bug::DoubleApply => "no-dedup",
+        }
+    }
+
+    /// The name this bug had before the two catalogues shared names; still
+    /// accepted on the command line for one release.
+    pub fn old_name(self) -> Option<&'static str> {
+        match self {
+            Bug::OldTermCommit => Some("old-term-commit"),
+            Bug::VoteNotPersisted => Some("vote-not-persisted"),
+            Bug::TruncateMatching => Some("truncate-matching"),
+            Bug::StaleRead => None,
+            Bug::DoubleApply => Some("double-apply"),
         }
     }
 
@@ -73,7 +86,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: old-term-commit, vote-not-persisted, truncate-matching, stale-read, double-apply)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {
@@ -81,7 +94,7 @@ impl FromStr for Bug {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Bug::ALL
             .into_iter()
-            .find(|b| b.name() == s)
+            .find(|b| b.name() == s || b.old_name() == Some(s))
             .ok_or_else(|| UnknownBug(s.to_string()))
     }
 }
@@ -114,6 +127,9 @@ mod tests {
             assert_eq!(b.name().parse::<Bug>().unwrap(), b);
             assert!(Bugs::NONE.with(b).has(b));
             assert!(!Bugs::NONE.has(b));
+            if let Some(old) = b.old_name() {
+                assert_eq!(old.parse::<Bug>().unwrap(), b, "old names stay aliases");
+            }
         }
         assert!("nope".parse::<Bug>().is_err());
     }

@@ -3,10 +3,7 @@
 //! - [`core`]: the deterministic, sans-IO Raft node (election, replication,
 //!   log, snapshots, ReadIndex reads), emitting `raft-trace/1` events;
 //! - [`kv`]: the key-value state machine with client sessions;
-//! - [`sim`]: a deterministic simulator of a cluster of cores over a faulty
-//!   network with crashes and a simulated disk, with safety invariants and a
-//!   linearizability check of the clients' history;
-//! - [`trace`]: the trace sink;
+//! - [`trace`]: the core's events in `raft-trace/1` form;
 //! - [`bugs`]: planted bugs that the checkers must catch;
 //! - [`storage`]: the durable write-ahead log and snapshot files;
 //! - [`node`]: the node process, its HTTP client API and a client;
@@ -16,7 +13,6 @@ pub mod bugs;
 pub mod core;
 pub mod kv;
 pub mod node;
-pub mod sim;
 pub mod storage;
 pub mod trace;
 pub mod transport;

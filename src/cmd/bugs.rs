@@ -1,8 +1,14 @@
-//! `raftcheck bugs`: list the planted bugs.
+//! `raftcheck bugs`: the planted bugs of both layers, under one naming
+//! scheme. A model bug (`raftcheck check --bug NAME`) and an implementation
+//! bug (`raftcheck sim --bug NAME`) that are the same mistake share a name.
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use raft_model::suite::suite_for_bug;
-use raft_model::Bug;
+use raft_model::Bug as ModelBug;
+use raftkv::bugs::Bug as ImplBug;
+use serde::Serialize;
 
 use crate::exit::Outcome;
 
@@ -13,31 +19,68 @@ pub struct Args {
     json: bool,
 }
 
+/// One planted bug in one layer.
+#[derive(Serialize)]
+struct Planted {
+    /// `model` or `implementation`.
+    layer: &'static str,
+    /// The command that switches it on.
+    command: String,
+    description: &'static str,
+    /// What must catch it.
+    caught_by: String,
+    /// A former name that still works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias: Option<&'static str>,
+}
+
+/// Every planted bug by name, model layer first.
+fn catalogue() -> BTreeMap<&'static str, Vec<Planted>> {
+    let mut bugs: BTreeMap<&'static str, Vec<Planted>> = BTreeMap::new();
+    for b in ModelBug::ALL {
+        let cfg = suite_for_bug(b).first().map_or("", |e| e.name);
+        bugs.entry(b.name()).or_default().push(Planted {
+            layer: "model",
+            command: format!("raftcheck check --bug {}", b.name()),
+            description: b.description(),
+            caught_by: format!("{} (suite config {cfg})", b.expected_property()),
+            alias: None,
+        });
+    }
+    for b in ImplBug::ALL {
+        bugs.entry(b.name()).or_default().push(Planted {
+            layer: "implementation",
+            command: format!("raftcheck sim --bug {}", b.name()),
+            description: b.describe(),
+            caught_by: "raftcheck sim: conformance's replay or linearizability check".to_string(),
+            alias: b.old_name(),
+        });
+    }
+    bugs
+}
+
 pub fn run(args: Args) -> Result<Outcome> {
+    let bugs = catalogue();
     if args.json {
-        let bugs: Vec<_> = Bug::ALL
+        let list: Vec<_> = bugs
             .iter()
-            .map(|b| {
-                serde_json::json!({
-                    "name": b.name(),
-                    "description": b.description(),
-                    "expected_property": b.expected_property(),
-                    "suite_config": suite_for_bug(*b).first().map(|e| e.name),
-                })
-            })
+            .map(|(name, layers)| serde_json::json!({ "name": name, "layers": layers }))
             .collect();
-        println!("{}", serde_json::json!({ "bugs": bugs }));
-    } else {
-        for b in Bug::ALL {
-            let cfg = suite_for_bug(b).first().map_or("", |e| e.name);
-            println!("{:<24} {}", b.name(), b.description());
+        println!("{}", serde_json::json!({ "bugs": list }));
+        return Ok(Outcome::Holds);
+    }
+    for (name, layers) in &bugs {
+        println!("{name}");
+        for p in layers {
+            println!("  {:<15} {}", p.layer, p.description);
             println!(
-                "{:<24} caught by: {} (suite config {cfg})",
-                "",
-                b.expected_property()
+                "  {:<15} run: {}; caught by: {}",
+                "", p.command, p.caught_by
             );
+            if let Some(old) = p.alias {
+                println!("  {:<15} formerly {old} (still accepted)", "");
+            }
         }
-        println!("\nrun one with: raftcheck check --bug NAME");
     }
     Ok(Outcome::Holds)
 }

@@ -1,13 +1,17 @@
-//! `raftcheck sim`: run the raftkv core in the deterministic simulator over
-//! many seeds, checking safety invariants after every step and the client
-//! history at the end.
+//! `raftcheck sim`: run a Raft implementation in the deterministic
+//! simulator over many seeds. Each run's trace is checked by conformance
+//! (the replay against the model's rules, the invariants, linearizability of
+//! the client history): that is the verdict; the simulator's own checks only
+//! stop a broken run early.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use raft_sim::raftkv::RaftKv;
+use raft_sim::{run, Faults, Outcome as RunOutcome, RunResult, SimConfig};
 use raftkv::bugs::{Bug, Bugs};
-use raftkv::sim::{run, Faults, SimConfig};
 use serde::Serialize;
 
 use crate::exit::Outcome;
@@ -20,6 +24,12 @@ pub struct Args {
     /// The first seed.
     #[arg(long, default_value_t = 0)]
     start_seed: u64,
+    /// Run only shard K of N of the seed range (1-based): the seeds whose
+    /// offset from --start-seed is K-1 modulo N. The N shards together run
+    /// exactly the seeds of the unsharded command, so a CI matrix of N
+    /// machines can split one long run.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
@@ -33,29 +43,66 @@ pub struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
     clients: u64,
-    /// Enable a planted bug (see --list-bugs).
+    /// Enable a planted implementation bug (see `raftcheck bugs`).
     #[arg(long)]
     bug: Option<Bug>,
     /// Write each run's trace and client history to DIR/seed-N/.
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
-    /// List the planted bugs and exit.
+    /// List the planted implementation bugs and exit.
     #[arg(long)]
     list_bugs: bool,
     /// Keep going after a failing seed.
     #[arg(long)]
     keep_going: bool,
+    /// Seeds run in parallel (default: the machine's cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: Option<u64>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
+/// One shard of a seed range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u64,
+    pub count: u64,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("\"{s}\" is not K/N with 1 <= K <= N (for example 2/4)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Whether the seed at `offset` from the start belongs to this shard.
+    pub fn holds(self, offset: u64) -> bool {
+        offset % self.count == self.index - 1
+    }
+}
+
 #[derive(Serialize)]
 struct Failure {
     seed: u64,
-    step: u64,
-    invariant: &'static str,
-    detail: String,
+    #[serde(flatten)]
+    outcome: RunOutcome,
     reproduce: String,
 }
 
@@ -65,9 +112,13 @@ fn reproduce(args: &Args, seed: u64) -> String {
         args.nodes, args.steps, args.clients, args.faults
     );
     if let Some(b) = args.bug {
-        cmd.push_str(&format!(" --bug {b}"));
+        cmd.push_str(&format!(" --bug {}", b.name()));
     }
-    cmd.push_str(" --trace-dir sim-traces");
+    let dir = args
+        .trace_dir
+        .as_ref()
+        .map_or_else(|| "sim-traces".to_string(), |d| d.display().to_string());
+    cmd.push_str(&format!(" --trace-dir {dir}"));
     cmd
 }
 
@@ -90,108 +141,186 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         nodes: args.nodes as usize,
         steps: args.steps,
         faults: args.faults,
-        bugs: args.bug.map_or(Bugs::NONE, |b| Bugs::NONE.with(b)),
         clients: args.clients as usize,
-        trace: args.trace_dir.is_some(),
         ..SimConfig::default()
     };
+    let imp = RaftKv {
+        bugs: args.bug.map_or(Bugs::NONE, |b| Bugs::NONE.with(b)),
+    };
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| t as usize,
+    );
+    let seeds: Vec<u64> = (0..args.seeds)
+        .filter(|o| args.shard.is_none_or(|s| s.holds(*o)))
+        .map(|o| args.start_seed.saturating_add(o))
+        .collect();
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut passed = 0u64;
     let mut inconclusive = 0u64;
     let mut ops_ok = 0u64;
     let mut commits = 0u64;
+    let mut events = 0u64;
     let mut totals = std::collections::BTreeMap::<&str, u64>::new();
-    for seed in args.start_seed..args.start_seed.saturating_add(args.seeds) {
-        let r = run(seed, &cfg);
-        if let Some(dir) = &args.trace_dir {
-            let d = dir.join(format!("seed-{seed}"));
-            r.write_to(&d)
-                .with_context(|| format!("writing {}", d.display()))?;
-        }
-        ops_ok += r.stats.ops_ok;
-        for (k, v) in [
-            ("elections", r.stats.terms_with_leader as u64),
-            ("crashes", r.stats.crashes),
-            ("partitions", r.stats.partitions),
-            ("snapshots", r.stats.snapshots),
-            ("snapshot_installs", r.stats.installs),
-            ("messages", r.stats.messages),
-            ("dropped", r.stats.dropped),
-            ("ops_fail", r.stats.ops_fail),
-            ("ops_info", r.stats.ops_info),
-        ] {
-            *totals.entry(k).or_default() += v;
-        }
-        commits += r.stats.max_commit;
-        inconclusive += u64::from(r.stats.linearizability_inconclusive);
-        match r.violation {
-            None => passed += 1,
-            Some((step, v)) => {
-                let f = Failure {
-                    seed,
-                    step,
-                    invariant: v.invariant,
-                    detail: v.detail,
-                    reproduce: reproduce(&args, seed),
-                };
-                if !args.json {
-                    println!(
-                        "seed {seed}: {} violated at step {step}: {}",
-                        f.invariant, f.detail
-                    );
-                    println!("reproduce: {}", f.reproduce);
+    let mut done = 0usize;
+    'batches: for batch in seeds.chunks(threads.max(1)) {
+        // Seeds of a batch run in parallel; their results are taken in seed
+        // order, so the output does not depend on the thread count.
+        let results: Vec<RunResult> = std::thread::scope(|s| {
+            let (cfg, imp) = (&cfg, &imp);
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|&seed| s.spawn(move || run(seed, cfg, imp)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a simulator thread panicked"))
+                .collect()
+        });
+        for r in results {
+            let seed = r.seed;
+            if let Some(dir) = &args.trace_dir {
+                let d = dir.join(format!("seed-{seed}"));
+                r.write_to(&d)
+                    .with_context(|| format!("writing {}", d.display()))?;
+            }
+            ops_ok += r.stats.ops_ok;
+            events += r.records.len() as u64;
+            for (k, v) in [
+                ("elections", r.stats.terms_with_leader as u64),
+                ("crashes", r.stats.crashes),
+                ("partitions", r.stats.partitions),
+                ("snapshots", r.stats.snapshots),
+                ("snapshot_installs", r.stats.installs),
+                ("messages", r.stats.messages),
+                ("dropped", r.stats.dropped),
+                ("ops_fail", r.stats.ops_fail),
+                ("ops_info", r.stats.ops_info),
+            ] {
+                *totals.entry(k).or_default() += v;
+            }
+            commits += r.stats.max_commit;
+            done += 1;
+            match r.outcome() {
+                RunOutcome::Valid => passed += 1,
+                RunOutcome::Inconclusive { reason } => {
+                    inconclusive += 1;
+                    if !args.json {
+                        println!("seed {seed}: inconclusive: {reason}");
+                    }
                 }
-                failures.push(f);
-                if !args.keep_going {
-                    break;
+                outcome => {
+                    let f = Failure {
+                        seed,
+                        reproduce: reproduce(&args, seed),
+                        outcome,
+                    };
+                    if !args.json {
+                        match &f.outcome {
+                            RunOutcome::Invalid { rule, detail } => {
+                                println!("seed {seed}: {rule} violated (conformance)\n{detail}")
+                            }
+                            RunOutcome::Disagreement { invariant, detail } => println!(
+                                "seed {seed}: the checkers disagree on {invariant}: {detail}"
+                            ),
+                            RunOutcome::Valid | RunOutcome::Inconclusive { .. } => {}
+                        }
+                        println!("reproduce: {}", f.reproduce);
+                    }
+                    failures.push(f);
+                    if !args.keep_going {
+                        break 'batches;
+                    }
                 }
             }
-        }
-        if !args.json && (seed + 1 - args.start_seed).is_multiple_of(100) {
-            eprintln!("{} seeds run", seed + 1 - args.start_seed);
+            if !args.json && done.is_multiple_of(100) {
+                eprintln!("{done} seeds run");
+            }
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let outcome = if !failures.is_empty() {
+        Outcome::Violated
+    } else if inconclusive > 0 {
+        Outcome::Inconclusive
+    } else {
+        Outcome::Holds
+    };
     if args.json {
         let out = serde_json::json!({
-            "verdict": if !failures.is_empty() {
-                "violated"
-            } else if inconclusive > 0 {
-                "inconclusive"
-            } else {
-                "holds"
+            "verdict": match outcome {
+                Outcome::Violated => "violated",
+                Outcome::Inconclusive => "inconclusive",
+                _ => "holds",
             },
+            "implementation": "raftkv",
+            "seeds_run": done,
             "seeds_passed": passed,
             "start_seed": args.start_seed,
+            "shard": args.shard.map(|s| s.to_string()),
             "failures": failures,
             "faults": args.faults.to_string(),
             "bug": args.bug.map(|b| b.name()),
             "ops_ok": ops_ok,
             "entries_committed": commits,
-            "linearizability_inconclusive": inconclusive,
+            "events_validated": events,
+            "inconclusive": inconclusive,
             "totals": totals,
             "seconds": elapsed,
         });
         println!("{out}");
-    } else if failures.is_empty() {
+        return Ok(outcome);
+    }
+    if failures.is_empty() {
+        let shard = args
+            .shard
+            .map_or(String::new(), |s| format!(" of shard {s}"));
         println!(
-            "all {passed} seeds passed ({} faults: {}; {ops_ok} client operations acknowledged, {commits} entries committed; {elapsed:.1}s)",
+            "all {passed} seeds{shard} passed ({} faults: {}; {ops_ok} client operations acknowledged, {commits} entries committed; {events} trace events validated by conformance; {elapsed:.1}s)",
             if args.faults == Faults::NONE { "no" } else { "with" },
             args.faults,
         );
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("totals: {}", t.join(", "));
         if inconclusive > 0 {
-            println!("note: linearizability search ran out of budget on {inconclusive} seeds");
+            println!("note: {inconclusive} seeds had no verdict (a check ran out of budget)");
         }
+    } else if args.keep_going {
+        println!(
+            "{} of {done} seeds failed, {passed} passed, {inconclusive} inconclusive ({elapsed:.1}s)",
+            failures.len()
+        );
     }
-    // A linearizability search that ran out of budget is no verdict.
-    Ok(if !failures.is_empty() {
-        Outcome::Violated
-    } else if inconclusive > 0 {
-        Outcome::Inconclusive
-    } else {
-        Outcome::Holds
-    })
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_the_range_without_overlap() {
+        for n in 1..=5u64 {
+            for offset in 0..40u64 {
+                let owners = (1..=n)
+                    .filter(|k| {
+                        Shard {
+                            index: *k,
+                            count: n,
+                        }
+                        .holds(offset)
+                    })
+                    .count();
+                assert_eq!(owners, 1, "offset {offset} with {n} shards");
+            }
+        }
+        for bad in ["0/4", "5/4", "a/b", "3", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "2/4".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+    }
 }

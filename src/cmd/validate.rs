@@ -6,7 +6,7 @@ use anyhow::Result;
 use raft_trace::{EventType, TraceError};
 use serde::Serialize;
 
-use raft_conformance::validate::{runs_in, validate_run_with, Options, DEFAULT_BUDGET};
+use raft_conformance::validate::{check_run, runs_in, Options, Verdict, DEFAULT_BUDGET};
 
 use crate::exit::Outcome;
 
@@ -154,20 +154,21 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The semantic check: message identity and the global invariants, run by run.
+/// The semantic check, run by run: the replay through the model and the
+/// global invariants, then the linearizability of the client events.
 fn semantic(args: &Args) -> Result<Outcome> {
     let mut runs = Vec::new();
     for path in &args.files {
         runs.extend(runs_in(path).map_err(|e| anyhow::anyhow!("{e}"))?);
     }
-    let mut reports = Vec::new();
-    let mut bad_input = None;
     let options = Options {
         frontier_budget: args.frontier_budget as usize,
     };
+    let mut checked = Vec::new();
+    let mut bad_input = None;
     for run in &runs {
-        match validate_run_with(run, &options) {
-            Ok(r) => reports.push(r),
+        match check_run(run, &options) {
+            Ok(c) => checked.push(c),
             Err(e) => {
                 bad_input = Some(e.to_string());
                 break;
@@ -176,89 +177,52 @@ fn semantic(args: &Args) -> Result<Outcome> {
     }
     if let Some(msg) = &bad_input {
         if args.json {
-            let out = serde_json::json!({"verdict": "bad-input", "error": msg, "runs": reports});
+            let out = serde_json::json!({"verdict": "bad-input", "error": msg, "runs": checked});
             println!("{}", serde_json::to_string(&out)?);
         }
         eprintln!("{msg}");
         return Ok(Outcome::BadInput);
     }
-    // The clients' view: the client events of each valid run must be
-    // linearizable (our store's model: read, write, cas, delete, append).
-    let mut histories: Vec<Option<HistoryVerdict>> = Vec::new();
-    for (run, r) in runs.iter().zip(&reports) {
-        histories.push(match r.rejection {
-            Some(_) => None,
-            None => check_histories(run)?,
-        });
-    }
-    let failed_histories = histories
-        .iter()
-        .filter(|h| h.as_ref().is_some_and(|h| h.verdict == "not-linearizable"))
-        .count();
-    let unknown = histories
-        .iter()
-        .zip(&reports)
-        .filter(|(h, r)| {
-            r.inconclusive.is_some() || h.as_ref().is_some_and(|h| h.verdict == "unknown")
-        })
-        .count();
-    let invalid = reports.iter().filter(|r| r.rejection.is_some()).count() + failed_histories;
+    let outcome = Outcome::worst(checked.iter().map(|c| Outcome::from(&c.verdict)));
     if args.json {
-        let runs_json: Vec<serde_json::Value> = reports
-            .iter()
-            .zip(&histories)
-            .map(|(r, h)| {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                v["history"] = serde_json::to_value(h).unwrap_or_default();
-                v
-            })
-            .collect();
         let out = serde_json::json!({
-            "verdict": match (invalid, unknown) {
-                (0, 0) => "valid",
-                (0, _) => "inconclusive",
+            "verdict": match outcome {
+                Outcome::Holds => "valid",
+                Outcome::Inconclusive => "inconclusive",
                 _ => "invalid",
             },
-            "runs": runs_json,
+            "runs": checked,
         });
         println!("{}", serde_json::to_string(&out)?);
-    } else {
-        for ((run, r), h) in runs.iter().zip(&reports).zip(&histories) {
-            match (&r.rejection, h) {
-                (Some(rej), _) => print!("{}: INVALID\n{rej}", run.name),
-                (None, _) if r.inconclusive.is_some() => println!(
-                    "{}: INCONCLUSIVE: {}",
-                    run.name,
-                    r.inconclusive.as_deref().unwrap_or_default()
-                ),
-                (None, Some(h)) if h.verdict == "not-linearizable" => print!(
-                    "{}: INVALID: the client history is not linearizable\n{}\n",
-                    run.name, h.explanation
-                ),
-                (None, h) => println!(
-                    "{}: valid ({} events, {}; {} messages undelivered at the end{})",
-                    run.name,
-                    r.events,
-                    replay_summary(&r.replay),
-                    r.undelivered,
-                    match h {
-                        Some(h) => format!("; {} client operations {}", h.operations, h.verdict),
-                        None => String::new(),
-                    }
-                ),
-            }
-        }
-        println!(
-            "{} of {} runs valid",
-            reports.len() - invalid,
-            reports.len()
-        );
+        return Ok(outcome);
     }
-    Ok(match (invalid, unknown) {
-        (0, 0) => Outcome::Holds,
-        (0, _) => Outcome::Inconclusive,
-        _ => Outcome::Violated,
-    })
+    for (run, c) in runs.iter().zip(&checked) {
+        let r = &c.report;
+        match &c.verdict {
+            Verdict::Invalid { rejection } => print!("{}: INVALID\n{rejection}", run.name),
+            Verdict::NotLinearizable { explanation } => print!(
+                "{}: INVALID: the client history is not linearizable\n{explanation}\n",
+                run.name
+            ),
+            Verdict::Inconclusive { reason } => {
+                println!("{}: INCONCLUSIVE: {reason}", run.name)
+            }
+            Verdict::Valid => println!(
+                "{}: valid ({} events, {}; {} messages undelivered at the end{})",
+                run.name,
+                r.events,
+                replay_summary(&r.replay),
+                r.undelivered,
+                match &c.history {
+                    Some(h) => format!("; {} client operations linearizable", h.operations),
+                    None => String::new(),
+                }
+            ),
+        }
+    }
+    let valid = checked.iter().filter(|c| c.verdict.is_valid()).count();
+    println!("{valid} of {} runs valid", checked.len());
+    Ok(outcome)
 }
 
 fn replay_summary(r: &raft_conformance::validate::ReplayStats) -> String {
@@ -276,48 +240,4 @@ fn replay_summary(r: &raft_conformance::validate::ReplayStats) -> String {
         s.push_str(&format!(", node {node} not replayed at the end: {why}"));
     }
     s
-}
-
-/// The linearizability check of a run's client events.
-#[derive(Serialize)]
-struct HistoryVerdict {
-    verdict: &'static str,
-    operations: usize,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    explanation: String,
-}
-
-/// Checks the client events of each file of `run` (each file's client lines
-/// are in real-time order on their own); None when the run has none.
-fn check_histories(run: &raft_conformance::validate::Run) -> Result<Option<HistoryVerdict>> {
-    use raft_conformance::linearizability::{self as lin, ModelKind, Request, Verdict};
-    let mut result: Option<HistoryVerdict> = None;
-    for file in &run.files {
-        let history = lin::formats::read_raft_trace(file).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if history.ops.is_empty() {
-            continue;
-        }
-        let report = lin::check_history(&history, &Request::new(ModelKind::RaftKv))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let verdict = match report.verdict {
-            Verdict::Linearizable => "linearizable",
-            Verdict::NotLinearizable => "not-linearizable",
-            Verdict::Unknown => "unknown",
-        };
-        let operations = result.as_ref().map_or(0, |r| r.operations) + report.operations;
-        let explanation = report.failing.map(|f| f.render()).unwrap_or_default();
-        if verdict != "linearizable" {
-            return Ok(Some(HistoryVerdict {
-                verdict,
-                operations,
-                explanation,
-            }));
-        }
-        result = Some(HistoryVerdict {
-            verdict,
-            operations,
-            explanation,
-        });
-    }
-    Ok(result)
 }

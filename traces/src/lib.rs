@@ -15,6 +15,7 @@ mod event;
 mod fast;
 mod history;
 mod read;
+pub mod sink;
 mod write;
 
 pub use error::{ErrorKind, TraceError};

@@ -597,9 +597,7 @@ pub fn read_raft_trace(path: &Path) -> Result<History, FormatError> {
         },
     };
     let reader = raft_trace::read_file(path).map_err(conv)?;
-    let mut ops: Vec<HistoryOp> = Vec::new();
-    let mut open: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut clock = 0u64;
+    let mut builder = ClientEvents::new(&file);
     let mut records = reader.into_iter();
     loop {
         let record = match records.next() {
@@ -607,26 +605,54 @@ pub fn read_raft_trace(path: &Path) -> Result<History, FormatError> {
             Some(r) => r.map_err(conv)?,
         };
         let line = records.line();
-        let Record::Client(ev) = record else {
-            continue;
-        };
+        if let Record::Client(ev) = record {
+            builder.push(line, ev)?;
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// Builds a history from `raft-trace/1` client events given in real-time
+/// order (a file's client lines, or a simulator's run in memory).
+/// Operations are identified by (client, req); a repeated invocation of an
+/// operation still in flight (a retry) keeps the first invocation.
+pub struct ClientEvents {
+    file: String,
+    ops: Vec<HistoryOp>,
+    open: HashMap<(u64, u64), usize>,
+    clock: u64,
+}
+
+impl ClientEvents {
+    /// `file` names where the events come from, in errors and explanations.
+    pub fn new(file: &str) -> Self {
+        ClientEvents {
+            file: file.to_string(),
+            ops: Vec::new(),
+            open: HashMap::new(),
+            clock: 0,
+        }
+    }
+
+    /// Adds the event read at `line`.
+    pub fn push(&mut self, line: u64, ev: ClientEvent) -> Result<(), FormatError> {
         let err = |message: String| FormatError {
-            file: file.clone(),
+            file: self.file.clone(),
             line,
             message,
         };
         match ev {
             ClientEvent::Invoke(inv) => {
-                if let Some(&i) = open.get(&(inv.client, inv.req)) {
-                    if ops[i].key != inv.op.key() {
+                if let Some(&i) = self.open.get(&(inv.client, inv.req)) {
+                    if self.ops[i].key != inv.op.key() {
                         return Err(err(format!(
                             "op: client {} req {} is retried with another operation than at line {}",
-                            inv.client, inv.req, ops[i].invoke_line
+                            inv.client, inv.req, self.ops[i].invoke_line
                         )));
                     }
-                    continue;
+                    return Ok(());
                 }
-                clock += 1;
+                self.clock += 1;
                 let (key, call) = match inv.op {
                     Op::Read { key } => (key, Call::Read),
                     Op::Write { key, value } => (key, Call::Write(value)),
@@ -634,27 +660,27 @@ pub fn read_raft_trace(path: &Path) -> Result<History, FormatError> {
                     Op::Delete { key } => (key, Call::Delete),
                     Op::Append { key, value } => (key, Call::Append(value)),
                 };
-                open.insert((inv.client, inv.req), ops.len());
-                ops.push(HistoryOp {
+                self.open.insert((inv.client, inv.req), self.ops.len());
+                self.ops.push(HistoryOp {
                     client: inv.client,
                     key,
                     call,
                     outcome: Outcome::Unknown,
-                    invoke: clock,
+                    invoke: self.clock,
                     ret: None,
                     invoke_line: line,
                     return_line: None,
                 });
             }
             ClientEvent::Return(ret) => {
-                let Some(i) = open.remove(&(ret.client, ret.req)) else {
+                let Some(i) = self.open.remove(&(ret.client, ret.req)) else {
                     return Err(err(format!(
                         "client {} req {}: a return with no invocation in flight",
                         ret.client, ret.req
                     )));
                 };
-                clock += 1;
-                let op = &mut ops[i];
+                self.clock += 1;
+                let op = &mut self.ops[i];
                 op.return_line = Some(line);
                 op.outcome = match ret.status {
                     Status::Ok => Outcome::Ok(if op.call == Call::Read {
@@ -666,10 +692,18 @@ pub fn read_raft_trace(path: &Path) -> Result<History, FormatError> {
                     Status::Info => Outcome::Unknown,
                 };
                 if ret.status != Status::Info {
-                    op.ret = Some(clock);
+                    op.ret = Some(self.clock);
                 }
             }
         }
+        Ok(())
     }
-    Ok(History { file, ops })
+
+    /// The history; operations still in flight have an unknown outcome.
+    pub fn finish(self) -> History {
+        History {
+            file: self.file,
+            ops: self.ops,
+        }
+    }
 }

@@ -11,11 +11,11 @@ mod input;
 mod invariants;
 mod network;
 mod replay;
+mod verdict;
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
 
-use raft_trace::{ClientEvent, Event, Header, NodeEvent, NodeId, TraceError};
+use raft_trace::{Event, Header, NodeEvent, NodeId, Record, TraceError};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -24,6 +24,7 @@ use invariants::Invariants;
 use network::NetworkCheck;
 use replay::{Replay, ReplayError};
 pub use replay::{ReplayStats, DEFAULT_BUDGET};
+pub use verdict::{check_records, check_run, Checked, HistorySummary, Verdict};
 
 /// A broken rule, before it is placed at a line of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub enum InputError {
     Trace(#[from] TraceError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    History(#[from] crate::linearizability::FormatError),
 }
 
 /// The outcome of validating one run.
@@ -105,9 +108,6 @@ pub struct RunReport {
     pub nodes: Vec<NodeId>,
     /// Messages sent and never received when the trace ends.
     pub undelivered: usize,
-    /// The client events found (for the linearizability check).
-    #[serde(skip)]
-    pub history: Vec<ClientEvent>,
     pub rejection: Option<Rejection>,
     /// Set when the replay could not decide (frontier budget exceeded).
     pub inconclusive: Option<String>,
@@ -137,31 +137,62 @@ pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
     validate_run_with(run, &Options::default())
 }
 
-/// Validates one run.
+/// Validates one run's files.
 pub fn validate_run_with(run: &Run, options: &Options) -> Result<RunReport, InputError> {
     let mut merged = input::Merged::open(run)?;
     let header: Header = merged.header().clone();
-    let mut invariants = Invariants::new(&header);
-    let mut replay = Replay::new(&header, options.frontier_budget);
+    let files = run.files.iter().map(|p| p.display().to_string()).collect();
+    validate_stream(&header, files, options, |network| merged.next(network))
+}
+
+/// Validates one run held in memory (a simulator's): `records` are in one
+/// global order, as a single trace file `name` would hold them after its
+/// header (so the first record is at line 2).
+pub fn validate_records(
+    name: &str,
+    header: &Header,
+    records: &[Record],
+    options: &Options,
+) -> Result<RunReport, InputError> {
+    let mut next = records.iter().enumerate();
+    validate_stream(header, vec![name.to_string()], options, |_| {
+        Ok(next.next().map(|(i, r)| match r {
+            Record::Node(e) => input::Item::Node(
+                Location {
+                    file: name.to_string(),
+                    line: i as u64 + 2,
+                },
+                e.clone(),
+            ),
+            Record::Client(_) => input::Item::Client,
+        }))
+    })
+}
+
+/// The validation loop over a run's events in replay order.
+fn validate_stream(
+    header: &Header,
+    files: Vec<String>,
+    options: &Options,
+    mut next: impl FnMut(&NetworkCheck) -> Result<Option<input::Item>, InputError>,
+) -> Result<RunReport, InputError> {
+    let mut invariants = Invariants::new(header);
+    let mut replay = Replay::new(header, options.frontier_budget);
     let mut network = NetworkCheck::new(header.network);
     let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
         Default::default();
     let mut report = RunReport {
-        files: run.files.iter().map(|p| p.display().to_string()).collect(),
+        files,
         events: 0,
         nodes: header.nodes.clone(),
         undelivered: 0,
-        history: Vec::new(),
         rejection: None,
         inconclusive: None,
         replay: ReplayStats::default(),
     };
-    while let Some(item) = merged.next(&network)? {
+    while let Some(item) = next(&network)? {
         let (at, event) = match item {
-            input::Item::Client(c) => {
-                report.history.push(c);
-                continue;
-            }
+            input::Item::Client => continue,
             input::Item::Node(at, e) => (at, e),
         };
         report.events += 1;
@@ -224,14 +255,4 @@ pub fn validate_run_with(run: &Run, options: &Options) -> Result<RunReport, Inpu
 
 fn raw(e: &NodeEvent) -> Box<RawValue> {
     serde_json::value::to_raw_value(e).expect("trace events serialize")
-}
-
-/// Convenience: validate every run under `path`.
-pub fn validate_path(path: &Path) -> Result<Vec<RunReport>, InputError> {
-    runs_in(path)?.iter().map(validate_run).collect()
-}
-
-/// The files of a run, for callers that list them.
-pub fn run_files(run: &Run) -> &[PathBuf] {
-    &run.files
 }

@@ -39,5 +39,10 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
         term: s.term,
         cmd: *cmd,
     });
+    // Figure 2, Leaders: the commit rule holds at all times, so a leader
+    // whose own log is a quorum (a cluster of one) commits at once. With
+    // more servers the new entry is on one server only and nothing changes.
+    let replies = super::replication::advance_commit(&mut step.state, rules);
+    step.sends.extend(replies);
     step
 }

@@ -888,6 +888,9 @@ fn leader_append(c: &mut Cand, a: &rt::Append, rules: &Rules) -> Outcome {
         let step = clients::handle_request(&c.s, rules, &cmd);
         c.s = step.state;
     }
+    // A leader whose own log is a quorum commits what it appends; it may
+    // announce that commit later (after its own write).
+    c.justified = c.justified.max(c.s.commit);
     Ok(())
 }
 

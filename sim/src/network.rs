@@ -6,13 +6,20 @@ use std::collections::BTreeSet;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::core::{Message, NodeId};
-use crate::sim::client::{Request, Response};
+use crate::client::{Request, Response};
+use crate::NodeId;
+
+/// The addressing of a message between nodes, which is all the network
+/// reads of it.
+pub trait Addressed {
+    fn from(&self) -> NodeId;
+    fn to(&self) -> NodeId;
+}
 
 /// What travels on the network.
 #[derive(Debug, Clone)]
-pub enum Packet {
-    Raft(Message),
+pub enum Packet<M> {
+    Raft(M),
     /// A client's request to a node.
     Request(Request),
     /// A node's response to a client.
@@ -27,19 +34,19 @@ pub struct NetFaults {
     pub reorder: bool,
 }
 
-struct InFlight {
+struct InFlight<M> {
     at: u64,
     seq: u64,
-    packet: Packet,
+    packet: Packet<M>,
 }
 
 /// Messages in flight and the current partition.
-pub struct Network {
+pub struct Network<M> {
     faults: NetFaults,
     /// Loss and duplication probabilities when enabled.
     pub loss_p: f64,
     pub dup_p: f64,
-    inflight: Vec<InFlight>,
+    inflight: Vec<InFlight<M>>,
     seq: u64,
     /// Node pairs that cannot talk (both directions stored).
     blocked: BTreeSet<(NodeId, NodeId)>,
@@ -49,7 +56,7 @@ pub struct Network {
     pub dropped: u64,
 }
 
-impl Network {
+impl<M: Addressed + Clone> Network<M> {
     pub fn new(faults: NetFaults, loss_p: f64, dup_p: f64) -> Self {
         Network {
             faults,
@@ -64,9 +71,9 @@ impl Network {
         }
     }
 
-    fn endpoints(p: &Packet) -> (u64, u64) {
+    fn endpoints(p: &Packet<M>) -> (u64, u64) {
         match p {
-            Packet::Raft(m) => (m.from, m.to),
+            Packet::Raft(m) => (m.from(), m.to()),
             Packet::Request(r) => (1000 + r.client, r.to),
             Packet::Response(r) => (r.from, 1000 + r.client),
         }
@@ -97,7 +104,7 @@ impl Network {
     }
 
     /// Sends a packet at time `now`.
-    pub fn send(&mut self, rng: &mut ChaCha8Rng, now: u64, packet: Packet) {
+    pub fn send(&mut self, rng: &mut ChaCha8Rng, now: u64, packet: Packet<M>) {
         self.sent += 1;
         if self.faults.loss && rng.random_bool(self.loss_p) {
             self.dropped += 1;
@@ -129,7 +136,7 @@ impl Network {
 
     /// Removes and returns the packets due at `now`, in delivery order.
     /// Packets across a partition are dropped.
-    pub fn due(&mut self, rng: &mut ChaCha8Rng, now: u64) -> Vec<Packet> {
+    pub fn due(&mut self, rng: &mut ChaCha8Rng, now: u64) -> Vec<Packet<M>> {
         let mut due = Vec::new();
         let mut i = 0;
         while i < self.inflight.len() {
@@ -150,7 +157,7 @@ impl Network {
         let mut out = Vec::with_capacity(due.len());
         for d in due {
             if let Packet::Raft(m) = &d.packet {
-                if self.is_blocked(m.from, m.to) {
+                if self.is_blocked(m.from(), m.to()) {
                     self.dropped += 1;
                     continue;
                 }

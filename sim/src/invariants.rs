@@ -1,14 +1,18 @@
-//! Safety invariants checked over the whole cluster after every step.
+//! The simulator's own fast checks, run after every step so that a run
+//! stops at the step that broke something. They are an early stop only: the
+//! run's verdict is conformance's, and a check here that fires on a run
+//! that conformance accepts is reported as the two checkers disagreeing.
+//! They read the cluster through the node trait alone.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::core::{Body, Entry, Index, Message, NodeId, RaftNode, Role, Term};
-use crate::kv::Applied;
-use crate::sim::disk::Disk;
+use raft_trace::Role;
+
+use crate::node::{Addressed, Applied, Disk, Envelope, Node, Status};
+use crate::NodeId;
 
 /// A broken invariant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
     /// The invariant's name (e.g. `election-safety`).
     pub invariant: &'static str,
@@ -19,70 +23,48 @@ fn fail<T>(invariant: &'static str, detail: String) -> Result<T, Violation> {
     Err(Violation { invariant, detail })
 }
 
-#[derive(Clone, Copy)]
-struct Seen {
-    term: Term,
-    role: Role,
-    commit: Index,
-}
-
 /// What the checker remembers across steps (and across node crashes).
 #[derive(Default)]
 pub struct Invariants {
-    leaders: BTreeMap<Term, NodeId>,
-    votes: BTreeMap<(NodeId, Term), NodeId>,
-    applied: HashMap<Index, (Term, u64)>,
-    executed: HashMap<(u64, u64), Index>,
-    last: BTreeMap<NodeId, Seen>,
-}
-
-fn digest(e: &Entry) -> u64 {
-    let mut h = DefaultHasher::new();
-    e.payload.hash(&mut h);
-    h.finish()
+    leaders: BTreeMap<u64, NodeId>,
+    votes: BTreeMap<(NodeId, u64), NodeId>,
+    applied: HashMap<u64, (u64, u64)>,
+    executed: HashMap<(u64, u64), u64>,
+    last: BTreeMap<NodeId, Status>,
 }
 
 impl Invariants {
     /// Checks the cluster after a step. `nodes[i]` is `None` while node
     /// `i + 1` is down; `disks[i]` is its stable storage.
-    pub fn check(&mut self, nodes: &[Option<&RaftNode>], disks: &[&Disk]) -> Result<(), Violation> {
+    pub fn check<N: Node>(
+        &mut self,
+        nodes: &[Option<&N>],
+        disks: &[&N::Disk],
+    ) -> Result<(), Violation> {
         let quorum = nodes.len() / 2 + 1;
-        for n in nodes.iter().flatten() {
-            let id = n.id();
-            // Leader completeness, seen from a follower: no leader sends
-            // entries that conflict with a committed one.
-            if let Some(i) = n.committed_conflict() {
-                return fail(
-                    "committed-entry-overwritten",
-                    format!(
-                        "a leader sent node {id} entries conflicting with its committed index {i}"
-                    ),
-                );
-            }
+        for (i, n) in nodes.iter().enumerate() {
+            let Some(n) = n else { continue };
+            let id = i as NodeId + 1;
+            let now = n.status();
             // Election safety: at most one leader per term.
-            if n.role() == Role::Leader {
-                let l = *self.leaders.entry(n.term()).or_insert(id);
+            if now.role == Role::Leader {
+                let l = *self.leaders.entry(now.term).or_insert(id);
                 if l != id {
                     return fail(
                         "election-safety",
-                        format!("nodes {l} and {id} are both leaders of term {}", n.term()),
+                        format!("nodes {l} and {id} are both leaders of term {}", now.term),
                     );
                 }
             }
             // Commit rule: a leader advances its commit index only to an
             // entry of its own term.
-            let now = Seen {
-                term: n.term(),
-                role: n.role(),
-                commit: n.commit_index(),
-            };
             if let Some(before) = self.last.get(&id) {
                 if before.role == Role::Leader
                     && now.role == Role::Leader
                     && before.term == now.term
                     && now.commit > before.commit
                 {
-                    let t = n.log().term(now.commit);
+                    let t = n.entry(now.commit).map(|(t, _)| t);
                     if t.is_some_and(|t| t != now.term) {
                         return fail(
                             "leader-commits-current-term",
@@ -98,8 +80,8 @@ impl Invariants {
             }
             self.last.insert(id, now);
             // A committed entry is durable on a quorum.
-            let c = n.commit_index();
-            if let Some(t) = n.log().term(c) {
+            let c = now.commit;
+            if let Some((t, _)) = n.entry(c) {
                 if c > 0 {
                     let holders = disks.iter().filter(|d| d.holds(c, t)).count();
                     if holders < quorum {
@@ -116,42 +98,45 @@ impl Invariants {
         // Each node votes at most once per term, across restarts: a vote
         // counts once it is durable or sent (see `on_send`).
         for (i, d) in disks.iter().enumerate() {
-            if let Some(v) = d.hard_state.vote {
-                self.vote(i as u64 + 1, d.hard_state.term, v)?;
+            if let (term, Some(v)) = d.hard_state() {
+                self.vote(i as u64 + 1, term, v)?;
             }
         }
         // Log matching: if two logs hold an entry with the same index and
         // term, they are identical up to it.
-        let up: Vec<&RaftNode> = nodes.iter().flatten().copied().collect();
+        let up: Vec<(NodeId, &N)> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.map(|n| (i as NodeId + 1, n)))
+            .collect();
         for (i, a) in up.iter().enumerate() {
             for b in &up[i + 1..] {
-                log_matching(a, b)?;
+                log_matching(*a, *b)?;
             }
         }
         Ok(())
     }
 
     /// Checks an entry a node applied.
-    pub fn on_apply(&mut self, node: NodeId, e: &Entry, a: &Applied) -> Result<(), Violation> {
-        let d = digest(e);
-        let prev = *self.applied.entry(e.index).or_insert((e.term, d));
-        if prev != (e.term, d) {
+    pub fn on_apply(&mut self, node: NodeId, a: &Applied) -> Result<(), Violation> {
+        let prev = *self.applied.entry(a.index).or_insert((a.term, a.digest));
+        if prev != (a.term, a.digest) {
             return fail(
                 "state-machine-safety",
                 format!(
                     "node {node} applied a different entry at index {} (term {}, first applied term {})",
-                    e.index, e.term, prev.0
+                    a.index, a.term, prev.0
                 ),
             );
         }
-        if let (true, Some(id)) = (a.executed, a.command) {
-            let first = *self.executed.entry(id).or_insert(e.index);
-            if first != e.index {
+        if let Some(id) = a.executed {
+            let first = *self.executed.entry(id).or_insert(a.index);
+            if first != a.index {
                 return fail(
                     "exactly-once",
                     format!(
                         "node {node} executed client {} request {} at index {} and again at index {}",
-                        id.0, id.1, first, e.index
+                        id.0, id.1, first, a.index
                     ),
                 );
             }
@@ -159,7 +144,7 @@ impl Invariants {
         Ok(())
     }
 
-    fn vote(&mut self, node: NodeId, term: Term, v: NodeId) -> Result<(), Violation> {
+    fn vote(&mut self, node: NodeId, term: u64, v: NodeId) -> Result<(), Violation> {
         let prev = *self.votes.entry((node, term)).or_insert(v);
         if prev != v {
             return fail(
@@ -173,53 +158,51 @@ impl Invariants {
     /// Checks a message a node is about to send against its disk: the term
     /// it carries, a vote it grants and entries it acknowledges must be
     /// durable before it leaves.
-    pub fn on_send(&mut self, disk: &Disk, m: &Message) -> Result<(), Violation> {
-        let hs = disk.hard_state;
-        if let Body::RequestVoteReply { granted: true } = m.body {
-            self.vote(m.from, m.term, m.to)?;
+    pub fn on_send<M: Addressed>(
+        &mut self,
+        disk: &impl Disk,
+        m: &M,
+        env: Envelope,
+    ) -> Result<(), Violation> {
+        let (term, vote) = disk.hard_state();
+        let (from, to) = (m.from(), m.to());
+        if env.grants_vote {
+            self.vote(from, env.term, to)?;
         }
-        if hs.term < m.term {
+        if term < env.term {
             return fail(
                 "persist-before-send",
                 format!(
-                    "node {} sent a message of term {} with term {} on disk",
-                    m.from, m.term, hs.term
+                    "node {from} sent a message of term {} with term {term} on disk",
+                    env.term
                 ),
             );
         }
-        match m.body {
-            Body::RequestVoteReply { granted: true }
-                if hs.term == m.term && hs.vote != Some(m.to) =>
-            {
+        if env.grants_vote && term == env.term && vote != Some(to) {
+            return fail(
+                "persist-before-send",
+                format!(
+                    "node {from} granted its vote to {to} in term {} but its disk records vote {vote:?}",
+                    env.term
+                ),
+            );
+        }
+        if let Some(index) = env.acknowledges {
+            if disk.last_index() < index {
                 return fail(
                     "persist-before-send",
                     format!(
-                        "node {} granted its vote to {} in term {} but its disk records vote {:?}",
-                        m.from, m.to, m.term, hs.vote
-                    ),
-                );
-            }
-            Body::AppendEntriesReply {
-                success: true,
-                index,
-                ..
-            } if disk.last_index() < index => {
-                return fail(
-                    "persist-before-send",
-                    format!(
-                        "node {} acknowledged entries up to {index} with only {} on disk",
-                        m.from,
+                        "node {from} acknowledged entries up to {index} with only {} on disk",
                         disk.last_index()
                     ),
                 );
             }
-            _ => {}
         }
         Ok(())
     }
 
     /// Whether the command (client, req) was executed, and where.
-    pub fn executed_at(&self, client: u64, req: u64) -> Option<Index> {
+    pub fn executed_at(&self, client: u64, req: u64) -> Option<u64> {
         self.executed.get(&(client, req)).copied()
     }
 
@@ -228,34 +211,27 @@ impl Invariants {
     }
 }
 
-fn log_matching(a: &RaftNode, b: &RaftNode) -> Result<(), Violation> {
-    let (la, lb) = (a.log(), b.log());
-    let lo = la.first_index().max(lb.first_index());
-    let hi = la.last_index().min(lb.last_index());
+fn log_matching<N: Node>((ia, a): (NodeId, &N), (ib, b): (NodeId, &N)) -> Result<(), Violation> {
+    let (sa, sb) = (a.status(), b.status());
+    let lo = sa.first_index.max(sb.first_index);
+    let hi = sa.last_index.min(sb.last_index);
     let mut matched = false;
     let mut i = hi;
     while i >= lo && i > 0 {
-        let (ea, eb) = (la.entry(i), lb.entry(i));
-        if let (Some(ea), Some(eb)) = (ea, eb) {
+        if let (Some(ea), Some(eb)) = (a.entry(i), b.entry(i)) {
             if matched && ea != eb {
                 return fail(
                     "log-matching",
-                    format!(
-                        "nodes {} and {} agree on a later entry but differ at index {i}",
-                        a.id(),
-                        b.id()
-                    ),
+                    format!("nodes {ia} and {ib} agree on a later entry but differ at index {i}"),
                 );
             }
-            if ea.term == eb.term {
-                if ea.payload != eb.payload {
+            if ea.0 == eb.0 {
+                if ea.1 != eb.1 {
                     return fail(
                         "log-matching",
                         format!(
-                            "nodes {} and {} hold different entries of term {} at index {i}",
-                            a.id(),
-                            b.id(),
-                            ea.term
+                            "nodes {ia} and {ib} hold different entries of term {} at index {i}",
+                            ea.0
                         ),
                     );
                 }

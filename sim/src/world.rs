@@ -1,35 +1,41 @@
-//! The simulation loop.
+//! The simulation loop: a cluster of nodes of any [`Implementation`] over
+//! the simulated network and disks, with retrying clients, driven by one
+//! seeded RNG.
 
 use raft_trace as rt;
+use raft_trace::sink::{SharedTrace, TraceSink};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::client::{Action, Client, Workload};
-use super::host::{Host, Output};
-use super::invariants::{Invariants, Violation};
-use super::linearize::{self, Verdict};
-use super::network::{NetFaults, Network, Packet};
-use super::{RunResult, SimConfig, Stats};
-use crate::core::{Config, NodeId, RaftNode};
-use crate::trace::{SharedTrace, TraceSink};
+use crate::client::{Action, Client, Workload};
+use crate::invariants::{Invariants, Violation};
+use crate::network::{NetFaults, Network, Packet};
+use crate::node::{Disk, Implementation, Node, Output, Setup};
+use crate::{NodeId, RunResult, SimConfig, Stats};
 
 /// Steps of the quiet phase after the faulty one.
 const QUIET_STEPS: u64 = 400;
-/// Search budget of the linearizability check, per key.
-const LIN_BUDGET: usize = 500_000;
 
-struct World {
+/// One server slot: its disk survives crashes, its node does not.
+struct Server<N: Node> {
+    setup: Setup,
+    node: Option<N>,
+    disk: N::Disk,
+}
+
+struct World<'a, I: Implementation> {
+    imp: &'a I,
     rng: ChaCha8Rng,
     now: u64,
     ids: Vec<NodeId>,
-    hosts: Vec<Host>,
+    servers: Vec<Server<I::Node>>,
     restart_at: Vec<Option<u64>>,
-    net: Network,
+    net: Network<<I::Node as Node>::Message>,
     clients: Vec<Client>,
     workload: Workload,
     history: Vec<rt::ClientEvent>,
     inv: Invariants,
-    trace: Option<SharedTrace>,
+    trace: SharedTrace,
     heal_at: Option<u64>,
     stats: Stats,
     crash_p: f64,
@@ -37,18 +43,30 @@ struct World {
     ready_p: f64,
 }
 
-impl World {
-    fn sink(&self) -> Option<Box<dyn TraceSink>> {
-        self.trace
-            .as_ref()
-            .map(|t| Box::new(t.clone()) as Box<dyn TraceSink>)
+impl<I: Implementation> World<'_, I> {
+    fn sink(&self) -> Box<dyn TraceSink> {
+        Box::new(self.trace.clone())
     }
 
     fn record(&mut self, ev: rt::ClientEvent) {
-        if let Some(t) = &self.trace {
-            t.0.lock().expect("trace lock").client(ev.clone());
-        }
+        self.trace.0.lock().expect("trace lock").client(ev.clone());
         self.history.push(ev);
+    }
+
+    fn is_up(&self, i: usize) -> bool {
+        self.servers[i].node.is_some()
+    }
+
+    /// The process starts again from its disk.
+    fn restart(&mut self, i: usize) {
+        let sink = self.sink();
+        let s = &mut self.servers[i];
+        s.node = Some(self.imp.start(&s.setup, &mut s.disk, sink));
+    }
+
+    /// The process dies: memory is gone, the disk stays.
+    fn crash(&mut self, i: usize) {
+        self.servers[i].node = None;
     }
 
     fn do_actions(&mut self, actions: Vec<Action>) {
@@ -63,7 +81,7 @@ impl World {
         }
     }
 
-    fn send_output(&mut self, out: Output) {
+    fn send_output(&mut self, out: Output<<I::Node as Node>::Message>) {
         let now = self.now;
         for m in out.messages {
             self.net.send(&mut self.rng, now, Packet::Raft(m));
@@ -74,22 +92,19 @@ impl World {
     }
 
     fn inject_faults(&mut self, cfg: &SimConfig) {
-        let n = self.hosts.len();
+        let n = self.servers.len();
         if cfg.faults.crash {
             for i in 0..n {
                 if self.restart_at[i].is_some_and(|t| t <= self.now) {
                     self.restart_at[i] = None;
-                    let sink = self.sink();
-                    self.hosts[i].restart(sink);
+                    self.restart(i);
                 }
             }
             if self.rng.random_bool(self.crash_p) {
                 let i = self.rng.random_range(0..n);
-                if self.hosts[i].is_up() {
-                    if let Some(t) = &self.trace {
-                        t.0.lock().expect("trace lock").crash(self.ids[i]);
-                    }
-                    self.hosts[i].crash();
+                if self.is_up(i) {
+                    self.trace.0.lock().expect("trace lock").crash(self.ids[i]);
+                    self.crash(i);
                     self.stats.crashes += 1;
                     self.restart_at[i] = Some(self.now + self.rng.random_range(5..120));
                 }
@@ -120,9 +135,7 @@ impl World {
     /// One tick of the whole world.
     fn step(&mut self, cfg: &SimConfig, faulty: bool) -> Result<(), Violation> {
         self.now += 1;
-        if let Some(t) = &self.trace {
-            t.0.lock().expect("trace lock").now = self.now * 1_000_000;
-        }
+        self.trace.0.lock().expect("trace lock").now = self.now * 1_000_000;
         if faulty {
             self.inject_faults(cfg);
         }
@@ -130,16 +143,18 @@ impl World {
         for p in self.net.due(&mut self.rng, now) {
             match p {
                 Packet::Raft(m) => {
-                    let i = (m.to - 1) as usize;
-                    if let Some(node) = self.hosts[i].node.as_mut() {
+                    let i = (crate::network::Addressed::to(&m) - 1) as usize;
+                    if let Some(node) = self.servers[i].node.as_mut() {
                         node.step(m);
                     }
                 }
                 Packet::Request(r) => {
                     let i = (r.to - 1) as usize;
-                    let mut out = Output::default();
-                    self.hosts[i].on_request(r, &mut out);
-                    self.send_output(out);
+                    if let Some(node) = self.servers[i].node.as_mut() {
+                        let mut out = Output::default();
+                        node.request(r, &mut out);
+                        self.send_output(out);
+                    }
                 }
                 Packet::Response(r) => {
                     let c = (r.client - 1) as usize;
@@ -150,8 +165,8 @@ impl World {
                 }
             }
         }
-        for h in &mut self.hosts {
-            if let Some(node) = h.node.as_mut() {
+        for s in &mut self.servers {
+            if let Some(node) = s.node.as_mut() {
                 node.tick();
             }
         }
@@ -162,22 +177,55 @@ impl World {
             self.clients[c].tick(&mut self.rng, now, &ids, &w, faulty, &mut actions);
             self.do_actions(actions);
         }
-        for i in 0..self.hosts.len() {
+        for i in 0..self.servers.len() {
             // A node may be slow to persist: its state can stay volatile
             // for a while, and a crash then loses it.
             if faulty && !self.rng.random_bool(self.ready_p) {
                 continue;
             }
             let mut out = Output::default();
-            self.hosts[i].process(&mut self.inv, &mut out)?;
+            self.process(i, &mut out)?;
             self.send_output(out);
         }
-        let nodes: Vec<Option<&RaftNode>> = self.hosts.iter().map(|h| h.node.as_ref()).collect();
-        let disks: Vec<&_> = self.hosts.iter().map(|h| &h.disk).collect();
+        let nodes: Vec<Option<&I::Node>> = self.servers.iter().map(|s| s.node.as_ref()).collect();
+        let disks: Vec<&_> = self.servers.iter().map(|s| &s.disk).collect();
         self.inv.check(&nodes, &disks)
     }
 
-    /// The end of the run: acknowledged writes and linearizability.
+    /// Runs node `i`'s Ready loop until it has nothing more: its writes
+    /// made durable, then its messages checked and sent, its applies
+    /// checked.
+    fn process(
+        &mut self,
+        i: usize,
+        out: &mut Output<<I::Node as Node>::Message>,
+    ) -> Result<(), Violation> {
+        let id = self.ids[i];
+        let s = &mut self.servers[i];
+        let Some(node) = s.node.as_mut() else {
+            return Ok(());
+        };
+        while let Some(writes) = node.ready() {
+            for w in writes {
+                s.disk.write(w);
+            }
+            let sent = out.messages.len();
+            let applied = out.applied.len();
+            node.persisted(out);
+            for m in &out.messages[sent..] {
+                self.inv.on_send(&s.disk, m, I::Node::envelope(m))?;
+            }
+            for a in &out.applied[applied..] {
+                self.inv.on_apply(id, a)?;
+            }
+        }
+        self.stats.snapshots += out.snapshots;
+        self.stats.installs += out.installs;
+        Ok(())
+    }
+
+    /// The end of the run: every acknowledged write was executed. (The
+    /// history's linearizability is conformance's to decide.)
     fn final_checks(&mut self) -> Result<(), Violation> {
         let mut open = std::collections::HashMap::new();
         for ev in &self.history {
@@ -208,41 +256,12 @@ impl World {
                 }
             }
         }
-        // Replicas that applied the same prefix hold the same data.
-        let mut by_applied: std::collections::BTreeMap<u64, (NodeId, &crate::kv::KvStore)> =
-            Default::default();
-        for h in self.hosts.iter().filter(|h| h.is_up()) {
-            if let Some((other, kv)) = by_applied.get(&h.kv.applied()) {
-                if kv.snapshot() != h.kv.snapshot() {
-                    return Err(Violation {
-                        invariant: "state-machine-safety",
-                        detail: format!(
-                            "nodes {other} and {} applied up to {} but hold different data",
-                            h.id,
-                            h.kv.applied()
-                        ),
-                    });
-                }
-            } else {
-                by_applied.insert(h.kv.applied(), (h.id, &h.kv));
-            }
-        }
-        match linearize::check(&self.history, LIN_BUDGET) {
-            Verdict::Linearizable => Ok(()),
-            Verdict::Inconclusive { .. } => {
-                self.stats.linearizability_inconclusive = true;
-                Ok(())
-            }
-            Verdict::Violation { key, detail } => Err(Violation {
-                invariant: "linearizability",
-                detail: format!("key {key}: {detail}"),
-            }),
-        }
+        Ok(())
     }
 }
 
-/// Runs one seed.
-pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
+/// Runs one seed of `imp`, then hands its trace to conformance.
+pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let ids: Vec<NodeId> = (1..=cfg.nodes.max(1) as u64).collect();
     // Per-seed variety: batching, pipelining, compaction and fault rates.
@@ -252,22 +271,26 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
     let intensity: f64 = rng.random_range(0.5..2.0);
     let loss_p = 0.03 * intensity;
     let dup_p = 0.02 * intensity;
-    let trace = cfg.trace.then(SharedTrace::default);
-    let mut hosts = Vec::new();
+    let trace = SharedTrace::default();
+    let mut servers = Vec::new();
     for &id in &ids {
-        let mut c = Config::new(id, ids.clone());
-        c.seed = seed;
-        c.max_batch = max_batch;
-        c.max_inflight = max_inflight;
-        c.snapshot_chunk = 48;
-        c.heartbeat_ticks = 2;
-        c.election_ticks = 10;
-        c.bugs = cfg.bugs;
-        c.compact_every = snapshot_every;
-        let sink = trace
-            .as_ref()
-            .map(|t| Box::new(t.clone()) as Box<dyn TraceSink>);
-        hosts.push(Host::new(c, 1024, sink));
+        let setup = Setup {
+            id,
+            peers: ids.clone(),
+            seed,
+            max_batch,
+            max_inflight,
+            snapshot_every,
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+        };
+        let mut disk = <I::Node as Node>::Disk::default();
+        let node = imp.start(&setup, &mut disk, Box::new(trace.clone()));
+        servers.push(Server {
+            setup,
+            node: Some(node),
+            disk,
+        });
     }
     let net = Network::new(
         NetFaults {
@@ -279,11 +302,12 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
         dup_p,
     );
     let mut world = World {
+        imp,
         rng,
         now: 0,
         restart_at: vec![None; ids.len()],
         ids: ids.clone(),
-        hosts,
+        servers,
         net,
         clients: (1..=cfg.clients as u64).map(Client::new).collect(),
         workload: Workload {
@@ -301,7 +325,7 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
         partition_p: 0.004 * intensity,
         ready_p: 0.8,
     };
-    let mut violation = None;
+    let mut early = None;
     let mut step = 0;
     while step < cfg.steps + QUIET_STEPS {
         let faulty = step < cfg.steps;
@@ -309,17 +333,16 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
             // Quiet phase: heal, restart everyone, stop new operations.
             world.net.heal();
             world.heal_at = None;
-            for i in 0..world.hosts.len() {
-                if !world.hosts[i].is_up() {
+            for i in 0..world.servers.len() {
+                if !world.is_up(i) {
                     world.restart_at[i] = None;
-                    let sink = world.sink();
-                    world.hosts[i].restart(sink);
+                    world.restart(i);
                 }
             }
         }
         step += 1;
         if let Err(v) = world.step(cfg, faulty) {
-            violation = Some((step, v));
+            early = Some((step, v));
             break;
         }
         if !faulty && world.clients.iter().all(|c| !c.busy()) {
@@ -332,49 +355,47 @@ pub fn run(seed: u64, cfg: &SimConfig) -> RunResult {
         c.abandon(now, &mut actions);
     }
     world.do_actions(actions);
-    if violation.is_none() {
-        if let Err(v) = world.final_checks() {
-            violation = Some((step, v));
-        }
-    } else {
-        let _ = world.final_checks();
+    if let Err(v) = world.final_checks() {
+        early = early.or(Some((step, v)));
     }
     world.stats.steps = step;
     world.stats.terms_with_leader = world.inv.terms_with_leader();
     world.stats.max_commit = world
-        .hosts
+        .servers
         .iter()
-        .filter_map(|h| h.node.as_ref().map(|n| n.commit_index()))
+        .filter_map(|s| s.node.as_ref().map(|n| n.status().commit))
         .max()
         .unwrap_or(0);
-    world.stats.snapshots = world.hosts.iter().map(|h| h.snapshots).sum();
-    world.stats.installs = world.hosts.iter().map(|h| h.installs).sum();
     world.stats.messages = world.net.sent;
     world.stats.dropped = world.net.dropped;
-    let trace = world.trace.take().map(|t| {
-        let records = std::mem::take(&mut t.0.lock().expect("trace lock").records);
-        let network = rt::Network {
-            loss: cfg.faults.loss || cfg.faults.partition,
-            duplication: cfg.faults.dup,
-            reorder: cfg.faults.reorder,
-        };
-        let params = serde_json::json!({
-            "seed": seed,
-            "steps": cfg.steps,
-            "faults": cfg.faults.to_string(),
-            "max_batch": max_batch,
-            "max_inflight": max_inflight,
-            "snapshot_every": snapshot_every,
-            "election_ticks": 10,
-            "heartbeat_ticks": 2,
-        });
-        (crate::trace::header(ids.clone(), network, params), records)
+    let records = std::mem::take(&mut world.trace.0.lock().expect("trace lock").records);
+    let network = rt::Network {
+        loss: cfg.faults.loss || cfg.faults.partition,
+        duplication: cfg.faults.dup,
+        reorder: cfg.faults.reorder,
+    };
+    let params = serde_json::json!({
+        "seed": seed,
+        "steps": cfg.steps,
+        "faults": cfg.faults.to_string(),
+        "max_batch": max_batch,
+        "max_inflight": max_inflight,
+        "snapshot_every": snapshot_every,
+        "election_ticks": 10,
+        "heartbeat_ticks": 2,
     });
+    let header = imp.header(ids.clone(), network, params);
+    let name = format!("seed-{seed}/{}", crate::TRACE_FILE);
+    let options = raft_conformance::validate::Options::default();
+    let checked = raft_conformance::validate::check_records(&name, &header, &records, &options)
+        .map_err(|e| e.to_string());
     RunResult {
         seed,
-        violation,
+        early,
+        checked,
         stats: world.stats,
-        trace,
+        header,
+        records,
         history: world.history,
         nodes: ids,
     }

@@ -4,23 +4,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use raft_sim::raftkv::RaftKv;
+use raft_sim::{run, Outcome, SimConfig};
 use raft_trace::{Event, Record};
-use raftkv::sim::{run, SimConfig};
 
 #[test]
 fn receives_match_sends_and_ids_are_unique() {
-    let cfg = SimConfig {
-        trace: true,
-        ..SimConfig::default()
-    };
+    let cfg = SimConfig::default();
     for seed in 0..5 {
-        let r = run(seed, &cfg);
-        assert!(r.violation.is_none());
-        let (_, records) = r.trace.expect("trace recorded");
+        let r = run(seed, &cfg, &RaftKv::default());
+        assert_eq!(r.outcome(), Outcome::Valid);
+        let records = &r.records;
         let mut sends = HashMap::new();
         let mut seqs: BTreeMap<u64, u64> = BTreeMap::new();
         let mut receives = 0;
-        for rec in &records {
+        for rec in records {
             let Record::Node(e) = rec else { continue };
             let last = seqs.entry(e.node).or_insert(0);
             assert!(e.seq > *last, "seq must increase on node {}", e.node);
@@ -48,15 +46,12 @@ fn receives_match_sends_and_ids_are_unique() {
 
 #[test]
 fn every_command_apply_names_its_client_and_request() {
-    let cfg = SimConfig {
-        trace: true,
-        ..SimConfig::default()
-    };
-    let r = run(7, &cfg);
-    let (_, records) = r.trace.expect("trace recorded");
+    let cfg = SimConfig::default();
+    let r = run(7, &cfg, &RaftKv::default());
+    let records = &r.records;
     let mut applies = 0;
     let mut duplicates = 0;
-    for rec in &records {
+    for rec in records {
         if let Record::Node(e) = rec {
             if let Event::Apply(a) = &e.event {
                 assert_eq!(a.client.is_some(), a.req.is_some());
@@ -75,17 +70,14 @@ fn every_command_apply_names_its_client_and_request() {
 /// trace describes the log faithfully, step by step.
 #[test]
 fn log_events_replay_to_the_post_states() {
-    let cfg = SimConfig {
-        trace: true,
-        ..SimConfig::default()
-    };
+    let cfg = SimConfig::default();
     let mut checked = 0;
     for seed in 0..8 {
-        let r = run(seed, &cfg);
-        let (_, records) = r.trace.expect("trace recorded");
+        let r = run(seed, &cfg, &RaftKv::default());
+        let records = &r.records;
         // node -> (snapshot (index, term), terms of entries after it)
         let mut logs: BTreeMap<u64, ((u64, u64), Vec<u64>)> = BTreeMap::new();
-        for rec in &records {
+        for rec in records {
             let Record::Node(e) = rec else { continue };
             let log = logs.entry(e.node).or_insert(((0, 0), Vec::new()));
             let last = |l: &((u64, u64), Vec<u64>)| l.0 .0 + l.1.len() as u64;

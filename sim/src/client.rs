@@ -6,7 +6,7 @@ use raft_trace::{ClientEvent, Invoke, Op, Return, Status};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::core::NodeId;
+use crate::NodeId;
 
 /// A client's request to a node.
 #[derive(Debug, Clone)]

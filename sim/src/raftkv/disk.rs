@@ -4,7 +4,26 @@
 
 use std::sync::Arc;
 
-use crate::core::{Entry, HardState, Index, Ready, Recovered, Snapshot, SnapshotMeta, Term};
+use raftkv::core::{Entry, HardState, Index, NodeId, Recovered, Snapshot, SnapshotMeta, Term};
+
+/// One write a raftkv node asks for.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// What a `Ready` asks to persist, written and synced together.
+    Persist {
+        hard_state: Option<HardState>,
+        /// A snapshot received from the leader.
+        snapshot: Option<Snapshot>,
+        /// Entries that replace the stored log from the first one on.
+        entries: Vec<Entry>,
+    },
+    /// A snapshot the node took of its own state machine.
+    Compact {
+        index: Index,
+        term: Term,
+        data: Arc<Vec<u8>>,
+    },
+}
 
 /// One node's stable storage.
 #[derive(Debug, Clone, Default)]
@@ -49,9 +68,14 @@ impl Disk {
     }
 
     /// Writes and syncs everything a `Ready` asks to persist.
-    pub fn write(&mut self, rd: &Ready) {
+    fn persist(
+        &mut self,
+        hard_state: Option<HardState>,
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+    ) {
         self.writes += 1;
-        if let Some(snap) = &rd.snapshot {
+        if let Some(snap) = snapshot {
             let keep = self.term(snap.meta.index) == Some(snap.meta.term)
                 && snap.meta.index <= self.last_index();
             let old = self.snap_meta();
@@ -61,23 +85,24 @@ impl Disk {
             } else {
                 self.entries.clear();
             }
-            self.snapshot = Some(snap.clone());
+            self.snapshot = Some(snap);
         }
         // Entries overwrite the stored log from the first one on (those the
         // snapshot already covers are skipped).
         let s = self.snap_meta();
-        let fresh = rd.entries.iter().skip_while(|e| e.index <= s.index);
-        if let Some(first) = fresh.clone().next() {
+        let fresh = entries.into_iter().skip_while(|e| e.index <= s.index);
+        let mut fresh = fresh.peekable();
+        if let Some(first) = fresh.peek() {
             self.entries.truncate((first.index - s.index - 1) as usize);
-            self.entries.extend(fresh.cloned());
+            self.entries.extend(fresh);
         }
-        if let Some(hs) = rd.hard_state {
+        if let Some(hs) = hard_state {
             self.hard_state = hs;
         }
     }
 
     /// Records a snapshot the node took and drops the log prefix it covers.
-    pub fn compact(&mut self, index: Index, term: Term, data: Arc<Vec<u8>>) {
+    fn compact(&mut self, index: Index, term: Term, data: Arc<Vec<u8>>) {
         let old = self.snap_meta();
         if index <= old.index {
             return;
@@ -102,10 +127,37 @@ impl Disk {
     }
 }
 
+impl crate::node::Disk for Disk {
+    type Write = Write;
+
+    fn write(&mut self, w: Write) {
+        match w {
+            Write::Persist {
+                hard_state,
+                snapshot,
+                entries,
+            } => self.persist(hard_state, snapshot, entries),
+            Write::Compact { index, term, data } => self.compact(index, term, data),
+        }
+    }
+
+    fn hard_state(&self) -> (u64, Option<NodeId>) {
+        (self.hard_state.term, self.hard_state.vote)
+    }
+
+    fn holds(&self, index: Index, term: Term) -> bool {
+        Disk::holds(self, index, term)
+    }
+
+    fn last_index(&self) -> Index {
+        Disk::last_index(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Config, Payload, RaftNode};
+    use raftkv::core::{Config, Payload, RaftNode};
 
     fn ent(index: Index, term: Term) -> Entry {
         Entry {
@@ -113,6 +165,10 @@ mod tests {
             term,
             payload: Payload::Noop,
         }
+    }
+
+    fn persist(d: &mut Disk, snapshot: Option<Snapshot>, entries: Vec<Entry>) {
+        d.persist(None, snapshot, entries);
     }
 
     #[test]
@@ -124,7 +180,7 @@ mod tests {
             n.tick();
         }
         let rd = n.ready();
-        d.write(&rd);
+        d.persist(rd.hard_state, rd.snapshot.clone(), rd.entries.clone());
         assert_eq!(d.hard_state.term, n.term());
         assert_eq!(d.hard_state.vote, Some(1));
         let rec = d.recover();
@@ -139,17 +195,12 @@ mod tests {
             meta: SnapshotMeta { index, term },
             data: Arc::new(vec![]),
         };
-        let mut rd = Ready::default();
-        rd.snapshot = Some(snap(2, 1));
-        d.write(&rd);
+        persist(&mut d, Some(snap(2, 1)), vec![]);
         assert_eq!(d.last_index(), 3, "matching suffix kept");
-        rd.snapshot = Some(snap(3, 9));
-        d.write(&rd);
+        persist(&mut d, Some(snap(3, 9)), vec![]);
         assert_eq!(d.last_index(), 3);
         assert!(d.entries.is_empty(), "conflicting suffix dropped");
-        let mut rd = Ready::default();
-        rd.entries = vec![ent(3, 9), ent(4, 9)];
-        d.write(&rd);
+        persist(&mut d, None, vec![ent(3, 9), ent(4, 9)]);
         assert_eq!(d.last_index(), 4);
         assert_eq!(d.term(4), Some(9));
     }

@@ -1,0 +1,256 @@
+//! raft-sim: a deterministic simulator for any Raft implementation.
+//!
+//! N nodes of one [`Implementation`] (behind the sans-IO [`node::Node`]
+//! trait) run over a simulated network that loses, duplicates, delays and
+//! reorders messages and partitions nodes; they crash and restart with what
+//! their simulated disk holds; clients retry. One seed determines
+//! everything, so a seed replays exactly.
+//!
+//! The verdict of a run is conformance's: its trace goes through the same
+//! replay against the model's rules, invariants and linearizability check
+//! as a third-party trace ([`raft_conformance::validate::check_records`]).
+//! The simulator's own fast checks ([`invariants`]) run after every step
+//! only to stop a broken run early; if one fires on a run conformance
+//! accepts, the run fails with the two checkers' disagreement.
+//!
+//! [`raftkv::RaftKv`] puts our own core behind the trait.
+
+pub mod client;
+pub mod invariants;
+pub mod network;
+pub mod node;
+pub mod raftkv;
+mod world;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use raft_conformance::validate::{Checked, Verdict};
+use raft_trace as rt;
+
+pub use invariants::Violation;
+pub use node::Implementation;
+pub use world::run;
+
+/// A node's identity (1..=N).
+pub type NodeId = u64;
+
+/// The file a run's trace is written to under its `seed-N/` directory.
+pub const TRACE_FILE: &str = "trace.ndjson";
+
+/// Which faults a run injects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    pub loss: bool,
+    pub dup: bool,
+    pub reorder: bool,
+    pub partition: bool,
+    pub crash: bool,
+}
+
+impl Faults {
+    pub const ALL: Faults = Faults {
+        loss: true,
+        dup: true,
+        reorder: true,
+        partition: true,
+        crash: true,
+    };
+    pub const NONE: Faults = Faults {
+        loss: false,
+        dup: false,
+        reorder: false,
+        partition: false,
+        crash: false,
+    };
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [
+            (self.loss, "loss"),
+            (self.dup, "dup"),
+            (self.reorder, "reorder"),
+            (self.partition, "partition"),
+            (self.crash, "crash"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| n)
+        .collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
+    }
+}
+
+/// An unknown fault name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault \"{0}\" (known: loss, dup, reorder, partition, crash, all, none)")]
+pub struct UnknownFault(pub String);
+
+impl FromStr for Faults {
+    type Err = UnknownFault;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut f = Faults::NONE;
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "loss" => f.loss = true,
+                "dup" => f.dup = true,
+                "reorder" => f.reorder = true,
+                "partition" => f.partition = true,
+                "crash" => f.crash = true,
+                "all" => f = Faults::ALL,
+                "none" => {}
+                other => return Err(UnknownFault(other.to_string())),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// What one run simulates.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: usize,
+    /// Steps (ticks) with clients issuing operations and faults injected; a
+    /// quiet phase follows to let outstanding operations finish.
+    pub steps: u64,
+    pub faults: Faults,
+    pub clients: usize,
+    pub keys: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 3,
+            steps: 1500,
+            faults: Faults::ALL,
+            clients: 3,
+            keys: 3,
+        }
+    }
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    pub steps: u64,
+    pub terms_with_leader: usize,
+    pub max_commit: u64,
+    pub crashes: u64,
+    pub snapshots: u64,
+    pub installs: u64,
+    pub partitions: u64,
+    pub messages: u64,
+    pub dropped: u64,
+    pub ops_ok: u64,
+    pub ops_fail: u64,
+    pub ops_info: u64,
+}
+
+/// The result of one seed.
+#[derive(Debug)]
+pub struct RunResult {
+    pub seed: u64,
+    /// The simulator's own check that stopped the run early, and the step.
+    pub early: Option<(u64, Violation)>,
+    /// Conformance's check of the run's trace (an error: the trace itself
+    /// is malformed).
+    pub checked: Result<Checked, String>,
+    pub stats: Stats,
+    /// The trace: header, then node and client events in one global order.
+    pub header: rt::Header,
+    pub records: Vec<rt::Record>,
+    /// The client history in raft-trace/1 client-event form.
+    pub history: Vec<rt::ClientEvent>,
+    pub nodes: Vec<u64>,
+}
+
+/// What a run comes to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Conformance accepts the run, and the simulator's checks agree.
+    Valid,
+    /// Conformance rejects the run: the rule broken and why.
+    Invalid { rule: String, detail: String },
+    /// The simulator's own check fired on a run that conformance accepts:
+    /// one of the two checkers is wrong.
+    Disagreement { invariant: String, detail: String },
+    /// No verdict: a budget ran out.
+    Inconclusive { reason: String },
+}
+
+impl RunResult {
+    /// The run's outcome: conformance's verdict, checked against the
+    /// simulator's early stop.
+    pub fn outcome(&self) -> Outcome {
+        let checked = match &self.checked {
+            Ok(c) => c,
+            Err(e) => {
+                return Outcome::Invalid {
+                    rule: "WellFormedTrace".to_string(),
+                    detail: e.clone(),
+                }
+            }
+        };
+        match (&checked.verdict, &self.early) {
+            (Verdict::Invalid { rejection }, _) => Outcome::Invalid {
+                rule: rejection.rule.to_string(),
+                detail: rejection.to_string().trim_end().to_string(),
+            },
+            (Verdict::NotLinearizable { explanation }, _) => Outcome::Invalid {
+                rule: "Linearizability".to_string(),
+                detail: format!(
+                    "the client history is not linearizable\n{}",
+                    explanation.trim_end()
+                ),
+            },
+            (_, Some((step, v))) => Outcome::Disagreement {
+                invariant: v.invariant.to_string(),
+                detail: format!(
+                    "the simulator's check {} fired at step {step} ({}), but conformance found the trace {}",
+                    v.invariant,
+                    v.detail,
+                    checked.verdict.name()
+                ),
+            },
+            (Verdict::Inconclusive { reason }, None) => Outcome::Inconclusive {
+                reason: reason.clone(),
+            },
+            (Verdict::Valid, None) => Outcome::Valid,
+        }
+    }
+
+    /// Writes `dir/trace.ndjson` and `dir/history.ndjson`.
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let f = std::fs::File::create(dir.join(TRACE_FILE))?;
+        let mut w = rt::TraceWriter::new(f, &self.header)?;
+        for r in &self.records {
+            w.write(r)?;
+        }
+        w.flush()?;
+        let mut header = rt::Header::new(
+            concat!("raft-sim ", env!("CARGO_PKG_VERSION"), " clients"),
+            self.nodes.clone(),
+            rt::Observes {
+                events: vec![rt::EventType::Invoke, rt::EventType::Return],
+                state: vec![],
+                entries: rt::EntryDetail::Full,
+            },
+        );
+        header.params = Some(serde_json::json!({ "seed": self.seed }));
+        let f = std::fs::File::create(dir.join("history.ndjson"))?;
+        let mut w = rt::TraceWriter::new(f, &header)?;
+        for e in &self.history {
+            w.write_client(e)?;
+        }
+        w.flush()
+    }
+}

@@ -1,0 +1,155 @@
+//! The one seam between the simulator and a Raft implementation.
+//!
+//! An implementation is a sans-IO node, in the style of etcd-io/raft's
+//! `RawNode` and tikv/raft-rs: the simulator gives it ticks, messages and
+//! client requests, asks what it wants made durable, makes that durable on a
+//! simulated [`Disk`], and only then takes the messages it wants sent, the
+//! entries it applied and the answers for clients. A crash drops the node;
+//! a restart builds a new one from what its disk holds.
+//!
+//! The simulator reads a message only through [`Addressed`] and
+//! [`Node::envelope`], and a node's state only through [`Node::status`] and
+//! [`Node::entry`]; everything it checks, it checks through here and through
+//! the `raft-trace/1` events the node emits.
+
+use raft_trace::sink::TraceSink;
+use raft_trace::{Header, Network, Role};
+
+pub use crate::client::{Answer, Request, Response};
+pub use crate::network::Addressed;
+use crate::NodeId;
+
+/// A Raft implementation: builds its nodes and describes its traces.
+pub trait Implementation {
+    type Node: Node;
+
+    /// The trace header for a run of `nodes` (what the emitter observes),
+    /// with the run's network faults and parameters filled in.
+    fn header(&self, nodes: Vec<NodeId>, network: Network, params: serde_json::Value) -> Header;
+
+    /// Starts a node, the first time or after a crash, from what its disk
+    /// holds. Every event it emits goes to `trace`.
+    fn start(
+        &self,
+        setup: &Setup,
+        disk: &mut <Self::Node as Node>::Disk,
+        trace: Box<dyn TraceSink>,
+    ) -> Self::Node;
+}
+
+/// How a run configures each node. Implementations map these to their own
+/// options; the simulator varies them per seed.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub id: NodeId,
+    pub peers: Vec<NodeId>,
+    /// Seeds the node's own randomness (election timeouts).
+    pub seed: u64,
+    /// Most entries in one AppendEntries.
+    pub max_batch: usize,
+    /// Most AppendEntries in flight to one follower.
+    pub max_inflight: usize,
+    /// Take a snapshot every this many applied entries.
+    pub snapshot_every: u64,
+    pub election_ticks: u32,
+    pub heartbeat_ticks: u32,
+}
+
+/// A node's stable storage, kept by the simulator across crashes.
+pub trait Disk: Default {
+    /// One write a node asks for.
+    type Write;
+    fn write(&mut self, w: Self::Write);
+    /// The durable term and vote.
+    fn hard_state(&self) -> (u64, Option<NodeId>);
+    /// Whether the entry (`index`, `term`) is durable here (or covered by a
+    /// durable snapshot).
+    fn holds(&self, index: u64, term: u64) -> bool;
+    /// The index of the last durable entry.
+    fn last_index(&self) -> u64;
+}
+
+/// What a message means to the simulator's checks (besides its
+/// [`Addressed`] sender and receiver).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope {
+    pub term: u64,
+    /// A vote reply granting the vote.
+    pub grants_vote: bool,
+    /// A successful AppendEntries reply: the follower holds the leader's log
+    /// up to this index.
+    pub acknowledges: Option<u64>,
+}
+
+/// An entry a node applied to its state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub index: u64,
+    pub term: u64,
+    /// Identifies the entry's content (equal entries, equal digests).
+    pub digest: u64,
+    /// The client command (client, request) the state machine executed;
+    /// `None` for a no-op, or a retry its session table recognised.
+    pub executed: Option<(u64, u64)>,
+}
+
+/// What a node hands back once its writes are durable.
+#[derive(Debug)]
+pub struct Output<M> {
+    pub messages: Vec<M>,
+    pub responses: Vec<Response>,
+    pub applied: Vec<Applied>,
+    /// Snapshots taken and installed, for the run's statistics.
+    pub snapshots: u64,
+    pub installs: u64,
+}
+
+impl<M> Default for Output<M> {
+    fn default() -> Self {
+        Output {
+            messages: Vec::new(),
+            responses: Vec::new(),
+            applied: Vec::new(),
+            snapshots: 0,
+            installs: 0,
+        }
+    }
+}
+
+/// What the simulator's checks read of a running node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    pub term: u64,
+    pub role: Role,
+    pub commit: u64,
+    /// The index range of the log the node holds in memory.
+    pub first_index: u64,
+    pub last_index: u64,
+}
+
+/// One running node.
+pub trait Node {
+    type Message: Addressed + Clone;
+    type Disk: Disk;
+
+    fn envelope(m: &Self::Message) -> Envelope;
+
+    /// One clock tick.
+    fn tick(&mut self);
+    /// A message from another node arrives.
+    fn step(&mut self, m: Self::Message);
+    /// A client request arrives; an answer it can give at once (not the
+    /// leader) goes to `out.responses`.
+    fn request(&mut self, r: Request, out: &mut Output<Self::Message>);
+    /// What the node wants made durable before its next messages leave, or
+    /// `None` when it has nothing to do.
+    fn ready(&mut self) -> Option<Vec<<Self::Disk as Disk>::Write>>;
+    /// The writes of the last [`Node::ready`] are durable: the messages it
+    /// may now send, what it applied, and the answers it has for clients.
+    fn persisted(&mut self, out: &mut Output<Self::Message>);
+
+    fn status(&self) -> Status;
+    /// The term and content digest of the entry at `index` in the node's
+    /// log, if it holds it.
+    fn entry(&self, index: u64) -> Option<(u64, u64)>;
+}

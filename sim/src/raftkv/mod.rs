@@ -1,0 +1,311 @@
+//! Our own store behind the simulator's node trait: the raftkv core, its
+//! key-value state machine with client sessions, and the glue a real server
+//! has (client requests, ReadIndex reads, the Ready loop, a snapshot every N
+//! applied entries). The core emits its own `raft-trace/1` events.
+
+mod disk;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use raft_trace as rt;
+use raft_trace::sink::TraceSink;
+use raftkv::bugs::Bugs;
+use raftkv::core::{Body, Command, Config, Index, Message, NodeId, Op, RaftNode, Ready, Role};
+use raftkv::kv::{KvStore, Reply};
+
+pub use disk::{Disk, Write};
+
+use crate::node::{
+    self, Addressed, Answer, Applied, Envelope, Output, Request, Response, Setup, Status,
+};
+
+/// Client sessions each replica keeps (least recently used evicted).
+const SESSION_CAPACITY: usize = 1024;
+
+/// The raftkv core, with planted bugs switched on as asked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RaftKv {
+    pub bugs: Bugs,
+}
+
+impl node::Implementation for RaftKv {
+    type Node = Host;
+
+    fn header(
+        &self,
+        nodes: Vec<NodeId>,
+        network: rt::Network,
+        params: serde_json::Value,
+    ) -> rt::Header {
+        raftkv::trace::header(nodes, network, params)
+    }
+
+    fn start(&self, setup: &Setup, disk: &mut Disk, trace: Box<dyn TraceSink>) -> Host {
+        let mut cfg = Config::new(setup.id, setup.peers.clone());
+        cfg.seed = setup.seed;
+        cfg.max_batch = setup.max_batch;
+        cfg.max_inflight = setup.max_inflight;
+        cfg.snapshot_chunk = 48;
+        cfg.heartbeat_ticks = setup.heartbeat_ticks;
+        cfg.election_ticks = setup.election_ticks;
+        cfg.bugs = self.bugs;
+        cfg.compact_every = setup.snapshot_every;
+        let rec = disk.recover();
+        let kv = match &rec.snapshot {
+            // The disk holds only snapshots this code wrote or a leader sent,
+            // both of which it decoded before writing.
+            Some(s) => KvStore::restore(&s.data, self.bugs).expect("own snapshot decodes"),
+            None => KvStore::new(SESSION_CAPACITY, self.bugs),
+        };
+        let mut node = RaftNode::new(cfg, rec, Some(trace));
+        node.applied_snapshot(kv.applied());
+        Host {
+            id: setup.id,
+            node,
+            kv,
+            bugs: self.bugs,
+            waiting: HashMap::new(),
+            reads: HashMap::new(),
+            ready_reads: BTreeMap::new(),
+            next_ctx: 0,
+            handed: None,
+            compactions: Vec::new(),
+        }
+    }
+}
+
+/// A read waiting for its read index, then for the state machine.
+struct PendingRead {
+    client: u64,
+    req: u64,
+    key: String,
+}
+
+/// One raftkv server in the simulated cluster.
+pub struct Host {
+    id: NodeId,
+    node: RaftNode,
+    kv: KvStore,
+    bugs: Bugs,
+    /// Clients waiting for a command to be applied.
+    waiting: HashMap<(u64, u64), ()>,
+    reads: HashMap<u64, PendingRead>,
+    /// Read index -> reads to serve once applied.
+    ready_reads: BTreeMap<Index, Vec<u64>>,
+    next_ctx: u64,
+    /// The Ready whose writes the simulator is making durable.
+    handed: Option<Ready>,
+    /// Snapshots taken, to be written with the next batch.
+    compactions: Vec<Write>,
+}
+
+impl Addressed for Message {
+    fn from(&self) -> NodeId {
+        self.from
+    }
+    fn to(&self) -> NodeId {
+        self.to
+    }
+}
+
+fn digest<T: Hash>(t: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+impl node::Node for Host {
+    type Message = Message;
+    type Disk = Disk;
+
+    fn envelope(m: &Message) -> Envelope {
+        Envelope {
+            term: m.term,
+            grants_vote: matches!(m.body, Body::RequestVoteReply { granted: true }),
+            acknowledges: match m.body {
+                Body::AppendEntriesReply {
+                    success: true,
+                    index,
+                    ..
+                } => Some(index),
+                _ => None,
+            },
+        }
+    }
+
+    fn tick(&mut self) {
+        self.node.tick();
+    }
+
+    fn step(&mut self, m: Message) {
+        self.node.step(m);
+    }
+
+    fn request(&mut self, r: Request, out: &mut Output<Message>) {
+        let answer = |answer| Response {
+            client: r.client,
+            req: r.req,
+            from: r.to,
+            answer,
+        };
+        if let Op::Read { key } = &r.op {
+            self.next_ctx += 1;
+            let ctx = self.next_ctx;
+            match self.node.read_index(ctx) {
+                Ok(()) => {
+                    self.reads.insert(
+                        ctx,
+                        PendingRead {
+                            client: r.client,
+                            req: r.req,
+                            key: key.clone(),
+                        },
+                    );
+                }
+                Err(e) => out.responses.push(answer(Answer::NotLeader(e.leader))),
+            }
+            return;
+        }
+        let cmd = Command {
+            client: r.client,
+            req: r.req,
+            op: r.op.clone(),
+        };
+        match self.node.propose(cmd) {
+            Ok(_) => {
+                self.waiting.insert((r.client, r.req), ());
+            }
+            Err(e) => out.responses.push(answer(Answer::NotLeader(e.leader))),
+        }
+    }
+
+    fn ready(&mut self) -> Option<Vec<Write>> {
+        let mut writes = std::mem::take(&mut self.compactions);
+        if self.node.has_ready() {
+            let rd = self.node.ready();
+            writes.push(Write::Persist {
+                hard_state: rd.hard_state,
+                snapshot: rd.snapshot.clone(),
+                entries: rd.entries.clone(),
+            });
+            self.handed = Some(rd);
+        }
+        (!writes.is_empty()).then_some(writes)
+    }
+
+    fn persisted(&mut self, out: &mut Output<Message>) {
+        let Some(mut rd) = self.handed.take() else {
+            return;
+        };
+        out.messages.extend(self.node.persisted(&mut rd));
+        if let Some(snap) = &rd.snapshot {
+            // A snapshot from the leader: the core checked its metadata; the
+            // data is the leader's own encoding.
+            self.kv = KvStore::restore(&snap.data, self.bugs).expect("leader snapshot decodes");
+            self.node.applied_snapshot(snap.meta.index);
+            out.installs += 1;
+        }
+        for e in &rd.committed_entries {
+            if e.index <= self.kv.applied() {
+                continue;
+            }
+            let a = self.kv.apply(e);
+            self.node.applied(e.index, a.duplicate);
+            out.applied.push(Applied {
+                index: e.index,
+                term: e.term,
+                digest: digest(&e.payload),
+                executed: a.command.filter(|_| a.executed),
+            });
+            if let (Some((client, req)), Some(reply)) = (a.command, a.reply) {
+                if self.waiting.remove(&(client, req)).is_some() {
+                    let answer = match reply {
+                        Reply::Done => Answer::Ok(None),
+                        Reply::Value(v) => Answer::Ok(v),
+                        Reply::CasFailed(_) => Answer::CasFailed,
+                        Reply::Stale => Answer::Stale,
+                    };
+                    out.responses.push(Response {
+                        client,
+                        req,
+                        from: self.id,
+                        answer,
+                    });
+                }
+            }
+        }
+        for rs in rd.read_states {
+            self.ready_reads.entry(rs.index).or_default().push(rs.ctx);
+        }
+        self.serve_reads(out);
+        out.snapshots += self.maybe_snapshot();
+    }
+
+    fn status(&self) -> Status {
+        let log = self.node.log();
+        Status {
+            term: self.node.term(),
+            role: match self.node.role() {
+                Role::Follower => rt::Role::Follower,
+                Role::Candidate => rt::Role::Candidate,
+                Role::Leader => rt::Role::Leader,
+            },
+            commit: self.node.commit_index(),
+            first_index: log.first_index(),
+            last_index: log.last_index(),
+        }
+    }
+
+    fn entry(&self, index: u64) -> Option<(u64, u64)> {
+        self.node
+            .log()
+            .entry(index)
+            .map(|e| (e.term, digest(&e.payload)))
+    }
+}
+
+impl Host {
+    fn serve_reads(&mut self, out: &mut Output<Message>) {
+        let applied = self.kv.applied();
+        while let Some(entry) = self.ready_reads.first_entry() {
+            if *entry.key() > applied {
+                break;
+            }
+            for ctx in entry.remove() {
+                if let Some(p) = self.reads.remove(&ctx) {
+                    out.responses.push(Response {
+                        client: p.client,
+                        req: p.req,
+                        from: self.id,
+                        answer: Answer::Ok(self.kv.get(&p.key).cloned()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Log compaction: a snapshot every `compact_every` applied entries,
+    /// written to disk with the next batch. Returns how many it took.
+    fn maybe_snapshot(&mut self) -> u64 {
+        let applied = self.kv.applied();
+        if !self.node.snapshot_due(applied) {
+            return 0;
+        }
+        let Some(term) = self.node.log().term(applied) else {
+            return 0;
+        };
+        let data = Arc::new(self.kv.snapshot());
+        self.node.compact(applied, data.clone());
+        if self.node.log().snapshot_meta().index != applied {
+            return 0;
+        }
+        self.compactions.push(Write::Compact {
+            index: applied,
+            term,
+            data,
+        });
+        1
+    }
+}
