@@ -25,7 +25,8 @@ impl Outcome {
 }
 
 /// Every error that reaches `main` is reported on stderr; all exit 2 (usage
-/// and input errors, and I/O failures on the user's files).
+/// and input errors, and I/O failures on the user's files). A closed stdout
+/// is not one of them: `main` exits with `output::CLOSED_EXIT_CODE`.
 pub fn code_for_error(_e: &anyhow::Error) -> u8 {
     Outcome::BadInput.code()
 }

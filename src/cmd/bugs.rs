@@ -5,6 +5,7 @@ use raft_model::suite::suite_for_bug;
 use raft_model::Bug;
 
 use crate::exit::Outcome;
+use crate::output::{self, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,18 +27,18 @@ pub fn run(args: Args) -> Result<Outcome> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "bugs": bugs }));
+        output::json(&serde_json::json!({ "bugs": bugs }))?;
     } else {
         for b in Bug::ALL {
             let cfg = suite_for_bug(b).first().map_or("", |e| e.name);
-            println!("{:<24} {}", b.name(), b.description());
-            println!(
+            outln!("{:<24} {}", b.name(), b.description())?;
+            outln!(
                 "{:<24} caught by: {} (suite config {cfg})",
                 "",
                 b.expected_property()
-            );
+            )?;
         }
-        println!("\nrun one with: raftcheck check --bug NAME");
+        outln!("\nrun one with: raftcheck check --bug NAME")?;
     }
     Ok(Outcome::Holds)
 }

@@ -11,6 +11,7 @@ use raftkv::sim::{run, Faults, SimConfig};
 use serde::Serialize;
 
 use crate::exit::Outcome;
+use crate::output::{self, errln, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -78,10 +79,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 .iter()
                 .map(|b| serde_json::json!({"name": b.name(), "description": b.describe()}))
                 .collect();
-            println!("{}", serde_json::json!({ "bugs": bugs }));
+            output::json(&serde_json::json!({ "bugs": bugs }))?;
         } else {
             for b in Bug::ALL {
-                println!("{:<20} {}", b.name(), b.describe());
+                outln!("{:<20} {}", b.name(), b.describe())?;
             }
         }
         return Ok(Outcome::Holds);
@@ -136,11 +137,12 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                     reproduce: reproduce(&args, seed),
                 };
                 if !args.json {
-                    println!(
+                    outln!(
                         "seed {seed}: {} violated at step {step}: {}",
-                        f.invariant, f.detail
-                    );
-                    println!("reproduce: {}", f.reproduce);
+                        f.invariant,
+                        f.detail
+                    )?;
+                    outln!("reproduce: {}", f.reproduce)?;
                 }
                 failures.push(f);
                 if !args.keep_going {
@@ -149,7 +151,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             }
         }
         if !args.json && (seed + 1 - args.start_seed).is_multiple_of(100) {
-            eprintln!("{} seeds run", seed + 1 - args.start_seed);
+            errln!("{} seeds run", seed + 1 - args.start_seed);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -173,17 +175,17 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             "totals": totals,
             "seconds": elapsed,
         });
-        println!("{out}");
+        output::json(&out)?;
     } else if failures.is_empty() {
-        println!(
+        outln!(
             "all {passed} seeds passed ({} faults: {}; {ops_ok} client operations acknowledged, {commits} entries committed; {elapsed:.1}s)",
             if args.faults == Faults::NONE { "no" } else { "with" },
             args.faults,
-        );
+        )?;
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("totals: {}", t.join(", "));
+        outln!("totals: {}", t.join(", "))?;
         if inconclusive > 0 {
-            println!("note: linearizability search ran out of budget on {inconclusive} seeds");
+            outln!("note: linearizability search ran out of budget on {inconclusive} seeds")?;
         }
     }
     // A linearizability search that ran out of budget is no verdict.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use raft_conformance::validate::{runs_in, validate_run_with, Options, DEFAULT_BUDGET};
 
 use crate::exit::Outcome;
+use crate::output::{self, errln, out, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -105,7 +106,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             "check": "format",
             "files": reports,
         });
-        println!("{}", serde_json::to_string(&out)?);
+        output::json(&out)?;
     } else {
         for r in &reports {
             match &r.error {
@@ -118,15 +119,15 @@ pub fn run(args: Args) -> Result<Outcome> {
                                 .map(|n| format!("{} {n}", t.as_str()))
                         })
                         .collect();
-                    println!(
+                    outln!(
                         "{}: ok, {} records from nodes {:?} ({})",
                         r.file,
                         r.records,
                         r.nodes,
                         summary.join(", ")
-                    );
+                    )?;
                 }
-                Some(e) => eprintln!("{}", e.message),
+                Some(e) => errln!("{}", e.message),
             }
         }
     }
@@ -177,9 +178,9 @@ fn semantic(args: &Args) -> Result<Outcome> {
     if let Some(msg) = &bad_input {
         if args.json {
             let out = serde_json::json!({"verdict": "bad-input", "error": msg, "runs": reports});
-            println!("{}", serde_json::to_string(&out)?);
+            output::json(&out)?;
         }
-        eprintln!("{msg}");
+        errln!("{msg}");
         return Ok(Outcome::BadInput);
     }
     // The clients' view: the client events of each valid run must be
@@ -221,21 +222,22 @@ fn semantic(args: &Args) -> Result<Outcome> {
             },
             "runs": runs_json,
         });
-        println!("{}", serde_json::to_string(&out)?);
+        output::json(&out)?;
     } else {
         for ((run, r), h) in runs.iter().zip(&reports).zip(&histories) {
             match (&r.rejection, h) {
-                (Some(rej), _) => print!("{}: INVALID\n{rej}", run.name),
-                (None, _) if r.inconclusive.is_some() => println!(
+                (Some(rej), _) => out!("{}: INVALID\n{rej}", run.name)?,
+                (None, _) if r.inconclusive.is_some() => outln!(
                     "{}: INCONCLUSIVE: {}",
                     run.name,
                     r.inconclusive.as_deref().unwrap_or_default()
-                ),
-                (None, Some(h)) if h.verdict == "not-linearizable" => print!(
+                )?,
+                (None, Some(h)) if h.verdict == "not-linearizable" => out!(
                     "{}: INVALID: the client history is not linearizable\n{}\n",
-                    run.name, h.explanation
-                ),
-                (None, h) => println!(
+                    run.name,
+                    h.explanation
+                )?,
+                (None, h) => outln!(
                     "{}: valid ({} events, {}; {} messages undelivered at the end{})",
                     run.name,
                     r.events,
@@ -245,14 +247,14 @@ fn semantic(args: &Args) -> Result<Outcome> {
                         Some(h) => format!("; {} client operations {}", h.operations, h.verdict),
                         None => String::new(),
                     }
-                ),
+                )?,
             }
         }
-        println!(
+        outln!(
             "{} of {} runs valid",
             reports.len() - invalid,
             reports.len()
-        );
+        )?;
     }
     Ok(match (invalid, unknown) {
         (0, 0) => Outcome::Holds,
