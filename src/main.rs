@@ -4,10 +4,12 @@
 //! Conventions every subcommand follows (see the README):
 //! exit 0 = checked and holds, 1 = a violation was found, 2 = bad usage or bad
 //! input, 3 = inconclusive (a budget ran out). Results go to stdout (text, or
-//! one JSON object with `--json`); progress and logs go to stderr.
+//! one JSON object with `--json`); progress and logs go to stderr. A closed
+//! stdout (`| head -1`) ends the process quietly with exit 141.
 
 mod cmd;
 mod exit;
+mod output;
 
 use std::process::ExitCode;
 
@@ -77,10 +79,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(outcome) => ExitCode::from(outcome.code()),
+        // The reader of stdout went away: nothing to say, and nobody to say it to.
+        Err(e) if output::closed_early(&e) => ExitCode::from(output::CLOSED_EXIT_CODE),
         Err(e) => {
             // Every error that reaches here is bad usage, bad input or an
             // I/O failure on the user's files.
-            eprintln!("raftcheck: {e:#}");
+            output::errln!("raftcheck: {e:#}");
             ExitCode::from(exit::Outcome::BadInput.code())
         }
     }
@@ -92,6 +96,8 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // On a closed stderr, drop the log line; the fallback would panic.
+        .log_internal_errors(false)
         .with_target(false)
         .init();
 }

@@ -1,6 +1,7 @@
 //! Running the checker on a configuration and collecting a verdict per
 //! property, with counterexample paths.
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use stateright::actor::ActorModelAction;
@@ -184,7 +185,9 @@ fn drive<C: Checker<RaftModel>>(
             if last.elapsed() >= Duration::from_secs(1) {
                 let states = checker.state_count();
                 let rate = (states - last_states) as f64 / last.elapsed().as_secs_f64();
-                eprintln!(
+                // Progress is lost on a closed stderr; eprintln! would panic.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "{label}: {:.0}s states={} unique={} depth={} states/s={:.0}",
                     start.elapsed().as_secs_f64(),
                     states,

@@ -11,6 +11,7 @@ use raftkv::bugs::Bug as ImplBug;
 use serde::Serialize;
 
 use crate::exit::Outcome;
+use crate::output::{self, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,19 +67,21 @@ pub fn run(args: Args) -> Result<Outcome> {
             .iter()
             .map(|(name, layers)| serde_json::json!({ "name": name, "layers": layers }))
             .collect();
-        println!("{}", serde_json::json!({ "bugs": list }));
+        output::json(&serde_json::json!({ "bugs": list }))?;
         return Ok(Outcome::Holds);
     }
     for (name, layers) in &bugs {
-        println!("{name}");
+        outln!("{name}")?;
         for p in layers {
-            println!("  {:<15} {}", p.layer, p.description);
-            println!(
+            outln!("  {:<15} {}", p.layer, p.description)?;
+            outln!(
                 "  {:<15} run: {}; caught by: {}",
-                "", p.command, p.caught_by
-            );
+                "",
+                p.command,
+                p.caught_by
+            )?;
             if let Some(old) = p.alias {
-                println!("  {:<15} formerly {old} (still accepted)", "");
+                outln!("  {:<15} formerly {old} (still accepted)", "")?;
             }
         }
     }

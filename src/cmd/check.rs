@@ -1,7 +1,6 @@
 //! `raftcheck check`: model-check the Raft specification (the default suite,
 //! or one configuration given by flags).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use raft_model::{build, Bug, Config, NetworkKind};
 use serde_json::{json, Value};
 
 use crate::exit::Outcome;
+use crate::output::{self, errln, outln};
 
 /// The flags that select a model configuration (shared with `explore`).
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -162,7 +162,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         "--symmetry needs --strategy dfs (stateright applies symmetry only there)"
     );
     if args.symmetry && entries.iter().any(|e| e.config.clients > 0) && !args.json {
-        eprintln!("note: clients pick servers by id, so --symmetry reduces nothing while clients are modelled");
+        errln!("note: clients pick servers by id, so --symmetry reduces nothing while clients are modelled");
     }
     anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
     let mut results = vec![];
@@ -175,28 +175,26 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             progress: Some(format!("[{}]", e.name)),
         };
         if !args.json {
-            eprintln!("[{}] {} ({})", e.name, e.config.to_flags(), e.purpose);
+            errln!("[{}] {} ({})", e.name, e.config.to_flags(), e.purpose);
         }
         let r = run(&e.config, &opts);
         if !args.json {
-            print_run(e, &r, &args.addr);
+            print_run(e, &r, &args.addr)?;
         }
         if let Some(dir) = &args.trace_out {
             let written = raft_model::trace::write_counterexamples(dir, e.name, &r)
                 .with_context(|| format!("writing traces to {}", dir.display()))?;
             for f in written {
-                eprintln!("wrote {}", f.display());
+                errln!("wrote {}", f.display());
             }
         }
         results.push((e.clone(), r));
     }
     let summary = summarize(&results);
     if args.json {
-        let line = serde_json::to_string(&json_report(&results, &summary, &args.addr))?;
-        // A closed stdout (e.g. piped into `head`) is not worth a panic.
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
+        output::json(&json_report(&results, &summary, &args.addr))?;
     } else {
-        print_summary(&summary);
+        print_summary(&summary)?;
     }
     Ok(summary.outcome)
 }
@@ -270,7 +268,7 @@ fn summarize(results: &[(SuiteEntry, RunResult)]) -> Summary {
     }
 }
 
-fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) {
+fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
     let how = if r.exhaustive {
         "exhaustive"
     } else if r.violated() {
@@ -278,10 +276,14 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) {
     } else {
         "NOT exhaustive (timeout or simulation)"
     };
-    println!(
+    outln!(
         "[{}] {} states, {} unique, depth {}, {:.2}s, {how}",
-        e.name, r.states, r.unique_states, r.max_depth, r.seconds
-    );
+        e.name,
+        r.states,
+        r.unique_states,
+        r.max_depth,
+        r.seconds
+    )?;
     for p in &r.properties {
         let mark = match p.status {
             Status::Holds => "ok      ",
@@ -289,49 +291,51 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) {
             Status::Violated => "VIOLATED",
             Status::Unreached => "unreached",
         };
-        println!(
+        outln!(
             "  {mark} {:<9} {}",
             expectation_name(&p.expectation),
             p.name
-        );
+        )?;
     }
     let model = build(&r.config);
     for p in r.properties.iter().filter(|p| p.status == Status::Violated) {
         let Some(path) = &p.path else { continue };
         let steps = explain(&model, path);
-        println!(
+        outln!(
             "\nCounterexample for {} in [{}] ({} steps):",
             p.name,
             e.name,
             steps.len()
-        );
+        )?;
         for s in &steps {
-            println!("  {:>3}. {} {}", s.step, s.actor, s.action);
+            outln!("  {:>3}. {} {}", s.step, s.actor, s.action)?;
             for c in &s.changes {
-                println!("         {c}");
+                outln!("         {c}")?;
             }
         }
-        println!(
+        outln!(
             "  Explore it: raftcheck explore {} --addr {addr}\n  then open {}",
             r.config.to_flags(),
             explorer_url(&model, path, addr)
-        );
+        )?;
     }
-    println!();
+    outln!()?;
+    Ok(())
 }
 
-fn print_summary(s: &Summary) {
-    println!("Summary:");
+fn print_summary(s: &Summary) -> Result<()> {
+    outln!("Summary:")?;
     for m in &s.merged {
-        println!("  {:<9} {:<9} {}", m.status.name(), m.expectation, m.name);
+        outln!("  {:<9} {:<9} {}", m.status.name(), m.expectation, m.name)?;
     }
     if !s.vacuous.is_empty() {
-        println!(
+        outln!(
             "vacuous: never reached: {} (the bounds are too tight)",
             s.vacuous.join("; ")
-        );
+        )?;
     }
-    println!("verdict: {}", s.verdict);
+    outln!("verdict: {}", s.verdict)?;
+    Ok(())
 }
 
 fn steps_json(r: &RunResult, name: &str) -> Value {

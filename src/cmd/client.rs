@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 use raftkv::node::client::{Client, Outcome as KvOutcome};
 
 use crate::exit::Outcome;
+use crate::output::{errln, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,23 +64,23 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     Ok(match r {
         KvOutcome::Value(v) => {
-            println!("{v}");
+            outln!("{v}")?;
             Outcome::Holds
         }
         KvOutcome::Done => {
-            println!("OK");
+            outln!("OK")?;
             Outcome::Holds
         }
         KvOutcome::NotFound => {
-            eprintln!("not found");
+            errln!("not found");
             Outcome::Violated
         }
         KvOutcome::CasFailed(cur) => {
-            eprintln!("cas failed: current value {cur:?}");
+            errln!("cas failed: current value {cur:?}");
             Outcome::Violated
         }
         KvOutcome::Stale => {
-            eprintln!("stale request");
+            errln!("stale request");
             Outcome::Violated
         }
     })

@@ -9,6 +9,7 @@ use std::process::{Child, Command};
 use anyhow::{Context, Result};
 
 use crate::exit::Outcome;
+use crate::output::{self, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -82,23 +83,15 @@ pub fn run(args: Args) -> Result<Outcome> {
         .iter()
         .filter_map(|c| c.split_once('=').map(|x| x.1))
         .collect();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "endpoints": endpoints, "peers": peers, "pids": children.iter().map(Child::id).collect::<Vec<_>>() })
-        );
+    let printed = if args.json {
+        output::json(
+            &serde_json::json!({ "endpoints": endpoints, "peers": peers, "pids": children.iter().map(Child::id).collect::<Vec<_>>() }),
+        )
     } else {
-        for (i, e) in endpoints.iter().enumerate() {
-            println!("node {}: http://{e}", i + 1);
-        }
-        println!("endpoints: {}", endpoints.join(","));
-        println!(
-            "try: raftcheck client put --endpoints {} hello world",
-            endpoints.join(",")
-        );
-        println!("Ctrl-C stops the cluster.");
-    }
-    raftkv::node::wait_for_stop_signal()?;
+        print_endpoints(&endpoints).map_err(Into::into)
+    };
+    // Nobody learns the endpoints when stdout is closed: stop the nodes again.
+    let stopped = printed.and_then(|()| Ok(raftkv::node::wait_for_stop_signal()?));
     for c in &mut children {
         // SIGTERM-like stop: the nodes also got the terminal's Ctrl-C.
         let _ = Command::new("kill").arg(c.id().to_string()).status();
@@ -106,5 +99,17 @@ pub fn run(args: Args) -> Result<Outcome> {
     for mut c in children {
         let _ = c.wait();
     }
-    Ok(Outcome::Holds)
+    stopped.map(|()| Outcome::Holds)
+}
+
+fn print_endpoints(endpoints: &[&str]) -> Result<(), output::OutputError> {
+    for (i, e) in endpoints.iter().enumerate() {
+        outln!("node {}: http://{e}", i + 1)?;
+    }
+    outln!("endpoints: {}", endpoints.join(","))?;
+    outln!(
+        "try: raftcheck client put --endpoints {} hello world",
+        endpoints.join(",")
+    )?;
+    outln!("Ctrl-C stops the cluster.")
 }

@@ -7,6 +7,7 @@ use stateright::Model;
 
 use crate::cmd::check::ModelArgs;
 use crate::exit::Outcome;
+use crate::output::errln;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,7 +20,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let cfg = args.model.config()?;
-    eprintln!(
+    errln!(
         "explorer for {} on http://{}/ (Ctrl-C to stop)",
         cfg.to_flags(),
         args.addr

@@ -1,7 +1,6 @@
 //! `raftcheck linearize`: check client histories for linearizability.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use raft_conformance::linearizability::{
 use serde::Serialize;
 
 use crate::exit::Outcome;
+use crate::output::{self, out};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ModelArg {
@@ -146,7 +146,6 @@ pub fn run(args: Args) -> Result<Outcome> {
         std::fs::write(path, html::page(&files))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let mut out = String::new();
     if args.json {
         let failing = reports.iter().find_map(|r| {
             r.3.failing.as_ref().map(|e| FailingJson {
@@ -170,9 +169,9 @@ pub fn run(args: Args) -> Result<Outcome> {
                 })
                 .collect(),
         };
-        out.push_str(&serde_json::to_string(&json)?);
-        out.push('\n');
+        output::json(&json)?;
     } else {
+        let mut out = String::new();
         for (file, _, model, report) in &reports {
             let word = match report.verdict {
                 Verdict::Linearizable => "linearizable",
@@ -191,9 +190,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                 out.push_str(&e.render());
             }
         }
+        out!("{out}")?;
     }
-    // A closed pipe (e.g. `| head`) is not an error worth a panic.
-    let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(match verdict {
         Verdict::Linearizable => Outcome::Holds,
         Verdict::NotLinearizable => Outcome::Violated,

@@ -15,6 +15,7 @@ use raftkv::bugs::{Bug, Bugs};
 use serde::Serialize;
 
 use crate::exit::Outcome;
+use crate::output::{self, errln, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -129,10 +130,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 .iter()
                 .map(|b| serde_json::json!({"name": b.name(), "description": b.describe()}))
                 .collect();
-            println!("{}", serde_json::json!({ "bugs": bugs }));
+            output::json(&serde_json::json!({ "bugs": bugs }))?;
         } else {
             for b in Bug::ALL {
-                println!("{:<20} {}", b.name(), b.describe());
+                outln!("{:<20} {}", b.name(), b.describe())?;
             }
         }
         return Ok(Outcome::Holds);
@@ -207,7 +208,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 RunOutcome::Inconclusive { reason } => {
                     inconclusive += 1;
                     if !args.json {
-                        println!("seed {seed}: inconclusive: {reason}");
+                        outln!("seed {seed}: inconclusive: {reason}")?;
                     }
                 }
                 outcome => {
@@ -219,14 +220,14 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                     if !args.json {
                         match &f.outcome {
                             RunOutcome::Invalid { rule, detail } => {
-                                println!("seed {seed}: {rule} violated (conformance)\n{detail}")
+                                outln!("seed {seed}: {rule} violated (conformance)\n{detail}")?
                             }
-                            RunOutcome::Disagreement { invariant, detail } => println!(
+                            RunOutcome::Disagreement { invariant, detail } => outln!(
                                 "seed {seed}: the checkers disagree on {invariant}: {detail}"
-                            ),
+                            )?,
                             RunOutcome::Valid | RunOutcome::Inconclusive { .. } => {}
                         }
-                        println!("reproduce: {}", f.reproduce);
+                        outln!("reproduce: {}", f.reproduce)?;
                     }
                     failures.push(f);
                     if !args.keep_going {
@@ -235,7 +236,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 }
             }
             if !args.json && done.is_multiple_of(100) {
-                eprintln!("{done} seeds run");
+                errln!("{done} seeds run");
             }
         }
     }
@@ -269,28 +270,28 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             "totals": totals,
             "seconds": elapsed,
         });
-        println!("{out}");
+        output::json(&out)?;
         return Ok(outcome);
     }
     if failures.is_empty() {
         let shard = args
             .shard
             .map_or(String::new(), |s| format!(" of shard {s}"));
-        println!(
+        outln!(
             "all {passed} seeds{shard} passed ({} faults: {}; {ops_ok} client operations acknowledged, {commits} entries committed; {events} trace events validated by conformance; {elapsed:.1}s)",
             if args.faults == Faults::NONE { "no" } else { "with" },
             args.faults,
-        );
+        )?;
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("totals: {}", t.join(", "));
+        outln!("totals: {}", t.join(", "))?;
         if inconclusive > 0 {
-            println!("note: {inconclusive} seeds had no verdict (a check ran out of budget)");
+            outln!("note: {inconclusive} seeds had no verdict (a check ran out of budget)")?;
         }
     } else if args.keep_going {
-        println!(
+        outln!(
             "{} of {done} seeds failed, {passed} passed, {inconclusive} inconclusive ({elapsed:.1}s)",
             failures.len()
-        );
+        )?;
     }
     Ok(outcome)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use raft_conformance::validate::{check_run, runs_in, Options, Verdict, DEFAULT_BUDGET};
 
 use crate::exit::Outcome;
+use crate::output::{self, errln, out, outln};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -105,7 +106,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             "check": "format",
             "files": reports,
         });
-        println!("{}", serde_json::to_string(&out)?);
+        output::json(&out)?;
     } else {
         for r in &reports {
             match &r.error {
@@ -118,15 +119,15 @@ pub fn run(args: Args) -> Result<Outcome> {
                                 .map(|n| format!("{} {n}", t.as_str()))
                         })
                         .collect();
-                    println!(
+                    outln!(
                         "{}: ok, {} records from nodes {:?} ({})",
                         r.file,
                         r.records,
                         r.nodes,
                         summary.join(", ")
-                    );
+                    )?;
                 }
-                Some(e) => eprintln!("{}", e.message),
+                Some(e) => errln!("{}", e.message),
             }
         }
     }
@@ -178,9 +179,9 @@ fn semantic(args: &Args) -> Result<Outcome> {
     if let Some(msg) = &bad_input {
         if args.json {
             let out = serde_json::json!({"verdict": "bad-input", "error": msg, "runs": checked});
-            println!("{}", serde_json::to_string(&out)?);
+            output::json(&out)?;
         }
-        eprintln!("{msg}");
+        errln!("{msg}");
         return Ok(Outcome::BadInput);
     }
     let outcome = Outcome::worst(checked.iter().map(|c| Outcome::from(&c.verdict)));
@@ -193,21 +194,19 @@ fn semantic(args: &Args) -> Result<Outcome> {
             },
             "runs": checked,
         });
-        println!("{}", serde_json::to_string(&out)?);
+        output::json(&out)?;
         return Ok(outcome);
     }
     for (run, c) in runs.iter().zip(&checked) {
         let r = &c.report;
         match &c.verdict {
-            Verdict::Invalid { rejection } => print!("{}: INVALID\n{rejection}", run.name),
-            Verdict::NotLinearizable { explanation } => print!(
+            Verdict::Invalid { rejection } => out!("{}: INVALID\n{rejection}", run.name)?,
+            Verdict::NotLinearizable { explanation } => out!(
                 "{}: INVALID: the client history is not linearizable\n{explanation}\n",
                 run.name
-            ),
-            Verdict::Inconclusive { reason } => {
-                println!("{}: INCONCLUSIVE: {reason}", run.name)
-            }
-            Verdict::Valid => println!(
+            )?,
+            Verdict::Inconclusive { reason } => outln!("{}: INCONCLUSIVE: {reason}", run.name)?,
+            Verdict::Valid => outln!(
                 "{}: valid ({} events, {}; {} messages undelivered at the end{})",
                 run.name,
                 r.events,
@@ -217,11 +216,11 @@ fn semantic(args: &Args) -> Result<Outcome> {
                     Some(h) => format!("; {} client operations linearizable", h.operations),
                     None => String::new(),
                 }
-            ),
+            )?,
         }
     }
     let valid = checked.iter().filter(|c| c.verdict.is_valid()).count();
-    println!("{valid} of {} runs valid", checked.len());
+    outln!("{valid} of {} runs valid", checked.len())?;
     Ok(outcome)
 }
 

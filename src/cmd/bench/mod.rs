@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use raftkv::node::client::{Client, Outcome as KvOutcome};
 
 use crate::exit::Outcome;
+use crate::output::{self, errln, outln};
 use http::Conn;
 
 /// Which kind of cluster the endpoints belong to.
@@ -228,9 +229,13 @@ pub fn run(args: Args) -> Result<Outcome> {
         .filter(|s| !s.is_empty())
         .collect();
     let (leader, prefix) = find_leader(args.target, endpoints)?;
-    eprintln!(
+    errln!(
         "bench: {:?} leader {leader}{prefix}, {} clients, {}s (+{}s warm-up), {}% writes",
-        args.target, args.clients, args.duration, args.warmup, write_pct
+        args.target,
+        args.clients,
+        args.duration,
+        args.warmup,
+        write_pct
     );
     let raw = "x".repeat(args.value_size);
     let value = match args.target {
@@ -275,18 +280,15 @@ pub fn run(args: Args) -> Result<Outcome> {
     let ops = total.writes + total.reads;
     let ms = |q: f64| total.hist.value_at_quantile(q) as f64 / 1000.0;
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "target": format!("{:?}", args.target).to_lowercase(),
-                "clients": args.clients, "seconds": secs, "ops": ops,
-                "writes": total.writes, "reads": total.reads, "errors": total.errors,
-                "ops_per_sec": ops as f64 / secs,
-                "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999),
-            })
-        );
+        output::json(&serde_json::json!({
+            "target": format!("{:?}", args.target).to_lowercase(),
+            "clients": args.clients, "seconds": secs, "ops": ops,
+            "writes": total.writes, "reads": total.reads, "errors": total.errors,
+            "ops_per_sec": ops as f64 / secs,
+            "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999),
+        }))?;
     } else {
-        println!(
+        outln!(
             "clients {}: {:.0} ops/s ({} writes, {} reads, {} errors in {:.1}s); latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
             args.clients,
             ops as f64 / secs,
@@ -297,7 +299,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             ms(0.5),
             ms(0.99),
             ms(0.999)
-        );
+        )?;
     }
     Ok(if total.errors > 0 && ops == 0 {
         Outcome::Inconclusive
