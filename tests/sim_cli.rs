@@ -103,3 +103,54 @@ fn bad_arguments_exit_two() {
         .assert()
         .code(2);
 }
+
+fn failing_seeds(args: &[&str]) -> (Vec<u64>, u64) {
+    let out = raftcheck().args(args).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seeds = v["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["seed"].as_u64().unwrap())
+        .collect();
+    (seeds, v["seeds_run"].as_u64().unwrap())
+}
+
+/// The shards of a seed range run exactly the unsharded command's seeds,
+/// with the same verdict for each.
+#[test]
+fn shards_together_are_the_unsharded_run() {
+    let base = [
+        "sim",
+        "--seeds",
+        "12",
+        "--steps",
+        "400",
+        "--bug",
+        "no-dedup",
+        "--keep-going",
+        "--json",
+    ];
+    let (all, ran) = failing_seeds(&base);
+    assert_eq!(ran, 12);
+    assert!(!all.is_empty(), "the planted bug shows in some seed");
+    let mut union = Vec::new();
+    let mut total = 0;
+    for shard in ["1/3", "2/3", "3/3"] {
+        let mut args = base.to_vec();
+        args.extend(["--shard", shard]);
+        let (seeds, ran) = failing_seeds(&args);
+        total += ran;
+        union.extend(seeds);
+    }
+    union.sort();
+    assert_eq!(total, 12);
+    assert_eq!(union, all);
+    for bad in ["0/3", "4/3", "a/b", "3"] {
+        raftcheck()
+            .args(["sim", "--seeds", "3", "--shard", bad])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--shard"));
+    }
+}
