@@ -634,6 +634,11 @@ impl ClientEvents {
         }
     }
 
+    /// Where the events come from.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
     /// Adds the event read at `line`.
     pub fn push(&mut self, line: u64, ev: ClientEvent) -> Result<(), FormatError> {
         let err = |message: String| FormatError {

@@ -106,8 +106,8 @@ fn natural_key(p: &Path) -> (String, u64) {
 #[allow(clippy::large_enum_variant)] // one item at a time, never stored in bulk
 pub enum Item {
     Node(Location, NodeEvent),
-    /// A client event: the history check reads those on its own.
-    Client,
+    /// A client event; each file's client events are a history of their own.
+    Client(Location, ClientEvent),
 }
 
 struct Source {
@@ -240,7 +240,7 @@ impl Merged {
         source.advance()?;
         Ok(Some(match record {
             Record::Node(e) => Item::Node(Location { file, line }, e),
-            Record::Client(_) => Item::Client,
+            Record::Client(c) => Item::Client(Location { file, line }, c),
         }))
     }
 }

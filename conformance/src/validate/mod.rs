@@ -13,6 +13,8 @@ mod network;
 mod replay;
 mod verdict;
 
+use crate::linearizability::{ClientEvents, History};
+
 use std::collections::VecDeque;
 
 use raft_trace::{Event, Header, NodeEvent, NodeId, Record, TraceError};
@@ -139,6 +141,12 @@ pub fn validate_run(run: &Run) -> Result<RunReport, InputError> {
 
 /// Validates one run's files.
 pub fn validate_run_with(run: &Run, options: &Options) -> Result<RunReport, InputError> {
+    validate_files(run, options).map(|(report, _)| report)
+}
+
+/// Validates one run's files, and gathers the client history of each file
+/// on the way (a file's lines are in real-time order; files are not).
+fn validate_files(run: &Run, options: &Options) -> Result<(RunReport, Vec<History>), InputError> {
     let mut merged = input::Merged::open(run)?;
     let header: Header = merged.header().clone();
     let files = run.files.iter().map(|p| p.display().to_string()).collect();
@@ -154,28 +162,39 @@ pub fn validate_records(
     records: &[Record],
     options: &Options,
 ) -> Result<RunReport, InputError> {
+    validate_memory(name, header, records, options).map(|(report, _)| report)
+}
+
+fn validate_memory(
+    name: &str,
+    header: &Header,
+    records: &[Record],
+    options: &Options,
+) -> Result<(RunReport, Vec<History>), InputError> {
     let mut next = records.iter().enumerate();
     validate_stream(header, vec![name.to_string()], options, |_| {
-        Ok(next.next().map(|(i, r)| match r {
-            Record::Node(e) => input::Item::Node(
-                Location {
-                    file: name.to_string(),
-                    line: i as u64 + 2,
-                },
-                e.clone(),
-            ),
-            Record::Client(_) => input::Item::Client,
+        Ok(next.next().map(|(i, r)| {
+            let at = Location {
+                file: name.to_string(),
+                line: i as u64 + 2,
+            };
+            match r {
+                Record::Node(e) => input::Item::Node(at, e.clone()),
+                Record::Client(c) => input::Item::Client(at, c.clone()),
+            }
         }))
     })
 }
 
-/// The validation loop over a run's events in replay order.
+/// The validation loop over a run's events in replay order. Returns the
+/// report and the client history of each file, in file order.
 fn validate_stream(
     header: &Header,
     files: Vec<String>,
     options: &Options,
     mut next: impl FnMut(&NetworkCheck) -> Result<Option<input::Item>, InputError>,
-) -> Result<RunReport, InputError> {
+) -> Result<(RunReport, Vec<History>), InputError> {
+    let mut histories: Vec<ClientEvents> = files.iter().map(|f| ClientEvents::new(f)).collect();
     let mut invariants = Invariants::new(header);
     let mut replay = Replay::new(header, options.frontier_budget);
     let mut network = NetworkCheck::new(header.network);
@@ -192,7 +211,12 @@ fn validate_stream(
     };
     while let Some(item) = next(&network)? {
         let (at, event) = match item {
-            input::Item::Client => continue,
+            input::Item::Client(at, c) => {
+                if let Some(h) = histories.iter_mut().find(|h| h.file() == at.file) {
+                    h.push(at.line, c)?;
+                }
+                continue;
+            }
             input::Item::Node(at, e) => (at, e),
         };
         report.events += 1;
@@ -248,9 +272,23 @@ fn validate_stream(
             }
         }
     }
+    if report.rejection.is_none() {
+        // A replay that stopped without a verdict still leaves the history
+        // to check: read the rest of its client events.
+        while let Some(item) = next(&network)? {
+            if let input::Item::Client(at, c) = item {
+                if let Some(h) = histories.iter_mut().find(|h| h.file() == at.file) {
+                    h.push(at.line, c)?;
+                }
+            }
+        }
+    }
     report.replay = replay.stats();
     report.undelivered = network.undelivered();
-    Ok(report)
+    Ok((
+        report,
+        histories.into_iter().map(ClientEvents::finish).collect(),
+    ))
 }
 
 fn raw(e: &NodeEvent) -> Box<RawValue> {

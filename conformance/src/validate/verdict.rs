@@ -3,11 +3,11 @@
 //! `validate` command, the simulator) asks here and maps the [`Verdict`] to
 //! its own output; none re-reads files or compares strings to decide.
 
-use raft_trace::{ClientEvent, Header, Record};
+use raft_trace::{Header, Record};
 use serde::Serialize;
 
-use super::{validate_records, validate_run_with, InputError, Options, Rejection, Run, RunReport};
-use crate::linearizability::{self as lin, ClientEvents, History, ModelKind};
+use super::{InputError, Options, Rejection, Run, RunReport};
+use crate::linearizability::{self as lin, History, ModelKind};
 
 /// What checking one run decided. In JSON it is its [`Verdict::name`];
 /// the details are in the run's report and history summary.
@@ -77,13 +77,7 @@ pub struct Checked {
 /// Checks a run held in files. Each file's client events are a history of
 /// their own (a file's lines are in real-time order; files are not).
 pub fn check_run(run: &Run, options: &Options) -> Result<Checked, InputError> {
-    let report = validate_run_with(run, options)?;
-    let mut histories = Vec::new();
-    if report.rejection.is_none() {
-        for file in &run.files {
-            histories.push(lin::formats::read_raft_trace(file)?);
-        }
-    }
+    let (report, histories) = super::validate_files(run, options)?;
     decide(report, &histories)
 }
 
@@ -95,16 +89,8 @@ pub fn check_records(
     records: &[Record],
     options: &Options,
 ) -> Result<Checked, InputError> {
-    let report = validate_records(name, header, records, options)?;
-    let mut history = ClientEvents::new(name);
-    if report.rejection.is_none() {
-        for (i, r) in records.iter().enumerate() {
-            if let Record::Client(ev) = r {
-                history.push(i as u64 + 2, ClientEvent::clone(ev))?;
-            }
-        }
-    }
-    decide(report, &[history.finish()])
+    let (report, histories) = super::validate_memory(name, header, records, options)?;
+    decide(report, &histories)
 }
 
 fn decide(report: RunReport, histories: &[History]) -> Result<Checked, InputError> {
