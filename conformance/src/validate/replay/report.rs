@@ -6,11 +6,14 @@ use serde::Serialize;
 use crate::validate::Violation;
 
 /// Why the replay stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// A step the specification does not allow.
+    #[error("{} violated: expected {}, actual {}", .0.rule, .0.expected, .0.actual)]
     Violation(Violation),
-    /// The frontier outgrew its budget: the trace logs too little to decide.
+    /// The replay cannot decide: the frontier outgrew its budget, or the
+    /// trace lacks what a rule needs (see `preconditions`).
+    #[error("inconclusive: {0}")]
     Inconclusive(String),
 }
 
