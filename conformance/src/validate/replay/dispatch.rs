@@ -23,6 +23,8 @@ use super::checkpoint::View;
 use super::convert;
 use super::effects;
 use super::frontier::Cand;
+use super::preconditions;
+use super::report::ReplayError;
 use crate::validate::Violation;
 
 /// Shared context of a run's replay.
@@ -84,8 +86,12 @@ impl NodeReplay {
         ctx: &Ctx,
         sent: &mut dyn FnMut(&rt::Message, Msg),
         recorded: &dyn Fn(&rt::Message) -> Option<Msg>,
-    ) -> Outcome {
+    ) -> Result<(), ReplayError> {
         use rt::Event as E;
+        // What the model's rules assume of the event, before any sees it.
+        if self.active() || matches!(e.event, E::Init(_)) {
+            preconditions::event(e, ctx.rules.servers, self.rule)?;
+        }
         // A receive or a timeout changes nothing by itself (its effects are
         // the events that follow), so its post state is the state the
         // previous step left: it belongs to that step's checkpoint.
@@ -147,7 +153,7 @@ impl NodeReplay {
                         Some(msg) => (msg, true),
                         None => (convert::message(&m.msg), false),
                     };
-                    self.receive(&m.msg, &msg, known, ctx);
+                    self.receive(e, &m.msg, &msg, known, ctx)?;
                 }
             }
             E::Send(m) if self.active() => {
@@ -283,7 +289,14 @@ impl NodeReplay {
         Ok(())
     }
 
-    fn receive(&mut self, wire: &rt::Message, msg: &Msg, known: bool, ctx: &Ctx) {
+    fn receive(
+        &mut self,
+        e: &rt::NodeEvent,
+        wire: &rt::Message,
+        msg: &Msg,
+        known: bool,
+        ctx: &Ctx,
+    ) -> Result<(), ReplayError> {
         let rules = &ctx.rules;
         let from = wire.from;
         match msg {
@@ -316,6 +329,7 @@ impl NodeReplay {
                     Msg::AppendEntriesReply { .. } => "AppendEntriesReplyRule",
                     _ => "InstallSnapshotReplyRule",
                 };
+                preconditions::receive(&self.frontier, msg, rule, e)?;
                 let term = msg.term();
                 let sticky = &ctx.sticky;
                 self.expand_with(rule, term, &mut |c| {
@@ -332,6 +346,7 @@ impl NodeReplay {
                 });
             }
         }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ use raft_trace as rt;
 use super::convert;
 use super::dispatch::Outcome;
 use super::frontier::Cand;
+use super::preconditions;
 use crate::validate::Violation;
 
 /// A send: one the step's rule made, a leader's replication message, or a
@@ -72,6 +73,11 @@ pub(super) fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<
         if *last_index < s.log.snapshot_index && m.term == s.term {
             return Ok(convert::message(m));
         }
+    }
+    // A leader's AppendEntries is rebuilt from nextIndex = prev_index + 1,
+    // which must be in its log (or at its snapshot).
+    if let (rt::Rpc::AppendEntries { prev_index, .. }, Role::Leader) = (&m.rpc, s.role) {
+        preconditions::replication_start(s, m, *prev_index)?;
     }
     let spontaneous = match (&m.rpc, s.role) {
         // Figure 2, Leaders: "send AppendEntries RPC with log entries

@@ -24,6 +24,9 @@
 //! - [`effects`]: sends, a leader's appends, applies, snapshots and installs,
 //!   checked as they happen.
 //! - [`convert`]: between `raft-trace/1` values and the model's types.
+//! - [`preconditions`]: what the model's rules assume of their inputs,
+//!   checked before they are called (a broken assumption is an invalid step
+//!   or an inconclusive run, never a crash).
 //! - [`report`]: why a replay stopped and what it did.
 
 mod checkpoint;
@@ -31,6 +34,7 @@ mod convert;
 mod dispatch;
 mod effects;
 mod frontier;
+mod preconditions;
 mod report;
 
 use std::collections::{BTreeMap, HashMap};
@@ -114,21 +118,9 @@ impl Replay {
         {
             let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
             let mut sent = |m: &rt::Message, msg: Msg| record = Some(((m.from, m.id), msg));
-            // The model's rules assume what Raft guarantees; a trace that
-            // breaks it in a way no check caught first must not crash us.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                node.event(e, &ctx, &mut sent, &recorded)
-            }));
-            match r {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(ReplayError::Inconclusive(format!(
-                        "node {}: the model's rules could not be applied at seq {} \
-                         (an internal error of the replay; please report it)",
-                        e.node, e.seq
-                    )))
-                }
-            }
+            // What the model's rules assume of their inputs is checked
+            // before they are called (see `preconditions`).
+            node.event(e, &ctx, &mut sent, &recorded)?;
         }
         if let Some((k, msg)) = record {
             messages.insert(k, msg);
