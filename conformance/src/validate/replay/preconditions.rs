@@ -55,6 +55,7 @@ pub(super) fn event(
         )))
     };
     for (field, value) in numbers(&e.event) {
+        let Some(value) = value else { continue };
         if value > MAX_NUMBER {
             return inconclusive(format!(
                 "{field} {value} is beyond the terms and indexes the model's rules compute \
@@ -93,49 +94,51 @@ pub(super) fn event(
 }
 
 /// The terms and indexes of an event that the replay computes with (it
-/// only compares the rest: entry terms, last terms, post states).
-fn numbers(e: &rt::Event) -> Vec<(&'static str, u64)> {
+/// only compares the rest: entry terms, last terms, post states), at most
+/// three per event, without allocating.
+fn numbers(e: &rt::Event) -> [(&'static str, Option<u64>); 3] {
+    const NONE: (&str, Option<u64>) = ("", None);
+    let one = |field, value| [(field, Some(value)), NONE, NONE];
     match e {
-        rt::Event::Init(i) => {
-            let mut v = vec![("init.term", i.term), ("init.last_index", i.last_index)];
-            if let Some(s) = i.snapshot {
-                v.push(("init.snapshot.index", s.index));
-            }
-            v
-        }
+        rt::Event::Init(i) => [
+            ("init.term", Some(i.term)),
+            ("init.last_index", Some(i.last_index)),
+            ("init.snapshot.index", i.snapshot.map(|s| s.index)),
+        ],
         rt::Event::Send(m) | rt::Event::Receive(m) => {
-            let mut v = vec![("msg.term", m.msg.term)];
+            let term = ("msg.term", Some(m.msg.term));
             match &m.msg.rpc {
-                rt::Rpc::RequestVote { last_index, .. } => v.push(("msg.last_index", *last_index)),
-                rt::Rpc::RequestVoteReply { .. } => {}
+                rt::Rpc::RequestVote { last_index, .. }
+                | rt::Rpc::InstallSnapshot { last_index, .. }
+                | rt::Rpc::InstallSnapshotReply { last_index } => {
+                    [term, ("msg.last_index", Some(*last_index)), NONE]
+                }
+                rt::Rpc::RequestVoteReply { .. } => [term, NONE, NONE],
                 rt::Rpc::AppendEntries {
                     prev_index, commit, ..
-                } => {
-                    v.push(("msg.prev_index", *prev_index));
-                    v.push(("msg.commit", *commit));
-                }
+                } => [
+                    term,
+                    ("msg.prev_index", Some(*prev_index)),
+                    ("msg.commit", Some(*commit)),
+                ],
                 rt::Rpc::AppendEntriesReply {
                     match_index,
                     hint_index,
                     ..
-                } => {
-                    v.extend(match_index.map(|i| ("msg.match_index", i)));
-                    v.extend(hint_index.map(|i| ("msg.hint_index", i)));
-                }
-                rt::Rpc::InstallSnapshot { last_index, .. }
-                | rt::Rpc::InstallSnapshotReply { last_index } => {
-                    v.push(("msg.last_index", *last_index));
-                }
+                } => [
+                    term,
+                    ("msg.match_index", *match_index),
+                    ("msg.hint_index", *hint_index),
+                ],
             }
-            v
         }
-        rt::Event::Append(a) => vec![("append.index", a.index)],
-        rt::Event::Truncate(t) => vec![("truncate.from", t.from)],
-        rt::Event::Commit(c) => vec![("commit.index", c.index)],
-        rt::Event::Apply(a) => vec![("apply.index", a.index)],
-        rt::Event::Snapshot(s) => vec![("snapshot.index", s.index)],
-        rt::Event::Install(s) => vec![("install.index", s.index)],
-        _ => vec![],
+        rt::Event::Append(a) => one("append.index", a.index),
+        rt::Event::Truncate(t) => one("truncate.from", t.from),
+        rt::Event::Commit(c) => one("commit.index", c.index),
+        rt::Event::Apply(a) => one("apply.index", a.index),
+        rt::Event::Snapshot(s) => one("snapshot.index", s.index),
+        rt::Event::Install(s) => one("install.index", s.index),
+        _ => [NONE; 3],
     }
 }
 
