@@ -13,51 +13,39 @@
 //! Messages link the nodes: the replay of a send records the model message
 //! it stands for (with the sender's model entries and snapshot), and the
 //! receive of that message replays exactly that message.
+//!
+//! Where each part lives:
+//! - [`dispatch`]: one node's replay; which model rule each event stands for
+//!   (causes start a step, effects are checked against it), restarts.
+//! - [`frontier`]: the candidate model states and how rules expand them
+//!   (without duplicates) and checks prune them.
+//! - [`checkpoint`]: what the trace showed during a step, compared with the
+//!   rule's resulting state when the step ends.
+//! - [`effects`]: sends, a leader's appends, applies, snapshots and installs,
+//!   checked as they happen.
+//! - [`convert`]: between `raft-trace/1` values and the model's types.
+//! - [`preconditions`]: what the model's rules assume of their inputs,
+//!   checked before they are called (a broken assumption is an invalid step
+//!   or an inconclusive run, never a crash).
+//! - [`report`]: why a replay stopped and what it did.
 
+mod checkpoint;
 mod convert;
-mod node;
+mod dispatch;
+mod effects;
+mod frontier;
+mod preconditions;
+mod report;
 
 use std::collections::{BTreeMap, HashMap};
 
 use raft_model::server::Rules;
 use raft_model::types::Msg;
 use raft_trace as rt;
-use serde::Serialize;
 
 use super::Violation;
-use node::{Ctx, NodeReplay};
-
-/// Why the replay stopped.
-#[derive(Debug)]
-pub enum ReplayError {
-    /// A step the specification does not allow.
-    Violation(Violation),
-    /// The frontier outgrew its budget: the trace logs too little to decide.
-    Inconclusive(String),
-}
-
-impl From<Violation> for ReplayError {
-    fn from(v: Violation) -> Self {
-        ReplayError::Violation(v)
-    }
-}
-
-/// What the replay did, for the report.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct ReplayStats {
-    /// Whether the run was replayed through the model at all.
-    pub enabled: bool,
-    /// Why not, or what limited it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// Model rules applied (summed over candidates' steps).
-    pub steps: u64,
-    /// The largest frontier of candidate states any node had.
-    pub max_frontier: usize,
-    /// Nodes whose replay was suspended at the end, and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub suspended: Vec<(u64, String)>,
-}
+use dispatch::{Ctx, NodeReplay};
+pub use report::{ReplayError, ReplayStats};
 
 /// The default bound on a node's frontier.
 pub const DEFAULT_BUDGET: usize = 256;
@@ -130,21 +118,9 @@ impl Replay {
         {
             let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
             let mut sent = |m: &rt::Message, msg: Msg| record = Some(((m.from, m.id), msg));
-            // The model's rules assume what Raft guarantees; a trace that
-            // breaks it in a way no check caught first must not crash us.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                node.event(e, &ctx, &mut sent, &recorded)
-            }));
-            match r {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(ReplayError::Inconclusive(format!(
-                        "node {}: the model's rules could not be applied at seq {} \
-                         (an internal error of the replay; please report it)",
-                        e.node, e.seq
-                    )))
-                }
-            }
+            // What the model's rules assume of their inputs is checked
+            // before they are called (see `preconditions`).
+            node.event(e, &ctx, &mut sent, &recorded)?;
         }
         if let Some((k, msg)) = record {
             messages.insert(k, msg);

@@ -1,0 +1,358 @@
+//! One node's replay: a frontier of candidate model states, each advanced by
+//! the model's rule functions, and pruned by what the trace shows.
+//!
+//! Events are grouped into steps. A step starts with a *cause* (an `init`, a
+//! `timeout`, a `receive`; and for a leader each `append`, which stands for
+//! a client request) and runs until the next cause of the same node. The
+//! cause selects the model rule; the events that follow are its *effects*
+//! (role, truncate, append, commit, persist, send, install), reported one at
+//! a time in whatever order the implementation performs them. Sends are
+//! matched against the rule's sends as they happen; the state the effects
+//! leave is compared with the rule's resulting state at the end of the step
+//! (the *checkpoint*), field by field, for every field the trace shows.
+//! Applies and snapshots may lag behind commits, so they are checked on
+//! their own against the model's log and state machine.
+
+use raft_model::rules::{self, elections, snapshots};
+use raft_model::server::{Log, Persistent, Rules, Server};
+use raft_model::state_machine::StateMachine;
+use raft_model::types::{Index, Msg, NodeId};
+use raft_trace as rt;
+
+use super::checkpoint::View;
+use super::convert;
+use super::effects;
+use super::frontier::Cand;
+use super::preconditions;
+use super::report::ReplayError;
+use crate::validate::Violation;
+
+/// Shared context of a run's replay.
+#[derive(Clone, Copy)]
+pub(super) struct Ctx {
+    pub rules: Rules,
+    /// The same rules with [`Rules::sticky_leader`].
+    pub sticky: Rules,
+    /// Whether the header declares `timeout` events: when not, a `role`
+    /// event to candidate stands for the election timeout.
+    pub observes_timeouts: bool,
+    /// Whether `apply` events are observed: when not, a node is taken to
+    /// apply what it commits at once (as the model does).
+    pub observes_apply: bool,
+    /// Whether `commit` is observed (as events or post state): when not, the
+    /// model's own commit index stands.
+    pub observes_commit: bool,
+}
+
+/// The replay of one node.
+#[derive(Debug, Default)]
+pub(super) struct NodeReplay {
+    /// The candidates; empty while the node is not being replayed (before
+    /// its first `init`, and after a `gap` until it restarts).
+    pub frontier: Vec<Cand>,
+    /// The node is down (crashed): `frontier` is what it had before.
+    pub(super) down: bool,
+    pub(super) view: View,
+    /// The rule of the current step, for rejections.
+    pub(super) rule: &'static str,
+    /// The largest frontier seen.
+    pub max_frontier: usize,
+    /// Steps replayed through a model rule.
+    pub steps: u64,
+    /// Why the node is not being replayed, when it is not.
+    pub suspended: Option<&'static str>,
+}
+
+/// The result of checking an event: a rejection when no candidate agrees.
+pub(super) type Outcome = Result<(), Violation>;
+
+impl NodeReplay {
+    pub fn new() -> Self {
+        NodeReplay {
+            suspended: Some("no init event seen yet"),
+            rule: "Init",
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn active(&self) -> bool {
+        !self.frontier.is_empty() && !self.down
+    }
+
+    /// Folds one event of this node into the replay.
+    pub fn event(
+        &mut self,
+        e: &rt::NodeEvent,
+        ctx: &Ctx,
+        sent: &mut dyn FnMut(&rt::Message, Msg),
+        recorded: &dyn Fn(&rt::Message) -> Option<Msg>,
+    ) -> Result<(), ReplayError> {
+        use rt::Event as E;
+        // What the model's rules assume of the event, before any sees it.
+        if self.active() || matches!(e.event, E::Init(_)) {
+            preconditions::event(e, ctx.rules.servers, self.rule)?;
+        }
+        // A receive or a timeout changes nothing by itself (its effects are
+        // the events that follow), so its post state is the state the
+        // previous step left: it belongs to that step's checkpoint.
+        let pre_state = matches!(e.event, E::Receive(_) | E::Timeout(_));
+        if pre_state && self.active() {
+            if let Some(p) = &e.post {
+                self.view.fold_post(p);
+            }
+        }
+        match &e.event {
+            E::Init(init) => {
+                self.checkpoint(ctx)?;
+                self.init(e.node, init)?;
+            }
+            E::Crash(_) => {
+                // The step in progress was cut short: its posts may show a
+                // state the node never finished reporting. What it sent was
+                // checked; what it kept is the persistence checks' business.
+                self.view = View::default();
+                self.down = true;
+            }
+            E::Gap(_) => {
+                // Events were lost: the node's state is unknown until it
+                // restarts. Its messages are still checked by the network
+                // and invariant checks.
+                self.view = View::default();
+                self.frontier.clear();
+                self.suspended = Some("a gap was declared (replayed again from its next init)");
+            }
+            E::Timeout(t) => {
+                self.checkpoint(ctx)?;
+                if t.timer == rt::TimerKind::Election && self.active() {
+                    let rules = &ctx.rules;
+                    self.expand("ElectionTimeoutRule", |c| {
+                        vec![elections::timeout(&c.s, rules)]
+                    });
+                } else {
+                    self.rule = "HeartbeatTimeout";
+                }
+            }
+            E::Role(r)
+                if !ctx.observes_timeouts
+                    && r.role == rt::Role::Candidate
+                    && r.reason == rt::RoleReason::ElectionTimeout =>
+            {
+                // The timeout itself is not logged: this event stands for it.
+                self.checkpoint(ctx)?;
+                if self.active() {
+                    let rules = &ctx.rules;
+                    self.expand("ElectionTimeoutRule", |c| {
+                        vec![elections::timeout(&c.s, rules)]
+                    });
+                }
+            }
+            E::Receive(m) => {
+                self.checkpoint(ctx)?;
+                if self.active() {
+                    let (msg, known) = match recorded(&m.msg) {
+                        Some(msg) => (msg, true),
+                        None => (convert::message(&m.msg), false),
+                    };
+                    self.receive(e, &m.msg, &msg, known, ctx)?;
+                }
+            }
+            E::Send(m) if self.active() => {
+                let mut out = None;
+                let rule = self.rule;
+                self.filter(|c| {
+                    let as_sent = effects::send(c, &m.msg, rule)?;
+                    out.get_or_insert(as_sent);
+                    Ok(())
+                })?;
+                if let Some(msg) = out {
+                    sent(&m.msg, msg);
+                }
+            }
+            E::Append(a) if self.active() => {
+                let rules = &ctx.rules;
+                self.filter(|c| effects::leader_append(c, a, rules))?;
+            }
+            E::Apply(a) if self.active() => {
+                let rules = &ctx.rules;
+                self.filter(|c| effects::apply(c, a, rules))?;
+            }
+            E::Snapshot(s) if self.active() => {
+                let observes_apply = ctx.observes_apply;
+                self.filter(|c| {
+                    if !observes_apply {
+                        c.applied = c.s.commit;
+                        c.applied_sm = c.s.sm.clone();
+                    }
+                    effects::take_snapshot(c, s)
+                })?;
+            }
+            E::Install(s) if self.active() => {
+                self.filter(|c| effects::install(c, s))?;
+            }
+            _ => {}
+        }
+        if self.active() && !pre_state {
+            self.view.fold(e);
+        }
+        Ok(())
+    }
+
+    /// A node starts: from scratch, or from what it recovered.
+    fn init(&mut self, id: NodeId, init: &rt::Init) -> Outcome {
+        self.down = false;
+        self.rule = "RestartRule";
+        self.steps += 1;
+        let fresh = init.reason == rt::InitReason::Boot || self.frontier.is_empty();
+        if init.reason == rt::InitReason::Boot {
+            self.frontier = vec![Cand::new(Server::new(id))];
+            self.suspended = None;
+            return Ok(());
+        }
+        // A restart: the model's recovery from the persistent state the
+        // node reports. What it reports having kept is the persistence
+        // checks' business; here the log's contents come from the entries
+        // the init lists, or else from the model's log before the crash.
+        let before = std::mem::take(&mut self.frontier);
+        let (snap_index, snap_term) = init.snapshot.map_or((0, 0), |s| (s.index, s.term));
+        let mut next = Vec::new();
+        let mut first_err = None;
+        if fresh && init.entries.is_none() && init.last_index > snap_index {
+            self.frontier.clear();
+            self.suspended = Some("restarted without listing its recovered entries");
+            return Ok(());
+        }
+        let sources: Vec<Option<&Cand>> = if fresh {
+            vec![None]
+        } else {
+            before.iter().map(Some).collect()
+        };
+        for old in sources {
+            let old_log = old.map(|c| &c.s.log);
+            let (data, known) = match old_log {
+                Some(l) if l.snapshot_index == snap_index => (l.snapshot_data.clone(), true),
+                _ if snap_index == 0 => (StateMachine::default(), true),
+                _ => (StateMachine::default(), false),
+            };
+            let mut log = Log {
+                snapshot_index: snap_index,
+                snapshot_term: snap_term,
+                snapshot_data: data,
+                entries: Vec::new(),
+            };
+            if let Some(es) = &init.entries {
+                log.entries = es.iter().map(convert::entry).collect();
+            } else if let Some(ol) = old_log {
+                for i in snap_index + 1..=init.last_index {
+                    match ol.entry(i) {
+                        Some(en) => log.entries.push(*en),
+                        None => break,
+                    }
+                }
+            }
+            if log.last_index() != init.last_index || log.last_term() != init.last_term {
+                first_err.get_or_insert(Violation::new(
+                    "RestartRule",
+                    format!(
+                        "a recovered log ending at index {} term {} (what the node held \
+                         before it crashed, up to the reported last index)",
+                        log.last_index(),
+                        log.last_term()
+                    ),
+                    format!(
+                        "last_index {} last_term {}",
+                        init.last_index, init.last_term
+                    ),
+                ));
+                continue;
+            }
+            let p = Persistent {
+                term: init.term,
+                voted_for: init.vote,
+                log,
+            };
+            let mut c = Cand::new(Server::recover(id, &p));
+            c.sm_known = known && old.is_none_or(|o| o.sm_known);
+            c.justified = old
+                .map_or(0, |o| o.s.commit.max(o.justified))
+                .min(c.s.log.last_index());
+            if !next.contains(&c) {
+                next.push(c);
+            }
+        }
+        if next.is_empty() {
+            if let Some(v) = first_err {
+                return Err(v);
+            }
+        }
+        self.frontier = next;
+        self.suspended = None;
+        Ok(())
+    }
+
+    fn receive(
+        &mut self,
+        e: &rt::NodeEvent,
+        wire: &rt::Message,
+        msg: &Msg,
+        known: bool,
+        ctx: &Ctx,
+    ) -> Result<(), ReplayError> {
+        let rules = &ctx.rules;
+        let from = wire.from;
+        match msg {
+            Msg::InstallSnapshot { term, .. } => {
+                // The rule for a whole snapshot, or for a chunk the node
+                // cannot install yet: which one the node took shows in what
+                // follows (an install, a reply).
+                let whole = matches!(&wire.rpc, rt::Rpc::InstallSnapshot { done: true, .. });
+                self.expand_with("InstallSnapshotRule", Some(*term), &mut |c| {
+                    let mut steps =
+                        vec![snapshots::handle_install_snapshot_chunk(&c.s, from, *term)];
+                    if whole || c.s.commit >= msg_last_index(msg) || *term < c.s.term {
+                        steps.push(rules::handle_message(&c.s, rules, from, msg));
+                    }
+                    steps
+                });
+                if !known {
+                    for c in &mut self.frontier {
+                        if c.s.log.snapshot_index == msg_last_index(msg) {
+                            c.sm_known = false;
+                        }
+                    }
+                }
+            }
+            _ => {
+                let rule = match msg {
+                    Msg::RequestVote { .. } => "RequestVoteRule",
+                    Msg::RequestVoteReply { .. } => "VoteCountingRule",
+                    Msg::AppendEntries { .. } => "AppendEntriesRule",
+                    Msg::AppendEntriesReply { .. } => "AppendEntriesReplyRule",
+                    _ => "InstallSnapshotReplyRule",
+                };
+                preconditions::receive(&self.frontier, msg, rule, e)?;
+                let term = msg.term();
+                let sticky = &ctx.sticky;
+                self.expand_with(rule, term, &mut |c| {
+                    let mut steps = vec![rules::handle_message(&c.s, rules, from, msg)];
+                    if matches!(msg, Msg::RequestVote { .. }) {
+                        // Either vote rule: the node may refuse to vote in a
+                        // term whose leader it knows.
+                        let other = rules::handle_message(&c.s, sticky, from, msg);
+                        if other != steps[0] {
+                            steps.push(other);
+                        }
+                    }
+                    steps
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn msg_last_index(m: &Msg) -> Index {
+    match m {
+        Msg::InstallSnapshot { last_index, .. } => *last_index,
+        _ => 0,
+    }
+}

@@ -1,0 +1,337 @@
+//! Effects checked as they happen, against the candidate they are checked
+//! on: sends (the step's rule's own, or a leader's replication message, or a
+//! candidate's retried RequestVote), a leader's appends (client requests),
+//! applies, snapshots and installs.
+
+use raft_model::rules::{clients, replication, snapshots, Step};
+use raft_model::server::Rules;
+use raft_model::types::{Dest, Msg, Role};
+use raft_trace as rt;
+
+use super::convert;
+use super::dispatch::Outcome;
+use super::frontier::Cand;
+use super::preconditions;
+use crate::validate::Violation;
+
+/// A send: one the step's rule made, a leader's replication message, or a
+/// candidate's retried RequestVote. Returns the message as sent, in model
+/// form.
+pub(super) fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violation> {
+    // The rule's own sends first.
+    let mut why = None;
+    for k in 0..c.pending.len() {
+        let (to, ref want, free) = c.pending[k];
+        if to != m.to || !convert::same_kind(want, &m.rpc) {
+            continue;
+        }
+        match convert::sent_as(want, m, free) {
+            Ok(as_sent) => {
+                c.pending.remove(k);
+                return Ok(as_sent);
+            }
+            Err(e) => {
+                why.get_or_insert((raft_model::explain::message(want), e));
+            }
+        }
+    }
+    // A replication message of an earlier leadership that the node sends
+    // only now is checked against the state it had as leader then (its log
+    // only grew and its commit index only rose during that term).
+    let justified = c.justified;
+    let s = match &mut c.last_leader {
+        Some(l) if c.s.role != Role::Leader || c.s.term != m.term => {
+            if l.term == m.term {
+                &mut **l
+            } else {
+                &mut c.s
+            }
+        }
+        _ => &mut c.s,
+    };
+    // A heartbeat or append built before the leader compacted its log, sent
+    // after: its entries are committed ones, which the global invariants
+    // check; here only what the leader's state still shows.
+    if let (
+        rt::Rpc::AppendEntries {
+            prev_index, commit, ..
+        },
+        Role::Leader,
+    ) = (&m.rpc, s.role)
+    {
+        let n = m.rpc.entry_count().unwrap_or(0);
+        if *prev_index < s.log.snapshot_index
+            && m.term == s.term
+            && *commit <= s.commit
+            && prev_index + n <= s.log.last_index()
+        {
+            return Ok(convert::message(m));
+        }
+    }
+    // Likewise a snapshot older than the leader's current one.
+    if let (rt::Rpc::InstallSnapshot { last_index, .. }, Role::Leader) = (&m.rpc, s.role) {
+        if *last_index < s.log.snapshot_index && m.term == s.term {
+            return Ok(convert::message(m));
+        }
+    }
+    // A leader's AppendEntries is rebuilt from nextIndex = prev_index + 1,
+    // which must be in its log (or at its snapshot).
+    if let (rt::Rpc::AppendEntries { prev_index, .. }, Role::Leader) = (&m.rpc, s.role) {
+        preconditions::replication_start(s, m, *prev_index)?;
+    }
+    let spontaneous = match (&m.rpc, s.role) {
+        // Figure 2, Leaders: "send AppendEntries RPC with log entries
+        // starting at nextIndex" (nextIndex is the leader's choice between
+        // its snapshot and its last index + 1; heartbeats carry none);
+        // Figure 13: InstallSnapshot when it is below the snapshot.
+        (rt::Rpc::AppendEntries { prev_index, .. }, Role::Leader)
+            if *prev_index >= s.log.snapshot_index && *prev_index <= s.log.last_index() =>
+        {
+            let n = m.rpc.entry_count().unwrap_or(0) as usize;
+            s.next_index[(m.to - 1) as usize] = prev_index + 1;
+            Some(("ReplicationRule", replication::append_entries(s, m.to, n)))
+        }
+        (rt::Rpc::InstallSnapshot { .. }, Role::Leader) if s.log.snapshot_index > 0 => {
+            s.next_index[(m.to - 1) as usize] = s.log.snapshot_index;
+            Some(("ReplicationRule", replication::append_entries(s, m.to, 0)))
+        }
+        // Section 5.1: servers retry RPCs that get no timely response; a
+        // candidate's retry is the RequestVote of its election.
+        (rt::Rpc::RequestVote { .. }, Role::Candidate) => Some((
+            "ElectionTimeoutRule",
+            Step {
+                state: s.clone(),
+                sends: vec![(
+                    Dest::Server(m.to),
+                    Msg::RequestVote {
+                        term: s.term,
+                        last_index: s.log.last_index(),
+                        last_term: s.log.last_term(),
+                    },
+                )],
+            },
+        )),
+        _ => None,
+    };
+    if let Some((srule, step)) = spontaneous {
+        if let Some((_, want)) = step.sends.first() {
+            // The leader may tell what it knows to be committed even when
+            // the trace does not show it committing (commits unobserved, or
+            // a commit index kept across a restart).
+            let mut want = want.clone();
+            if let Msg::AppendEntries { commit, .. } = &mut want {
+                *commit = (*commit).max(justified.min(s.log.last_index()));
+            }
+            match convert::sent_as(&want, m, false) {
+                Ok(as_sent) => return Ok(as_sent),
+                Err(e) => {
+                    // A leader telling followers a commit index it may not
+                    // have is the commit rule's business.
+                    let srule = if e.starts_with("commit") {
+                        "CommitRule"
+                    } else {
+                        srule
+                    };
+                    return Err(Violation::new(
+                        srule,
+                        format!("{} ({e} differs)", raft_model::explain::message(&want)),
+                        sent_text(m),
+                    ));
+                }
+            }
+        }
+    }
+    match why {
+        Some((want, e)) => Err(Violation::new(
+            rule,
+            format!("{want} ({e} differs)"),
+            sent_text(m),
+        )),
+        None => Err(Violation::new(
+            rule,
+            format!(
+                "no {} from a {:?} in term {} at this point (the step's rule sends: {})",
+                m.rpc.name(),
+                s.role,
+                s.term,
+                if c.pending.is_empty() {
+                    "nothing more".to_string()
+                } else {
+                    c.pending
+                        .iter()
+                        .map(|(to, m, _)| format!("{} to {to}", raft_model::explain::message(m)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            ),
+            sent_text(m),
+        )),
+    }
+}
+
+fn sent_text(m: &rt::Message) -> String {
+    serde_json::to_string(m).unwrap_or_default()
+}
+
+/// An `append` on a leader is a client request (or the leader's no-op):
+/// Figure 2, Leaders: "If command received from client: append entry to
+/// local log". On other nodes it is an effect of an AppendEntries, compared
+/// at the checkpoint.
+pub(super) fn leader_append(c: &mut Cand, a: &rt::Append, rules: &Rules) -> Outcome {
+    if c.s.role != Role::Leader {
+        return Ok(());
+    }
+    let entries: Vec<rt::Entry> = match (&a.entries, a.entry_count) {
+        (Some(es), _) => es.clone(),
+        (None, Some(n)) => (0..n)
+            .map(|_| rt::Entry {
+                term: c.s.term,
+                data: None,
+            })
+            .collect(),
+        (None, None) => vec![],
+    };
+    if a.index != c.s.log.last_index() + 1 {
+        return Err(Violation::new(
+            "ClientRequestRule",
+            format!(
+                "a leader appends at the end of its log (index {})",
+                c.s.log.last_index() + 1
+            ),
+            format!("append at index {}", a.index),
+        ));
+    }
+    for e in &entries {
+        if e.term != c.s.term {
+            return Err(Violation::new(
+                "ClientRequestRule",
+                format!("a leader's new entries carry its term {}", c.s.term),
+                format!("an entry of term {}", e.term),
+            ));
+        }
+        let cmd = convert::command(e.data.as_ref());
+        let step = clients::handle_request(&c.s, rules, &cmd);
+        c.s = step.state;
+    }
+    // A leader whose own log is a quorum commits what it appends; it may
+    // announce that commit later (after its own write).
+    c.justified = c.justified.max(c.s.commit);
+    Ok(())
+}
+
+/// Figure 2, All Servers: "If commitIndex > lastApplied: increment
+/// lastApplied, apply log[lastApplied] to state machine", through the
+/// model's state machine, whose sessions decide whether a retried command is
+/// a duplicate.
+pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
+    if a.index != c.applied + 1 {
+        // Out of order: the invariants name it. Nothing to replay.
+        return Ok(());
+    }
+    let Some(entry) = c.s.log.entry(a.index).copied() else {
+        c.applied = a.index;
+        c.sm_known = false;
+        return Ok(());
+    };
+    if entry.term != a.term {
+        return Err(Violation::new(
+            "ApplyRule",
+            format!(
+                "apply of the entry at index {} of term {}",
+                a.index, entry.term
+            ),
+            format!("apply of term {}", a.term),
+        ));
+    }
+    let dedup = !rules.bug(raft_model::Bug::NoDedup);
+    let applied = c.applied_sm.apply(&entry.cmd, dedup);
+    c.applied = a.index;
+    if c.sm_known && convert::is_client_command(&entry.cmd) && a.client.is_some() {
+        if (a.client, a.req) != (Some(entry.cmd.client), Some(entry.cmd.seq)) {
+            return Err(Violation::new(
+                "ApplyRule",
+                format!(
+                    "apply of client {} request {}",
+                    entry.cmd.client, entry.cmd.seq
+                ),
+                format!("client {:?} request {:?}", a.client, a.req),
+            ));
+        }
+        if applied.duplicate != a.duplicate {
+            let session = c.applied_sm.session(entry.cmd.client).map(|s| s.seq);
+            return Err(Violation::new(
+                "AtMostOnce",
+                if applied.duplicate {
+                    format!(
+                        "a duplicate: client {}'s session already covers request {} \
+                         (section 8: a retried command is executed at most once)",
+                        entry.cmd.client, entry.cmd.seq
+                    )
+                } else {
+                    format!(
+                        "a first execution of client {} request {} (its session was at {:?})",
+                        entry.cmd.client, entry.cmd.seq, session
+                    )
+                },
+                format!("duplicate {}", a.duplicate),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A node compacts what it has applied (section 7): the model's snapshot
+/// rule on the node's state at its applied index.
+pub(super) fn take_snapshot(c: &mut Cand, s: &rt::SnapshotEvent) -> Outcome {
+    if s.index != c.applied {
+        return Err(Violation::new(
+            "SnapshotRule",
+            format!(
+                "a snapshot of the applied prefix (index {}; section 7: servers compact \
+                 the entries their state machine has applied)",
+                c.applied
+            ),
+            format!("snapshot at index {}", s.index),
+        ));
+    }
+    if s.index <= c.s.log.snapshot_index {
+        return Ok(());
+    }
+    let mut at = c.s.clone();
+    at.commit = s.index;
+    at.sm = c.applied_sm.clone();
+    let step = snapshots::take_snapshot(&at);
+    if step.state.log.snapshot_term != s.term {
+        return Err(Violation::new(
+            "SnapshotRule",
+            format!(
+                "a snapshot ending at term {} (the term of entry {})",
+                step.state.log.snapshot_term, s.index
+            ),
+            format!("snapshot term {}", s.term),
+        ));
+    }
+    c.s.log = step.state.log;
+    Ok(())
+}
+
+/// An `install` ends the step's InstallSnapshot rule: the candidate must
+/// have installed exactly that snapshot; the state machine the node applied
+/// is now the snapshot's.
+pub(super) fn install(c: &mut Cand, s: &rt::SnapshotEvent) -> Outcome {
+    if c.s.log.snapshot_index != s.index || c.s.log.snapshot_term != s.term {
+        return Err(Violation::new(
+            "InstallSnapshotRule",
+            format!(
+                "no snapshot installed by this step (the node's snapshot is \
+                 index {} term {}; Figure 13: a snapshot covering no more \
+                 than the commit index is ignored)",
+                c.s.log.snapshot_index, c.s.log.snapshot_term
+            ),
+            format!("installed snapshot index {} term {}", s.index, s.term),
+        ));
+    }
+    c.applied = s.index;
+    c.applied_sm = c.s.log.snapshot_data.clone();
+    Ok(())
+}

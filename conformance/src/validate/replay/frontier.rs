@@ -1,0 +1,131 @@
+//! The frontier of one node's replay: the model states the node may be in
+//! given what the trace has shown ([`Cand`]), how a rule replaces each of
+//! them by its successors without duplicates ([`NodeReplay::expand`]), and
+//! how what the trace shows prunes them ([`NodeReplay::filter`]).
+
+use raft_model::rules::Step;
+use raft_model::server::Server;
+use raft_model::state_machine::StateMachine;
+use raft_model::types::{Dest, Index, Msg, NodeId, Role, Term};
+
+use super::dispatch::{NodeReplay, Outcome};
+
+/// How many unsent messages of earlier steps a candidate remembers.
+const MAX_PENDING: usize = 256;
+
+/// One model state the node may be in, with what the replay tracks beside
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Cand {
+    pub(super) s: Server,
+    /// Commit index and state machine before this step's rule ran: the
+    /// model commits eagerly; when the trace commits less, the replay lowers
+    /// the candidate's commit back from here.
+    pub(super) base_commit: Index,
+    pub(super) base_sm: StateMachine,
+    /// Messages the rules sent that the trace has not shown yet.
+    /// The flag marks replies to a request of an older term, whose index
+    /// the (newer-term) receiver ignores: only their term is compared.
+    pub(super) pending: Vec<(NodeId, Msg, bool)>,
+    /// Index of the last entry the trace applied, and the state machine
+    /// after it (the model's own, fed with the same entries).
+    pub(super) applied: Index,
+    pub(super) applied_sm: StateMachine,
+    /// False once the state machine came from data the trace does not show.
+    pub(super) sm_known: bool,
+    /// The highest commit index the model's rules have reached on this node
+    /// (before lowering it to what the node did): those entries are
+    /// committed, so the node may commit up to it later (once its own write
+    /// is durable, say), or resume from it after a restart when it keeps its
+    /// commit index on disk (as etcd's HardState does).
+    pub(super) justified: Index,
+    /// The state in which the node last was leader, kept when it stepped
+    /// down: replication messages it built then may leave later.
+    pub(super) last_leader: Option<Box<Server>>,
+}
+
+impl Cand {
+    pub(super) fn new(s: Server) -> Cand {
+        Cand {
+            base_commit: s.commit,
+            base_sm: s.sm.clone(),
+            applied: s.commit,
+            applied_sm: s.sm.clone(),
+            s,
+            pending: Vec::new(),
+            sm_known: true,
+            justified: 0,
+            last_leader: None,
+        }
+    }
+
+    /// Adopts a rule's result as the state of a new step.
+    pub(super) fn take(&mut self, step: Step, free: bool) {
+        self.base_commit = self.s.commit;
+        self.base_sm = self.s.sm.clone();
+        let old = std::mem::replace(&mut self.s, step.state);
+        self.justified = self.justified.max(self.s.commit);
+        if old.role == Role::Leader && self.s.role != Role::Leader {
+            self.last_leader = Some(Box::new(old));
+        }
+        // An implementation may hold a step's messages back (until its state
+        // is durable, say) and send them after later steps: to the model
+        // that is network delay. The oldest are forgotten past a bound.
+        self.pending
+            .extend(step.sends.into_iter().filter_map(|(to, m)| match to {
+                Dest::Server(j) => Some((j, m, free)),
+                Dest::Client(_) => None,
+            }));
+        if self.pending.len() > MAX_PENDING {
+            let excess = self.pending.len() - MAX_PENDING;
+            self.pending.drain(..excess);
+        }
+    }
+}
+
+impl NodeReplay {
+    /// Keeps the candidates `f` accepts; when none does, the first
+    /// rejection is the answer.
+    pub(super) fn filter(&mut self, mut f: impl FnMut(&mut Cand) -> Outcome) -> Outcome {
+        let mut first = None;
+        self.frontier.retain_mut(|c| match f(c) {
+            Ok(()) => true,
+            Err(v) => {
+                first.get_or_insert(v);
+                false
+            }
+        });
+        match first {
+            Some(v) if self.frontier.is_empty() => Err(v),
+            _ => Ok(()),
+        }
+    }
+
+    /// Replaces every candidate by its successors under a rule.
+    pub(super) fn expand(&mut self, rule: &'static str, mut f: impl FnMut(&Cand) -> Vec<Step>) {
+        self.expand_with(rule, None, &mut f)
+    }
+
+    /// [`Self::expand`] for the receive of a message of term `term`.
+    pub(super) fn expand_with(
+        &mut self,
+        rule: &'static str,
+        term: Option<Term>,
+        f: &mut dyn FnMut(&Cand) -> Vec<Step>,
+    ) {
+        self.rule = rule;
+        self.steps += 1;
+        let mut next: Vec<Cand> = Vec::with_capacity(self.frontier.len());
+        for c in &self.frontier {
+            for step in f(c) {
+                let mut n = c.clone();
+                n.take(step, term.is_some_and(|t| t < c.s.term));
+                if !next.contains(&n) {
+                    next.push(n);
+                }
+            }
+        }
+        self.frontier = next;
+        self.max_frontier = self.max_frontier.max(self.frontier.len());
+    }
+}
