@@ -35,6 +35,11 @@ pub struct Header {
     /// informative only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<serde_json::Value>,
+    /// The behaviours beyond the Raft paper's Figure 2 that the
+    /// implementation uses (for example `lost-election`): the validator
+    /// checks the trace against the specification with these switched on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 /// The wire tag of a header line.
@@ -55,6 +60,7 @@ impl Header {
             observes,
             network: Network::default(),
             params: None,
+            features: Vec::new(),
         }
     }
 }

@@ -309,6 +309,7 @@ fn header() -> Header {
         duplication: true,
         reorder: false,
     };
+    h.features = vec!["lost-election".into(), "stale-append-reply".into()];
     h
 }
 

@@ -45,7 +45,8 @@ D["header"]=obj({
                   "state":{"type":"array","items":{"enum":["term","vote","role","leader","commit","applied","last_index","last_term","snapshot_index","snapshot_term"]}},
                   "entries":{"enum":["full","terms","count"]}},["events"]),
   "network":obj({"loss":{"type":"boolean"},"duplication":{"type":"boolean"},"reorder":{"type":"boolean"}},[]),
-  "params":{}},["type","format","implementation","nodes","observes"])
+  "params":{},
+  "features":{"type":"array","items":{"type":"string","minLength":1},"uniqueItems":True}},["type","format","implementation","nodes","observes"])
 def node_ev(t, props, req):
     p={"type":{"const":t},"node":{"$ref":"#/$defs/node"},"seq":u,"time":u,"post":{"$ref":"#/$defs/post"}}
     p.update(props)
