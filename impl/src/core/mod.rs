@@ -31,6 +31,7 @@ pub mod progress;
 pub mod read;
 pub mod replication;
 pub mod snapshot;
+pub(crate) mod trace;
 pub mod types;
 
 #[cfg(test)]
