@@ -1,6 +1,7 @@
 //! Trace emission: the core reports every `raft-trace/1` event to a
-//! [`TraceSink`]. Without a sink nothing is built (each emission point checks
-//! for a sink before constructing its event), so tracing costs one branch.
+//! [`TraceSink`]. The core builds its events in one place, its trace seam
+//! (`core/trace.rs`); without a sink nothing is built, so tracing costs one
+//! branch.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,7 +9,7 @@ use raft_trace as rt;
 
 use crate::core::types::NodeId;
 
-/// Core types in trace form (defined in `core::trace`).
+/// Core types in trace form (defined in the core's trace seam).
 pub use crate::core::trace::{entry, message};
 
 /// Receives the events of one node, in the order they happen. The sink
