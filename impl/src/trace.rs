@@ -1,97 +1,16 @@
 //! Trace emission: the core reports every `raft-trace/1` event to a
-//! [`TraceSink`]. Without a sink nothing is built (each emission point checks
-//! for a sink before constructing its event), so tracing costs one branch.
+//! [`TraceSink`]. The core builds its events in one place, its trace seam
+//! (`core/trace.rs`); without a sink nothing is built, so tracing costs one
+//! branch.
 
 use raft_trace as rt;
 
-use crate::core::types::{Body, Entry, Message, NodeId, Payload};
+use crate::core::types::NodeId;
+
+/// Core types in trace form (defined in the core's trace seam).
+pub use crate::core::trace::{entry, message};
 
 pub use raft_trace::sink::{SharedTrace, TraceBuffer, TraceSink};
-
-/// A log entry in trace form.
-pub fn entry(e: &Entry) -> rt::Entry {
-    rt::Entry {
-        term: e.term,
-        data: Some(match &e.payload {
-            Payload::Noop => rt::EntryData::Noop,
-            Payload::Command(c) => rt::EntryData::Command {
-                client: c.client,
-                req: c.req,
-                op: c.op.clone(),
-            },
-        }),
-    }
-}
-
-/// A message in trace form; the sender's send and the receiver's receive
-/// both use this, so their fields are identical.
-pub fn message(m: &Message) -> rt::Message {
-    let rpc = match &m.body {
-        Body::RequestVote {
-            last_index,
-            last_term,
-        } => rt::Rpc::RequestVote {
-            last_index: *last_index,
-            last_term: *last_term,
-        },
-        Body::RequestVoteReply { granted } => rt::Rpc::RequestVoteReply { granted: *granted },
-        Body::AppendEntries {
-            prev_index,
-            prev_term,
-            commit,
-            entries,
-            ..
-        } => rt::Rpc::AppendEntries {
-            prev_index: *prev_index,
-            prev_term: *prev_term,
-            commit: *commit,
-            entries: Some(entries.iter().map(entry).collect()),
-            entry_count: None,
-        },
-        Body::AppendEntriesReply {
-            success,
-            index,
-            hint_term,
-            ..
-        } => {
-            if *success {
-                rt::Rpc::AppendEntriesReply {
-                    success: true,
-                    match_index: Some(*index),
-                    hint_index: None,
-                    hint_term: None,
-                }
-            } else {
-                rt::Rpc::AppendEntriesReply {
-                    success: false,
-                    match_index: None,
-                    hint_index: Some(*index),
-                    // 0: the follower's log ends before the leader's prev.
-                    hint_term: (*hint_term > 0).then_some(*hint_term),
-                }
-            }
-        }
-        Body::InstallSnapshot {
-            meta, offset, done, ..
-        } => rt::Rpc::InstallSnapshot {
-            last_index: meta.index,
-            last_term: meta.term,
-            offset: *offset,
-            done: *done,
-            data: None,
-        },
-        Body::InstallSnapshotReply { last_index } => rt::Rpc::InstallSnapshotReply {
-            last_index: *last_index,
-        },
-    };
-    rt::Message {
-        id: m.id,
-        from: m.from,
-        to: m.to,
-        term: m.term,
-        rpc,
-    }
-}
 
 /// The header the simulator writes for a cluster of `nodes`.
 pub fn header(nodes: Vec<NodeId>, network: rt::Network, params: serde_json::Value) -> rt::Header {

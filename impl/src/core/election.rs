@@ -1,38 +1,13 @@
 //! Leader election: timeouts, candidacy, votes, role changes.
 
-use raft_trace as rt;
-
 use super::progress::Progress;
-use super::{emit, Body, NodeId, Payload, RaftNode, Role, Term};
-
-fn trace_role(r: Role) -> rt::Role {
-    match r {
-        Role::Follower => rt::Role::Follower,
-        Role::Candidate => rt::Role::Candidate,
-        Role::Leader => rt::Role::Leader,
-    }
-}
+use super::{Body, NodeId, Payload, RaftNode, Role, Term};
 
 impl RaftNode {
-    fn emit_role(&mut self, reason: rt::RoleReason) {
-        emit!(
-            self,
-            rt::Event::Role(rt::RoleChange {
-                role: trace_role(self.role),
-                term: self.term,
-                reason,
-            })
-        );
-    }
-
     /// Becomes follower in `term` (a higher term, or the current one when a
     /// leader is discovered). Volatile leader state is dropped.
-    pub(crate) fn become_follower(
-        &mut self,
-        term: Term,
-        leader: Option<NodeId>,
-        reason: rt::RoleReason,
-    ) {
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        let term_before = self.term;
         let changed = term > self.term || self.role != Role::Follower;
         if term > self.term {
             self.term = term;
@@ -46,7 +21,7 @@ impl RaftNode {
         self.append_pending = false;
         self.reset_election_timer();
         if changed {
-            self.emit_role(reason);
+            self.trace().became_follower(term_before);
         }
     }
 
@@ -54,12 +29,7 @@ impl RaftNode {
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.election_timeout {
-            emit!(
-                self,
-                rt::Event::Timeout(rt::Timeout {
-                    timer: rt::TimerKind::Election
-                })
-            );
+            self.trace().election_timed_out();
             self.campaign();
         }
     }
@@ -73,7 +43,7 @@ impl RaftNode {
         self.votes.clear();
         self.votes.insert(self.id(), true);
         self.reset_election_timer();
-        self.emit_role(rt::RoleReason::ElectionTimeout);
+        self.trace().became_candidate();
         if self.votes.len() >= self.quorum() {
             self.become_leader();
             return;
@@ -126,7 +96,7 @@ impl RaftNode {
             .into_iter()
             .map(|p| (p, Progress::new(next)))
             .collect();
-        self.emit_role(rt::RoleReason::WonElection);
+        self.trace().became_leader();
         self.append_local(Payload::Noop);
     }
 }

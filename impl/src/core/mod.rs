@@ -31,6 +31,7 @@ pub mod progress;
 pub mod read;
 pub mod replication;
 pub mod snapshot;
+pub(crate) mod trace;
 pub mod types;
 
 #[cfg(test)]
@@ -39,7 +40,6 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use raft_trace as rt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -194,17 +194,6 @@ pub struct RaftNode {
     sink: Option<Box<dyn TraceSink>>,
 }
 
-/// Emits a trace event, building it only when there is a sink.
-macro_rules! emit {
-    ($node:expr, $ev:expr) => {
-        if $node.tracing() {
-            let ev = $ev;
-            $node.emit(ev);
-        }
-    };
-}
-pub(crate) use emit;
-
 impl RaftNode {
     /// Starts a node from what it recovered (`Recovered::default()` for a
     /// first boot). The trace gets an `init` event.
@@ -245,25 +234,7 @@ impl RaftNode {
             sink,
             cfg,
         };
-        emit!(node, {
-            let reason = if node.incarnation == 0 {
-                rt::InitReason::Boot
-            } else {
-                rt::InitReason::Restart
-            };
-            rt::Event::Init(rt::Init {
-                reason,
-                term: hs.term,
-                vote: hs.vote,
-                snapshot: rec.snapshot.as_ref().map(|s| rt::SnapshotMeta {
-                    index: s.meta.index,
-                    term: s.meta.term,
-                }),
-                last_index: node.log.last_index(),
-                last_term: node.log.last_term(),
-                entries: Some(rec.entries.iter().map(crate::trace::entry).collect()),
-            })
-        });
+        node.trace().started(&rec);
         node
     }
 
@@ -316,61 +287,6 @@ impl RaftNode {
         self.cfg.peers.iter().copied().filter(move |p| *p != me)
     }
 
-    // ----- tracing ---------------------------------------------------------
-
-    #[inline]
-    pub(crate) fn tracing(&self) -> bool {
-        self.sink.is_some()
-    }
-
-    pub(crate) fn emit(&mut self, ev: rt::Event) {
-        let post = self.post_state();
-        let id = self.cfg.id;
-        if let Some(s) = self.sink.as_mut() {
-            s.record(id, ev, post);
-        }
-    }
-
-    /// Emits an event whose post state differs from the current one (an
-    /// intermediate step of a compound update).
-    pub(crate) fn emit_with_post(&mut self, ev: rt::Event, patch: impl FnOnce(&mut rt::PostState)) {
-        let mut post = self.post_state();
-        patch(&mut post);
-        let id = self.cfg.id;
-        if let Some(s) = self.sink.as_mut() {
-            s.record(id, ev, post);
-        }
-    }
-
-    fn post_state(&self) -> rt::PostState {
-        let snap = self.log.snapshot_meta();
-        rt::PostState {
-            term: Some(self.term),
-            vote: Some(self.vote),
-            role: Some(match self.role {
-                Role::Follower => rt::Role::Follower,
-                Role::Candidate => rt::Role::Candidate,
-                Role::Leader => rt::Role::Leader,
-            }),
-            leader: Some(self.leader),
-            commit: Some(self.log.committed),
-            applied: Some(self.applied_reported),
-            last_index: Some(self.log.last_index()),
-            last_term: Some(self.log.last_term()),
-            snapshot_index: Some(snap.index),
-            snapshot_term: Some(snap.term),
-        }
-    }
-
-    pub(crate) fn emit_commit(&mut self) {
-        emit!(
-            self,
-            rt::Event::Commit(rt::Commit {
-                index: self.log.committed
-            })
-        );
-    }
-
     // ----- messages --------------------------------------------------------
 
     /// Queues a message (released after the next persist).
@@ -407,18 +323,13 @@ impl RaftNode {
         if m.to != self.cfg.id || !self.cfg.peers.contains(&m.from) {
             return;
         }
-        emit!(
-            self,
-            rt::Event::Receive(rt::MessageEvent {
-                msg: crate::trace::message(&m)
-            })
-        );
+        self.trace().received(&m);
         if m.term > self.term {
             let leader = match m.body {
                 Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => Some(m.from),
                 _ => None,
             };
-            self.become_follower(m.term, leader, rt::RoleReason::HigherTerm);
+            self.become_follower(m.term, leader);
         } else if m.term < self.term {
             // A stale leader learns the new term from our answer; other stale
             // messages are dropped.
@@ -501,27 +412,14 @@ impl RaftNode {
             self.durable_hs = hs;
         }
         if rd.must_persist() {
-            emit!(
-                self,
-                rt::Event::Persist(rt::Persist {
-                    term: self.durable_hs.term,
-                    vote: self.durable_hs.vote,
-                    last_index: self.log.stable,
-                })
-            );
+            self.trace().persisted();
         }
         if self.role == Role::Leader && !rd.entries.is_empty() {
             // The leader counts itself only for durable entries.
             self.maybe_commit();
         }
         let msgs = std::mem::take(&mut rd.messages);
-        if self.tracing() {
-            for m in &msgs {
-                self.emit(rt::Event::Send(rt::MessageEvent {
-                    msg: crate::trace::message(m),
-                }));
-            }
-        }
+        self.trace().sent(&msgs);
         msgs
     }
 
@@ -529,22 +427,7 @@ impl RaftNode {
     /// state machine recognised a retried command and did not execute it.
     pub fn applied(&mut self, index: Index, duplicate: bool) {
         self.applied_reported = self.applied_reported.max(index);
-        if self.tracing() {
-            let (term, client, req) = match self.log.entry(index) {
-                Some(e) => match &e.payload {
-                    Payload::Command(c) => (e.term, Some(c.client), Some(c.req)),
-                    Payload::Noop => (e.term, None, None),
-                },
-                None => (self.log.term(index).unwrap_or(0), None, None),
-            };
-            self.emit(rt::Event::Apply(rt::Apply {
-                index,
-                term,
-                client,
-                req,
-                duplicate,
-            }));
-        }
+        self.trace().applied(index, duplicate);
     }
 
     /// The host's state machine was restored from a snapshot at `index`.
@@ -627,7 +510,7 @@ impl RaftNode {
         let meta = SnapshotMeta { index, term };
         self.log.compact(meta);
         self.snapshot = Some(Snapshot { meta, data });
-        emit!(self, rt::Event::Snapshot(rt::SnapshotEvent { index, term }));
+        self.trace().snapshot_taken(meta);
     }
 
     /// Appends one entry as leader; it is broadcast at the next `ready`.
@@ -638,15 +521,8 @@ impl RaftNode {
             term: self.term,
             payload,
         };
-        let traced = self.tracing().then(|| crate::trace::entry(&e));
         self.log.append(vec![e]);
-        if let Some(te) = traced {
-            self.emit(rt::Event::Append(rt::Append {
-                index,
-                entries: Some(vec![te]),
-                entry_count: None,
-            }));
-        }
+        self.trace().appended(index);
         self.append_pending = true;
         index
     }

@@ -1,10 +1,8 @@
 //! Log replication: batching, pipelining under a max-in-flight window, fast
 //! backtracking with conflict hints, heartbeats and the commit rule.
 
-use raft_trace as rt;
-
 use super::progress::ProgressState;
-use super::{emit, Body, Entry, Index, NodeId, RaftNode, Role, Term};
+use super::{Body, Entry, Index, NodeId, RaftNode, Role, Term};
 use crate::bugs::Bug;
 
 impl RaftNode {
@@ -24,12 +22,7 @@ impl RaftNode {
             return;
         }
         self.heartbeat_elapsed = 0;
-        emit!(
-            self,
-            rt::Event::Timeout(rt::Timeout {
-                timer: rt::TimerKind::Heartbeat
-            })
-        );
+        self.trace().heartbeat_timed_out();
         let last = self.log.last_index();
         for pr in self.progress.values_mut() {
             match pr.state {
@@ -148,13 +141,11 @@ impl RaftNode {
         read_ctx: u64,
     ) {
         if self.role != Role::Follower || self.leader != Some(from) {
-            self.become_follower(self.term, Some(from), rt::RoleReason::LeaderDiscovered);
+            self.become_follower(self.term, Some(from));
         }
         self.election_elapsed = 0;
         let old_commit = self.log.committed;
         let drop_matching = self.bug(Bug::TruncateMatching);
-        let tracing = self.tracing();
-        let traced: Option<Vec<Entry>> = tracing.then(|| entries.clone());
         match self
             .log
             .maybe_append(prev_index, prev_term, commit, entries, drop_matching)
@@ -168,39 +159,9 @@ impl RaftNode {
                         !matches!(m.body, Body::AppendEntriesReply { success: true, index, .. } if index >= cut)
                     });
                 }
-                if let Some(sent) = traced {
-                    if let Some(from_idx) = a.truncated_from {
-                        // The state between the truncation and the append.
-                        let last_term = self.log.term(from_idx - 1).unwrap_or(0);
-                        let commit = old_commit;
-                        self.emit_with_post(
-                            rt::Event::Truncate(rt::Truncate { from: from_idx }),
-                            |p| {
-                                p.last_index = Some(from_idx - 1);
-                                p.last_term = Some(last_term);
-                                p.commit = Some(commit);
-                            },
-                        );
-                    }
-                    if let Some(first) = a.appended_from {
-                        let added: Vec<rt::Entry> = sent
-                            .iter()
-                            .filter(|e| e.index >= first)
-                            .map(crate::trace::entry)
-                            .collect();
-                        let commit = old_commit;
-                        self.emit_with_post(
-                            rt::Event::Append(rt::Append {
-                                index: first,
-                                entries: Some(added),
-                                entry_count: None,
-                            }),
-                            |p| p.commit = Some(commit),
-                        );
-                    }
-                }
+                self.trace().accepted(&a, old_commit);
                 if self.log.committed > old_commit {
-                    self.emit_commit();
+                    self.trace().committed();
                 }
                 self.send(
                     from,
@@ -282,7 +243,7 @@ impl RaftNode {
             return;
         }
         self.log.commit_to(q);
-        self.emit_commit();
+        self.trace().committed();
         self.serve_waiting_reads();
         // Followers learn the new commit index with the next message.
         self.append_pending = true;

@@ -8,9 +8,7 @@
 
 use std::sync::Arc;
 
-use raft_trace as rt;
-
-use super::{emit, Body, NodeId, RaftNode, Role, Snapshot, SnapshotMeta};
+use super::{Body, NodeId, RaftNode, Role, Snapshot, SnapshotMeta};
 
 /// A snapshot being received.
 #[derive(Debug, Clone)]
@@ -61,7 +59,7 @@ impl RaftNode {
         done: bool,
     ) {
         if self.role != Role::Follower || self.leader != Some(from) {
-            self.become_follower(self.term, Some(from), rt::RoleReason::LeaderDiscovered);
+            self.become_follower(self.term, Some(from));
         }
         self.election_elapsed = 0;
         if meta.index <= self.log.committed {
@@ -100,13 +98,7 @@ impl RaftNode {
         };
         self.snapshot = Some(snap.clone());
         self.pending_snapshot = Some(snap);
-        emit!(
-            self,
-            rt::Event::Install(rt::SnapshotEvent {
-                index: meta.index,
-                term: meta.term,
-            })
-        );
+        self.trace().snapshot_installed(meta);
         self.send(
             from,
             Body::InstallSnapshotReply {
