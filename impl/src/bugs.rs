@@ -11,40 +11,40 @@ pub enum Bug {
     /// The leader commits an entry of an earlier term as soon as a quorum
     /// holds it (the Raft paper's Figure 8), instead of only through an entry
     /// of its own term.
-    OldTermCommit,
+    CommitOldTerm,
     /// A follower's vote is not written to stable storage before the reply
     /// granting it is sent, so after a restart it can vote again in the term.
-    VoteNotPersisted,
+    VolatileVote,
     /// A follower that receives an AppendEntries shorter than its own
     /// matching log cuts the matching entries past the message, as if they
     /// conflicted.
-    TruncateMatching,
+    TruncateOnMatch,
     /// The leader serves a ReadIndex read at its commit index without the
     /// heartbeat round that confirms it still leads.
     StaleRead,
     /// The state machine ignores its session table: a retried command is
     /// applied again.
-    DoubleApply,
+    NoDedup,
 }
 
 impl Bug {
     pub const ALL: [Bug; 5] = [
-        Bug::OldTermCommit,
-        Bug::VoteNotPersisted,
-        Bug::TruncateMatching,
+        Bug::CommitOldTerm,
+        Bug::VolatileVote,
+        Bug::TruncateOnMatch,
         Bug::StaleRead,
-        Bug::DoubleApply,
+        Bug::NoDedup,
     ];
 
     /// The name used on the command line. Where the model has a planted
     /// bug that is the same mistake, the two share its name.
     pub fn name(self) -> &'static str {
         match self {
-            Bug::OldTermCommit => "commit-old-term",
-            Bug::VoteNotPersisted => "volatile-vote",
-            Bug::TruncateMatching => "truncate-on-match",
+            Bug::CommitOldTerm => "commit-old-term",
+            Bug::VolatileVote => "volatile-vote",
+            Bug::TruncateOnMatch => "truncate-on-match",
             Bug::StaleRead => "stale-read",
-            Bug::DoubleApply => "no-dedup",
+            Bug::NoDedup => "no-dedup",
         }
     }
 
@@ -52,28 +52,28 @@ impl Bug {
     /// accepted on the command line for one release.
     pub fn old_name(self) -> Option<&'static str> {
         match self {
-            Bug::OldTermCommit => Some("old-term-commit"),
-            Bug::VoteNotPersisted => Some("vote-not-persisted"),
-            Bug::TruncateMatching => Some("truncate-matching"),
+            Bug::CommitOldTerm => Some("old-term-commit"),
+            Bug::VolatileVote => Some("vote-not-persisted"),
+            Bug::TruncateOnMatch => Some("truncate-matching"),
             Bug::StaleRead => None,
-            Bug::DoubleApply => Some("double-apply"),
+            Bug::NoDedup => Some("double-apply"),
         }
     }
 
     /// One line describing the bug.
     pub fn describe(self) -> &'static str {
         match self {
-            Bug::OldTermCommit => {
+            Bug::CommitOldTerm => {
                 "leader commits an earlier term's entry by counting replicas (Raft Figure 8)"
             }
-            Bug::VoteNotPersisted => "vote is not persisted before the reply granting it is sent",
-            Bug::TruncateMatching => {
+            Bug::VolatileVote => "vote is not persisted before the reply granting it is sent",
+            Bug::TruncateOnMatch => {
                 "conflicting-suffix truncation also drops matching entries past the message"
             }
             Bug::StaleRead => {
                 "ReadIndex read served without a heartbeat round confirming leadership"
             }
-            Bug::DoubleApply => "retried command applied twice (session table ignored)",
+            Bug::NoDedup => "retried command applied twice (session table ignored)",
         }
     }
 }

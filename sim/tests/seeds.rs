@@ -70,17 +70,17 @@ fn caught(bug: Bug, rules: &[&str]) {
 
 #[test]
 fn catches_commit_old_term() {
-    caught(Bug::OldTermCommit, &["CommitRule"]);
+    caught(Bug::CommitOldTerm, &["CommitRule"]);
 }
 
 #[test]
 fn catches_volatile_vote() {
-    caught(Bug::VoteNotPersisted, &["VotePersistedBeforeReply"]);
+    caught(Bug::VolatileVote, &["VotePersistedBeforeReply"]);
 }
 
 #[test]
 fn catches_truncate_on_match() {
-    caught(Bug::TruncateMatching, &["AppendEntriesRule"]);
+    caught(Bug::TruncateOnMatch, &["AppendEntriesRule"]);
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn catches_stale_read() {
 
 #[test]
 fn catches_no_dedup() {
-    caught(Bug::DoubleApply, &["AtMostOnce"]);
+    caught(Bug::NoDedup, &["AtMostOnce"]);
 }
 
 #[test]

@@ -452,7 +452,7 @@ impl RaftNode {
 
     /// The hard state as it must be persisted.
     fn hard_state(&self) -> HardState {
-        let vote = if self.bug(Bug::VoteNotPersisted) && self.vote != Some(self.cfg.id) {
+        let vote = if self.bug(Bug::VolatileVote) && self.vote != Some(self.cfg.id) {
             // BUG (planted): a vote for another node never reaches the disk.
             None
         } else {

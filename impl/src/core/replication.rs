@@ -145,7 +145,7 @@ impl RaftNode {
         }
         self.election_elapsed = 0;
         let old_commit = self.log.committed;
-        let drop_matching = self.bug(Bug::TruncateMatching);
+        let drop_matching = self.bug(Bug::TruncateOnMatch);
         match self
             .log
             .maybe_append(prev_index, prev_term, commit, entries, drop_matching)
@@ -239,7 +239,7 @@ impl RaftNode {
             return;
         }
         let term_ok = self.log.term(q) == Some(self.term);
-        if !term_ok && !self.bug(Bug::OldTermCommit) {
+        if !term_ok && !self.bug(Bug::CommitOldTerm) {
             return;
         }
         self.log.commit_to(q);

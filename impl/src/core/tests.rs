@@ -235,7 +235,7 @@ fn messages_are_released_only_after_persistence() {
 #[test]
 fn planted_bug_keeps_vote_off_the_disk() {
     let mut c = cfg(3, 3);
-    c.bugs = Bugs::NONE.with(Bug::VoteNotPersisted);
+    c.bugs = Bugs::NONE.with(Bug::VolatileVote);
     let mut n = RaftNode::new(c, Recovered::default(), None);
     n.step(Message {
         id: 1,
@@ -395,7 +395,7 @@ fn commit_only_through_an_entry_of_the_current_term() {
         };
         let mut c1 = cfg(1, 3);
         if bug {
-            c1.bugs = Bugs::NONE.with(Bug::OldTermCommit);
+            c1.bugs = Bugs::NONE.with(Bug::CommitOldTerm);
         }
         let mut l = RaftNode::new(c1, rec(old.clone()), None);
         l.campaign();

@@ -83,7 +83,7 @@ impl KvStore {
                 executed: false,
             };
         };
-        let check = if self.bugs.has(Bug::DoubleApply) {
+        let check = if self.bugs.has(Bug::NoDedup) {
             // BUG (planted): the session table is not consulted.
             Check::New
         } else {
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(again.reply, Some(Reply::Done));
         assert_eq!(kv.get("x").map(String::as_str), Some("1"));
         // With the planted bug the retry runs again.
-        let mut bad = KvStore::new(8, Bugs::NONE.with(Bug::DoubleApply));
+        let mut bad = KvStore::new(8, Bugs::NONE.with(Bug::NoDedup));
         bad.apply(&cmd(1, 7, 1, a.clone()));
         bad.apply(&cmd(2, 7, 1, a));
         assert_eq!(bad.get("x").map(String::as_str), Some("11"));
