@@ -173,6 +173,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             timeout: args.timeout.map(Duration::from_secs_f64),
             symmetry: args.symmetry,
             progress: Some(format!("[{}]", e.name)),
+            ..Default::default()
         };
         if !args.json {
             eprintln!("[{}] {} ({})", e.name, e.config.to_flags(), e.purpose);
