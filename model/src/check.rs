@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use stateright::actor::ActorModelAction;
-use stateright::{Checker, Chooser, Expectation, HasDiscoveries, Model, Path};
+use stateright::{Checker, Chooser, Expectation, HasDiscoveries, Model, Path, Property};
 
 use crate::actor::Timer;
 use crate::config::Config;
@@ -358,7 +358,9 @@ fn drive<C: Checker<RaftModel>>(
         .properties()
         .into_iter()
         .map(|p| {
-            let path = discoveries.remove(p.name);
+            let path = discoveries
+                .remove(p.name)
+                .map(|path| first_discovery(model, &p, path));
             let status = match (&p.expectation, path.is_some()) {
                 (Expectation::Sometimes, true) => Status::Reached,
                 (Expectation::Sometimes, false) => Status::Unreached,
@@ -384,4 +386,22 @@ fn drive<C: Checker<RaftModel>>(
         properties,
         simulation: None,
     }
+}
+
+/// The prefix of `path` up to its first state that violates (always) or
+/// satisfies (sometimes) property `p`. stateright's simulation keeps
+/// checking a walk after a discovery and records the walk up to the last
+/// such state; BFS and DFS paths already end at the first.
+fn first_discovery(model: &RaftModel, p: &Property<RaftModel>, path: RaftPath) -> RaftPath {
+    let steps = path.clone().into_vec();
+    let found = |s: &RaftState| match p.expectation {
+        Expectation::Always => !(p.condition)(model, s),
+        Expectation::Sometimes => (p.condition)(model, s),
+        Expectation::Eventually => false,
+    };
+    let Some(k) = steps.iter().position(|(s, _)| found(s)) else {
+        return path;
+    };
+    let actions: Vec<Action> = steps[..k].iter().filter_map(|(_, a)| a.clone()).collect();
+    Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or(path)
 }

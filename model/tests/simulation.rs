@@ -38,11 +38,19 @@ fn assert_paths_replay(r: &RunResult) {
             "{}: replay reaches other states",
             p.name
         );
-        if p.status == Status::Violated {
-            let prop = model.properties().into_iter().find(|q| q.name == p.name);
-            let holds = (prop.unwrap().condition)(&model, path.last_state());
-            assert!(!holds, "{}: the last state does not violate it", p.name);
-        }
+        // The path ends at the first state that violates (always) or
+        // satisfies (sometimes) the property.
+        let prop = model.properties().into_iter().find(|q| q.name == p.name);
+        let cond = prop.unwrap().condition;
+        let states = path.clone().into_states();
+        let (last, before) = states.split_last().unwrap();
+        let found = |s| (p.status == Status::Violated) != cond(&model, s);
+        assert!(found(last), "{}: not found at the last state", p.name);
+        assert!(
+            !before.iter().any(found),
+            "{}: found before the last state",
+            p.name
+        );
     }
 }
 
