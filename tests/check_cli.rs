@@ -259,7 +259,7 @@ fn the_explorer_serves_the_model_status() {
     assert!(body.contains("a split vote"), "{body}");
 }
 
-/// `(config, seed, shard, walks, first walk seed)` of each configuration in a
+/// `(config, seed, shard, walks, first walk)` of each configuration in a
 /// JSON report of a simulation.
 fn simulation_of(v: &Value) -> Vec<(String, u64, String, u64, u64)> {
     v["configs"]
@@ -274,7 +274,7 @@ fn simulation_of(v: &Value) -> Vec<(String, u64, String, u64, u64)> {
                 s["seed"].as_u64().unwrap(),
                 s["shard"].as_str().unwrap().to_string(),
                 s["walks"].as_u64().unwrap(),
-                s["first_walk_seed"].as_u64().unwrap(),
+                s["first_walk"].as_u64().unwrap(),
             )
         })
         .collect()
@@ -352,8 +352,8 @@ fn shard_and_seed_flags_are_checked() {
 }
 
 #[test]
-fn shards_use_different_walk_seeds_and_a_seed_repeats_a_run() {
-    let sim = |shard: &str| {
+fn shards_run_different_walks_and_a_seed_repeats_a_run() {
+    let sim = |seed: &str, shard: &str| {
         let out = raftcheck()
             .args([
                 "check",
@@ -362,7 +362,7 @@ fn shards_use_different_walk_seeds_and_a_seed_repeats_a_run() {
                 "--bug",
                 "volatile-vote",
                 "--seed",
-                "11",
+                seed,
                 "--shard",
                 shard,
                 "--threads",
@@ -388,16 +388,20 @@ fn shards_use_different_walk_seeds_and_a_seed_repeats_a_run() {
             .unwrap()
             .clone()
     };
-    let a = sim("1/2");
-    let b = sim("2/2");
-    let again = sim("1/2");
+    let a = sim("11", "1/2");
+    let b = sim("11", "2/2");
+    let again = sim("11", "1/2");
+    let other_seed = sim("12", "1/2");
     let (sa, sb) = (simulation_of(&a), simulation_of(&b));
     assert_eq!((sa[0].1, sa[0].2.as_str()), (11, "1/2"));
     assert_eq!((sb[0].1, sb[0].2.as_str()), (11, "2/2"));
-    // Walk i of shard K/N runs seed + (K-1) + N*i: shard 1 the even
-    // offsets, shard 2 the odd ones.
-    assert_eq!((sa[0].4, sb[0].4), (11, 12));
+    // Walk i of shard K/N is walk (K-1) + N*i of the seed: shard 1 runs
+    // the even walks, shard 2 the odd ones.
+    assert_eq!((sa[0].4, sb[0].4), (0, 1));
     assert_ne!(counterexample(&a), counterexample(&b));
+    // Another seed gives other walks (not the same walks shifted by one).
+    assert_ne!(counterexample(&other_seed), counterexample(&a));
+    assert_ne!(simulation_of(&other_seed)[0].3, sa[0].3);
     // The same seed and shard on one thread: the same walks, the same
     // counterexample.
     assert_eq!(simulation_of(&again), sa);

@@ -77,12 +77,13 @@ impl Default for RunOptions {
 
 /// Shard `index` of `count` (1-based) of the random walks of a simulation.
 ///
-/// Walk `i` (0, 1, 2, ...) of shard K/N with seed S is driven by the walk
-/// seed `S + (K-1) + N*i` (wrapping), and a walk depends on nothing but its
-/// walk seed. So the shards 1/N, ..., N/N of one seed run disjoint sets of
-/// walk seeds, and if each runs m walks, together they run exactly the walk
-/// seeds S, S+1, ..., S+N*m-1: the first N*m walks of the unsharded run
-/// (shard 1/1) with the same seed.
+/// The walks of a seed S are numbered 0, 1, 2, ...; walk j is driven by
+/// stream j of a ChaCha8 generator keyed by S, and depends on nothing else.
+/// Walk `i` (0, 1, 2, ...) of shard K/N is walk `(K-1) + N*i`. So the shards
+/// 1/N, ..., N/N of one seed run disjoint sets of walks, and if each runs m
+/// walks, together they run exactly walks 0 .. N*m-1: the first N*m walks of
+/// the unsharded run (shard 1/1) with the same seed. Different seeds give
+/// unrelated walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     pub index: u64,
@@ -93,10 +94,9 @@ impl Shard {
     /// The whole seed space: one unsharded run.
     pub const WHOLE: Shard = Shard { index: 1, count: 1 };
 
-    /// The seed of walk `i` of this shard.
-    pub fn walk_seed(self, seed: u64, i: u64) -> u64 {
-        seed.wrapping_add(self.index - 1)
-            .wrapping_add(self.count.wrapping_mul(i))
+    /// The number of walk `i` of this shard in the unsharded run.
+    pub fn walk(self, i: u64) -> u64 {
+        (self.index - 1).wrapping_add(self.count.wrapping_mul(i))
     }
 }
 
@@ -125,7 +125,7 @@ impl std::str::FromStr for Shard {
 pub struct SimulationRun {
     pub seed: u64,
     pub shard: Shard,
-    /// Walks started (walk seeds `shard.walk_seed(seed, 0..walks)`).
+    /// Walks started (walks `shard.walk(0..walks)` of the seed).
     pub walks: u64,
 }
 
@@ -254,9 +254,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
 ///    after the checker has tried them all; those indices would only be used
 ///    for eventually-properties, and the model registers none.) The price is
 ///    computing the chosen next state twice.
-/// 2. It seeds walk `i` with [`Shard::walk_seed`] and a ChaCha generator
-///    (whose output is fixed across platforms and rand versions), so a seed
-///    and shard name the walks run, independently of threads and timing.
+/// 2. It drives walk `i` of the shard with stream [`Shard::walk`] of a
+///    ChaCha8 generator keyed by the seed (whose output is fixed across
+///    platforms and rand versions), so a seed and a shard name the walks
+///    run, independently of threads and timing.
 #[derive(Clone)]
 struct Walks {
     model: Arc<RaftModel>,
@@ -290,7 +291,9 @@ impl Chooser<RaftModel> for Walks {
 
     fn new_state(&self, _checker_seed: u64) -> ChaCha8Rng {
         let i = self.started.fetch_add(1, Ordering::Relaxed);
-        ChaCha8Rng::seed_from_u64(self.shard.walk_seed(self.seed, i))
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(self.shard.walk(i));
+        rng
     }
 
     fn choose_initial_state(&self, rng: &mut ChaCha8Rng, initial: &[RaftState]) -> usize {

@@ -351,11 +351,9 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) {
 /// counterexample; more threads run the same walks in another order).
 fn walks_line(sim: &SimulationRun) -> String {
     let SimulationRun { seed, shard, walks } = *sim;
-    let first: Vec<String> = (0..3)
-        .map(|i| shard.walk_seed(seed, i).to_string())
-        .collect();
+    let first: Vec<String> = (0..3).map(|i| shard.walk(i).to_string()).collect();
     format!(
-        "simulation: seed {seed}, shard {shard}: {walks} walks, walk seeds {}, ...; \
+        "simulation: seed {seed}, shard {shard}: {walks} walks (numbers {}, ...); \
          repeat: --strategy simulation --seed {seed} --shard {shard} --threads 1",
         first.join(", ")
     )
@@ -429,7 +427,7 @@ fn json_report(results: &[(SuiteEntry, RunResult)], s: &Summary, addr: &str) -> 
                     "seed": s.seed,
                     "shard": s.shard.to_string(),
                     "walks": s.walks,
-                    "first_walk_seed": s.shard.walk_seed(s.seed, 0),
+                    "first_walk": s.shard.walk(0),
                 })),
                 "properties": r.properties.iter().map(|p| json!({
                     "name": p.name,
