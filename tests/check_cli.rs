@@ -312,3 +312,153 @@ fn the_explorer_serves_the_model_status() {
     assert!(body.contains("Election Safety"), "{body}");
     assert!(body.contains("a split vote"), "{body}");
 }
+
+/// `(config, seed, shard, walks, first walk)` of each configuration in a
+/// JSON report of a simulation.
+fn simulation_of(v: &Value) -> Vec<(String, u64, String, u64, u64)> {
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = &c["simulation"];
+            assert!(s.is_object(), "no simulation details: {c}");
+            (
+                c["name"].as_str().unwrap().to_string(),
+                s["seed"].as_u64().unwrap(),
+                s["shard"].as_str().unwrap().to_string(),
+                s["walks"].as_u64().unwrap(),
+                s["first_walk"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn simulation_runs_and_is_not_exhaustive() {
+    let out = raftcheck()
+        .args(["check", "--strategy", "simulation", "--timeout", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{text}\n{err}");
+    for name in ["elections", "clients", "figure8", "snapshots"] {
+        assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");
+    }
+    assert_eq!(text.matches("NOT exhaustive").count(), 4, "{text}");
+    assert!(text.contains("simulation: seed 0, shard 1/1: "), "{text}");
+    assert!(text.contains("verdict: inconclusive"), "{text}");
+    // Not reaching a sometimes-property by random walks is no proof that
+    // the bounds are too tight.
+    assert!(!text.contains("vacuous"), "{text}");
+}
+
+#[test]
+fn simulation_finds_a_planted_bug_with_a_counterexample() {
+    let out = raftcheck()
+        .args([
+            "check",
+            "--strategy",
+            "simulation",
+            "--bug",
+            "minority-quorum",
+            "--timeout",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Counterexample for Election Safety"),
+        "{text}"
+    );
+    assert!(text.contains("   1. "), "{text}");
+    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+    assert!(text.contains("verdict: violated"), "{text}");
+}
+
+#[test]
+fn shard_and_seed_flags_are_checked() {
+    for (args, flag) in [
+        (
+            &["--strategy", "simulation", "--shard", "0/4"][..],
+            "--shard",
+        ),
+        (&["--strategy", "simulation", "--shard", "5/4"], "--shard"),
+        (&["--strategy", "simulation", "--shard", "a/b"], "--shard"),
+        (&["--strategy", "simulation", "--shard", "2"], "--shard"),
+        (&["--strategy", "simulation", "--seed", "x"], "--seed"),
+        (&["--strategy", "simulation", "--seed=-1"], "--seed"),
+        (&["--strategy", "bfs", "--shard", "1/2"], "--shard"),
+        (&["--strategy", "dfs", "--shard", "1/2"], "--shard"),
+        (&["--shard", "1/2"], "--shard"),
+        (&["--strategy", "dfs", "--seed", "3"], "--seed"),
+    ] {
+        let out = raftcheck().arg("check").args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn shards_run_different_walks_and_a_seed_repeats_a_run() {
+    let sim = |seed: &str, shard: &str| {
+        let out = raftcheck()
+            .args([
+                "check",
+                "--strategy",
+                "simulation",
+                "--bug",
+                "volatile-vote",
+                "--seed",
+                seed,
+                "--shard",
+                shard,
+                "--threads",
+                "1",
+                "--timeout",
+                "30",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        json_of(&out.stdout)
+    };
+    let counterexample = |v: &Value| {
+        let p = v["properties"].as_array().unwrap().iter();
+        p.clone()
+            .find(|p| p["name"] == "Election Safety")
+            .unwrap()
+            .clone()
+    };
+    let a = sim("11", "1/2");
+    let b = sim("11", "2/2");
+    let again = sim("11", "1/2");
+    let other_seed = sim("12", "1/2");
+    let (sa, sb) = (simulation_of(&a), simulation_of(&b));
+    assert_eq!((sa[0].1, sa[0].2.as_str()), (11, "1/2"));
+    assert_eq!((sb[0].1, sb[0].2.as_str()), (11, "2/2"));
+    // Walk i of shard K/N is walk (K-1) + N*i of the seed: shard 1 runs
+    // the even walks, shard 2 the odd ones.
+    assert_eq!((sa[0].4, sb[0].4), (0, 1));
+    assert_ne!(counterexample(&a), counterexample(&b));
+    // Another seed gives other walks (not the same walks shifted by one).
+    assert_ne!(counterexample(&other_seed), counterexample(&a));
+    assert_ne!(simulation_of(&other_seed)[0].3, sa[0].3);
+    // The same seed and shard on one thread: the same walks, the same
+    // counterexample.
+    assert_eq!(simulation_of(&again), sa);
+    assert_eq!(counterexample(&again), counterexample(&a));
+    assert_eq!(counterexample(&again)["status"], "violated");
+}

@@ -151,6 +151,7 @@ fn main() {
             timeout: Some(Duration::from_secs_f64(budget)),
             symmetry: r.symmetry,
             progress: None,
+            ..Default::default()
         };
         let res = run(&r.cfg, &opts);
         println!(

@@ -2,10 +2,14 @@
 //! property, with counterexample paths.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use stateright::actor::ActorModelAction;
-use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, UniformChooser};
+use stateright::{Checker, Chooser, Expectation, HasDiscoveries, Model, Path, Property};
 
 use crate::actor::Timer;
 use crate::config::Config;
@@ -52,6 +56,10 @@ pub struct RunOptions {
     pub symmetry: bool,
     /// Print progress to stderr every second, prefixed with this label.
     pub progress: Option<String>,
+    /// Simulation only: the seed of the random walks.
+    pub seed: u64,
+    /// Simulation only: which part of the walks to run ([`Shard`]).
+    pub shard: Shard,
 }
 
 impl Default for RunOptions {
@@ -62,8 +70,64 @@ impl Default for RunOptions {
             timeout: None,
             symmetry: false,
             progress: None,
+            seed: 0,
+            shard: Shard::WHOLE,
         }
     }
+}
+
+/// Shard `index` of `count` (1-based) of the random walks of a simulation.
+///
+/// The walks of a seed S are numbered 0, 1, 2, ...; walk j is driven by
+/// stream j of a ChaCha8 generator keyed by S, and depends on nothing else.
+/// Walk `i` (0, 1, 2, ...) of shard K/N is walk `(K-1) + N*i`. So the shards
+/// 1/N, ..., N/N of one seed run disjoint sets of walks, and if each runs m
+/// walks, together they run exactly walks 0 .. N*m-1: the first N*m walks of
+/// the unsharded run (shard 1/1) with the same seed. Different seeds give
+/// unrelated walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// The whole seed space: one unsharded run.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+
+    /// The number of walk `i` of this shard in the unsharded run.
+    pub fn walk(self, i: u64) -> u64 {
+        (self.index - 1).wrapping_add(self.count.wrapping_mul(i))
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected K/N with 1 <= K <= N (e.g. 2/4), found {s:?}");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What a simulation ran, so that it can be repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimulationRun {
+    pub seed: u64,
+    pub shard: Shard,
+    /// Walks started (walks `shard.walk(0..walks)` of the seed).
+    pub walks: u64,
 }
 
 /// The outcome for one property.
@@ -108,6 +172,8 @@ pub struct RunResult {
     /// simulation, not stopped at a violation).
     pub exhaustive: bool,
     pub properties: Vec<PropertyResult>,
+    /// For a simulation: its seed, shard and number of walks.
+    pub simulation: Option<SimulationRun>,
 }
 
 impl RunResult {
@@ -153,14 +219,100 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     match opts.strategy {
         Strategy::Bfs => drive(cfg, builder.spawn_bfs(), start, label, timeout, true),
         Strategy::Dfs => drive(cfg, builder.spawn_dfs(), start, label, timeout, true),
-        Strategy::Simulation => drive(
-            cfg,
-            builder.spawn_simulation(0, UniformChooser),
-            start,
-            label,
-            timeout,
-            false,
-        ),
+        Strategy::Simulation => {
+            let walks = Walks::new(cfg, opts.seed, opts.shard);
+            let started = Arc::clone(&walks.started);
+            // stateright's own seed argument is unused: `Walks` seeds each walk.
+            let checker = builder.spawn_simulation(opts.seed, walks);
+            let mut r = drive(cfg, checker, start, label, timeout, false);
+            r.simulation = Some(SimulationRun {
+                seed: opts.seed,
+                shard: opts.shard,
+                walks: started.load(Ordering::Relaxed),
+            });
+            r
+        }
+    }
+}
+
+/// The random walks of [`Strategy::Simulation`], used instead of
+/// stateright's `UniformChooser` for two reasons.
+///
+/// 1. It chooses only actions that change the state. stateright 0.31's
+///    simulation checker records a walk as indices into each state's action
+///    list. When the chosen action has no next state (`ActorModel` returns
+///    none for a delivery or timeout that changes nothing), the checker
+///    `swap_remove`s it, records its index anyway and chooses again from the
+///    shortened list, so later indices point into a list that
+///    `Path::from_action_indices` never rebuilds: it replays every index
+///    against the full list (and keeps a step for the ignored action). The
+///    replayed path then takes other actions than the walk did, and panics
+///    with "Unable to reconstruct a `Path` based on action indices" once an
+///    index is out of range. Our model is deterministic; the checker's
+///    bookkeeping is not. When the first choice at every state changes it,
+///    every recorded index is into the full list and replays exactly. (The
+///    one exception, a state where no action changes anything, ends the walk
+///    after the checker has tried them all; those indices would only be used
+///    for eventually-properties, and the model registers none.) The price is
+///    computing the chosen next state twice.
+/// 2. It drives walk `i` of the shard with stream [`Shard::walk`] of a
+///    ChaCha8 generator keyed by the seed (whose output is fixed across
+///    platforms and rand versions), so a seed and a shard name the walks
+///    run, independently of threads and timing.
+#[derive(Clone)]
+struct Walks {
+    model: Arc<RaftModel>,
+    seed: u64,
+    shard: Shard,
+    /// Walks started so far, over all checker threads.
+    started: Arc<AtomicU64>,
+}
+
+impl Walks {
+    fn new(cfg: &Config, seed: u64, shard: Shard) -> Walks {
+        let model = build(cfg);
+        assert!(
+            model
+                .properties()
+                .iter()
+                .all(|p| p.expectation != Expectation::Eventually),
+            "simulation paths of eventually-properties may not replay (see Walks)"
+        );
+        Walks {
+            model: Arc::new(model),
+            seed,
+            shard,
+            started: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Chooser<RaftModel> for Walks {
+    type State = ChaCha8Rng;
+
+    fn new_state(&self, _checker_seed: u64) -> ChaCha8Rng {
+        let i = self.started.fetch_add(1, Ordering::Relaxed);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(self.shard.walk(i));
+        rng
+    }
+
+    fn choose_initial_state(&self, rng: &mut ChaCha8Rng, initial: &[RaftState]) -> usize {
+        rng.random_range(0..initial.len())
+    }
+
+    /// Uniform among the actions that change the state.
+    fn choose_action(&self, rng: &mut ChaCha8Rng, state: &RaftState, actions: &[Action]) -> usize {
+        let mut left: Vec<usize> = (0..actions.len()).collect();
+        while !left.is_empty() {
+            let i = left.swap_remove(rng.random_range(0..left.len()));
+            if self.model.next_state(state, actions[i].clone()).is_some() {
+                return i;
+            }
+        }
+        // Nothing changes the state: the checker tries every action in turn
+        // and ends the walk.
+        0
     }
 }
 
@@ -179,7 +331,11 @@ fn drive<C: Checker<RaftModel>>(
         std::thread::sleep(Duration::from_millis(20));
         if timeout.is_some_and(|t| start.elapsed() >= t) && !timed_out {
             timed_out = true;
-            cfg.stop.raise();
+            // A simulation stops at its own timeout, checked between walks;
+            // raising the flag would only cut walks short.
+            if exhaustive_strategy {
+                cfg.stop.raise();
+            }
         }
         if let Some(label) = &label {
             if last.elapsed() >= Duration::from_secs(1) {
@@ -208,7 +364,12 @@ fn drive<C: Checker<RaftModel>>(
         .properties()
         .into_iter()
         .map(|p| {
-            let path = discoveries.remove(p.name);
+            let path = discoveries
+                .remove(p.name)
+                .map(|path| match exhaustive_strategy {
+                    true => path,
+                    false => first_discovery(model, &p, path),
+                });
             let status = match (&p.expectation, path.is_some()) {
                 (Expectation::Sometimes, true) => Status::Reached,
                 (Expectation::Sometimes, false) => Status::Unreached,
@@ -232,5 +393,26 @@ fn drive<C: Checker<RaftModel>>(
         seconds,
         exhaustive: exhaustive_strategy && !timed_out && !violated,
         properties,
+        simulation: None,
     }
+}
+
+/// The prefix of `path` up to its first state that violates (always) or
+/// satisfies (sometimes) property `p`. stateright's simulation keeps
+/// checking a walk after a discovery and records the walk up to the last
+/// such state. (BFS and DFS also overwrite a sometimes-property's example
+/// with later ones, but a BFS counterexample is already shortest; they are
+/// left as they are.)
+fn first_discovery(model: &RaftModel, p: &Property<RaftModel>, path: RaftPath) -> RaftPath {
+    let steps = path.clone().into_vec();
+    let found = |s: &RaftState| match p.expectation {
+        Expectation::Always => !(p.condition)(model, s),
+        Expectation::Sometimes => (p.condition)(model, s),
+        Expectation::Eventually => false,
+    };
+    let Some(k) = steps.iter().position(|(s, _)| found(s)) else {
+        return path;
+    };
+    let actions: Vec<Action> = steps[..k].iter().filter_map(|(_, a)| a.clone()).collect();
+    Path::from_actions(model, steps[0].0.clone(), &actions).unwrap_or(path)
 }
