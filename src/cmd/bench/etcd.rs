@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use raftkv::node::client::request;
+use raftkv::node::http_client::request;
 
 use super::http::base64;
 
