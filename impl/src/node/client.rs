@@ -157,6 +157,7 @@ impl Client {
         }
         let start = Instant::now();
         let mut attempts = 0;
+        let mut stale_retried = false;
         let mut last;
         loop {
             attempts += 1;
@@ -211,7 +212,8 @@ impl Client {
                         e => format!("{addr}: {e}"),
                     };
                     // A kept connection the server closed: once more on a new one.
-                    if reused && !matches!(e, HttpError::Timeout(_)) {
+                    if reused && !stale_retried && !matches!(e, HttpError::Timeout(_)) {
+                        stale_retried = true;
                         continue;
                     }
                     self.rotate();
@@ -332,6 +334,26 @@ mod tests {
             assert_eq!(c.endpoint(), a);
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_dead_endpoint_after_a_kept_connection_ends_in_giving_up() {
+        // One connection, one response, then the server is gone.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            drop(l);
+            serve_conn(s, 1, &|_| ok("v"));
+        });
+        let mut c = Client::new(vec![addr.clone()]);
+        c.deadline = Duration::from_millis(300);
+        assert_eq!(c.get("k").unwrap(), Outcome::Value("v".into()));
+        t.join().unwrap();
+        let start = Instant::now();
+        let e = c.get("k").unwrap_err().to_string();
+        assert!(start.elapsed() < Duration::from_secs(5), "{e}");
+        assert!(e.contains(&format!("connect {addr}: ")), "{e}");
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl Conn {
     /// [`Conn::header`] and [`Conn::body`]. Opens a new connection first if
     /// the last response closed this one or the last call failed.
     pub fn call(&mut self, req: &[u8]) -> Result<u16, HttpError> {
+        self.reused = false;
         if self.stream.is_none() {
             self.connect()?;
         }
