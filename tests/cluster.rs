@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use raftkv::node::client::{request, Client, Outcome};
+use raftkv::node::client::{Client, Outcome};
+use raftkv::node::http_client::request;
 
 const COMPACT_EVERY: u64 = 64;
 

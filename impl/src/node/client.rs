@@ -2,33 +2,23 @@
 //! (follows 307 to the leader, rotates endpoints on 503 or connection errors)
 //! and retries that keep the request's client id and sequence number, so a
 //! retried write is applied at most once.
+//!
+//! Requests go over one keep-alive connection (see [`super::http_client`]),
+//! kept while the endpoint stays the same. A request that fails on a reused
+//! connection (the server may have closed it while idle) is sent again at
+//! once on a new connection to the same endpoint before the endpoint counts
+//! as failed; that is safe because reads are idempotent and a write keeps its
+//! client id and seq.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-/// An HTTP response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+use super::http_client::{Conn, HttpError, Options};
 
 /// Errors of the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] HttpError),
     #[error("bad HTTP response: {0}")]
     Protocol(String),
     #[error("gave up after {attempts} attempts over {elapsed:?}: {last}")]
@@ -37,72 +27,6 @@ pub enum ClientError {
         elapsed: Duration,
         last: String,
     },
-}
-
-/// One request with `Connection: close`.
-pub fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-    timeout: Duration,
-) -> Result<Response, ClientError> {
-    let sa = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| ClientError::Protocol(format!("{addr}: no address")))?;
-    let mut s = TcpStream::connect_timeout(&sa, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    s.set_nodelay(true)?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    let mut buf = req.into_bytes();
-    buf.extend_from_slice(body);
-    s.write_all(&buf)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    parse(&raw)
-}
-
-fn parse(raw: &[u8]) -> Result<Response, ClientError> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| ClientError::Protocol("no end of headers".into()))?;
-    let head = std::str::from_utf8(&raw[..end])
-        .map_err(|_| ClientError::Protocol("headers are not UTF-8".into()))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| ClientError::Protocol(format!("status line {status_line:?}")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[end + 4..].to_vec();
-    let len = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    if let Some(n) = len {
-        body.truncate(n);
-    }
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// What a key-value operation returned.
@@ -130,6 +54,8 @@ pub struct Client {
     /// Total time allowed per operation, retries included.
     pub deadline: Duration,
     pub request_timeout: Duration,
+    /// The keep-alive connection, to some endpoint.
+    conn: Option<Conn>,
 }
 
 impl Client {
@@ -141,6 +67,7 @@ impl Client {
             seq: 0,
             deadline: Duration::from_secs(15),
             request_timeout: Duration::from_secs(6),
+            conn: None,
         }
     }
 
@@ -192,6 +119,29 @@ impl Client {
         self.current = (self.current + 1) % self.endpoints.len();
     }
 
+    /// One request to `addr` over the kept connection (a new one if it goes
+    /// elsewhere or was closed); also whether it was sent on a connection
+    /// that had served an earlier response.
+    fn send(
+        &mut self,
+        addr: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> (Result<super::http_client::Response, HttpError>, bool) {
+        let conn = match self.conn.take() {
+            Some(c) if c.addr() == addr => c,
+            _ => match Conn::open_with(addr, Options::with_timeout(self.request_timeout)) {
+                Ok(c) => c,
+                Err(e) => return (Err(e), false),
+            },
+        };
+        let conn = self.conn.insert(conn);
+        let r = conn.request(method, path, headers, body);
+        (r, conn.reused())
+    }
+
     fn call(
         &mut self,
         method: &str,
@@ -207,11 +157,13 @@ impl Client {
         }
         let start = Instant::now();
         let mut attempts = 0;
+        let mut stale_retried = false;
         let mut last;
         loop {
             attempts += 1;
             let addr = self.endpoints[self.current].clone();
-            match request(&addr, method, path, &headers, body, self.request_timeout) {
+            let (result, reused) = self.send(&addr, method, path, &headers, body);
+            match result {
                 Ok(r) => match r.status {
                     200 => return Ok(Outcome::Value(String::from_utf8_lossy(&r.body).into())),
                     204 => return Ok(Outcome::Done),
@@ -255,7 +207,15 @@ impl Client {
                     }
                 },
                 Err(e) => {
-                    last = format!("{addr}: {e}");
+                    last = match &e {
+                        HttpError::Connect { .. } => e.to_string(),
+                        e => format!("{addr}: {e}"),
+                    };
+                    // A kept connection the server closed: once more on a new one.
+                    if reused && !stale_retried && !matches!(e, HttpError::Timeout(_)) {
+                        stale_retried = true;
+                        continue;
+                    }
                     self.rotate();
                 }
             }
@@ -274,14 +234,154 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A server that answers each request (method and path) with
+    /// `respond`'s raw response; `close_after` requests per connection, then
+    /// it closes the connection without saying so. Returns its address and
+    /// the number of connections it accepted.
+    fn server(
+        close_after: usize,
+        respond: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> (String, Arc<AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (n, respond) = (accepted.clone(), Arc::new(respond));
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                n.fetch_add(1, Ordering::SeqCst);
+                let respond = respond.clone();
+                std::thread::spawn(move || serve_conn(s.unwrap(), close_after, &*respond));
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn serve_conn(s: TcpStream, close_after: usize, respond: &dyn Fn(&str) -> String) {
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        for _ in 0..close_after {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let req = line
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut len = 0;
+            loop {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.strip_prefix("Content-Length: ") {
+                    len = v.parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; len];
+            r.read_exact(&mut body).unwrap();
+            w.write_all(respond(&req).as_bytes()).unwrap();
+        }
+    }
+
+    fn ok(body: &str) -> String {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    const DONE: &str = "HTTP/1.1 204 No Content\r\n\r\n";
 
     #[test]
-    fn parses_a_response() {
-        let r = parse(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://a:1/v1/kv/x\r\ncontent-length: 2\r\n\r\nokxx").unwrap();
-        assert_eq!(r.status, 307);
-        assert_eq!(r.header("location"), Some("http://a:1/v1/kv/x"));
-        assert_eq!(r.body, b"ok");
-        assert!(parse(b"garbage").is_err());
+    fn encodes_keys() {
         assert_eq!(Client::enc("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn requests_share_one_keep_alive_connection() {
+        let (addr, accepted) = server(usize::MAX, |req| match req {
+            "GET /v1/kv/k" => ok("v"),
+            _ => DONE.to_string(),
+        });
+        let mut c = Client::new(vec![addr]);
+        assert_eq!(c.put("k", "v").unwrap(), Outcome::Done);
+        assert_eq!(c.get("k").unwrap(), Outcome::Value("v".into()));
+        assert_eq!(c.delete("k").unwrap(), Outcome::Done);
+        assert_eq!(c.get("k").unwrap(), Outcome::Value("v".into()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_closed_while_idle_is_reopened_on_the_same_endpoint() {
+        // The first endpoint closes each connection after one response; the
+        // second would answer 503, so a rotation would show.
+        let (a, accepted) = server(1, |_| ok("a"));
+        let (b, _) = server(usize::MAX, |_| {
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".into()
+        });
+        let mut c = Client::new(vec![a.clone(), b]);
+        for _ in 0..3 {
+            assert_eq!(c.get("k").unwrap(), Outcome::Value("a".into()));
+            assert_eq!(c.endpoint(), a);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_dead_endpoint_after_a_kept_connection_ends_in_giving_up() {
+        // One connection, one response, then the server is gone.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            drop(l);
+            serve_conn(s, 1, &|_| ok("v"));
+        });
+        let mut c = Client::new(vec![addr.clone()]);
+        c.deadline = Duration::from_millis(300);
+        assert_eq!(c.get("k").unwrap(), Outcome::Value("v".into()));
+        t.join().unwrap();
+        let start = Instant::now();
+        let e = c.get("k").unwrap_err().to_string();
+        assert!(start.elapsed() < Duration::from_secs(5), "{e}");
+        assert!(e.contains(&format!("connect {addr}: ")), "{e}");
+    }
+
+    #[test]
+    fn follows_a_redirect_to_the_leader_and_stays_there() {
+        let (leader, on_leader) = server(usize::MAX, |_| ok("x"));
+        let location = format!("http://{leader}/v1/kv/k");
+        let (follower, on_follower) = server(usize::MAX, move |_| {
+            format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+        });
+        let mut c = Client::new(vec![follower]);
+        for _ in 0..3 {
+            assert_eq!(c.get("k").unwrap(), Outcome::Value("x".into()));
+        }
+        assert_eq!(c.endpoint(), leader);
+        assert_eq!(on_follower.load(Ordering::SeqCst), 1);
+        assert_eq!(on_leader.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn gives_up_naming_the_last_error() {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let mut c = Client::new(vec![addr.clone()]);
+        c.deadline = Duration::from_millis(100);
+        let e = c.get("k").unwrap_err().to_string();
+        assert!(e.starts_with("gave up after "), "{e}");
+        assert!(e.contains(&format!("connect {addr}: ")), "{e}");
     }
 }

@@ -5,6 +5,8 @@
 //! - [`server`]: the node loop and recovery;
 //! - [`http`]: the client API (axum);
 //! - [`client`]: an HTTP client with leader discovery and retries;
+//! - [`http_client`]: the blocking keep-alive HTTP/1.1 client under it (also
+//!   used by `raftcheck bench`);
 //! - [`wire`]: postcard encodings of messages and WAL entries;
 //! - [`trace_file`]: `--trace FILE` through a writer thread.
 //!
@@ -26,6 +28,8 @@ pub mod applied;
 pub mod client;
 #[cfg(not(loom))]
 pub mod http;
+#[cfg(not(loom))]
+pub mod http_client;
 #[cfg(not(loom))]
 pub mod server;
 #[cfg(not(loom))]

@@ -6,9 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use raftkv::node::client::request;
-
-use super::http::base64;
+use raftkv::node::http_client::{base64, request};
 
 /// A found etcd cluster: the leader's client address and the gateway prefix.
 pub struct Etcd {

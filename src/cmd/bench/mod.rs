@@ -6,7 +6,6 @@
 //! load generator.
 
 mod etcd;
-mod http;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,10 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use raftkv::node::client::{Client, Outcome as KvOutcome};
+use raftkv::node::http_client::{base64, Conn};
 
 use crate::exit::Outcome;
 use crate::output::{self, errln, outln};
-use http::Conn;
 
 /// Which kind of cluster the endpoints belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -205,7 +204,7 @@ fn find_leader(target: Target, endpoints: Vec<String>) -> Result<(String, &'stat
         Target::Etcd => {
             let e = etcd::discover(&endpoints)?;
             let mut conn = Conn::open(&e.leader)?;
-            let probe = etcd::put_request(e.prefix, &e.leader, "bench-probe", &http::base64(b"1"));
+            let probe = etcd::put_request(e.prefix, &e.leader, "bench-probe", &base64(b"1"));
             let s = conn.call(probe.as_bytes())?;
             if s != 200 {
                 bail!(
@@ -240,7 +239,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let raw = "x".repeat(args.value_size);
     let value = match args.target {
         Target::Raftkv => raw,
-        Target::Etcd => http::base64(raw.as_bytes()),
+        Target::Etcd => base64(raw.as_bytes()),
     };
     let plan = Arc::new(Plan {
         target: args.target,
