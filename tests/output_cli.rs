@@ -274,3 +274,28 @@ fn a_full_disk_on_stdout_is_an_error_not_a_panic() {
     );
     assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
 }
+
+/// A one-request HTTP server on loopback answering every request with
+/// `response`; returns its address.
+fn one_shot_server(response: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(response.as_bytes());
+        }
+    });
+    addr
+}
+
+#[test]
+fn client_on_a_closed_stdout_exits_141() {
+    let addr = one_shot_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nworld",
+    );
+    let e = closed_stdout(raftcheck(&["client", "--endpoints", &addr, "get", "hello"]));
+    e.assert_quiet(&[141]);
+}
