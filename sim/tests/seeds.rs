@@ -95,7 +95,7 @@ fn catches_no_dedup() {
 
 #[test]
 fn other_cluster_sizes_pass() {
-    for (nodes, clients) in [(2, 2), (5, 5)] {
+    for (nodes, clients) in [(1, 2), (2, 2), (5, 5)] {
         let cfg = SimConfig {
             nodes,
             clients,

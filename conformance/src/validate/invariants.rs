@@ -8,12 +8,37 @@
 //! These are properties of whole runs, independent of how an implementation
 //! takes its steps; whether each step is one the specification allows is the
 //! replay's business (see `super::replay`).
+//!
+//! Bad input never crashes the checks. The terms and indexes they compute
+//! with are bounded as in the replay (at most [`MAX_NUMBER`], so that no sum
+//! overflows; beyond it the run is inconclusive), as is an append that
+//! counts its entries without listing them ([`MAX_ENTRY_COUNT`]); an append
+//! at index 0 is invalid. Entries a node holds without the trace showing
+//! their terms (a restart that does not list its log, a trace that starts in
+//! the middle of a run) are held as a count, not one slot each, and loops
+//! over indexes visit only entries whose terms are known.
 
 use std::collections::{BTreeMap, HashMap};
 
 use raft_trace::*;
 
+use super::replay::{MAX_ENTRY_COUNT, MAX_NUMBER};
 use super::Violation;
+
+/// Why the invariant checks stopped a run.
+#[derive(Debug)]
+pub enum Stop {
+    /// A global invariant is broken.
+    Violation(Violation),
+    /// The trace's numbers are beyond what the checks compute with.
+    Inconclusive(String),
+}
+
+impl From<Violation> for Stop {
+    fn from(v: Violation) -> Self {
+        Stop::Violation(v)
+    }
+}
 
 /// What the trace has shown of one node.
 #[derive(Debug, Clone)]
@@ -24,7 +49,11 @@ struct NodeView {
     commit: Index,
     applied: Index,
     snapshot: (Index, Term),
-    /// Terms of the entries after the snapshot (`None`: not observed).
+    /// The entries after the snapshot up to this index (at least the
+    /// snapshot's index) are in the log, with terms the trace never showed:
+    /// they are held as this count, not one slot each.
+    unknown_to: Index,
+    /// Terms of the entries after `unknown_to` (`None`: not observed).
     log: Vec<Option<Term>>,
     /// The last `persist` event, when the emitter writes them.
     durable: Option<Persist>,
@@ -41,6 +70,7 @@ impl NodeView {
             commit: 0,
             applied: 0,
             snapshot: (0, 0),
+            unknown_to: 0,
             log: Vec::new(),
             durable: None,
             uncertain: false,
@@ -48,7 +78,7 @@ impl NodeView {
     }
 
     fn last_index(&self) -> Index {
-        self.snapshot.0 + self.log.len() as u64
+        self.unknown_to + self.log.len() as u64
     }
 
     /// The term of the entry at `index`, if known (`Some(0)` for index 0).
@@ -56,15 +86,32 @@ impl NodeView {
         if index == self.snapshot.0 {
             return Some(self.snapshot.1);
         }
-        if index < self.snapshot.0 || index > self.last_index() {
+        if index < self.snapshot.0 || index <= self.unknown_to || index > self.last_index() {
             return None;
         }
-        self.log[(index - self.snapshot.0 - 1) as usize]
+        self.log[(index - self.unknown_to - 1) as usize]
     }
 
+    /// Keeps the entries up to `last` (and the snapshot).
     fn truncate_to(&mut self, last: Index) {
-        let keep = last.saturating_sub(self.snapshot.0) as usize;
-        self.log.truncate(keep);
+        if last <= self.unknown_to {
+            self.log.clear();
+            self.unknown_to = last.max(self.snapshot.0);
+        } else {
+            self.log.truncate((last - self.unknown_to) as usize);
+        }
+    }
+
+    /// Drops the entries up to `index`, which a snapshot now covers; the
+    /// log then ends at `index` or later.
+    fn compact_to(&mut self, index: Index) {
+        if index >= self.last_index() {
+            self.log.clear();
+            self.unknown_to = index;
+        } else if index > self.unknown_to {
+            self.log.drain(..(index - self.unknown_to) as usize);
+            self.unknown_to = index;
+        }
     }
 }
 
@@ -109,7 +156,10 @@ impl Invariants {
     }
 
     /// Checks one event and folds it into what is known.
-    pub fn step(&mut self, e: &NodeEvent) -> Result<(), Violation> {
+    pub fn step(&mut self, e: &NodeEvent) -> Result<(), Stop> {
+        in_range(e).map_err(|why| {
+            Stop::Inconclusive(format!("node {}: {why} at seq {}", e.node, e.seq))
+        })?;
         let node = e.node;
         self.nodes.entry(node).or_insert_with(NodeView::new);
         let view = &self.nodes[&node];
@@ -124,7 +174,8 @@ impl Invariants {
                     "EventWhileCrashed",
                     format!("node {node} to restart (init) before it takes steps"),
                     format!("a {} event after a crash", e.event.event_type().as_str()),
-                ));
+                )
+                .into());
             }
         }
         match &e.event {
@@ -173,9 +224,12 @@ impl Invariants {
             }
         }
         let snapshot = init.snapshot.map_or((0, 0), |s| (s.index, s.term));
-        let mut log: Vec<Option<Term>> = match &init.entries {
-            Some(entries) => entries.iter().map(|e| Some(e.term)).collect(),
-            None => vec![None; init.last_index.saturating_sub(snapshot.0) as usize],
+        // Entries the init does not list: their terms are unknown but the
+        // last one's.
+        let (unknown_to, mut log): (Index, Vec<Option<Term>>) = match &init.entries {
+            Some(entries) => (snapshot.0, entries.iter().map(|e| Some(e.term)).collect()),
+            None if init.last_index > snapshot.0 => (init.last_index - 1, vec![None]),
+            None => (snapshot.0, Vec::new()),
         };
         if let Some(last) = log.last_mut() {
             *last = Some(init.last_term);
@@ -192,6 +246,7 @@ impl Invariants {
             commit: snapshot.0,
             applied: snapshot.0,
             snapshot,
+            unknown_to,
             log,
             durable: Some(durable),
             uncertain: v.uncertain,
@@ -310,6 +365,13 @@ impl Invariants {
     }
 
     fn append(&mut self, node: NodeId, a: &Append) -> Result<(), Violation> {
+        if a.index == 0 {
+            return Err(Violation::new(
+                "AppendAtLogEnd",
+                "entries appended at index 1 or above (log indexes start at 1)",
+                "append at index 0",
+            ));
+        }
         let v = &self.nodes[&node];
         let uncertain = v.uncertain;
         if a.index != v.last_index() + 1 && !uncertain {
@@ -356,8 +418,18 @@ impl Invariants {
         let v = self.node(node);
         if uncertain {
             v.truncate_to(a.index.saturating_sub(1).max(v.snapshot.0));
+            // Entries the trace did not show lie before the append: a few
+            // are held one slot each; a long stretch (or one after nothing
+            // known) makes the whole log before the append unknown.
             let missing = (a.index - 1).saturating_sub(v.last_index());
-            v.log.extend(std::iter::repeat_n(None, missing as usize));
+            if missing > 0 {
+                if v.log.is_empty() || missing > MAX_ENTRY_COUNT {
+                    v.log.clear();
+                    v.unknown_to = a.index - 1;
+                } else {
+                    v.log.extend(std::iter::repeat_n(None, missing as usize));
+                }
+            }
         }
         v.log.extend(terms);
         Ok(())
@@ -439,8 +511,9 @@ impl Invariants {
                 format!("commit index {index}"),
             ));
         }
-        let from = v.commit.max(v.snapshot.0) + 1;
-        for i in from..=index {
+        // Only entries whose terms are known can be recorded as committed.
+        let from = v.commit.max(v.unknown_to) + 1;
+        for i in from..=index.min(v.last_index()) {
             self.committed(node, i)?;
         }
         self.node(node).commit = index;
@@ -512,8 +585,7 @@ impl Invariants {
                 ));
             }
         }
-        let keep_from = (index.saturating_sub(v.snapshot.0) as usize).min(v.log.len());
-        v.log.drain(..keep_from);
+        v.compact_to(index);
         v.snapshot = (index, term);
         Ok(())
     }
@@ -542,10 +614,10 @@ impl Invariants {
         }
         let v = self.node(node);
         if v.term_at(index) == Some(term) && index > v.snapshot.0 {
-            let drop = (index - v.snapshot.0) as usize;
-            v.log.drain(..drop);
+            v.compact_to(index);
         } else {
             v.log.clear();
+            v.unknown_to = index;
         }
         v.snapshot = (index, term);
         v.commit = v.commit.max(index);
@@ -589,4 +661,48 @@ impl Invariants {
         }
         Ok(())
     }
+}
+
+/// Checks that the event's numbers are ones the checks can compute with:
+/// the terms and indexes they add to are at most [`MAX_NUMBER`], an append
+/// counts at most [`MAX_ENTRY_COUNT`] entries it does not list. Returns
+/// what is wrong otherwise.
+fn in_range(e: &NodeEvent) -> Result<(), String> {
+    let post_commit = ("post.commit", e.post.as_ref().and_then(|p| p.commit));
+    let numbers = match &e.event {
+        Event::Init(i) => [
+            ("init.last_index", Some(i.last_index)),
+            ("init.snapshot.index", i.snapshot.map(|s| s.index)),
+            post_commit,
+        ],
+        Event::Append(a) => [("append.index", Some(a.index)), post_commit, ("", None)],
+        Event::Truncate(t) => [("truncate.from", Some(t.from)), post_commit, ("", None)],
+        Event::Commit(c) => [("commit.index", Some(c.index)), post_commit, ("", None)],
+        Event::Apply(a) => [("apply.index", Some(a.index)), post_commit, ("", None)],
+        Event::Snapshot(s) => [("snapshot.index", Some(s.index)), post_commit, ("", None)],
+        Event::Install(s) => [("install.index", Some(s.index)), post_commit, ("", None)],
+        _ => [post_commit, ("", None), ("", None)],
+    };
+    for (field, value) in numbers {
+        if let Some(value) = value.filter(|&v| v > MAX_NUMBER) {
+            return Err(format!(
+                "{field} {value} is beyond the terms and indexes the checks compute with \
+                 (at most 2^62)"
+            ));
+        }
+    }
+    if let Event::Append(Append {
+        entries: None,
+        entry_count: Some(n),
+        ..
+    }) = &e.event
+    {
+        if *n > MAX_ENTRY_COUNT {
+            return Err(format!(
+                "an append of {n} entries without their data is more than the checks hold \
+                 in one event (at most {MAX_ENTRY_COUNT})"
+            ));
+        }
+    }
+    Ok(())
 }

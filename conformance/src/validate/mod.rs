@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 pub use input::{runs_in, Run};
-use invariants::Invariants;
+use invariants::{Invariants, Stop};
 use network::NetworkCheck;
 use replay::{Replay, ReplayError};
 pub use replay::{ReplayStats, DEFAULT_BUDGET};
@@ -225,6 +225,7 @@ fn validate_stream(
             Event::Receive(m) => network.receive(&m.msg),
             _ => Ok(()),
         }
+        .map_err(Stop::Violation)
         .and_then(|()| invariants.step(&event));
         let result = match result {
             Ok(()) => match replay.step(&event) {
@@ -235,7 +236,11 @@ fn validate_stream(
                     break;
                 }
             },
-            Err(v) => Err(v),
+            Err(Stop::Violation(v)) => Err(v),
+            Err(Stop::Inconclusive(why)) => {
+                report.inconclusive = Some(why);
+                break;
+            }
         };
         if let Err(v) = result {
             let history = recent.remove(&event.node).unwrap_or_default();

@@ -97,7 +97,7 @@ impl NetworkCheck {
                 format!("{} received a second time", describe(msg)),
             ));
         }
-        sent.received += 1;
+        sent.received = sent.received.saturating_add(1);
         let position = sent.position;
         let channel = self.channels.entry((msg.from, msg.to)).or_default();
         if let Some(last) = channel.last_received {

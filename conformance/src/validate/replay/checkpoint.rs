@@ -188,14 +188,7 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
         }
     }
     if let (Some(commit), true) = (v.commit, ctx.observes_commit) {
-        if commit > c.s.commit
-            && commit <= c.justified.min(c.s.log.last_index())
-            && c.s.commit >= c.s.log.snapshot_index
-        {
-            replication::commit_to(&mut c.s, &ctx.rules, commit);
-            c.base_commit = commit;
-            c.base_sm = c.s.sm.clone();
-        }
+        c.commit_late(&ctx.rules, commit);
         let s = &c.s;
         if commit > s.commit {
             return Err(Violation::new(

@@ -178,12 +178,13 @@ impl NodeReplay {
             }
             E::Snapshot(s) if self.active() => {
                 let observes_apply = ctx.observes_apply;
+                let rules = &ctx.rules;
                 self.filter(|c| {
                     if !observes_apply {
                         c.applied = c.s.commit;
                         c.applied_sm = c.s.sm.clone();
                     }
-                    effects::take_snapshot(c, s)
+                    effects::take_snapshot(c, s, rules)
                 })?;
             }
             E::Install(s) if self.active() => {

@@ -282,7 +282,17 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
 
 /// A node compacts what it has applied (section 7): the model's snapshot
 /// rule on the node's state at its applied index.
-pub(super) fn take_snapshot(c: &mut Cand, s: &rt::SnapshotEvent) -> Outcome {
+///
+/// The node compacts only entries it committed. When the candidate's commit
+/// index is below the snapshot because the node committed late what the
+/// rules committed earlier (a `commit` event in this step, which the
+/// checkpoint only reconciles at the end of the step), the candidate commits
+/// them first: compacting them away from below its commit index would leave
+/// a state the model never reaches, from which the late commit could no
+/// longer be replayed. A snapshot the rules did not justify leaves the
+/// commit index where it is (the commit rule, and the preconditions of a
+/// rule that would commit, deal with it).
+pub(super) fn take_snapshot(c: &mut Cand, s: &rt::SnapshotEvent, rules: &Rules) -> Outcome {
     if s.index != c.applied {
         return Err(Violation::new(
             "SnapshotRule",
@@ -297,6 +307,7 @@ pub(super) fn take_snapshot(c: &mut Cand, s: &rt::SnapshotEvent) -> Outcome {
     if s.index <= c.s.log.snapshot_index {
         return Ok(());
     }
+    c.commit_late(rules, s.index);
     let mut at = c.s.clone();
     at.commit = s.index;
     at.sm = c.applied_sm.clone();

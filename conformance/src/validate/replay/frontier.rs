@@ -3,8 +3,8 @@
 //! them by its successors without duplicates ([`NodeReplay::expand`]), and
 //! how what the trace shows prunes them ([`NodeReplay::filter`]).
 
-use raft_model::rules::Step;
-use raft_model::server::Server;
+use raft_model::rules::{replication, Step};
+use raft_model::server::{Rules, Server};
 use raft_model::state_machine::StateMachine;
 use raft_model::types::{Dest, Index, Msg, NodeId, Role, Term};
 
@@ -80,6 +80,25 @@ impl Cand {
             let excess = self.pending.len() - MAX_PENDING;
             self.pending.drain(..excess);
         }
+    }
+
+    /// The node commits late what the model's rules committed earlier on
+    /// it: raises the candidate's commit index to `index` (applying the
+    /// entries in between to the model's state machine) when the rules
+    /// reached it ([`Cand::justified`]) and those entries are still in the
+    /// log. Returns whether it did; a commit the rules never reached is
+    /// left for the commit rule to reject.
+    pub(super) fn commit_late(&mut self, rules: &Rules, index: Index) -> bool {
+        if index <= self.s.commit
+            || index > self.justified.min(self.s.log.last_index())
+            || self.s.commit < self.s.log.snapshot_index
+        {
+            return false;
+        }
+        replication::commit_to(&mut self.s, rules, index);
+        self.base_commit = index;
+        self.base_sm = self.s.sm.clone();
+        true
     }
 }
 

@@ -45,6 +45,7 @@ use raft_trace as rt;
 
 use super::Violation;
 use dispatch::{Ctx, NodeReplay};
+pub use preconditions::{MAX_ENTRY_COUNT, MAX_NUMBER};
 pub use report::{ReplayError, ReplayStats};
 
 /// The default bound on a node's frontier.
