@@ -98,9 +98,8 @@ pub fn who(servers: u64, id: Id) -> Who {
 impl RaftActor {
     fn rules(&self) -> Rules {
         Rules {
-            servers: self.cfg.servers,
             bug: self.cfg.bug,
-            sticky_leader: false,
+            ..Rules::new(self.cfg.servers)
         }
     }
 
