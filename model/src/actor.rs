@@ -97,10 +97,7 @@ pub fn who(servers: u64, id: Id) -> Who {
 
 impl RaftActor {
     fn rules(&self) -> Rules {
-        Rules {
-            bug: self.cfg.bug,
-            ..Rules::new(self.cfg.servers)
-        }
+        self.cfg.rules()
     }
 
     /// Installs the result of a rule: snapshot policy, ghost check, timers,

@@ -207,3 +207,14 @@ fn features_are_switched_on_by_name() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_config_passes_its_features_to_the_rules_and_to_its_flags() {
+    let mut cfg = raft_model::Config::default();
+    assert_eq!(cfg.rules(), Rules::new(3));
+    cfg.with_feature("lost-election").unwrap();
+    assert!(cfg.lost_election && cfg.rules().lost_election);
+    assert!(!cfg.rules().stale_append_reply);
+    assert!(cfg.to_flags().ends_with("--feature lost-election"));
+    assert!(cfg.with_feature("nope").is_err());
+}
