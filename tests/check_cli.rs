@@ -212,6 +212,7 @@ fn bugs_lists_every_planted_bug() {
         "stale-read",
         "minority-quorum",
         "snapshot-regress",
+        "stale-append-match",
     ] {
         assert!(text.contains(b), "{b}");
     }

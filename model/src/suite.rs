@@ -102,6 +102,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         | Bug::NoDedup
         | Bug::StaleRead => "clients",
         Bug::SnapshotRegress => "snapshots",
+        Bug::StaleAppendMatch => "production",
     }
 }
 

@@ -2,6 +2,7 @@
 //! raft-rs beyond Figure 2): each new branch, the Figure 2 behaviour when the
 //! option is off, and the feature-name API.
 
+use raft_model::bugs::Bug;
 use raft_model::rules::{elections, handle_message};
 use raft_model::server::ghost;
 use raft_model::types::{Command, Dest, Entry, Msg, Op, Role};
@@ -102,6 +103,20 @@ fn a_stale_append_of_an_older_term_is_still_refused() {
     let step = handle_message(&f, &with(&["stale-append-reply"]), 1, &stale_append());
     assert_eq!(append_reply(&step), (false, 0));
     assert!(!step.state.has(ghost::STALE_APPEND_ACKED));
+}
+
+#[test]
+fn the_planted_bug_acknowledges_the_ignored_entries() {
+    let f = follower_with_commit_1();
+    let rules = Rules {
+        bug: Some(Bug::StaleAppendMatch),
+        ..with(&["stale-append-reply"])
+    };
+    let step = handle_message(&f, &rules, 1, &stale_append());
+    // Claims index 2 matches the leader's e3 (term 2), but the follower
+    // holds e2 (term 1) there.
+    assert_eq!(append_reply(&step), (true, 2));
+    assert_eq!(step.state.log, f.log);
 }
 
 fn refusal() -> Msg {

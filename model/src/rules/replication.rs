@@ -71,8 +71,15 @@ pub fn handle_append_entries(
         // leader's (Leader Completeness, Log Matching): the follower ignores
         // the message and acknowledges its commit index as the match.
         next.ghost |= ghost::STALE_APPEND_ACKED;
-        let (t, c) = (next.term, next.commit);
-        return reply(next, from, t, true, c);
+        let matched = if rules.bug(Bug::StaleAppendMatch) {
+            // Wrong: acknowledges the message's entries, which it ignored (the
+            // usual success reply's "index of last new entry").
+            prev_index + entries.len() as Index
+        } else {
+            next.commit
+        };
+        let t = next.term;
+        return reply(next, from, t, true, matched);
     }
     // "2. Reply false if log doesn't contain an entry at prevLogIndex whose
     // term matches prevLogTerm." A prevLogIndex inside the snapshot matches:
