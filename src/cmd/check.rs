@@ -54,8 +54,8 @@ pub struct ModelArgs {
     /// Plant a bug (see `raftcheck bugs`).
     #[arg(long)]
     pub bug: Option<Bug>,
-    /// Allow a production Raft behaviour beyond Figure 2 (repeatable):
-    /// stale-append-reply, lost-election.
+    /// Allow a behaviour of production Raft libraries beyond Figure 2
+    /// (repeatable).
     #[arg(
         long = "feature",
         value_name = "NAME",
