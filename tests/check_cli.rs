@@ -55,9 +55,21 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a retried command is deduplicated",
         "a leader steps down",
         "an uncommitted suffix is truncated after a leader change",
+        "a stale append is acknowledged at the commit index",
+        "a candidate gives up a lost election",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
+    let configs: Vec<&str> = v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        configs,
+        ["elections", "clients", "figure8", "snapshots", "production"]
+    );
 }
 
 #[test]
@@ -175,6 +187,7 @@ fn bad_flags_exit_2() {
         &["check", "--strategy", "random"],
         &["check", "--symmetry", "--strategy", "bfs"],
         &["check", "--timeout", "-1"],
+        &["check", "--feature", "pre-vote"],
         &["explore", "--addr", "not an address"],
     ] {
         let out = raftcheck().args(args).output().unwrap();
@@ -199,6 +212,7 @@ fn bugs_lists_every_planted_bug() {
         "stale-read",
         "minority-quorum",
         "snapshot-regress",
+        "stale-append-match",
     ] {
         assert!(text.contains(b), "{b}");
     }

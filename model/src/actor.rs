@@ -97,11 +97,7 @@ pub fn who(servers: u64, id: Id) -> Who {
 
 impl RaftActor {
     fn rules(&self) -> Rules {
-        Rules {
-            servers: self.cfg.servers,
-            bug: self.cfg.bug,
-            sticky_leader: false,
-        }
+        self.cfg.rules()
     }
 
     /// Installs the result of a rule: snapshot policy, ghost check, timers,

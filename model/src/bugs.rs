@@ -32,11 +32,17 @@ pub enum Bug {
     MinorityQuorum,
     /// A follower installs a snapshot older than what it has committed.
     SnapshotRegress,
+    /// A follower that ignores a stale AppendEntries (prevLogIndex below its
+    /// commit index, [`crate::Rules::stale_append_reply`]) acknowledges the
+    /// message's entries as matched (prevLogIndex + their number, the usual
+    /// success reply) instead of its commit index, though it appended none:
+    /// the leader counts it for an entry it does not hold.
+    StaleAppendMatch,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -47,6 +53,7 @@ impl Bug {
         Bug::StaleRead,
         Bug::MinorityQuorum,
         Bug::SnapshotRegress,
+        Bug::StaleAppendMatch,
     ];
 
     /// The name used on the command line.
@@ -62,6 +69,7 @@ impl Bug {
             Bug::StaleRead => "stale-read",
             Bug::MinorityQuorum => "minority-quorum",
             Bug::SnapshotRegress => "snapshot-regress",
+            Bug::StaleAppendMatch => "stale-append-match",
         }
     }
 
@@ -86,6 +94,9 @@ impl Bug {
             Bug::SnapshotRegress => {
                 "a follower installs an older snapshot over newer committed state"
             }
+            Bug::StaleAppendMatch => {
+                "a follower ignoring a stale AppendEntries acknowledges entries it does not hold"
+            }
         }
     }
 
@@ -103,6 +114,7 @@ impl Bug {
             Bug::StaleRead => LINEARIZABLE,
             Bug::MinorityQuorum => ELECTION_SAFETY,
             Bug::SnapshotRegress => COMMITTED_DURABLE,
+            Bug::StaleAppendMatch => COMMITTED_DURABLE,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::bugs::Bug;
+use crate::server::{Rules, UnknownFeature};
 use crate::types::{ClientId, Index, Op, Term};
 
 /// Asks a running check to stop: once raised, no state is within the
@@ -96,6 +97,10 @@ pub struct Config {
     pub max_retries: u64,
     /// A planted bug.
     pub bug: Option<Bug>,
+    /// [`Rules::stale_append_reply`] (feature `stale-append-reply`).
+    pub stale_append_reply: bool,
+    /// [`Rules::lost_election`] (feature `lost-election`).
+    pub lost_election: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -115,6 +120,8 @@ impl Default for Config {
             max_in_flight: 8,
             max_retries: 2,
             bug: None,
+            stale_append_reply: false,
+            lost_election: false,
             stop: StopFlag::default(),
         }
     }
@@ -144,10 +151,33 @@ impl Config {
             f.push_str(&format!(" --max-in-flight {}", self.max_in_flight));
         }
         f.push_str(&format!(" --max-retries {}", self.max_retries));
+        for name in self.rules().features() {
+            f.push_str(&format!(" --feature {name}"));
+        }
         if let Some(b) = self.bug {
             f.push_str(&format!(" --bug {b}"));
         }
         f
+    }
+
+    /// The rules the servers of this configuration follow.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            bug: self.bug,
+            stale_append_reply: self.stale_append_reply,
+            lost_election: self.lost_election,
+            ..Rules::new(self.servers)
+        }
+    }
+
+    /// Turns on the optional behaviour called `name` (one of
+    /// [`crate::FEATURES`]) for every server.
+    pub fn with_feature(&mut self, name: &str) -> Result<(), UnknownFeature> {
+        let mut rules = self.rules();
+        rules.with_feature(name)?;
+        self.stale_append_reply = rules.stale_append_reply;
+        self.lost_election = rules.lost_election;
+        Ok(())
     }
 
     /// The operation number `i` (0-based) of `client`.

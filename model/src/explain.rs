@@ -191,6 +191,11 @@ pub fn server_diff(a: &Server, b: &Server) -> Vec<String> {
         (ghost::DEDUPLICATED, "skipped a retried command (session)"),
         (ghost::STEPPED_DOWN, "stepped down as leader"),
         (ghost::LEADER_OVERWROTE, "LEADER OVERWROTE ITS OWN LOG"),
+        (
+            ghost::STALE_APPEND_ACKED,
+            "acknowledged a stale append at its commit index",
+        ),
+        (ghost::LOST_ELECTION, "gave up a lost election"),
     ] {
         if new_bits & bit != 0 {
             out.push(what.into());

@@ -29,4 +29,4 @@ pub mod types;
 pub use bugs::Bug;
 pub use config::{Config, NetworkKind};
 pub use model::{build, RaftModel, RaftState};
-pub use server::{Rules, Server};
+pub use server::{Rules, Server, UnknownFeature, FEATURES};

@@ -31,6 +31,8 @@ pub mod names {
     pub const SNAPSHOT_INSTALLED: &str = "a snapshot is installed on a follower";
     pub const DEDUPLICATED: &str = "a retried command is deduplicated";
     pub const STEPPED_DOWN: &str = "a leader steps down";
+    pub const STALE_APPEND_ACKED: &str = "a stale append is acknowledged at the commit index";
+    pub const LOST_ELECTION: &str = "a candidate gives up a lost election";
 }
 use names::*;
 
@@ -90,6 +92,18 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     }
     if clients && cfg.max_log >= 2 {
         props.push((Expectation::Sometimes, DEDUPLICATED, deduplicated));
+    }
+    // The production behaviours beyond Figure 2, when switched on: a stale
+    // append needs a committed entry, a lost election a rival candidate.
+    if cfg.stale_append_reply && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
+        props.push((
+            Expectation::Sometimes,
+            STALE_APPEND_ACKED,
+            stale_append_acked,
+        ));
+    }
+    if cfg.lost_election && cfg.servers >= 3 && cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, LOST_ELECTION, lost_election));
     }
     props
 }
@@ -279,4 +293,12 @@ fn deduplicated(_: &RaftModel, state: &RaftState) -> bool {
 
 fn stepped_down(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::STEPPED_DOWN))
+}
+
+fn stale_append_acked(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::STALE_APPEND_ACKED))
+}
+
+fn lost_election(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::LOST_ELECTION))
 }

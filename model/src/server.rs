@@ -92,6 +92,12 @@ pub mod ghost {
     /// A leader removed or changed an entry of its own log in its term
     /// (violates Leader Append-Only).
     pub const LEADER_OVERWROTE: u8 = 16;
+    /// A follower acknowledged a stale AppendEntries at its commit index
+    /// ([`super::Rules::stale_append_reply`]).
+    pub const STALE_APPEND_ACKED: u8 = 32;
+    /// A candidate gave up an election it could no longer win
+    /// ([`super::Rules::lost_election`]).
+    pub const LOST_ELECTION: u8 = 64;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -119,6 +125,9 @@ pub struct Server {
     // Volatile state on candidates and leaders (empty otherwise).
     /// Servers that granted their vote in `term` (a candidate's), sorted.
     pub votes: Vec<NodeId>,
+    /// Servers that refused their vote in `term` (a candidate's), sorted.
+    /// Only counted with [`Rules::lost_election`].
+    pub rejections: Vec<NodeId>,
     /// nextIndex[] by server id - 1 (a leader's).
     pub next_index: Vec<Index>,
     /// matchIndex[] by server id - 1 (a leader's).
@@ -166,6 +175,7 @@ impl Server {
             sm: p.log.snapshot_data.clone(),
             leader: None,
             votes: vec![],
+            rejections: vec![],
             next_index: vec![],
             match_index: vec![],
             last_sent: vec![],
@@ -193,7 +203,9 @@ impl Server {
     }
 }
 
-/// Parameters shared by all rules: the cluster and the planted bug, if any.
+/// Parameters shared by all rules: the cluster, the planted bug, if any, and
+/// which behaviours of production Raft libraries beyond Figure 2 are allowed.
+/// Every option is off in [`Rules::new`] (Figure 2 exactly); each is safe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Rules {
     /// Number of servers; ids are `1..=servers`.
@@ -205,16 +217,68 @@ pub struct Rules {
     /// raft-rs's rule; refusing a vote never endangers safety). Off in the
     /// model checker; the trace validator allows either behaviour.
     pub sticky_leader: bool,
+    /// Feature `stale-append-reply`: a follower that receives an
+    /// AppendEntries whose prevLogIndex is below its commit index ignores it
+    /// and replies success with its commit index as the match (etcd-io/raft
+    /// `handleAppendEntries`, raft-rs `handle_append_entries`).
+    pub stale_append_reply: bool,
+    /// Feature `lost-election`: a candidate that can no longer win (too many
+    /// refusals in its term) becomes a follower in the same term, leader
+    /// unknown (etcd-io/raft and raft-rs `poll` -> `VoteLost` ->
+    /// `becomeFollower(r.Term, None)`).
+    pub lost_election: bool,
 }
 
+/// The names of the optional behaviours [`Rules::with_feature`] accepts.
+pub const FEATURES: [&str; 2] = ["stale-append-reply", "lost-election"];
+
+/// A feature name that is not in [`FEATURES`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownFeature(pub String);
+
+impl std::fmt::Display for UnknownFeature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown feature {:?}; known features: {}",
+            self.0,
+            FEATURES.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownFeature {}
+
 impl Rules {
-    /// The correct rules for a cluster of `servers`.
+    /// The correct rules for a cluster of `servers`: Figure 2, every
+    /// optional behaviour off.
     pub fn new(servers: u64) -> Rules {
         Rules {
             servers,
             bug: None,
             sticky_leader: false,
+            stale_append_reply: false,
+            lost_election: false,
         }
+    }
+
+    /// Turns on the optional behaviour called `name` (one of [`FEATURES`]).
+    pub fn with_feature(&mut self, name: &str) -> Result<(), UnknownFeature> {
+        match name {
+            "stale-append-reply" => self.stale_append_reply = true,
+            "lost-election" => self.lost_election = true,
+            _ => return Err(UnknownFeature(name.to_string())),
+        }
+        Ok(())
+    }
+
+    /// The names of the optional behaviours that are on, in [`FEATURES`] order.
+    pub fn features(&self) -> Vec<&'static str> {
+        FEATURES
+            .into_iter()
+            .zip([self.stale_append_reply, self.lost_election])
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect()
     }
 
     /// The number of servers that make a majority (N/2+1).

@@ -70,6 +70,21 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_log: 2,
                 snapshot_after: 1,
                 max_in_flight: 5,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "production",
+            purpose:
+                "etcd/raft-rs behaviours beyond Figure 2: stale append replies, lost elections",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 1,
+                max_log: 2,
+                max_in_flight: 5,
+                stale_append_reply: true,
+                lost_election: true,
                 ..base
             },
         },
@@ -87,6 +102,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         | Bug::NoDedup
         | Bug::StaleRead => "clients",
         Bug::SnapshotRegress => "snapshots",
+        Bug::StaleAppendMatch => "production",
     }
 }
 

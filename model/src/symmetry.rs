@@ -24,6 +24,7 @@ fn blank(s: &Server) -> Server {
     b.voted_for = b.voted_for.map(|_| 0);
     b.leader = b.leader.map(|_| 0);
     b.votes = vec![0; b.votes.len()];
+    b.rejections = vec![0; b.rejections.len()];
     b.next_index.sort_unstable();
     b.match_index.sort_unstable();
     b.last_sent.clear();
@@ -49,11 +50,14 @@ impl Perm {
     fn server(&self, s: &Server) -> Server {
         let mut votes: Vec<NodeId> = s.votes.iter().map(|&v| self.node(v)).collect();
         votes.sort_unstable();
+        let mut rejections: Vec<NodeId> = s.rejections.iter().map(|&v| self.node(v)).collect();
+        rejections.sort_unstable();
         Server {
             id: self.node(s.id),
             voted_for: s.voted_for.map(|v| self.node(v)),
             leader: s.leader.map(|v| self.node(v)),
             votes,
+            rejections,
             next_index: if s.next_index.is_empty() {
                 vec![]
             } else {

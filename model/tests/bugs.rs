@@ -77,3 +77,7 @@ fn minority_quorum() {
 fn snapshot_regress() {
     caught(Bug::SnapshotRegress);
 }
+#[test]
+fn stale_append_match() {
+    caught(Bug::StaleAppendMatch);
+}

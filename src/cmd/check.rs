@@ -56,6 +56,14 @@ pub struct ModelArgs {
     /// Plant a bug (see `raftcheck bugs`).
     #[arg(long)]
     pub bug: Option<Bug>,
+    /// Allow a behaviour of production Raft libraries beyond Figure 2
+    /// (repeatable).
+    #[arg(
+        long = "feature",
+        value_name = "NAME",
+        value_parser = clap::builder::PossibleValuesParser::new(raft_model::FEATURES)
+    )]
+    pub features: Vec<String>,
 }
 
 impl ModelArgs {
@@ -72,12 +80,13 @@ impl ModelArgs {
             || self.snapshot_after.is_some()
             || self.max_in_flight.is_some()
             || self.max_retries.is_some()
+            || !self.features.is_empty()
     }
 
     /// The configuration the flags select (defaults for the rest).
     pub fn config(&self) -> Result<Config> {
         let d = Config::default();
-        let cfg = Config {
+        let mut cfg = Config {
             servers: self.servers.unwrap_or(d.servers),
             clients: self.clients.unwrap_or(d.clients),
             ops: self.ops.unwrap_or(d.ops),
@@ -90,8 +99,11 @@ impl ModelArgs {
             max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
             max_retries: self.max_retries.unwrap_or(d.max_retries),
             bug: self.bug,
-            stop: Default::default(),
+            ..Config::default()
         };
+        for name in &self.features {
+            cfg.with_feature(name)?;
+        }
         anyhow::ensure!(
             (1..=9).contains(&cfg.servers),
             "--servers must be between 1 and 9"

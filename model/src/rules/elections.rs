@@ -2,7 +2,7 @@
 
 use super::{become_follower, observe_term, Step};
 use crate::bugs::Bug;
-use crate::server::{Rules, Server};
+use crate::server::{ghost, Rules, Server};
 use crate::types::{Msg, NodeId, Role, Term};
 
 /// An election timeout on server `s`. Figure 2, Followers: "If election
@@ -88,18 +88,43 @@ pub fn handle_request_vote_reply(
 ) -> Step {
     let mut next = s.clone();
     observe_term(&mut next, term);
-    if next.role == Role::Candidate && term == next.term && granted {
-        if let Err(i) = next.votes.binary_search(&from) {
-            next.votes.insert(i, from);
+    if next.role == Role::Candidate && term == next.term {
+        // Refusals are only counted for the lost-election rule (in Figure 2
+        // a candidate ignores them).
+        let tally = match (granted, rules.lost_election) {
+            (true, _) => Some(&mut next.votes),
+            (false, true) => Some(&mut next.rejections),
+            (false, false) => None,
+        };
+        if let Some(tally) = tally {
+            if let Err(i) = tally.binary_search(&from) {
+                tally.insert(i, from);
+            }
         }
         if next.votes.len() >= rules.quorum() {
             become_leader(&mut next, rules);
+        } else if rules.lost_election && lost(&next, rules) {
+            // Not Figure 2 (there a candidate waits for its election timeout):
+            // etcd-io/raft and raft-rs `poll` -> `VoteLost` ->
+            // `becomeFollower(r.Term, None)`. The server stays in its term
+            // and keeps its own vote, so it grants no other vote in the term.
+            become_follower(&mut next);
+            next.ghost |= ghost::LOST_ELECTION;
         }
     }
     Step {
         state: next,
         sends: vec![],
     }
+}
+
+/// Whether candidate `s` can no longer win its election: its votes plus the
+/// servers that have not answered yet are fewer than a quorum (etcd-io/raft
+/// `quorum.VoteLost`; in a cluster of odd size, a quorum refused).
+fn lost(s: &Server, rules: &Rules) -> bool {
+    let answered = s.votes.len() + s.rejections.len();
+    let unanswered = (rules.servers as usize).saturating_sub(answered);
+    s.votes.len() + unanswered < rules.quorum()
 }
 
 /// Figure 2, Leaders: on election, "for each server, index of the next log
@@ -111,6 +136,7 @@ pub fn become_leader(s: &mut Server, rules: &Rules) {
     s.role = Role::Leader;
     s.leader = Some(s.id);
     s.votes.clear();
+    s.rejections.clear();
     s.next_index = vec![s.log.last_index() + 1; rules.servers as usize];
     s.match_index = vec![0; rules.servers as usize];
     s.last_sent = vec![None; rules.servers as usize];

@@ -55,6 +55,7 @@ pub(crate) fn become_follower(s: &mut Server) {
     s.role = Role::Follower;
     s.leader = None;
     s.votes.clear();
+    s.rejections.clear();
     s.next_index.clear();
     s.match_index.clear();
     s.last_sent.clear();

@@ -64,6 +64,23 @@ pub fn handle_append_entries(
     if term == next.term {
         next.leader = Some(from);
     }
+    if rules.stale_append_reply && prev_index < next.commit {
+        // Not Figure 2 (which would check prevLogIndex and append): etcd-io/raft
+        // `handleAppendEntries`, `if m.Index < r.raftLog.committed`. The
+        // entries up to the commit index are committed, so they are the
+        // leader's (Leader Completeness, Log Matching): the follower ignores
+        // the message and acknowledges its commit index as the match.
+        next.ghost |= ghost::STALE_APPEND_ACKED;
+        let matched = if rules.bug(Bug::StaleAppendMatch) {
+            // Wrong: acknowledges the message's entries, which it ignored (the
+            // usual success reply's "index of last new entry").
+            prev_index + entries.len() as Index
+        } else {
+            next.commit
+        };
+        let t = next.term;
+        return reply(next, from, t, true, matched);
+    }
     // "2. Reply false if log doesn't contain an entry at prevLogIndex whose
     // term matches prevLogTerm." A prevLogIndex inside the snapshot matches:
     // the compacted prefix is committed, hence the leader's too.

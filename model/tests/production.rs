@@ -1,0 +1,235 @@
+//! The production-Raft options of `Rules` (behaviours of etcd-io/raft and
+//! raft-rs beyond Figure 2): each new branch, the Figure 2 behaviour when the
+//! option is off, and the feature-name API.
+
+use raft_model::bugs::Bug;
+use raft_model::rules::{elections, handle_message};
+use raft_model::server::ghost;
+use raft_model::types::{Command, Dest, Entry, Msg, Op, Role};
+use raft_model::{Rules, Server, UnknownFeature, FEATURES};
+
+fn entry(term: u64, seq: u64) -> Entry {
+    Entry {
+        term,
+        cmd: Command {
+            client: 1,
+            seq,
+            op: Op::Write(seq),
+        },
+    }
+}
+
+fn with(features: &[&str]) -> Rules {
+    let mut rules = Rules::new(3);
+    for f in features {
+        rules.with_feature(f).unwrap();
+    }
+    rules
+}
+
+/// A follower in term 2 holding e1 (term 1) committed and an uncommitted e2
+/// of term 1.
+fn follower_with_commit_1() -> Server {
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.log.entries = vec![entry(1, 1), entry(1, 2)];
+    f.commit = 1;
+    f.sm.apply(&entry(1, 1).cmd, true);
+    f
+}
+
+/// An AppendEntries from S1, leader of term 2, from prevLogIndex 0 carrying
+/// e1 and its own e3 (term 2).
+fn stale_append() -> Msg {
+    Msg::AppendEntries {
+        term: 2,
+        prev_index: 0,
+        prev_term: 0,
+        entries: vec![entry(1, 1), entry(2, 3)],
+        commit: 1,
+    }
+}
+
+fn append_reply(step: &raft_model::rules::Step) -> (bool, u64) {
+    match step.sends.as_slice() {
+        [(Dest::Server(1), Msg::AppendEntriesReply { success, index, .. })] => (*success, *index),
+        other => panic!("expected one AppendEntriesReply to S1, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stale_append_is_ignored_and_acknowledged_at_the_commit_index() {
+    let f = follower_with_commit_1();
+    let step = handle_message(&f, &with(&["stale-append-reply"]), 1, &stale_append());
+    assert_eq!(append_reply(&step), (true, 1));
+    assert_eq!(step.state.log, f.log, "the entries are ignored");
+    assert_eq!(step.state.commit, 1);
+    assert_eq!(step.state.leader, Some(1));
+    assert!(step.state.has(ghost::STALE_APPEND_ACKED));
+}
+
+#[test]
+fn without_the_option_a_stale_append_follows_figure_2() {
+    let f = follower_with_commit_1();
+    let step = handle_message(&f, &Rules::new(3), 1, &stale_append());
+    // Rules 3 and 4: e2 conflicts with e3, which replaces it; the reply
+    // acknowledges the last new entry.
+    assert_eq!(append_reply(&step), (true, 2));
+    assert_eq!(step.state.log.entries, vec![entry(1, 1), entry(2, 3)]);
+    assert!(step.state.has(ghost::TRUNCATED));
+    assert!(!step.state.has(ghost::STALE_APPEND_ACKED));
+}
+
+#[test]
+fn an_append_at_the_commit_index_is_not_stale() {
+    let f = follower_with_commit_1();
+    let at_commit = Msg::AppendEntries {
+        term: 2,
+        prev_index: 1,
+        prev_term: 1,
+        entries: vec![entry(2, 3)],
+        commit: 1,
+    };
+    let step = handle_message(&f, &with(&["stale-append-reply"]), 1, &at_commit);
+    assert_eq!(append_reply(&step), (true, 2));
+    assert_eq!(step.state.log.entries, vec![entry(1, 1), entry(2, 3)]);
+    assert!(!step.state.has(ghost::STALE_APPEND_ACKED));
+}
+
+#[test]
+fn a_stale_append_of_an_older_term_is_still_refused() {
+    let mut f = follower_with_commit_1();
+    f.term = 3;
+    let step = handle_message(&f, &with(&["stale-append-reply"]), 1, &stale_append());
+    assert_eq!(append_reply(&step), (false, 0));
+    assert!(!step.state.has(ghost::STALE_APPEND_ACKED));
+}
+
+#[test]
+fn the_planted_bug_acknowledges_the_ignored_entries() {
+    let f = follower_with_commit_1();
+    let rules = Rules {
+        bug: Some(Bug::StaleAppendMatch),
+        ..with(&["stale-append-reply"])
+    };
+    let step = handle_message(&f, &rules, 1, &stale_append());
+    // Claims index 2 matches the leader's e3 (term 2), but the follower
+    // holds e2 (term 1) there.
+    assert_eq!(append_reply(&step), (true, 2));
+    assert_eq!(step.state.log, f.log);
+}
+
+fn refusal() -> Msg {
+    Msg::RequestVoteReply {
+        term: 1,
+        granted: false,
+    }
+}
+
+#[test]
+fn a_candidate_refused_by_a_quorum_becomes_follower_in_the_same_term() {
+    let rules = with(&["lost-election"]);
+    let c = elections::timeout(&Server::new(1), &rules).state;
+    // One refusal: with S3's vote it could still win.
+    let one = handle_message(&c, &rules, 2, &refusal()).state;
+    assert_eq!(one.role, Role::Candidate);
+    assert_eq!(one.rejections, vec![2]);
+    // The same refusal delivered again counts once.
+    let again = handle_message(&one, &rules, 2, &refusal()).state;
+    assert_eq!(again.role, Role::Candidate);
+    let lost = handle_message(&one, &rules, 3, &refusal()).state;
+    assert_eq!(lost.role, Role::Follower);
+    assert_eq!(lost.term, 1);
+    assert_eq!(lost.voted_for, Some(1), "it keeps its own vote");
+    assert_eq!(lost.leader, None);
+    assert!(lost.votes.is_empty() && lost.rejections.is_empty());
+    assert!(lost.has(ghost::LOST_ELECTION));
+    // As a follower of term 1 it grants no other vote in term 1.
+    let rv = Msg::RequestVote {
+        term: 1,
+        last_index: 5,
+        last_term: 1,
+    };
+    let voted = handle_message(&lost, &rules, 2, &rv);
+    assert_eq!(
+        voted.sends,
+        vec![(
+            Dest::Server(2),
+            Msg::RequestVoteReply {
+                term: 1,
+                granted: false
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_vote_after_a_refusal_still_wins() {
+    let rules = with(&["lost-election"]);
+    let c = elections::timeout(&Server::new(1), &rules).state;
+    let one = handle_message(&c, &rules, 2, &refusal()).state;
+    let grant = Msg::RequestVoteReply {
+        term: 1,
+        granted: true,
+    };
+    let won = handle_message(&one, &rules, 3, &grant).state;
+    assert_eq!(won.role, Role::Leader);
+    assert!(!won.has(ghost::LOST_ELECTION));
+}
+
+#[test]
+fn in_five_servers_a_candidate_loses_at_the_third_refusal() {
+    let mut rules = Rules::new(5);
+    rules.with_feature("lost-election").unwrap();
+    let mut c = elections::timeout(&Server::new(1), &rules).state;
+    for from in [2, 3] {
+        c = handle_message(&c, &rules, from, &refusal()).state;
+        assert_eq!(c.role, Role::Candidate, "after the refusal of S{from}");
+    }
+    c = handle_message(&c, &rules, 4, &refusal()).state;
+    assert_eq!(c.role, Role::Follower);
+    assert_eq!(c.term, 1);
+}
+
+#[test]
+fn without_the_option_a_refused_candidate_waits_for_its_timeout() {
+    let rules = Rules::new(3);
+    let mut c = elections::timeout(&Server::new(1), &rules).state;
+    for from in [2, 3] {
+        c = handle_message(&c, &rules, from, &refusal()).state;
+    }
+    assert_eq!(c.role, Role::Candidate);
+    assert!(c.rejections.is_empty(), "Figure 2 does not count refusals");
+    assert!(!c.has(ghost::LOST_ELECTION));
+}
+
+#[test]
+fn features_are_switched_on_by_name() {
+    let figure2 = Rules::new(3);
+    assert!(!figure2.stale_append_reply && !figure2.lost_election);
+    assert!(figure2.features().is_empty());
+    let mut rules = Rules::new(3);
+    rules.with_feature("stale-append-reply").unwrap();
+    assert!(rules.stale_append_reply && !rules.lost_election);
+    rules.with_feature("lost-election").unwrap();
+    assert!(rules.lost_election);
+    assert_eq!(rules.features(), FEATURES.to_vec());
+    let err = rules.with_feature("pre-vote").unwrap_err();
+    assert_eq!(err, UnknownFeature("pre-vote".into()));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("pre-vote") && msg.contains("lost-election"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_config_passes_its_features_to_the_rules_and_to_its_flags() {
+    let mut cfg = raft_model::Config::default();
+    assert_eq!(cfg.rules(), Rules::new(3));
+    cfg.with_feature("lost-election").unwrap();
+    assert!(cfg.lost_election && cfg.rules().lost_election);
+    assert!(!cfg.rules().stale_append_reply);
+    assert!(cfg.to_flags().ends_with("--feature lost-election"));
+    assert!(cfg.with_feature("nope").is_err());
+}
