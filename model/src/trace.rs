@@ -448,6 +448,12 @@ pub fn write_path(
         reorder: cfg.network != NetworkKind::Ordered,
     };
     header.params = Some(serde_json::json!({ "model_flags": cfg.to_flags() }));
+    header.features = cfg
+        .rules()
+        .features()
+        .into_iter()
+        .map(String::from)
+        .collect();
     let mut w = rt::TraceWriter::new(File::create(file)?, &header)?;
     for r in &conv.records {
         w.write(r)?;

@@ -24,6 +24,11 @@ pub struct Args {
     /// (exit 3).
     #[arg(long, default_value_t = DEFAULT_BUDGET as u64, value_parser = clap::value_parser!(u64).range(1..))]
     frontier_budget: u64,
+    /// Behaviours beyond the Raft paper's Figure 2 that the implementation
+    /// uses, comma-separated (stale-append-reply, lost-election), in
+    /// addition to those the trace header's `features` lists.
+    #[arg(long, value_delimiter = ',', value_parser = feature)]
+    features: Vec<String>,
     /// Trace or history files (raft-trace/1 ndjson), or directories: a
     /// directory of `*.ndjson` files is one run (one file per node is fine),
     /// and each subdirectory holding them (`DIR/seed-N/`) is a run.
@@ -164,6 +169,7 @@ fn semantic(args: &Args) -> Result<Outcome> {
     }
     let options = Options {
         frontier_budget: args.frontier_budget as usize,
+        features: args.features.clone(),
     };
     let mut checked = Vec::new();
     let mut bad_input = None;
@@ -239,4 +245,12 @@ fn replay_summary(r: &raft_conformance::validate::ReplayStats) -> String {
         s.push_str(&format!(", node {node} not replayed at the end: {why}"));
     }
     s
+}
+
+/// A feature name the specification knows.
+fn feature(s: &str) -> Result<String, String> {
+    raft_model::Rules::new(3)
+        .with_feature(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
 }

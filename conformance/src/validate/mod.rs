@@ -120,16 +120,20 @@ pub struct RunReport {
 const RECENT: usize = 5;
 
 /// How to validate.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The most candidate model states a node's replay may keep.
     pub frontier_budget: usize,
+    /// Features (behaviours beyond Figure 2, `raft_model::FEATURES`) to
+    /// switch on in addition to those the trace's header lists.
+    pub features: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             frontier_budget: DEFAULT_BUDGET,
+            features: Vec::new(),
         }
     }
 }
@@ -196,7 +200,10 @@ fn validate_stream(
 ) -> Result<(RunReport, Vec<History>), InputError> {
     let mut histories: Vec<ClientEvents> = files.iter().map(|f| ClientEvents::new(f)).collect();
     let mut invariants = Invariants::new(header);
-    let mut replay = Replay::new(header, options.frontier_budget);
+    let mut replay =
+        Replay::new(header, &options.features, options.frontier_budget).map_err(|e| {
+            InputError::Layout(format!("{}:1: field \"features\": {e}", files.join(", ")))
+        })?;
     let mut network = NetworkCheck::new(header.network);
     let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
         Default::default();

@@ -63,7 +63,13 @@ pub struct Replay {
 }
 
 impl Replay {
-    pub fn new(header: &rt::Header, budget: usize) -> Self {
+    /// A replay of a run with `header`, against the specification with the
+    /// header's features and `features` switched on.
+    pub fn new(
+        header: &rt::Header,
+        features: &[String],
+        budget: usize,
+    ) -> Result<Self, raft_model::UnknownFeature> {
         let n = header.nodes.len() as u64;
         let events = &header.observes.events;
         let contiguous = header.nodes.iter().copied().eq(1..=n);
@@ -81,8 +87,11 @@ impl Replay {
         } else {
             None
         };
-        let rules = Rules::new(n.max(1));
-        Replay {
+        let mut rules = Rules::new(n.max(1));
+        for f in header.features.iter().chain(features) {
+            rules.with_feature(f)?;
+        }
+        Ok(Replay {
             ctx: Ctx {
                 rules,
                 sticky: Rules {
@@ -102,7 +111,7 @@ impl Replay {
                 .map(|&id| (id, NodeReplay::new()))
                 .collect(),
             messages: HashMap::new(),
-        }
+        })
     }
 
     /// Replays one node event.

@@ -240,7 +240,7 @@ mod tests {
     /// `change`) on the replay alone.
     fn replay(more: &str, change: impl FnOnce(&mut rt::NodeEvent)) -> Result<(), ReplayError> {
         let (header, records) = rt::read_all(format!("{LEADER}{more}\n").as_bytes(), "t").unwrap();
-        let mut replay = Replay::new(&header, DEFAULT_BUDGET);
+        let mut replay = Replay::new(&header, &[], DEFAULT_BUDGET).unwrap();
         let mut events: Vec<rt::NodeEvent> = records
             .into_iter()
             .filter_map(|r| match r {
