@@ -76,7 +76,8 @@ impl Default for RunOptions {
     }
 }
 
-/// Shard `index` of `count` (1-based) of the random walks of a simulation.
+/// Shard `index` of `count` (1-based) of a numbered sequence of runs: the
+/// random walks of a model simulation, or the seeds of `raftcheck sim`.
 ///
 /// The walks of a seed S are numbered 0, 1, 2, ...; walk j is driven by
 /// stream j of a ChaCha8 generator keyed by S, and depends on nothing else.
@@ -98,6 +99,12 @@ impl Shard {
     /// The number of walk `i` of this shard in the unsharded run.
     pub fn walk(self, i: u64) -> u64 {
         (self.index - 1).wrapping_add(self.count.wrapping_mul(i))
+    }
+
+    /// Whether run `n` (0, 1, 2, ...) of the unsharded sequence is this
+    /// shard's: the shards of one count split the sequence without overlap.
+    pub fn holds(self, n: u64) -> bool {
+        n % self.count == self.index - 1
     }
 }
 

@@ -121,3 +121,24 @@ fn shards_split_the_walks_of_one_run() {
     }
     assert_eq!(union, whole);
 }
+
+#[test]
+fn exactly_one_shard_holds_each_run() {
+    for n in 1..=5u64 {
+        for run in 0..40u64 {
+            let owners: Vec<u64> = (1..=n)
+                .filter(|k| {
+                    Shard {
+                        index: *k,
+                        count: n,
+                    }
+                    .holds(run)
+                })
+                .collect();
+            assert_eq!(owners.len(), 1, "run {run} with {n} shards: {owners:?}");
+            // The shard that holds a run is the one whose walks include it.
+            let k = owners[0];
+            assert!((0..40).any(|i| Shard { index: k, count: n }.walk(i) == run));
+        }
+    }
+}

@@ -5,10 +5,10 @@
 //! stop a broken run early.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use raft_model::check::Shard;
 use raft_sim::raftkv::RaftKv;
 use raft_sim::{run, Faults, Outcome as RunOutcome, RunResult, SimConfig};
 use raftkv::bugs::{Bug, Bugs};
@@ -62,41 +62,6 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-}
-
-/// One shard of a seed range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// 1-based.
-    pub index: u64,
-    pub count: u64,
-}
-
-impl FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("\"{s}\" is not K/N with 1 <= K <= N (for example 2/4)");
-        let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let index: u64 = k.trim().parse().map_err(|_| bad())?;
-        let count: u64 = n.trim().parse().map_err(|_| bad())?;
-        if index == 0 || count == 0 || index > count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-impl Shard {
-    /// Whether the seed at `offset` from the start belongs to this shard.
-    pub fn holds(self, offset: u64) -> bool {
-        offset % self.count == self.index - 1
-    }
 }
 
 #[derive(Serialize)]
@@ -294,34 +259,4 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         )?;
     }
     Ok(outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_split_the_range_without_overlap() {
-        for n in 1..=5u64 {
-            for offset in 0..40u64 {
-                let owners = (1..=n)
-                    .filter(|k| {
-                        Shard {
-                            index: *k,
-                            count: n,
-                        }
-                        .holds(offset)
-                    })
-                    .count();
-                assert_eq!(owners, 1, "offset {offset} with {n} shards");
-            }
-        }
-        for bad in ["0/4", "5/4", "a/b", "3", "1/0", ""] {
-            assert!(bad.parse::<Shard>().is_err(), "{bad}");
-        }
-        assert_eq!(
-            "2/4".parse::<Shard>().unwrap(),
-            Shard { index: 2, count: 4 }
-        );
-    }
 }
