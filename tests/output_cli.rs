@@ -299,3 +299,75 @@ fn client_on_a_closed_stdout_exits_141() {
     let e = closed_stdout(raftcheck(&["client", "--endpoints", &addr, "get", "hello"]));
     e.assert_quiet(&[141]);
 }
+
+/// A loopback HTTP/1.1 server that answers every request on every
+/// connection with `204 No Content` (a raftkv write) or `200` with a value
+/// (a read), until the test process ends.
+fn always_ok_server() -> String {
+    use std::io::{BufRead, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                let mut r = std::io::BufReader::new(conn);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let get = line.starts_with("GET");
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let reply: &[u8] = if get {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nv"
+                    } else {
+                        b"HTTP/1.1 204 No Content\r\n\r\n"
+                    };
+                    if w.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn bench_on_a_closed_stdout_exits_141() {
+    let addr = always_ok_server();
+    for json in [false, true] {
+        let mut args = vec![
+            "bench",
+            "--endpoints",
+            &addr,
+            "--clients",
+            "2",
+            "--duration",
+            "0.3",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let e = closed_stdout(raftcheck(&args));
+        e.assert_quiet(&[141]);
+    }
+}
