@@ -358,10 +358,15 @@ fn simulation_runs_and_is_not_exhaustive() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{text}\n{err}");
-    for name in ["elections", "clients", "figure8", "snapshots"] {
+    let names = ["elections", "clients", "figure8", "snapshots", "production"];
+    for name in names {
         assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");
     }
-    assert_eq!(text.matches("NOT exhaustive").count(), 4, "{text}");
+    assert_eq!(
+        text.matches("NOT exhaustive").count(),
+        names.len(),
+        "{text}"
+    );
     assert!(text.contains("simulation: seed 0, shard 1/1: "), "{text}");
     assert!(text.contains("verdict: inconclusive"), "{text}");
     // Not reaching a sometimes-property by random walks is no proof that
