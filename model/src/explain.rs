@@ -1,7 +1,7 @@
 //! Counterexamples as readable steps: which actor did what, and only the
 //! state that changed.
 
-use stateright::actor::{ActorModelAction, Id};
+use stateright::actor::{ActorModelAction, Id, Network};
 
 use crate::actor::{who, NodeState, Timer, Who};
 use crate::check::RaftPath;
@@ -226,13 +226,35 @@ fn actor_diff(a: &NodeState, b: &NodeState) -> Vec<String> {
 
 /// The envelopes of a state's network, sorted.
 fn envelopes(s: &RaftState) -> Vec<(Id, Id, Msg)> {
-    let mut v: Vec<_> = s
-        .network
+    network_envelopes(&s.network)
+}
+
+/// Every message in flight, once per copy, sorted.
+fn network_envelopes(network: &Network<Msg>) -> Vec<(Id, Id, Msg)> {
+    let mut v: Vec<_> = network
         .iter_all()
         .map(|e| (e.src, e.dst, e.msg.clone()))
         .collect();
     v.sort();
-    v
+    // stateright 0.31's `iter_all` on an unordered non-duplicating network
+    // yields a message held `n > 1` times `n + 1` times (its counter is
+    // decremented after the first copy was already yielded); a message held
+    // once is yielded once. Undo that, so that identical messages in flight
+    // are counted right (`envelopes_count_identical_messages_once_each`
+    // pins the upstream behaviour).
+    let mut out: Vec<(Id, Id, Msg)> = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let run = v[i..].iter().take_while(|e| **e == v[i]).count();
+        let copies = if run > 1 && matches!(network, Network::UnorderedNonDuplicating(_)) {
+            run - 1
+        } else {
+            run
+        };
+        out.extend(std::iter::repeat_n(v[i].clone(), copies));
+        i += run;
+    }
+    out
 }
 
 /// The messages in `b`'s network but not in `a`'s (as a multiset).
@@ -326,4 +348,34 @@ pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
 /// The explorer URL that opens `path`.
 pub fn explorer_url(model: &RaftModel, path: &RaftPath, addr: &str) -> String {
     format!("http://{addr}/#/steps/{}", path.encode(model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stateright::actor::Envelope;
+
+    #[test]
+    fn envelopes_count_identical_messages_once_each() {
+        let (a, b) = (Id::from(0), Id::from(1));
+        let env = |msg: Msg| Envelope {
+            src: a,
+            dst: b,
+            msg,
+        };
+        let twice = Msg::NotLeader { seq: 1, hint: None };
+        let once = Msg::NotLeader { seq: 2, hint: None };
+        let net = Network::new_unordered_nonduplicating([
+            env(twice.clone()),
+            env(twice.clone()),
+            env(once.clone()),
+        ]);
+        // The upstream behaviour the correction undoes: 3 copies of a
+        // message held twice. If stateright fixes it, this fails and the
+        // correction in `network_envelopes` must go.
+        assert_eq!(net.iter_all().filter(|e| *e.msg == twice).count(), 3);
+        let v = network_envelopes(&net);
+        assert_eq!(v.iter().filter(|e| e.2 == twice).count(), 2);
+        assert_eq!(v.iter().filter(|e| e.2 == once).count(), 1);
+    }
 }

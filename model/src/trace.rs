@@ -173,7 +173,13 @@ impl Converter {
                 term: b.term,
                 reason,
             });
-            self.event(node, ev, Some(post(b)));
+            // The role changes before the step touches the log: the post
+            // state has the new role and term with the old log and commit
+            // (the append, truncate, install and commit events follow).
+            let mut mid = b.clone();
+            mid.log = a.log.clone();
+            mid.commit = a.commit;
+            self.event(node, ev, Some(post(&mid)));
         }
         let installed = b.has(ghost::INSTALLED_SNAPSHOT)
             && b.log.snapshot_index != a.log.snapshot_index
