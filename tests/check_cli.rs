@@ -57,6 +57,11 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "an uncommitted suffix is truncated after a leader change",
         "a stale append is acknowledged at the commit index",
         "a candidate gives up a lost election",
+        "Pre-Vote Changes No Term",
+        "a pre-candidate wins its pre-vote and campaigns",
+        "a pre-candidate loses its pre-vote",
+        "a leader steps down by check-quorum",
+        "a follower commits on a heartbeat",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -68,7 +73,15 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         .collect();
     assert_eq!(
         configs,
-        ["elections", "clients", "figure8", "snapshots", "production"]
+        [
+            "elections",
+            "clients",
+            "figure8",
+            "snapshots",
+            "production",
+            "pre-vote",
+            "check-quorum"
+        ]
     );
 }
 
@@ -187,7 +200,7 @@ fn bad_flags_exit_2() {
         &["check", "--strategy", "random"],
         &["check", "--symmetry", "--strategy", "bfs"],
         &["check", "--timeout", "-1"],
-        &["check", "--feature", "pre-vote"],
+        &["check", "--feature", "prevote"],
         &["explore", "--addr", "not an address"],
     ] {
         let out = raftcheck().args(args).output().unwrap();
@@ -213,6 +226,7 @@ fn bugs_lists_every_planted_bug() {
         "minority-quorum",
         "snapshot-regress",
         "stale-append-match",
+        "pre-vote-raises-term",
     ] {
         assert!(text.contains(b), "{b}");
     }
@@ -358,7 +372,15 @@ fn simulation_runs_and_is_not_exhaustive() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{text}\n{err}");
-    let names = ["elections", "clients", "figure8", "snapshots", "production"];
+    let names = [
+        "elections",
+        "clients",
+        "figure8",
+        "snapshots",
+        "production",
+        "pre-vote",
+        "check-quorum",
+    ];
     for name in names {
         assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");
     }

@@ -1,7 +1,11 @@
-//! `raftcheck validate` with features (behaviours beyond Figure 2): a
-//! correct raft-rs run that Figure 2 alone rejects is valid once the trace's
-//! header (or `--features`) says the implementation gives up lost
-//! elections; unknown feature names are bad input.
+//! `raftcheck validate` with features (behaviours beyond Figure 2): correct
+//! raft-rs runs whose headers say nothing of features are valid (every
+//! feature is allowed when none is declared); a header that declares
+//! Figure 2 only (`"features": []`) gets a step only a feature allows
+//! rejected, and declaring the feature (in the header or with `--features`)
+//! accepts it again; unknown feature names are bad input. The
+//! production-Raft example (pre-vote, heartbeat, check-quorum) is valid, and
+//! mutations of it that break pre-vote's promises are rejected.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -18,13 +22,63 @@ fn raft_rs_trace() -> PathBuf {
         .join("tests/data/raft-rs/lost-election-ordered-seed10.ndjson")
 }
 
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/examples/pre-vote-check-quorum.ndjson")
+}
+
+/// `file` with its header's `features` set to `features` (removed when
+/// `None`) and `change` applied to the lines after the header; written to
+/// a temporary directory.
+fn rewritten(
+    file: &PathBuf,
+    features: Option<serde_json::Value>,
+    change: impl Fn(&str) -> String,
+) -> (tempfile::TempDir, PathBuf) {
+    let original = std::fs::read_to_string(file).unwrap();
+    let (header, rest) = original.split_once('\n').unwrap();
+    let mut h: serde_json::Value = serde_json::from_str(header).unwrap();
+    match features {
+        Some(f) => h["features"] = f,
+        None => {
+            h.as_object_mut().unwrap().remove("features");
+        }
+    }
+    let body: String = rest.lines().map(|l| change(l) + "\n").collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ndjson");
+    std::fs::write(&path, format!("{h}\n{body}")).unwrap();
+    (dir, path)
+}
+
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
+/// raft-rs's runs as its harness wrote them, with no `features` field:
+/// every feature is allowed, and both are valid.
+#[test]
+fn raft_rs_runs_without_declared_features_are_valid() {
+    for name in [
+        "lost-election-ordered-seed10.ndjson",
+        "stale-append-reply-chaos-seed1.ndjson",
+    ] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/raft-rs")
+            .join(name);
+        let out = raftcheck(&["validate", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
+        assert!(text(&out).contains("1 of 1 runs valid"), "{}", text(&out));
+    }
+}
+
 #[test]
 fn figure_2_alone_rejects_a_lost_election() {
-    let out = raftcheck(&["validate", raft_rs_trace().to_str().unwrap()]);
+    let (_dir, path) = rewritten(
+        &raft_rs_trace(),
+        Some(serde_json::json!([])),
+        str::to_string,
+    );
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains(":41: node 3: VoteCountingRule violated"),
@@ -35,7 +89,11 @@ fn figure_2_alone_rejects_a_lost_election() {
 
 #[test]
 fn the_lost_election_feature_on_the_command_line_accepts_it() {
-    let path = raft_rs_trace();
+    let (_dir, path) = rewritten(
+        &raft_rs_trace(),
+        Some(serde_json::json!([])),
+        str::to_string,
+    );
     let out = raftcheck(&[
         "validate",
         "--features",
@@ -81,4 +139,67 @@ fn an_unknown_feature_flag_is_bad_usage() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--features"), "{}", text(&out));
+}
+
+#[test]
+fn the_production_raft_example_is_valid() {
+    let out = raftcheck(&["validate", example().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Without a features field every feature is allowed: still valid.
+    let (_dir, path) = rewritten(&example(), None, str::to_string);
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// Declared Figure 2 only, the pre-vote is a step the election timeout
+/// rule does not take.
+#[test]
+fn a_pre_vote_without_the_feature_is_rejected() {
+    let (_dir, path) = rewritten(&example(), Some(serde_json::json!([])), str::to_string);
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ElectionTimeoutRule violated"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A voter that raises its term on a pre-vote request (the planted model
+/// bug `pre-vote-raises-term`, as an implementation would show it).
+#[test]
+fn a_pre_vote_that_raises_the_voters_term_is_rejected() {
+    let (_dir, path) = rewritten(
+        &example(),
+        Some(serde_json::json!(["pre-vote", "heartbeat", "check-quorum"])),
+        |l| {
+            if l.contains(r#""node":2,"seq":3,"type":"send""#)
+                || l.contains(r#""type":"send","node":2,"seq":3"#)
+            {
+                l.replace(r#""post":{"term":0,"#, r#""post":{"term":1,"#)
+            } else {
+                l.to_string()
+            }
+        },
+    );
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("PreVoteRule violated"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A leader may step down by check-quorum only with the feature.
+#[test]
+fn a_check_quorum_step_down_needs_the_feature() {
+    let (_dir, path) = rewritten(
+        &example(),
+        Some(serde_json::json!(["pre-vote", "heartbeat"])),
+        str::to_string,
+    );
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("role Leader"), "{}", text(&out));
 }

@@ -69,8 +69,11 @@ impl NodeState {
 pub enum Timer {
     /// A follower's or candidate's election timeout.
     Election,
-    /// A leader sends AppendEntries (or InstallSnapshot) to every follower.
+    /// A leader sends AppendEntries (or InstallSnapshot) to every follower;
+    /// with feature heartbeat, a Heartbeat to a follower it has no entries for.
     Heartbeat,
+    /// With feature check-quorum: a leader checks it heard from a quorum.
+    CheckQuorum,
     /// A client gives up waiting and retries at the next server.
     Retry,
 }
@@ -122,11 +125,16 @@ impl RaftActor {
                 next.ghost |= ghost::LEADER_OVERWROTE;
             }
         }
+        let rules = self.rules();
         if old.role != Role::Leader && next.role == Role::Leader {
             o.cancel_timer(Timer::Election);
             o.set_timer(Timer::Heartbeat, model_timeout());
+            if rules.check_quorum {
+                o.set_timer(Timer::CheckQuorum, model_timeout());
+            }
         } else if old.role == Role::Leader && next.role != Role::Leader {
             o.cancel_timer(Timer::Heartbeat);
+            o.cancel_timer(Timer::CheckQuorum);
             o.set_timer(Timer::Election, model_timeout());
         }
         if next.persistent_changed(old) {
@@ -204,7 +212,12 @@ impl Actor for RaftActor {
                     Who::Client(_) => 0,
                 };
                 let s = s.clone();
-                let step = rules::handle_message(&s, &self.rules(), from, &msg);
+                let mut step = rules::handle_message(&s, &self.rules(), from, &msg);
+                if matches!(msg, Msg::PreVote { .. })
+                    && (step.state.term != s.term || step.state.voted_for != s.voted_for)
+                {
+                    step.state.ghost |= ghost::PRE_VOTE_DISTURBED;
+                }
                 self.finish(&s, step, state, o);
             }
             NodeState::Client(c) => {
@@ -264,17 +277,35 @@ impl Actor for RaftActor {
                 o.set_timer(Timer::Heartbeat, model_timeout());
                 let mut next = s.clone();
                 let mut sends = vec![];
-                for j in self.rules().peers(s.id) {
-                    for (dest, msg) in rules::replication::append_entries(&s, j, usize::MAX).sends {
-                        // Resending the very same message is left to the network.
-                        let last = &mut next.last_sent[(j - 1) as usize];
-                        if last.as_ref() != Some(&msg) {
-                            *last = Some(msg.clone());
-                            sends.push((dest, msg));
+                let rules = self.rules();
+                for j in rules.peers(s.id) {
+                    // With feature heartbeat (etcd-io/raft): entries when
+                    // the follower lacks some, and a heartbeat to everyone.
+                    let lagging = s.next_index[(j - 1) as usize] <= s.log.last_index();
+                    if !rules.heartbeat || lagging {
+                        let step = rules::replication::append_entries(&s, j, usize::MAX);
+                        for (dest, msg) in step.sends {
+                            // Resending the very same message is left to the network.
+                            let last = &mut next.last_sent[(j - 1) as usize];
+                            if last.as_ref() != Some(&msg) {
+                                *last = Some(msg.clone());
+                                sends.push((dest, msg));
+                            }
                         }
+                    }
+                    if rules.heartbeat {
+                        sends.extend(rules::replication::heartbeat(&s, j).sends);
                     }
                 }
                 let step = Step { state: next, sends };
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Server(s), Timer::CheckQuorum) => {
+                let s = s.clone();
+                let step = rules::elections::check_quorum(&s, &self.rules());
+                if step.state.role == Role::Leader {
+                    o.set_timer(Timer::CheckQuorum, model_timeout());
+                }
                 self.finish(&s, step, state, o);
             }
             (NodeState::Client(c), Timer::Retry) => {

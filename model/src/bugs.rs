@@ -38,11 +38,15 @@ pub enum Bug {
     /// success reply) instead of its commit index, though it appended none:
     /// the leader counts it for an entry it does not hold.
     StaleAppendMatch,
+    /// A server that receives a pre-vote request of a higher term adopts
+    /// that term, as it would for a vote request ([`crate::Rules::pre_vote`]):
+    /// a server that cannot win still disrupts the cluster.
+    PreVoteRaisesTerm,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -54,6 +58,7 @@ impl Bug {
         Bug::MinorityQuorum,
         Bug::SnapshotRegress,
         Bug::StaleAppendMatch,
+        Bug::PreVoteRaisesTerm,
     ];
 
     /// The name used on the command line.
@@ -70,6 +75,7 @@ impl Bug {
             Bug::MinorityQuorum => "minority-quorum",
             Bug::SnapshotRegress => "snapshot-regress",
             Bug::StaleAppendMatch => "stale-append-match",
+            Bug::PreVoteRaisesTerm => "pre-vote-raises-term",
         }
     }
 
@@ -97,6 +103,9 @@ impl Bug {
             Bug::StaleAppendMatch => {
                 "a follower ignoring a stale AppendEntries acknowledges entries it does not hold"
             }
+            Bug::PreVoteRaisesTerm => {
+                "a pre-vote request raises the voter's term, as a vote request would"
+            }
         }
     }
 
@@ -115,6 +124,7 @@ impl Bug {
             Bug::MinorityQuorum => ELECTION_SAFETY,
             Bug::SnapshotRegress => COMMITTED_DURABLE,
             Bug::StaleAppendMatch => COMMITTED_DURABLE,
+            Bug::PreVoteRaisesTerm => PRE_VOTE_KEEPS_TERMS,
         }
     }
 }

@@ -101,6 +101,12 @@ pub struct Config {
     pub stale_append_reply: bool,
     /// [`Rules::lost_election`] (feature `lost-election`).
     pub lost_election: bool,
+    /// [`Rules::pre_vote`] (feature `pre-vote`).
+    pub pre_vote: bool,
+    /// [`Rules::heartbeat`] (feature `heartbeat`).
+    pub heartbeat: bool,
+    /// [`Rules::check_quorum`] (feature `check-quorum`).
+    pub check_quorum: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -122,6 +128,9 @@ impl Default for Config {
             bug: None,
             stale_append_reply: false,
             lost_election: false,
+            pre_vote: false,
+            heartbeat: false,
+            check_quorum: false,
             stop: StopFlag::default(),
         }
     }
@@ -166,6 +175,9 @@ impl Config {
             bug: self.bug,
             stale_append_reply: self.stale_append_reply,
             lost_election: self.lost_election,
+            pre_vote: self.pre_vote,
+            heartbeat: self.heartbeat,
+            check_quorum: self.check_quorum,
             ..Rules::new(self.servers)
         }
     }
@@ -177,6 +189,9 @@ impl Config {
         rules.with_feature(name)?;
         self.stale_append_reply = rules.stale_append_reply;
         self.lost_election = rules.lost_election;
+        self.pre_vote = rules.pre_vote;
+        self.heartbeat = rules.heartbeat;
+        self.check_quorum = rules.check_quorum;
         Ok(())
     }
 

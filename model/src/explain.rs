@@ -121,6 +121,17 @@ pub fn message(m: &Msg) -> String {
         Msg::InstallSnapshotReply { term, last_index } => {
             format!("SnapshotReply(term {term}, up to {last_index})")
         }
+        Msg::PreVote {
+            term,
+            last_index,
+            last_term,
+        } => format!("PreVote(term {term}, last log {last_index}@t{last_term})"),
+        Msg::PreVoteReply { term, granted } => format!(
+            "PreVoteReply(term {term}, {})",
+            if *granted { "granted" } else { "denied" }
+        ),
+        Msg::Heartbeat { term, commit } => format!("Heartbeat(term {term}, commit {commit})"),
+        Msg::HeartbeatReply { term } => format!("HeartbeatReply(term {term})"),
         Msg::Request(c) => format!("Request({})", command(c)),
         Msg::Reply { seq, result: r } => format!("Reply(#{seq} {})", result(r)),
         Msg::NotLeader { seq, hint } => match hint {
@@ -133,6 +144,7 @@ pub fn message(m: &Msg) -> String {
 fn role(r: Role) -> &'static str {
     match r {
         Role::Follower => "follower",
+        Role::PreCandidate => "pre-candidate",
         Role::Candidate => "candidate",
         Role::Leader => "leader",
     }
@@ -301,6 +313,7 @@ pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
                 match t {
                     Timer::Election => "election timeout".into(),
                     Timer::Heartbeat => "heartbeat: replicates to followers".into(),
+                    Timer::CheckQuorum => "check-quorum: heard from a quorum?".into(),
                     Timer::Retry => "gives up waiting and retries".into(),
                 },
                 Some(*id),

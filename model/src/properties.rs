@@ -33,6 +33,11 @@ pub mod names {
     pub const STEPPED_DOWN: &str = "a leader steps down";
     pub const STALE_APPEND_ACKED: &str = "a stale append is acknowledged at the commit index";
     pub const LOST_ELECTION: &str = "a candidate gives up a lost election";
+    pub const PRE_VOTE_KEEPS_TERMS: &str = "Pre-Vote Changes No Term";
+    pub const PRE_VOTE_WON: &str = "a pre-candidate wins its pre-vote and campaigns";
+    pub const PRE_VOTE_LOST: &str = "a pre-candidate loses its pre-vote";
+    pub const CHECK_QUORUM_STEP_DOWN: &str = "a leader steps down by check-quorum";
+    pub const HEARTBEAT_COMMIT: &str = "a follower commits on a heartbeat";
 }
 use names::*;
 
@@ -104,6 +109,30 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     }
     if cfg.lost_election && cfg.servers >= 3 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, LOST_ELECTION, lost_election));
+    }
+    if cfg.pre_vote {
+        props.push((
+            Expectation::Always,
+            PRE_VOTE_KEEPS_TERMS,
+            pre_vote_keeps_terms,
+        ));
+        if cfg.servers >= 2 && cfg.max_term >= 1 {
+            props.push((Expectation::Sometimes, PRE_VOTE_WON, pre_vote_won));
+        }
+        // Only a voter with a better log refuses a pre-vote of a higher term.
+        if clients && cfg.servers >= 2 && cfg.max_term >= 2 {
+            props.push((Expectation::Sometimes, PRE_VOTE_LOST, pre_vote_lost));
+        }
+    }
+    if cfg.check_quorum && cfg.servers >= 2 && cfg.max_term >= 1 {
+        props.push((
+            Expectation::Sometimes,
+            CHECK_QUORUM_STEP_DOWN,
+            check_quorum_step_down,
+        ));
+    }
+    if cfg.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, HEARTBEAT_COMMIT, heartbeat_commit));
     }
     props
 }
@@ -301,4 +330,27 @@ fn stale_append_acked(_: &RaftModel, state: &RaftState) -> bool {
 
 fn lost_election(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::LOST_ELECTION))
+}
+
+/// A pre-vote request changed neither the voter's term nor its vote
+/// (thesis 9.6: a server that cannot win an election disturbs no one). The
+/// actor checks each such transition and sets a ghost bit.
+fn pre_vote_keeps_terms(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.has(ghost::PRE_VOTE_DISTURBED))
+}
+
+fn pre_vote_won(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::PRE_VOTE_WON))
+}
+
+fn pre_vote_lost(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::PRE_VOTE_LOST))
+}
+
+fn check_quorum_step_down(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::CHECK_QUORUM_STEP_DOWN))
+}
+
+fn heartbeat_commit(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::HEARTBEAT_COMMIT))
 }

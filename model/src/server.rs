@@ -82,22 +82,35 @@ impl Log {
 /// properties can see transitions; Raft never reads them.
 pub mod ghost {
     /// A follower removed a conflicting (uncommitted) suffix of its log.
-    pub const TRUNCATED: u8 = 1;
+    pub const TRUNCATED: u16 = 1;
     /// A follower installed a snapshot sent by a leader.
-    pub const INSTALLED_SNAPSHOT: u8 = 2;
+    pub const INSTALLED_SNAPSHOT: u16 = 2;
     /// The state machine recognised a retried command and skipped it.
-    pub const DEDUPLICATED: u8 = 4;
+    pub const DEDUPLICATED: u16 = 4;
     /// A leader stepped down on seeing a higher term.
-    pub const STEPPED_DOWN: u8 = 8;
+    pub const STEPPED_DOWN: u16 = 8;
     /// A leader removed or changed an entry of its own log in its term
     /// (violates Leader Append-Only).
-    pub const LEADER_OVERWROTE: u8 = 16;
+    pub const LEADER_OVERWROTE: u16 = 16;
     /// A follower acknowledged a stale AppendEntries at its commit index
     /// ([`super::Rules::stale_append_reply`]).
-    pub const STALE_APPEND_ACKED: u8 = 32;
+    pub const STALE_APPEND_ACKED: u16 = 32;
     /// A candidate gave up an election it could no longer win
     /// ([`super::Rules::lost_election`]).
-    pub const LOST_ELECTION: u8 = 64;
+    pub const LOST_ELECTION: u16 = 64;
+    /// A pre-candidate reached a pre-vote quorum and campaigned
+    /// ([`super::Rules::pre_vote`]).
+    pub const PRE_VOTE_WON: u16 = 128;
+    /// A pre-candidate lost its pre-vote and returned to follower.
+    pub const PRE_VOTE_LOST: u16 = 256;
+    /// A leader stepped down by check-quorum ([`super::Rules::check_quorum`]).
+    pub const CHECK_QUORUM_STEP_DOWN: u16 = 512;
+    /// A follower advanced its commit index on a heartbeat
+    /// ([`super::Rules::heartbeat`]).
+    pub const HEARTBEAT_COMMIT: u16 = 1024;
+    /// A pre-vote request changed the voter's term or vote (violates what
+    /// pre-vote promises, thesis 9.6).
+    pub const PRE_VOTE_DISTURBED: u16 = 2048;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -136,8 +149,11 @@ pub struct Server {
     /// Not part of Raft: the model's leader does not resend a message
     /// identical to the last one (the network may duplicate it instead).
     pub last_sent: Vec<Option<crate::types::Msg>>,
+    /// Peers the leader heard from in its term since its last check-quorum
+    /// (etcd-io/raft `recent_active`), sorted; with [`Rules::check_quorum`].
+    pub heard: Vec<NodeId>,
     /// [`ghost`] bits.
-    pub ghost: u8,
+    pub ghost: u16,
 }
 
 /// What survives a crash: currentTerm, votedFor and the log with its
@@ -179,6 +195,7 @@ impl Server {
             next_index: vec![],
             match_index: vec![],
             last_sent: vec![],
+            heard: vec![],
             ghost: 0,
         }
     }
@@ -198,7 +215,7 @@ impl Server {
     }
 
     /// Whether a ghost bit is set.
-    pub fn has(&self, bit: u8) -> bool {
+    pub fn has(&self, bit: u16) -> bool {
         self.ghost & bit != 0
     }
 }
@@ -227,10 +244,31 @@ pub struct Rules {
     /// unknown (etcd-io/raft and raft-rs `poll` -> `VoteLost` ->
     /// `becomeFollower(r.Term, None)`).
     pub lost_election: bool,
+    /// Feature `pre-vote` (thesis 9.6): an election timeout makes a server a
+    /// pre-candidate that asks for pre-votes for its term + 1 without raising
+    /// its term or voting; only a pre-vote quorum makes it campaign. A pre-vote
+    /// changes nothing on the voter.
+    pub pre_vote: bool,
+    /// Feature `heartbeat`: the leader also sends heartbeats without log
+    /// position, carrying `min(matchIndex, commitIndex)` (etcd-io/raft
+    /// MsgHeartbeat); a follower commits up to it.
+    pub heartbeat: bool,
+    /// Feature `check-quorum` (thesis 6.2): a leader that has not heard from
+    /// a quorum since its last check steps down; a follower that knows a
+    /// leader may ignore (pre)vote requests of a higher term (the leader
+    /// lease; the model checker never uses that freedom, which only drops a
+    /// message, and the trace validator allows it).
+    pub check_quorum: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 2] = ["stale-append-reply", "lost-election"];
+pub const FEATURES: [&str; 5] = [
+    "stale-append-reply",
+    "lost-election",
+    "pre-vote",
+    "heartbeat",
+    "check-quorum",
+];
 
 /// A feature name that is not in [`FEATURES`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,7 +297,19 @@ impl Rules {
             sticky_leader: false,
             stale_append_reply: false,
             lost_election: false,
+            pre_vote: false,
+            heartbeat: false,
+            check_quorum: false,
         }
+    }
+
+    /// Every optional behaviour on.
+    pub fn all_features(servers: u64) -> Rules {
+        let mut rules = Rules::new(servers);
+        for name in FEATURES {
+            rules.with_feature(name).expect("a known feature");
+        }
+        rules
     }
 
     /// Turns on the optional behaviour called `name` (one of [`FEATURES`]).
@@ -267,6 +317,9 @@ impl Rules {
         match name {
             "stale-append-reply" => self.stale_append_reply = true,
             "lost-election" => self.lost_election = true,
+            "pre-vote" => self.pre_vote = true,
+            "heartbeat" => self.heartbeat = true,
+            "check-quorum" => self.check_quorum = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -276,7 +329,13 @@ impl Rules {
     pub fn features(&self) -> Vec<&'static str> {
         FEATURES
             .into_iter()
-            .zip([self.stale_append_reply, self.lost_election])
+            .zip([
+                self.stale_append_reply,
+                self.lost_election,
+                self.pre_vote,
+                self.heartbeat,
+                self.check_quorum,
+            ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()
     }

@@ -85,6 +85,34 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_in_flight: 5,
                 stale_append_reply: true,
                 lost_election: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "pre-vote",
+            purpose: "pre-vote over two terms: pre-vote quorums won and lost, no term disturbed",
+            config: Config {
+                clients: 1,
+                ops: 1,
+                max_term: 2,
+                max_log: 1,
+                max_in_flight: 5,
+                pre_vote: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "check-quorum",
+            purpose:
+                "heartbeats carrying min(match, commit), and leaders stepping down by check-quorum",
+            config: Config {
+                clients: 1,
+                ops: 1,
+                max_term: 1,
+                max_log: 1,
+                max_in_flight: 5,
+                heartbeat: true,
+                check_quorum: true,
                 ..base
             },
         },
@@ -103,6 +131,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         | Bug::StaleRead => "clients",
         Bug::SnapshotRegress => "snapshots",
         Bug::StaleAppendMatch => "production",
+        Bug::PreVoteRaisesTerm => "pre-vote",
     }
 }
 

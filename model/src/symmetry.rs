@@ -25,6 +25,7 @@ fn blank(s: &Server) -> Server {
     b.leader = b.leader.map(|_| 0);
     b.votes = vec![0; b.votes.len()];
     b.rejections = vec![0; b.rejections.len()];
+    b.heard = vec![0; b.heard.len()];
     b.next_index.sort_unstable();
     b.match_index.sort_unstable();
     b.last_sent.clear();
@@ -52,7 +53,10 @@ impl Perm {
         votes.sort_unstable();
         let mut rejections: Vec<NodeId> = s.rejections.iter().map(|&v| self.node(v)).collect();
         rejections.sort_unstable();
+        let mut heard: Vec<NodeId> = s.heard.iter().map(|&v| self.node(v)).collect();
+        heard.sort_unstable();
         Server {
+            heard,
             id: self.node(s.id),
             voted_for: s.voted_for.map(|v| self.node(v)),
             leader: s.leader.map(|v| self.node(v)),

@@ -92,6 +92,17 @@ pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
         Msg::InstallSnapshotReply { last_index, .. } => rt::Rpc::InstallSnapshotReply {
             last_index: *last_index,
         },
+        Msg::PreVote {
+            last_index,
+            last_term,
+            ..
+        } => rt::Rpc::PreVote {
+            last_index: *last_index,
+            last_term: *last_term,
+        },
+        Msg::PreVoteReply { granted, .. } => rt::Rpc::PreVoteReply { granted: *granted },
+        Msg::Heartbeat { commit, .. } => rt::Rpc::Heartbeat { commit: *commit },
+        Msg::HeartbeatReply { .. } => rt::Rpc::HeartbeatReply {},
         Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => return None,
     })
 }
@@ -99,6 +110,7 @@ pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
 fn trace_role(r: Role) -> rt::Role {
     match r {
         Role::Follower => rt::Role::Follower,
+        Role::PreCandidate => rt::Role::PreCandidate,
         Role::Candidate => rt::Role::Candidate,
         Role::Leader => rt::Role::Leader,
     }
@@ -162,10 +174,17 @@ impl Converter {
         let node = b.id;
         if a.role != b.role || a.term != b.term && b.role != Role::Follower {
             let reason = match (a.role, b.role) {
-                (_, Role::Candidate) => rt::RoleReason::ElectionTimeout,
+                (Role::PreCandidate, Role::Candidate) => rt::RoleReason::PreVoteWon,
+                (_, Role::Candidate | Role::PreCandidate) => rt::RoleReason::ElectionTimeout,
                 (_, Role::Leader) => rt::RoleReason::WonElection,
                 _ if b.term > a.term => rt::RoleReason::HigherTerm,
-                (Role::Candidate, Role::Follower) => rt::RoleReason::LeaderDiscovered,
+                (Role::Leader, Role::Follower) => rt::RoleReason::CheckQuorum,
+                (Role::Candidate | Role::PreCandidate, Role::Follower) if b.leader.is_some() => {
+                    rt::RoleReason::LeaderDiscovered
+                }
+                (Role::Candidate | Role::PreCandidate, Role::Follower) => {
+                    rt::RoleReason::LostElection
+                }
                 _ => rt::RoleReason::Other,
             };
             let ev = rt::Event::Role(rt::RoleChange {
@@ -294,7 +313,11 @@ impl Converter {
                 if let (Some(a), Some(b)) = (server(before, *id), server(after, *id)) {
                     let t = match timer {
                         Timer::Heartbeat => rt::TimerKind::Heartbeat,
-                        _ => rt::TimerKind::Election,
+                        // etcd-io/raft checks the quorum when a leader's
+                        // election timeout elapses.
+                        Timer::Election | Timer::CheckQuorum | Timer::Retry => {
+                            rt::TimerKind::Election
+                        }
                     };
                     self.event(
                         b.id,
@@ -366,6 +389,7 @@ impl Converter {
                 index: s.log.snapshot_index,
                 term: s.log.snapshot_term,
             }),
+            commit: None,
             last_index: s.log.last_index(),
             last_term: s.log.last_term(),
             entries: Some(s.log.entries.iter().map(trace_entry).collect()),
@@ -454,12 +478,13 @@ pub fn write_path(
         reorder: cfg.network != NetworkKind::Ordered,
     };
     header.params = Some(serde_json::json!({ "model_flags": cfg.to_flags() }));
-    header.features = cfg
-        .rules()
-        .features()
-        .into_iter()
-        .map(String::from)
-        .collect();
+    header.features = Some(
+        cfg.rules()
+            .features()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    );
     let mut w = rt::TraceWriter::new(File::create(file)?, &header)?;
     for r in &conv.records {
         w.write(r)?;

@@ -60,6 +60,8 @@ pub struct Entry {
 pub enum Role {
     #[default]
     Follower,
+    /// Asking for pre-votes before campaigning ([`crate::server::Rules::pre_vote`]).
+    PreCandidate,
     Candidate,
     Leader,
 }
@@ -101,6 +103,21 @@ pub enum Msg {
     },
     /// Figure 13, InstallSnapshot results; `last_index` is the snapshot's.
     InstallSnapshotReply { term: Term, last_index: Index },
+    /// Thesis 9.6, PreVote: "would you vote for me in `term`?", where `term`
+    /// is one above the sender's own (which it does not raise yet).
+    PreVote {
+        term: Term,
+        last_index: Index,
+        last_term: Term,
+    },
+    /// The answer to a PreVote: `term` is the request's term when granted,
+    /// the voter's own when refused (etcd-io/raft).
+    PreVoteReply { term: Term, granted: bool },
+    /// A heartbeat without log position (etcd-io/raft MsgHeartbeat):
+    /// `commit` is at most the receiver's matchIndex.
+    Heartbeat { term: Term, commit: Index },
+    /// The answer to a heartbeat.
+    HeartbeatReply { term: Term },
     /// A client asks a server to execute a command.
     Request(Command),
     /// The leader answers a client after applying its command.
@@ -118,7 +135,11 @@ impl Msg {
             | Msg::AppendEntries { term, .. }
             | Msg::AppendEntriesReply { term, .. }
             | Msg::InstallSnapshot { term, .. }
-            | Msg::InstallSnapshotReply { term, .. } => Some(*term),
+            | Msg::InstallSnapshotReply { term, .. }
+            | Msg::PreVote { term, .. }
+            | Msg::PreVoteReply { term, .. }
+            | Msg::Heartbeat { term, .. }
+            | Msg::HeartbeatReply { term } => Some(*term),
             Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => None,
         }
     }

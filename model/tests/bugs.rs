@@ -81,3 +81,15 @@ fn snapshot_regress() {
 fn stale_append_match() {
     caught(Bug::StaleAppendMatch);
 }
+#[test]
+fn pre_vote_raises_term() {
+    caught(Bug::PreVoteRaisesTerm);
+}
+
+/// Every bug of the catalogue has exactly one suite configuration to catch it.
+#[test]
+fn every_bug_has_its_configuration() {
+    for bug in Bug::ALL {
+        assert_eq!(suite_for_bug(bug).len(), 1, "{bug}");
+    }
+}

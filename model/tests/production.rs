@@ -213,12 +213,21 @@ fn features_are_switched_on_by_name() {
     assert!(rules.stale_append_reply && !rules.lost_election);
     rules.with_feature("lost-election").unwrap();
     assert!(rules.lost_election);
+    assert_eq!(
+        rules.features(),
+        vec!["stale-append-reply", "lost-election"]
+    );
+    for name in ["pre-vote", "heartbeat", "check-quorum"] {
+        rules.with_feature(name).unwrap();
+    }
+    assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum);
     assert_eq!(rules.features(), FEATURES.to_vec());
-    let err = rules.with_feature("pre-vote").unwrap_err();
-    assert_eq!(err, UnknownFeature("pre-vote".into()));
+    assert_eq!(rules, Rules::all_features(3));
+    let err = rules.with_feature("prevote").unwrap_err();
+    assert_eq!(err, UnknownFeature("prevote".into()));
     let msg = err.to_string();
     assert!(
-        msg.contains("pre-vote") && msg.contains("lost-election"),
+        msg.contains("prevote") && msg.contains("pre-vote") && msg.contains("lost-election"),
         "{msg}"
     );
 }
@@ -232,4 +241,194 @@ fn a_config_passes_its_features_to_the_rules_and_to_its_flags() {
     assert!(!cfg.rules().stale_append_reply);
     assert!(cfg.to_flags().ends_with("--feature lost-election"));
     assert!(cfg.with_feature("nope").is_err());
+}
+
+fn pre_vote_rules() -> Rules {
+    with(&["pre-vote"])
+}
+
+#[test]
+fn a_pre_vote_keeps_the_candidates_term_and_vote() {
+    let rules = pre_vote_rules();
+    let mut s = Server::new(1);
+    s.term = 3;
+    s.voted_for = Some(2);
+    let step = elections::timeout(&s, &rules);
+    assert_eq!(step.state.role, Role::PreCandidate);
+    assert_eq!((step.state.term, step.state.voted_for), (3, Some(2)));
+    for (to, (dest, msg)) in [2, 3].into_iter().zip(&step.sends) {
+        assert_eq!(*dest, Dest::Server(to));
+        assert_eq!(
+            *msg,
+            Msg::PreVote {
+                term: 4,
+                last_index: 0,
+                last_term: 0
+            }
+        );
+    }
+}
+
+#[test]
+fn a_granted_pre_vote_changes_nothing_on_the_voter() {
+    let rules = pre_vote_rules();
+    let mut voter = Server::new(2);
+    voter.term = 3;
+    voter.voted_for = Some(3);
+    voter.leader = Some(3);
+    let ask = |li, lt| Msg::PreVote {
+        term: 4,
+        last_index: li,
+        last_term: lt,
+    };
+    let step = handle_message(&voter, &rules, 1, &ask(0, 0));
+    assert_eq!(step.state, voter, "a pre-vote records nothing");
+    assert_eq!(
+        step.sends,
+        vec![(
+            Dest::Server(1),
+            Msg::PreVoteReply {
+                term: 4,
+                granted: true
+            }
+        )]
+    );
+    // A candidate whose log is behind is refused, with the voter's term.
+    voter.log.entries = vec![entry(3, 1)];
+    let step = handle_message(&voter, &rules, 1, &ask(0, 0));
+    assert_eq!(step.state, voter);
+    assert_eq!(
+        step.sends,
+        vec![(
+            Dest::Server(1),
+            Msg::PreVoteReply {
+                term: 3,
+                granted: false
+            }
+        )]
+    );
+    // With the planted bug the voter adopts the pre-vote's term.
+    let buggy = Rules {
+        bug: Some(Bug::PreVoteRaisesTerm),
+        ..rules
+    };
+    let step = handle_message(&voter, &buggy, 1, &ask(1, 3));
+    assert_eq!(step.state.term, 4);
+}
+
+#[test]
+fn a_pre_vote_quorum_starts_the_real_election_and_refusals_end_it() {
+    let rules = pre_vote_rules();
+    let mut s = Server::new(1);
+    s.term = 3;
+    let pre = elections::timeout(&s, &rules).state;
+    let won = handle_message(
+        &pre,
+        &rules,
+        2,
+        &Msg::PreVoteReply {
+            term: 4,
+            granted: true,
+        },
+    );
+    assert_eq!(won.state.role, Role::Candidate);
+    assert_eq!((won.state.term, won.state.voted_for), (4, Some(1)));
+    assert!(won.state.has(ghost::PRE_VOTE_WON));
+    assert_eq!(won.sends.len(), 2, "RequestVote to both peers");
+
+    let refusal = Msg::PreVoteReply {
+        term: 3,
+        granted: false,
+    };
+    let mut lost = pre.clone();
+    for from in [2, 3] {
+        lost = handle_message(&lost, &rules, from, &refusal).state;
+    }
+    assert_eq!((lost.role, lost.term), (Role::Follower, 3));
+    assert!(lost.has(ghost::PRE_VOTE_LOST));
+    // A grant of an older round, and a refusal carrying a newer term.
+    let stale = handle_message(
+        &pre,
+        &rules,
+        2,
+        &Msg::PreVoteReply {
+            term: 3,
+            granted: true,
+        },
+    );
+    assert_eq!(stale.state, pre);
+    let newer = handle_message(
+        &pre,
+        &rules,
+        2,
+        &Msg::PreVoteReply {
+            term: 7,
+            granted: false,
+        },
+    );
+    assert_eq!((newer.state.role, newer.state.term), (Role::Follower, 7));
+}
+
+fn leader_of_term_2_with_commit_2() -> Server {
+    let rules = with(&["heartbeat", "check-quorum"]);
+    let mut s = Server::new(1);
+    s.term = 1;
+    let mut s = elections::campaign(&s, &rules).state;
+    elections::become_leader(&mut s, &rules);
+    s.log.entries = vec![entry(2, 1), entry(2, 2)];
+    s.commit = 2;
+    s.match_index = vec![0, 1, 2];
+    s
+}
+
+/// A heartbeat never tells a follower to commit past what it is known to
+/// hold: etcd's `min(match, committed)`.
+#[test]
+fn a_heartbeat_carries_min_of_match_and_commit() {
+    let s = leader_of_term_2_with_commit_2();
+    for (to, commit) in [(2, 1), (3, 2)] {
+        let sends = raft_model::rules::replication::heartbeat(&s, to).sends;
+        assert_eq!(
+            sends,
+            vec![(Dest::Server(to), Msg::Heartbeat { term: 2, commit })]
+        );
+    }
+    // The follower commits up to it, within its log.
+    let rules = with(&["heartbeat"]);
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.log.entries = vec![entry(2, 1)];
+    let step = handle_message(&f, &rules, 1, &Msg::Heartbeat { term: 2, commit: 2 });
+    assert_eq!(step.state.commit, 1);
+    assert_eq!(step.state.leader, Some(1));
+    assert!(step.state.has(ghost::HEARTBEAT_COMMIT));
+    assert_eq!(
+        step.sends[0],
+        (Dest::Server(1), Msg::HeartbeatReply { term: 2 })
+    );
+}
+
+#[test]
+fn check_quorum_steps_a_leader_down_unless_a_quorum_was_heard() {
+    let rules = with(&["heartbeat", "check-quorum"]);
+    let s = leader_of_term_2_with_commit_2();
+    let down = elections::check_quorum(&s, &rules).state;
+    assert_eq!(
+        (down.role, down.term, down.leader),
+        (Role::Follower, 2, None)
+    );
+    assert!(down.has(ghost::CHECK_QUORUM_STEP_DOWN));
+    let heard = handle_message(&s, &rules, 3, &Msg::HeartbeatReply { term: 2 }).state;
+    assert_eq!(heard.heard, vec![3]);
+    let kept = elections::check_quorum(&heard, &rules).state;
+    assert_eq!(kept.role, Role::Leader);
+    assert!(kept.heard.is_empty(), "each check starts afresh");
+    // The lease: a follower that knows a leader may ignore a newer vote request.
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.leader = Some(1);
+    assert!(elections::may_ignore_in_lease(&f, &rules, 3));
+    assert!(!elections::may_ignore_in_lease(&f, &with(&["pre-vote"]), 3));
+    f.leader = None;
+    assert!(!elections::may_ignore_in_lease(&f, &rules, 3));
 }

@@ -25,8 +25,10 @@ pub struct Args {
     #[arg(long, default_value_t = DEFAULT_BUDGET as u64, value_parser = clap::value_parser!(u64).range(1..))]
     frontier_budget: u64,
     /// Behaviours beyond the Raft paper's Figure 2 that the implementation
-    /// uses, comma-separated (stale-append-reply, lost-election), in
-    /// addition to those the trace header's `features` lists.
+    /// uses, comma-separated (stale-append-reply, lost-election, pre-vote,
+    /// heartbeat, check-quorum), in addition to those the trace header's
+    /// `features` lists. A header without `features` and no flag allows
+    /// every one; with the flag, only those named.
     #[arg(long, value_delimiter = ',', value_parser = feature)]
     features: Vec<String>,
     /// Trace or history files (raft-trace/1 ndjson), or directories: a

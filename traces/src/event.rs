@@ -37,9 +37,11 @@ pub struct Header {
     pub params: Option<serde_json::Value>,
     /// The behaviours beyond the Raft paper's Figure 2 that the
     /// implementation uses (for example `lost-election`): the validator
-    /// checks the trace against the specification with these switched on.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub features: Vec<String>,
+    /// checks the trace against the specification with exactly these
+    /// switched on. Absent (`None`): unknown, so the validator allows every
+    /// behaviour the specification knows; `Some(vec![])` says "Figure 2 only".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
 }
 
 /// The wire tag of a header line.
@@ -60,7 +62,7 @@ impl Header {
             observes,
             network: Network::default(),
             params: None,
-            features: Vec::new(),
+            features: None,
         }
     }
 }
@@ -217,6 +219,8 @@ impl StateField {
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Follower,
+    /// Asking for pre-votes (feature `pre-vote`): its term is not raised yet.
+    PreCandidate,
     Candidate,
     Leader,
 }
@@ -369,6 +373,10 @@ pub struct Init {
     /// Recovered snapshot, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotMeta>,
+    /// Recovered commit index, for implementations that keep it on disk
+    /// (etcd-io/raft's `HardState.commit`); absent: the snapshot's index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Index>,
     /// Index of the last recovered log entry.
     pub last_index: Index,
     /// Term of the last recovered log entry (0 for an empty log).
@@ -392,8 +400,20 @@ pub enum RoleReason {
     WonElection,
     /// A message with a higher term: any role becomes follower.
     HigherTerm,
-    /// AppendEntries from the current term's leader: candidate becomes follower.
+    /// AppendEntries (or a heartbeat) from the current term's leader:
+    /// candidate or pre-candidate becomes follower.
     LeaderDiscovered,
+    /// Feature `lost-election`: a candidate or pre-candidate that can no
+    /// longer win becomes follower in the same term.
+    LostElection,
+    /// Feature `pre-vote`: a pre-candidate with pre-votes from a quorum
+    /// becomes candidate (in a new term).
+    PreVoteWon,
+    /// Feature `check-quorum`: a leader that has not heard from a quorum
+    /// within an election timeout becomes follower in the same term.
+    CheckQuorum,
+    /// Feature `transfer`: a `timeout_now` makes a follower candidate at once.
+    Transfer,
     /// Another reason the emitter cannot map to the above.
     Other,
 }
@@ -492,6 +512,28 @@ pub enum Rpc {
         /// The snapshot index the follower now has (its match index).
         last_index: Index,
     },
+    /// Feature `pre-vote`: would you vote for me in `term`? (`term` is the
+    /// term the sender would campaign in, one above its own.)
+    PreVote {
+        last_index: Index,
+        last_term: Term,
+    },
+    /// Feature `pre-vote`: the answer; `term` is the request's term when
+    /// granted, the voter's own term when refused.
+    PreVoteReply {
+        granted: bool,
+    },
+    /// Feature `heartbeat`: a leader's heartbeat without log position;
+    /// `commit` is at most what the receiver is known to hold (etcd-io/raft
+    /// sends `min(match, committed)`).
+    Heartbeat {
+        commit: Index,
+    },
+    /// Feature `heartbeat`: the answer to a heartbeat.
+    HeartbeatReply {},
+    /// Feature `transfer`: the leader tells an up-to-date follower to start
+    /// an election at once.
+    TimeoutNow {},
 }
 
 impl Rpc {
@@ -504,6 +546,11 @@ impl Rpc {
             Rpc::AppendEntriesReply { .. } => "append_entries_reply",
             Rpc::InstallSnapshot { .. } => "install_snapshot",
             Rpc::InstallSnapshotReply { .. } => "install_snapshot_reply",
+            Rpc::PreVote { .. } => "pre_vote",
+            Rpc::PreVoteReply { .. } => "pre_vote_reply",
+            Rpc::Heartbeat { .. } => "heartbeat",
+            Rpc::HeartbeatReply {} => "heartbeat_reply",
+            Rpc::TimeoutNow {} => "timeout_now",
         }
     }
 

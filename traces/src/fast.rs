@@ -28,6 +28,7 @@ struct Line<'a> {
     #[serde(default, with = "double_option")]
     vote: Option<Option<NodeId>>,
     snapshot: Option<SnapshotMeta>,
+    commit: Option<Index>,
     last_index: Option<Index>,
     last_term: Option<Term>,
     entries: Option<Vec<WireEntry>>,
@@ -195,6 +196,10 @@ fn rpc(m: WireMsg) -> Option<Message> {
         "append_entries_reply" => SU | MI | HI | HT,
         "install_snapshot" => LI | LT | OF | DO | DA,
         "install_snapshot_reply" => LI,
+        "pre_vote" => LI | LT,
+        "pre_vote_reply" => GR,
+        "heartbeat" => CO,
+        "heartbeat_reply" | "timeout_now" => 0,
         _ => return None,
     };
     if present & !allowed != 0 {
@@ -228,9 +233,19 @@ fn rpc(m: WireMsg) -> Option<Message> {
             done: m.done?,
             data: m.data,
         },
-        _ => Rpc::InstallSnapshotReply {
+        "install_snapshot_reply" => Rpc::InstallSnapshotReply {
             last_index: m.last_index?,
         },
+        "pre_vote" => Rpc::PreVote {
+            last_index: m.last_index?,
+            last_term: m.last_term?,
+        },
+        "pre_vote_reply" => Rpc::PreVoteReply {
+            granted: m.granted?,
+        },
+        "heartbeat" => Rpc::Heartbeat { commit: m.commit? },
+        "heartbeat_reply" => Rpc::HeartbeatReply {},
+        _ => Rpc::TimeoutNow {},
     };
     Some(Message {
         id: m.id,
@@ -262,7 +277,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     const REQ: u32 = 16384;
     const DUPLICATE: u32 = 32768;
     const LOST: u32 = 65536;
+    const COMMIT: u32 = 131072;
     let present = [
+        (l.commit.is_some(), COMMIT),
         (l.reason.is_some(), REASON),
         (l.term.is_some(), TERM),
         (l.vote.is_some(), VOTE),
@@ -284,7 +301,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
     let allowed = match l.ty {
-        "init" => REASON | TERM | VOTE | SNAPSHOT | LAST_INDEX | LAST_TERM | ENTRIES,
+        "init" => REASON | TERM | VOTE | SNAPSHOT | COMMIT | LAST_INDEX | LAST_TERM | ENTRIES,
         "crash" => 0,
         "role" => ROLE | TERM | REASON,
         "timeout" => TIMER,
@@ -311,6 +328,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
             term: l.term?,
             vote: l.vote?,
             snapshot: l.snapshot,
+            commit: l.commit,
             last_index: l.last_index?,
             last_term: l.last_term?,
             entries: entries(l.entries)?,
@@ -324,6 +342,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
                 "won_election" => RoleReason::WonElection,
                 "higher_term" => RoleReason::HigherTerm,
                 "leader_discovered" => RoleReason::LeaderDiscovered,
+                "lost_election" => RoleReason::LostElection,
+                "pre_vote_won" => RoleReason::PreVoteWon,
+                "check_quorum" => RoleReason::CheckQuorum,
+                "transfer" => RoleReason::Transfer,
                 "other" => RoleReason::Other,
                 _ => return None,
             },

@@ -84,12 +84,21 @@ fn rpc() -> impl Strategy<Value = Rpc> {
             }
         ),
         small().prop_map(|last_index| Rpc::InstallSnapshotReply { last_index }),
+        (small(), small()).prop_map(|(last_index, last_term)| Rpc::PreVote {
+            last_index,
+            last_term
+        }),
+        any::<bool>().prop_map(|granted| Rpc::PreVoteReply { granted }),
+        small().prop_map(|commit| Rpc::Heartbeat { commit }),
+        Just(Rpc::HeartbeatReply {}),
+        Just(Rpc::TimeoutNow {}),
     ]
 }
 
 fn role() -> impl Strategy<Value = Role> {
     prop_oneof![
         Just(Role::Follower),
+        Just(Role::PreCandidate),
         Just(Role::Candidate),
         Just(Role::Leader)
     ]
@@ -139,16 +148,17 @@ fn event(node: NodeId) -> impl Strategy<Value = Event> {
             small(),
             option::of(node_id()),
             option::of((small(), small()).prop_map(|(index, term)| SnapshotMeta { index, term })),
-            (small(), small()),
+            (small(), small(), option::of(small())),
             entries()
         )
             .prop_map(
-                |(reason, term, vote, snapshot, (last_index, last_term), entries)| {
+                |(reason, term, vote, snapshot, (last_index, last_term, commit), entries)| {
                     Event::Init(Init {
                         reason,
                         term,
                         vote,
                         snapshot,
+                        commit,
                         last_index,
                         last_term,
                         entries,
@@ -164,6 +174,10 @@ fn event(node: NodeId) -> impl Strategy<Value = Event> {
                 Just(RoleReason::WonElection),
                 Just(RoleReason::HigherTerm),
                 Just(RoleReason::LeaderDiscovered),
+                Just(RoleReason::LostElection),
+                Just(RoleReason::PreVoteWon),
+                Just(RoleReason::CheckQuorum),
+                Just(RoleReason::Transfer),
                 Just(RoleReason::Other)
             ]
         )
@@ -309,7 +323,7 @@ fn header() -> Header {
         duplication: true,
         reorder: false,
     };
-    h.features = vec!["lost-election".into(), "stale-append-reply".into()];
+    h.features = Some(vec!["lost-election".into(), "stale-append-reply".into()]);
     h
 }
 

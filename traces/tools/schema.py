@@ -22,7 +22,7 @@ D["entry_data"]={"oneOf":[
 ]}
 D["entry"]=obj({"term":u,"data":{"$ref":"#/$defs/entry_data"}},["term"])
 D["entries"]={"type":"array","items":{"$ref":"#/$defs/entry"}}
-D["role"]={"enum":["follower","candidate","leader"]}
+D["role"]={"enum":["follower","pre_candidate","candidate","leader"]}
 D["post"]=obj({"term":u,"vote":nullable_node,"role":{"$ref":"#/$defs/role"},"leader":nullable_node,"commit":u,"applied":u,
   "last_index":u,"last_term":u,"snapshot_index":u,"snapshot_term":u},[])
 common={"msg_head":{"id":u,"from":{"$ref":"#/$defs/node"},"to":{"$ref":"#/$defs/node"},"term":u}}
@@ -36,6 +36,11 @@ D["message"]={"oneOf":[
   msg("append_entries_reply",{"success":{"type":"boolean"},"match_index":u,"hint_index":u,"hint_term":u},["success"]),
   msg("install_snapshot",{"last_index":u,"last_term":u,"offset":u,"done":{"type":"boolean"},"data":{}},["last_index","last_term","done"]),
   msg("install_snapshot_reply",{"last_index":u},["last_index"]),
+  msg("pre_vote",{"last_index":u,"last_term":u},["last_index","last_term"]),
+  msg("pre_vote_reply",{"granted":{"type":"boolean"}},["granted"]),
+  msg("heartbeat",{"commit":u},["commit"]),
+  msg("heartbeat_reply",{},[]),
+  msg("timeout_now",{},[]),
 ]}
 event_types=["init","crash","role","timeout","send","receive","append","truncate","persist","commit","apply","snapshot","install","gap","invoke","return"]
 D["header"]=obj({
@@ -53,9 +58,9 @@ def node_ev(t, props, req):
     return obj(p,["type","node","seq"]+req)
 snap=obj({"index":u,"term":u},["index","term"])
 D["node_event"]={"oneOf":[
-  node_ev("init",{"reason":{"enum":["boot","restart"]},"term":u,"vote":nullable_node,"snapshot":snap,"last_index":u,"last_term":u,"entries":{"$ref":"#/$defs/entries"}},["reason","term","vote","last_index","last_term"]),
+  node_ev("init",{"reason":{"enum":["boot","restart"]},"term":u,"vote":nullable_node,"snapshot":snap,"commit":u,"last_index":u,"last_term":u,"entries":{"$ref":"#/$defs/entries"}},["reason","term","vote","last_index","last_term"]),
   node_ev("crash",{},[]),
-  node_ev("role",{"role":{"$ref":"#/$defs/role"},"term":u,"reason":{"enum":["election_timeout","won_election","higher_term","leader_discovered","other"]}},["role","term","reason"]),
+  node_ev("role",{"role":{"$ref":"#/$defs/role"},"term":u,"reason":{"enum":["election_timeout","won_election","higher_term","leader_discovered","lost_election","pre_vote_won","check_quorum","transfer","other"]}},["role","term","reason"]),
   node_ev("timeout",{"timer":{"enum":["election","heartbeat"]}},["timer"]),
   node_ev("send",{"msg":{"$ref":"#/$defs/message"}},["msg"]),
   node_ev("receive",{"msg":{"$ref":"#/$defs/message"}},["msg"]),

@@ -46,6 +46,7 @@ impl Trace<'_> {
             term: rec.hard_state.term,
             vote: rec.hard_state.vote,
             snapshot: rec.snapshot.as_ref().map(|s| snapshot_meta(s.meta)),
+            commit: None,
             last_index: n.log.last_index(),
             last_term: n.log.last_term(),
             entries: Some(rec.entries.iter().map(entry).collect()),

@@ -7,13 +7,23 @@ use crate::types::{Msg, NodeId, Role, Term};
 
 /// An election timeout on server `s`. Figure 2, Followers: "If election
 /// timeout elapses without receiving AppendEntries ... convert to candidate";
-/// Candidates: "On conversion to candidate, start election: increment
-/// currentTerm, vote for self, send RequestVote RPCs to all other servers"
-/// (and "If election timeout elapses: start new election"). A leader ignores it.
+/// Candidates: "If election timeout elapses: start new election". With
+/// [`Rules::pre_vote`] the server first becomes a pre-candidate
+/// ([`pre_campaign`]). A leader ignores it.
 pub fn timeout(s: &Server, rules: &Rules) -> Step {
     if s.role == Role::Leader {
         return Step::unchanged(s);
     }
+    if rules.pre_vote {
+        return pre_campaign(s, rules);
+    }
+    campaign(s, rules)
+}
+
+/// Figure 2, Candidates: "On conversion to candidate, start election:
+/// increment currentTerm, vote for self, send RequestVote RPCs to all other
+/// servers".
+pub fn campaign(s: &Server, rules: &Rules) -> Step {
     let mut next = s.clone();
     become_follower(&mut next);
     next.role = Role::Candidate;
@@ -40,6 +50,168 @@ pub fn timeout(s: &Server, rules: &Rules) -> Step {
         );
     }
     step
+}
+
+/// Thesis 9.6 (etcd-io/raft `becomePreCandidate`): the server asks for
+/// pre-votes for `term + 1` with its log's last index and term, but keeps its
+/// term and its vote, so a server that cannot win disturbs no one.
+pub fn pre_campaign(s: &Server, rules: &Rules) -> Step {
+    let mut next = s.clone();
+    become_follower(&mut next);
+    next.role = Role::PreCandidate;
+    next.votes = vec![s.id];
+    if next.votes.len() >= rules.quorum() {
+        // A cluster whose quorum is one: the own pre-vote wins.
+        return campaign(&next, rules);
+    }
+    let mut step = Step {
+        state: next,
+        sends: vec![],
+    };
+    for j in rules.peers(s.id) {
+        step.send(
+            j,
+            Msg::PreVote {
+                term: s.term + 1,
+                last_index: s.log.last_index(),
+                last_term: s.log.last_term(),
+            },
+        );
+    }
+    step
+}
+
+/// A voter answers a pre-vote for `term` (etcd-io/raft `Step`, MsgPreVote).
+/// It grants when the candidate's log is at least as up-to-date as its own
+/// (section 5.4.1) and it could vote in `term`: `term` is above its own, or
+/// equal with its vote free (or already the candidate's).
+/// Granting records nothing: no term change, no vote. The reply carries
+/// `term` when granted and the voter's term when refused.
+pub fn handle_pre_vote(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    last_index: u64,
+    last_term: Term,
+) -> Step {
+    let mut next = s.clone();
+    if rules.bug(Bug::PreVoteRaisesTerm) {
+        // Wrong: a pre-vote request raises the voter's term as a vote request would.
+        observe_term(&mut next, term);
+    }
+    // The vote rule of `handle_request_vote` for the same term (etcd-io/raft
+    // also refuses when it knows a leader: `Rules::sticky_leader`); any
+    // higher term is free, since the voter records nothing.
+    let free = next.voted_for == Some(from)
+        || (next.voted_for.is_none() && !(rules.sticky_leader && next.leader.is_some()))
+        || term > next.term;
+    let granted = term >= next.term && free && next.log.is_behind(last_index, last_term);
+    let reply = Msg::PreVoteReply {
+        term: if granted { term } else { next.term },
+        granted,
+    };
+    let mut step = Step {
+        state: next,
+        sends: vec![],
+    };
+    step.send(from, reply);
+    step
+}
+
+/// A pre-candidate counts a pre-vote reply for `term` (its own term + 1). A
+/// quorum of grants (its own included) starts the real election
+/// ([`campaign`]); a quorum of refusals makes it a follower again in its
+/// term (etcd-io/raft `poll` -> `VoteLost`). A refusal of a higher term than
+/// the server's is that term's news (Figure 2, All Servers); a grant never
+/// changes the receiver's term.
+pub fn handle_pre_vote_reply(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    granted: bool,
+) -> Step {
+    let mut next = s.clone();
+    if !granted {
+        observe_term(&mut next, term);
+    }
+    // A grant is for the round's term, a refusal carries the voter's term
+    // (at most the pre-candidate's); anything else is an older round's.
+    let counts = next.role == Role::PreCandidate
+        && if granted {
+            term == next.term + 1
+        } else {
+            term == next.term
+        };
+    if !counts {
+        return Step {
+            state: next,
+            sends: vec![],
+        };
+    }
+    let tally = if granted {
+        &mut next.votes
+    } else {
+        &mut next.rejections
+    };
+    if let Err(i) = tally.binary_search(&from) {
+        tally.insert(i, from);
+    }
+    if next.votes.len() >= rules.quorum() {
+        next.ghost |= ghost::PRE_VOTE_WON;
+        return campaign(&next, rules);
+    }
+    if lost(&next, rules) {
+        become_follower(&mut next);
+        next.ghost |= ghost::PRE_VOTE_LOST;
+    }
+    Step {
+        state: next,
+        sends: vec![],
+    }
+}
+
+/// Feature check-quorum (thesis 6.2, etcd-io/raft MsgCheckQuorum): once per
+/// election timeout a leader checks that it heard from a quorum (itself
+/// included) since the last check; if not, it steps down in its term.
+pub fn check_quorum(s: &Server, rules: &Rules) -> Step {
+    if s.role != Role::Leader {
+        return Step::unchanged(s);
+    }
+    let mut next = s.clone();
+    if next.heard.len() + 1 >= rules.quorum() {
+        next.heard.clear();
+    } else {
+        become_follower(&mut next);
+        next.ghost |= ghost::CHECK_QUORUM_STEP_DOWN;
+    }
+    Step {
+        state: next,
+        sends: vec![],
+    }
+}
+
+/// A leader steps down in its own term, leader unknown: what check-quorum
+/// does when it heard from too few servers. Always safe; the trace
+/// validator allows it to a leader with check-quorum whenever the trace
+/// shows it (the servers it heard from since its last check are not logged).
+pub fn step_down(s: &Server) -> Step {
+    let mut step = Step::unchanged(s);
+    if s.role == Role::Leader {
+        become_follower(&mut step.state);
+    }
+    step
+}
+
+/// Feature check-quorum, the leader lease (thesis 6.2, etcd-io/raft
+/// `inLease`): a server that knows a leader in its term may ignore a vote or
+/// pre-vote request of a higher term (no term change, no reply) while it last
+/// heard from that leader within the minimum election timeout. Whether the
+/// lease still holds is a matter of time, which the model does not have:
+/// this says whether ignoring the request is allowed at all.
+pub fn may_ignore_in_lease(s: &Server, rules: &Rules, term: Term) -> bool {
+    rules.check_quorum && s.leader.is_some() && term > s.term
 }
 
 /// Figure 2, RequestVote RPC, receiver implementation: "1. Reply false if
@@ -127,6 +299,16 @@ fn lost(s: &Server, rules: &Rules) -> bool {
     s.votes.len() + unanswered < rules.quorum()
 }
 
+/// A leader of the current term: the peer `from` was heard from (for
+/// check-quorum).
+pub(crate) fn heard_from(s: &mut Server, rules: &Rules, from: NodeId) {
+    if rules.check_quorum && s.role == Role::Leader && from != s.id {
+        if let Err(i) = s.heard.binary_search(&from) {
+            s.heard.insert(i, from);
+        }
+    }
+}
+
 /// Figure 2, Leaders: on election, "for each server, index of the next log
 /// entry to send to that server (initialized to leader last log index + 1)"
 /// and matchIndex "initialized to 0" (the leader's own entry is unused: it
@@ -140,4 +322,5 @@ pub fn become_leader(s: &mut Server, rules: &Rules) {
     s.next_index = vec![s.log.last_index() + 1; rules.servers as usize];
     s.match_index = vec![0; rules.servers as usize];
     s.last_sent = vec![None; rules.servers as usize];
+    s.heard.clear();
 }

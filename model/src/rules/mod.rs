@@ -59,6 +59,7 @@ pub(crate) fn become_follower(s: &mut Server) {
     s.next_index.clear();
     s.match_index.clear();
     s.last_sent.clear();
+    s.heard.clear();
 }
 
 /// Handles any message a server can receive from server `from`, or a client
@@ -105,6 +106,18 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
         Msg::InstallSnapshotReply { term, last_index } => {
             snapshots::handle_install_snapshot_reply(s, rules, from, *term, *last_index)
         }
+        Msg::PreVote {
+            term,
+            last_index,
+            last_term,
+        } => elections::handle_pre_vote(s, rules, from, *term, *last_index, *last_term),
+        Msg::PreVoteReply { term, granted } => {
+            elections::handle_pre_vote_reply(s, rules, from, *term, *granted)
+        }
+        Msg::Heartbeat { term, commit } => {
+            replication::handle_heartbeat(s, rules, from, *term, *commit)
+        }
+        Msg::HeartbeatReply { term } => replication::handle_heartbeat_reply(s, rules, from, *term),
         Msg::Request(cmd) => clients::handle_request(s, rules, cmd),
         // Replies to clients are never sent to servers.
         Msg::Reply { .. } | Msg::NotLeader { .. } => Step::unchanged(s),

@@ -1,5 +1,6 @@
 //! Log replication (section 5.3) and commitment (5.3, 5.4.2).
 
+use super::elections::heard_from;
 use super::{become_follower, observe_term, snapshots, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
@@ -57,8 +58,9 @@ pub fn handle_append_entries(
         let t = next.term;
         return reply(next, from, t, false, prev_index);
     }
-    // Candidates: "If AppendEntries RPC received from new leader: convert to follower".
-    if next.role == Role::Candidate {
+    // Candidates: "If AppendEntries RPC received from new leader: convert to
+    // follower" (a pre-candidate too).
+    if matches!(next.role, Role::Candidate | Role::PreCandidate) {
         become_follower(&mut next);
     }
     if term == next.term {
@@ -167,6 +169,7 @@ pub fn handle_append_entries_reply(
     observe_term(&mut next, term);
     let mut step_sends = vec![];
     if next.role == Role::Leader && term == next.term {
+        heard_from(&mut next, rules, from);
         let j = (from - 1) as usize;
         if success {
             next.match_index[j] = next.match_index[j].max(index);
@@ -180,6 +183,81 @@ pub fn handle_append_entries_reply(
     Step {
         state: next,
         sends: step_sends,
+    }
+}
+
+/// Feature heartbeat (etcd-io/raft `sendHeartbeat`): the leader `s` tells
+/// follower `to` it is alive, with the commit index capped at what `to` is
+/// known to hold, `min(matchIndex, commitIndex)`: the follower cannot check
+/// a heartbeat against its log, so it must never be told to commit an entry
+/// it may not share with the leader. Not a leader: nothing.
+pub fn heartbeat(s: &Server, to: NodeId) -> Step {
+    let mut step = Step::unchanged(s);
+    if s.role != Role::Leader || to == s.id {
+        return step;
+    }
+    let commit = s.match_index[(to - 1) as usize].min(s.commit);
+    step.send(
+        to,
+        Msg::Heartbeat {
+            term: s.term,
+            commit,
+        },
+    );
+    step
+}
+
+/// A server receives a heartbeat (etcd-io/raft `handleHeartbeat`). An older
+/// term's is answered with the receiver's term, so that a stale leader
+/// learns of it (Figure 2's "reply false if term < currentTerm"). Otherwise
+/// the sender is the term's leader (a candidate or pre-candidate steps down,
+/// as for AppendEntries), and the follower commits up to the heartbeat's
+/// commit index, which the leader capped at this follower's matchIndex:
+/// those entries are the leader's (Log Matching).
+pub fn handle_heartbeat(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    commit: Index,
+) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    let mut sends = vec![];
+    if term == next.term {
+        if matches!(next.role, Role::Candidate | Role::PreCandidate) {
+            become_follower(&mut next);
+        }
+        next.leader = Some(from);
+        let target = commit.min(next.log.last_index());
+        if target > next.commit {
+            next.ghost |= ghost::HEARTBEAT_COMMIT;
+            sends = commit_to(&mut next, rules, target);
+        }
+    }
+    let t = next.term;
+    let mut step = Step {
+        state: next,
+        sends: vec![],
+    };
+    step.send(from, Msg::HeartbeatReply { term: t });
+    step.sends.extend(sends);
+    step
+}
+
+/// The leader hears a heartbeat's answer: the follower is alive (for
+/// check-quorum). A newer term makes it a follower (All Servers rule). The
+/// leader may send the follower what it lacks at any time
+/// ([`append_entries`]), so nothing else is needed here.
+pub fn handle_heartbeat_reply(s: &Server, rules: &Rules, from: NodeId, term: Term) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    if next.role == Role::Leader && term == next.term {
+        heard_from(&mut next, rules, from);
+    }
+    Step {
+        state: next,
+        sends: vec![],
     }
 }
 

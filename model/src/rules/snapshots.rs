@@ -70,7 +70,7 @@ pub fn handle_install_snapshot(
     if term < next.term {
         return reply(next);
     }
-    if next.role == Role::Candidate {
+    if matches!(next.role, Role::Candidate | Role::PreCandidate) {
         become_follower(&mut next);
     }
     next.leader = Some(from);
@@ -111,7 +111,7 @@ pub fn handle_install_snapshot_chunk(s: &Server, from: NodeId, term: Term) -> St
     let mut next = s.clone();
     observe_term(&mut next, term);
     if term == next.term {
-        if next.role == Role::Candidate {
+        if matches!(next.role, Role::Candidate | Role::PreCandidate) {
             become_follower(&mut next);
         }
         next.leader = Some(from);
@@ -126,7 +126,7 @@ pub fn handle_install_snapshot_chunk(s: &Server, from: NodeId, term: Term) -> St
 /// snapshot's last index.
 pub fn handle_install_snapshot_reply(
     s: &Server,
-    _rules: &Rules,
+    rules: &Rules,
     from: NodeId,
     term: Term,
     last_index: Index,
@@ -134,6 +134,7 @@ pub fn handle_install_snapshot_reply(
     let mut next = s.clone();
     observe_term(&mut next, term);
     if next.role == Role::Leader && term == next.term {
+        super::elections::heard_from(&mut next, rules, from);
         let j = (from - 1) as usize;
         next.match_index[j] = next.match_index[j].max(last_index);
         next.next_index[j] = next.next_index[j].max(last_index + 1);

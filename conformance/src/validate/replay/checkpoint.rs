@@ -223,6 +223,7 @@ fn show(v: Option<NodeId>) -> String {
 fn role(r: rt::Role) -> Role {
     match r {
         rt::Role::Follower => Role::Follower,
+        rt::Role::PreCandidate => Role::PreCandidate,
         rt::Role::Candidate => Role::Candidate,
         rt::Role::Leader => Role::Leader,
     }

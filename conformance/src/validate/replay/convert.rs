@@ -137,6 +137,26 @@ pub fn message(m: &rt::Message) -> Msg {
             term,
             last_index: *last_index,
         },
+        rt::Rpc::PreVote {
+            last_index,
+            last_term,
+        } => Msg::PreVote {
+            term,
+            last_index: *last_index,
+            last_term: *last_term,
+        },
+        rt::Rpc::PreVoteReply { granted } => Msg::PreVoteReply {
+            term,
+            granted: *granted,
+        },
+        rt::Rpc::Heartbeat { commit } => Msg::Heartbeat {
+            term,
+            commit: *commit,
+        },
+        rt::Rpc::HeartbeatReply {} => Msg::HeartbeatReply { term },
+        // The specification has no leader transfer yet; a preconditions
+        // check refuses it before it gets here.
+        rt::Rpc::TimeoutNow {} => Msg::HeartbeatReply { term },
     }
 }
 
@@ -159,6 +179,10 @@ pub fn same_kind(model: &Msg, rpc: &rt::Rpc) -> bool {
                 Msg::InstallSnapshotReply { .. },
                 rt::Rpc::InstallSnapshotReply { .. }
             )
+            | (Msg::PreVote { .. }, rt::Rpc::PreVote { .. })
+            | (Msg::PreVoteReply { .. }, rt::Rpc::PreVoteReply { .. })
+            | (Msg::Heartbeat { .. }, rt::Rpc::Heartbeat { .. })
+            | (Msg::HeartbeatReply { .. }, rt::Rpc::HeartbeatReply {})
     )
 }
 
@@ -310,6 +334,39 @@ pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, Stri
             field("last_index", *last_index, *li)?;
             Ok(model.clone())
         }
+        (
+            Msg::PreVote {
+                last_index,
+                last_term,
+                ..
+            },
+            rt::Rpc::PreVote {
+                last_index: li,
+                last_term: lt,
+            },
+        ) => {
+            field("last_index", *last_index, *li)?;
+            field("last_term", *last_term, *lt)?;
+            Ok(model.clone())
+        }
+        (Msg::PreVoteReply { granted, .. }, rt::Rpc::PreVoteReply { granted: g }) => {
+            if granted != g {
+                return Err(format!("granted {granted}"));
+            }
+            Ok(model.clone())
+        }
+        // A heartbeat may announce less than the model's commit bound, like
+        // AppendEntries.
+        (Msg::Heartbeat { term, commit }, rt::Rpc::Heartbeat { commit: c }) => {
+            if c > commit {
+                return Err(format!("commit <= {commit}"));
+            }
+            Ok(Msg::Heartbeat {
+                term: *term,
+                commit: *c,
+            })
+        }
+        (Msg::HeartbeatReply { .. }, rt::Rpc::HeartbeatReply {}) => Ok(model.clone()),
         _ => Err(format!("a {}", raft_model::explain::message(model))),
     }
 }

@@ -13,7 +13,7 @@
 //! Applies and snapshots may lag behind commits, so they are checked on
 //! their own against the model's log and state machine.
 
-use raft_model::rules::{self, elections, snapshots};
+use raft_model::rules::{self, elections, snapshots, Step};
 use raft_model::server::{Log, Persistent, Rules, Server};
 use raft_model::state_machine::StateMachine;
 use raft_model::types::{Index, Msg, NodeId};
@@ -30,8 +30,12 @@ use crate::validate::Violation;
 /// Shared context of a run's replay.
 #[derive(Clone, Copy)]
 pub(super) struct Ctx {
+    /// The rules with the features the trace may use.
     pub rules: Rules,
-    /// The same rules with [`Rules::sticky_leader`].
+    /// Figure 2's rules: every feature is a freedom an implementation may
+    /// or may not take at each step, so Figure 2's step is always allowed.
+    pub figure2: Rules,
+    /// The rules with [`Rules::sticky_leader`].
     pub sticky: Rules,
     /// Whether the header declares `timeout` events: when not, a `role`
     /// event to candidate stands for the election timeout.
@@ -124,26 +128,29 @@ impl NodeReplay {
             E::Timeout(t) => {
                 self.checkpoint(ctx)?;
                 if t.timer == rt::TimerKind::Election && self.active() {
-                    let rules = &ctx.rules;
-                    self.expand("ElectionTimeoutRule", |c| {
-                        vec![elections::timeout(&c.s, rules)]
-                    });
+                    self.expand("ElectionTimeoutRule", |c| election_timeout(c, ctx));
                 } else {
                     self.rule = "HeartbeatTimeout";
                 }
             }
             E::Role(r)
                 if !ctx.observes_timeouts
-                    && r.role == rt::Role::Candidate
+                    && matches!(r.role, rt::Role::Candidate | rt::Role::PreCandidate)
                     && r.reason == rt::RoleReason::ElectionTimeout =>
             {
                 // The timeout itself is not logged: this event stands for it.
                 self.checkpoint(ctx)?;
                 if self.active() {
-                    let rules = &ctx.rules;
-                    self.expand("ElectionTimeoutRule", |c| {
-                        vec![elections::timeout(&c.s, rules)]
-                    });
+                    self.expand("ElectionTimeoutRule", |c| election_timeout(c, ctx));
+                }
+            }
+            E::Role(r) if r.reason == rt::RoleReason::CheckQuorum && ctx.rules.check_quorum => {
+                // Check-quorum's step-down is a step of its own: which
+                // servers the leader heard from since its last check is not
+                // logged, and stepping down is always safe.
+                self.checkpoint(ctx)?;
+                if self.active() {
+                    self.expand("CheckQuorumRule", |c| vec![elections::step_down(&c.s)]);
                 }
             }
             E::Receive(m) => {
@@ -328,19 +335,31 @@ impl NodeReplay {
                     Msg::RequestVoteReply { .. } => "VoteCountingRule",
                     Msg::AppendEntries { .. } => "AppendEntriesRule",
                     Msg::AppendEntriesReply { .. } => "AppendEntriesReplyRule",
+                    Msg::PreVote { .. } => "PreVoteRule",
+                    Msg::PreVoteReply { .. } => "PreVoteCountingRule",
+                    Msg::Heartbeat { .. } => "HeartbeatRule",
+                    Msg::HeartbeatReply { .. } => "HeartbeatReplyRule",
                     _ => "InstallSnapshotReplyRule",
                 };
                 preconditions::receive(&self.frontier, msg, rule, e)?;
                 let term = msg.term();
-                let sticky = &ctx.sticky;
                 self.expand_with(rule, term, &mut |c| {
                     let mut steps = vec![rules::handle_message(&c.s, rules, from, msg)];
-                    if matches!(msg, Msg::RequestVote { .. }) {
+                    let mut alternative = |step: Step| {
+                        if !steps.contains(&step) {
+                            steps.push(step);
+                        }
+                    };
+                    // Figure 2's own rule: each feature is a freedom.
+                    alternative(rules::handle_message(&c.s, &ctx.figure2, from, msg));
+                    if let Msg::RequestVote { term, .. } | Msg::PreVote { term, .. } = msg {
                         // Either vote rule: the node may refuse to vote in a
                         // term whose leader it knows.
-                        let other = rules::handle_message(&c.s, sticky, from, msg);
-                        if other != steps[0] {
-                            steps.push(other);
+                        alternative(rules::handle_message(&c.s, &ctx.sticky, from, msg));
+                        // Check-quorum's leader lease: it may ignore the
+                        // request altogether.
+                        if elections::may_ignore_in_lease(&c.s, rules, *term) {
+                            alternative(Step::unchanged(&c.s));
                         }
                     }
                     steps
@@ -349,6 +368,17 @@ impl NodeReplay {
         }
         Ok(())
     }
+}
+
+/// The rules an election timeout may take: the features' (a pre-vote with
+/// pre-vote on) and Figure 2's.
+fn election_timeout(c: &Cand, ctx: &Ctx) -> Vec<Step> {
+    let mut steps = vec![elections::timeout(&c.s, &ctx.rules)];
+    let other = elections::timeout(&c.s, &ctx.figure2);
+    if other != steps[0] {
+        steps.push(other);
+    }
+    steps
 }
 
 fn msg_last_index(m: &Msg) -> Index {

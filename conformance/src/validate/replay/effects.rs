@@ -1,6 +1,6 @@
 //! Effects checked as they happen, against the candidate they are checked
-//! on: sends (the step's rule's own, or a leader's replication message, or a
-//! candidate's retried RequestVote), a leader's appends (client requests),
+//! on: sends (the step's rule's own, or a leader's replication message or
+//! heartbeat, or a (pre-)candidate's retried RequestVote or PreVote), a leader's appends (client requests),
 //! applies, snapshots and installs.
 
 use raft_model::rules::{clients, replication, snapshots, Step};
@@ -95,6 +95,25 @@ pub(super) fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<
             s.next_index[(m.to - 1) as usize] = s.log.snapshot_index;
             Some(("ReplicationRule", replication::append_entries(s, m.to, 0)))
         }
+        // Feature heartbeat: a leader may send a heartbeat at any time.
+        (rt::Rpc::Heartbeat { .. }, Role::Leader) => {
+            Some(("HeartbeatRule", replication::heartbeat(s, m.to)))
+        }
+        // A pre-candidate retries the PreVote of its round.
+        (rt::Rpc::PreVote { .. }, Role::PreCandidate) => Some((
+            "ElectionTimeoutRule",
+            Step {
+                state: s.clone(),
+                sends: vec![(
+                    Dest::Server(m.to),
+                    Msg::PreVote {
+                        term: s.term + 1,
+                        last_index: s.log.last_index(),
+                        last_term: s.log.last_term(),
+                    },
+                )],
+            },
+        )),
         // Section 5.1: servers retry RPCs that get no timely response; a
         // candidate's retry is the RequestVote of its election.
         (rt::Rpc::RequestVote { .. }, Role::Candidate) => Some((

@@ -87,13 +87,21 @@ impl Replay {
         } else {
             None
         };
-        let mut rules = Rules::new(n.max(1));
-        for f in header.features.iter().chain(features) {
+        // The features the trace may use: those the header declares and
+        // those given here; a header that declares none (no `features`
+        // field) leaves them unknown, so every one is allowed.
+        let servers = n.max(1);
+        let mut rules = match (&header.features, features.is_empty()) {
+            (None, true) => Rules::all_features(servers),
+            _ => Rules::new(servers),
+        };
+        for f in header.features.iter().flatten().chain(features) {
             rules.with_feature(f)?;
         }
         Ok(Replay {
             ctx: Ctx {
                 rules,
+                figure2: Rules::new(servers),
                 sticky: Rules {
                     sticky_leader: true,
                     ..rules

@@ -16,6 +16,7 @@
 //! | a node's commit index is at or above its snapshot when a rule may commit | `replication::commit_to`'s `expect("committed entries are in the log")`, reached from `handle_append_entries` and `handle_append_entries_reply` | inconclusive |
 //! | a leader's AppendEntries starts within its log (`prev_index` at most its last index) | `replication::append_entries`'s `expect("nextIndex - 1 is in the log or its snapshot")` | invalid: `ReplicationRule` |
 //! | a truncation starts at index 1 or above | the replay's `from - 1` | invalid: the step's rule |
+//! | no `timeout_now` is sent or received | the specification has no leader transfer yet | inconclusive |
 //!
 //! Other assumptions hold by construction: only `elections::become_leader`
 //! makes a leader, and it sizes the leader's per-node vectors for every
@@ -72,6 +73,15 @@ pub(super) fn event(
                 ));
             }
         }
+        rt::Event::Send(m) | rt::Event::Receive(m)
+            if matches!(m.msg.rpc, rt::Rpc::TimeoutNow {}) =>
+        {
+            return inconclusive(
+                "timeout_now (leader transfer) is not in the specification yet, so the node \
+                 cannot be replayed past it"
+                    .to_string(),
+            );
+        }
         rt::Event::Send(m) | rt::Event::Receive(m) => {
             for (field, id) in [("msg.from", m.msg.from), ("msg.to", m.msg.to)] {
                 if !(1..=servers).contains(&id) {
@@ -109,11 +119,16 @@ fn numbers(e: &rt::Event) -> [(&'static str, Option<u64>); 3] {
             let term = ("msg.term", Some(m.msg.term));
             match &m.msg.rpc {
                 rt::Rpc::RequestVote { last_index, .. }
+                | rt::Rpc::PreVote { last_index, .. }
                 | rt::Rpc::InstallSnapshot { last_index, .. }
                 | rt::Rpc::InstallSnapshotReply { last_index } => {
                     [term, ("msg.last_index", Some(*last_index)), NONE]
                 }
-                rt::Rpc::RequestVoteReply { .. } => [term, NONE, NONE],
+                rt::Rpc::RequestVoteReply { .. }
+                | rt::Rpc::PreVoteReply { .. }
+                | rt::Rpc::HeartbeatReply {}
+                | rt::Rpc::TimeoutNow {} => [term, NONE, NONE],
+                rt::Rpc::Heartbeat { commit } => [term, ("msg.commit", Some(*commit)), NONE],
                 rt::Rpc::AppendEntries {
                     prev_index, commit, ..
                 } => [
@@ -187,6 +202,8 @@ fn may_commit(s: &Server, msg: &Msg) -> bool {
             success: true,
             ..
         } => s.role == Role::Leader && *term == s.term,
+        // A heartbeat commits up to its commit index (feature heartbeat).
+        Msg::Heartbeat { term, commit } => *term >= s.term && *commit > s.commit,
         _ => false,
     }
 }
