@@ -8,6 +8,7 @@ use std::time::Duration;
 use raft_conformance::linearizability::engine::{
     check, check_partition, Budget, Model, Operation, Options, Partition, NEVER,
 };
+use raft_conformance::linearizability::explain::reads_from_closed;
 use raft_conformance::linearizability::formats::{parse_edn, parse_jepsen};
 use raft_conformance::linearizability::{
     check_history, Call, History, HistoryOp, ModelKind, Outcome, Request, Verdict,
@@ -396,6 +397,55 @@ fn explanations_name_the_key_prefix_and_unplaceable_ops() {
     assert!(text.contains("key \"k\""), "{text}");
     assert!(text.contains("read() -> \"a\""), "{text}");
     assert!(text.contains("overwritten-before"), "{text}");
+}
+
+#[test]
+fn failed_appends_do_not_free_reads_when_shrinking() {
+    // The cas reads "c" at [59, 59], before the only write of "c" was
+    // called: not linearizable. The failed append never took effect, so
+    // the key has no appends that could have built "c", and the write
+    // stays in the minimal history to explain where "c" comes from. The
+    // partition drops the failed append; whether the whole history or the
+    // partition is given as `all` must not matter.
+    let ops = vec![
+        op(0, Call::Append(s("a")), Outcome::Fail, 50, Some(55)),
+        op(1, Call::Write(s("c")), Outcome::Unknown, 60, None),
+        op(
+            2,
+            Call::Cas {
+                from: Some(s("c")),
+                to: s("a"),
+            },
+            Outcome::Ok(None),
+            59,
+            Some(59),
+        ),
+        op(3, Call::Read, Outcome::Unknown, 80, None),
+    ];
+    let h = History {
+        file: "t".into(),
+        ops,
+    };
+    let r = check_history(&h, &Request::new(ModelKind::RaftKv)).unwrap();
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
+    let minimal: Vec<usize> = r
+        .failing
+        .unwrap()
+        .minimal
+        .unwrap()
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(minimal, vec![1, 2]);
+    for all in [vec![0, 1, 2, 3], vec![1, 2]] {
+        assert!(reads_from_closed(&h, &all, &[1, 2]));
+        assert!(!reads_from_closed(&h, &all, &[2]), "{all:?}");
+    }
+    // An append that may have taken effect does free the read.
+    let mut maybe = h.clone();
+    maybe.ops[0].outcome = Outcome::Unknown;
+    maybe.ops[0].ret = None;
+    assert!(reads_from_closed(&maybe, &[0, 1, 2, 3], &[2]));
 }
 
 #[test]

@@ -244,6 +244,11 @@ pub fn explain<M: Model>(
 /// sub-histories, so that it does not end at "a lone read of a value that
 /// is now written by nobody". Reads of keys with appends are not
 /// constrained (their values are concatenations).
+///
+/// Only operations that may take effect count as writers or appends: a
+/// failed write or append changes nothing, so the answer is the same
+/// whether `all` holds such operations (the whole history) or not (a
+/// partition, which drops them).
 pub fn reads_from_closed(history: &History, all: &[usize], ids: &[usize]) -> bool {
     let ops = |set: &[usize]| set.iter().map(|&i| &history.ops[i]).collect::<Vec<_>>();
     let (all, sub) = (ops(all), ops(ids));
@@ -260,9 +265,9 @@ pub fn reads_from_closed(history: &History, all: &[usize], ids: &[usize]) -> boo
             (Call::Cas { from: Some(v), .. }, Outcome::Ok(_)) => v,
             _ => return true,
         };
-        let appends = all
-            .iter()
-            .any(|a| a.key == o.key && matches!(a.call, Call::Append(_)));
+        let appends = all.iter().any(|a| {
+            a.key == o.key && a.outcome != Outcome::Fail && matches!(a.call, Call::Append(_))
+        });
         appends || written(&sub, read, &o.key) || !written(&all, read, &o.key)
     })
 }
