@@ -1,12 +1,44 @@
-//! Leader election: timeouts, candidacy, votes, role changes.
+//! Leader election: timeouts, pre-vote, candidacy, votes, check-quorum and
+//! the leader lease, role changes.
+//!
+//! With [`Config::pre_vote`](super::Config::pre_vote) an election timeout
+//! makes the node a *pre-candidate* (Raft thesis §9.6, as etcd-io/raft and
+//! raft-rs do it): it asks every peer "would you vote for me in my next
+//! term?" without raising its term or voting. A voter grants when the term
+//! asked for is above its own (or equal, and its vote is free), the
+//! candidate's log is at least as up to date as its own and it is not inside
+//! a leader lease; granting changes nothing on the voter. Only a pre-vote
+//! quorum starts the real election; enough refusals that it can no longer
+//! win (a quorum of them, in a cluster of odd size) send the
+//! pre-candidate back to follower in its term.
+//!
+//! With [`Config::check_quorum`](super::Config::check_quorum) (thesis §6.2)
+//! a leader that heard from no quorum within `election_ticks` steps down,
+//! and a node that heard from a leader within `election_ticks` ignores vote
+//! and pre-vote requests of a higher term: the leader lease.
 
 use super::progress::Progress;
 use super::{Body, NodeId, Payload, RaftNode, Role, Term};
+
+/// Why a node becomes follower, where the term alone does not tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepDown {
+    /// A higher term, or the leader of the current term discovered.
+    Discovered,
+    /// A pre-candidate counted so many refusals that it can no longer win.
+    LostElection,
+    /// A leader heard from no quorum within an election timeout.
+    CheckQuorum,
+}
 
 impl RaftNode {
     /// Becomes follower in `term` (a higher term, or the current one when a
     /// leader is discovered). Volatile leader state is dropped.
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        self.step_down(term, leader, StepDown::Discovered);
+    }
+
+    fn step_down(&mut self, term: Term, leader: Option<NodeId>, why: StepDown) {
         let term_before = self.term;
         let changed = term > self.term || self.role != Role::Follower;
         if term > self.term {
@@ -21,21 +53,77 @@ impl RaftNode {
         self.append_pending = false;
         self.reset_election_timer();
         if changed {
-            self.trace().became_follower(term_before);
+            match why {
+                StepDown::Discovered => self.trace().became_follower(term_before),
+                StepDown::LostElection => self.trace().lost_election(),
+                StepDown::CheckQuorum => self.trace().lost_quorum(),
+            }
         }
     }
 
-    /// Follower or candidate: count ticks towards the election timeout.
+    /// Follower or (pre-)candidate: count ticks towards the election timeout.
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.election_timeout {
             self.trace().election_timed_out();
+            self.hup();
+        }
+    }
+
+    /// What an election timeout does: a pre-vote round with
+    /// [`Config::pre_vote`](super::Config::pre_vote), otherwise an election.
+    pub(crate) fn hup(&mut self) {
+        if self.config().pre_vote {
+            self.pre_campaign();
+        } else {
             self.campaign();
         }
     }
 
-    /// Starts an election in the next term.
+    /// Whether a leader lease holds: with check-quorum, the node heard from
+    /// a leader (or, leading, from a quorum) less than `election_ticks` ago.
+    pub(crate) fn in_lease(&self) -> bool {
+        self.config().check_quorum
+            && self.leader.is_some()
+            && self.election_elapsed < self.config().election_ticks
+    }
+
+    /// Becomes pre-candidate: asks for pre-votes in the next term, keeping
+    /// its term and vote.
+    pub(crate) fn pre_campaign(&mut self) {
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.votes.clear();
+        self.votes.insert(self.id(), true);
+        self.reset_election_timer();
+        self.trace().became_pre_candidate();
+        if self.votes.len() >= self.quorum() {
+            self.start_election(true);
+            return;
+        }
+        let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
+        let term = self.term + 1;
+        let peers: Vec<NodeId> = self.others().collect();
+        for p in peers {
+            self.send_in(
+                p,
+                term,
+                Body::PreVote {
+                    last_index,
+                    last_term,
+                },
+            );
+        }
+    }
+
+    /// Starts an election in the next term (its election timer fired).
     pub(crate) fn campaign(&mut self) {
+        self.start_election(false);
+    }
+
+    /// Starts an election in the next term; `pre_vote_won` when a pre-vote
+    /// quorum led to it.
+    fn start_election(&mut self, pre_vote_won: bool) {
         self.term += 1;
         self.vote = Some(self.id());
         self.role = Role::Candidate;
@@ -43,7 +131,11 @@ impl RaftNode {
         self.votes.clear();
         self.votes.insert(self.id(), true);
         self.reset_election_timer();
-        self.trace().became_candidate();
+        if pre_vote_won {
+            self.trace().won_pre_vote();
+        } else {
+            self.trace().became_candidate();
+        }
         if self.votes.len() >= self.quorum() {
             self.become_leader();
             return;
@@ -72,6 +164,26 @@ impl RaftNode {
         self.send(from, Body::RequestVoteReply { granted });
     }
 
+    /// A pre-vote request for `term` (at least ours: stale ones were refused
+    /// in `step`, and a lease already made us ignore a higher one). Granting
+    /// changes nothing here: no term, no vote, no timer.
+    pub(crate) fn handle_pre_vote(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        last_index: u64,
+        last_term: Term,
+    ) {
+        let can_vote = term > self.term
+            || self.vote == Some(from)
+            || (self.vote.is_none() && self.leader.is_none());
+        if can_vote && self.log.is_up_to_date(last_index, last_term) {
+            self.send_in(from, term, Body::PreVoteReply { granted: true });
+        } else {
+            self.send(from, Body::PreVoteReply { granted: false });
+        }
+    }
+
     pub(crate) fn handle_vote_reply(&mut self, from: NodeId, granted: bool) {
         if self.role != Role::Candidate {
             return;
@@ -83,12 +195,57 @@ impl RaftNode {
         }
     }
 
+    /// A pre-vote answer of `term`: a grant carries the term we ask for
+    /// (ours + 1; anything else answers an older round), a refusal our own
+    /// (a higher one already made us follower in `step`).
+    pub(crate) fn handle_pre_vote_reply(&mut self, from: NodeId, term: Term, granted: bool) {
+        if self.role != Role::PreCandidate {
+            return;
+        }
+        let expected = if granted { self.term + 1 } else { self.term };
+        if term != expected {
+            return;
+        }
+        self.votes.insert(from, granted);
+        let yes = self.votes.values().filter(|g| **g).count();
+        let unanswered = self.config().peers.len() - self.votes.len();
+        if yes >= self.quorum() {
+            self.start_election(true);
+        } else if yes + unanswered < self.quorum() {
+            // It can no longer win (etcd-io/raft's `VoteLost`): in a cluster
+            // of odd size, a quorum refused.
+            self.step_down(self.term, None, StepDown::LostElection);
+        }
+    }
+
+    /// Leader, every `election_ticks` ticks with check-quorum: steps down
+    /// unless a quorum (itself included) answered since the last check.
+    /// Returns whether it stepped down.
+    pub(crate) fn check_quorum(&mut self) -> bool {
+        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        for pr in self.progress.values_mut() {
+            pr.recent_active = false;
+        }
+        if active >= self.quorum() {
+            return false;
+        }
+        tracing::debug!(
+            id = self.id(),
+            term = self.term,
+            active,
+            "check-quorum: no quorum heard within an election timeout; stepping down"
+        );
+        self.step_down(self.term, None, StepDown::CheckQuorum);
+        true
+    }
+
     /// Takes office: fresh progress for every follower, and a no-op entry so
     /// that entries of earlier terms commit through an entry of this term.
     pub(crate) fn become_leader(&mut self) {
         self.role = Role::Leader;
         self.leader = Some(self.id());
         self.heartbeat_elapsed = 0;
+        self.election_elapsed = 0;
         self.votes.clear();
         let next = self.log.last_index() + 1;
         let peers: Vec<NodeId> = self.others().collect();

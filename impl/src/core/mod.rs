@@ -76,12 +76,25 @@ pub struct Config {
     pub compact_every: u64,
     /// Seed of the election-timeout RNG.
     pub seed: u64,
+    /// Pre-vote (Raft thesis §9.6): on an election timeout the node first
+    /// becomes a pre-candidate and asks for pre-votes in its next term
+    /// without raising its own; only a pre-vote quorum starts a real
+    /// election. A node partitioned away then cannot raise its term and
+    /// disrupt the cluster when it comes back.
+    pub pre_vote: bool,
+    /// Check-quorum (thesis §6.2): a leader that has not heard from a quorum
+    /// (itself included) within `election_ticks` steps down, and a node that
+    /// heard from a leader within `election_ticks` ignores vote and pre-vote
+    /// requests of a higher term (the leader lease).
+    pub check_quorum: bool,
     /// Planted bugs (none in production).
     pub bugs: Bugs,
 }
 
 impl Config {
-    /// Defaults for a node `id` of a cluster of `peers`.
+    /// Defaults for a node `id` of a cluster of `peers`. Pre-vote and
+    /// check-quorum are off (the plain Raft of the paper's Figure 2); the
+    /// raftkv node process turns both on.
     pub fn new(id: NodeId, peers: Vec<NodeId>) -> Self {
         Config {
             id,
@@ -94,6 +107,8 @@ impl Config {
             snapshot_retry_ticks: 20,
             compact_every: 10_000,
             seed: 0,
+            pre_vote: false,
+            check_quorum: false,
             bugs: Bugs::NONE,
         }
     }
@@ -289,14 +304,20 @@ impl RaftNode {
 
     // ----- messages --------------------------------------------------------
 
-    /// Queues a message (released after the next persist).
+    /// Queues a message of our term (released after the next persist).
     pub(crate) fn send(&mut self, to: NodeId, body: Body) {
+        self.send_in(to, self.term, body);
+    }
+
+    /// Queues a message carrying `term`: our own, or for pre-vote messages
+    /// the term of the (prospective) election.
+    pub(crate) fn send_in(&mut self, to: NodeId, term: Term, body: Body) {
         self.next_msg += 1;
         self.msgs.push(Message {
             id: self.next_msg,
             from: self.cfg.id,
             to,
-            term: self.term,
+            term,
             body,
         });
     }
@@ -314,7 +335,7 @@ impl RaftNode {
     pub fn tick(&mut self) {
         match self.role {
             Role::Leader => self.tick_leader(),
-            Role::Follower | Role::Candidate => self.tick_election(),
+            Role::Follower | Role::PreCandidate | Role::Candidate => self.tick_election(),
         }
     }
 
@@ -325,14 +346,26 @@ impl RaftNode {
         }
         self.trace().received(&m);
         if m.term > self.term {
-            let leader = match m.body {
-                Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => Some(m.from),
-                _ => None,
-            };
-            self.become_follower(m.term, leader);
+            match m.body {
+                // Leader lease (check-quorum): a node that heard from a live
+                // leader recently ignores campaigns entirely.
+                Body::RequestVote { .. } | Body::PreVote { .. } if self.in_lease() => return,
+                // A pre-vote request's term is the sender's next term, and a
+                // granted pre-vote carries the term we would campaign in:
+                // neither is a term anyone holds yet.
+                Body::PreVote { .. } | Body::PreVoteReply { granted: true } => {}
+                _ => {
+                    let leader = match m.body {
+                        Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => Some(m.from),
+                        _ => None,
+                    };
+                    self.become_follower(m.term, leader);
+                }
+            }
         } else if m.term < self.term {
-            // A stale leader learns the new term from our answer; other stale
-            // messages are dropped.
+            // A stale leader learns the new term from our answer (so that a
+            // node cut off while it led can rejoin); a stale (pre-)candidate
+            // learns it from our refusal. Other stale messages are dropped.
             match m.body {
                 Body::AppendEntries { .. } => self.send(
                     m.from,
@@ -353,9 +386,20 @@ impl RaftNode {
                 Body::RequestVote { .. } => {
                     self.send(m.from, Body::RequestVoteReply { granted: false })
                 }
+                Body::PreVote { .. } => self.send(m.from, Body::PreVoteReply { granted: false }),
                 _ => {}
             }
             return;
+        }
+        if self.role == Role::Leader
+            && matches!(
+                m.body,
+                Body::AppendEntriesReply { .. } | Body::InstallSnapshotReply { .. }
+            )
+        {
+            if let Some(pr) = self.progress.get_mut(&m.from) {
+                pr.recent_active = true;
+            }
         }
         match m.body {
             Body::RequestVote {
@@ -363,6 +407,11 @@ impl RaftNode {
                 last_term,
             } => self.handle_request_vote(m.from, last_index, last_term),
             Body::RequestVoteReply { granted } => self.handle_vote_reply(m.from, granted),
+            Body::PreVote {
+                last_index,
+                last_term,
+            } => self.handle_pre_vote(m.from, m.term, last_index, last_term),
+            Body::PreVoteReply { granted } => self.handle_pre_vote_reply(m.from, m.term, granted),
             Body::AppendEntries {
                 prev_index,
                 prev_term,

@@ -36,6 +36,8 @@ pub struct Progress {
     pub snapshot_wait: u32,
     /// `matched` at the previous heartbeat (stall detection).
     pub heartbeat_match: Index,
+    /// The follower answered since the leader's last check-quorum round.
+    pub recent_active: bool,
 }
 
 impl Progress {
@@ -48,6 +50,7 @@ impl Progress {
             probe_sent: false,
             snapshot_wait: 0,
             heartbeat_match: 0,
+            recent_active: false,
         }
     }
 

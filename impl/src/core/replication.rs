@@ -6,8 +6,18 @@ use super::{Body, Entry, Index, NodeId, RaftNode, Role, Term};
 use crate::bugs::Bug;
 
 impl RaftNode {
-    /// Leader: heartbeats, stalled-follower detection and snapshot retries.
+    /// Leader: check-quorum, heartbeats, stalled-follower detection and
+    /// snapshot retries.
     pub(crate) fn tick_leader(&mut self) {
+        // The leader's election clock measures its lease: it restarts every
+        // `election_ticks`, when check-quorum counts who answered.
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.config().election_ticks {
+            self.election_elapsed = 0;
+            if self.config().check_quorum && self.check_quorum() {
+                return;
+            }
+        }
         self.heartbeat_elapsed += 1;
         let retry = self.config().snapshot_retry_ticks;
         for pr in self.progress.values_mut() {

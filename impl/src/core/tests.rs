@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::*;
 use crate::bugs::Bug;
 
+mod pre_vote;
+
 fn cfg(id: NodeId, n: u64) -> Config {
     let mut c = Config::new(id, (1..=n).collect());
     c.seed = 7;
@@ -42,7 +44,10 @@ fn drain(n: &mut RaftNode) -> (Vec<Message>, Vec<Ready>) {
 struct Cluster {
     nodes: BTreeMap<NodeId, RaftNode>,
     queue: VecDeque<Message>,
+    /// Nodes cut off in both directions.
     cut: BTreeSet<NodeId>,
+    /// Nodes that still send but receive nothing.
+    cut_in: BTreeSet<NodeId>,
     delivered: Vec<Message>,
 }
 
@@ -59,6 +64,7 @@ impl Cluster {
             nodes,
             queue: VecDeque::new(),
             cut: BTreeSet::new(),
+            cut_in: BTreeSet::new(),
             delivered: Vec::new(),
         }
     }
@@ -77,13 +83,22 @@ impl Cluster {
             let Some(m) = self.queue.pop_front() else {
                 return;
             };
-            if self.cut.contains(&m.from) || self.cut.contains(&m.to) {
+            if self.cut.contains(&m.from) || self.cut.contains(&m.to) || self.cut_in.contains(&m.to)
+            {
                 continue;
             }
             self.delivered.push(m.clone());
             self.node(m.to).step(m);
         }
         panic!("cluster did not quiesce");
+    }
+
+    /// One tick on every node, then delivery until quiet.
+    fn tick_all(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.tick();
+        }
+        self.pump();
     }
 
     fn elect(&mut self, id: NodeId) {

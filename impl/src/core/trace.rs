@@ -78,9 +78,31 @@ impl Trace<'_> {
         self.role_changed(reason);
     }
 
+    /// A pre-candidate that can no longer win (too many refusals) became
+    /// follower in its term.
+    pub(crate) fn lost_election(mut self) {
+        self.role_changed(rt::RoleReason::LostElection);
+    }
+
+    /// A leader heard from no quorum within an election timeout and became
+    /// follower in its term (check-quorum).
+    pub(crate) fn lost_quorum(mut self) {
+        self.role_changed(rt::RoleReason::CheckQuorum);
+    }
+
+    /// The node became pre-candidate (its election timer fired).
+    pub(crate) fn became_pre_candidate(mut self) {
+        self.role_changed(rt::RoleReason::ElectionTimeout);
+    }
+
     /// The node became candidate (its election timer fired).
     pub(crate) fn became_candidate(mut self) {
         self.role_changed(rt::RoleReason::ElectionTimeout);
+    }
+
+    /// The pre-candidate got pre-votes from a quorum and became candidate.
+    pub(crate) fn won_pre_vote(mut self) {
+        self.role_changed(rt::RoleReason::PreVoteWon);
     }
 
     /// The node became leader (it won the election).
@@ -273,6 +295,7 @@ fn post_state(n: &RaftNode) -> rt::PostState {
 fn role(r: Role) -> rt::Role {
     match r {
         Role::Follower => rt::Role::Follower,
+        Role::PreCandidate => rt::Role::PreCandidate,
         Role::Candidate => rt::Role::Candidate,
         Role::Leader => rt::Role::Leader,
     }
@@ -319,6 +342,14 @@ pub fn message(m: &Message) -> rt::Message {
             last_term: *last_term,
         },
         Body::RequestVoteReply { granted } => rt::Rpc::RequestVoteReply { granted: *granted },
+        Body::PreVote {
+            last_index,
+            last_term,
+        } => rt::Rpc::PreVote {
+            last_index: *last_index,
+            last_term: *last_term,
+        },
+        Body::PreVoteReply { granted } => rt::Rpc::PreVoteReply { granted: *granted },
         Body::AppendEntries {
             prev_index,
             prev_term,

@@ -85,6 +85,19 @@ pub enum Body {
     RequestVoteReply {
         granted: bool,
     },
+    /// Pre-vote (Raft thesis §9.6): "would you vote for me in the message's
+    /// term?" The message's term is the term the sender would campaign in
+    /// (its own term + 1); neither the sender nor the receiver changes its
+    /// term or vote because of it.
+    PreVote {
+        last_index: Index,
+        last_term: Term,
+    },
+    /// The answer to a [`Body::PreVote`]: when granted it carries the
+    /// request's term, when refused the voter's own term.
+    PreVoteReply {
+        granted: bool,
+    },
     /// Replication and heartbeat. `read_ctx` > 0 asks the follower to echo
     /// it, confirming leadership for a ReadIndex round.
     AppendEntries {
@@ -125,6 +138,7 @@ impl Message {
         matches!(
             self.body,
             Body::RequestVoteReply { .. }
+                | Body::PreVoteReply { .. }
                 | Body::AppendEntriesReply { .. }
                 | Body::InstallSnapshotReply { .. }
         )
@@ -135,6 +149,9 @@ impl Message {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Follower,
+    /// Asking for pre-votes before it campaigns (only with
+    /// [`Config::pre_vote`](super::Config::pre_vote)); its term is unchanged.
+    PreCandidate,
     Candidate,
     Leader,
 }

@@ -336,6 +336,7 @@ impl Loop {
             role: match self.node.role() {
                 Role::Leader => "leader",
                 Role::Follower => "follower",
+                Role::PreCandidate => "pre_candidate",
                 Role::Candidate => "candidate",
             },
             term: self.node.term(),

@@ -126,6 +126,14 @@ pub enum WireBody {
     InstallSnapshotReply {
         last_index: u64,
     },
+    // New variants go last: postcard encodes the variant's position.
+    PreVote {
+        last_index: u64,
+        last_term: u64,
+    },
+    PreVoteReply {
+        granted: bool,
+    },
 }
 
 /// A message between nodes on the wire.
@@ -149,6 +157,14 @@ impl From<&Message> for WireMessage {
                 last_term: *last_term,
             },
             Body::RequestVoteReply { granted } => WireBody::RequestVoteReply { granted: *granted },
+            Body::PreVote {
+                last_index,
+                last_term,
+            } => WireBody::PreVote {
+                last_index: *last_index,
+                last_term: *last_term,
+            },
+            Body::PreVoteReply { granted } => WireBody::PreVoteReply { granted: *granted },
             Body::AppendEntries {
                 prev_index,
                 prev_term,
@@ -219,6 +235,14 @@ impl From<WireMessage> for Message {
                 last_term,
             },
             WireBody::RequestVoteReply { granted } => Body::RequestVoteReply { granted },
+            WireBody::PreVote {
+                last_index,
+                last_term,
+            } => Body::PreVote {
+                last_index,
+                last_term,
+            },
+            WireBody::PreVoteReply { granted } => Body::PreVoteReply { granted },
             WireBody::AppendEntries {
                 prev_index,
                 prev_term,
@@ -312,6 +336,18 @@ mod tests {
         let bytes = postcard::to_stdvec(&WireMessage::from(&m)).unwrap();
         let back: Message = postcard::from_bytes::<WireMessage>(&bytes).unwrap().into();
         assert_eq!(back, m);
+        for body in [
+            Body::PreVote {
+                last_index: 5,
+                last_term: 3,
+            },
+            Body::PreVoteReply { granted: true },
+        ] {
+            let m = Message { body, ..m.clone() };
+            let bytes = postcard::to_stdvec(&WireMessage::from(&m)).unwrap();
+            let back: Message = postcard::from_bytes::<WireMessage>(&bytes).unwrap().into();
+            assert_eq!(back, m);
+        }
         let p = encode_payload(&Payload::Noop);
         assert_eq!(decode_payload(&p).unwrap(), Payload::Noop);
         assert!(decode_payload(&[0xff, 0xff]).is_err());

@@ -249,6 +249,7 @@ impl node::Node for Host {
             term: self.node.term(),
             role: match self.node.role() {
                 Role::Follower => rt::Role::Follower,
+                Role::PreCandidate => rt::Role::PreCandidate,
                 Role::Candidate => rt::Role::Candidate,
                 Role::Leader => rt::Role::Leader,
             },
