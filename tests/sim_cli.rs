@@ -92,6 +92,48 @@ fn json_and_list_bugs() {
     assert_eq!(v["seeds_passed"], 2);
 }
 
+/// `--pre-vote --check-quorum`: the traces' headers list both features, the
+/// traces validate (semantically, against the model with those features),
+/// and the JSON report and a failure's reproduction name them.
+#[test]
+fn pre_vote_and_check_quorum_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = raftcheck()
+        .args(["sim", "--seeds", "2", "--steps", "600", "--json"])
+        .args(["--pre-vote", "--check-quorum", "--trace-dir"])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["verdict"], "holds");
+    assert_eq!(
+        v["features"],
+        serde_json::json!(["pre-vote", "check-quorum"])
+    );
+    let trace = dir.path().join("seed-0").join("trace.ndjson");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        header["features"],
+        serde_json::json!(["pre-vote", "check-quorum"])
+    );
+    assert!(
+        text.contains("\"pre_vote\""),
+        "no pre-vote message in the trace"
+    );
+    raftcheck().arg("validate").arg(&trace).assert().code(0);
+    raftcheck()
+        .args(["sim", "--seeds", "200", "--bug", "no-dedup", "--pre-vote"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "--bug no-dedup --pre-vote --trace-dir",
+        ));
+}
+
 #[test]
 fn bad_arguments_exit_two() {
     raftcheck()

@@ -12,6 +12,17 @@ pub use crate::core::trace::{entry, message};
 
 pub use raft_trace::sink::{SharedTrace, TraceBuffer, TraceSink};
 
+/// The trace header's `features` of a core with these options: the
+/// `raft-trace/1` names of the behaviours beyond the Raft paper's Figure 2
+/// it uses.
+pub fn features(pre_vote: bool, check_quorum: bool) -> Vec<String> {
+    [(pre_vote, "pre-vote"), (check_quorum, "check-quorum")]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
 /// The header the simulator writes for a cluster of `nodes`.
 pub fn header(nodes: Vec<NodeId>, network: rt::Network, params: serde_json::Value) -> rt::Header {
     let observes = rt::Observes {
@@ -29,8 +40,10 @@ pub fn header(nodes: Vec<NodeId>, network: rt::Network, params: serde_json::Valu
     );
     h.network = network;
     h.params = Some(params);
-    // raftkv takes none of the freedoms beyond Figure 2 that the format
-    // names, and says so: its traces are checked against Figure 2 exactly.
+    // With its options off raftkv takes none of the freedoms beyond Figure 2
+    // that the format names, and says so: its traces are checked against
+    // Figure 2 exactly. A host that turns options on lists them instead
+    // (see `features`).
     h.features = Some(Vec::new());
     h
 }

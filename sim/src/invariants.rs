@@ -169,7 +169,7 @@ impl Invariants {
         if env.grants_vote {
             self.vote(from, env.term, to)?;
         }
-        if term < env.term {
+        if term < env.term && !env.prospective {
             return fail(
                 "persist-before-send",
                 format!(

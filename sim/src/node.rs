@@ -74,6 +74,10 @@ pub trait Disk: Default {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope {
     pub term: u64,
+    /// The term is not the sender's own but one a candidate would campaign
+    /// in (pre-vote requests, and granted pre-vote replies): it need not be
+    /// durable when the message leaves.
+    pub prospective: bool,
     /// A vote reply granting the vote.
     pub grants_vote: bool,
     /// A successful AppendEntries reply: the follower holds the leader's log

@@ -54,6 +54,7 @@ fn seeds_replay_exactly() {
 fn caught(bug: Bug, rules: &[&str]) {
     let imp = RaftKv {
         bugs: Bugs::NONE.with(bug),
+        ..RaftKv::default()
     };
     let found = first_failure(&SimConfig::default(), &imp, 0..200);
     let Some((seed, outcome)) = found else {
@@ -104,5 +105,68 @@ fn other_cluster_sizes_pass() {
         if let Some((seed, what)) = first_failure(&cfg, &correct(), 0..60) {
             panic!("{nodes} nodes, seed {seed}: {what:?}");
         }
+    }
+}
+
+/// With pre-vote and check-quorum (alone and together) every run passes
+/// conformance with the header's features; over the seeds, pre-votes are
+/// asked for and won, pre-candidates lose, and partitioned leaders step
+/// down by check-quorum.
+#[test]
+fn pre_vote_and_check_quorum_pass() {
+    use raft_trace::{Event, Record, Role, RoleReason, Rpc};
+    for (pre_vote, check_quorum, seeds) in [
+        (true, true, 0..20),
+        (true, false, 0..10),
+        (false, true, 0..10),
+    ] {
+        let imp = RaftKv {
+            pre_vote,
+            check_quorum,
+            ..RaftKv::default()
+        };
+        let (mut pre_votes, mut won, mut lost, mut stepped_down) = (0, 0, 0, 0);
+        for seed in seeds {
+            let r = run(seed, &SimConfig::default(), &imp);
+            assert_eq!(
+                r.outcome(),
+                Outcome::Valid,
+                "pre-vote {pre_vote}, check-quorum {check_quorum}, seed {seed}"
+            );
+            assert_eq!(r.header.features, Some(imp.features()));
+            for rec in &r.records {
+                let Record::Node(e) = rec else { continue };
+                match &e.event {
+                    Event::Send(m) if matches!(m.msg.rpc, Rpc::PreVote { .. }) => pre_votes += 1,
+                    Event::Role(rc) => match rc.reason {
+                        RoleReason::PreVoteWon => {
+                            assert_eq!(rc.role, Role::Candidate);
+                            won += 1;
+                        }
+                        RoleReason::LostElection => {
+                            assert_eq!(rc.role, Role::Follower);
+                            lost += 1;
+                        }
+                        RoleReason::CheckQuorum => {
+                            assert_eq!(rc.role, Role::Follower);
+                            stepped_down += 1;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+        let what = format!(
+            "pre-vote {pre_vote}, check-quorum {check_quorum}: {pre_votes} pre-votes, \
+             {won} won, {lost} lost, {stepped_down} check-quorum step-downs"
+        );
+        assert_eq!(pre_votes > 0, pre_vote, "{what}");
+        assert_eq!(won > 0, pre_vote, "{what}");
+        assert!(lost == 0 || pre_vote, "{what}");
+        if pre_vote && check_quorum {
+            assert!(lost > 0, "{what}");
+        }
+        assert_eq!(stepped_down > 0, check_quorum, "{what}");
     }
 }

@@ -47,6 +47,15 @@ pub struct Args {
     /// Enable a planted implementation bug (see `raftcheck bugs`).
     #[arg(long)]
     bug: Option<Bug>,
+    /// Run the nodes with pre-vote (Raft thesis 9.6); the trace header lists
+    /// the feature `pre-vote`. Off by default in the simulator.
+    #[arg(long)]
+    pre_vote: bool,
+    /// Run the nodes with check-quorum and the leader lease (Raft thesis
+    /// 6.2); the trace header lists the feature `check-quorum`. Off by
+    /// default in the simulator.
+    #[arg(long)]
+    check_quorum: bool,
     /// Write each run's trace and client history to DIR/seed-N/.
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
@@ -80,6 +89,12 @@ fn reproduce(args: &Args, seed: u64) -> String {
     if let Some(b) = args.bug {
         cmd.push_str(&format!(" --bug {}", b.name()));
     }
+    if args.pre_vote {
+        cmd.push_str(" --pre-vote");
+    }
+    if args.check_quorum {
+        cmd.push_str(" --check-quorum");
+    }
     let dir = args
         .trace_dir
         .as_ref()
@@ -112,6 +127,8 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     };
     let imp = RaftKv {
         bugs: args.bug.map_or(Bugs::NONE, |b| Bugs::NONE.with(b)),
+        pre_vote: args.pre_vote,
+        check_quorum: args.check_quorum,
     };
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -228,6 +245,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             "failures": failures,
             "faults": args.faults.to_string(),
             "bug": args.bug.map(|b| b.name()),
+            "features": imp.features(),
             "ops_ok": ops_ok,
             "entries_committed": commits,
             "events_validated": events,
@@ -249,6 +267,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         )?;
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!("totals: {}", t.join(", "))?;
+        let features = imp.features();
+        if !features.is_empty() {
+            outln!("features: {}", features.join(", "))?;
+        }
         if inconclusive > 0 {
             outln!("note: {inconclusive} seeds had no verdict (a check ran out of budget)")?;
         }

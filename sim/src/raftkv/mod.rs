@@ -24,10 +24,23 @@ use crate::node::{
 /// Client sessions each replica keeps (least recently used evicted).
 const SESSION_CAPACITY: usize = 1024;
 
-/// The raftkv core, with planted bugs switched on as asked.
+/// The raftkv core, with planted bugs and the options beyond the Raft
+/// paper's Figure 2 switched on as asked (all off by default).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RaftKv {
     pub bugs: Bugs,
+    /// Pre-vote (`raftkv::core::Config::pre_vote`).
+    pub pre_vote: bool,
+    /// Check-quorum and the leader lease
+    /// (`raftkv::core::Config::check_quorum`).
+    pub check_quorum: bool,
+}
+
+impl RaftKv {
+    /// The trace header's `features`: the names of the options switched on.
+    pub fn features(&self) -> Vec<String> {
+        raftkv::trace::features(self.pre_vote, self.check_quorum)
+    }
 }
 
 impl node::Implementation for RaftKv {
@@ -39,7 +52,9 @@ impl node::Implementation for RaftKv {
         network: rt::Network,
         params: serde_json::Value,
     ) -> rt::Header {
-        raftkv::trace::header(nodes, network, params)
+        let mut h = raftkv::trace::header(nodes, network, params);
+        h.features = Some(self.features());
+        h
     }
 
     fn start(&self, setup: &Setup, disk: &mut Disk, trace: Box<dyn TraceSink>) -> Host {
@@ -51,6 +66,8 @@ impl node::Implementation for RaftKv {
         cfg.heartbeat_ticks = setup.heartbeat_ticks;
         cfg.election_ticks = setup.election_ticks;
         cfg.bugs = self.bugs;
+        cfg.pre_vote = self.pre_vote;
+        cfg.check_quorum = self.check_quorum;
         cfg.compact_every = setup.snapshot_every;
         let rec = disk.recover();
         let kv = match &rec.snapshot {
@@ -124,6 +141,10 @@ impl node::Node for Host {
         Envelope {
             term: m.term,
             grants_vote: matches!(m.body, Body::RequestVoteReply { granted: true }),
+            prospective: matches!(
+                m.body,
+                Body::PreVote { .. } | Body::PreVoteReply { granted: true }
+            ),
             acknowledges: match m.body {
                 Body::AppendEntriesReply {
                     success: true,
