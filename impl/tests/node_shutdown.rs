@@ -31,6 +31,8 @@ fn config(dir: &std::path::Path) -> NodeConfig {
         election_ticks: 4,
         heartbeat_ticks: 1,
         compact_every: 1000,
+        pre_vote: true,
+        check_quorum: true,
     }
 }
 

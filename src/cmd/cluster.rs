@@ -28,6 +28,12 @@ pub struct Args {
     /// Print the endpoints as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Start the nodes with pre-vote off (see `raftcheck node --help`).
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// Start the nodes with check-quorum off (see `raftcheck node --help`).
+    #[arg(long)]
+    no_check_quorum: bool,
 }
 
 fn free_port() -> Result<u16> {
@@ -62,6 +68,12 @@ pub fn run(args: Args) -> Result<Outcome> {
             .arg("--data-dir")
             .arg(args.data_dir.join(format!("node-{id}")))
             .args(["--tick-ms", &args.tick_ms.to_string()]);
+        if args.no_pre_vote {
+            c.arg("--no-pre-vote");
+        }
+        if args.no_check_quorum {
+            c.arg("--no-check-quorum");
+        }
         if args.trace {
             c.arg("--trace").arg(
                 args.data_dir

@@ -15,7 +15,12 @@ pub struct Args {
     /// This node's id (positive).
     #[arg(long)]
     id: u64,
-    /// Peer (Raft) addresses of every node: `1=127.0.0.1:7001,2=...`.
+    /// Peer (Raft) addresses of every node: `1=127.0.0.1:7001,2=...`. This
+    /// node's own entry is the address it listens on; the others are where
+    /// it connects to send to them. Those need not be the peers' listen
+    /// addresses: each node may be given its own map, e.g. with a proxy or
+    /// relay in front of a peer (messages carry the sender's id, not its
+    /// address).
     #[arg(long)]
     peers: String,
     /// Address of this node's HTTP client API.
@@ -38,6 +43,15 @@ pub struct Args {
     /// Snapshot and compact the log every this many applied entries.
     #[arg(long, default_value_t = 10_000)]
     compact_every: u64,
+    /// Turn pre-vote off: on an election timeout campaign at once, raising
+    /// the term, instead of first asking for pre-votes (Raft thesis 9.6).
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// Turn check-quorum off: a leader that hears from no quorum keeps
+    /// leading, and followers vote for higher-term candidates even while
+    /// they hear from a leader (no leader lease; Raft thesis 6.2).
+    #[arg(long)]
+    no_check_quorum: bool,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -93,6 +107,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         election_ticks: 10,
         heartbeat_ticks: 2,
         compact_every: args.compact_every.max(1),
+        pre_vote: !args.no_pre_vote,
+        check_quorum: !args.no_check_quorum,
     };
     raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;
     Ok(Outcome::Holds)

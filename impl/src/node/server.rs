@@ -46,6 +46,10 @@ pub struct NodeConfig {
     pub heartbeat_ticks: u32,
     /// Snapshot and compact every this many applied entries.
     pub compact_every: u64,
+    /// Pre-vote ([`Config::pre_vote`]).
+    pub pre_vote: bool,
+    /// Check-quorum and the leader lease ([`Config::check_quorum`]).
+    pub check_quorum: bool,
 }
 
 /// Why a node stopped.
@@ -239,7 +243,8 @@ async fn run_loop(
     let ids: Vec<NodeId> = cfg.peers.keys().copied().collect();
     let (sink, trace) = match &cfg.trace {
         Some(path) => {
-            let (s, h) = trace_file::open(path, cfg.id, ids.clone())?;
+            let features = crate::trace::features(cfg.pre_vote, cfg.check_quorum);
+            let (s, h) = trace_file::open(path, cfg.id, ids.clone(), features)?;
             (
                 Some(Box::new(s) as Box<dyn crate::trace::TraceSink>),
                 Some(h),
@@ -251,6 +256,8 @@ async fn run_loop(
     core_cfg.election_ticks = cfg.election_ticks;
     core_cfg.heartbeat_ticks = cfg.heartbeat_ticks;
     core_cfg.compact_every = cfg.compact_every;
+    core_cfg.pre_vote = cfg.pre_vote;
+    core_cfg.check_quorum = cfg.check_quorum;
     core_cfg.seed = rand::random();
     let mut node = RaftNode::new(core_cfg, rec, sink);
     node.applied_snapshot(kv.applied());
@@ -264,7 +271,13 @@ async fn run_loop(
         TransportConfig::default(),
     )
     .await?;
-    tracing::info!(id = cfg.id, %listen, "node started");
+    tracing::info!(
+        id = cfg.id,
+        %listen,
+        pre_vote = cfg.pre_vote,
+        check_quorum = cfg.check_quorum,
+        "node started"
+    );
     let mut lp = Loop {
         id: cfg.id,
         node,

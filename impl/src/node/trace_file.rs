@@ -68,11 +68,14 @@ impl TraceSink for FileSink {
     }
 }
 
-/// Opens (or continues) the trace file of node `id` in a cluster of `nodes`.
+/// Opens (or continues) the trace file of node `id` in a cluster of `nodes`
+/// whose core uses `features` (see [`crate::trace::features`]; written in
+/// the header of a new file only).
 pub fn open(
     path: &Path,
     id: NodeId,
     nodes: Vec<NodeId>,
+    features: Vec<String>,
 ) -> std::io::Result<(FileSink, TraceHandle)> {
     let mut file = OpenOptions::new()
         .create(true)
@@ -112,7 +115,8 @@ pub fn open(
             duplication: false,
             reorder: true,
         };
-        let header = crate::trace::header(nodes, network, serde_json::json!({"node": id}));
+        let mut header = crate::trace::header(nodes, network, serde_json::json!({"node": id}));
+        header.features = Some(features);
         serde_json::to_writer(&mut out, &header)?;
         out.write_all(b"\n")?;
     } else {
@@ -186,7 +190,7 @@ mod tests {
         let rt_ = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let (mut sink, h) = open(&path, 1, vec![1, 2, 3]).unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
         sink.record(1, commit(1), rt::PostState::default());
         sink.record(1, commit(2), rt::PostState::default());
         rt_.block_on(h.barrier());
@@ -194,7 +198,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"node\":1,\"seq\":3,\"ty").unwrap();
         drop(f);
-        let (mut sink, h) = open(&path, 1, vec![1, 2, 3]).unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
         sink.record(1, commit(3), rt::PostState::default());
         rt_.block_on(h.barrier());
         let reader = raft_trace::read_file(&path).unwrap();
