@@ -62,6 +62,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a pre-candidate loses its pre-vote",
         "a leader steps down by check-quorum",
         "a follower commits on a heartbeat",
+        "a read is served by ReadIndex",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -80,7 +81,8 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
             "snapshots",
             "production",
             "pre-vote",
-            "check-quorum"
+            "check-quorum",
+            "read-index"
         ]
     );
 }
@@ -227,6 +229,7 @@ fn bugs_lists_every_planted_bug() {
         "snapshot-regress",
         "stale-append-match",
         "pre-vote-raises-term",
+        "read-index-old-commit",
     ] {
         assert!(text.contains(b), "{b}");
     }
@@ -380,6 +383,7 @@ fn simulation_runs_and_is_not_exhaustive() {
         "production",
         "pre-vote",
         "check-quorum",
+        "read-index",
     ];
     for name in names {
         assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");
