@@ -63,6 +63,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a leader steps down by check-quorum",
         "a follower commits on a heartbeat",
         "a read is served by ReadIndex",
+        "a follower fast-forwards its commit on a snapshot",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -82,7 +83,8 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
             "production",
             "pre-vote",
             "check-quorum",
-            "read-index"
+            "read-index",
+            "snapshot-fast-forward"
         ]
     );
 }
@@ -384,6 +386,7 @@ fn simulation_runs_and_is_not_exhaustive() {
         "pre-vote",
         "check-quorum",
         "read-index",
+        "snapshot-fast-forward",
     ];
     for name in names {
         assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");

@@ -109,6 +109,8 @@ pub struct Config {
     pub check_quorum: bool,
     /// [`Rules::read_index`] (feature `read-index`).
     pub read_index: bool,
+    /// [`Rules::snapshot_fast_forward`] (feature `snapshot-fast-forward`).
+    pub snapshot_fast_forward: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -134,6 +136,7 @@ impl Default for Config {
             heartbeat: false,
             check_quorum: false,
             read_index: false,
+            snapshot_fast_forward: false,
             stop: StopFlag::default(),
         }
     }
@@ -182,6 +185,7 @@ impl Config {
             heartbeat: self.heartbeat,
             check_quorum: self.check_quorum,
             read_index: self.read_index,
+            snapshot_fast_forward: self.snapshot_fast_forward,
             ..Rules::new(self.servers)
         }
     }
@@ -197,6 +201,7 @@ impl Config {
         self.heartbeat = rules.heartbeat;
         self.check_quorum = rules.check_quorum;
         self.read_index = rules.read_index;
+        self.snapshot_fast_forward = rules.snapshot_fast_forward;
         Ok(())
     }
 

@@ -113,6 +113,9 @@ pub mod ghost {
     pub const PRE_VOTE_DISTURBED: u16 = 2048;
     /// A leader served a read by ReadIndex ([`super::Rules::read_index`]).
     pub const READ_INDEX_SERVED: u16 = 4096;
+    /// A follower committed up to a snapshot it already held the entries of
+    /// ([`super::Rules::snapshot_fast_forward`]).
+    pub const SNAPSHOT_FAST_FORWARD: u16 = 8192;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -272,16 +275,21 @@ pub struct Rules {
     /// answers once it has applied up to the read index. Without such a
     /// commit the read goes through the log as before.
     pub read_index: bool,
+    /// Feature `snapshot-fast-forward`: a follower that receives a snapshot
+    /// whose last (index, term) its log already holds commits up to it and
+    /// installs nothing (etcd-io/raft and raft-rs `restore`).
+    pub snapshot_fast_forward: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 6] = [
+pub const FEATURES: [&str; 7] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
     "heartbeat",
     "check-quorum",
     "read-index",
+    "snapshot-fast-forward",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -315,6 +323,7 @@ impl Rules {
             heartbeat: false,
             check_quorum: false,
             read_index: false,
+            snapshot_fast_forward: false,
         }
     }
 
@@ -336,6 +345,7 @@ impl Rules {
             "heartbeat" => self.heartbeat = true,
             "check-quorum" => self.check_quorum = true,
             "read-index" => self.read_index = true,
+            "snapshot-fast-forward" => self.snapshot_fast_forward = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -352,6 +362,7 @@ impl Rules {
                 self.heartbeat,
                 self.check_quorum,
                 self.read_index,
+                self.snapshot_fast_forward,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

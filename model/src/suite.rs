@@ -126,6 +126,20 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_log: 2,
                 max_in_flight: 4,
                 read_index: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "snapshot-fast-forward",
+            purpose: "snapshots to followers that already hold their entries: commit only",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 1,
+                max_log: 2,
+                snapshot_after: 1,
+                max_in_flight: 5,
+                snapshot_fast_forward: true,
                 ..base
             },
         },

@@ -217,7 +217,13 @@ fn features_are_switched_on_by_name() {
         rules.features(),
         vec!["stale-append-reply", "lost-election"]
     );
-    for name in ["pre-vote", "heartbeat", "check-quorum", "read-index"] {
+    for name in [
+        "pre-vote",
+        "heartbeat",
+        "check-quorum",
+        "read-index",
+        "snapshot-fast-forward",
+    ] {
         rules.with_feature(name).unwrap();
     }
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
@@ -529,4 +535,40 @@ fn a_read_index_read_waits_for_a_quorum_and_needs_a_commit_of_the_term() {
         ..rules
     };
     assert_eq!(handle_message(&s, &buggy, 0, &read).state.reads.len(), 1);
+}
+
+/// Snapshot fast-forward (etcd-io/raft `restore`): a follower holding the
+/// snapshot's last entry commits up to it and installs nothing; without the
+/// feature it installs the snapshot (Figure 13, keeping the entries after).
+#[test]
+fn a_snapshot_the_follower_holds_only_advances_its_commit() {
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.log.entries = vec![entry(2, 1), entry(2, 2)];
+    let leader_sm = {
+        let mut sm = raft_model::state_machine::StateMachine::default();
+        sm.apply(&entry(2, 1).cmd, true);
+        sm
+    };
+    let snap = Msg::InstallSnapshot {
+        term: 2,
+        last_index: 1,
+        last_term: 2,
+        data: leader_sm,
+    };
+    let ff = handle_message(&f, &with(&["snapshot-fast-forward"]), 1, &snap).state;
+    assert_eq!(ff.commit, 1);
+    assert_eq!(ff.log.snapshot_index, 0, "nothing installed");
+    assert_eq!(ff.log.entries.len(), 2);
+    assert!(ff.has(ghost::SNAPSHOT_FAST_FORWARD));
+    let installed = handle_message(&f, &Rules::new(3), 1, &snap).state;
+    assert_eq!(installed.log.snapshot_index, 1);
+    assert_eq!(installed.log.entries, vec![entry(2, 2)]);
+    assert_eq!(installed.commit, 1);
+    // A snapshot whose last entry the follower does not hold is installed.
+    let mut other = f.clone();
+    other.log.entries = vec![entry(1, 1)];
+    let replaced = handle_message(&other, &with(&["snapshot-fast-forward"]), 1, &snap).state;
+    assert_eq!(replaced.log.snapshot_index, 1);
+    assert!(!replaced.has(ghost::SNAPSHOT_FAST_FORWARD));
 }
