@@ -16,6 +16,19 @@ fn json_of(out: &[u8]) -> Value {
     serde_json::from_slice(out).expect("one JSON object on stdout")
 }
 
+/// The default suite's configurations, in order.
+const SUITE: [&str; 9] = [
+    "elections",
+    "clients",
+    "figure8",
+    "snapshots",
+    "production",
+    "pre-vote",
+    "check-quorum",
+    "read-index",
+    "snapshot-fast-forward",
+];
+
 #[test]
 fn the_default_suite_holds_and_reaches_every_sometimes_property() {
     let out = raftcheck().args(["check", "--json"]).output().unwrap();
@@ -73,20 +86,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        configs,
-        [
-            "elections",
-            "clients",
-            "figure8",
-            "snapshots",
-            "production",
-            "pre-vote",
-            "check-quorum",
-            "read-index",
-            "snapshot-fast-forward"
-        ]
-    );
+    assert_eq!(configs, SUITE);
 }
 
 #[test]
@@ -377,17 +377,7 @@ fn simulation_runs_and_is_not_exhaustive() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{text}\n{err}");
-    let names = [
-        "elections",
-        "clients",
-        "figure8",
-        "snapshots",
-        "production",
-        "pre-vote",
-        "check-quorum",
-        "read-index",
-        "snapshot-fast-forward",
-    ];
+    let names = SUITE;
     for name in names {
         assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");
     }
