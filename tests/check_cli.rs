@@ -16,6 +16,19 @@ fn json_of(out: &[u8]) -> Value {
     serde_json::from_slice(out).expect("one JSON object on stdout")
 }
 
+/// The default suite's configurations, in order.
+const SUITE: [&str; 9] = [
+    "elections",
+    "clients",
+    "figure8",
+    "snapshots",
+    "production",
+    "pre-vote",
+    "check-quorum",
+    "read-index",
+    "snapshot-fast-forward",
+];
+
 #[test]
 fn the_default_suite_holds_and_reaches_every_sometimes_property() {
     let out = raftcheck().args(["check", "--json"]).output().unwrap();
@@ -62,6 +75,8 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a pre-candidate loses its pre-vote",
         "a leader steps down by check-quorum",
         "a follower commits on a heartbeat",
+        "a read is served by ReadIndex",
+        "a follower fast-forwards its commit on a snapshot",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -71,18 +86,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        configs,
-        [
-            "elections",
-            "clients",
-            "figure8",
-            "snapshots",
-            "production",
-            "pre-vote",
-            "check-quorum"
-        ]
-    );
+    assert_eq!(configs, SUITE);
 }
 
 #[test]
@@ -227,6 +231,7 @@ fn bugs_lists_every_planted_bug() {
         "snapshot-regress",
         "stale-append-match",
         "pre-vote-raises-term",
+        "read-index-old-commit",
     ] {
         assert!(text.contains(b), "{b}");
     }
@@ -372,15 +377,7 @@ fn simulation_runs_and_is_not_exhaustive() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{text}\n{err}");
-    let names = [
-        "elections",
-        "clients",
-        "figure8",
-        "snapshots",
-        "production",
-        "pre-vote",
-        "check-quorum",
-    ];
+    let names = SUITE;
     for name in names {
         assert!(text.contains(&format!("[{name}] ")), "{name}: {text}");
     }

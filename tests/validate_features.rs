@@ -203,3 +203,45 @@ fn a_check_quorum_step_down_needs_the_feature() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("role Leader"), "{}", text(&out));
 }
+
+/// A heartbeat round may name a read (feature read-index): the reply must
+/// echo its context.
+#[test]
+fn a_heartbeat_reply_echoes_the_read_context() {
+    let features = Some(serde_json::json!([
+        "pre-vote",
+        "heartbeat",
+        "check-quorum",
+        "read-index"
+    ]));
+    let with_context = |reply: &'static str| {
+        move |l: &str| {
+            if l.contains(r#""id":5,"from":1,"to":2,"term":1,"rpc":"heartbeat","commit":0"#) {
+                l.replace(r#""commit":0}"#, r#""commit":0,"context":77}"#)
+            } else if l.contains(r#""id":3,"from":2,"to":1,"term":1,"rpc":"heartbeat_reply""#) {
+                l.replace(r#""rpc":"heartbeat_reply""#, reply)
+            } else {
+                l.to_string()
+            }
+        }
+    };
+    let (_dir, path) = rewritten(
+        &example(),
+        features.clone(),
+        with_context(r#""rpc":"heartbeat_reply","context":77"#),
+    );
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dir, path) = rewritten(
+        &example(),
+        features,
+        with_context(r#""rpc":"heartbeat_reply","context":78"#),
+    );
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("HeartbeatRule violated") && text(&out).contains("context"),
+        "{}",
+        text(&out)
+    );
+}

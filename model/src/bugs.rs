@@ -42,11 +42,15 @@ pub enum Bug {
     /// that term, as it would for a vote request ([`crate::Rules::pre_vote`]):
     /// a server that cannot win still disrupts the cluster.
     PreVoteRaisesTerm,
+    /// A leader serves a ReadIndex read before it has committed an entry of
+    /// its own term ([`crate::Rules::read_index`]): its commit index may be
+    /// older than a write already acknowledged, so the read is stale.
+    ReadIndexOldCommit,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -59,6 +63,7 @@ impl Bug {
         Bug::SnapshotRegress,
         Bug::StaleAppendMatch,
         Bug::PreVoteRaisesTerm,
+        Bug::ReadIndexOldCommit,
     ];
 
     /// The name used on the command line.
@@ -76,6 +81,7 @@ impl Bug {
             Bug::SnapshotRegress => "snapshot-regress",
             Bug::StaleAppendMatch => "stale-append-match",
             Bug::PreVoteRaisesTerm => "pre-vote-raises-term",
+            Bug::ReadIndexOldCommit => "read-index-old-commit",
         }
     }
 
@@ -106,6 +112,9 @@ impl Bug {
             Bug::PreVoteRaisesTerm => {
                 "a pre-vote request raises the voter's term, as a vote request would"
             }
+            Bug::ReadIndexOldCommit => {
+                "a ReadIndex read is served before the leader commits an entry of its term"
+            }
         }
     }
 
@@ -125,6 +134,7 @@ impl Bug {
             Bug::SnapshotRegress => COMMITTED_DURABLE,
             Bug::StaleAppendMatch => COMMITTED_DURABLE,
             Bug::PreVoteRaisesTerm => PRE_VOTE_KEEPS_TERMS,
+            Bug::ReadIndexOldCommit => LINEARIZABLE,
         }
     }
 }

@@ -107,6 +107,10 @@ pub struct Config {
     pub heartbeat: bool,
     /// [`Rules::check_quorum`] (feature `check-quorum`).
     pub check_quorum: bool,
+    /// [`Rules::read_index`] (feature `read-index`).
+    pub read_index: bool,
+    /// [`Rules::snapshot_fast_forward`] (feature `snapshot-fast-forward`).
+    pub snapshot_fast_forward: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -131,6 +135,8 @@ impl Default for Config {
             pre_vote: false,
             heartbeat: false,
             check_quorum: false,
+            read_index: false,
+            snapshot_fast_forward: false,
             stop: StopFlag::default(),
         }
     }
@@ -178,6 +184,8 @@ impl Config {
             pre_vote: self.pre_vote,
             heartbeat: self.heartbeat,
             check_quorum: self.check_quorum,
+            read_index: self.read_index,
+            snapshot_fast_forward: self.snapshot_fast_forward,
             ..Rules::new(self.servers)
         }
     }
@@ -192,6 +200,8 @@ impl Config {
         self.pre_vote = rules.pre_vote;
         self.heartbeat = rules.heartbeat;
         self.check_quorum = rules.check_quorum;
+        self.read_index = rules.read_index;
+        self.snapshot_fast_forward = rules.snapshot_fast_forward;
         Ok(())
     }
 

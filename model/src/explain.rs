@@ -130,8 +130,14 @@ pub fn message(m: &Msg) -> String {
             "PreVoteReply(term {term}, {})",
             if *granted { "granted" } else { "denied" }
         ),
-        Msg::Heartbeat { term, commit } => format!("Heartbeat(term {term}, commit {commit})"),
-        Msg::HeartbeatReply { term } => format!("HeartbeatReply(term {term})"),
+        Msg::Heartbeat { term, commit, ctx } => match ctx {
+            Some(c) => format!("Heartbeat(term {term}, commit {commit}, read {})", read(*c)),
+            None => format!("Heartbeat(term {term}, commit {commit})"),
+        },
+        Msg::HeartbeatReply { term, ctx } => match ctx {
+            Some(c) => format!("HeartbeatReply(term {term}, read {})", read(*c)),
+            None => format!("HeartbeatReply(term {term})"),
+        },
         Msg::Request(c) => format!("Request({})", command(c)),
         Msg::Reply { seq, result: r } => format!("Reply(#{seq} {})", result(r)),
         Msg::NotLeader { seq, hint } => match hint {
@@ -139,6 +145,11 @@ pub fn message(m: &Msg) -> String {
             None => format!("NotLeader(#{seq}, leader unknown)"),
         },
     }
+}
+
+/// A read's heartbeat context as `C<client>#<seq>`.
+fn read(ctx: u64) -> String {
+    format!("C{}#{}", ctx >> 32, ctx & 0xffff_ffff)
 }
 
 fn role(r: Role) -> &'static str {

@@ -38,6 +38,8 @@ pub mod names {
     pub const PRE_VOTE_LOST: &str = "a pre-candidate loses its pre-vote";
     pub const CHECK_QUORUM_STEP_DOWN: &str = "a leader steps down by check-quorum";
     pub const HEARTBEAT_COMMIT: &str = "a follower commits on a heartbeat";
+    pub const READ_INDEX_SERVED: &str = "a read is served by ReadIndex";
+    pub const SNAPSHOT_FAST_FORWARD: &str = "a follower fast-forwards its commit on a snapshot";
 }
 use names::*;
 
@@ -130,6 +132,17 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
             CHECK_QUORUM_STEP_DOWN,
             check_quorum_step_down,
         ));
+    }
+    if cfg.snapshot_fast_forward && clients && cfg.snapshot_after > 0 && cfg.servers >= 2 {
+        props.push((
+            Expectation::Sometimes,
+            SNAPSHOT_FAST_FORWARD,
+            snapshot_fast_forward,
+        ));
+    }
+    // A read needs a committed entry of the leader's term first: a write.
+    if cfg.read_index && clients && cfg.ops >= 2 && cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, READ_INDEX_SERVED, read_index_served));
     }
     if cfg.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, HEARTBEAT_COMMIT, heartbeat_commit));
@@ -353,4 +366,12 @@ fn check_quorum_step_down(_: &RaftModel, state: &RaftState) -> bool {
 
 fn heartbeat_commit(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::HEARTBEAT_COMMIT))
+}
+
+fn read_index_served(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::READ_INDEX_SERVED))
+}
+
+fn snapshot_fast_forward(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::SNAPSHOT_FAST_FORWARD))
 }

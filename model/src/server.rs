@@ -111,6 +111,11 @@ pub mod ghost {
     /// A pre-vote request changed the voter's term or vote (violates what
     /// pre-vote promises, thesis 9.6).
     pub const PRE_VOTE_DISTURBED: u16 = 2048;
+    /// A leader served a read by ReadIndex ([`super::Rules::read_index`]).
+    pub const READ_INDEX_SERVED: u16 = 4096;
+    /// A follower committed up to a snapshot it already held the entries of
+    /// ([`super::Rules::snapshot_fast_forward`]).
+    pub const SNAPSHOT_FAST_FORWARD: u16 = 8192;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -152,6 +157,9 @@ pub struct Server {
     /// Peers the leader heard from in its term since its last check-quorum
     /// (etcd-io/raft `recent_active`), sorted; with [`Rules::check_quorum`].
     pub heard: Vec<NodeId>,
+    /// Reads waiting for their ReadIndex confirmation (a leader's, with
+    /// [`Rules::read_index`]).
+    pub reads: Vec<crate::types::PendingRead>,
     /// [`ghost`] bits.
     pub ghost: u16,
 }
@@ -196,6 +204,7 @@ impl Server {
             match_index: vec![],
             last_sent: vec![],
             heard: vec![],
+            reads: vec![],
             ghost: 0,
         }
     }
@@ -259,15 +268,28 @@ pub struct Rules {
     /// lease; the model checker never uses that freedom, which only drops a
     /// message, and the trace validator allows it).
     pub check_quorum: bool,
+    /// Feature `read-index` (thesis 6.4, etcd-io/raft ReadOnlySafe): a leader
+    /// that has committed an entry of its term answers a read without
+    /// appending it: it records its commit index as the read index,
+    /// confirms it is still leader with a heartbeat round to a quorum, and
+    /// answers once it has applied up to the read index. Without such a
+    /// commit the read goes through the log as before.
+    pub read_index: bool,
+    /// Feature `snapshot-fast-forward`: a follower that receives a snapshot
+    /// whose last (index, term) its log already holds commits up to it and
+    /// installs nothing (etcd-io/raft and raft-rs `restore`).
+    pub snapshot_fast_forward: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 5] = [
+pub const FEATURES: [&str; 7] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
     "heartbeat",
     "check-quorum",
+    "read-index",
+    "snapshot-fast-forward",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -300,6 +322,8 @@ impl Rules {
             pre_vote: false,
             heartbeat: false,
             check_quorum: false,
+            read_index: false,
+            snapshot_fast_forward: false,
         }
     }
 
@@ -320,6 +344,8 @@ impl Rules {
             "pre-vote" => self.pre_vote = true,
             "heartbeat" => self.heartbeat = true,
             "check-quorum" => self.check_quorum = true,
+            "read-index" => self.read_index = true,
+            "snapshot-fast-forward" => self.snapshot_fast_forward = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -335,6 +361,8 @@ impl Rules {
                 self.pre_vote,
                 self.heartbeat,
                 self.check_quorum,
+                self.read_index,
+                self.snapshot_fast_forward,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

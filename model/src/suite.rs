@@ -113,6 +113,33 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_in_flight: 5,
                 heartbeat: true,
                 check_quorum: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "read-index",
+            purpose: "a write then a read served by ReadIndex over two terms",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 2,
+                max_log: 2,
+                max_in_flight: 4,
+                read_index: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "snapshot-fast-forward",
+            purpose: "snapshots to followers that already hold their entries: commit only",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 1,
+                max_log: 2,
+                snapshot_after: 1,
+                max_in_flight: 5,
+                snapshot_fast_forward: true,
                 ..base
             },
         },
@@ -132,6 +159,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::SnapshotRegress => "snapshots",
         Bug::StaleAppendMatch => "production",
         Bug::PreVoteRaisesTerm => "pre-vote",
+        Bug::ReadIndexOldCommit => "read-index",
     }
 }
 

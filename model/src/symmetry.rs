@@ -26,6 +26,9 @@ fn blank(s: &Server) -> Server {
     b.votes = vec![0; b.votes.len()];
     b.rejections = vec![0; b.rejections.len()];
     b.heard = vec![0; b.heard.len()];
+    for r in &mut b.reads {
+        r.acks = vec![0; r.acks.len()];
+    }
     b.next_index.sort_unstable();
     b.match_index.sort_unstable();
     b.last_sent.clear();
@@ -55,8 +58,18 @@ impl Perm {
         rejections.sort_unstable();
         let mut heard: Vec<NodeId> = s.heard.iter().map(|&v| self.node(v)).collect();
         heard.sort_unstable();
+        let reads = s
+            .reads
+            .iter()
+            .map(|r| {
+                let mut acks: Vec<NodeId> = r.acks.iter().map(|&v| self.node(v)).collect();
+                acks.sort_unstable();
+                crate::types::PendingRead { acks, ..r.clone() }
+            })
+            .collect();
         Server {
             heard,
+            reads,
             id: self.node(s.id),
             voted_for: s.voted_for.map(|v| self.node(v)),
             leader: s.leader.map(|v| self.node(v)),

@@ -101,8 +101,11 @@ pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
             last_term: *last_term,
         },
         Msg::PreVoteReply { granted, .. } => rt::Rpc::PreVoteReply { granted: *granted },
-        Msg::Heartbeat { commit, .. } => rt::Rpc::Heartbeat { commit: *commit },
-        Msg::HeartbeatReply { .. } => rt::Rpc::HeartbeatReply {},
+        Msg::Heartbeat { commit, ctx, .. } => rt::Rpc::Heartbeat {
+            commit: *commit,
+            context: *ctx,
+        },
+        Msg::HeartbeatReply { ctx, .. } => rt::Rpc::HeartbeatReply { context: *ctx },
         Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => return None,
     })
 }

@@ -115,9 +115,15 @@ pub enum Msg {
     PreVoteReply { term: Term, granted: bool },
     /// A heartbeat without log position (etcd-io/raft MsgHeartbeat):
     /// `commit` is at most the receiver's matchIndex.
-    Heartbeat { term: Term, commit: Index },
-    /// The answer to a heartbeat.
-    HeartbeatReply { term: Term },
+    /// With feature read-index, `ctx` names the read the round confirms
+    /// leadership for ([`read_context`]).
+    Heartbeat {
+        term: Term,
+        commit: Index,
+        ctx: Option<u64>,
+    },
+    /// The answer to a heartbeat, echoing its `ctx`.
+    HeartbeatReply { term: Term, ctx: Option<u64> },
     /// A client asks a server to execute a command.
     Request(Command),
     /// The leader answers a client after applying its command.
@@ -139,10 +145,28 @@ impl Msg {
             | Msg::PreVote { term, .. }
             | Msg::PreVoteReply { term, .. }
             | Msg::Heartbeat { term, .. }
-            | Msg::HeartbeatReply { term } => Some(*term),
+            | Msg::HeartbeatReply { term, .. } => Some(*term),
             Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => None,
         }
     }
+}
+
+/// The heartbeat context of a client's read (feature read-index): the
+/// command's identity, as one number.
+pub fn read_context(client: ClientId, seq: Seq) -> u64 {
+    (client << 32) | (seq & 0xffff_ffff)
+}
+
+/// A read a leader serves by ReadIndex once a quorum confirms it is still
+/// leader (thesis 6.4).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PendingRead {
+    pub client: ClientId,
+    pub seq: Seq,
+    /// The leader's commit index when the read arrived: the read index.
+    pub index: Index,
+    /// Peers that answered the read's heartbeat round in the leader's term, sorted.
+    pub acks: Vec<NodeId>,
 }
 
 /// Where a rule sends a message: to a server or to a client.

@@ -93,3 +93,7 @@ fn every_bug_has_its_configuration() {
         assert_eq!(suite_for_bug(bug).len(), 1, "{bug}");
     }
 }
+#[test]
+fn read_index_old_commit() {
+    caught(Bug::ReadIndexOldCommit);
+}

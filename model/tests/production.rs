@@ -217,10 +217,16 @@ fn features_are_switched_on_by_name() {
         rules.features(),
         vec!["stale-append-reply", "lost-election"]
     );
-    for name in ["pre-vote", "heartbeat", "check-quorum"] {
+    for name in [
+        "pre-vote",
+        "heartbeat",
+        "check-quorum",
+        "read-index",
+        "snapshot-fast-forward",
+    ] {
         rules.with_feature(name).unwrap();
     }
-    assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum);
+    assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
     assert_eq!(rules.features(), FEATURES.to_vec());
     assert_eq!(rules, Rules::all_features(3));
     let err = rules.with_feature("prevote").unwrap_err();
@@ -390,7 +396,14 @@ fn a_heartbeat_carries_min_of_match_and_commit() {
         let sends = raft_model::rules::replication::heartbeat(&s, to).sends;
         assert_eq!(
             sends,
-            vec![(Dest::Server(to), Msg::Heartbeat { term: 2, commit })]
+            vec![(
+                Dest::Server(to),
+                Msg::Heartbeat {
+                    term: 2,
+                    commit,
+                    ctx: None
+                }
+            )]
         );
     }
     // The follower commits up to it, within its log.
@@ -398,13 +411,22 @@ fn a_heartbeat_carries_min_of_match_and_commit() {
     let mut f = Server::new(2);
     f.term = 2;
     f.log.entries = vec![entry(2, 1)];
-    let step = handle_message(&f, &rules, 1, &Msg::Heartbeat { term: 2, commit: 2 });
+    let step = handle_message(
+        &f,
+        &rules,
+        1,
+        &Msg::Heartbeat {
+            term: 2,
+            commit: 2,
+            ctx: None,
+        },
+    );
     assert_eq!(step.state.commit, 1);
     assert_eq!(step.state.leader, Some(1));
     assert!(step.state.has(ghost::HEARTBEAT_COMMIT));
     assert_eq!(
         step.sends[0],
-        (Dest::Server(1), Msg::HeartbeatReply { term: 2 })
+        (Dest::Server(1), Msg::HeartbeatReply { term: 2, ctx: None })
     );
 }
 
@@ -418,7 +440,7 @@ fn check_quorum_steps_a_leader_down_unless_a_quorum_was_heard() {
         (Role::Follower, 2, None)
     );
     assert!(down.has(ghost::CHECK_QUORUM_STEP_DOWN));
-    let heard = handle_message(&s, &rules, 3, &Msg::HeartbeatReply { term: 2 }).state;
+    let heard = handle_message(&s, &rules, 3, &Msg::HeartbeatReply { term: 2, ctx: None }).state;
     assert_eq!(heard.heard, vec![3]);
     let kept = elections::check_quorum(&heard, &rules).state;
     assert_eq!(kept.role, Role::Leader);
@@ -431,4 +453,122 @@ fn check_quorum_steps_a_leader_down_unless_a_quorum_was_heard() {
     assert!(!elections::may_ignore_in_lease(&f, &with(&["pre-vote"]), 3));
     f.leader = None;
     assert!(!elections::may_ignore_in_lease(&f, &rules, 3));
+}
+
+/// ReadIndex (thesis 6.4): a leader with a commit of its term serves a read
+/// after a heartbeat round acknowledged by a quorum, without the log; one
+/// without such a commit sends the read through the log.
+#[test]
+fn a_read_index_read_waits_for_a_quorum_and_needs_a_commit_of_the_term() {
+    let rules = with(&["read-index"]);
+    let mut s = leader_of_term_2_with_commit_2();
+    s.sm.value = 7;
+    let read = Msg::Request(Command {
+        client: 4,
+        seq: 9,
+        op: Op::Read,
+    });
+    let ctx = raft_model::types::read_context(4, 9);
+    let asked = handle_message(&s, &rules, 0, &read);
+    assert_eq!(asked.state.log, s.log, "nothing appended");
+    assert_eq!(asked.state.reads.len(), 1);
+    assert_eq!(asked.state.reads[0].index, 2);
+    assert_eq!(
+        asked.sends,
+        vec![
+            (
+                Dest::Server(2),
+                Msg::Heartbeat {
+                    term: 2,
+                    commit: 1,
+                    ctx: Some(ctx)
+                }
+            ),
+            (
+                Dest::Server(3),
+                Msg::Heartbeat {
+                    term: 2,
+                    commit: 2,
+                    ctx: Some(ctx)
+                }
+            ),
+        ]
+    );
+    let ack = Msg::HeartbeatReply {
+        term: 2,
+        ctx: Some(ctx),
+    };
+    let served = handle_message(&asked.state, &rules, 3, &ack);
+    assert!(served.state.reads.is_empty());
+    assert!(served.state.has(ghost::READ_INDEX_SERVED));
+    assert_eq!(
+        served.sends,
+        vec![(
+            Dest::Client(4),
+            Msg::Reply {
+                seq: 9,
+                result: raft_model::types::OpResult::Read(7)
+            }
+        )]
+    );
+    // An ack of an older term confirms nothing.
+    let old = handle_message(
+        &asked.state,
+        &rules,
+        3,
+        &Msg::HeartbeatReply {
+            term: 1,
+            ctx: Some(ctx),
+        },
+    );
+    assert_eq!(old.state.reads.len(), 1);
+    assert!(old.sends.is_empty());
+    // No commit of its own term yet: the read goes through the log.
+    s.log.entries[1].term = 1;
+    s.log.entries[0].term = 1;
+    let logged = handle_message(&s, &rules, 0, &read);
+    assert_eq!(logged.state.log.last_index(), 3);
+    assert!(logged.state.reads.is_empty());
+    // ... unless the planted bug serves it from the old commit index.
+    let buggy = Rules {
+        bug: Some(Bug::ReadIndexOldCommit),
+        ..rules
+    };
+    assert_eq!(handle_message(&s, &buggy, 0, &read).state.reads.len(), 1);
+}
+
+/// Snapshot fast-forward (etcd-io/raft `restore`): a follower holding the
+/// snapshot's last entry commits up to it and installs nothing; without the
+/// feature it installs the snapshot (Figure 13, keeping the entries after).
+#[test]
+fn a_snapshot_the_follower_holds_only_advances_its_commit() {
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.log.entries = vec![entry(2, 1), entry(2, 2)];
+    let leader_sm = {
+        let mut sm = raft_model::state_machine::StateMachine::default();
+        sm.apply(&entry(2, 1).cmd, true);
+        sm
+    };
+    let snap = Msg::InstallSnapshot {
+        term: 2,
+        last_index: 1,
+        last_term: 2,
+        data: leader_sm,
+    };
+    let ff = handle_message(&f, &with(&["snapshot-fast-forward"]), 1, &snap).state;
+    assert_eq!(ff.commit, 1);
+    assert_eq!(ff.log.snapshot_index, 0, "nothing installed");
+    assert_eq!(ff.log.entries.len(), 2);
+    assert!(ff.has(ghost::SNAPSHOT_FAST_FORWARD));
+    let installed = handle_message(&f, &Rules::new(3), 1, &snap).state;
+    assert_eq!(installed.log.snapshot_index, 1);
+    assert_eq!(installed.log.entries, vec![entry(2, 2)]);
+    assert_eq!(installed.commit, 1);
+    // A snapshot whose last entry the follower does not hold is installed.
+    let mut other = f.clone();
+    other.log.entries = vec![entry(1, 1)];
+    let replaced = handle_message(&other, &with(&["snapshot-fast-forward"]), 1, &snap).state;
+    assert_eq!(replaced.log.snapshot_index, 1);
+    assert!(!replaced.has(ghost::SNAPSHOT_FAST_FORWARD));
 }

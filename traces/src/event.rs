@@ -528,9 +528,17 @@ pub enum Rpc {
     /// sends `min(match, committed)`).
     Heartbeat {
         commit: Index,
+        /// Feature `read-index`: the read this heartbeat round confirms
+        /// leadership for (any number the leader chooses; etcd-io/raft's
+        /// `Context`), echoed by the reply.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<u64>,
     },
-    /// Feature `heartbeat`: the answer to a heartbeat.
-    HeartbeatReply {},
+    /// Feature `heartbeat`: the answer to a heartbeat, with its `context`.
+    HeartbeatReply {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<u64>,
+    },
     /// Feature `transfer`: the leader tells an up-to-date follower to start
     /// an election at once.
     TimeoutNow {},
@@ -549,7 +557,7 @@ impl Rpc {
             Rpc::PreVote { .. } => "pre_vote",
             Rpc::PreVoteReply { .. } => "pre_vote_reply",
             Rpc::Heartbeat { .. } => "heartbeat",
-            Rpc::HeartbeatReply {} => "heartbeat_reply",
+            Rpc::HeartbeatReply { .. } => "heartbeat_reply",
             Rpc::TimeoutNow {} => "timeout_now",
         }
     }

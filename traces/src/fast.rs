@@ -68,6 +68,7 @@ struct WireMsg<'a> {
     offset: Option<u64>,
     done: Option<bool>,
     data: Option<serde_json::Value>,
+    context: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +171,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
     const OF: u32 = 4096;
     const DO: u32 = 8192;
     const DA: u32 = 16384;
+    const CX: u32 = 32768;
     let present = [
         (m.last_index.is_some(), LI),
         (m.last_term.is_some(), LT),
@@ -186,6 +188,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
         (m.offset.is_some(), OF),
         (m.done.is_some(), DO),
         (m.data.is_some(), DA),
+        (m.context.is_some(), CX),
     ]
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
@@ -198,8 +201,9 @@ fn rpc(m: WireMsg) -> Option<Message> {
         "install_snapshot_reply" => LI,
         "pre_vote" => LI | LT,
         "pre_vote_reply" => GR,
-        "heartbeat" => CO,
-        "heartbeat_reply" | "timeout_now" => 0,
+        "heartbeat" => CO | CX,
+        "heartbeat_reply" => CX,
+        "timeout_now" => 0,
         _ => return None,
     };
     if present & !allowed != 0 {
@@ -243,8 +247,11 @@ fn rpc(m: WireMsg) -> Option<Message> {
         "pre_vote_reply" => Rpc::PreVoteReply {
             granted: m.granted?,
         },
-        "heartbeat" => Rpc::Heartbeat { commit: m.commit? },
-        "heartbeat_reply" => Rpc::HeartbeatReply {},
+        "heartbeat" => Rpc::Heartbeat {
+            commit: m.commit?,
+            context: m.context,
+        },
+        "heartbeat_reply" => Rpc::HeartbeatReply { context: m.context },
         _ => Rpc::TimeoutNow {},
     };
     Some(Message {

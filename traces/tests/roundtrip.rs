@@ -89,8 +89,9 @@ fn rpc() -> impl Strategy<Value = Rpc> {
             last_term
         }),
         any::<bool>().prop_map(|granted| Rpc::PreVoteReply { granted }),
-        small().prop_map(|commit| Rpc::Heartbeat { commit }),
-        Just(Rpc::HeartbeatReply {}),
+        (small(), option::of(small()))
+            .prop_map(|(commit, context)| Rpc::Heartbeat { commit, context }),
+        option::of(small()).prop_map(|context| Rpc::HeartbeatReply { context }),
         Just(Rpc::TimeoutNow {}),
     ]
 }

@@ -38,8 +38,8 @@ D["message"]={"oneOf":[
   msg("install_snapshot_reply",{"last_index":u},["last_index"]),
   msg("pre_vote",{"last_index":u,"last_term":u},["last_index","last_term"]),
   msg("pre_vote_reply",{"granted":{"type":"boolean"}},["granted"]),
-  msg("heartbeat",{"commit":u},["commit"]),
-  msg("heartbeat_reply",{},[]),
+  msg("heartbeat",{"commit":u,"context":u},["commit"]),
+  msg("heartbeat_reply",{"context":u},[]),
   msg("timeout_now",{},[]),
 ]}
 event_types=["init","crash","role","timeout","send","receive","append","truncate","persist","commit","apply","snapshot","install","gap","invoke","return"]

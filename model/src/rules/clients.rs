@@ -6,11 +6,17 @@
 //! read took effect. (No no-op entry on election is needed for this.)
 //! Retries keep (client, seq); the state machine's sessions apply each
 //! command at most once.
+//!
+//! With feature read-index (thesis 6.4) a leader that has committed an
+//! entry of its own term serves reads without the log: see
+//! [`read_index`].
 
 use super::Step;
 use crate::bugs::Bug;
-use crate::server::{Rules, Server};
-use crate::types::{Command, Dest, Entry, Msg, Op, OpResult, Role};
+use crate::server::{ghost, Rules, Server};
+use crate::types::{
+    read_context, Command, Dest, Entry, Msg, NodeId, Op, OpResult, PendingRead, Role,
+};
 
 /// Server `s` receives a client command. A non-leader answers with a hint of
 /// the leader it knows. The leader appends the command to its log (Figure 2,
@@ -35,6 +41,11 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
         ));
         return step;
     }
+    if cmd.op == Op::Read && rules.read_index {
+        if let Some(step) = read_index(s, rules, cmd) {
+            return step;
+        }
+    }
     step.state.log.entries.push(Entry {
         term: s.term,
         cmd: *cmd,
@@ -45,4 +56,80 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
     let replies = super::replication::advance_commit(&mut step.state, rules);
     step.sends.extend(replies);
     step
+}
+
+/// Thesis 6.4, ReadIndex: "1. If the leader has not yet marked an entry from
+/// its current term committed, it waits until it has done so" (here: the
+/// read goes through the log instead, `None`). "2. The leader saves its
+/// current commit index in a local variable readIndex. 3. The leader needs
+/// to make sure it hasn't been superseded": it sends a heartbeat round
+/// naming the read; [`confirm_read`] answers it once a quorum has
+/// acknowledged. A retried read replaces the pending one.
+fn read_index(s: &Server, rules: &Rules, cmd: &Command) -> Option<Step> {
+    let committed_in_term = s.log.term_at(s.commit) == Some(s.term);
+    if !committed_in_term && !rules.bug(Bug::ReadIndexOldCommit) {
+        return None;
+    }
+    let mut step = Step::unchanged(s);
+    let next = &mut step.state;
+    next.reads
+        .retain(|r| (r.client, r.seq) != (cmd.client, cmd.seq));
+    next.reads.push(PendingRead {
+        client: cmd.client,
+        seq: cmd.seq,
+        index: s.commit,
+        acks: vec![],
+    });
+    next.reads.sort();
+    let ctx = read_context(cmd.client, cmd.seq);
+    for j in rules.peers(s.id) {
+        step.sends.push((
+            Dest::Server(j),
+            Msg::Heartbeat {
+                term: s.term,
+                commit: s.match_index[(j - 1) as usize].min(s.commit),
+                ctx: Some(ctx),
+            },
+        ));
+    }
+    // A cluster whose quorum is one confirms at once.
+    let sends = confirm_read(&mut step.state, rules, s.id, ctx);
+    step.sends.extend(sends);
+    Some(step)
+}
+
+/// Thesis 6.4, ReadIndex: "3. ... Once it receives acknowledgments from a
+/// majority of the cluster, the leader knows that it was still the leader
+/// at the time it sent the heartbeats. 4. The leader waits for its state
+/// machine to advance at least as far as the readIndex" (the model applies
+/// what it commits, and a leader's commit index only grows: it is there
+/// already) "5. The leader issues the query against its state machine and
+/// replies to the client." `from` acknowledged the read named by `ctx`.
+pub fn confirm_read(s: &mut Server, rules: &Rules, from: NodeId, ctx: u64) -> Vec<(Dest, Msg)> {
+    let Some(k) = s
+        .reads
+        .iter()
+        .position(|r| read_context(r.client, r.seq) == ctx)
+    else {
+        return vec![];
+    };
+    let read = &mut s.reads[k];
+    if from != s.id {
+        if let Err(i) = read.acks.binary_search(&from) {
+            read.acks.insert(i, from);
+        }
+    }
+    if read.acks.len() + 1 < rules.quorum() {
+        return vec![];
+    }
+    debug_assert!(s.commit >= read.index);
+    let read = s.reads.remove(k);
+    s.ghost |= ghost::READ_INDEX_SERVED;
+    vec![(
+        Dest::Client(read.client),
+        Msg::Reply {
+            seq: read.seq,
+            result: OpResult::Read(s.sm.value),
+        },
+    )]
 }

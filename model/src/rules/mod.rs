@@ -60,6 +60,7 @@ pub(crate) fn become_follower(s: &mut Server) {
     s.match_index.clear();
     s.last_sent.clear();
     s.heard.clear();
+    s.reads.clear();
 }
 
 /// Handles any message a server can receive from server `from`, or a client
@@ -114,10 +115,12 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
         Msg::PreVoteReply { term, granted } => {
             elections::handle_pre_vote_reply(s, rules, from, *term, *granted)
         }
-        Msg::Heartbeat { term, commit } => {
-            replication::handle_heartbeat(s, rules, from, *term, *commit)
+        Msg::Heartbeat { term, commit, ctx } => {
+            replication::handle_heartbeat(s, rules, from, *term, *commit, *ctx)
         }
-        Msg::HeartbeatReply { term } => replication::handle_heartbeat_reply(s, rules, from, *term),
+        Msg::HeartbeatReply { term, ctx } => {
+            replication::handle_heartbeat_reply(s, rules, from, *term, *ctx)
+        }
         Msg::Request(cmd) => clients::handle_request(s, rules, cmd),
         // Replies to clients are never sent to servers.
         Msg::Reply { .. } | Msg::NotLeader { .. } => Step::unchanged(s),

@@ -202,6 +202,7 @@ pub fn heartbeat(s: &Server, to: NodeId) -> Step {
         Msg::Heartbeat {
             term: s.term,
             commit,
+            ctx: None,
         },
     );
     step
@@ -220,6 +221,7 @@ pub fn handle_heartbeat(
     from: NodeId,
     term: Term,
     commit: Index,
+    ctx: Option<u64>,
 ) -> Step {
     let mut next = s.clone();
     observe_term(&mut next, term);
@@ -240,25 +242,34 @@ pub fn handle_heartbeat(
         state: next,
         sends: vec![],
     };
-    step.send(from, Msg::HeartbeatReply { term: t });
+    step.send(from, Msg::HeartbeatReply { term: t, ctx });
     step.sends.extend(sends);
     step
 }
 
 /// The leader hears a heartbeat's answer: the follower is alive (for
-/// check-quorum). A newer term makes it a follower (All Servers rule). The
-/// leader may send the follower what it lacks at any time
-/// ([`append_entries`]), so nothing else is needed here.
-pub fn handle_heartbeat_reply(s: &Server, rules: &Rules, from: NodeId, term: Term) -> Step {
+/// check-quorum), and it acknowledges the read named by `ctx`, if any
+/// (feature read-index, [`super::clients::confirm_read`]). A newer term
+/// makes it a follower (All Servers rule). The leader may send the follower
+/// what it lacks at any time ([`append_entries`]), so nothing else is
+/// needed here.
+pub fn handle_heartbeat_reply(
+    s: &Server,
+    rules: &Rules,
+    from: NodeId,
+    term: Term,
+    ctx: Option<u64>,
+) -> Step {
     let mut next = s.clone();
     observe_term(&mut next, term);
+    let mut sends = vec![];
     if next.role == Role::Leader && term == next.term {
         heard_from(&mut next, rules, from);
+        if let Some(ctx) = ctx {
+            sends = super::clients::confirm_read(&mut next, rules, from, ctx);
+        }
     }
-    Step {
-        state: next,
-        sends: vec![],
-    }
+    Step { state: next, sends }
 }
 
 /// Figure 2, Leaders: "If there exists an N such that N > commitIndex, a

@@ -79,6 +79,21 @@ pub fn handle_install_snapshot(
     if last_index <= next.commit && !rules.bug(Bug::SnapshotRegress) {
         return reply(next);
     }
+    if rules.snapshot_fast_forward
+        && next.log.term_at(last_index) == Some(last_term)
+        && last_index > next.log.snapshot_index
+    {
+        // Not Figure 13 (which would install the snapshot and keep the
+        // entries after it): etcd-io/raft `restore` and raft-rs: a follower
+        // whose log already holds the snapshot's last entry only commits up
+        // to it. By Log Matching its entries up to there are the leader's,
+        // which are committed.
+        next.ghost |= ghost::SNAPSHOT_FAST_FORWARD;
+        let sends = super::replication::commit_to(&mut next, rules, last_index);
+        let mut step = reply(next);
+        step.sends.extend(sends);
+        return step;
+    }
     // "6. If existing log entry has same index and term as snapshot's last
     // included entry, retain log entries following it and reply.
     // 7. Discard the entire log. 8. Reset state machine using snapshot

@@ -149,14 +149,18 @@ pub fn message(m: &rt::Message) -> Msg {
             term,
             granted: *granted,
         },
-        rt::Rpc::Heartbeat { commit } => Msg::Heartbeat {
+        rt::Rpc::Heartbeat { commit, context } => Msg::Heartbeat {
             term,
             commit: *commit,
+            ctx: *context,
         },
-        rt::Rpc::HeartbeatReply {} => Msg::HeartbeatReply { term },
+        rt::Rpc::HeartbeatReply { context } => Msg::HeartbeatReply {
+            term,
+            ctx: *context,
+        },
         // The specification has no leader transfer yet; a preconditions
         // check refuses it before it gets here.
-        rt::Rpc::TimeoutNow {} => Msg::HeartbeatReply { term },
+        rt::Rpc::TimeoutNow {} => Msg::HeartbeatReply { term, ctx: None },
     }
 }
 
@@ -182,7 +186,7 @@ pub fn same_kind(model: &Msg, rpc: &rt::Rpc) -> bool {
             | (Msg::PreVote { .. }, rt::Rpc::PreVote { .. })
             | (Msg::PreVoteReply { .. }, rt::Rpc::PreVoteReply { .. })
             | (Msg::Heartbeat { .. }, rt::Rpc::Heartbeat { .. })
-            | (Msg::HeartbeatReply { .. }, rt::Rpc::HeartbeatReply {})
+            | (Msg::HeartbeatReply { .. }, rt::Rpc::HeartbeatReply { .. })
     )
 }
 
@@ -356,17 +360,25 @@ pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, Stri
             Ok(model.clone())
         }
         // A heartbeat may announce less than the model's commit bound, like
-        // AppendEntries.
-        (Msg::Heartbeat { term, commit }, rt::Rpc::Heartbeat { commit: c }) => {
+        // AppendEntries; its read context is the leader's to choose (the
+        // reads a leader serves are not node events).
+        (Msg::Heartbeat { term, commit, .. }, rt::Rpc::Heartbeat { commit: c, context }) => {
             if c > commit {
                 return Err(format!("commit <= {commit}"));
             }
             Ok(Msg::Heartbeat {
                 term: *term,
                 commit: *c,
+                ctx: *context,
             })
         }
-        (Msg::HeartbeatReply { .. }, rt::Rpc::HeartbeatReply {}) => Ok(model.clone()),
+        // The reply echoes the heartbeat's context.
+        (Msg::HeartbeatReply { ctx, .. }, rt::Rpc::HeartbeatReply { context }) => {
+            if ctx != context {
+                return Err(format!("context {ctx:?}"));
+            }
+            Ok(model.clone())
+        }
         _ => Err(format!("a {}", raft_model::explain::message(model))),
     }
 }

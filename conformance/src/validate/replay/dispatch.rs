@@ -318,6 +318,11 @@ impl NodeReplay {
                         vec![snapshots::handle_install_snapshot_chunk(&c.s, from, *term)];
                     if whole || c.s.commit >= msg_last_index(msg) || *term < c.s.term {
                         steps.push(rules::handle_message(&c.s, rules, from, msg));
+                        // Figure 13's own rule (a feature is a freedom).
+                        let other = rules::handle_message(&c.s, &ctx.figure2, from, msg);
+                        if !steps.contains(&other) {
+                            steps.push(other);
+                        }
                     }
                     steps
                 });

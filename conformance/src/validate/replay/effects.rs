@@ -220,6 +220,12 @@ pub(super) fn leader_append(c: &mut Cand, a: &rt::Append, rules: &Rules) -> Outc
             format!("append at index {}", a.index),
         ));
     }
+    // An append shows the command went through the log: a read too, so
+    // not by ReadIndex (which appends nothing).
+    let rules = &Rules {
+        read_index: false,
+        ..*rules
+    };
     for e in &entries {
         if e.term != c.s.term {
             return Err(Violation::new(

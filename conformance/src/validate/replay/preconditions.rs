@@ -126,9 +126,9 @@ fn numbers(e: &rt::Event) -> [(&'static str, Option<u64>); 3] {
                 }
                 rt::Rpc::RequestVoteReply { .. }
                 | rt::Rpc::PreVoteReply { .. }
-                | rt::Rpc::HeartbeatReply {}
+                | rt::Rpc::HeartbeatReply { .. }
                 | rt::Rpc::TimeoutNow {} => [term, NONE, NONE],
-                rt::Rpc::Heartbeat { commit } => [term, ("msg.commit", Some(*commit)), NONE],
+                rt::Rpc::Heartbeat { commit, .. } => [term, ("msg.commit", Some(*commit)), NONE],
                 rt::Rpc::AppendEntries {
                     prev_index, commit, ..
                 } => [
@@ -203,7 +203,7 @@ fn may_commit(s: &Server, msg: &Msg) -> bool {
             ..
         } => s.role == Role::Leader && *term == s.term,
         // A heartbeat commits up to its commit index (feature heartbeat).
-        Msg::Heartbeat { term, commit } => *term >= s.term && *commit > s.commit,
+        Msg::Heartbeat { term, commit, .. } => *term >= s.term && *commit > s.commit,
         _ => false,
     }
 }
