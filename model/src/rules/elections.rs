@@ -39,17 +39,22 @@ pub fn campaign(s: &Server, rules: &Rules) -> Step {
         become_leader(&mut step.state, rules);
         return step;
     }
-    for j in rules.peers(s.id) {
-        step.send(
-            j,
-            Msg::RequestVote {
-                term: step.state.term,
-                last_index: s.log.last_index(),
-                last_term: s.log.last_term(),
-            },
-        );
-    }
+    let term = step.state.term;
+    ask_peers(&mut step, rules, |last_index, last_term| Msg::RequestVote {
+        term,
+        last_index,
+        last_term,
+    });
     step
+}
+
+/// Sends every peer the request `ask` builds from the server's last log
+/// index and term (a campaign does not change the log).
+fn ask_peers(step: &mut Step, rules: &Rules, ask: impl Fn(u64, Term) -> Msg) {
+    let (last_index, last_term) = (step.state.log.last_index(), step.state.log.last_term());
+    for j in rules.peers(step.state.id) {
+        step.send(j, ask(last_index, last_term));
+    }
 }
 
 /// Thesis 9.6 (etcd-io/raft `becomePreCandidate`): the server asks for
@@ -68,16 +73,12 @@ pub fn pre_campaign(s: &Server, rules: &Rules) -> Step {
         state: next,
         sends: vec![],
     };
-    for j in rules.peers(s.id) {
-        step.send(
-            j,
-            Msg::PreVote {
-                term: s.term + 1,
-                last_index: s.log.last_index(),
-                last_term: s.log.last_term(),
-            },
-        );
-    }
+    let term = s.term + 1;
+    ask_peers(&mut step, rules, |last_index, last_term| Msg::PreVote {
+        term,
+        last_index,
+        last_term,
+    });
     step
 }
 

@@ -32,9 +32,11 @@ use crate::validate::Violation;
 pub(super) struct Ctx {
     /// The rules with the features the trace may use.
     pub rules: Rules,
-    /// Figure 2's rules: every feature is a freedom an implementation may
-    /// or may not take at each step, so Figure 2's step is always allowed.
-    pub figure2: Rules,
+    /// Figure 2's rules when `rules` has features (`None` when it has none,
+    /// so the same step is not computed twice): every feature is a freedom
+    /// an implementation may or may not take at each step, so Figure 2's
+    /// step is always allowed.
+    pub figure2: Option<Rules>,
     /// The rules with [`Rules::sticky_leader`].
     pub sticky: Rules,
     /// Whether the header declares `timeout` events: when not, a `role`
@@ -319,9 +321,11 @@ impl NodeReplay {
                     if whole || c.s.commit >= msg_last_index(msg) || *term < c.s.term {
                         steps.push(rules::handle_message(&c.s, rules, from, msg));
                         // Figure 13's own rule (a feature is a freedom).
-                        let other = rules::handle_message(&c.s, &ctx.figure2, from, msg);
-                        if !steps.contains(&other) {
-                            steps.push(other);
+                        if let Some(figure2) = &ctx.figure2 {
+                            let other = rules::handle_message(&c.s, figure2, from, msg);
+                            if !steps.contains(&other) {
+                                steps.push(other);
+                            }
                         }
                     }
                     steps
@@ -356,7 +360,9 @@ impl NodeReplay {
                         }
                     };
                     // Figure 2's own rule: each feature is a freedom.
-                    alternative(rules::handle_message(&c.s, &ctx.figure2, from, msg));
+                    if let Some(figure2) = &ctx.figure2 {
+                        alternative(rules::handle_message(&c.s, figure2, from, msg));
+                    }
                     if let Msg::RequestVote { term, .. } | Msg::PreVote { term, .. } = msg {
                         // Either vote rule: the node may refuse to vote in a
                         // term whose leader it knows.
@@ -379,9 +385,11 @@ impl NodeReplay {
 /// pre-vote on) and Figure 2's.
 fn election_timeout(c: &Cand, ctx: &Ctx) -> Vec<Step> {
     let mut steps = vec![elections::timeout(&c.s, &ctx.rules)];
-    let other = elections::timeout(&c.s, &ctx.figure2);
-    if other != steps[0] {
-        steps.push(other);
+    if let Some(figure2) = &ctx.figure2 {
+        let other = elections::timeout(&c.s, figure2);
+        if other != steps[0] {
+            steps.push(other);
+        }
     }
     steps
 }

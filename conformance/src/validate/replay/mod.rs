@@ -101,7 +101,7 @@ impl Replay {
         Ok(Replay {
             ctx: Ctx {
                 rules,
-                figure2: Rules::new(servers),
+                figure2: (!rules.features().is_empty()).then(|| Rules::new(servers)),
                 sticky: Rules {
                     sticky_leader: true,
                     ..rules
