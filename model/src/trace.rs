@@ -56,6 +56,7 @@ pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
         } => rt::Rpc::RequestVote {
             last_index: *last_index,
             last_term: *last_term,
+            transfer: false,
         },
         Msg::RequestVoteReply { granted, .. } => rt::Rpc::RequestVoteReply { granted: *granted },
         Msg::AppendEntries {

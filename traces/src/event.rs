@@ -467,6 +467,11 @@ pub enum Rpc {
     RequestVote {
         last_index: Index,
         last_term: Term,
+        /// Feature `leader-transfer`: the campaign was started by a
+        /// `timeout_now`, so voters may not ignore it because of a leader
+        /// lease (etcd-io/raft's `campaignTransfer` context).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer: bool,
     },
     RequestVoteReply {
         granted: bool,

@@ -68,6 +68,7 @@ struct WireMsg<'a> {
     offset: Option<u64>,
     done: Option<bool>,
     data: Option<serde_json::Value>,
+    transfer: Option<bool>,
     context: Option<u64>,
 }
 
@@ -172,6 +173,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
     const DO: u32 = 8192;
     const DA: u32 = 16384;
     const CX: u32 = 32768;
+    const TR: u32 = 65536;
     let present = [
         (m.last_index.is_some(), LI),
         (m.last_term.is_some(), LT),
@@ -189,11 +191,12 @@ fn rpc(m: WireMsg) -> Option<Message> {
         (m.done.is_some(), DO),
         (m.data.is_some(), DA),
         (m.context.is_some(), CX),
+        (m.transfer.is_some(), TR),
     ]
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
     let allowed = match m.rpc {
-        "request_vote" => LI | LT,
+        "request_vote" => LI | LT | TR,
         "request_vote_reply" => GR,
         "append_entries" => PI | PT | CO | EN | EC,
         "append_entries_reply" => SU | MI | HI | HT,
@@ -213,6 +216,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
         "request_vote" => Rpc::RequestVote {
             last_index: m.last_index?,
             last_term: m.last_term?,
+            transfer: m.transfer.unwrap_or(false),
         },
         "request_vote_reply" => Rpc::RequestVoteReply {
             granted: m.granted?,

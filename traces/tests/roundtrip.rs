@@ -46,9 +46,12 @@ fn entries() -> impl Strategy<Value = Option<Vec<Entry>>> {
 
 fn rpc() -> impl Strategy<Value = Rpc> {
     prop_oneof![
-        (small(), small()).prop_map(|(last_index, last_term)| Rpc::RequestVote {
-            last_index,
-            last_term
+        (small(), small(), any::<bool>()).prop_map(|(last_index, last_term, transfer)| {
+            Rpc::RequestVote {
+                last_index,
+                last_term,
+                transfer,
+            }
         }),
         any::<bool>().prop_map(|granted| Rpc::RequestVoteReply { granted }),
         (small(), small(), small(), entries(), option::of(small())).prop_map(

@@ -30,7 +30,7 @@ def msg(rpc, props, req):
     p=dict(common["msg_head"]); p["rpc"]={"const":rpc}; p.update(props)
     return obj(p,["id","from","to","term","rpc"]+req)
 D["message"]={"oneOf":[
-  msg("request_vote",{"last_index":u,"last_term":u},["last_index","last_term"]),
+  msg("request_vote",{"last_index":u,"last_term":u,"transfer":{"type":"boolean"}},["last_index","last_term"]),
   msg("request_vote_reply",{"granted":{"type":"boolean"}},["granted"]),
   msg("append_entries",{"prev_index":u,"prev_term":u,"commit":u,"entries":{"$ref":"#/$defs/entries"},"entry_count":u},["prev_index","prev_term","commit"]),
   msg("append_entries_reply",{"success":{"type":"boolean"},"match_index":u,"hint_index":u,"hint_term":u},["success"]),

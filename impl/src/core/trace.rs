@@ -340,6 +340,7 @@ pub fn message(m: &Message) -> rt::Message {
         } => rt::Rpc::RequestVote {
             last_index: *last_index,
             last_term: *last_term,
+            transfer: false,
         },
         Body::RequestVoteReply { granted } => rt::Rpc::RequestVoteReply { granted: *granted },
         Body::PreVote {

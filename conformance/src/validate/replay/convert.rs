@@ -87,6 +87,7 @@ pub fn message(m: &rt::Message) -> Msg {
         rt::Rpc::RequestVote {
             last_index,
             last_term,
+            ..
         } => Msg::RequestVote {
             term,
             last_index: *last_index,
@@ -222,6 +223,7 @@ pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, Stri
             rt::Rpc::RequestVote {
                 last_index: li,
                 last_term: lt,
+                ..
             },
         ) => {
             field("last_index", *last_index, *li)?;
