@@ -254,3 +254,40 @@ fn bad_input_exits_2_naming_the_line() {
         .code(2)
         .stderr(predicate::str::contains("garbage.txt:1:"));
 }
+
+/// A bad file among several no longer hides the others: each file gets its
+/// line (Porcupine's empty etcd_095.log used to stop the run before any
+/// check), and the exit code is the worst over all of them.
+#[test]
+fn every_file_is_reported_and_the_worst_code_wins() {
+    // A linearizable file and the empty one: bad input (2) outweighs a pass.
+    raftcheck()
+        .args(["linearize"])
+        .arg(data("kv/c01-ok.txt"))
+        .arg(data("jepsen/etcd_095.log"))
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("c01-ok.txt: linearizable"))
+        .stdout(predicate::str::contains(
+            "etcd_095.log: bad input, not checked",
+        ))
+        .stderr(predicate::str::contains("empty"));
+    // A violation (1) outweighs bad input, and the file after the bad one
+    // is still checked.
+    let out = raftcheck()
+        .args(["linearize", "--json"])
+        .arg(data("jepsen/etcd_095.log"))
+        .arg(data("kv/c01-bad.txt"))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["bad_files"], 1);
+    assert_eq!(v["verdict"], "not-linearizable", "{v}");
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(files[0]["error"].as_str().unwrap().contains("empty"));
+    assert!(files[1]["file"].as_str().unwrap().ends_with("c01-bad.txt"));
+}

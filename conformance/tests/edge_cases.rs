@@ -488,3 +488,22 @@ fn malformed_lines_are_named() {
     assert_eq!(e.line, 2);
     assert!(e.message.contains("does not match"), "{e}");
 }
+
+/// A value nested 50,000 vectors deep once overflowed the parser's stack
+/// (abort, no message); now it is bad input naming the line.
+#[test]
+fn deeply_nested_edn_is_bad_input() {
+    let deep = format!(
+        "{{:process 0, :type :invoke, :f :put, :key \"1\", :value {}}}\n",
+        "[".repeat(50_000)
+    );
+    let text = format!("{{:process 1, :type :invoke, :f :get, :key \"1\", :value nil}}\n{deep}");
+    let e = parse_edn(&text, "deep.edn").unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("nested deeper"), "{e}");
+    // Two levels (a transaction's micro-operations) still parse.
+    let ok = "{:process 0, :type :invoke, :f :put, :key \"1\", :value [[1 2] [3]]}\n";
+    if let Err(e) = parse_edn(ok, "t") {
+        assert!(!e.message.contains("nested"), "{e}");
+    }
+}

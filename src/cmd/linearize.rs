@@ -1,6 +1,5 @@
 //! `raftcheck linearize`: check client histories for linearizability.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -72,15 +71,32 @@ struct FileJson<'a> {
     report: &'a Report,
 }
 
+/// A file that could not be checked (bad input), with the reason.
+#[derive(Serialize)]
+struct BadFileJson<'a> {
+    file: String,
+    error: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FileEntryJson<'a> {
+    Checked(FileJson<'a>),
+    Bad(BadFileJson<'a>),
+}
+
 #[derive(Serialize)]
 struct Json<'a> {
+    /// The verdict over the files that could be checked.
     verdict: Verdict,
+    /// How many files were bad input (not checked).
+    bad_files: usize,
     operations: usize,
     partitions: usize,
     seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     failing: Option<FailingJson<'a>>,
-    files: Vec<FileJson<'a>>,
+    files: Vec<FileEntryJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -103,98 +119,155 @@ pub fn run(args: Args) -> Result<Outcome> {
         FormatArg::Jepsen => Format::Jepsen,
         FormatArg::Edn => Format::Edn,
     });
-    // Read everything first: bad input anywhere means exit 2 before any check.
-    let mut histories = Vec::new();
-    for path in &args.files {
-        let (history, format) = read_history(path, format)?;
-        let model = match args.model {
-            Some(ModelArg::CasRegister) => ModelKind::CasRegister,
-            Some(ModelArg::Kv) => ModelKind::Kv,
-            Some(ModelArg::Raftkv) => ModelKind::RaftKv,
-            None => match format {
-                Format::Jepsen => ModelKind::CasRegister,
-                Format::Edn => ModelKind::Kv,
-                Format::RaftTrace => ModelKind::RaftKv,
-            },
-        };
-        histories.push((history, format, model));
-    }
+    // Every file gets its own result: a bad file is reported (exit 2 at
+    // worst) and the others are still checked.
     let mut reports = Vec::new();
-    for (history, format, model) in &histories {
-        let started = Instant::now();
-        let mut req = Request::new(*model);
-        req.partitioned = !args.unpartitioned;
-        req.options.timeout = Some(timeout);
-        req.explain_budget = explain_budget;
-        req.timelines = args.html.is_some();
-        let report = check_history(history, &req)?;
-        tracing::info!(
-            file = %history.file,
-            verdict = ?report.verdict,
-            seconds = started.elapsed().as_secs_f64(),
-            "checked"
-        );
-        reports.push((history.file.clone(), *format, *model, report));
+    let mut bad: Vec<(usize, String, String)> = Vec::new();
+    for (n, path) in args.files.iter().enumerate() {
+        match check_file(&args, path, format, timeout, explain_budget) {
+            Ok(r) => reports.push((n, r)),
+            Err(e) => {
+                let message = format!("{e:#}");
+                eprintln!("raftcheck: {message}");
+                bad.push((n, path.display().to_string(), message));
+            }
+        }
     }
     let verdict = reports
         .iter()
-        .map(|r| r.3.verdict)
+        .map(|(_, c)| c.report.verdict)
         .max()
         .unwrap_or(Verdict::Linearizable);
     if let Some(path) = &args.html {
-        let files: Vec<(String, &Report)> = reports.iter().map(|r| (r.0.clone(), &r.3)).collect();
+        let files: Vec<(String, &Report)> = reports
+            .iter()
+            .map(|(_, c)| (c.file.clone(), &c.report))
+            .collect();
         std::fs::write(path, html::page(&files))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {
-        let failing = reports.iter().find_map(|r| {
-            r.3.failing.as_ref().map(|e| FailingJson {
-                file: r.0.clone(),
+        let failing = reports.iter().find_map(|(_, c)| {
+            c.report.failing.as_ref().map(|e| FailingJson {
+                file: c.file.clone(),
                 explanation: e,
             })
         });
+        // Files in the order given, checked or not.
+        let mut files: Vec<(usize, FileEntryJson)> = reports
+            .iter()
+            .map(|(n, c)| {
+                let entry = FileEntryJson::Checked(FileJson {
+                    file: c.file.clone(),
+                    format: c.format.name(),
+                    model: c.model.name(),
+                    report: &c.report,
+                });
+                (*n, entry)
+            })
+            .collect();
+        files.extend(bad.iter().map(|(n, file, error)| {
+            let entry = FileEntryJson::Bad(BadFileJson {
+                file: file.clone(),
+                error,
+            });
+            (*n, entry)
+        }));
+        files.sort_by_key(|(n, _)| *n);
         let json = Json {
             verdict,
-            operations: reports.iter().map(|r| r.3.operations).sum(),
-            partitions: reports.iter().map(|r| r.3.partitions).sum(),
-            seconds: reports.iter().map(|r| r.3.seconds).sum(),
+            bad_files: bad.len(),
+            operations: reports.iter().map(|(_, c)| c.report.operations).sum(),
+            partitions: reports.iter().map(|(_, c)| c.report.partitions).sum(),
+            seconds: reports.iter().map(|(_, c)| c.report.seconds).sum(),
             failing,
-            files: reports
-                .iter()
-                .map(|r| FileJson {
-                    file: r.0.clone(),
-                    format: r.1.name(),
-                    model: r.2.name(),
-                    report: &r.3,
-                })
-                .collect(),
+            files: files.into_iter().map(|(_, f)| f).collect(),
         };
         output::json(&json)?;
     } else {
-        let mut out = String::new();
-        for (file, _, model, report) in &reports {
-            let word = match report.verdict {
+        let mut lines: Vec<(usize, String)> = Vec::new();
+        for (n, c) in &reports {
+            let word = match c.report.verdict {
                 Verdict::Linearizable => "linearizable",
                 Verdict::NotLinearizable => "NOT linearizable",
                 Verdict::Unknown => "unknown (time budget ran out)",
             };
-            let _ = writeln!(
-                out,
-                "{file}: {word} ({} operations, {} partitions, model {}, {:.3} s)",
-                report.operations,
-                report.partitions,
-                model.name(),
-                report.seconds
+            let mut text = format!(
+                "{}: {word} ({} operations, {} partitions, model {}, {:.3} s)\n",
+                c.file,
+                c.report.operations,
+                c.report.partitions,
+                c.model.name(),
+                c.report.seconds
             );
-            if let Some(e) = &report.failing {
-                out.push_str(&e.render());
+            if let Some(e) = &c.report.failing {
+                text.push_str(&e.render());
             }
+            lines.push((*n, text));
         }
+        for (n, file, error) in &bad {
+            lines.push((*n, format!("{file}: bad input, not checked: {error}\n")));
+        }
+        lines.sort_by_key(|(n, _)| *n);
+        let out: String = lines.into_iter().map(|(_, t)| t).collect();
         out!("{out}")?;
     }
-    Ok(match verdict {
+    let checked = match verdict {
         Verdict::Linearizable => Outcome::Holds,
         Verdict::NotLinearizable => Outcome::Violated,
         Verdict::Unknown => Outcome::Inconclusive,
+    };
+    let read = if bad.is_empty() {
+        Outcome::Holds
+    } else {
+        Outcome::BadInput
+    };
+    Ok(Outcome::worst([checked, read]))
+}
+
+/// One history, read and checked.
+struct Checked {
+    file: String,
+    format: Format,
+    model: ModelKind,
+    report: Report,
+}
+
+fn check_file(
+    args: &Args,
+    path: &std::path::Path,
+    format: Option<Format>,
+    timeout: Duration,
+    explain_budget: Duration,
+) -> Result<Checked> {
+    let started = Instant::now();
+    let (history, format) = read_history(path, format)?;
+    let model = match args.model {
+        Some(ModelArg::CasRegister) => ModelKind::CasRegister,
+        Some(ModelArg::Kv) => ModelKind::Kv,
+        Some(ModelArg::Raftkv) => ModelKind::RaftKv,
+        None => match format {
+            Format::Jepsen => ModelKind::CasRegister,
+            Format::Edn => ModelKind::Kv,
+            Format::RaftTrace => ModelKind::RaftKv,
+        },
+    };
+    let mut req = Request::new(model);
+    req.partitioned = !args.unpartitioned;
+    req.options.timeout = Some(timeout);
+    req.explain_budget = explain_budget;
+    req.timelines = args.html.is_some();
+    let report = check_history(&history, &req)?;
+    tracing::info!(
+        file = %history.file,
+        verdict = ?report.verdict,
+        seconds = started.elapsed().as_secs_f64(),
+        "checked"
+    );
+    Ok(Checked {
+        file: history.file.clone(),
+        format,
+        model,
+        report,
     })
 }

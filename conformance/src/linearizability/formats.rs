@@ -343,9 +343,16 @@ impl Edn {
     }
 }
 
+/// How deeply EDN vectors may nest. Histories need two levels (a
+/// transaction's `[[:append 1 2] ...]`); the bound keeps a hostile input from
+/// overflowing the stack.
+const MAX_EDN_DEPTH: usize = 64;
+
 struct EdnParser<'a> {
     s: &'a [u8],
     i: usize,
+    /// Vectors open at the current position.
+    depth: usize,
 }
 
 impl EdnParser<'_> {
@@ -406,6 +413,12 @@ impl EdnParser<'_> {
                     .map_err(|_| "string is not UTF-8".into())
             }
             b'[' => {
+                if self.depth == MAX_EDN_DEPTH {
+                    return Err(format!(
+                        "value: vectors nested deeper than {MAX_EDN_DEPTH} levels"
+                    ));
+                }
+                self.depth += 1;
                 self.i += 1;
                 let mut items = Vec::new();
                 loop {
@@ -413,6 +426,7 @@ impl EdnParser<'_> {
                     match self.s.get(self.i) {
                         Some(b']') => {
                             self.i += 1;
+                            self.depth -= 1;
                             return Ok(Edn::Vector(items));
                         }
                         None => return Err("unterminated vector".into()),
@@ -482,6 +496,7 @@ pub fn parse_edn(text: &str, file: &str) -> Result<History, FormatError> {
         let fields = EdnParser {
             s: raw.as_bytes(),
             i: 0,
+            depth: 0,
         }
         .map()
         .map_err(|m| p.err(line, m))?;
