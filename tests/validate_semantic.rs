@@ -95,3 +95,38 @@ fn a_run_whose_clients_saw_a_stale_value_is_rejected() {
             "the client history is not linearizable",
         ));
 }
+
+/// A history whose linearizability search is hard (65 client events, from
+/// outside testing) once ran past 40 s and 2 GB inside `validate`; both of
+/// its budgets now end it with exit 3 and say which flags raise them.
+#[test]
+fn a_hard_history_ends_inconclusive_within_its_budget() {
+    let hard = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/outside-findings/history-hard16.ndjson");
+    // The time budget.
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--timeout", "1"])
+        .arg(&hard)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains(
+            "ran out of its budget (1 s of time",
+        ));
+    // The memo budget, with time to spare.
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--timeout", "600", "--memo-limit", "2"])
+        .arg(&hard)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("2 MiB of memo"));
+    // Bad budgets are bad usage.
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--timeout=-1"])
+        .arg(&hard)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--timeout"));
+}

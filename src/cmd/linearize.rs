@@ -44,6 +44,10 @@ pub struct Args {
     /// Give up after this many seconds per file (verdict unknown, exit 3).
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
+    /// Give up when one key's search memo grows past about this many MiB
+    /// (verdict unknown, exit 3).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    memo_limit: u64,
     /// Check the whole history against one state over all keys instead of
     /// key by key (slower; same verdict).
     #[arg(long)]
@@ -255,6 +259,7 @@ fn check_file(
     let mut req = Request::new(model);
     req.partitioned = !args.unpartitioned;
     req.options.timeout = Some(timeout);
+    req.options.memo_limit = Some((args.memo_limit as usize).saturating_mul(1 << 20));
     req.explain_budget = explain_budget;
     req.timelines = args.html.is_some();
     let report = check_history(&history, &req)?;

@@ -24,6 +24,14 @@ pub struct Args {
     /// (exit 3).
     #[arg(long, default_value_t = DEFAULT_BUDGET as u64, value_parser = clap::value_parser!(u64).range(1..))]
     frontier_budget: u64,
+    /// Give up the linearizability check of a run's client events after
+    /// this many seconds (inconclusive, exit 3).
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Give up the linearizability check when one key's search memo grows
+    /// past about this many MiB (inconclusive, exit 3).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    memo_limit: u64,
     /// Behaviours beyond the Raft paper's Figure 2 that the implementation
     /// uses, comma-separated (stale-append-reply, lost-election, pre-vote,
     /// heartbeat, check-quorum), in addition to those the trace header's
@@ -172,6 +180,15 @@ fn semantic(args: &Args) -> Result<Outcome> {
     let options = Options {
         frontier_budget: args.frontier_budget as usize,
         features: args.features.clone(),
+        history_timeout: Some(
+            std::time::Duration::try_from_secs_f64(args.timeout).map_err(|_| {
+                anyhow::anyhow!(
+                    "--timeout: {} is not a valid number of seconds",
+                    args.timeout
+                )
+            })?,
+        ),
+        memo_limit: Some((args.memo_limit as usize).saturating_mul(1 << 20)),
     };
     let mut checked = Vec::new();
     let mut bad_input = None;

@@ -107,7 +107,7 @@ pub struct Partition<M: Model> {
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Linearizable,
-    /// The time budget ran out (or the check was cancelled) first.
+    /// The time or memo budget ran out (or the check was cancelled) first.
     Unknown,
     NotLinearizable,
 }
@@ -121,6 +121,12 @@ pub struct Options {
     pub threads: usize,
     /// Stop the other partitions as soon as one is not linearizable.
     pub stop_on_failure: bool,
+    /// Give up (verdict unknown) when one partition's memo of visited
+    /// (linearized set, state) pairs grows past about this many bytes;
+    /// `None`: no limit. The estimate counts each entry's bitset, its
+    /// state's inline size and the table's slot, not memory a state owns
+    /// on the heap (a key's value), so the real footprint is somewhat larger.
+    pub memo_limit: Option<usize>,
 }
 
 impl Default for Options {
@@ -129,6 +135,7 @@ impl Default for Options {
             timeout: None,
             threads: 0,
             stop_on_failure: true,
+            memo_limit: None,
         }
     }
 }
@@ -169,9 +176,11 @@ impl<M: Model> CheckResult<M> {
     }
 }
 
-/// A stop signal shared by the workers: a deadline and a cancel flag.
+/// A stop signal shared by the workers: a deadline, a memo size limit
+/// and a cancel flag.
 pub struct Budget {
     deadline: Option<Instant>,
+    memo_limit: Option<usize>,
     cancel: AtomicBool,
 }
 
@@ -179,8 +188,15 @@ impl Budget {
     pub fn new(timeout: Option<Duration>) -> Self {
         Budget {
             deadline: timeout.map(|t| Instant::now() + t),
+            memo_limit: None,
             cancel: AtomicBool::new(false),
         }
+    }
+
+    /// The same budget, and each partition's memo at most about `bytes`.
+    pub fn with_memo_limit(mut self, bytes: Option<usize>) -> Self {
+        self.memo_limit = bytes;
+        self
     }
 
     /// Asks every search using this budget to stop.
@@ -201,7 +217,7 @@ pub fn check<M: Model>(
     partitions: Vec<Partition<M>>,
     options: &Options,
 ) -> CheckResult<M> {
-    let budget = Budget::new(options.timeout);
+    let budget = Budget::new(options.timeout).with_memo_limit(options.memo_limit);
     let threads = if options.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -506,6 +522,10 @@ pub fn check_partition<M: Model>(
     let mut bits_hash = 0u64;
     let z: Vec<u64> = (0..n).map(zobrist).collect();
     let mut memo = Memo::new(words);
+    // The memo's bytes per entry, as Options::memo_limit counts them: the
+    // bitset, the state inline, the chain link and a table slot.
+    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 4 + 16;
+    let max_entries = budget.memo_limit.map(|b| b / entry_bytes);
     let mut stack: Vec<Frame<M::State>> = Vec::with_capacity(n);
     let mut alts: Vec<M::State> = Vec::new();
     let mut next: Vec<M::State> = Vec::with_capacity(4);
@@ -521,7 +541,9 @@ pub fn check_partition<M: Model>(
             break Verdict::Linearizable;
         }
         steps += 1;
-        if steps & 0xfff == 0 && budget.exhausted() {
+        if steps & 0xfff == 0
+            && (budget.exhausted() || max_entries.is_some_and(|m| memo.states.len() > m))
+        {
             break Verdict::Unknown;
         }
         let op = entries.op[entry as usize];

@@ -127,13 +127,26 @@ pub struct Options {
     /// Features (behaviours beyond Figure 2, `raft_model::FEATURES`) to
     /// switch on in addition to those the trace's header lists.
     pub features: Vec<String>,
+    /// The linearizability check of a run's client events gives up
+    /// (inconclusive) after this long, over all of the run's histories...
+    pub history_timeout: Option<std::time::Duration>,
+    /// ...or when one key's search memo grows past about this many bytes
+    /// (see `linearizability::Options::memo_limit`).
+    pub memo_limit: Option<usize>,
 }
+
+/// The default time budget of a run's linearizability check.
+pub const DEFAULT_HISTORY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The default memo limit of a run's linearizability check (1 GiB).
+pub const DEFAULT_MEMO_LIMIT: usize = 1 << 30;
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             frontier_budget: DEFAULT_BUDGET,
             features: Vec::new(),
+            history_timeout: Some(DEFAULT_HISTORY_TIMEOUT),
+            memo_limit: Some(DEFAULT_MEMO_LIMIT),
         }
     }
 }

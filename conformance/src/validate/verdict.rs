@@ -3,6 +3,8 @@
 //! `validate` command, the simulator) asks here and maps the [`Verdict`] to
 //! its own output; none re-reads files or compares strings to decide.
 
+use std::time::Instant;
+
 use raft_trace::{Header, Record};
 use serde::Serialize;
 
@@ -78,7 +80,7 @@ pub struct Checked {
 /// their own (a file's lines are in real-time order; files are not).
 pub fn check_run(run: &Run, options: &Options) -> Result<Checked, InputError> {
     let (report, histories) = super::validate_files(run, options)?;
-    decide(report, &histories)
+    decide(report, &histories, options)
 }
 
 /// Checks a run held in memory, in one global order (what a simulator
@@ -90,10 +92,14 @@ pub fn check_records(
     options: &Options,
 ) -> Result<Checked, InputError> {
     let (report, histories) = super::validate_memory(name, header, records, options)?;
-    decide(report, &histories)
+    decide(report, &histories, options)
 }
 
-fn decide(report: RunReport, histories: &[History]) -> Result<Checked, InputError> {
+fn decide(
+    report: RunReport,
+    histories: &[History],
+    options: &Options,
+) -> Result<Checked, InputError> {
     if let Some(rejection) = &report.rejection {
         return Ok(Checked {
             verdict: Verdict::Invalid {
@@ -103,7 +109,7 @@ fn decide(report: RunReport, histories: &[History]) -> Result<Checked, InputErro
             history: None,
         });
     }
-    let history = check_histories(histories)?;
+    let history = check_histories(histories, options)?;
     let verdict = match (&report.inconclusive, &history) {
         (_, Some(h)) if h.verdict == lin::Verdict::NotLinearizable => Verdict::NotLinearizable {
             explanation: h.explanation.clone(),
@@ -112,7 +118,7 @@ fn decide(report: RunReport, histories: &[History]) -> Result<Checked, InputErro
             reason: why.clone(),
         },
         (None, Some(h)) if h.verdict == lin::Verdict::Unknown => Verdict::Inconclusive {
-            reason: "the linearizability search ran out of budget".to_string(),
+            reason: budget_reason(options),
         },
         _ => Verdict::Valid,
     };
@@ -125,10 +131,22 @@ fn decide(report: RunReport, histories: &[History]) -> Result<Checked, InputErro
 
 /// The histories' verdict: the first that is not linearizable (or unknown)
 /// decides; operations are counted over all of them.
-fn check_histories(histories: &[History]) -> Result<Option<HistorySummary>, InputError> {
+fn check_histories(
+    histories: &[History],
+    options: &Options,
+) -> Result<Option<HistorySummary>, InputError> {
+    // One time budget for all of the run's histories.
+    let deadline = options.history_timeout.map(|t| Instant::now() + t);
     let mut summary: Option<HistorySummary> = None;
     for history in histories.iter().filter(|h| !h.ops.is_empty()) {
-        let report = lin::check_history(history, &lin::Request::new(ModelKind::RaftKv))
+        let mut request = lin::Request::new(ModelKind::RaftKv);
+        request.options.timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        request.options.memo_limit = options.memo_limit;
+        // Explaining a failure gets at most the time left (and 5 s).
+        if let Some(left) = request.options.timeout {
+            request.explain_budget = request.explain_budget.min(left);
+        }
+        let report = lin::check_history(history, &request)
             .map_err(|e| InputError::Layout(format!("{}: {e}", history.file)))?;
         let operations = summary.as_ref().map_or(0, |s| s.operations) + report.operations;
         let explanation = report.failing.map(|f| f.render()).unwrap_or_default();
@@ -143,4 +161,20 @@ fn check_histories(histories: &[History]) -> Result<Option<HistorySummary>, Inpu
         }
     }
     Ok(summary)
+}
+
+/// Why a history check without a verdict stopped, naming the budgets.
+fn budget_reason(options: &Options) -> String {
+    let time = options
+        .history_timeout
+        .map_or("no time limit".to_string(), |t| {
+            format!("{} s of time", t.as_secs_f64())
+        });
+    let memo = options.memo_limit.map_or("no memo limit".to_string(), |b| {
+        format!("{} MiB of memo", b >> 20)
+    });
+    format!(
+        "the linearizability search ran out of its budget ({time}, {memo}; \
+         raise --timeout or --memo-limit)"
+    )
 }
