@@ -189,3 +189,69 @@ fn partially_observed_traces_still_validate_with_a_small_frontier() {
         }
     }
 }
+
+/// Renames node ids in one trace line: the event's node, a message's ends,
+/// votes and leaders.
+fn rename_nodes(v: &mut Value, map: &dyn Fn(u64) -> u64) {
+    let Some(obj) = v.as_object_mut() else { return };
+    for key in ["node", "from", "to", "vote", "leader"] {
+        if let Some(id) = obj.get(key).and_then(Value::as_u64) {
+            obj.insert(key.into(), map(id).into());
+        }
+    }
+    if let Some(nodes) = obj.get_mut("nodes").and_then(Value::as_array_mut) {
+        for n in nodes {
+            *n = map(n.as_u64().unwrap()).into();
+        }
+    }
+    for key in ["msg", "post"] {
+        if let Some(inner) = obj.get_mut(key) {
+            rename_nodes(inner, map);
+        }
+    }
+}
+
+/// A header that lists its nodes as `[3,2,1]` once switched the replay off
+/// and still exited 0: any order of 1..=n is replayed, and ids the model
+/// cannot number make the run inconclusive (exit 3), never a silent pass.
+#[test]
+fn node_ids_in_any_order_are_replayed_and_other_ids_are_inconclusive() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/examples/election-and-commits.ndjson");
+    let text = std::fs::read_to_string(example).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, f: &dyn Fn(&mut Value)| {
+        let path = dir.path().join(name);
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            f(&mut v);
+            out.push_str(&serde_json::to_string(&v).unwrap());
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap();
+        path.display().to_string()
+    };
+    let reversed = write("reversed.ndjson", &|v| {
+        if v["type"] == "header" {
+            v["nodes"].as_array_mut().unwrap().reverse();
+        }
+    });
+    let out = raftcheck(&["validate", "--json", &reversed]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(
+        json["runs"][0]["replay"]["steps"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    let renamed = write("renamed.ndjson", &|v| {
+        rename_nodes(v, &|id| id * 10);
+    });
+    let out = raftcheck(&["validate", &renamed]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("cannot be replayed"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -282,6 +282,11 @@ fn validate_stream(
         queue.push_back((at, event));
     }
     if report.rejection.is_none() && report.inconclusive.is_none() {
+        if let Some(why) = replay.no_verdict() {
+            report.inconclusive = Some(why.to_string());
+        }
+    }
+    if report.rejection.is_none() && report.inconclusive.is_none() {
         if let Err((node, v)) = replay.finish() {
             let mut history = recent.remove(&node).unwrap_or_default();
             if let Some((at, last)) = history.pop_back() {

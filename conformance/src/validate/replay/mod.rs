@@ -56,6 +56,9 @@ pub struct Replay {
     /// The rules and what the header says is observed.
     ctx: Ctx,
     disabled: Option<String>,
+    /// Set when the replay is off for a reason that leaves the run without
+    /// a verdict (inconclusive), not merely less checked.
+    no_verdict: bool,
     budget: usize,
     nodes: BTreeMap<rt::NodeId, NodeReplay>,
     /// The model message each replayed send stands for, by (from, id).
@@ -72,12 +75,16 @@ impl Replay {
     ) -> Result<Self, raft_model::UnknownFeature> {
         let n = header.nodes.len() as u64;
         let events = &header.observes.events;
-        let contiguous = header.nodes.iter().copied().eq(1..=n);
+        // Any order of the ids 1..=n is fine (the model numbers them so).
+        let mut ids = header.nodes.clone();
+        ids.sort_unstable();
+        let contiguous = ids.iter().copied().eq(1..=n);
         let disabled = if n == 0 {
             Some("the header lists no nodes".to_string())
         } else if !contiguous {
             Some(format!(
-                "the model numbers nodes 1..={n}; this trace's nodes are {:?}",
+                "the model numbers nodes 1..={n}; this trace's nodes are {:?}, so its \
+                 events cannot be replayed through the model",
                 header.nodes
             ))
         } else if !events.contains(&rt::EventType::Init)
@@ -99,6 +106,7 @@ impl Replay {
             rules.with_feature(f)?;
         }
         Ok(Replay {
+            no_verdict: n > 0 && !contiguous,
             ctx: Ctx {
                 rules,
                 figure2: (!rules.features().is_empty()).then(|| Rules::new(servers)),
@@ -167,6 +175,12 @@ impl Replay {
             node.finish(&ctx).map_err(|v| (id, v))?;
         }
         Ok(())
+    }
+
+    /// Why the run can have no verdict although nothing was violated: the
+    /// replay, which most rules rest on, could not run at all.
+    pub fn no_verdict(&self) -> Option<&str> {
+        self.disabled.as_deref().filter(|_| self.no_verdict)
     }
 
     pub fn stats(&self) -> ReplayStats {
