@@ -130,3 +130,76 @@ fn a_hard_history_ends_inconclusive_within_its_budget() {
         .code(2)
         .stderr(predicate::str::contains("--timeout"));
 }
+
+/// A folder of one file per seed (each with its own header, `seq`
+/// restarting) was merged into one run and rejected with a bogus
+/// OneVotePerTerm. Files that share a node are runs of their own; files
+/// that split one run by node are still merged.
+#[test]
+fn a_folder_of_seed_files_is_many_runs_and_per_node_files_are_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let sims = dir.path().join("sims");
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["sim", "--seeds", "3", "--trace-dir"])
+        .arg(&sims)
+        .assert()
+        .code(0);
+    let flat = dir.path().join("flat");
+    std::fs::create_dir(&flat).unwrap();
+    for seed in 0..3 {
+        let src = std::fs::read_dir(&sims)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy() == format!("seed-{seed}"))
+            .unwrap_or_else(|| panic!("no seed-{seed} under {}", sims.display()));
+        std::fs::copy(
+            src.join("trace.ndjson"),
+            flat.join(format!("seed-{seed}.ndjson")),
+        )
+        .unwrap();
+    }
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--json"])
+        .arg(&flat)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 3, "{json}");
+
+    // One run split into a file per node plus the clients' file: one run.
+    let text = std::fs::read_to_string(flat.join("seed-0.ndjson")).unwrap();
+    let split = dir.path().join("split");
+    std::fs::create_dir(&split).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut files: std::collections::BTreeMap<String, String> = Default::default();
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = match (v["type"].as_str().unwrap(), v["node"].as_u64()) {
+            ("invoke" | "return", _) => "clients.ndjson".to_string(),
+            (_, Some(n)) => format!("node-{n}.ndjson"),
+            (ty, None) => panic!("a {ty} event without a node"),
+        };
+        let body = files.entry(name).or_insert_with(|| format!("{header}\n"));
+        body.push_str(line);
+        body.push('\n');
+    }
+    assert!(files.len() >= 3, "{:?}", files.keys());
+    for (name, body) in &files {
+        std::fs::write(split.join(name), body).unwrap();
+    }
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--json"])
+        .arg(&split)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 1, "{json}");
+}

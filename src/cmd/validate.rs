@@ -40,8 +40,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_parser = feature)]
     features: Vec<String>,
     /// Trace or history files (raft-trace/1 ndjson), or directories: a
-    /// directory of `*.ndjson` files is one run (one file per node is fine),
-    /// and each subdirectory holding them (`DIR/seed-N/`) is a run.
+    /// directory of `*.ndjson` files is one run when no node has events in
+    /// two of them (one file per node, plus client histories), else each
+    /// file is a run (one per seed); each subdirectory holding them
+    /// (`DIR/seed-N/`) likewise.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }

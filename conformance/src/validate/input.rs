@@ -36,7 +36,8 @@ fn ndjson_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
 }
 
 /// The runs under `path`: a file is a run; a directory holding `*.ndjson`
-/// files is a run; each subdirectory holding them (`DIR/seed-N/`) is a run.
+/// files is a run when they split one run by node, else each file is a run
+/// (see [`group`]); the same for each subdirectory (`DIR/seed-N/`).
 pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
     if path.is_file() {
         return Ok(vec![Run {
@@ -51,13 +52,7 @@ pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
         )));
     }
     let mut runs = Vec::new();
-    let here = ndjson_files(path)?;
-    if !here.is_empty() {
-        runs.push(Run {
-            name: path.display().to_string(),
-            files: here,
-        });
-    }
+    runs.extend(group(path, ndjson_files(path)?)?);
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| InputError::Layout(format!("{}: cannot read directory: {e}", path.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -65,13 +60,7 @@ pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
         .collect();
     subdirs.sort_by_key(|p| natural_key(p));
     for dir in subdirs {
-        let files = ndjson_files(&dir)?;
-        if !files.is_empty() {
-            runs.push(Run {
-                name: dir.display().to_string(),
-                files,
-            });
-        }
+        runs.extend(group(&dir, ndjson_files(&dir)?)?);
     }
     if runs.is_empty() {
         return Err(InputError::Layout(format!(
@@ -80,6 +69,75 @@ pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
         )));
     }
     Ok(runs)
+}
+
+/// The runs of one directory's files. They are one run (one file per node,
+/// and client histories) when no node has events in two of them; when some
+/// node does, each file is a run of its own (one file per seed, say).
+fn group(dir: &Path, files: Vec<PathBuf>) -> Result<Vec<Run>, InputError> {
+    if files.len() <= 1 {
+        return Ok(files
+            .into_iter()
+            .map(|f| Run {
+                name: dir.display().to_string(),
+                files: vec![f],
+            })
+            .collect());
+    }
+    let mut owner: std::collections::BTreeMap<u64, usize> = Default::default();
+    let mut shared = false;
+    'files: for (i, file) in files.iter().enumerate() {
+        for node in nodes_with_events(file)? {
+            if *owner.entry(node).or_insert(i) != i {
+                shared = true;
+                break 'files;
+            }
+        }
+    }
+    Ok(if shared {
+        files
+            .into_iter()
+            .map(|f| Run {
+                name: f.display().to_string(),
+                files: vec![f],
+            })
+            .collect()
+    } else {
+        vec![Run {
+            name: dir.display().to_string(),
+            files,
+        }]
+    })
+}
+
+/// The nodes that have node events in `file` (a client's `invoke` names
+/// the node it asked, but is not the node's event). Lines that are not JSON
+/// objects are left to the reader to report.
+fn nodes_with_events(file: &Path) -> Result<std::collections::BTreeSet<u64>, InputError> {
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct NodeField<'a> {
+        #[serde(rename = "type", borrow)]
+        ty: Option<std::borrow::Cow<'a, str>>,
+        node: Option<u64>,
+    }
+    let f = File::open(file)
+        .map_err(|e| InputError::Layout(format!("{}: cannot open: {e}", file.display())))?;
+    let mut nodes = std::collections::BTreeSet::new();
+    for line in BufReader::new(f).lines() {
+        let line =
+            line.map_err(|e| InputError::Layout(format!("{}: cannot read: {e}", file.display())))?;
+        if let Ok(NodeField {
+            ty: Some(ty),
+            node: Some(n),
+        }) = serde_json::from_str(&line)
+        {
+            if ty != "invoke" && ty != "return" {
+                nodes.insert(n);
+            }
+        }
+    }
+    Ok(nodes)
 }
 
 /// Sorts `seed-2` before `seed-10`.
