@@ -203,3 +203,19 @@ fn a_folder_of_seed_files_is_many_runs_and_per_node_files_are_one() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["runs"].as_array().unwrap().len(), 1, "{json}");
 }
+
+/// The same run merged in two legal orders: in the second, node 3's term-1
+/// election comes after another node's commit in term 2 of an entry node 3
+/// never had. Leader Completeness asks only leaders of later terms for it.
+#[test]
+fn a_legal_reordering_of_a_merged_run_stays_valid() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    for name in ["lc-order-a.ndjson", "lc-order-b.ndjson"] {
+        Command::cargo_bin("raftcheck")
+            .unwrap()
+            .arg("validate")
+            .arg(data.join(name))
+            .assert()
+            .code(0);
+    }
+}

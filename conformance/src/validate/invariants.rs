@@ -132,6 +132,13 @@ pub struct Invariants {
     votes: BTreeMap<(NodeId, Term), NodeId>,
     /// Entries known to be committed: index -> term.
     committed: BTreeMap<Index, Term>,
+    /// For each committed index, the lowest term in which a node is seen
+    /// holding it as committed. The entry was committed in that term or an
+    /// earlier one (a node learns commits from leaders of its term or
+    /// older), so Leader Completeness requires it of leaders of later terms
+    /// only; a leader of an earlier term may lack it even when a merged
+    /// trace shows its election after the commit.
+    committed_by: BTreeMap<Index, Term>,
     /// Log Matching, inductively: the term of the entry before (index, term).
     predecessor: HashMap<(Index, Term), Term>,
 }
@@ -151,6 +158,7 @@ impl Invariants {
             leaders: BTreeMap::new(),
             votes: BTreeMap::new(),
             committed: BTreeMap::new(),
+            committed_by: BTreeMap::new(),
             predecessor: HashMap::new(),
         }
     }
@@ -308,6 +316,9 @@ impl Invariants {
             return Ok(());
         }
         for (&index, &t) in self.committed.range(v.snapshot.0 + 1..) {
+            if self.committed_by.get(&index).is_some_and(|&by| by >= term) {
+                continue;
+            }
             let has = if index > v.last_index() {
                 Some(None)
             } else {
@@ -477,6 +488,13 @@ impl Invariants {
         Ok(())
     }
 
+    /// Notes that `node`, in its current term, holds `index` as committed.
+    fn committed_in(&mut self, node: NodeId, index: Index) {
+        let term = self.nodes[&node].term;
+        let by = self.committed_by.entry(index).or_insert(term);
+        *by = (*by).min(term);
+    }
+
     /// Records that `node` holds entry `index` as committed.
     fn committed(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
         let Some(term) = self.nodes[&node].term_at(index) else {
@@ -485,6 +503,7 @@ impl Invariants {
         if index == 0 {
             return Ok(());
         }
+        self.committed_in(node, index);
         match self.committed.insert(index, term) {
             Some(t) if t != term => Err(Violation::new(
                 "StateMachineSafety",
@@ -548,6 +567,7 @@ impl Invariants {
                 ));
             }
         }
+        self.committed_in(node, a.index);
         match self.committed.insert(a.index, a.term) {
             Some(t) if t != a.term => {
                 return Err(Violation::new(
@@ -602,6 +622,7 @@ impl Invariants {
                 format!("snapshot up to {index} installed"),
             ));
         }
+        self.committed_in(node, index);
         match self.committed.insert(index, term) {
             Some(t) if t != term && index > 0 => {
                 return Err(Violation::new(
