@@ -219,3 +219,42 @@ fn a_legal_reordering_of_a_merged_run_stays_valid() {
             .code(0);
     }
 }
+
+/// Dropping a receive's optional `post` left the term bump's post (vote not
+/// yet cast) as the last word on the step, and a correct vote was rejected
+/// with RequestVoteRule. A vote the node really did not cast is still caught.
+#[test]
+fn a_dropped_post_is_no_violation_but_a_wrong_vote_is() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    for name in ["vote-post-kept.ndjson", "vote-post-dropped.ndjson"] {
+        Command::cargo_bin("raftcheck")
+            .unwrap()
+            .arg("validate")
+            .arg(data.join(name))
+            .assert()
+            .code(0);
+    }
+    // The node persists and shows no vote, yet grants it.
+    let text = std::fs::read_to_string(data.join("vote-post-dropped.ndjson")).unwrap();
+    let bad: String = text
+        .lines()
+        .map(|l| {
+            if l.contains(r#""type":"persist","node":2,"seq":5"#) {
+                l.replace(r#""vote":1"#, r#""vote":null"#)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(bad.trim(), text.trim());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.ndjson");
+    std::fs::write(&path, bad + "\n").unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(&path)
+        .assert()
+        .code(1);
+}

@@ -63,8 +63,21 @@ impl View {
             }
             _ => {}
         }
-        if let Some(p) = &e.post {
-            self.fold_post(p);
+        match (&e.event, &e.post) {
+            // A term bump is the first thing a step does on a message of a
+            // higher term: what the rest of the step changes (a vote cast,
+            // entries appended, a commit) comes after this post, so only its
+            // term and role describe the step's end.
+            (rt::Event::Role(r), Some(p)) if r.reason == rt::RoleReason::HigherTerm => {
+                if p.term.is_some() {
+                    self.term = p.term;
+                }
+                if p.role.is_some() {
+                    self.role = p.role;
+                }
+            }
+            (_, Some(p)) => self.fold_post(p),
+            (_, None) => {}
         }
     }
 
