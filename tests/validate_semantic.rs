@@ -258,3 +258,41 @@ fn a_dropped_post_is_no_violation_but_a_wrong_vote_is() {
         .assert()
         .code(1);
 }
+
+/// After a declared `gap` the node's earlier commits are unknown, so a
+/// restart that recovers its persisted commit index was rejected with
+/// CommitRule. A recovered commit beyond the recovered log is still wrong.
+#[test]
+fn a_restart_after_a_gap_may_keep_its_commit_index() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    for name in ["gap-base.ndjson", "gap-restart.ndjson"] {
+        Command::cargo_bin("raftcheck")
+            .unwrap()
+            .arg("validate")
+            .arg(data.join(name))
+            .assert()
+            .code(0);
+    }
+    let text = std::fs::read_to_string(data.join("gap-restart.ndjson")).unwrap();
+    let bad: String = text
+        .lines()
+        .map(|l| {
+            if l.contains(r#""type":"init","node":2,"seq":21"#) {
+                l.replace(r#""commit":2"#, r#""commit":3"#)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(bad.trim(), text.trim());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.ndjson");
+    std::fs::write(&path, bad + "\n").unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(&path)
+        .assert()
+        .code(1);
+}

@@ -282,8 +282,13 @@ impl NodeReplay {
             };
             let mut c = Cand::new(Server::recover(id, &p));
             c.sm_known = known && old.is_none_or(|o| o.sm_known);
+            // A node may recover a commit index it persisted: up to what it
+            // had committed before the crash, or, when that is unknown (the
+            // replay resumes after a gap), up to its recovered log. Which
+            // entries are committed is still checked against every other
+            // node by the invariants.
             c.justified = old
-                .map_or(0, |o| o.s.commit.max(o.justified))
+                .map_or(c.s.log.last_index(), |o| o.s.commit.max(o.justified))
                 .min(c.s.log.last_index());
             if !next.contains(&c) {
                 next.push(c);
