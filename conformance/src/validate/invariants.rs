@@ -125,6 +125,19 @@ pub struct Invariants {
     /// is unknown (not 0).
     observes_commit: bool,
     observes_log: bool,
+    /// Event types whose absence the checks below must allow for when the
+    /// header does not declare them (SCHEMA's "emit less" table): without
+    /// `init` a node's restart is implicit, without `truncate` an append
+    /// below the log's end removes what follows, without `install` an
+    /// append past the log's end follows entries a snapshot brought, and
+    /// without `commit` events the commit index shows only in posts.
+    observes_init: bool,
+    observes_truncate: bool,
+    observes_install: bool,
+    observes_commit_events: bool,
+    /// Without `append` events a log grows unseen: its length is known only
+    /// where a post or a commit shows it.
+    observes_append: bool,
     nodes: BTreeMap<NodeId, NodeView>,
     /// The leader of each term.
     leaders: BTreeMap<Term, NodeId>,
@@ -151,6 +164,11 @@ impl Invariants {
             observes_apply: events.contains(&EventType::Apply),
             observes_commit: events.contains(&EventType::Commit)
                 || header.observes.state.contains(&StateField::Commit),
+            observes_init: events.contains(&EventType::Init),
+            observes_truncate: events.contains(&EventType::Truncate),
+            observes_install: events.contains(&EventType::Install),
+            observes_commit_events: events.contains(&EventType::Commit),
+            observes_append: events.contains(&EventType::Append),
             observes_log: [EventType::Init, EventType::Append, EventType::Truncate]
                 .iter()
                 .all(|e| events.contains(e)),
@@ -174,7 +192,11 @@ impl Invariants {
         if !view.running && !matches!(e.event, Event::Init(_) | Event::Gap(_)) {
             // A trace may start in the middle of a run: the first event of a
             // node that was never initialised makes it running, unknown state.
-            if view.durable.is_none() && view.log.is_empty() && view.term == 0 {
+            // Without `init` events a restart is not written: the node's
+            // next event says it is up again, its volatile state unknown.
+            if (view.durable.is_none() && view.log.is_empty() && view.term == 0)
+                || !self.observes_init
+            {
                 self.node(node).running = true;
                 self.node(node).uncertain = true;
             } else {
@@ -197,7 +219,7 @@ impl Invariants {
             Event::Truncate(t) => self.truncate(node, t.from)?,
             Event::Persist(p) => self.persist(node, p)?,
             Event::Commit(c) => self.commit(node, c.index)?,
-            Event::Apply(a) => self.apply(node, a)?,
+            Event::Apply(a) => self.apply(node, a, e.post.as_ref().and_then(|p| p.commit))?,
             Event::Snapshot(s) => self.snapshot(node, s.index, s.term)?,
             Event::Install(s) => self.install(node, s.index, s.term)?,
             Event::Gap(_) => self.node(node).uncertain = true,
@@ -384,6 +406,17 @@ impl Invariants {
             ));
         }
         let v = &self.nodes[&node];
+        let last = v.last_index();
+        if a.index <= last && !self.observes_truncate && !v.uncertain {
+            // The truncation this append implies was not written.
+            self.truncate(node, a.index)?;
+        } else if a.index > last + 1 && !self.observes_install && !v.uncertain {
+            // Entries up to the append came with a snapshot not written.
+            let v = self.node(node);
+            v.log.clear();
+            v.unknown_to = a.index - 1;
+        }
+        let v = &self.nodes[&node];
         let uncertain = v.uncertain;
         if a.index != v.last_index() + 1 && !uncertain {
             return Err(Violation::new(
@@ -523,6 +556,14 @@ impl Invariants {
                 format!("commit index {index}"),
             ));
         }
+        if index > v.last_index() && !v.uncertain && !self.observes_append {
+            // Entries appended without an event: terms unknown.
+            let missing = (index - v.last_index()) as usize;
+            self.node(node)
+                .log
+                .extend(std::iter::repeat_n(None, missing));
+        }
+        let v = &self.nodes[&node];
         if index > v.last_index() && !v.uncertain {
             return Err(Violation::new(
                 "CommitWithinLog",
@@ -539,9 +580,24 @@ impl Invariants {
         Ok(())
     }
 
-    fn apply(&mut self, node: NodeId, a: &Apply) -> Result<(), Violation> {
-        let observes_commit = self.observes_commit;
+    fn apply(
+        &mut self,
+        node: NodeId,
+        a: &Apply,
+        post_commit: Option<Index>,
+    ) -> Result<(), Violation> {
+        // Without commit events, the commit index is known only where a
+        // post shows it: the apply's own post, not an earlier one (the
+        // commit may have moved in between without an event).
         let v = &self.nodes[&node];
+        let (observes_commit, commit) = if self.observes_commit_events {
+            (self.observes_commit, v.commit)
+        } else {
+            (
+                post_commit.is_some(),
+                v.commit.max(post_commit.unwrap_or(0)),
+            )
+        };
         if !v.uncertain {
             if a.index != v.applied + 1 {
                 return Err(Violation::new(
@@ -550,10 +606,10 @@ impl Invariants {
                     format!("entry {} applied", a.index),
                 ));
             }
-            if a.index > v.commit && observes_commit {
+            if a.index > commit && observes_commit {
                 return Err(Violation::new(
                     "ApplyOnlyCommitted",
-                    format!("applied entries are committed (commit index {})", v.commit),
+                    format!("applied entries are committed (commit index {commit})"),
                     format!("entry {} applied", a.index),
                 ));
             }
@@ -660,6 +716,18 @@ impl Invariants {
             self.node(node).role = role;
         }
         let observes_log = self.observes_log;
+        let v = &self.nodes[&node];
+        if let (Some(last), false, false) = (post.last_index, self.observes_append, v.uncertain) {
+            // Entries appended without an event: terms unknown but the last.
+            if last > v.last_index() {
+                let missing = (last - v.last_index()) as usize;
+                let v = self.node(node);
+                v.log.extend(std::iter::repeat_n(None, missing));
+                if let (Some(t), Some(slot)) = (post.last_term, v.log.last_mut()) {
+                    *slot = Some(t);
+                }
+            }
+        }
         let v = &self.nodes[&node];
         if let (Some(last), true, false) = (post.last_index, observes_log, v.uncertain) {
             if last != v.last_index() {

@@ -217,7 +217,13 @@ fn validate_stream(
         Replay::new(header, &options.features, options.frontier_budget).map_err(|e| {
             InputError::Layout(format!("{}:1: field \"features\": {e}", files.join(", ")))
         })?;
-    let mut network = NetworkCheck::new(header.network);
+    let mut network = NetworkCheck::new(
+        header.network,
+        header
+            .observes
+            .events
+            .contains(&raft_trace::EventType::Send),
+    );
     let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
         Default::default();
     let mut report = RunReport {

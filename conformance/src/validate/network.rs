@@ -20,6 +20,10 @@ struct Sent {
 /// The messages of one run, as seen by the sends and receives replayed so far.
 pub struct NetworkCheck {
     allowed: Network,
+    /// Whether the header declares `send` events. Without them a receive
+    /// is the first sight of its message (nothing to match it against),
+    /// and a second receive of it is checked as a duplicate.
+    observes_send: bool,
     sent: HashMap<(NodeId, u64), Sent>,
     /// Per (from, to): how many messages were sent, and the position of the
     /// last one received.
@@ -33,9 +37,10 @@ struct Channel {
 }
 
 impl NetworkCheck {
-    pub fn new(allowed: Network) -> Self {
+    pub fn new(allowed: Network, observes_send: bool) -> Self {
         NetworkCheck {
             allowed,
+            observes_send,
             sent: HashMap::new(),
             channels: BTreeMap::new(),
         }
@@ -73,6 +78,9 @@ impl NetworkCheck {
 
     /// Records a receive; it must match a send.
     pub fn receive(&mut self, msg: &Message) -> Result<(), Violation> {
+        if !self.observes_send && !self.sent.contains_key(&(msg.from, msg.id)) {
+            self.send(msg)?;
+        }
         let Some(sent) = self.sent.get_mut(&(msg.from, msg.id)) else {
             return Err(Violation::new(
                 "MessageNeverSent",

@@ -67,8 +67,14 @@ impl View {
             // A term bump is the first thing a step does on a message of a
             // higher term: what the rest of the step changes (a vote cast,
             // entries appended, a commit) comes after this post, so only its
-            // term and role describe the step's end.
-            (rt::Event::Role(r), Some(p)) if r.reason == rt::RoleReason::HigherTerm => {
+            // term and role describe the step's end. Likewise a new leader's
+            // post comes before the entry it appends on taking office.
+            (rt::Event::Role(r), Some(p))
+                if matches!(
+                    r.reason,
+                    rt::RoleReason::HigherTerm | rt::RoleReason::WonElection
+                ) =>
+            {
                 if p.term.is_some() {
                     self.term = p.term;
                 }

@@ -48,6 +48,10 @@ pub(super) struct Ctx {
     /// Whether `commit` is observed (as events or post state): when not, the
     /// model's own commit index stands.
     pub observes_commit: bool,
+    /// Whether `append` and `snapshot` events are declared: when not, a
+    /// leader's send shows the appends and snapshots it did not write.
+    pub observes_append: bool,
+    pub observes_snapshot: bool,
 }
 
 /// The replay of one node.
@@ -168,6 +172,14 @@ impl NodeReplay {
             E::Send(m) if self.active() => {
                 let mut out = None;
                 let rule = self.rule;
+                let rules = &ctx.rules;
+                if !ctx.observes_append {
+                    self.filter(|c| effects::implied_append(c, &m.msg, rules))?;
+                }
+                if !ctx.observes_snapshot {
+                    let observes_apply = ctx.observes_apply;
+                    self.filter(|c| effects::implied_snapshot(c, &m.msg, rules, observes_apply))?;
+                }
                 self.filter(|c| {
                     let as_sent = effects::send(c, &m.msg, rule)?;
                     out.get_or_insert(as_sent);

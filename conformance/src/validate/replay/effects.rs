@@ -196,6 +196,70 @@ fn sent_text(m: &rt::Message) -> String {
 /// Figure 2, Leaders: "If command received from client: append entry to
 /// local log". On other nodes it is an effect of an AppendEntries, compared
 /// at the checkpoint.
+/// Without `append` events (the header does not declare them), a leader's
+/// AppendEntries that carries entries past its log shows entries it
+/// appended for clients without an event: they are appended first, as an
+/// `append` would have.
+pub(super) fn implied_append(c: &mut Cand, m: &rt::Message, rules: &Rules) -> Outcome {
+    let rt::Rpc::AppendEntries {
+        prev_index,
+        entries,
+        ..
+    } = &m.rpc
+    else {
+        return Ok(());
+    };
+    if c.s.role != Role::Leader || m.term != c.s.term {
+        return Ok(());
+    }
+    let last = c.s.log.last_index();
+    let end = prev_index + m.rpc.entry_count().unwrap_or(0);
+    if end <= last || *prev_index > last {
+        return Ok(());
+    }
+    let skip = (last - prev_index) as usize;
+    let a = rt::Append {
+        index: last + 1,
+        entries: entries.as_ref().map(|es| es[skip..].to_vec()),
+        entry_count: Some(end - last),
+    };
+    leader_append(c, &a, rules)
+}
+
+/// Without `snapshot` events, a leader's InstallSnapshot of the prefix it
+/// has applied shows a snapshot it took without an event: it is taken
+/// first, as a `snapshot` would have.
+pub(super) fn implied_snapshot(
+    c: &mut Cand,
+    m: &rt::Message,
+    rules: &Rules,
+    observes_apply: bool,
+) -> Outcome {
+    let rt::Rpc::InstallSnapshot {
+        last_index,
+        last_term,
+        ..
+    } = &m.rpc
+    else {
+        return Ok(());
+    };
+    if c.s.role != Role::Leader || m.term != c.s.term || *last_index <= c.s.log.snapshot_index {
+        return Ok(());
+    }
+    if !observes_apply {
+        c.applied = c.s.commit;
+        c.applied_sm = c.s.sm.clone();
+    }
+    if *last_index != c.applied {
+        return Ok(());
+    }
+    let s = rt::SnapshotEvent {
+        index: *last_index,
+        term: *last_term,
+    };
+    take_snapshot(c, &s, rules)
+}
+
 pub(super) fn leader_append(c: &mut Cand, a: &rt::Append, rules: &Rules) -> Outcome {
     if c.s.role != Role::Leader {
         return Ok(());

@@ -118,6 +118,8 @@ impl Replay {
                 observes_apply: events.contains(&rt::EventType::Apply),
                 observes_commit: events.contains(&rt::EventType::Commit)
                     || header.observes.state.contains(&rt::StateField::Commit),
+                observes_append: events.contains(&rt::EventType::Append),
+                observes_snapshot: events.contains(&rt::EventType::Snapshot),
             },
             disabled,
             budget,
