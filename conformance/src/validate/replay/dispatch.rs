@@ -224,7 +224,23 @@ impl NodeReplay {
         self.down = false;
         self.rule = "RestartRule";
         self.steps += 1;
-        let fresh = init.reason == rt::InitReason::Boot || self.frontier.is_empty();
+        let mut fresh = init.reason == rt::InitReason::Boot || self.frontier.is_empty();
+        // A node may recover more than its trace showed before the crash: an
+        // emitter that writes its trace after its own disk (or loses the
+        // trace's tail in a power loss) leaves the last steps out. A log
+        // recovered longer than every state the replay holds is taken as
+        // such a cut: the node is replayed afresh from what it recovered,
+        // as after a gap (the invariants still check the recovered log
+        // against every other node's).
+        if !fresh
+            && self
+                .frontier
+                .iter()
+                .all(|c| init.last_index > c.s.log.last_index())
+        {
+            fresh = true;
+            self.frontier.clear();
+        }
         if init.reason == rt::InitReason::Boot {
             self.frontier = vec![Cand::new(Server::new(id))];
             self.suspended = None;
@@ -296,12 +312,13 @@ impl NodeReplay {
             c.sm_known = known && old.is_none_or(|o| o.sm_known);
             // A node may recover a commit index it persisted: up to what it
             // had committed before the crash, or, when that is unknown (the
-            // replay resumes after a gap), up to its recovered log. Which
-            // entries are committed is still checked against every other
-            // node by the invariants.
-            c.justified = old
-                .map_or(c.s.log.last_index(), |o| o.s.commit.max(o.justified))
-                .min(c.s.log.last_index());
+            // replay resumes after a gap or a cut trace), up to its recovered
+            // log. A commit index persisted but not yet traced (the trace cut
+            // just before the crash) is one step ahead of what the trace
+            // showed: also up to the recovered log. Which entries are
+            // committed is still checked against every other node by the
+            // invariants.
+            c.justified = c.s.log.last_index();
             if !next.contains(&c) {
                 next.push(c);
             }
