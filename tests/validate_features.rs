@@ -245,3 +245,81 @@ fn a_heartbeat_reply_echoes_the_read_context() {
         text(&out)
     );
 }
+
+fn transfer_example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("traces/examples/leader-transfer.ndjson")
+}
+
+/// Leader transfer (thesis 3.10): timeout_now to an up-to-date follower,
+/// which campaigns at once with vote requests marked `transfer` that a
+/// voter in check-quorum's lease does not ignore.
+#[test]
+fn the_leader_transfer_example_is_valid() {
+    let out = raftcheck(&["validate", transfer_example().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+/// A transfer is a step of the feature: a header without it rejects the
+/// leader's timeout_now, naming the rule.
+#[test]
+fn a_transfer_without_the_feature_is_rejected() {
+    let (_dir, path) = rewritten(
+        &transfer_example(),
+        Some(serde_json::json!(["check-quorum"])),
+        str::to_string,
+    );
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("LeaderTransferRule violated")
+            && text(&out).contains("do not include leader-transfer"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// timeout_now to a follower the leader has not brought up to date (the
+/// planted model bug `transfer-stale-target`, as an implementation would
+/// show it): the leader sends it before it hears node 2 took its entry.
+#[test]
+fn a_timeout_now_to_a_lagging_target_is_rejected() {
+    let original = std::fs::read_to_string(transfer_example()).unwrap();
+    // Up to node 2's reply to the leader's append; the leader has not
+    // received it when it sends timeout_now.
+    let mut lines: Vec<&str> = original
+        .lines()
+        .take_while(|l| !(l.contains(r#""type":"receive","node":1,"seq":13"#)))
+        .collect();
+    assert!(lines.last().unwrap().contains("append_entries_reply"));
+    lines.push(
+        r#"{"type":"send","node":1,"seq":13,"msg":{"id":5,"from":1,"to":2,"term":1,"rpc":"timeout_now"}}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ndjson");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("LeaderTransferRule violated")
+            && text(&out).contains("node 2's match index 0"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// The vote requests of a campaign a timeout_now started say so: without
+/// the flag they are not the rule's.
+#[test]
+fn a_transfer_campaign_marks_its_vote_requests() {
+    let (_dir, path) = rewritten(&transfer_example(), None, |l| {
+        l.replace(r#","transfer":true"#, "")
+    });
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("TimeoutNowRule violated")
+            && text(&out).contains("transfer true differs"),
+        "{}",
+        text(&out)
+    );
+}

@@ -74,6 +74,9 @@ pub enum Timer {
     Heartbeat,
     /// With feature check-quorum: a leader checks it heard from a quorum.
     CheckQuorum,
+    /// With feature leader-transfer: a leader starts transferring leadership
+    /// to this server, or gives up a transfer to it in progress.
+    Transfer(NodeId),
     /// A client gives up waiting and retries at the next server.
     Retry,
 }
@@ -132,9 +135,17 @@ impl RaftActor {
             if rules.check_quorum {
                 o.set_timer(Timer::CheckQuorum, model_timeout());
             }
+            if rules.leader_transfer {
+                for j in rules.peers(next.id) {
+                    o.set_timer(Timer::Transfer(j), model_timeout());
+                }
+            }
         } else if old.role == Role::Leader && next.role != Role::Leader {
             o.cancel_timer(Timer::Heartbeat);
             o.cancel_timer(Timer::CheckQuorum);
+            for j in rules.peers(next.id) {
+                o.cancel_timer(Timer::Transfer(j));
+            }
             o.set_timer(Timer::Election, model_timeout());
         }
         if next.persistent_changed(old) {
@@ -306,6 +317,21 @@ impl Actor for RaftActor {
                 if step.state.role == Role::Leader {
                     o.set_timer(Timer::CheckQuorum, model_timeout());
                 }
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Server(s), Timer::Transfer(j)) => {
+                let s = s.clone();
+                o.set_timer(Timer::Transfer(*j), model_timeout());
+                let rules = self.rules();
+                let step = match s.transfer {
+                    // etcd-io/raft aborts a transfer after an election
+                    // timeout; the model's timers have no duration.
+                    Some(t) if t.to == *j => rules::elections::abort_transfer(&s),
+                    Some(_) => return,
+                    // Bound of the model: the target's election would pass max_term.
+                    None if s.term >= self.cfg.max_term => return,
+                    None => rules::elections::start_transfer(&s, &rules, *j),
+                };
                 self.finish(&s, step, state, o);
             }
             (NodeState::Client(c), Timer::Retry) => {

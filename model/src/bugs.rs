@@ -46,11 +46,16 @@ pub enum Bug {
     /// its own term ([`crate::Rules::read_index`]): its commit index may be
     /// older than a write already acknowledged, so the read is stale.
     ReadIndexOldCommit,
+    /// A leader transferring leadership sends TimeoutNow as soon as the
+    /// transfer starts, without waiting for the target's log to match its
+    /// own ([`crate::Rules::leader_transfer`]): the target campaigns with a
+    /// log that lacks the leader's entries.
+    TransferStaleTarget,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -64,6 +69,7 @@ impl Bug {
         Bug::StaleAppendMatch,
         Bug::PreVoteRaisesTerm,
         Bug::ReadIndexOldCommit,
+        Bug::TransferStaleTarget,
     ];
 
     /// The name used on the command line.
@@ -82,6 +88,7 @@ impl Bug {
             Bug::StaleAppendMatch => "stale-append-match",
             Bug::PreVoteRaisesTerm => "pre-vote-raises-term",
             Bug::ReadIndexOldCommit => "read-index-old-commit",
+            Bug::TransferStaleTarget => "transfer-stale-target",
         }
     }
 
@@ -115,6 +122,9 @@ impl Bug {
             Bug::ReadIndexOldCommit => {
                 "a ReadIndex read is served before the leader commits an entry of its term"
             }
+            Bug::TransferStaleTarget => {
+                "a leader sends TimeoutNow before the transfer target's log matches its own"
+            }
         }
     }
 
@@ -135,6 +145,7 @@ impl Bug {
             Bug::StaleAppendMatch => COMMITTED_DURABLE,
             Bug::PreVoteRaisesTerm => PRE_VOTE_KEEPS_TERMS,
             Bug::ReadIndexOldCommit => LINEARIZABLE,
+            Bug::TransferStaleTarget => TRANSFER_TARGET_UP_TO_DATE,
         }
     }
 }

@@ -111,6 +111,8 @@ pub struct Config {
     pub read_index: bool,
     /// [`Rules::snapshot_fast_forward`] (feature `snapshot-fast-forward`).
     pub snapshot_fast_forward: bool,
+    /// [`Rules::leader_transfer`] (feature `leader-transfer`).
+    pub leader_transfer: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -137,6 +139,7 @@ impl Default for Config {
             check_quorum: false,
             read_index: false,
             snapshot_fast_forward: false,
+            leader_transfer: false,
             stop: StopFlag::default(),
         }
     }
@@ -186,6 +189,7 @@ impl Config {
             check_quorum: self.check_quorum,
             read_index: self.read_index,
             snapshot_fast_forward: self.snapshot_fast_forward,
+            leader_transfer: self.leader_transfer,
             ..Rules::new(self.servers)
         }
     }
@@ -202,6 +206,7 @@ impl Config {
         self.check_quorum = rules.check_quorum;
         self.read_index = rules.read_index;
         self.snapshot_fast_forward = rules.snapshot_fast_forward;
+        self.leader_transfer = rules.leader_transfer;
         Ok(())
     }
 

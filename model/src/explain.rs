@@ -76,7 +76,12 @@ pub fn message(m: &Msg) -> String {
             term,
             last_index,
             last_term,
-        } => format!("RequestVote(term {term}, last log {last_index}@t{last_term})"),
+            transfer,
+        } => format!(
+            "RequestVote(term {term}, last log {last_index}@t{last_term}{})",
+            if *transfer { ", transfer" } else { "" }
+        ),
+        Msg::TimeoutNow { term } => format!("TimeoutNow(term {term})"),
         Msg::RequestVoteReply { term, granted } => format!(
             "VoteReply(term {term}, {})",
             if *granted { "granted" } else { "denied" }
@@ -325,6 +330,7 @@ pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
                     Timer::Election => "election timeout".into(),
                     Timer::Heartbeat => "heartbeat: replicates to followers".into(),
                     Timer::CheckQuorum => "check-quorum: heard from a quorum?".into(),
+                    Timer::Transfer(j) => format!("transfer leadership to S{j} (or give it up)"),
                     Timer::Retry => "gives up waiting and retries".into(),
                 },
                 Some(*id),

@@ -8,11 +8,12 @@
 
 use stateright::Expectation;
 
+use crate::actor::server_actor;
 use crate::actor::NodeState;
 use crate::config::Config;
 use crate::model::{RaftModel, RaftState};
 use crate::server::{ghost, Server};
-use crate::types::{Index, Role, Term};
+use crate::types::{Index, Msg, Role, Term};
 
 /// Property names, as printed and as used in JSON.
 pub mod names {
@@ -40,6 +41,8 @@ pub mod names {
     pub const HEARTBEAT_COMMIT: &str = "a follower commits on a heartbeat";
     pub const READ_INDEX_SERVED: &str = "a read is served by ReadIndex";
     pub const SNAPSHOT_FAST_FORWARD: &str = "a follower fast-forwards its commit on a snapshot";
+    pub const TRANSFER_TARGET_UP_TO_DATE: &str = "Transfer Target Up To Date";
+    pub const TRANSFER_COMPLETED: &str = "a leader transfer completes";
 }
 use names::*;
 
@@ -143,6 +146,21 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     // A read needs a committed entry of the leader's term first: a write.
     if cfg.read_index && clients && cfg.ops >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, READ_INDEX_SERVED, read_index_served));
+    }
+    if cfg.leader_transfer {
+        props.push((
+            Expectation::Always,
+            TRANSFER_TARGET_UP_TO_DATE,
+            transfer_target_up_to_date,
+        ));
+        // A transfer starts in a term and ends in the next.
+        if cfg.servers >= 2 && cfg.max_term >= 2 {
+            props.push((
+                Expectation::Sometimes,
+                TRANSFER_COMPLETED,
+                transfer_completed,
+            ));
+        }
     }
     if cfg.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, HEARTBEAT_COMMIT, heartbeat_commit));
@@ -374,4 +392,37 @@ fn read_index_served(_: &RaftModel, state: &RaftState) -> bool {
 
 fn snapshot_fast_forward(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::SNAPSHOT_FAST_FORWARD))
+}
+
+/// Feature leader-transfer (thesis 3.10): a TimeoutNow tells a follower
+/// whose log is the leader's to campaign. For every TimeoutNow of term t in
+/// flight from L to T: while L is still leader of t, in the transfer to T
+/// that sent it, and T is in term t, T's log holds all of L's log. (In term
+/// t only L writes T's log, and L appends nothing while it transfers, so
+/// the match that allowed the TimeoutNow still holds.)
+fn transfer_target_up_to_date(_: &RaftModel, state: &RaftState) -> bool {
+    let all: Vec<&Server> = servers(state).collect();
+    let by_actor =
+        |id: stateright::actor::Id| all.iter().find(|s| server_actor(s.id) == id).copied();
+    state.network.iter_deliverable().all(|env| {
+        let Msg::TimeoutNow { term } = env.msg else {
+            return true;
+        };
+        let (Some(l), Some(t)) = (by_actor(env.src), by_actor(env.dst)) else {
+            return true;
+        };
+        let transferring = l.role == Role::Leader
+            && l.term == *term
+            && l.transfer.is_some_and(|x| x.to == t.id && x.sent);
+        !transferring
+            || t.term != *term
+            || (1..=l.log.last_index()).all(|k| match l.log.term_at(k) {
+                Some(lt) => holds(t, k, lt),
+                None => t.log.holds(k),
+            })
+    })
+}
+
+fn transfer_completed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::TRANSFER_COMPLETED))
 }

@@ -116,6 +116,9 @@ pub mod ghost {
     /// A follower committed up to a snapshot it already held the entries of
     /// ([`super::Rules::snapshot_fast_forward`]).
     pub const SNAPSHOT_FAST_FORWARD: u16 = 8192;
+    /// A candidate whose election a TimeoutNow started won it
+    /// ([`super::Rules::leader_transfer`]).
+    pub const TRANSFER_COMPLETED: u16 = 16384;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -160,6 +163,12 @@ pub struct Server {
     /// Reads waiting for their ReadIndex confirmation (a leader's, with
     /// [`Rules::read_index`]).
     pub reads: Vec<crate::types::PendingRead>,
+    /// The leader's transfer of leadership in progress, if any (with
+    /// [`Rules::leader_transfer`]).
+    pub transfer: Option<crate::types::Transfer>,
+    /// A candidate's election was started by a TimeoutNow (its RequestVotes
+    /// carry `transfer`).
+    pub transfer_campaign: bool,
     /// [`ghost`] bits.
     pub ghost: u16,
 }
@@ -205,6 +214,8 @@ impl Server {
             last_sent: vec![],
             heard: vec![],
             reads: vec![],
+            transfer: None,
+            transfer_campaign: false,
             ghost: 0,
         }
     }
@@ -279,10 +290,16 @@ pub struct Rules {
     /// whose last (index, term) its log already holds commits up to it and
     /// installs nothing (etcd-io/raft and raft-rs `restore`).
     pub snapshot_fast_forward: bool,
+    /// Feature `leader-transfer` (thesis 3.10, etcd-io/raft MsgTransferLeader,
+    /// raft-rs): a leader may hand leadership to a follower. It stops taking
+    /// client requests, brings the follower's log up to its own, and then
+    /// sends it TimeoutNow; the follower campaigns at once, its RequestVotes
+    /// marked `transfer` so that no voter ignores them for a leader lease.
+    pub leader_transfer: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 7] = [
+pub const FEATURES: [&str; 8] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -290,6 +307,7 @@ pub const FEATURES: [&str; 7] = [
     "check-quorum",
     "read-index",
     "snapshot-fast-forward",
+    "leader-transfer",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -324,6 +342,7 @@ impl Rules {
             check_quorum: false,
             read_index: false,
             snapshot_fast_forward: false,
+            leader_transfer: false,
         }
     }
 
@@ -346,6 +365,7 @@ impl Rules {
             "check-quorum" => self.check_quorum = true,
             "read-index" => self.read_index = true,
             "snapshot-fast-forward" => self.snapshot_fast_forward = true,
+            "leader-transfer" => self.leader_transfer = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -363,6 +383,7 @@ impl Rules {
                 self.check_quorum,
                 self.read_index,
                 self.snapshot_fast_forward,
+                self.leader_transfer,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

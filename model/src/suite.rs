@@ -140,6 +140,20 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 snapshot_after: 1,
                 max_in_flight: 5,
                 snapshot_fast_forward: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "leader-transfer",
+            purpose: "a leader hands over to an up-to-date follower, past check-quorum's lease",
+            config: Config {
+                clients: 1,
+                ops: 1,
+                max_term: 2,
+                max_log: 1,
+                max_in_flight: 3,
+                check_quorum: true,
+                leader_transfer: true,
                 ..base
             },
         },
@@ -160,6 +174,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::StaleAppendMatch => "production",
         Bug::PreVoteRaisesTerm => "pre-vote",
         Bug::ReadIndexOldCommit => "read-index",
+        Bug::TransferStaleTarget => "leader-transfer",
     }
 }
 

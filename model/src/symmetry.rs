@@ -7,7 +7,7 @@
 
 use stateright::actor::{Envelope, Id, Network};
 
-use crate::actor::NodeState;
+use crate::actor::{NodeState, Timer};
 use crate::model::RaftState;
 use crate::server::{Persistent, Server};
 use crate::types::{Msg, NodeId};
@@ -26,6 +26,9 @@ fn blank(s: &Server) -> Server {
     b.votes = vec![0; b.votes.len()];
     b.rejections = vec![0; b.rejections.len()];
     b.heard = vec![0; b.heard.len()];
+    if let Some(t) = &mut b.transfer {
+        t.to = 0;
+    }
     for r in &mut b.reads {
         r.acks = vec![0; r.acks.len()];
     }
@@ -70,6 +73,10 @@ impl Perm {
         Server {
             heard,
             reads,
+            transfer: s.transfer.map(|t| crate::types::Transfer {
+                to: self.node(t.to),
+                ..t
+            }),
             id: self.node(s.id),
             voted_for: s.voted_for.map(|v| self.node(v)),
             leader: s.leader.map(|v| self.node(v)),
@@ -158,7 +165,20 @@ pub fn representative(state: &RaftState) -> RaftState {
     RaftState {
         actor_states: actor_states.collect(),
         network,
-        timers_set: p.reindex(&state.timers_set),
+        timers_set: p
+            .reindex(&state.timers_set)
+            .into_iter()
+            .map(|ts| {
+                let mut out = stateright::actor::Timers::new();
+                for t in ts.iter() {
+                    out.set(match t {
+                        Timer::Transfer(j) => Timer::Transfer(p.node(*j)),
+                        t => t.clone(),
+                    });
+                }
+                out
+            })
+            .collect(),
         random_choices: p.reindex(&state.random_choices),
         crashed: p.reindex(&state.crashed),
         history: state.history.clone(),

@@ -52,12 +52,14 @@ pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
         Msg::RequestVote {
             last_index,
             last_term,
+            transfer,
             ..
         } => rt::Rpc::RequestVote {
             last_index: *last_index,
             last_term: *last_term,
-            transfer: false,
+            transfer: *transfer,
         },
+        Msg::TimeoutNow { .. } => rt::Rpc::TimeoutNow {},
         Msg::RequestVoteReply { granted, .. } => rt::Rpc::RequestVoteReply { granted: *granted },
         Msg::AppendEntries {
             prev_index,
@@ -179,6 +181,7 @@ impl Converter {
         if a.role != b.role || a.term != b.term && b.role != Role::Follower {
             let reason = match (a.role, b.role) {
                 (Role::PreCandidate, Role::Candidate) => rt::RoleReason::PreVoteWon,
+                (_, Role::Candidate) if b.transfer_campaign => rt::RoleReason::Transfer,
                 (_, Role::Candidate | Role::PreCandidate) => rt::RoleReason::ElectionTimeout,
                 (_, Role::Leader) => rt::RoleReason::WonElection,
                 _ if b.term > a.term => rt::RoleReason::HigherTerm,
@@ -316,7 +319,9 @@ impl Converter {
             ActorModelAction::Timeout(id, timer) => {
                 if let (Some(a), Some(b)) = (server(before, *id), server(after, *id)) {
                     let t = match timer {
-                        Timer::Heartbeat => rt::TimerKind::Heartbeat,
+                        // A transfer is an operator's request, not a timer;
+                        // the leader's sends it causes are its own choice.
+                        Timer::Heartbeat | Timer::Transfer(_) => rt::TimerKind::Heartbeat,
                         // etcd-io/raft checks the quorum when a leader's
                         // election timeout elapses.
                         Timer::Election | Timer::CheckQuorum | Timer::Retry => {

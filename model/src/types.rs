@@ -70,11 +70,15 @@ pub enum Role {
 /// term; the sender and receiver are the network envelope's.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Msg {
-    /// Figure 2, RequestVote RPC arguments.
+    /// Figure 2, RequestVote RPC arguments. `transfer` (feature
+    /// leader-transfer): the campaign was started by a [`Msg::TimeoutNow`],
+    /// so a voter may not ignore it because of a leader lease (thesis 3.10,
+    /// etcd-io/raft `campaignTransfer`).
     RequestVote {
         term: Term,
         last_index: Index,
         last_term: Term,
+        transfer: bool,
     },
     /// Figure 2, RequestVote RPC results.
     RequestVoteReply { term: Term, granted: bool },
@@ -124,6 +128,9 @@ pub enum Msg {
     },
     /// The answer to a heartbeat, echoing its `ctx`.
     HeartbeatReply { term: Term, ctx: Option<u64> },
+    /// Thesis 3.10, leader transfer: the leader of `term` tells a follower
+    /// whose log matches its own to start an election at once.
+    TimeoutNow { term: Term },
     /// A client asks a server to execute a command.
     Request(Command),
     /// The leader answers a client after applying its command.
@@ -145,7 +152,8 @@ impl Msg {
             | Msg::PreVote { term, .. }
             | Msg::PreVoteReply { term, .. }
             | Msg::Heartbeat { term, .. }
-            | Msg::HeartbeatReply { term, .. } => Some(*term),
+            | Msg::HeartbeatReply { term, .. }
+            | Msg::TimeoutNow { term } => Some(*term),
             Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => None,
         }
     }
@@ -167,6 +175,18 @@ pub struct PendingRead {
     pub index: Index,
     /// Peers that answered the read's heartbeat round in the leader's term, sorted.
     pub acks: Vec<NodeId>,
+}
+
+/// A leader's transfer of leadership in progress (thesis 3.10, feature
+/// leader-transfer; etcd-io/raft `leadTransferee`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Transfer {
+    /// The follower that is to take over.
+    pub to: NodeId,
+    /// A history variable, not part of Raft: the leader has sent a
+    /// [`Msg::TimeoutNow`] in this transfer (for the property Transfer
+    /// Target Up To Date).
+    pub sent: bool,
 }
 
 /// Where a rule sends a message: to a server or to a client.

@@ -97,3 +97,7 @@ fn every_bug_has_its_configuration() {
 fn read_index_old_commit() {
     caught(Bug::ReadIndexOldCommit);
 }
+#[test]
+fn transfer_stale_target() {
+    caught(Bug::TransferStaleTarget);
+}

@@ -149,6 +149,7 @@ fn a_candidate_refused_by_a_quorum_becomes_follower_in_the_same_term() {
         term: 1,
         last_index: 5,
         last_term: 1,
+        transfer: false,
     };
     let voted = handle_message(&lost, &rules, 2, &rv);
     assert_eq!(
@@ -223,10 +224,12 @@ fn features_are_switched_on_by_name() {
         "check-quorum",
         "read-index",
         "snapshot-fast-forward",
+        "leader-transfer",
     ] {
         rules.with_feature(name).unwrap();
     }
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
+    assert!(rules.snapshot_fast_forward && rules.leader_transfer);
     assert_eq!(rules.features(), FEATURES.to_vec());
     assert_eq!(rules, Rules::all_features(3));
     let err = rules.with_feature("prevote").unwrap_err();
@@ -449,10 +452,17 @@ fn check_quorum_steps_a_leader_down_unless_a_quorum_was_heard() {
     let mut f = Server::new(2);
     f.term = 2;
     f.leader = Some(1);
-    assert!(elections::may_ignore_in_lease(&f, &rules, 3));
-    assert!(!elections::may_ignore_in_lease(&f, &with(&["pre-vote"]), 3));
+    assert!(elections::may_ignore_in_lease(&f, &rules, 3, false));
+    assert!(!elections::may_ignore_in_lease(
+        &f,
+        &with(&["pre-vote"]),
+        3,
+        false
+    ));
+    // Never a transfer's vote request (thesis 3.10).
+    assert!(!elections::may_ignore_in_lease(&f, &rules, 3, true));
     f.leader = None;
-    assert!(!elections::may_ignore_in_lease(&f, &rules, 3));
+    assert!(!elections::may_ignore_in_lease(&f, &rules, 3, false));
 }
 
 /// ReadIndex (thesis 6.4): a leader with a commit of its term serves a read
@@ -571,4 +581,99 @@ fn a_snapshot_the_follower_holds_only_advances_its_commit() {
     let replaced = handle_message(&other, &with(&["snapshot-fast-forward"]), 1, &snap).state;
     assert_eq!(replaced.log.snapshot_index, 1);
     assert!(!replaced.has(ghost::SNAPSHOT_FAST_FORWARD));
+}
+
+/// Leader transfer (thesis 3.10): the leader stops taking client requests,
+/// sends TimeoutNow only once the target's log matches its own, and the
+/// target campaigns at once with RequestVotes marked `transfer`.
+#[test]
+fn a_transfer_waits_for_the_target_and_the_target_campaigns_at_once() {
+    let rules = with(&["leader-transfer"]);
+    let s = leader_of_term_2_with_commit_2();
+    // S2's match is 1 of 2: no TimeoutNow yet.
+    let started = elections::start_transfer(&s, &rules, 2);
+    assert!(started.sends.is_empty());
+    let t = started.state.transfer.expect("a transfer in progress");
+    assert_eq!((t.to, t.sent), (2, false));
+    assert!(elections::timeout_now(&s, 2).sends.is_empty());
+    // A client request is dropped while transferring.
+    let cmd = Command {
+        client: 1,
+        seq: 9,
+        op: Op::Write(9),
+    };
+    let req = handle_message(&started.state, &rules, 0, &Msg::Request(cmd));
+    assert_eq!(req, raft_model::rules::Step::unchanged(&started.state));
+    // S2 acknowledges index 2: TimeoutNow, once.
+    let ack = Msg::AppendEntriesReply {
+        term: 2,
+        success: true,
+        index: 2,
+    };
+    let ready = handle_message(&started.state, &rules, 2, &ack);
+    assert_eq!(
+        ready.sends,
+        vec![(Dest::Server(2), Msg::TimeoutNow { term: 2 })]
+    );
+    assert!(ready.state.transfer.unwrap().sent);
+    assert!(handle_message(&ready.state, &rules, 2, &ack)
+        .sends
+        .is_empty());
+    // Aborting takes client requests again.
+    let aborted = elections::abort_transfer(&ready.state);
+    assert_eq!(aborted.state.transfer, None);
+    // S3 is up to date already: TimeoutNow at once.
+    let at_once = elections::start_transfer(&s, &rules, 3);
+    assert_eq!(
+        at_once.sends,
+        vec![(Dest::Server(3), Msg::TimeoutNow { term: 2 })]
+    );
+    // Without the feature there is no transfer.
+    assert_eq!(
+        elections::start_transfer(&s, &Rules::new(3), 3),
+        raft_model::rules::Step::unchanged(&s)
+    );
+    // The planted bug sends TimeoutNow to the lagging S2 at once.
+    let bug = Rules {
+        bug: Some(Bug::TransferStaleTarget),
+        ..rules
+    };
+    assert_eq!(elections::start_transfer(&s, &bug, 2).sends.len(), 1);
+
+    // The target, a follower of term 2, campaigns in term 3 at once, even
+    // with pre-vote on, and says it is a transfer.
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.leader = Some(1);
+    f.log.entries = vec![entry(2, 1), entry(2, 2)];
+    let rules = with(&["leader-transfer", "pre-vote"]);
+    let c = handle_message(&f, &rules, 1, &Msg::TimeoutNow { term: 2 });
+    assert_eq!((c.state.role, c.state.term), (Role::Candidate, 3));
+    assert!(c.state.transfer_campaign);
+    assert!(c.sends.iter().all(|(_, m)| matches!(
+        m,
+        Msg::RequestVote {
+            term: 3,
+            last_index: 2,
+            last_term: 2,
+            transfer: true
+        }
+    )));
+    assert_eq!(c.sends.len(), 2);
+    let won = handle_message(
+        &c.state,
+        &rules,
+        3,
+        &Msg::RequestVoteReply {
+            term: 3,
+            granted: true,
+        },
+    );
+    assert_eq!(won.state.role, Role::Leader);
+    assert!(won.state.has(ghost::TRANSFER_COMPLETED));
+    // A stale TimeoutNow, or one without the feature, changes nothing.
+    let stale = handle_message(&f, &rules, 1, &Msg::TimeoutNow { term: 1 });
+    assert_eq!(stale.state, f);
+    let off = handle_message(&f, &with(&["pre-vote"]), 1, &Msg::TimeoutNow { term: 2 });
+    assert_eq!(off.state, f);
 }

@@ -35,6 +35,7 @@ fn a_vote_is_granted_once_per_term() {
         term: 1,
         last_index: 0,
         last_term: 0,
+        transfer: false,
     };
     let s = Server::new(2);
     let a = handle_message(&s, &rules, 1, &rv(1));
@@ -62,6 +63,7 @@ fn the_election_restriction_refuses_a_shorter_log() {
         term: 2,
         last_index: 0,
         last_term: 0,
+        transfer: false,
     };
     let step = handle_message(&s, &rules, 1, &rv);
     assert_eq!(step.state.term, 2);

@@ -30,6 +30,12 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
         step.sends.push((to, Msg::NotLeader { seq: cmd.seq, hint }));
         return step;
     }
+    if s.transfer.is_some() {
+        // Feature leader-transfer, thesis 3.10: "the prior leader stops
+        // accepting new client requests" (etcd-io/raft drops the proposal,
+        // ErrProposalDropped); the client retries elsewhere on its timeout.
+        return step;
+    }
     if cmd.op == Op::Read && rules.bug(Bug::StaleRead) {
         // Wrong: answers from local state without confirming leadership.
         step.sends.push((

@@ -3,7 +3,7 @@
 use super::{become_follower, observe_term, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
-use crate::types::{Msg, NodeId, Role, Term};
+use crate::types::{Msg, NodeId, Role, Term, Transfer};
 
 /// An election timeout on server `s`. Figure 2, Followers: "If election
 /// timeout elapses without receiving AppendEntries ... convert to candidate";
@@ -24,12 +24,19 @@ pub fn timeout(s: &Server, rules: &Rules) -> Step {
 /// increment currentTerm, vote for self, send RequestVote RPCs to all other
 /// servers".
 pub fn campaign(s: &Server, rules: &Rules) -> Step {
+    start_election(s, rules, false)
+}
+
+/// [`campaign`]; with `transfer` the election was started by a TimeoutNow
+/// (feature leader-transfer), and the RequestVotes say so.
+fn start_election(s: &Server, rules: &Rules, transfer: bool) -> Step {
     let mut next = s.clone();
     become_follower(&mut next);
     next.role = Role::Candidate;
     next.term += 1;
     next.voted_for = Some(s.id);
     next.votes = vec![s.id];
+    next.transfer_campaign = transfer;
     let mut step = Step {
         state: next,
         sends: vec![],
@@ -44,6 +51,7 @@ pub fn campaign(s: &Server, rules: &Rules) -> Step {
         term,
         last_index,
         last_term,
+        transfer,
     });
     step
 }
@@ -210,9 +218,94 @@ pub fn step_down(s: &Server) -> Step {
 /// pre-vote request of a higher term (no term change, no reply) while it last
 /// heard from that leader within the minimum election timeout. Whether the
 /// lease still holds is a matter of time, which the model does not have:
-/// this says whether ignoring the request is allowed at all.
-pub fn may_ignore_in_lease(s: &Server, rules: &Rules, term: Term) -> bool {
-    rules.check_quorum && s.leader.is_some() && term > s.term
+/// this says whether ignoring the request is allowed at all. A vote request
+/// of a transfer (`transfer`, feature leader-transfer) is never ignored:
+/// the leader itself asked for that election (thesis 3.10, etcd-io/raft
+/// `campaignTransfer`).
+pub fn may_ignore_in_lease(s: &Server, rules: &Rules, term: Term, transfer: bool) -> bool {
+    rules.check_quorum && s.leader.is_some() && term > s.term && !transfer
+}
+
+/// Feature leader-transfer (thesis 3.10, etcd-io/raft MsgTransferLeader): the
+/// leader starts handing leadership to follower `to`. "The prior leader stops
+/// accepting new client requests" ([`super::clients::handle_request`]) and
+/// keeps replicating; once `to`'s log matches its own it sends TimeoutNow
+/// ([`transfer_ready`]). One transfer at a time; not a leader: nothing.
+pub fn start_transfer(s: &Server, rules: &Rules, to: NodeId) -> Step {
+    let mut step = Step::unchanged(s);
+    if !rules.leader_transfer || s.role != Role::Leader || to == s.id || s.transfer.is_some() {
+        return step;
+    }
+    step.state.transfer = Some(Transfer { to, sent: false });
+    if rules.bug(Bug::TransferStaleTarget) {
+        // Wrong: tells the target to campaign before its log is the leader's.
+        send_timeout_now(&mut step);
+    } else {
+        transfer_ready(&mut step);
+    }
+    step
+}
+
+/// The leader gives up its transfer (etcd-io/raft `abortLeaderTransfer`,
+/// after an election timeout without the target taking over) and takes
+/// client requests again.
+pub fn abort_transfer(s: &Server) -> Step {
+    let mut step = Step::unchanged(s);
+    step.state.transfer = None;
+    step
+}
+
+/// Thesis 3.10: "the prior leader sends a TimeoutNow request to the target
+/// server" once "the target server's log [is] up to date with the leader's":
+/// a leader may send TimeoutNow to a follower whose matchIndex is its last
+/// log index. Otherwise, or not a leader: nothing. (The trace validator
+/// checks an implementation's TimeoutNow with this rule.)
+pub fn timeout_now(s: &Server, to: NodeId) -> Step {
+    let mut step = Step::unchanged(s);
+    if s.role == Role::Leader
+        && to != s.id
+        && s.match_index[(to - 1) as usize] == s.log.last_index()
+    {
+        step.send(to, Msg::TimeoutNow { term: s.term });
+    }
+    step
+}
+
+/// Sends the transfer's TimeoutNow, once, when its target is up to date
+/// (etcd-io/raft sends it on the append response that brings the target's
+/// match to the leader's last index).
+pub(crate) fn transfer_ready(step: &mut Step) {
+    let Some(t) = step.state.transfer else {
+        return;
+    };
+    if !t.sent && !timeout_now(&step.state, t.to).sends.is_empty() {
+        send_timeout_now(step);
+    }
+}
+
+fn send_timeout_now(step: &mut Step) {
+    if let Some(t) = &mut step.state.transfer {
+        t.sent = true;
+        let (to, term) = (t.to, step.state.term);
+        step.send(to, Msg::TimeoutNow { term });
+    }
+}
+
+/// The target of a transfer receives TimeoutNow (thesis 3.10: "upon
+/// receiving this request, the target server immediately starts an
+/// election", skipping pre-vote; etcd-io/raft `campaignTransfer`). Only a
+/// follower in the sender's term does; a newer term is news (Figure 2, All
+/// Servers), an older one is stale.
+pub fn handle_timeout_now(s: &Server, rules: &Rules, _from: NodeId, term: Term) -> Step {
+    let mut next = s.clone();
+    observe_term(&mut next, term);
+    if rules.leader_transfer && term == next.term && next.role == Role::Follower {
+        return start_election(&next, rules, true);
+    }
+    Step {
+        state: next,
+        sends: vec![],
+    }
 }
 
 /// Figure 2, RequestVote RPC, receiver implementation: "1. Reply false if
@@ -316,6 +409,10 @@ pub(crate) fn heard_from(s: &mut Server, rules: &Rules, from: NodeId) {
 /// always holds its whole log). Heartbeats are sent by
 /// [`super::replication::append_entries`], which the leader may do any time.
 pub fn become_leader(s: &mut Server, rules: &Rules) {
+    if s.transfer_campaign {
+        s.ghost |= ghost::TRANSFER_COMPLETED;
+        s.transfer_campaign = false;
+    }
     s.role = Role::Leader;
     s.leader = Some(s.id);
     s.votes.clear();

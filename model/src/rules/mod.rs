@@ -61,6 +61,8 @@ pub(crate) fn become_follower(s: &mut Server) {
     s.last_sent.clear();
     s.heard.clear();
     s.reads.clear();
+    s.transfer = None;
+    s.transfer_campaign = false;
 }
 
 /// Handles any message a server can receive from server `from`, or a client
@@ -71,6 +73,7 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
             term,
             last_index,
             last_term,
+            ..
         } => elections::handle_request_vote(s, rules, from, *term, *last_index, *last_term),
         Msg::RequestVoteReply { term, granted } => {
             elections::handle_request_vote_reply(s, rules, from, *term, *granted)
@@ -121,6 +124,7 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
         Msg::HeartbeatReply { term, ctx } => {
             replication::handle_heartbeat_reply(s, rules, from, *term, *ctx)
         }
+        Msg::TimeoutNow { term } => elections::handle_timeout_now(s, rules, from, *term),
         Msg::Request(cmd) => clients::handle_request(s, rules, cmd),
         // Replies to clients are never sent to servers.
         Msg::Reply { .. } | Msg::NotLeader { .. } => Step::unchanged(s),

@@ -175,6 +175,14 @@ pub fn handle_append_entries_reply(
             next.match_index[j] = next.match_index[j].max(index);
             next.next_index[j] = next.next_index[j].max(index + 1);
             step_sends = advance_commit(&mut next, rules);
+            if next.transfer.is_some_and(|t| t.to == from) {
+                let mut step = Step {
+                    state: next,
+                    sends: step_sends,
+                };
+                super::elections::transfer_ready(&mut step);
+                return step;
+            }
         } else {
             let floor = next.match_index[j] + 1;
             next.next_index[j] = next.next_index[j].min(index.max(floor));

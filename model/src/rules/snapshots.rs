@@ -154,8 +154,12 @@ pub fn handle_install_snapshot_reply(
         next.match_index[j] = next.match_index[j].max(last_index);
         next.next_index[j] = next.next_index[j].max(last_index + 1);
     }
-    Step {
+    let mut step = Step {
         state: next,
         sends: vec![],
+    };
+    if step.state.transfer.is_some_and(|t| t.to == from) {
+        super::elections::transfer_ready(&mut step);
     }
+    step
 }

@@ -87,11 +87,12 @@ pub fn message(m: &rt::Message) -> Msg {
         rt::Rpc::RequestVote {
             last_index,
             last_term,
-            ..
+            transfer,
         } => Msg::RequestVote {
             term,
             last_index: *last_index,
             last_term: *last_term,
+            transfer: *transfer,
         },
         rt::Rpc::RequestVoteReply { granted } => Msg::RequestVoteReply {
             term,
@@ -159,9 +160,7 @@ pub fn message(m: &rt::Message) -> Msg {
             term,
             ctx: *context,
         },
-        // The specification has no leader transfer yet; a preconditions
-        // check refuses it before it gets here.
-        rt::Rpc::TimeoutNow {} => Msg::HeartbeatReply { term, ctx: None },
+        rt::Rpc::TimeoutNow {} => Msg::TimeoutNow { term },
     }
 }
 
@@ -188,6 +187,7 @@ pub fn same_kind(model: &Msg, rpc: &rt::Rpc) -> bool {
             | (Msg::PreVoteReply { .. }, rt::Rpc::PreVoteReply { .. })
             | (Msg::Heartbeat { .. }, rt::Rpc::Heartbeat { .. })
             | (Msg::HeartbeatReply { .. }, rt::Rpc::HeartbeatReply { .. })
+            | (Msg::TimeoutNow { .. }, rt::Rpc::TimeoutNow {})
     )
 }
 
@@ -218,18 +218,23 @@ pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, Stri
             Msg::RequestVote {
                 last_index,
                 last_term,
+                transfer,
                 ..
             },
             rt::Rpc::RequestVote {
                 last_index: li,
                 last_term: lt,
-                ..
+                transfer: tr,
             },
         ) => {
             field("last_index", *last_index, *li)?;
             field("last_term", *last_term, *lt)?;
+            if transfer != tr {
+                return Err(format!("transfer {transfer}"));
+            }
             Ok(model.clone())
         }
+        (Msg::TimeoutNow { .. }, rt::Rpc::TimeoutNow {}) => Ok(model.clone()),
         (Msg::RequestVoteReply { granted, .. }, rt::Rpc::RequestVoteReply { granted: g }) => {
             if granted != g {
                 return Err(format!("granted {granted}"));

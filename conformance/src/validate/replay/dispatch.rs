@@ -181,7 +181,7 @@ impl NodeReplay {
                     self.filter(|c| effects::implied_snapshot(c, &m.msg, rules, observes_apply))?;
                 }
                 self.filter(|c| {
-                    let as_sent = effects::send(c, &m.msg, rule)?;
+                    let as_sent = effects::send(c, &m.msg, rule, rules)?;
                     out.get_or_insert(as_sent);
                     Ok(())
                 })?;
@@ -382,6 +382,7 @@ impl NodeReplay {
                     Msg::PreVoteReply { .. } => "PreVoteCountingRule",
                     Msg::Heartbeat { .. } => "HeartbeatRule",
                     Msg::HeartbeatReply { .. } => "HeartbeatReplyRule",
+                    Msg::TimeoutNow { .. } => "TimeoutNowRule",
                     _ => "InstallSnapshotReplyRule",
                 };
                 preconditions::receive(&self.frontier, msg, rule, e)?;
@@ -402,8 +403,9 @@ impl NodeReplay {
                         // term whose leader it knows.
                         alternative(rules::handle_message(&c.s, &ctx.sticky, from, msg));
                         // Check-quorum's leader lease: it may ignore the
-                        // request altogether.
-                        if elections::may_ignore_in_lease(&c.s, rules, *term) {
+                        // request altogether, unless a transfer asked for it.
+                        let transfer = matches!(msg, Msg::RequestVote { transfer: true, .. });
+                        if elections::may_ignore_in_lease(&c.s, rules, *term, transfer) {
                             alternative(Step::unchanged(&c.s));
                         }
                     }

@@ -3,7 +3,7 @@
 //! heartbeat, or a (pre-)candidate's retried RequestVote or PreVote), a leader's appends (client requests),
 //! applies, snapshots and installs.
 
-use raft_model::rules::{clients, replication, snapshots, Step};
+use raft_model::rules::{clients, elections, replication, snapshots, Step};
 use raft_model::server::Rules;
 use raft_model::types::{Dest, Msg, Role};
 use raft_trace as rt;
@@ -17,7 +17,12 @@ use crate::validate::Violation;
 /// A send: one the step's rule made, a leader's replication message, or a
 /// candidate's retried RequestVote. Returns the message as sent, in model
 /// form.
-pub(super) fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<Msg, Violation> {
+pub(super) fn send(
+    c: &mut Cand,
+    m: &rt::Message,
+    rule: &'static str,
+    rules: &Rules,
+) -> Result<Msg, Violation> {
     // The rule's own sends first.
     let mut why = None;
     for k in 0..c.pending.len() {
@@ -117,7 +122,11 @@ pub(super) fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<
         // Section 5.1: servers retry RPCs that get no timely response; a
         // candidate's retry is the RequestVote of its election.
         (rt::Rpc::RequestVote { .. }, Role::Candidate) => Some((
-            "ElectionTimeoutRule",
+            if s.transfer_campaign {
+                "TimeoutNowRule"
+            } else {
+                "ElectionTimeoutRule"
+            },
             Step {
                 state: s.clone(),
                 sends: vec![(
@@ -126,10 +135,42 @@ pub(super) fn send(c: &mut Cand, m: &rt::Message, rule: &'static str) -> Result<
                         term: s.term,
                         last_index: s.log.last_index(),
                         last_term: s.log.last_term(),
+                        transfer: s.transfer_campaign,
                     },
                 )],
             },
         )),
+        // Feature leader-transfer (thesis 3.10): a leader may send TimeoutNow
+        // to a follower whose log matches its own. When it started the
+        // transfer is not logged; sending is the leader's choice.
+        (rt::Rpc::TimeoutNow {}, _) => {
+            let step = elections::timeout_now(s, m.to);
+            if !rules.leader_transfer {
+                return Err(Violation::new(
+                    "LeaderTransferRule",
+                    "no timeout_now: the trace's features do not include leader-transfer \
+                     (Figure 2 has no leader transfer)",
+                    sent_text(m),
+                ));
+            }
+            if step.sends.is_empty() {
+                return Err(Violation::new(
+                    "LeaderTransferRule",
+                    format!(
+                        "a timeout_now only from a leader to a follower whose log matches its \
+                         own (thesis 3.10; the leader's last index is {}, node {}'s match \
+                         index {})",
+                        s.log.last_index(),
+                        m.to,
+                        s.match_index
+                            .get((m.to - 1) as usize)
+                            .map_or("unknown".to_string(), |i| i.to_string())
+                    ),
+                    sent_text(m),
+                ));
+            }
+            Some(("LeaderTransferRule", step))
+        }
         _ => None,
     };
     if let Some((srule, step)) = spontaneous {

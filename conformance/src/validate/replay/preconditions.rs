@@ -16,7 +16,6 @@
 //! | a node's commit index is at or above its snapshot when a rule may commit | `replication::commit_to`'s `expect("committed entries are in the log")`, reached from `handle_append_entries` and `handle_append_entries_reply` | inconclusive |
 //! | a leader's AppendEntries starts within its log (`prev_index` at most its last index) | `replication::append_entries`'s `expect("nextIndex - 1 is in the log or its snapshot")` | invalid: `ReplicationRule` |
 //! | a truncation starts at index 1 or above | the replay's `from - 1` | invalid: the step's rule |
-//! | no `timeout_now` is sent or received | the specification has no leader transfer yet | inconclusive |
 //!
 //! Other assumptions hold by construction: only `elections::become_leader`
 //! makes a leader, and it sizes the leader's per-node vectors for every
@@ -72,15 +71,6 @@ pub(super) fn event(
                      holds in one event (at most {MAX_ENTRY_COUNT})"
                 ));
             }
-        }
-        rt::Event::Send(m) | rt::Event::Receive(m)
-            if matches!(m.msg.rpc, rt::Rpc::TimeoutNow {}) =>
-        {
-            return inconclusive(
-                "timeout_now (leader transfer) is not in the specification yet, so the node \
-                 cannot be replayed past it"
-                    .to_string(),
-            );
         }
         rt::Event::Send(m) | rt::Event::Receive(m) => {
             for (field, id) in [("msg.from", m.msg.from), ("msg.to", m.msg.to)] {
