@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use raft_conformance::linearizability::{
-    check_history, read_history, Format, ModelKind, Request, Verdict,
+    check_history, read_history, Call, Format, ModelKind, Request, Verdict,
 };
 
 fn data(rel: &str) -> PathBuf {
@@ -102,7 +102,7 @@ fn every_failing_file_is_explained_and_drawn() {
         };
         let mut req = Request::new(model);
         req.timelines = true;
-        req.explain_budget = std::time::Duration::from_secs(2);
+        req.explain_budget = std::time::Duration::from_secs(10);
         let report = check_history(&history, &req).unwrap();
         assert_eq!(report.verdict, Verdict::NotLinearizable, "{f}");
         let e = report
@@ -116,7 +116,19 @@ fn every_failing_file_is_explained_and_drawn() {
             .as_ref()
             .unwrap_or_else(|| panic!("{f}: not shrunk"));
         assert!(!minimal.is_empty() && minimal.len() <= e.operations, "{f}");
-        with_cycle += usize::from(e.cycle.is_some());
+        if e.cycle.is_some() {
+            with_cycle += 1;
+            // A cycle is a proof only where each value of the key is
+            // written once in the whole history, not just in the shrunk one.
+            let mut written = std::collections::HashSet::new();
+            for o in history.ops.iter().filter(|o| o.key == e.key) {
+                let v = match &o.call {
+                    Call::Write(v) | Call::Cas { to: v, .. } => v,
+                    _ => continue,
+                };
+                assert!(written.insert(v.clone()), "{f}: {v} written twice");
+            }
+        }
         let text = e.render();
         assert!(text.contains("cannot be placed next"), "{f}");
         let page = html::page(&[(f.clone(), &report)]);
@@ -125,7 +137,10 @@ fn every_failing_file_is_explained_and_drawn() {
             "{f}"
         );
     }
-    // Most etcd failures shrink to a stale read with unique writes, which
-    // gives a cycle of constraints as the proof.
-    assert!(with_cycle >= 40, "only {with_cycle} cycles");
+    // Jepsen's etcd histories write each value many times and Porcupine's
+    // kv histories append, so no cycle of constraints is a sound proof for
+    // them (the shrunk history keeps every write of the values it reads).
+    // Shrinking without that closure once "proved" 40 of them with cycles
+    // through writes it had dropped.
+    eprintln!("{with_cycle} explanations with a cycle of constraints");
 }

@@ -212,7 +212,7 @@ pub fn explain<M: Model>(
     let remaining = budget.saturating_sub(started.elapsed());
     let all_ids: Vec<usize> = part.ops.iter().map(|o| o.id).collect();
     let minimal_ops = shrink(model, part, remaining, |ids| {
-        reads_from_closed(history, &all_ids, ids)
+        close_reads(history, &all_ids, ids)
     });
     let ids: Vec<usize> = match &minimal_ops {
         Some(m) => m.clone(),
@@ -238,49 +238,97 @@ pub fn explain<M: Model>(
     }
 }
 
-/// True when every value read in `ids` (by a read, or a successful cas)
-/// is the initial value, or is written by an operation in `ids`, or is
-/// written by no operation of `all` at all. Shrinking keeps to such
-/// sub-histories, so that it does not end at "a lone read of a value that
-/// is now written by nobody". Reads of keys with appends are not
-/// constrained (their values are concatenations).
+/// True when `ids` keeps, for every operation in it that observed its key's
+/// state (a read, a cas), every operation of `all` that may have written
+/// what it observed: each write or cas of the value read, each append whose
+/// value the read contains (and, on a key with appends, each write whose
+/// value it contains), each delete when the read saw no value or the key has
+/// appends, and every writer of the key for a failed cas (which saw only
+/// "not the expected value"). Shrinking keeps to such sub-histories, and
+/// that makes them sound explanations: if the whole history were
+/// linearizable, restricting a linearization to the kept operations would
+/// leave every kept observation after the same latest writer, so the kept
+/// sub-history would be linearizable too. It never ends at "a lone read of a
+/// value its writers were dropped from".
 ///
-/// Only operations that may take effect count as writers or appends: a
-/// failed write or append changes nothing, so the answer is the same
-/// whether `all` holds such operations (the whole history) or not (a
-/// partition, which drops them).
+/// A failed write changes nothing and is never needed; an operation whose
+/// outcome is unknown may have taken effect and counts as a writer.
 pub fn reads_from_closed(history: &History, all: &[usize], ids: &[usize]) -> bool {
-    let ops = |set: &[usize]| set.iter().map(|&i| &history.ops[i]).collect::<Vec<_>>();
-    let (all, sub) = (ops(all), ops(ids));
-    let written = |set: &[&HistoryOp], v: &str, key: &str| {
-        set.iter().any(|o| {
-            o.key == key
-                && o.outcome != Outcome::Fail
-                && matches!(&o.call, Call::Write(w) | Call::Cas { to: w, .. } if w == v)
-        })
+    unclosed(history, all, ids).is_empty()
+}
+
+/// The largest subset of `ids` that [`reads_from_closed`] accepts: the
+/// observers whose writers are missing are dropped, again and again.
+pub fn close_reads(history: &History, all: &[usize], ids: &[usize]) -> Vec<usize> {
+    let mut ids = ids.to_vec();
+    loop {
+        let out = unclosed(history, all, &ids);
+        if out.is_empty() {
+            return ids;
+        }
+        ids.retain(|i| !out.contains(i));
+    }
+}
+
+/// The operations of `ids` that observed a state some missing writer of
+/// `all` may have made (see [`reads_from_closed`]).
+fn unclosed(history: &History, all: &[usize], ids: &[usize]) -> Vec<usize> {
+    use std::collections::HashSet;
+    let kept: HashSet<usize> = ids.iter().copied().collect();
+    let may_write = |o: &HistoryOp| {
+        o.outcome != Outcome::Fail
+            && matches!(
+                o.call,
+                Call::Write(_) | Call::Cas { .. } | Call::Append(_) | Call::Delete
+            )
     };
-    sub.iter().all(|o| {
-        let read = match (&o.call, &o.outcome) {
-            (Call::Read, Outcome::Ok(Some(v))) => v,
-            (Call::Cas { from: Some(v), .. }, Outcome::Ok(_)) => v,
-            _ => return true,
-        };
-        let appends = all.iter().any(|a| {
-            a.key == o.key && a.outcome != Outcome::Fail && matches!(a.call, Call::Append(_))
-        });
-        appends || written(&sub, read, &o.key) || !written(&all, read, &o.key)
-    })
+    ids.iter()
+        .copied()
+        .filter(|&i| {
+            let o = &history.ops[i];
+            // What the operation saw: Some(value) for a read or a successful
+            // cas, None for a failed cas (only that the value differed).
+            let seen: Option<Option<&str>> = match (&o.call, &o.outcome) {
+                (Call::Read, Outcome::Ok(v)) => Some(v.as_deref()),
+                (Call::Cas { from, .. }, Outcome::Ok(_)) => Some(from.as_deref()),
+                (Call::Cas { .. }, Outcome::Fail) => None,
+                _ => return false,
+            };
+            let writers: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&j| j != i && history.ops[j].key == o.key && may_write(&history.ops[j]))
+                .collect();
+            let appends = writers
+                .iter()
+                .any(|&j| matches!(history.ops[j].call, Call::Append(_)));
+            writers.iter().any(|&j| {
+                let needed = match (&history.ops[j].call, seen) {
+                    (_, None) => true,
+                    (Call::Delete, Some(r)) => r.is_none() || appends,
+                    (Call::Write(v) | Call::Cas { to: v, .. }, Some(Some(r))) => {
+                        r == v || (appends && r.contains(v.as_str()))
+                    }
+                    (Call::Append(v), Some(Some(r))) => r.contains(v.as_str()),
+                    _ => false,
+                };
+                needed && !kept.contains(&j)
+            })
+        })
+        .collect()
 }
 
 /// Removes operations from a non-linearizable partition while it stays
-/// non-linearizable (and `allowed`): chunks first, then single operations
-/// (ddmin-style), until no operation can go. Returns the history ids, or
-/// `None` when the budget ran out first. `part.ops` is left as it was.
+/// non-linearizable: chunks first, then single operations (ddmin-style),
+/// until no operation can go. Each candidate is first `close`d (given
+/// history ids, it returns the subset to try: for explanations, the
+/// observers whose writers went go too). Returns the history ids, or `None`
+/// when the budget ran out first. `part.ops` is left as it was.
 pub fn shrink<M: Model>(
     model: &M,
     part: &mut Partition<M>,
     budget: Duration,
-    allowed: impl Fn(&[usize]) -> bool,
+    close: impl Fn(&[usize]) -> Vec<usize>,
 ) -> Option<Vec<usize>> {
     let deadline = Instant::now() + budget;
     let all: Vec<Operation<M::Op>> = std::mem::take(&mut part.ops);
@@ -305,7 +353,12 @@ pub fn shrink<M: Model>(
             let end = (start + chunk).min(keep.len());
             let candidate: Vec<usize> = keep[..start].iter().chain(&keep[end..]).copied().collect();
             let ids: Vec<usize> = candidate.iter().map(|&i| all[i].id).collect();
-            if !allowed(&ids) {
+            let closed = close(&ids);
+            let candidate: Vec<usize> = candidate
+                .into_iter()
+                .filter(|&i| closed.contains(&all[i].id))
+                .collect();
+            if candidate.is_empty() {
                 start = end;
                 continue;
             }
