@@ -687,7 +687,7 @@ fn leader_that_hears_nothing_is_replaced_and_rejoins() {
     }
     let traces = tmp.path().join("traces");
     let text = std::fs::read_to_string(traces.join(format!("node-{leader}.ndjson"))).unwrap();
-    assert!(text.contains(r#""features":["pre-vote","check-quorum"]"#));
+    assert!(text.contains(r#""features":["lost-election","pre-vote","check-quorum""#));
     assert!(
         text.contains(r#""reason":"check_quorum""#),
         "no check-quorum step-down traced"
