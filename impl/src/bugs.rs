@@ -25,9 +25,11 @@ pub enum Bug {
     /// The state machine ignores its session table: a retried command is
     /// applied again.
     NoDedup,
-    /// With lease reads, the leader's lease lasts four election timeouts
-    /// instead of less than one: it outlives the followers' promise not to
-    /// elect another leader, so a deposed leader serves stale reads.
+    /// With lease reads, the leader's lease lasts ten election timeouts
+    /// instead of less than one, and the leader takes it as proof that it
+    /// still leads (check-quorum does not depose it while it holds): it
+    /// outlives the followers' promise not to elect another leader, so a
+    /// deposed leader serves stale reads.
     LeaseOverrun,
 }
 
@@ -82,7 +84,7 @@ impl Bug {
             }
             Bug::NoDedup => "retried command applied twice (session table ignored)",
             Bug::LeaseOverrun => {
-                "lease reads: the leader's lease outlasts the followers' election timeout"
+                "lease reads: the leader's lease outlasts the followers' election timeout (and check-quorum)"
             }
         }
     }

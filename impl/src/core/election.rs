@@ -289,6 +289,11 @@ impl RaftNode {
         if active >= self.quorum() {
             return false;
         }
+        if self.bug(crate::bugs::Bug::LeaseOverrun) && self.lease.holds() {
+            // BUG (planted): the (overlong) lease is taken as proof of
+            // leadership.
+            return false;
+        }
         tracing::debug!(
             id = self.id(),
             term = self.term,

@@ -219,7 +219,7 @@ impl RaftNode {
             let e = u64::from(self.config().election_ticks);
             let length = if self.bug(Bug::LeaseOverrun) {
                 // BUG (planted): the lease outlasts the followers' promise.
-                4 * e
+                10 * e
             } else {
                 e - u64::from(self.config().lease_drift_ticks)
             };
