@@ -92,15 +92,24 @@ fn json_and_list_bugs() {
     assert_eq!(v["seeds_passed"], 2);
 }
 
-/// `--pre-vote --check-quorum`: the traces' headers list both features, the
-/// traces validate (semantically, against the model with those features),
-/// and the JSON report and a failure's reproduction name them.
+/// Pre-vote, check-quorum and lost-election are on by default: the traces'
+/// headers list the features, the traces validate (semantically, against
+/// the model with those features), and the JSON report and a failure's
+/// reproduction name the options turned off; `--lease-read` is refused
+/// without check-quorum.
 #[test]
-fn pre_vote_and_check_quorum_flags() {
+fn default_options_and_their_flags() {
     let dir = tempfile::tempdir().unwrap();
     let out = raftcheck()
-        .args(["sim", "--seeds", "2", "--steps", "600", "--json"])
-        .args(["--pre-vote", "--check-quorum", "--trace-dir"])
+        .args([
+            "sim",
+            "--seeds",
+            "2",
+            "--steps",
+            "600",
+            "--json",
+            "--trace-dir",
+        ])
         .arg(dir.path())
         .assert()
         .code(0)
@@ -109,29 +118,59 @@ fn pre_vote_and_check_quorum_flags() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["verdict"], "holds");
-    assert_eq!(
-        v["features"],
-        serde_json::json!(["pre-vote", "check-quorum"])
-    );
+    let all = serde_json::json!(["lost-election", "pre-vote", "check-quorum"]);
+    assert_eq!(v["features"], all);
     let trace = dir.path().join("seed-0").join("trace.ndjson");
     let text = std::fs::read_to_string(&trace).unwrap();
     let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(
-        header["features"],
-        serde_json::json!(["pre-vote", "check-quorum"])
-    );
+    assert_eq!(header["features"], all);
     assert!(
         text.contains("\"pre_vote\""),
         "no pre-vote message in the trace"
     );
     raftcheck().arg("validate").arg(&trace).assert().code(0);
+    // The old flags are still accepted.
     raftcheck()
-        .args(["sim", "--seeds", "200", "--bug", "no-dedup", "--pre-vote"])
+        .args([
+            "sim",
+            "--seeds",
+            "1",
+            "--steps",
+            "300",
+            "--pre-vote",
+            "--check-quorum",
+        ])
+        .assert()
+        .code(0);
+    let out = raftcheck()
+        .args(["sim", "--seeds", "1", "--steps", "300", "--json"])
+        .args(["--no-pre-vote", "--no-check-quorum", "--no-lost-election"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["features"], serde_json::json!([]));
+    raftcheck()
+        .args([
+            "sim",
+            "--seeds",
+            "200",
+            "--bug",
+            "no-dedup",
+            "--no-pre-vote",
+        ])
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "--bug no-dedup --pre-vote --trace-dir",
+            "--bug no-dedup --no-pre-vote --trace-dir",
         ));
+    raftcheck()
+        .args(["sim", "--seeds", "1", "--lease-read", "--no-check-quorum"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("lease reads require check-quorum"));
 }
 
 #[test]

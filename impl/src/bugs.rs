@@ -25,15 +25,22 @@ pub enum Bug {
     /// The state machine ignores its session table: a retried command is
     /// applied again.
     NoDedup,
+    /// With lease reads, the leader's lease lasts ten election timeouts
+    /// instead of less than one, and the leader takes it as proof that it
+    /// still leads (check-quorum does not depose it while it holds): it
+    /// outlives the followers' promise not to elect another leader, so a
+    /// deposed leader serves stale reads.
+    LeaseOverrun,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 6] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
         Bug::StaleRead,
         Bug::NoDedup,
+        Bug::LeaseOverrun,
     ];
 
     /// The name used on the command line. Where the model has a planted
@@ -45,6 +52,7 @@ impl Bug {
             Bug::TruncateOnMatch => "truncate-on-match",
             Bug::StaleRead => "stale-read",
             Bug::NoDedup => "no-dedup",
+            Bug::LeaseOverrun => "lease-overrun",
         }
     }
 
@@ -57,6 +65,7 @@ impl Bug {
             Bug::TruncateOnMatch => Some("truncate-matching"),
             Bug::StaleRead => None,
             Bug::NoDedup => Some("double-apply"),
+            Bug::LeaseOverrun => None,
         }
     }
 
@@ -74,6 +83,9 @@ impl Bug {
                 "ReadIndex read served without a heartbeat round confirming leadership"
             }
             Bug::NoDedup => "retried command applied twice (session table ignored)",
+            Bug::LeaseOverrun => {
+                "lease reads: the leader's lease outlasts the followers' election timeout (and check-quorum)"
+            }
         }
     }
 }
@@ -86,7 +98,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

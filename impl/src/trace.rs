@@ -6,21 +6,28 @@
 use raft_trace as rt;
 
 use crate::core::types::NodeId;
+use crate::core::Config;
 
 /// Core types in trace form (defined in the core's trace seam).
 pub use crate::core::trace::{entry, message};
 
 pub use raft_trace::sink::{SharedTrace, TraceBuffer, TraceSink};
 
-/// The trace header's `features` of a core with these options: the
+/// The trace header's `features` of a core configured as `cfg`: the
 /// `raft-trace/1` names of the behaviours beyond the Raft paper's Figure 2
 /// it uses.
-pub fn features(pre_vote: bool, check_quorum: bool) -> Vec<String> {
-    [(pre_vote, "pre-vote"), (check_quorum, "check-quorum")]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, name)| name.to_string())
-        .collect()
+pub fn features(cfg: &Config) -> Vec<String> {
+    [
+        (cfg.lost_election, "lost-election"),
+        (cfg.pre_vote, "pre-vote"),
+        (cfg.check_quorum, "check-quorum"),
+        (cfg.leader_transfer, "leader-transfer"),
+        (cfg.lease_read, "lease-read"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| name.to_string())
+    .collect()
 }
 
 /// The header the simulator writes for a cluster of `nodes`.

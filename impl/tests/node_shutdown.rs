@@ -33,6 +33,8 @@ fn config(dir: &std::path::Path) -> NodeConfig {
         compact_every: 1000,
         pre_vote: true,
         check_quorum: true,
+        lease_read: false,
+        known_features: None,
     }
 }
 

@@ -122,6 +122,9 @@ pub struct SimConfig {
     pub faults: Faults,
     pub clients: usize,
     pub keys: usize,
+    /// The nemesis asks the leader now and then to hand its leadership to
+    /// a random other node (leader transfer).
+    pub leader_transfer: bool,
 }
 
 impl Default for SimConfig {
@@ -132,6 +135,7 @@ impl Default for SimConfig {
             faults: Faults::ALL,
             clients: 3,
             keys: 3,
+            leader_transfer: false,
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct Stats {
     pub snapshots: u64,
     pub installs: u64,
     pub partitions: u64,
+    /// Leader transfers the nemesis started.
+    pub transfers: u64,
     pub messages: u64,
     pub dropped: u64,
     pub ops_ok: u64,

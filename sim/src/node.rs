@@ -140,6 +140,12 @@ pub trait Node {
 
     /// One clock tick.
     fn tick(&mut self);
+    /// The simulator's nemesis asks this node, which leads, to hand its
+    /// leadership to `to`. Returns whether a transfer started; an
+    /// implementation without leader transfer ignores it.
+    fn transfer_leader(&mut self, _to: NodeId) -> bool {
+        false
+    }
     /// A message from another node arrives.
     fn step(&mut self, m: Self::Message);
     /// A client request arrives; an answer it can give at once (not the

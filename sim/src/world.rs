@@ -16,6 +16,10 @@ use crate::{NodeId, RunResult, SimConfig, Stats};
 /// Steps of the quiet phase after the faulty one.
 const QUIET_STEPS: u64 = 400;
 
+/// Chance per step that the nemesis asks a leader to transfer (with
+/// `SimConfig::leader_transfer`).
+const TRANSFER_P: f64 = 0.01;
+
 /// One server slot: its disk survives crashes, its node does not.
 struct Server<N: Node> {
     setup: Setup,
@@ -93,6 +97,21 @@ impl<I: Implementation> World<'_, I> {
 
     fn inject_faults(&mut self, cfg: &SimConfig) {
         let n = self.servers.len();
+        if cfg.leader_transfer && n > 1 && self.rng.random_bool(TRANSFER_P) {
+            let leader = (0..n).find(|&i| {
+                self.servers[i]
+                    .node
+                    .as_ref()
+                    .is_some_and(|s| s.status().role == rt::Role::Leader)
+            });
+            if let Some(i) = leader {
+                let to = self.ids[(i + self.rng.random_range(1..n)) % n];
+                let node = self.servers[i].node.as_mut().expect("up");
+                if node.transfer_leader(to) {
+                    self.stats.transfers += 1;
+                }
+            }
+        }
         if cfg.faults.crash {
             for i in 0..n {
                 if self.restart_at[i].is_some_and(|t| t <= self.now) {

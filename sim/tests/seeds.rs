@@ -170,3 +170,60 @@ fn pre_vote_and_check_quorum_pass() {
         assert_eq!(stepped_down > 0, check_quorum, "{what}");
     }
 }
+
+/// Lease reads (with check-quorum and pre-vote, as the node runs them) pass
+/// conformance, linearizability of the reads included.
+#[test]
+fn lease_reads_pass() {
+    let imp = RaftKv {
+        pre_vote: true,
+        check_quorum: true,
+        lost_election: true,
+        lease_read: true,
+        ..RaftKv::default()
+    };
+    if let Some((seed, o)) = first_failure(&SimConfig::default(), &imp, 0..10) {
+        panic!("lease reads, seed {seed}: {o:?}");
+    }
+}
+
+/// With the transfer nemesis, leaders hand over (the target campaigns with
+/// reason `transfer`) and no run is rejected.
+#[test]
+fn leader_transfers_happen_and_pass() {
+    use raft_trace::{Event, Record, RoleReason};
+    let imp = RaftKv {
+        pre_vote: true,
+        check_quorum: true,
+        lost_election: true,
+        leader_transfer: true,
+        ..RaftKv::default()
+    };
+    let cfg = SimConfig {
+        leader_transfer: true,
+        ..SimConfig::default()
+    };
+    let (mut transfers, mut campaigns) = (0, 0);
+    for seed in 0..10 {
+        let r = run(seed, &cfg, &imp);
+        let o = r.outcome();
+        // tightened once the validator replays timeout_now
+        assert!(
+            matches!(o, Outcome::Valid | Outcome::Inconclusive { .. }),
+            "seed {seed}: {o:?}"
+        );
+        transfers += r.stats.transfers;
+        campaigns += r
+            .records
+            .iter()
+            .filter(|rec| {
+                matches!(rec, Record::Node(e)
+                    if matches!(&e.event, Event::Role(rc) if rc.reason == RoleReason::Transfer))
+            })
+            .count();
+    }
+    assert!(
+        transfers > 0 && campaigns > 0,
+        "{transfers} transfers, {campaigns} campaigns"
+    );
+}

@@ -38,6 +38,11 @@ enum Op {
         #[arg(long)]
         to: String,
     },
+    /// Hand leadership to node N (leader transfer); exit 1 when refused.
+    Transfer {
+        #[arg(long, value_name = "N")]
+        to: u64,
+    },
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         Op::Put { key, value } => c.put(key, value)?,
         Op::Delete { key } => c.delete(key)?,
         Op::Cas { key, from, to, .. } => c.cas(key, from.as_deref(), to)?,
+        Op::Transfer { to } => c.transfer(*to)?,
     };
     Ok(match r {
         KvOutcome::Value(v) => {
@@ -81,6 +87,14 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         KvOutcome::Stale => {
             errln!("stale request");
+            Outcome::Violated
+        }
+        KvOutcome::Accepted(body) => {
+            outln!("{}", body.trim())?;
+            Outcome::Holds
+        }
+        KvOutcome::Refused(e) => {
+            errln!("refused: {e}");
             Outcome::Violated
         }
     })

@@ -34,6 +34,10 @@ pub struct Args {
     /// Start the nodes with check-quorum off (see `raftcheck node --help`).
     #[arg(long)]
     no_check_quorum: bool,
+    /// Start the nodes with lease reads (see `raftcheck node --help`;
+    /// requires check-quorum).
+    #[arg(long)]
+    lease_read: bool,
 }
 
 fn free_port() -> Result<u16> {
@@ -41,6 +45,12 @@ fn free_port() -> Result<u16> {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
+    if args.lease_read && args.no_check_quorum {
+        anyhow::bail!(
+            "--lease-read requires check-quorum: without it followers do not honour the \
+             leader's lease and lease reads can be stale (drop --no-check-quorum)"
+        );
+    }
     let n = args.nodes.max(1);
     let mut peers = Vec::new();
     let mut clients = Vec::new();
@@ -73,6 +83,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         if args.no_check_quorum {
             c.arg("--no-check-quorum");
+        }
+        if args.lease_read {
+            c.arg("--lease-read");
         }
         if args.trace {
             c.arg("--trace").arg(

@@ -52,6 +52,12 @@ pub struct Args {
     /// they hear from a leader (no leader lease; Raft thesis 6.2).
     #[arg(long)]
     no_check_quorum: bool,
+    /// Serve reads from the leader's lease (Raft thesis 6.4.1) instead of
+    /// confirming leadership with a heartbeat round per read. Requires
+    /// check-quorum, and assumes clocks drift by less than 2 ticks per
+    /// election timeout (see the README).
+    #[arg(long)]
+    lease_read: bool,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -78,6 +84,12 @@ pub fn parse_map(s: &str, what: &str) -> Result<BTreeMap<u64, String>> {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
+    if args.lease_read && args.no_check_quorum {
+        bail!(
+            "--lease-read requires check-quorum: without it followers do not honour the \
+             leader's lease and lease reads can be stale (drop --no-check-quorum)"
+        );
+    }
     let peers = parse_map(&args.peers, "--peers")?
         .into_iter()
         .map(|(id, a)| {
@@ -109,6 +121,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         compact_every: args.compact_every.max(1),
         pre_vote: !args.no_pre_vote,
         check_quorum: !args.no_check_quorum,
+        lease_read: args.lease_read,
+        // The trace header names only features the specification knows, so
+        // that `raftcheck validate` of this build accepts it.
+        known_features: Some(raft_model::FEATURES.iter().map(|f| f.to_string()).collect()),
     };
     raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;
     Ok(Outcome::Holds)

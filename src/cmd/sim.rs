@@ -47,15 +47,36 @@ pub struct Args {
     /// Enable a planted implementation bug (see `raftcheck bugs`).
     #[arg(long)]
     bug: Option<Bug>,
-    /// Run the nodes with pre-vote (Raft thesis 9.6); the trace header lists
-    /// the feature `pre-vote`. Off by default in the simulator.
-    #[arg(long)]
+    /// Pre-vote (Raft thesis 9.6) is on by default, as in the node process
+    /// (the trace header lists the feature `pre-vote`); this flag is
+    /// accepted for old scripts.
+    #[arg(long, conflicts_with = "no_pre_vote", hide = true)]
     pre_vote: bool,
-    /// Run the nodes with check-quorum and the leader lease (Raft thesis
-    /// 6.2); the trace header lists the feature `check-quorum`. Off by
-    /// default in the simulator.
+    /// Run the nodes without pre-vote.
     #[arg(long)]
+    no_pre_vote: bool,
+    /// Check-quorum and the leader lease (Raft thesis 6.2) are on by
+    /// default, as in the node process (feature `check-quorum`); this flag
+    /// is accepted for old scripts.
+    #[arg(long, conflicts_with = "no_check_quorum", hide = true)]
     check_quorum: bool,
+    /// Run the nodes without check-quorum.
+    #[arg(long)]
+    no_check_quorum: bool,
+    /// Run the nodes without lost-election: a candidate refused by a
+    /// quorum waits for its election timer instead of becoming follower
+    /// (feature `lost-election`, on by default).
+    #[arg(long)]
+    no_lost_election: bool,
+    /// Let the nemesis ask leaders to hand their leadership to another node
+    /// now and then (leader transfer, Raft thesis 3.10; feature
+    /// `leader-transfer`). Off by default.
+    #[arg(long)]
+    leader_transfer: bool,
+    /// Serve reads from the leader's lease (Raft thesis 6.4.1; feature
+    /// `lease-read`). Requires check-quorum. Off by default.
+    #[arg(long)]
+    lease_read: bool,
     /// Write each run's trace and client history to DIR/seed-N/.
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
@@ -89,11 +110,16 @@ fn reproduce(args: &Args, seed: u64) -> String {
     if let Some(b) = args.bug {
         cmd.push_str(&format!(" --bug {}", b.name()));
     }
-    if args.pre_vote {
-        cmd.push_str(" --pre-vote");
-    }
-    if args.check_quorum {
-        cmd.push_str(" --check-quorum");
+    for (on, flag) in [
+        (args.no_pre_vote, " --no-pre-vote"),
+        (args.no_check_quorum, " --no-check-quorum"),
+        (args.no_lost_election, " --no-lost-election"),
+        (args.leader_transfer, " --leader-transfer"),
+        (args.lease_read, " --lease-read"),
+    ] {
+        if on {
+            cmd.push_str(flag);
+        }
     }
     let dir = args
         .trace_dir
@@ -123,13 +149,20 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         steps: args.steps,
         faults: args.faults,
         clients: args.clients as usize,
+        leader_transfer: args.leader_transfer,
         ..SimConfig::default()
     };
     let imp = RaftKv {
         bugs: args.bug.map_or(Bugs::NONE, |b| Bugs::NONE.with(b)),
-        pre_vote: args.pre_vote,
-        check_quorum: args.check_quorum,
+        pre_vote: !args.no_pre_vote,
+        check_quorum: !args.no_check_quorum,
+        lost_election: !args.no_lost_election,
+        leader_transfer: args.leader_transfer,
+        lease_read: args.lease_read,
     };
+    if let Err(e) = imp.validate() {
+        anyhow::bail!("--lease-read with --no-check-quorum: {e}");
+    }
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |t| t as usize,
@@ -174,6 +207,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 ("elections", r.stats.terms_with_leader as u64),
                 ("crashes", r.stats.crashes),
                 ("partitions", r.stats.partitions),
+                ("transfers", r.stats.transfers),
                 ("snapshots", r.stats.snapshots),
                 ("snapshot_installs", r.stats.installs),
                 ("messages", r.stats.messages),

@@ -18,14 +18,26 @@
 //! and pre-vote requests of a higher term: the leader lease.
 
 use super::progress::Progress;
-use super::{Body, NodeId, Payload, RaftNode, Role, Term};
+use super::read::Lease;
+use super::{Body, Message, NodeId, Payload, RaftNode, Role, Term};
+
+/// What starts an election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Campaign {
+    /// The election timer fired (without pre-vote).
+    Timeout,
+    /// A pre-vote quorum.
+    PreVoteWon,
+    /// A `TimeoutNow` from the leader (leader transfer, thesis §3.10).
+    Transfer,
+}
 
 /// Why a node becomes follower, where the term alone does not tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StepDown {
     /// A higher term, or the leader of the current term discovered.
     Discovered,
-    /// A pre-candidate counted so many refusals that it can no longer win.
+    /// A (pre-)candidate counted so many refusals that it can no longer win.
     LostElection,
     /// A leader heard from no quorum within an election timeout.
     CheckQuorum,
@@ -50,6 +62,8 @@ impl RaftNode {
         self.progress.clear();
         self.votes.clear();
         self.reads.clear();
+        self.lease = Lease::default();
+        self.transfer = None;
         self.append_pending = false;
         self.reset_election_timer();
         if changed {
@@ -88,6 +102,36 @@ impl RaftNode {
             && self.election_elapsed < self.config().election_ticks
     }
 
+    /// With lease reads a leader serves reads alone while its lease holds,
+    /// counting on the followers that acknowledged its heartbeat round not
+    /// to help elect another leader for an election timeout (thesis
+    /// §6.4.1). Check-quorum's lease (`in_lease`) does that for vote
+    /// requests; two more ways out of it are closed here by discarding the
+    /// message unread, as if the network had lost it:
+    /// - a follower inside the lease does not let a stale reply of a higher
+    ///   term (an answer to an old campaign of its own) raise its term and
+    ///   forget its leader;
+    /// - a node in its first `election_ticks` after a (re)start, which does
+    ///   not remember whose lease it may be in, answers no campaign (except
+    ///   a transfer's: a leader that sends `TimeoutNow` has given up its
+    ///   lease).
+    pub(crate) fn discard_for_lease(&self, m: &Message) -> bool {
+        if !self.config().lease_read {
+            return false;
+        }
+        let campaign = matches!(
+            m.body,
+            Body::RequestVote {
+                transfer: false,
+                ..
+            } | Body::PreVote { .. }
+        );
+        if campaign && self.since_start < self.config().election_ticks {
+            return true;
+        }
+        m.term > self.term && self.role == Role::Follower && self.in_lease() && m.is_reply()
+    }
+
     /// Becomes pre-candidate: asks for pre-votes in the next term, keeping
     /// its term and vote.
     pub(crate) fn pre_campaign(&mut self) {
@@ -98,7 +142,7 @@ impl RaftNode {
         self.reset_election_timer();
         self.trace().became_pre_candidate();
         if self.votes.len() >= self.quorum() {
-            self.start_election(true);
+            self.start_election(Campaign::PreVoteWon);
             return;
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
@@ -118,12 +162,22 @@ impl RaftNode {
 
     /// Starts an election in the next term (its election timer fired).
     pub(crate) fn campaign(&mut self) {
-        self.start_election(false);
+        self.start_election(Campaign::Timeout);
     }
 
-    /// Starts an election in the next term; `pre_vote_won` when a pre-vote
-    /// quorum led to it.
-    fn start_election(&mut self, pre_vote_won: bool) {
+    /// A `TimeoutNow` of our term (thesis §3.10): from the leader we follow,
+    /// it means the leader brought our log up to date and hands over;
+    /// campaign at once, without pre-vote, and mark the vote requests so
+    /// that the voters' leader lease does not make them ignore it.
+    pub(crate) fn handle_timeout_now(&mut self, from: NodeId) {
+        if self.role != Role::Follower || self.leader != Some(from) {
+            return;
+        }
+        self.start_election(Campaign::Transfer);
+    }
+
+    /// Starts an election in the next term.
+    fn start_election(&mut self, why: Campaign) {
         self.term += 1;
         self.vote = Some(self.id());
         self.role = Role::Candidate;
@@ -131,10 +185,10 @@ impl RaftNode {
         self.votes.clear();
         self.votes.insert(self.id(), true);
         self.reset_election_timer();
-        if pre_vote_won {
-            self.trace().won_pre_vote();
-        } else {
-            self.trace().became_candidate();
+        match why {
+            Campaign::Timeout => self.trace().became_candidate(),
+            Campaign::PreVoteWon => self.trace().won_pre_vote(),
+            Campaign::Transfer => self.trace().transfer_campaign(),
         }
         if self.votes.len() >= self.quorum() {
             self.become_leader();
@@ -148,6 +202,7 @@ impl RaftNode {
                 Body::RequestVote {
                     last_index,
                     last_term,
+                    transfer: why == Campaign::Transfer,
                 },
             );
         }
@@ -190,8 +245,13 @@ impl RaftNode {
         }
         self.votes.insert(from, granted);
         let yes = self.votes.values().filter(|g| **g).count();
+        let unanswered = self.config().peers.len() - self.votes.len();
         if yes >= self.quorum() {
             self.become_leader();
+        } else if self.config().lost_election && yes + unanswered < self.quorum() {
+            // It can no longer win (etcd-io/raft's `poll` -> `VoteLost`):
+            // follower in this term, leader unknown.
+            self.step_down(self.term, None, StepDown::LostElection);
         }
     }
 
@@ -210,7 +270,7 @@ impl RaftNode {
         let yes = self.votes.values().filter(|g| **g).count();
         let unanswered = self.config().peers.len() - self.votes.len();
         if yes >= self.quorum() {
-            self.start_election(true);
+            self.start_election(Campaign::PreVoteWon);
         } else if yes + unanswered < self.quorum() {
             // It can no longer win (etcd-io/raft's `VoteLost`): in a cluster
             // of odd size, a quorum refused.
@@ -227,6 +287,11 @@ impl RaftNode {
             pr.recent_active = false;
         }
         if active >= self.quorum() {
+            return false;
+        }
+        if self.bug(crate::bugs::Bug::LeaseOverrun) && self.lease.holds() {
+            // BUG (planted): the (overlong) lease is taken as proof of
+            // leadership.
             return false;
         }
         tracing::debug!(
@@ -247,6 +312,8 @@ impl RaftNode {
         self.heartbeat_elapsed = 0;
         self.election_elapsed = 0;
         self.votes.clear();
+        self.lease = Lease::default();
+        self.transfer = None;
         let next = self.log.last_index() + 1;
         let peers: Vec<NodeId> = self.others().collect();
         self.progress = peers

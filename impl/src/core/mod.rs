@@ -32,6 +32,7 @@ pub mod read;
 pub mod replication;
 pub mod snapshot;
 pub(crate) mod trace;
+pub mod transfer;
 pub mod types;
 
 #[cfg(test)]
@@ -47,7 +48,9 @@ use crate::bugs::{Bug, Bugs};
 use crate::trace::TraceSink;
 use log::RaftLog;
 use progress::Progress;
-use read::ReadOnly;
+use read::{Lease, ReadOnly};
+use transfer::Transfer;
+pub use transfer::TransferError;
 pub use types::*;
 
 /// Static configuration of one node.
@@ -87,6 +90,25 @@ pub struct Config {
     /// heard from a leader within `election_ticks` ignores vote and pre-vote
     /// requests of a higher term (the leader lease).
     pub check_quorum: bool,
+    /// Lost election (etcd-io/raft's `poll` -> `VoteLost`): a candidate that
+    /// has counted refusals from a quorum, so that it can no longer win,
+    /// becomes follower in its term with the leader unknown instead of
+    /// waiting for its election timer. (A pre-candidate always does this.)
+    pub lost_election: bool,
+    /// Leader transfer (thesis §3.10) through [`RaftNode::transfer_leader`].
+    /// A node always obeys a `TimeoutNow` from its leader; this only allows
+    /// this node, when leading, to start transfers.
+    pub leader_transfer: bool,
+    /// Lease reads (thesis §6.4.1, etcd-io/raft's `ReadOnlyLeaseBased`);
+    /// requires `check_quorum`. See [`read`] for the lease and the
+    /// clock-drift assumption it rests on.
+    pub lease_read: bool,
+    /// The bound on clock drift that lease reads assume, in ticks: a
+    /// leader's lease lasts `election_ticks - lease_drift_ticks` ticks from
+    /// the heartbeat round that a quorum acknowledged, while the followers
+    /// that acknowledged it refuse to help elect anyone else for
+    /// `election_ticks` ticks of their own clocks after receiving it.
+    pub lease_drift_ticks: u32,
     /// Planted bugs (none in production).
     pub bugs: Bugs,
 }
@@ -109,9 +131,40 @@ impl Config {
             seed: 0,
             pre_vote: false,
             check_quorum: false,
+            lost_election: false,
+            leader_transfer: false,
+            lease_read: false,
+            lease_drift_ticks: 2,
             bugs: Bugs::NONE,
         }
     }
+
+    /// Checks the options that depend on each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.lease_read && !self.check_quorum {
+            return Err(ConfigError::LeaseWithoutCheckQuorum);
+        }
+        if self.lease_read && self.lease_drift_ticks >= self.election_ticks {
+            return Err(ConfigError::DriftTooLarge {
+                drift: self.lease_drift_ticks,
+                election: self.election_ticks,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A configuration whose options contradict each other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Without check-quorum followers do not honour a leader's lease, so a
+    /// lease read could return stale data.
+    #[error("lease reads require check-quorum (followers must honour the leader's lease)")]
+    LeaseWithoutCheckQuorum,
+    #[error(
+        "the lease's clock-drift bound ({drift} ticks) must be below the election timeout ({election} ticks)"
+    )]
+    DriftTooLarge { drift: u32, election: u32 },
 }
 
 /// What a node recovers from stable storage at start.
@@ -197,6 +250,12 @@ pub struct RaftNode {
     pub(crate) pending_snapshot: Option<Snapshot>,
     pub(crate) incoming: Option<snapshot::Incoming>,
     pub(crate) reads: ReadOnly,
+    /// The leader's lease for lease reads.
+    pub(crate) lease: Lease,
+    /// A leader transfer in progress (leader only).
+    pub(crate) transfer: Option<Transfer>,
+    /// Ticks since this node (re)started, counted up to `election_ticks`.
+    pub(crate) since_start: u32,
     pub(crate) read_states: Vec<ReadState>,
     /// New entries appended by the leader but not yet broadcast.
     pub(crate) append_pending: bool,
@@ -214,6 +273,9 @@ impl RaftNode {
     /// first boot). The trace gets an `init` event.
     pub fn new(cfg: Config, rec: Recovered, sink: Option<Box<dyn TraceSink>>) -> Self {
         assert!(cfg.id != 0 && cfg.peers.contains(&cfg.id));
+        if let Err(e) = cfg.validate() {
+            panic!("invalid core configuration: {e}");
+        }
         let snap_meta = rec.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
         let log = RaftLog::restore(snap_meta, rec.entries.clone(), rec.hard_state.commit);
         let mut rng = ChaCha8Rng::seed_from_u64(
@@ -240,6 +302,9 @@ impl RaftNode {
             pending_snapshot: None,
             incoming: None,
             reads: ReadOnly::default(),
+            lease: Lease::default(),
+            transfer: None,
+            since_start: 0,
             read_states: Vec::new(),
             append_pending: false,
             next_msg: rec.incarnation << 40,
@@ -333,6 +398,7 @@ impl RaftNode {
 
     /// One unit of logical time.
     pub fn tick(&mut self) {
+        self.since_start = (self.since_start + 1).min(self.cfg.election_ticks);
         match self.role {
             Role::Leader => self.tick_leader(),
             Role::Follower | Role::PreCandidate | Role::Candidate => self.tick_election(),
@@ -344,12 +410,24 @@ impl RaftNode {
         if m.to != self.cfg.id || !self.cfg.peers.contains(&m.from) {
             return;
         }
+        if self.discard_for_lease(&m) {
+            return;
+        }
         self.trace().received(&m);
         if m.term > self.term {
             match m.body {
                 // Leader lease (check-quorum): a node that heard from a live
-                // leader recently ignores campaigns entirely.
-                Body::RequestVote { .. } | Body::PreVote { .. } if self.in_lease() => return,
+                // leader recently ignores campaigns entirely, except one
+                // that the leader itself started by a TimeoutNow (thesis
+                // §3.10: a transfer overrides the lease).
+                Body::RequestVote {
+                    transfer: false, ..
+                }
+                | Body::PreVote { .. }
+                    if self.in_lease() =>
+                {
+                    return
+                }
                 // A pre-vote request's term is the sender's next term, and a
                 // granted pre-vote carries the term we would campaign in:
                 // neither is a term anyone holds yet.
@@ -405,6 +483,7 @@ impl RaftNode {
             Body::RequestVote {
                 last_index,
                 last_term,
+                ..
             } => self.handle_request_vote(m.from, last_index, last_term),
             Body::RequestVoteReply { granted } => self.handle_vote_reply(m.from, granted),
             Body::PreVote {
@@ -435,16 +514,22 @@ impl RaftNode {
             Body::InstallSnapshotReply { last_index } => {
                 self.handle_snapshot_reply(m.from, last_index)
             }
+            Body::TimeoutNow => self.handle_timeout_now(m.from),
         }
     }
 
     /// A client proposal. On the leader the command is appended and its
-    /// index returned; elsewhere the known leader is returned.
+    /// index returned; elsewhere the known leader is returned. A leader
+    /// transferring its leadership takes no proposals (thesis §3.10: they
+    /// would keep the target behind) and answers with the leader unknown.
     pub fn propose(&mut self, cmd: Command) -> Result<Index, NotLeader> {
         if self.role != Role::Leader {
             return Err(NotLeader {
                 leader: self.leader,
             });
+        }
+        if self.transfer.is_some() {
+            return Err(NotLeader { leader: None });
         }
         Ok(self.append_local(Payload::Command(Arc::new(cmd))))
     }

@@ -11,11 +11,97 @@
 //!    read arrived;
 //! 4. hands out the read index; the host serves the read once its state
 //!    machine has applied up to it.
+//!
+//! # Lease reads
+//! With [`Config::lease_read`](super::Config::lease_read) (thesis §6.4.1,
+//! etcd-io/raft's `ReadOnlyLeaseBased`; it requires check-quorum) the
+//! leader skips step 3 while it holds a lease: it hands out its commit index
+//! at once. The lease rests on a timing assumption:
+//! - every heartbeat round is numbered; when a quorum (the leader included)
+//!   has acknowledged round `r`, sent at leader tick `t`, the lease holds
+//!   until leader tick `t + election_ticks - lease_drift_ticks`;
+//! - each follower that acknowledged `r` received it after `t`, and from then
+//!   on, for `election_ticks` ticks of its own clock, it ignores vote
+//!   requests (check-quorum's lease; see `discard_for_lease` in the election
+//!   module for the two gaps that lease reads close), so no other leader can
+//!   be elected before the lease ends;
+//! - this holds as long as no clock runs more than `lease_drift_ticks` fast
+//!   or slow relative to another over an election timeout. A larger drift
+//!   (a paused VM, a clock jump) breaks linearizability of lease reads; use
+//!   ReadIndex where that cannot be ruled out.
+//!
+//! The lease ends when the leader steps down and as soon as it starts a
+//! leader transfer (its `TimeoutNow` overrides the followers' leases); it
+//! is not used again in that term.
 
 use std::collections::{BTreeSet, VecDeque};
 
 use super::{NodeId, NotLeader, RaftNode, ReadState, Role};
 use crate::bugs::Bug;
+
+/// A heartbeat round that may extend the lease.
+#[derive(Debug, Clone)]
+struct LeaseRound {
+    round: u64,
+    sent_at: u64,
+    acks: BTreeSet<NodeId>,
+}
+
+/// The leader's lease for lease reads (see the module doc).
+#[derive(Debug, Default)]
+pub struct Lease {
+    /// Ticks since the node became leader.
+    now: u64,
+    /// Rounds sent and not yet acknowledged by a quorum, oldest first.
+    rounds: VecDeque<LeaseRound>,
+    /// The lease holds while `now < until`.
+    until: u64,
+    /// A leader transfer started: no lease for the rest of the term.
+    revoked: bool,
+}
+
+impl Lease {
+    pub(crate) fn tick(&mut self) {
+        self.now += 1;
+    }
+
+    /// Round `round` of heartbeats leaves now; `me` counts as its first ack.
+    pub(crate) fn round_sent(&mut self, round: u64, me: NodeId) {
+        if self.revoked {
+            return;
+        }
+        self.rounds.push_back(LeaseRound {
+            round,
+            sent_at: self.now,
+            acks: BTreeSet::from([me]),
+        });
+    }
+
+    /// `from` acknowledged heartbeat round `round` (and so every earlier
+    /// round: it answers in order of sending or not at all, and an answer to
+    /// a later round proves it followed us after the earlier ones left).
+    fn acked(&mut self, from: NodeId, round: u64, quorum: usize, length: u64) {
+        for r in self.rounds.iter_mut().filter(|r| r.round <= round) {
+            r.acks.insert(from);
+        }
+        if let Some(i) = self.rounds.iter().rposition(|r| r.acks.len() >= quorum) {
+            let r = &self.rounds[i];
+            self.until = self.until.max(r.sent_at + length);
+            self.rounds.drain(..=i);
+        }
+    }
+
+    /// Whether the lease holds now.
+    pub(crate) fn holds(&self) -> bool {
+        !self.revoked && self.now < self.until
+    }
+
+    /// A leader transfer started: the lease ends and is not renewed.
+    pub(crate) fn revoke(&mut self) {
+        self.revoked = true;
+        self.rounds.clear();
+    }
+}
 
 /// A read waiting for leadership confirmation.
 #[derive(Debug, Clone)]
@@ -44,6 +130,12 @@ impl ReadOnly {
     /// The newest round still waiting (0: none).
     pub fn last_ctx(&self) -> u64 {
         self.pending.back().map_or(0, |p| p.round)
+    }
+
+    /// Numbers a new heartbeat round (later than every pending read's).
+    pub(crate) fn new_round(&mut self) -> u64 {
+        self.next_round += 1;
+        self.next_round
     }
 
     pub fn len(&self) -> usize {
@@ -75,8 +167,19 @@ impl RaftNode {
             self.reads.waiting.push(ctx);
             return Ok(());
         }
+        if self.config().lease_read && self.lease.holds() {
+            // Lease read (thesis §6.4.1): no other leader can exist yet.
+            let index = self.log.committed;
+            self.read_states.push(ReadState { ctx, index });
+            return Ok(());
+        }
         self.start_read(ctx);
         Ok(())
+    }
+
+    /// Whether this leader would serve a read from its lease now.
+    pub fn lease_holds(&self) -> bool {
+        self.role == Role::Leader && self.config().lease_read && self.lease.holds()
     }
 
     fn start_read(&mut self, ctx: u64) {
@@ -85,8 +188,7 @@ impl RaftNode {
             self.read_states.push(ReadState { ctx, index });
             return;
         }
-        self.reads.next_round += 1;
-        let round = self.reads.next_round;
+        let round = self.reads.new_round();
         let mut acks = BTreeSet::new();
         acks.insert(self.id());
         self.reads.pending.push_back(Pending {
@@ -113,6 +215,16 @@ impl RaftNode {
     /// `from` answered a heartbeat of `round` in our term.
     pub(crate) fn read_acked(&mut self, from: NodeId, round: u64) {
         let quorum = self.quorum();
+        if self.config().lease_read {
+            let e = u64::from(self.config().election_ticks);
+            let length = if self.bug(Bug::LeaseOverrun) {
+                // BUG (planted): the lease outlasts the followers' promise.
+                10 * e
+            } else {
+                e - u64::from(self.config().lease_drift_ticks)
+            };
+            self.lease.acked(from, round, quorum, length);
+        }
         for p in self.reads.pending.iter_mut() {
             if p.round <= round {
                 p.acks.insert(from);

@@ -9,6 +9,8 @@ impl RaftNode {
     /// Leader: check-quorum, heartbeats, stalled-follower detection and
     /// snapshot retries.
     pub(crate) fn tick_leader(&mut self) {
+        self.lease.tick();
+        self.tick_transfer();
         // The leader's election clock measures its lease: it restarts every
         // `election_ticks`, when check-quorum counts who answered.
         self.election_elapsed += 1;
@@ -49,7 +51,14 @@ impl RaftNode {
                 ProgressState::Snapshot { .. } => {}
             }
         }
-        let ctx = self.reads.last_ctx();
+        // With lease reads every heartbeat round is numbered, so that the
+        // acknowledgements of a quorum extend the lease; a round also
+        // confirms every ReadIndex read queued before it.
+        let ctx = if self.config().lease_read {
+            self.reads.new_round()
+        } else {
+            self.reads.last_ctx()
+        };
         self.bcast_heartbeat(ctx);
         self.bcast_append();
     }
@@ -58,6 +67,9 @@ impl RaftNode {
     /// index) to every follower; `read_ctx` > 0 asks for leadership
     /// confirmation of pending reads.
     pub(crate) fn bcast_heartbeat(&mut self, read_ctx: u64) {
+        if self.config().lease_read && read_ctx > 0 {
+            self.lease.round_sent(read_ctx, self.id());
+        }
         let peers: Vec<NodeId> = self.others().collect();
         for p in peers {
             let matched = self.progress[&p].matched;
@@ -226,6 +238,7 @@ impl RaftNode {
                 self.maybe_commit();
             }
             self.send_append(from);
+            self.maybe_send_timeout_now(from);
         } else {
             // Fast backtracking: the follower's hint already skips its whole
             // conflicting term (or goes to the end of its shorter log); its

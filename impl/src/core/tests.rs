@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::*;
 use crate::bugs::Bug;
 
+mod lease;
 mod pre_vote;
+mod transfer;
 
 fn cfg(id: NodeId, n: u64) -> Config {
     let mut c = Config::new(id, (1..=n).collect());
@@ -167,6 +169,7 @@ fn one_vote_per_term() {
         body: Body::RequestVote {
             last_index: 0,
             last_term: 0,
+            transfer: false,
         },
     };
     n.step(rv(1, 1));
@@ -207,6 +210,7 @@ fn election_restriction_denies_stale_logs() {
         body: Body::RequestVote {
             last_index,
             last_term,
+            transfer: false,
         },
     };
     n.step(rv(1, 5, 1)); // longer but older term: denied
@@ -230,6 +234,7 @@ fn messages_are_released_only_after_persistence() {
         body: Body::RequestVote {
             last_index: 0,
             last_term: 0,
+            transfer: false,
         },
     });
     let mut rd = n.ready();
@@ -260,6 +265,7 @@ fn planted_bug_keeps_vote_off_the_disk() {
         body: Body::RequestVote {
             last_index: 0,
             last_term: 0,
+            transfer: false,
         },
     });
     let rd = n.ready();

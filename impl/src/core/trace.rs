@@ -78,7 +78,13 @@ impl Trace<'_> {
         self.role_changed(reason);
     }
 
-    /// A pre-candidate that can no longer win (too many refusals) became
+    /// A follower told by its leader to campaign (a `timeout_now`) became
+    /// candidate in the next term.
+    pub(crate) fn transfer_campaign(mut self) {
+        self.role_changed(rt::RoleReason::Transfer);
+    }
+
+    /// A (pre-)candidate that can no longer win (too many refusals) became
     /// follower in its term.
     pub(crate) fn lost_election(mut self) {
         self.role_changed(rt::RoleReason::LostElection);
@@ -337,11 +343,13 @@ pub fn message(m: &Message) -> rt::Message {
         Body::RequestVote {
             last_index,
             last_term,
+            transfer,
         } => rt::Rpc::RequestVote {
             last_index: *last_index,
             last_term: *last_term,
-            transfer: false,
+            transfer: *transfer,
         },
+        Body::TimeoutNow => rt::Rpc::TimeoutNow {},
         Body::RequestVoteReply { granted } => rt::Rpc::RequestVoteReply { granted: *granted },
         Body::PreVote {
             last_index,

@@ -78,9 +78,13 @@ pub struct Message {
 /// The RPCs of Raft, as this core implements them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
+    /// `transfer`: the campaign was started by a [`Body::TimeoutNow`]
+    /// (leader transfer, thesis §3.10), so voters answer it even inside a
+    /// leader lease.
     RequestVote {
         last_index: Index,
         last_term: Term,
+        transfer: bool,
     },
     RequestVoteReply {
         granted: bool,
@@ -130,6 +134,9 @@ pub enum Body {
     InstallSnapshotReply {
         last_index: Index,
     },
+    /// Leader transfer (thesis §3.10): the leader of the message's term
+    /// tells an up-to-date follower to start an election at once.
+    TimeoutNow,
 }
 
 impl Message {

@@ -42,6 +42,10 @@ pub enum Outcome {
     CasFailed(Option<String>),
     /// 409: a stale request seq.
     Stale,
+    /// 202: an admin request was accepted; the response body.
+    Accepted(String),
+    /// 409 with a JSON `{"error"}`: an admin request was refused; the error.
+    Refused(String),
 }
 
 /// A client of a cluster.
@@ -115,6 +119,11 @@ impl Client {
         )
     }
 
+    /// Asks the cluster to hand leadership to node `to` (leader transfer).
+    pub fn transfer(&mut self, to: u64) -> Result<Outcome, ClientError> {
+        self.call("POST", &format!("/v1/admin/transfer?to={to}"), b"", false)
+    }
+
     fn rotate(&mut self) {
         self.current = (self.current + 1) % self.endpoints.len();
     }
@@ -168,7 +177,15 @@ impl Client {
                     200 => return Ok(Outcome::Value(String::from_utf8_lossy(&r.body).into())),
                     204 => return Ok(Outcome::Done),
                     404 => return Ok(Outcome::NotFound),
-                    409 => return Ok(Outcome::Stale),
+                    202 => return Ok(Outcome::Accepted(String::from_utf8_lossy(&r.body).into())),
+                    409 => {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&r.body).unwrap_or_default();
+                        return Ok(match v.get("error").and_then(|e| e.as_str()) {
+                            Some(e) => Outcome::Refused(e.to_string()),
+                            None => Outcome::Stale,
+                        });
+                    }
                     412 => {
                         let v: serde_json::Value =
                             serde_json::from_slice(&r.body).unwrap_or_default();

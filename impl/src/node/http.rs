@@ -7,6 +7,7 @@
 //! | `DELETE /v1/kv/{key}` | 204 |
 //! | `POST /v1/kv/{key}/cas` `{"from": str or null, "to": str}` | 204; **412** with `{"current": ...}` when the key does not hold `from` |
 //! | `GET /v1/status` | JSON `{id, role, term, leader, commit, applied, last_index}` |
+//! | `POST /v1/admin/transfer?to=N` | 202 `{"from", "to"}`: the leader starts handing leadership to node N (thesis §3.10); 400 unknown node or bad `to`, 409 with `{"error"}` when a transfer is in progress or N already leads; a follower redirects (307) like for writes |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Headers `X-Client-Id` and `X-Request-Seq` (both u64) make a write
@@ -33,7 +34,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,7 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::server::{ReqError, Request, Status};
 use super::shared::Shared;
 use super::waiters::{Ticket, Waiters};
-use crate::core::{Command, NodeId, Op};
+use crate::core::{Command, NodeId, Op, TransferError};
 use crate::kv::Reply;
 
 /// How long a request may wait for the node.
@@ -66,6 +67,7 @@ pub fn router(
         .route("/v1/kv/{key}", get(get_key).put(put_key).delete(delete_key))
         .route("/v1/kv/{key}/cas", post(cas_key))
         .route("/v1/status", get(status))
+        .route("/v1/admin/transfer", post(transfer))
         .route("/metrics", get(metrics))
         .with_state(AppState {
             tx,
@@ -273,6 +275,63 @@ async fn cas_key(
         to: b.to,
     };
     write(&st, &headers, &uri, op).await
+}
+
+#[derive(serde::Deserialize)]
+struct TransferQuery {
+    to: Option<String>,
+}
+
+fn json_error(code: StatusCode, msg: &str) -> Response {
+    let body = serde_json::json!({ "error": msg }).to_string();
+    (code, [("content-type", "application/json")], body).into_response()
+}
+
+/// `POST /v1/admin/transfer?to=N`: leader transfer to node N.
+async fn transfer(
+    State(st): State<AppState>,
+    Query(q): Query<TransferQuery>,
+    uri: Uri,
+) -> Response {
+    let Some(to) =
+        q.to.as_deref()
+            .and_then(|t| t.trim().parse::<NodeId>().ok())
+    else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "expected ?to=N with N the id of a node of the cluster",
+        );
+    };
+    let r = match call(&st, |reply| Request::Transfer { to, reply }).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    match r {
+        Ok(()) => {
+            let from = match fetch_status(&st).await {
+                Ok(s) => Some(s.id),
+                Err(_) => None,
+            };
+            let body = serde_json::json!({ "from": from, "to": to }).to_string();
+            (
+                StatusCode::ACCEPTED,
+                [("content-type", "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Err(TransferError::NotLeader { leader }) => match leader {
+            Some(_) => not_leader(&st, leader, &uri),
+            None => unavailable("not the leader, and no known leader", None),
+        },
+        Err(e @ TransferError::UnknownNode(_)) => {
+            json_error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Err(e @ (TransferError::InProgress(_) | TransferError::ToSelf(_))) => {
+            json_error(StatusCode::CONFLICT, &e.to_string())
+        }
+        Err(e @ TransferError::Disabled) => json_error(StatusCode::CONFLICT, &e.to_string()),
+    }
 }
 
 async fn fetch_status(st: &AppState) -> Result<Status, Response> {

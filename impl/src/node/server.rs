@@ -19,7 +19,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bugs::Bugs;
-use crate::core::{Command, Config, Entry, Index, NodeId, RaftNode, Ready, Recovered, Role};
+use crate::core::{
+    Command, Config, Entry, Index, NodeId, RaftNode, Ready, Recovered, Role, TransferError,
+};
 use crate::kv::KvStore;
 use crate::storage::{self, StorageError, Wal};
 use crate::transport::{Transport, TransportConfig, TransportError};
@@ -50,6 +52,12 @@ pub struct NodeConfig {
     pub pre_vote: bool,
     /// Check-quorum and the leader lease ([`Config::check_quorum`]).
     pub check_quorum: bool,
+    /// Lease reads ([`Config::lease_read`]; requires `check_quorum`).
+    pub lease_read: bool,
+    /// The feature names the trace's reader knows (`None`: all). The trace
+    /// header declares only these: a checker refuses a header naming a
+    /// feature it does not know.
+    pub known_features: Option<Vec<String>>,
 }
 
 /// Why a node stopped.
@@ -89,6 +97,11 @@ pub enum Request {
     },
     Status {
         reply: oneshot::Sender<Status>,
+    },
+    /// Hand leadership to node `to` ([`RaftNode::transfer_leader`]).
+    Transfer {
+        to: NodeId,
+        reply: oneshot::Sender<Result<(), TransferError>>,
     },
 }
 
@@ -241,9 +254,25 @@ async fn run_loop(
         .ok_or_else(|| NodeError::Config(format!("--peers has no address for node {}", cfg.id)))?;
     let (wal, rec, kv) = recover(&cfg)?;
     let ids: Vec<NodeId> = cfg.peers.keys().copied().collect();
+    let mut core_cfg = Config::new(cfg.id, ids.clone());
+    core_cfg.election_ticks = cfg.election_ticks;
+    core_cfg.heartbeat_ticks = cfg.heartbeat_ticks;
+    core_cfg.compact_every = cfg.compact_every;
+    core_cfg.pre_vote = cfg.pre_vote;
+    core_cfg.check_quorum = cfg.check_quorum;
+    core_cfg.lease_read = cfg.lease_read;
+    core_cfg.lost_election = true;
+    core_cfg.leader_transfer = true;
+    core_cfg.seed = rand::random();
+    core_cfg
+        .validate()
+        .map_err(|e| NodeError::Config(e.to_string()))?;
     let (sink, trace) = match &cfg.trace {
         Some(path) => {
-            let features = crate::trace::features(cfg.pre_vote, cfg.check_quorum);
+            let features = crate::trace::features(&core_cfg)
+                .into_iter()
+                .filter(|f| cfg.known_features.as_ref().is_none_or(|k| k.contains(f)))
+                .collect();
             let (s, h) = trace_file::open(path, cfg.id, ids.clone(), features)?;
             (
                 Some(Box::new(s) as Box<dyn crate::trace::TraceSink>),
@@ -252,13 +281,6 @@ async fn run_loop(
         }
         None => (None, None),
     };
-    let mut core_cfg = Config::new(cfg.id, ids);
-    core_cfg.election_ticks = cfg.election_ticks;
-    core_cfg.heartbeat_ticks = cfg.heartbeat_ticks;
-    core_cfg.compact_every = cfg.compact_every;
-    core_cfg.pre_vote = cfg.pre_vote;
-    core_cfg.check_quorum = cfg.check_quorum;
-    core_cfg.seed = rand::random();
     let mut node = RaftNode::new(core_cfg, rec, sink);
     node.applied_snapshot(kv.applied());
     let applied = kv.applied();
@@ -276,6 +298,7 @@ async fn run_loop(
         %listen,
         pre_vote = cfg.pre_vote,
         check_quorum = cfg.check_quorum,
+        lease_read = cfg.lease_read,
         "node started"
     );
     let mut lp = Loop {
@@ -365,6 +388,11 @@ impl Loop {
         match r {
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Request::Transfer { to, reply } => {
+                let r = self.node.transfer_leader(to);
+                tracing::info!(id = self.id, to, result = ?r, "leader transfer requested");
+                let _ = reply.send(r);
             }
             Request::Propose { cmd, id } => {
                 self.metrics.proposals += 1;

@@ -134,6 +134,12 @@ pub enum WireBody {
     PreVoteReply {
         granted: bool,
     },
+    /// A RequestVote of a campaign started by a TimeoutNow (leader transfer).
+    TransferVote {
+        last_index: u64,
+        last_term: u64,
+    },
+    TimeoutNow,
 }
 
 /// A message between nodes on the wire.
@@ -152,6 +158,16 @@ impl From<&Message> for WireMessage {
             Body::RequestVote {
                 last_index,
                 last_term,
+                transfer: true,
+            } => WireBody::TransferVote {
+                last_index: *last_index,
+                last_term: *last_term,
+            },
+            Body::TimeoutNow => WireBody::TimeoutNow,
+            Body::RequestVote {
+                last_index,
+                last_term,
+                transfer: false,
             } => WireBody::RequestVote {
                 last_index: *last_index,
                 last_term: *last_term,
@@ -233,7 +249,17 @@ impl From<WireMessage> for Message {
             } => Body::RequestVote {
                 last_index,
                 last_term,
+                transfer: false,
             },
+            WireBody::TransferVote {
+                last_index,
+                last_term,
+            } => Body::RequestVote {
+                last_index,
+                last_term,
+                transfer: true,
+            },
+            WireBody::TimeoutNow => Body::TimeoutNow,
             WireBody::RequestVoteReply { granted } => Body::RequestVoteReply { granted },
             WireBody::PreVote {
                 last_index,
@@ -342,6 +368,17 @@ mod tests {
                 last_term: 3,
             },
             Body::PreVoteReply { granted: true },
+            Body::RequestVote {
+                last_index: 5,
+                last_term: 3,
+                transfer: true,
+            },
+            Body::RequestVote {
+                last_index: 5,
+                last_term: 3,
+                transfer: false,
+            },
+            Body::TimeoutNow,
         ] {
             let m = Message { body, ..m.clone() };
             let bytes = postcard::to_stdvec(&WireMessage::from(&m)).unwrap();

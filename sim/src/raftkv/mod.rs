@@ -25,7 +25,7 @@ use crate::node::{
 const SESSION_CAPACITY: usize = 1024;
 
 /// The raftkv core, with planted bugs and the options beyond the Raft
-/// paper's Figure 2 switched on as asked (all off by default).
+/// paper's Figure 2 switched on as asked (all off in `Default`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RaftKv {
     pub bugs: Bugs,
@@ -34,12 +34,46 @@ pub struct RaftKv {
     /// Check-quorum and the leader lease
     /// (`raftkv::core::Config::check_quorum`).
     pub check_quorum: bool,
+    /// A candidate refused by a quorum gives up
+    /// (`raftkv::core::Config::lost_election`).
+    pub lost_election: bool,
+    /// Leaders accept transfer requests
+    /// (`raftkv::core::Config::leader_transfer`).
+    pub leader_transfer: bool,
+    /// Lease reads (`raftkv::core::Config::lease_read`; needs
+    /// `check_quorum`).
+    pub lease_read: bool,
 }
 
 impl RaftKv {
-    /// The trace header's `features`: the names of the options switched on.
+    /// The core configuration of node `id` of `peers` with these options.
+    fn config(&self, id: NodeId, peers: Vec<NodeId>) -> Config {
+        let mut cfg = Config::new(id, peers);
+        cfg.bugs = self.bugs;
+        cfg.pre_vote = self.pre_vote;
+        cfg.check_quorum = self.check_quorum;
+        cfg.lost_election = self.lost_election;
+        cfg.leader_transfer = self.leader_transfer;
+        cfg.lease_read = self.lease_read;
+        cfg
+    }
+
+    /// Whether the options fit together (lease reads need check-quorum).
+    pub fn validate(&self) -> Result<(), raftkv::core::ConfigError> {
+        self.config(1, vec![1]).validate()
+    }
+
+    /// The trace header's `features`: the names of the options switched on
+    /// that the specification knows. A name it does not know yet would make
+    /// conformance refuse the header; leaving it out loses nothing of the
+    /// check: a lease read shows only in the client history, and the replay
+    /// of a node stops, inconclusive, at its first `timeout_now` until the
+    /// specification knows leader transfer.
     pub fn features(&self) -> Vec<String> {
-        raftkv::trace::features(self.pre_vote, self.check_quorum)
+        raftkv::trace::features(&self.config(1, vec![1]))
+            .into_iter()
+            .filter(|f| raft_model::FEATURES.contains(&f.as_str()))
+            .collect()
     }
 }
 
@@ -58,16 +92,13 @@ impl node::Implementation for RaftKv {
     }
 
     fn start(&self, setup: &Setup, disk: &mut Disk, trace: Box<dyn TraceSink>) -> Host {
-        let mut cfg = Config::new(setup.id, setup.peers.clone());
+        let mut cfg = self.config(setup.id, setup.peers.clone());
         cfg.seed = setup.seed;
         cfg.max_batch = setup.max_batch;
         cfg.max_inflight = setup.max_inflight;
         cfg.snapshot_chunk = 48;
         cfg.heartbeat_ticks = setup.heartbeat_ticks;
         cfg.election_ticks = setup.election_ticks;
-        cfg.bugs = self.bugs;
-        cfg.pre_vote = self.pre_vote;
-        cfg.check_quorum = self.check_quorum;
         cfg.compact_every = setup.snapshot_every;
         let rec = disk.recover();
         let kv = match &rec.snapshot {
@@ -158,6 +189,10 @@ impl node::Node for Host {
 
     fn tick(&mut self) {
         self.node.tick();
+    }
+
+    fn transfer_leader(&mut self, to: NodeId) -> bool {
+        self.node.transfer_leader(to).is_ok()
     }
 
     fn step(&mut self, m: Message) {

@@ -185,6 +185,7 @@ fn granting_a_pre_vote_changes_nothing_on_the_voter() {
         Body::RequestVote {
             last_index: 2,
             last_term: 2,
+            transfer: false,
         },
     ));
     assert_eq!((n.term(), n.vote()), (3, Some(2)));
@@ -217,6 +218,7 @@ fn same_term_pre_vote_needs_a_free_vote() {
         Body::RequestVote {
             last_index: 1,
             last_term: 1,
+            transfer: false,
         },
     ));
     n.step(pre_vote(1, 3, 4, 1, 1));
@@ -450,6 +452,7 @@ fn follower_in_lease_ignores_higher_term_vote_requests() {
             Body::RequestVote {
                 last_index: 5,
                 last_term: 5,
+                transfer: false,
             },
         )
     };
@@ -494,6 +497,7 @@ fn without_check_quorum_a_follower_votes_in_a_higher_term() {
         Body::RequestVote {
             last_index: 5,
             last_term: 5,
+            transfer: false,
         },
     ));
     assert_eq!((n2.term(), n2.vote()), (5, Some(3)));
