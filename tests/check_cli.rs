@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 9] = [
+const SUITE: [&str; 10] = [
     "elections",
     "clients",
     "figure8",
@@ -27,6 +27,7 @@ const SUITE: [&str; 9] = [
     "check-quorum",
     "read-index",
     "snapshot-fast-forward",
+    "commit-any-message",
 ];
 
 #[test]

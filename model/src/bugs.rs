@@ -46,11 +46,17 @@ pub enum Bug {
     /// its own term ([`crate::Rules::read_index`]): its commit index may be
     /// older than a write already acknowledged, so the read is stale.
     ReadIndexOldCommit,
+    /// A server that learns the commit from a vote message
+    /// ([`crate::Rules::commit_any_message`]) commits up to its index
+    /// whenever its log reaches that index, without checking that its entry
+    /// there has the carried term: it commits an entry that is not the
+    /// committed one.
+    LearnCommitAnyTerm,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -64,6 +70,7 @@ impl Bug {
         Bug::StaleAppendMatch,
         Bug::PreVoteRaisesTerm,
         Bug::ReadIndexOldCommit,
+        Bug::LearnCommitAnyTerm,
     ];
 
     /// The name used on the command line.
@@ -82,6 +89,7 @@ impl Bug {
             Bug::StaleAppendMatch => "stale-append-match",
             Bug::PreVoteRaisesTerm => "pre-vote-raises-term",
             Bug::ReadIndexOldCommit => "read-index-old-commit",
+            Bug::LearnCommitAnyTerm => "learn-commit-any-term",
         }
     }
 
@@ -115,6 +123,9 @@ impl Bug {
             Bug::ReadIndexOldCommit => {
                 "a ReadIndex read is served before the leader commits an entry of its term"
             }
+            Bug::LearnCommitAnyTerm => {
+                "a commit learned from a vote message ignores the term of the entry at that index"
+            }
         }
     }
 
@@ -135,6 +146,7 @@ impl Bug {
             Bug::StaleAppendMatch => COMMITTED_DURABLE,
             Bug::PreVoteRaisesTerm => PRE_VOTE_KEEPS_TERMS,
             Bug::ReadIndexOldCommit => LINEARIZABLE,
+            Bug::LearnCommitAnyTerm => STATE_MACHINE_SAFETY,
         }
     }
 }

@@ -111,6 +111,8 @@ pub struct Config {
     pub read_index: bool,
     /// [`Rules::snapshot_fast_forward`] (feature `snapshot-fast-forward`).
     pub snapshot_fast_forward: bool,
+    /// [`Rules::commit_any_message`] (feature `commit-any-message`).
+    pub commit_any_message: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -137,6 +139,7 @@ impl Default for Config {
             check_quorum: false,
             read_index: false,
             snapshot_fast_forward: false,
+            commit_any_message: false,
             stop: StopFlag::default(),
         }
     }
@@ -186,6 +189,7 @@ impl Config {
             check_quorum: self.check_quorum,
             read_index: self.read_index,
             snapshot_fast_forward: self.snapshot_fast_forward,
+            commit_any_message: self.commit_any_message,
             ..Rules::new(self.servers)
         }
     }
@@ -202,6 +206,7 @@ impl Config {
         self.check_quorum = rules.check_quorum;
         self.read_index = rules.read_index;
         self.snapshot_fast_forward = rules.snapshot_fast_forward;
+        self.commit_any_message = rules.commit_any_message;
         Ok(())
     }
 

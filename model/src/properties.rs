@@ -40,6 +40,7 @@ pub mod names {
     pub const HEARTBEAT_COMMIT: &str = "a follower commits on a heartbeat";
     pub const READ_INDEX_SERVED: &str = "a read is served by ReadIndex";
     pub const SNAPSHOT_FAST_FORWARD: &str = "a follower fast-forwards its commit on a snapshot";
+    pub const COMMIT_LEARNED: &str = "a commit is learned from a vote message";
 }
 use names::*;
 
@@ -146,6 +147,11 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     }
     if cfg.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, HEARTBEAT_COMMIT, heartbeat_commit));
+    }
+    // A server learns a commit from a vote message once another server
+    // committed more than it and then campaigns (or answers a campaign).
+    if cfg.commit_any_message && clients && cfg.servers >= 2 && cfg.max_term >= 2 {
+        props.push((Expectation::Sometimes, COMMIT_LEARNED, commit_learned));
     }
     props
 }
@@ -374,4 +380,8 @@ fn read_index_served(_: &RaftModel, state: &RaftState) -> bool {
 
 fn snapshot_fast_forward(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::SNAPSHOT_FAST_FORWARD))
+}
+
+fn commit_learned(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::COMMIT_LEARNED))
 }

@@ -116,6 +116,9 @@ pub mod ghost {
     /// A follower committed up to a snapshot it already held the entries of
     /// ([`super::Rules::snapshot_fast_forward`]).
     pub const SNAPSHOT_FAST_FORWARD: u16 = 8192;
+    /// A server advanced its commit index on the commit a vote message
+    /// carried ([`super::Rules::commit_any_message`]).
+    pub const COMMIT_LEARNED: u16 = 16384;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -279,10 +282,15 @@ pub struct Rules {
     /// whose last (index, term) its log already holds commits up to it and
     /// installs nothing (etcd-io/raft and raft-rs `restore`).
     pub snapshot_fast_forward: bool,
+    /// Feature `commit-any-message` (raft-rs `maybe_commit_by_vote`): vote
+    /// and pre-vote requests and replies carry the sender's commit index and
+    /// the term of its entry there; a receiver whose log holds that term at
+    /// that index commits up to it ([`crate::rules::learn_commit`]).
+    pub commit_any_message: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 7] = [
+pub const FEATURES: [&str; 8] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -290,6 +298,7 @@ pub const FEATURES: [&str; 7] = [
     "check-quorum",
     "read-index",
     "snapshot-fast-forward",
+    "commit-any-message",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -324,6 +333,7 @@ impl Rules {
             check_quorum: false,
             read_index: false,
             snapshot_fast_forward: false,
+            commit_any_message: false,
         }
     }
 
@@ -346,6 +356,7 @@ impl Rules {
             "check-quorum" => self.check_quorum = true,
             "read-index" => self.read_index = true,
             "snapshot-fast-forward" => self.snapshot_fast_forward = true,
+            "commit-any-message" => self.commit_any_message = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -363,6 +374,7 @@ impl Rules {
                 self.check_quorum,
                 self.read_index,
                 self.snapshot_fast_forward,
+                self.commit_any_message,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

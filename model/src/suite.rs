@@ -140,6 +140,19 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 snapshot_after: 1,
                 max_in_flight: 5,
                 snapshot_fast_forward: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "commit-any-message",
+            purpose: "a command re-proposed over two terms, commits learned from vote messages",
+            config: Config {
+                clients: 1,
+                ops: 1,
+                max_term: 2,
+                max_log: 1,
+                max_in_flight: 5,
+                commit_any_message: true,
                 ..base
             },
         },
@@ -160,6 +173,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::StaleAppendMatch => "production",
         Bug::PreVoteRaisesTerm => "pre-vote",
         Bug::ReadIndexOldCommit => "read-index",
+        Bug::LearnCommitAnyTerm => "commit-any-message",
     }
 }
 

@@ -97,3 +97,7 @@ fn every_bug_has_its_configuration() {
 fn read_index_old_commit() {
     caught(Bug::ReadIndexOldCommit);
 }
+#[test]
+fn learn_commit_any_term() {
+    caught(Bug::LearnCommitAnyTerm);
+}
