@@ -264,6 +264,10 @@ pub struct PostState {
 /// One line of a trace after the header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
+// Records are read and written one at a time, never held in bulk by the
+// reader, so the node variant's size (a message with its optional commit
+// fields) costs nothing worth a box on every event.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     Node(NodeEvent),
     Client(ClientEvent),
