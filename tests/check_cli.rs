@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 10] = [
+const SUITE: [&str; 11] = [
     "elections",
     "clients",
     "figure8",
@@ -28,6 +28,7 @@ const SUITE: [&str; 10] = [
     "read-index",
     "snapshot-fast-forward",
     "leader-transfer",
+    "commit-any-message",
 ];
 
 #[test]

@@ -12,18 +12,20 @@ fn examples() -> std::path::PathBuf {
 
 #[test]
 fn the_examples_validate() {
+    // Every example in the folder, so a new one is checked as soon as it is added.
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(examples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
     let mut cmd = Command::cargo_bin("raftcheck").unwrap();
-    cmd.arg("validate");
-    for f in [
-        "election-and-commits",
-        "leader-change-truncate",
-        "snapshot-install",
-    ] {
-        cmd.arg(examples().join(format!("{f}.ndjson")));
-    }
+    cmd.arg("validate").args(&files);
+    let n = files.len();
     cmd.assert()
         .code(0)
-        .stdout(predicate::str::contains("3 of 3 runs valid"));
+        .stdout(predicate::str::contains(format!("{n} of {n} runs valid")));
 }
 
 #[test]

@@ -51,11 +51,17 @@ pub enum Bug {
     /// own ([`crate::Rules::leader_transfer`]): the target campaigns with a
     /// log that lacks the leader's entries.
     TransferStaleTarget,
+    /// A server that learns the commit from a vote message
+    /// ([`crate::Rules::commit_any_message`]) commits up to its index
+    /// whenever its log reaches that index, without checking that its entry
+    /// there has the carried term: it commits an entry that is not the
+    /// committed one.
+    LearnCommitAnyTerm,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -70,6 +76,7 @@ impl Bug {
         Bug::PreVoteRaisesTerm,
         Bug::ReadIndexOldCommit,
         Bug::TransferStaleTarget,
+        Bug::LearnCommitAnyTerm,
     ];
 
     /// The name used on the command line.
@@ -89,6 +96,7 @@ impl Bug {
             Bug::PreVoteRaisesTerm => "pre-vote-raises-term",
             Bug::ReadIndexOldCommit => "read-index-old-commit",
             Bug::TransferStaleTarget => "transfer-stale-target",
+            Bug::LearnCommitAnyTerm => "learn-commit-any-term",
         }
     }
 
@@ -125,6 +133,9 @@ impl Bug {
             Bug::TransferStaleTarget => {
                 "a leader sends TimeoutNow before the transfer target's log matches its own"
             }
+            Bug::LearnCommitAnyTerm => {
+                "a commit learned from a vote message ignores the term of the entry at that index"
+            }
         }
     }
 
@@ -146,6 +157,7 @@ impl Bug {
             Bug::PreVoteRaisesTerm => PRE_VOTE_KEEPS_TERMS,
             Bug::ReadIndexOldCommit => LINEARIZABLE,
             Bug::TransferStaleTarget => TRANSFER_TARGET_UP_TO_DATE,
+            Bug::LearnCommitAnyTerm => STATE_MACHINE_SAFETY,
         }
     }
 }

@@ -113,6 +113,8 @@ pub struct Config {
     pub snapshot_fast_forward: bool,
     /// [`Rules::leader_transfer`] (feature `leader-transfer`).
     pub leader_transfer: bool,
+    /// [`Rules::commit_any_message`] (feature `commit-any-message`).
+    pub commit_any_message: bool,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -140,6 +142,7 @@ impl Default for Config {
             read_index: false,
             snapshot_fast_forward: false,
             leader_transfer: false,
+            commit_any_message: false,
             stop: StopFlag::default(),
         }
     }
@@ -190,6 +193,7 @@ impl Config {
             read_index: self.read_index,
             snapshot_fast_forward: self.snapshot_fast_forward,
             leader_transfer: self.leader_transfer,
+            commit_any_message: self.commit_any_message,
             ..Rules::new(self.servers)
         }
     }
@@ -207,6 +211,7 @@ impl Config {
         self.read_index = rules.read_index;
         self.snapshot_fast_forward = rules.snapshot_fast_forward;
         self.leader_transfer = rules.leader_transfer;
+        self.commit_any_message = rules.commit_any_message;
         Ok(())
     }
 

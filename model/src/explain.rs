@@ -71,18 +71,32 @@ pub fn log(l: &Log) -> String {
 
 /// A message, briefly.
 pub fn message(m: &Msg) -> String {
+    let text = message_body(m);
+    match m.commit_info() {
+        Some(c) => format!(
+            "{}, commit {}@t{})",
+            text.trim_end_matches(')'),
+            c.index,
+            c.term
+        ),
+        None => text,
+    }
+}
+
+fn message_body(m: &Msg) -> String {
     match m {
         Msg::RequestVote {
             term,
             last_index,
             last_term,
             transfer,
+            ..
         } => format!(
             "RequestVote(term {term}, last log {last_index}@t{last_term}{})",
             if *transfer { ", transfer" } else { "" }
         ),
         Msg::TimeoutNow { term } => format!("TimeoutNow(term {term})"),
-        Msg::RequestVoteReply { term, granted } => format!(
+        Msg::RequestVoteReply { term, granted, .. } => format!(
             "VoteReply(term {term}, {})",
             if *granted { "granted" } else { "denied" }
         ),
@@ -130,8 +144,9 @@ pub fn message(m: &Msg) -> String {
             term,
             last_index,
             last_term,
+            ..
         } => format!("PreVote(term {term}, last log {last_index}@t{last_term})"),
-        Msg::PreVoteReply { term, granted } => format!(
+        Msg::PreVoteReply { term, granted, .. } => format!(
             "PreVoteReply(term {term}, {})",
             if *granted { "granted" } else { "denied" }
         ),

@@ -43,6 +43,7 @@ pub mod names {
     pub const SNAPSHOT_FAST_FORWARD: &str = "a follower fast-forwards its commit on a snapshot";
     pub const TRANSFER_TARGET_UP_TO_DATE: &str = "Transfer Target Up To Date";
     pub const TRANSFER_COMPLETED: &str = "a leader transfer completes";
+    pub const COMMIT_LEARNED: &str = "a commit is learned from a vote message";
 }
 use names::*;
 
@@ -164,6 +165,11 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     }
     if cfg.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, HEARTBEAT_COMMIT, heartbeat_commit));
+    }
+    // A server learns a commit from a vote message once another server
+    // committed more than it and then campaigns (or answers a campaign).
+    if cfg.commit_any_message && clients && cfg.servers >= 2 && cfg.max_term >= 2 {
+        props.push((Expectation::Sometimes, COMMIT_LEARNED, commit_learned));
     }
     props
 }
@@ -425,4 +431,8 @@ fn transfer_target_up_to_date(_: &RaftModel, state: &RaftState) -> bool {
 
 fn transfer_completed(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::TRANSFER_COMPLETED))
+}
+
+fn commit_learned(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::COMMIT_LEARNED))
 }

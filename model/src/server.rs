@@ -119,6 +119,9 @@ pub mod ghost {
     /// A candidate whose election a TimeoutNow started won it
     /// ([`super::Rules::leader_transfer`]).
     pub const TRANSFER_COMPLETED: u16 = 16384;
+    /// A server advanced its commit index on the commit a vote message
+    /// carried ([`super::Rules::commit_any_message`]).
+    pub const COMMIT_LEARNED: u16 = 32768;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -296,10 +299,15 @@ pub struct Rules {
     /// sends it TimeoutNow; the follower campaigns at once, its RequestVotes
     /// marked `transfer` so that no voter ignores them for a leader lease.
     pub leader_transfer: bool,
+    /// Feature `commit-any-message` (raft-rs `maybe_commit_by_vote`): vote
+    /// and pre-vote requests and replies carry the sender's commit index and
+    /// the term of its entry there; a receiver whose log holds that term at
+    /// that index commits up to it ([`crate::rules::learn_commit`]).
+    pub commit_any_message: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 8] = [
+pub const FEATURES: [&str; 9] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -308,6 +316,7 @@ pub const FEATURES: [&str; 8] = [
     "read-index",
     "snapshot-fast-forward",
     "leader-transfer",
+    "commit-any-message",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -343,6 +352,7 @@ impl Rules {
             read_index: false,
             snapshot_fast_forward: false,
             leader_transfer: false,
+            commit_any_message: false,
         }
     }
 
@@ -366,6 +376,7 @@ impl Rules {
             "read-index" => self.read_index = true,
             "snapshot-fast-forward" => self.snapshot_fast_forward = true,
             "leader-transfer" => self.leader_transfer = true,
+            "commit-any-message" => self.commit_any_message = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -384,6 +395,7 @@ impl Rules {
                 self.read_index,
                 self.snapshot_fast_forward,
                 self.leader_transfer,
+                self.commit_any_message,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

@@ -154,6 +154,19 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_in_flight: 3,
                 check_quorum: true,
                 leader_transfer: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "commit-any-message",
+            purpose: "a command re-proposed over two terms, commits learned from vote messages",
+            config: Config {
+                clients: 1,
+                ops: 1,
+                max_term: 2,
+                max_log: 1,
+                max_in_flight: 5,
+                commit_any_message: true,
                 ..base
             },
         },
@@ -175,6 +188,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::PreVoteRaisesTerm => "pre-vote",
         Bug::ReadIndexOldCommit => "read-index",
         Bug::TransferStaleTarget => "leader-transfer",
+        Bug::LearnCommitAnyTerm => "commit-any-message",
     }
 }
 

@@ -166,13 +166,12 @@ impl Converter {
         else {
             return None;
         };
-        Some(rt::Message {
-            id,
-            from,
-            to,
-            term: m.term()?,
-            rpc: trace_rpc(m)?,
-        })
+        let mut msg = rt::Message::new(id, from, to, m.term()?, trace_rpc(m)?);
+        if let Some(c) = m.commit_info() {
+            msg.commit = Some(c.index);
+            msg.commit_term = Some(c.term);
+        }
+        Some(msg)
     }
 
     /// Events for what changed on server `s` from `a` to `b`, then its sends.

@@ -79,9 +79,16 @@ pub enum Msg {
         last_index: Index,
         last_term: Term,
         transfer: bool,
+        /// The sender's commit (feature commit-any-message), else `None`.
+        commit: Option<CommitInfo>,
     },
     /// Figure 2, RequestVote RPC results.
-    RequestVoteReply { term: Term, granted: bool },
+    RequestVoteReply {
+        term: Term,
+        granted: bool,
+        /// The sender's commit (feature commit-any-message), else `None`.
+        commit: Option<CommitInfo>,
+    },
     /// Figure 2, AppendEntries RPC arguments (`entries` start at `prev_index + 1`).
     AppendEntries {
         term: Term,
@@ -113,10 +120,17 @@ pub enum Msg {
         term: Term,
         last_index: Index,
         last_term: Term,
+        /// The sender's commit (feature commit-any-message), else `None`.
+        commit: Option<CommitInfo>,
     },
     /// The answer to a PreVote: `term` is the request's term when granted,
     /// the voter's own when refused (etcd-io/raft).
-    PreVoteReply { term: Term, granted: bool },
+    PreVoteReply {
+        term: Term,
+        granted: bool,
+        /// The sender's commit (feature commit-any-message), else `None`.
+        commit: Option<CommitInfo>,
+    },
     /// A heartbeat without log position (etcd-io/raft MsgHeartbeat):
     /// `commit` is at most the receiver's matchIndex.
     /// With feature read-index, `ctx` names the read the round confirms
@@ -157,6 +171,27 @@ impl Msg {
             Msg::Request(_) | Msg::Reply { .. } | Msg::NotLeader { .. } => None,
         }
     }
+
+    /// The sender's commit a vote message carries (feature commit-any-message).
+    pub fn commit_info(&self) -> Option<CommitInfo> {
+        match self {
+            Msg::RequestVote { commit, .. }
+            | Msg::RequestVoteReply { commit, .. }
+            | Msg::PreVote { commit, .. }
+            | Msg::PreVoteReply { commit, .. } => *commit,
+            _ => None,
+        }
+    }
+}
+
+/// A sender's commit index and the term of its entry there, as raft-rs
+/// sends them on vote messages (`commit`, `commit_term`; feature
+/// commit-any-message): every entry up to `index` is committed, and the
+/// entry at `index` has term `term`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitInfo {
+    pub index: Index,
+    pub term: Term,
 }
 
 /// The heartbeat context of a client's read (feature read-index): the

@@ -101,3 +101,8 @@ fn read_index_old_commit() {
 fn transfer_stale_target() {
     caught(Bug::TransferStaleTarget);
 }
+
+#[test]
+fn learn_commit_any_term() {
+    caught(Bug::LearnCommitAnyTerm);
+}

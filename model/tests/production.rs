@@ -123,6 +123,7 @@ fn refusal() -> Msg {
     Msg::RequestVoteReply {
         term: 1,
         granted: false,
+        commit: None,
     }
 }
 
@@ -150,6 +151,7 @@ fn a_candidate_refused_by_a_quorum_becomes_follower_in_the_same_term() {
         last_index: 5,
         last_term: 1,
         transfer: false,
+        commit: None,
     };
     let voted = handle_message(&lost, &rules, 2, &rv);
     assert_eq!(
@@ -158,7 +160,8 @@ fn a_candidate_refused_by_a_quorum_becomes_follower_in_the_same_term() {
             Dest::Server(2),
             Msg::RequestVoteReply {
                 term: 1,
-                granted: false
+                granted: false,
+                commit: None,
             }
         )]
     );
@@ -172,6 +175,7 @@ fn a_vote_after_a_refusal_still_wins() {
     let grant = Msg::RequestVoteReply {
         term: 1,
         granted: true,
+        commit: None,
     };
     let won = handle_message(&one, &rules, 3, &grant).state;
     assert_eq!(won.role, Role::Leader);
@@ -225,6 +229,7 @@ fn features_are_switched_on_by_name() {
         "read-index",
         "snapshot-fast-forward",
         "leader-transfer",
+        "commit-any-message",
     ] {
         rules.with_feature(name).unwrap();
     }
@@ -272,7 +277,8 @@ fn a_pre_vote_keeps_the_candidates_term_and_vote() {
             Msg::PreVote {
                 term: 4,
                 last_index: 0,
-                last_term: 0
+                last_term: 0,
+                commit: None,
             }
         );
     }
@@ -289,6 +295,7 @@ fn a_granted_pre_vote_changes_nothing_on_the_voter() {
         term: 4,
         last_index: li,
         last_term: lt,
+        commit: None,
     };
     let step = handle_message(&voter, &rules, 1, &ask(0, 0));
     assert_eq!(step.state, voter, "a pre-vote records nothing");
@@ -298,7 +305,8 @@ fn a_granted_pre_vote_changes_nothing_on_the_voter() {
             Dest::Server(1),
             Msg::PreVoteReply {
                 term: 4,
-                granted: true
+                granted: true,
+                commit: None,
             }
         )]
     );
@@ -312,7 +320,8 @@ fn a_granted_pre_vote_changes_nothing_on_the_voter() {
             Dest::Server(1),
             Msg::PreVoteReply {
                 term: 3,
-                granted: false
+                granted: false,
+                commit: None,
             }
         )]
     );
@@ -338,6 +347,7 @@ fn a_pre_vote_quorum_starts_the_real_election_and_refusals_end_it() {
         &Msg::PreVoteReply {
             term: 4,
             granted: true,
+            commit: None,
         },
     );
     assert_eq!(won.state.role, Role::Candidate);
@@ -348,6 +358,7 @@ fn a_pre_vote_quorum_starts_the_real_election_and_refusals_end_it() {
     let refusal = Msg::PreVoteReply {
         term: 3,
         granted: false,
+        commit: None,
     };
     let mut lost = pre.clone();
     for from in [2, 3] {
@@ -363,6 +374,7 @@ fn a_pre_vote_quorum_starts_the_real_election_and_refusals_end_it() {
         &Msg::PreVoteReply {
             term: 3,
             granted: true,
+            commit: None,
         },
     );
     assert_eq!(stale.state, pre);
@@ -373,6 +385,7 @@ fn a_pre_vote_quorum_starts_the_real_election_and_refusals_end_it() {
         &Msg::PreVoteReply {
             term: 7,
             granted: false,
+            commit: None,
         },
     );
     assert_eq!((newer.state.role, newer.state.term), (Role::Follower, 7));
@@ -676,4 +689,91 @@ fn a_transfer_waits_for_the_target_and_the_target_campaigns_at_once() {
     assert_eq!(stale.state, f);
     let off = handle_message(&f, &with(&["pre-vote"]), 1, &Msg::TimeoutNow { term: 2 });
     assert_eq!(off.state, f);
+}
+
+/// Feature commit-any-message: vote messages carry the sender's commit and
+/// the term of its entry there; without the feature they carry nothing.
+#[test]
+fn vote_messages_carry_the_commit_with_commit_any_message() {
+    use raft_model::types::CommitInfo;
+    let f = follower_with_commit_1();
+    let info = Some(CommitInfo { index: 1, term: 1 });
+    for (features, want) in [(vec![], None), (vec!["commit-any-message"], info)] {
+        let rules = with(&features);
+        let campaign = elections::campaign(&f, &rules);
+        assert!(campaign.sends.iter().all(|(_, m)| m.commit_info() == want));
+        let rules_pv = with(&[features.as_slice(), &["pre-vote"]].concat());
+        let pre = elections::timeout(&f, &rules_pv);
+        assert!(matches!(pre.sends[0].1, Msg::PreVote { .. }));
+        assert!(pre.sends.iter().all(|(_, m)| m.commit_info() == want));
+        let ask = Msg::RequestVote {
+            term: 3,
+            last_index: 0,
+            last_term: 0,
+            commit: None,
+        };
+        let reply = handle_message(&f, &rules, 1, &ask);
+        assert_eq!(reply.sends[0].1.commit_info(), want);
+        let pre_ask = Msg::PreVote {
+            term: 3,
+            last_index: 0,
+            last_term: 0,
+            commit: None,
+        };
+        let reply = handle_message(&f, &rules_pv, 1, &pre_ask);
+        assert_eq!(reply.sends[0].1.commit_info(), want);
+    }
+}
+
+/// A receiver commits up to the carried commit only when its own entry there
+/// has the carried term (Log Matching), whatever message carries it; never
+/// without the feature; and with planted bug learn-commit-any-term, on any
+/// entry at that index.
+#[test]
+fn a_commit_is_learned_only_on_a_matching_entry() {
+    use raft_model::types::CommitInfo;
+    let f = follower_with_commit_1();
+    let reply = |commit| Msg::RequestVoteReply {
+        term: 2,
+        granted: false,
+        commit: Some(commit),
+    };
+    let on = with(&["commit-any-message"]);
+    let learned = handle_message(&f, &on, 1, &reply(CommitInfo { index: 2, term: 1 })).state;
+    assert_eq!(learned.commit, 2);
+    assert!(learned.has(ghost::COMMIT_LEARNED));
+    assert_eq!(learned.sm.session(1).map(|s| s.seq), Some(2));
+    // Another term at index 2: another entry, not committed here.
+    let other = handle_message(&f, &on, 1, &reply(CommitInfo { index: 2, term: 2 })).state;
+    assert_eq!(other.commit, 1);
+    // Past the receiver's log, or not above its commit: nothing.
+    let past = handle_message(&f, &on, 1, &reply(CommitInfo { index: 3, term: 1 })).state;
+    assert_eq!(past.commit, 1);
+    let lower = handle_message(&f, &on, 1, &reply(CommitInfo { index: 1, term: 1 })).state;
+    assert_eq!(
+        lower,
+        handle_message(
+            &f,
+            &Rules::new(3),
+            1,
+            &reply(CommitInfo { index: 1, term: 1 })
+        )
+        .state
+    );
+    // Figure 2 ignores it.
+    let off = handle_message(
+        &f,
+        &Rules::new(3),
+        1,
+        &reply(CommitInfo { index: 2, term: 1 }),
+    )
+    .state;
+    assert_eq!(off.commit, 1);
+    // The planted bug commits the other term's index too.
+    let bug = Rules {
+        bug: Some(Bug::LearnCommitAnyTerm),
+        ..on
+    };
+    let wrong = handle_message(&f, &bug, 1, &reply(CommitInfo { index: 2, term: 2 })).state;
+    assert_eq!(wrong.commit, 2);
 }

@@ -22,6 +22,7 @@ fn leader_of_term_1() -> Server {
     let reply = Msg::RequestVoteReply {
         term: 1,
         granted: true,
+        commit: None,
     };
     let l = handle_message(&c, &rules, 2, &reply).state;
     assert_eq!(l.role, Role::Leader);
@@ -36,6 +37,7 @@ fn a_vote_is_granted_once_per_term() {
         last_index: 0,
         last_term: 0,
         transfer: false,
+        commit: None,
     };
     let s = Server::new(2);
     let a = handle_message(&s, &rules, 1, &rv(1));
@@ -47,7 +49,8 @@ fn a_vote_is_granted_once_per_term() {
             Dest::Server(3),
             Msg::RequestVoteReply {
                 term: 1,
-                granted: false
+                granted: false,
+                commit: None,
             }
         )]
     );
@@ -64,6 +67,7 @@ fn the_election_restriction_refuses_a_shorter_log() {
         last_index: 0,
         last_term: 0,
         transfer: false,
+        commit: None,
     };
     let step = handle_message(&s, &rules, 1, &rv);
     assert_eq!(step.state.term, 2);

@@ -39,19 +39,19 @@ fn generate(path: &std::path::Path, events: u64) -> u64 {
         };
         let event = match i % 4 {
             0 => Event::Send(MessageEvent {
-                msg: Message {
-                    id: i,
-                    from: node,
-                    to: 1 + (node % 3),
-                    term: 2,
-                    rpc: Rpc::AppendEntries {
+                msg: Message::new(
+                    i,
+                    node,
+                    1 + (node % 3),
+                    2,
+                    Rpc::AppendEntries {
                         prev_index: i,
                         prev_term: 2,
                         commit: i,
                         entries: Some(vec![entry]),
                         entry_count: None,
                     },
-                },
+                ),
             }),
             1 => Event::Append(Append {
                 index: i,

@@ -264,6 +264,10 @@ pub struct PostState {
 /// One line of a trace after the header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
+// Records are read and written one at a time, never held in bulk by the
+// reader, so the node variant's size (a message with its optional commit
+// fields) costs nothing worth a box on every event.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     Node(NodeEvent),
     Client(ClientEvent),
@@ -450,7 +454,7 @@ pub struct MessageEvent {
 /// A message between two nodes. `(from, id)` identifies it: a receive names
 /// the send it delivers by carrying the same `from` and `id` (and identical
 /// fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
     pub id: u64,
     pub from: NodeId,
@@ -458,6 +462,95 @@ pub struct Message {
     pub term: Term,
     #[serde(flatten)]
     pub rpc: Rpc,
+    /// Feature `commit-any-message`: the sender's commit index, on an RPC
+    /// that has no `commit` of its own (`append_entries` and `heartbeat`
+    /// carry theirs in [`Rpc`]). Present exactly when `commit_term` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Index>,
+    /// Feature `commit-any-message`: the term of the sender's entry at its
+    /// commit index (raft-rs `commit_term`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_term: Option<Term>,
+}
+
+impl Message {
+    /// A message without commit information.
+    pub fn new(id: u64, from: NodeId, to: NodeId, term: Term, rpc: Rpc) -> Self {
+        Message {
+            id,
+            from,
+            to,
+            term,
+            rpc,
+            commit: None,
+            commit_term: None,
+        }
+    }
+
+    /// The sender's commit index and the term of its entry there, when the
+    /// message carries both (feature `commit-any-message`).
+    pub fn commit_info(&self) -> Option<(Index, Term)> {
+        let commit = self.rpc.own_commit().or(self.commit)?;
+        Some((commit, self.commit_term?))
+    }
+
+    /// What is wrong with the message's `commit` and `commit_term`, if
+    /// anything: they go together, and an RPC with a `commit` of its own
+    /// takes only `commit_term`.
+    pub fn commit_fields_error(&self) -> Option<(&'static str, &'static str)> {
+        let own = self.rpc.own_commit().is_some();
+        match (own, self.commit.is_some(), self.commit_term.is_some()) {
+            (true, true, _) => Some(("commit", "given twice")),
+            (false, true, false) => Some((
+                "commit_term",
+                "missing field (commit and commit_term go together)",
+            )),
+            (false, false, true) => Some((
+                "commit",
+                "missing field (commit and commit_term go together)",
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        fn take<T: serde::de::DeserializeOwned, E: Error>(
+            map: &mut serde_json::Map<String, serde_json::Value>,
+            key: &'static str,
+        ) -> Result<Option<T>, E> {
+            match map.remove(key) {
+                None => Ok(None),
+                Some(v) => serde_json::from_value(v).map(Some).map_err(E::custom),
+            }
+        }
+        let required = |v: Option<u64>, key: &'static str| v.ok_or(D::Error::missing_field(key));
+        let id = required(take(&mut map, "id")?, "id")?;
+        let from = required(take(&mut map, "from")?, "from")?;
+        let to = required(take(&mut map, "to")?, "to")?;
+        let term = required(take(&mut map, "term")?, "term")?;
+        let own = Rpc::has_own_commit(map.get("rpc").and_then(|v| v.as_str()));
+        let commit = if own { None } else { take(&mut map, "commit")? };
+        let commit_term = take(&mut map, "commit_term")?;
+        let rpc: Rpc =
+            serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        let m = Message {
+            id,
+            from,
+            to,
+            term,
+            rpc,
+            commit,
+            commit_term,
+        };
+        if let Some((field, what)) = m.commit_fields_error() {
+            return Err(D::Error::custom(format!("{field}: {what}")));
+        }
+        Ok(m)
+    }
 }
 
 /// The body of a message; `rpc` on the wire names the variant.
@@ -567,6 +660,20 @@ impl Rpc {
         }
     }
 
+    /// The `commit` of an RPC that carries one of its own (`append_entries`,
+    /// `heartbeat`).
+    pub fn own_commit(&self) -> Option<Index> {
+        match self {
+            Rpc::AppendEntries { commit, .. } | Rpc::Heartbeat { commit, .. } => Some(*commit),
+            _ => None,
+        }
+    }
+
+    /// Whether the RPC named `rpc` has a `commit` of its own.
+    pub fn has_own_commit(rpc: Option<&str>) -> bool {
+        matches!(rpc, Some("append_entries" | "heartbeat"))
+    }
+
     /// How many entries an AppendEntries carries, as far as it is known.
     pub fn entry_count(&self) -> Option<u64> {
         match self {
@@ -598,6 +705,21 @@ pub enum EntryData {
     Noop,
     /// A client command, identified by (client, req) for exactly-once application.
     Command { client: u64, req: u64, op: Op },
+    /// A membership change (a configuration entry). Version 1 has static
+    /// membership: the entry is replicated, committed and applied like any
+    /// other, and its contents (`data`, any JSON, optional) are compared
+    /// between copies of the entry, never interpreted.
+    Config {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+    },
+    /// An application command the checker does not interpret (no client
+    /// session it can see): `data`, any JSON, optional, is compared between
+    /// copies of the entry.
+    Opaque {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<serde_json::Value>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

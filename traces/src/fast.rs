@@ -70,6 +70,7 @@ struct WireMsg<'a> {
     data: Option<serde_json::Value>,
     transfer: Option<bool>,
     context: Option<u64>,
+    commit_term: Option<Term>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +87,7 @@ struct WireData {
     client: Option<u64>,
     req: Option<u64>,
     op: Option<WireOp>,
+    data: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -131,12 +133,19 @@ fn op(w: WireOp) -> Option<Op> {
 fn entry(w: WireEntry) -> Option<Entry> {
     let data = match w.data {
         None => None,
-        Some(d) => Some(match (d.kind.as_str(), d.client, d.req, d.op) {
-            ("noop", None, None, None) => EntryData::Noop,
-            ("command", Some(client), Some(req), Some(o)) => EntryData::Command {
+        Some(d) => Some(match (d.kind.as_str(), d.client, d.req, d.op, d.data) {
+            ("noop", None, None, None, None) => EntryData::Noop,
+            ("command", Some(client), Some(req), Some(o), None) => EntryData::Command {
                 client,
                 req,
                 op: op(o)?,
+            },
+            // `"data": null` reads as absent on the slow path too.
+            ("config", None, None, None, data) => EntryData::Config {
+                data: data.filter(|v| !v.is_null()),
+            },
+            ("opaque", None, None, None, data) => EntryData::Opaque {
+                data: data.filter(|v| !v.is_null()),
             },
             _ => return None,
         }),
@@ -195,23 +204,28 @@ fn rpc(m: WireMsg) -> Option<Message> {
     ]
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
-    let allowed = match m.rpc {
-        "request_vote" => LI | LT | TR,
-        "request_vote_reply" => GR,
-        "append_entries" => PI | PT | CO | EN | EC,
-        "append_entries_reply" => SU | MI | HI | HT,
-        "install_snapshot" => LI | LT | OF | DO | DA,
-        "install_snapshot_reply" => LI,
-        "pre_vote" => LI | LT,
-        "pre_vote_reply" => GR,
-        "heartbeat" => CO | CX,
-        "heartbeat_reply" => CX,
-        "timeout_now" => 0,
-        _ => return None,
-    };
+    // Every RPC may carry `commit` (feature commit-any-message; its own for
+    // append_entries and heartbeat).
+    let allowed = CO
+        | match m.rpc {
+            "request_vote" => LI | LT | TR,
+            "request_vote_reply" => GR,
+            "append_entries" => PI | PT | EN | EC,
+            "append_entries_reply" => SU | MI | HI | HT,
+            "install_snapshot" => LI | LT | OF | DO | DA,
+            "install_snapshot_reply" => LI,
+            "pre_vote" => LI | LT,
+            "pre_vote_reply" => GR,
+            "heartbeat" => CX,
+            "heartbeat_reply" => CX,
+            "timeout_now" => 0,
+            _ => return None,
+        };
     if present & !allowed != 0 {
         return None;
     }
+    let own = Rpc::has_own_commit(Some(m.rpc));
+    let (commit, commit_term) = (m.commit, m.commit_term);
     let body = match m.rpc {
         "request_vote" => Rpc::RequestVote {
             last_index: m.last_index?,
@@ -258,13 +272,18 @@ fn rpc(m: WireMsg) -> Option<Message> {
         "heartbeat_reply" => Rpc::HeartbeatReply { context: m.context },
         _ => Rpc::TimeoutNow {},
     };
-    Some(Message {
+    let msg = Message {
         id: m.id,
         from: m.from,
         to: m.to,
         term: m.term,
         rpc: body,
-    })
+        commit: if own { None } else { commit },
+        commit_term,
+    };
+    // A message whose commit fields do not go together takes the slow path,
+    // which names the field.
+    msg.commit_fields_error().is_none().then_some(msg)
 }
 
 /// Decodes one line as a node event, or `None` (see the module docs).

@@ -449,16 +449,31 @@ impl<R: BufRead> TraceReader<R> {
         let from = self.take_in(&mut msg, "from", "msg")?;
         let to = self.take_in(&mut msg, "to", "msg")?;
         let term = self.take_in(&mut msg, "term", "msg")?;
+        // Feature commit-any-message: `commit` belongs to the message
+        // unless the RPC has one of its own.
+        let own = Rpc::has_own_commit(msg.get("rpc").and_then(Value::as_str));
+        let commit = if own {
+            None
+        } else {
+            self.take_opt_in(&mut msg, "commit", "msg")?
+        };
+        let commit_term = self.take_opt_in(&mut msg, "commit_term", "msg")?;
         let rpc: Rpc = self.typed(Value::Object(msg), "msg", ErrorKind::Field)?;
-        Ok(MessageEvent {
-            msg: Message {
-                id,
-                from,
-                to,
-                term,
-                rpc,
-            },
-        })
+        let msg = Message {
+            id,
+            from,
+            to,
+            term,
+            rpc,
+            commit,
+            commit_term,
+        };
+        if let Some((field, what)) = msg.commit_fields_error() {
+            return Err(self
+                .err(ErrorKind::Field, what)
+                .with_field(join("msg", field)));
+        }
+        Ok(MessageEvent { msg })
     }
 
     fn take_in<T: DeserializeOwned>(
@@ -471,6 +486,20 @@ impl<R: BufRead> TraceReader<R> {
         match map.remove(key) {
             Some(v) => self.typed(v, &name, ErrorKind::Field),
             None => Err(self.err(ErrorKind::Field, "missing field").with_field(name)),
+        }
+    }
+
+    fn take_opt_in<T: DeserializeOwned>(
+        &self,
+        map: &mut Map<String, Value>,
+        key: &str,
+        prefix: &str,
+    ) -> Result<Option<T>, TraceError> {
+        match map.remove(key) {
+            None => Ok(None),
+            Some(v) => self
+                .typed(v, &join(prefix, key), ErrorKind::Field)
+                .map(Some),
         }
     }
 

@@ -36,8 +36,18 @@ fn entry() -> impl Strategy<Value = Entry> {
             req,
             op
         }),
+        opaque_data().prop_map(|data| EntryData::Config { data }),
+        opaque_data().prop_map(|data| EntryData::Opaque { data }),
     ];
     (small(), option::of(data)).prop_map(|(term, data)| Entry { term, data })
+}
+
+/// Any JSON (not null, which reads as absent), or none.
+fn opaque_data() -> impl Strategy<Value = Option<serde_json::Value>> {
+    option::of(prop_oneof![
+        small().prop_map(|n| serde_json::json!(n)),
+        text().prop_map(|t| serde_json::json!({ "change": t, "voters": [1, 2, 3] })),
+    ])
 }
 
 fn entries() -> impl Strategy<Value = Option<Vec<Entry>>> {
@@ -145,7 +155,13 @@ fn post() -> impl Strategy<Value = PostState> {
 
 /// An event of `node`: messages are sent from it or received by it.
 fn event(node: NodeId) -> impl Strategy<Value = Event> {
-    let msg = (small(), node_id(), small(), rpc());
+    let msg = (
+        small(),
+        node_id(),
+        small(),
+        rpc(),
+        option::of((small(), small())),
+    );
     prop_oneof![
         (
             prop_oneof![Just(InitReason::Boot), Just(InitReason::Restart)],
@@ -192,17 +208,18 @@ fn event(node: NodeId) -> impl Strategy<Value = Event> {
             })),
         prop_oneof![Just(TimerKind::Election), Just(TimerKind::Heartbeat)]
             .prop_map(|timer| Event::Timeout(Timeout { timer })),
-        (msg, any::<bool>()).prop_map(move |((id, peer, term, rpc), send)| {
+        (msg, any::<bool>()).prop_map(move |((id, peer, term, rpc, commit), send)| {
             let (from, to) = if send { (node, peer) } else { (peer, node) };
-            let msg = MessageEvent {
-                msg: Message {
-                    id,
-                    from,
-                    to,
-                    term,
-                    rpc,
-                },
-            };
+            let mut msg = Message::new(id, from, to, term, rpc);
+            // Feature commit-any-message: commit_term, with commit unless
+            // the rpc has its own.
+            if let Some((index, commit_term)) = commit {
+                msg.commit_term = Some(commit_term);
+                if msg.rpc.own_commit().is_none() {
+                    msg.commit = Some(index);
+                }
+            }
+            let msg = MessageEvent { msg };
             if send {
                 Event::Send(msg)
             } else {

@@ -19,6 +19,8 @@ D["op"]={"oneOf":[
 D["entry_data"]={"oneOf":[
   obj({"kind":{"const":"noop"}},["kind"]),
   obj({"kind":{"const":"command"},"client":u,"req":u,"op":{"$ref":"#/$defs/op"}},["kind","client","req","op"]),
+  obj({"kind":{"const":"config"},"data":{}},["kind"]),
+  obj({"kind":{"const":"opaque"},"data":{}},["kind"]),
 ]}
 D["entry"]=obj({"term":u,"data":{"$ref":"#/$defs/entry_data"}},["term"])
 D["entries"]={"type":"array","items":{"$ref":"#/$defs/entry"}}
@@ -26,9 +28,16 @@ D["role"]={"enum":["follower","pre_candidate","candidate","leader"]}
 D["post"]=obj({"term":u,"vote":nullable_node,"role":{"$ref":"#/$defs/role"},"leader":nullable_node,"commit":u,"applied":u,
   "last_index":u,"last_term":u,"snapshot_index":u,"snapshot_term":u},[])
 common={"msg_head":{"id":u,"from":{"$ref":"#/$defs/node"},"to":{"$ref":"#/$defs/node"},"term":u}}
+# Feature commit-any-message: every message may carry commit_term, and a
+# message whose rpc has no commit of its own also commit (the two go together).
 def msg(rpc, props, req):
     p=dict(common["msg_head"]); p["rpc"]={"const":rpc}; p.update(props)
-    return obj(p,["id","from","to","term","rpc"]+req)
+    p["commit_term"]=u
+    o=obj(p,["id","from","to","term","rpc"]+req)
+    if "commit" not in props:
+        p["commit"]=u
+        o["dependentRequired"]={"commit":["commit_term"],"commit_term":["commit"]}
+    return o
 D["message"]={"oneOf":[
   msg("request_vote",{"last_index":u,"last_term":u,"transfer":{"type":"boolean"}},["last_index","last_term"]),
   msg("request_vote_reply",{"granted":{"type":"boolean"}},["granted"]),

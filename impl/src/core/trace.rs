@@ -408,11 +408,5 @@ pub fn message(m: &Message) -> rt::Message {
             last_index: *last_index,
         },
     };
-    rt::Message {
-        id: m.id,
-        from: m.from,
-        to: m.to,
-        term: m.term,
-        rpc,
-    }
+    rt::Message::new(m.id, m.from, m.to, m.term, rpc)
 }

@@ -1,6 +1,6 @@
 //! Leader election (section 5.2 and the election restriction of 5.4.1).
 
-use super::{become_follower, observe_term, Step};
+use super::{become_follower, commit_info, observe_term, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
 use crate::types::{Msg, NodeId, Role, Term, Transfer};
@@ -47,11 +47,13 @@ fn start_election(s: &Server, rules: &Rules, transfer: bool) -> Step {
         return step;
     }
     let term = step.state.term;
+    let commit = commit_info(&step.state, rules);
     ask_peers(&mut step, rules, |last_index, last_term| Msg::RequestVote {
         term,
         last_index,
         last_term,
         transfer,
+        commit,
     });
     step
 }
@@ -82,10 +84,12 @@ pub fn pre_campaign(s: &Server, rules: &Rules) -> Step {
         sends: vec![],
     };
     let term = s.term + 1;
+    let commit = commit_info(&step.state, rules);
     ask_peers(&mut step, rules, |last_index, last_term| Msg::PreVote {
         term,
         last_index,
         last_term,
+        commit,
     });
     step
 }
@@ -119,6 +123,7 @@ pub fn handle_pre_vote(
     let reply = Msg::PreVoteReply {
         term: if granted { term } else { next.term },
         granted,
+        commit: commit_info(&next, rules),
     };
     let mut step = Step {
         state: next,
@@ -333,6 +338,7 @@ pub fn handle_request_vote(
     let reply = Msg::RequestVoteReply {
         term: next.term,
         granted,
+        commit: commit_info(&next, rules),
     };
     let mut step = Step {
         state: next,

@@ -13,8 +13,9 @@ pub mod elections;
 pub mod replication;
 pub mod snapshots;
 
+use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
-use crate::types::{Dest, Msg, NodeId, Outgoing, Role, Term};
+use crate::types::{CommitInfo, Dest, Msg, NodeId, Outgoing, Role, Term};
 
 /// The result of one rule: the server's new state and the messages it sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,9 +66,70 @@ pub(crate) fn become_follower(s: &mut Server) {
     s.transfer_campaign = false;
 }
 
+/// What a server's vote messages carry of its commit: with feature
+/// commit-any-message, its commit index and the term of its entry there
+/// (raft-rs `commit_info`), else nothing.
+pub fn commit_info(s: &Server, rules: &Rules) -> Option<CommitInfo> {
+    if !rules.commit_any_message {
+        return None;
+    }
+    // The commit index is never below the snapshot, so its term is known.
+    let term = s.log.term_at(s.commit)?;
+    Some(CommitInfo {
+        index: s.commit,
+        term,
+    })
+}
+
+/// Feature commit-any-message (raft-rs `maybe_commit_by_vote`): a server
+/// that receives a message carrying the sender's commit `info` commits up
+/// to `info.index` when its own log holds an entry of term `info.term`
+/// there. Not in Figure 2, and safe:
+/// - the sender's commitIndex is `info.index`, so the sender's entries up
+///   to it are committed (State Machine Safety: an entry committed on one
+///   server is the entry every server ever commits at that index, and
+///   Leader Completeness keeps it in every later leader's log);
+/// - Log Matching: "if two logs contain an entry with the same index and
+///   term, then the logs are identical in all entries up through the given
+///   index"; the receiver's entry at `info.index` has the sender's term, so
+///   its entries 1..=`info.index` are the sender's committed ones.
+///
+/// So the receiver commits (and applies) exactly the committed prefix, as
+/// if the leader had told it with AppendEntries' leaderCommit. The term
+/// check is what makes it safe: the same index with another term is another
+/// entry, possibly one that will be overwritten (planted bug
+/// `learn-commit-any-term`). Without the entry (a shorter log, or the index
+/// compacted away, which is below the receiver's own commit) it learns
+/// nothing. Returns the replies to clients a leader owes for what it applies.
+pub fn learn_commit(s: &mut Server, rules: &Rules, info: CommitInfo) -> Vec<Outgoing> {
+    let holds = if rules.bug(Bug::LearnCommitAnyTerm) {
+        // Wrong: any entry at that index will do.
+        s.log.entry(info.index).is_some()
+    } else {
+        s.log.entry(info.index).map(|e| e.term) == Some(info.term)
+    };
+    if !rules.commit_any_message || info.index <= s.commit || !holds {
+        return vec![];
+    }
+    s.ghost |= ghost::COMMIT_LEARNED;
+    replication::commit_to(s, rules, info.index)
+}
+
 /// Handles any message a server can receive from server `from`, or a client
-/// request, by dispatching to the rule for it.
+/// request, by dispatching to the rule for it; with feature
+/// commit-any-message the server then learns the commit the message
+/// carries ([`learn_commit`]).
 pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Step {
+    let mut step = dispatch(s, rules, from, msg);
+    if let (true, Some(info)) = (rules.commit_any_message, msg.commit_info()) {
+        let replies = learn_commit(&mut step.state, rules, info);
+        step.sends.extend(replies);
+    }
+    step
+}
+
+/// The rule for a message.
+fn dispatch(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Step {
     match msg {
         Msg::RequestVote {
             term,
@@ -75,7 +137,7 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
             last_term,
             ..
         } => elections::handle_request_vote(s, rules, from, *term, *last_index, *last_term),
-        Msg::RequestVoteReply { term, granted } => {
+        Msg::RequestVoteReply { term, granted, .. } => {
             elections::handle_request_vote_reply(s, rules, from, *term, *granted)
         }
         Msg::AppendEntries {
@@ -114,8 +176,9 @@ pub fn handle_message(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Ste
             term,
             last_index,
             last_term,
+            ..
         } => elections::handle_pre_vote(s, rules, from, *term, *last_index, *last_term),
-        Msg::PreVoteReply { term, granted } => {
+        Msg::PreVoteReply { term, granted, .. } => {
             elections::handle_pre_vote_reply(s, rules, from, *term, *granted)
         }
         Msg::Heartbeat { term, commit, ctx } => {

@@ -3,7 +3,7 @@
 //! produced, field by field, for every field the trace shows.
 
 use raft_model::rules::replication;
-use raft_model::types::{Index, NodeId, Role, Term};
+use raft_model::types::{CommitInfo, Index, NodeId, Role, Term};
 use raft_trace as rt;
 
 use super::convert;
@@ -123,7 +123,8 @@ impl NodeReplay {
             return Ok(());
         }
         let rule = self.rule;
-        self.filter(|c| agree(c, &view, ctx, rule))
+        let carried = self.carried_commit.take();
+        self.filter(|c| agree(c, &view, ctx, rule, carried))
     }
 
     /// Checks the node's last step at the end of the trace.
@@ -133,7 +134,13 @@ impl NodeReplay {
 }
 
 /// The checkpoint comparison of one candidate with what the trace showed.
-fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
+fn agree(
+    c: &mut Cand,
+    v: &View,
+    ctx: &Ctx,
+    rule: &'static str,
+    carried: Option<CommitInfo>,
+) -> Outcome {
     let s = &c.s;
     let mismatch = |what: &str, want: String, got: String| {
         Err(Violation::new(
@@ -193,8 +200,8 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
             Some(m) => {
                 return mismatch(
                     &format!("entry at index {i}"),
-                    format!("of term {} {:?}", m.term, m.cmd),
-                    format!("of term {} {:?}", e.term, e.data),
+                    format!("{} of term {}", convert::describe(&m.cmd), m.term),
+                    convert::describe_trace(e),
                 )
             }
             None => {
@@ -215,8 +222,9 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
                 format!(
                     "commit index at most {} (Figure 2: a leader commits an entry of its \
                      current term stored on a majority, and a follower up to \
-                     min(leaderCommit, index of last new entry))",
-                    s.commit
+                     min(leaderCommit, index of last new entry){})",
+                    s.commit,
+                    carried.map_or(String::new(), |info| learned(s, ctx, info))
                 ),
                 format!("commit index {commit}"),
             ));
@@ -233,6 +241,28 @@ fn agree(c: &mut Cand, v: &View, ctx: &Ctx, rule: &'static str) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// Why the commit a received message carried (feature commit-any-message)
+/// did not allow more.
+fn learned(s: &raft_model::server::Server, ctx: &Ctx, info: CommitInfo) -> String {
+    if !ctx.rules.commit_any_message {
+        return format!(
+            "; the message's commit {} is not a rule: feature commit-any-message is \
+             not among the run's features",
+            info.index
+        );
+    }
+    format!(
+        "; commit-any-message commits up to the message's commit {} only when the \
+         receiver's entry there has commit_term {} (Log Matching), and its entry there \
+         has term {}",
+        info.index,
+        info.term,
+        s.log
+            .term_at(info.index)
+            .map_or("none".to_string(), |t| t.to_string())
+    )
 }
 
 fn show(v: Option<NodeId>) -> String {

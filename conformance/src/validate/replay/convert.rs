@@ -7,19 +7,27 @@
 //! most once. So a trace command becomes a model command with the same
 //! client and request number and an operation that stands for the trace's
 //! operation (a fingerprint of it); a no-op becomes a command of the reserved
-//! client 0; an entry whose data the emitter does not log becomes the
-//! [`opaque`] command, compared by term only.
+//! client 0; a configuration entry and an opaque application entry become
+//! commands of their own reserved clients whose operation is a fingerprint of
+//! their `data` (or [`Op::Read`] when the entry has none: unknown, so it
+//! agrees with any data); an entry whose data the emitter does not log
+//! becomes the [`opaque`] command, compared by term only.
 
 use std::hash::{Hash, Hasher};
 
 use raft_model::state_machine::StateMachine;
-use raft_model::types::{Command, Entry, Msg, Op};
+use raft_model::types::{Command, CommitInfo, Entry, Msg, Op};
 use raft_trace as rt;
 
 /// The client id that stands for a leader's no-op entry.
 pub const NOOP_CLIENT: u64 = 0;
 /// The client id of an entry whose data is not observed.
 pub const OPAQUE_CLIENT: u64 = u64::MAX;
+/// The client id that stands for a configuration entry (`"kind":"config"`).
+pub const CONFIG_CLIENT: u64 = u64::MAX - 1;
+/// The client id that stands for an opaque application entry
+/// (`"kind":"opaque"`).
+pub const APP_CLIENT: u64 = u64::MAX - 2;
 
 /// The command of an entry whose data the trace does not show.
 pub fn opaque() -> Command {
@@ -44,15 +52,85 @@ pub fn command(data: Option<&rt::EntryData>) -> Command {
             seq: *req,
             op: Op::Write(fingerprint(op)),
         },
+        Some(rt::EntryData::Config { data }) => Command {
+            client: CONFIG_CLIENT,
+            seq: 0,
+            op: data_op(data.as_ref()),
+        },
+        Some(rt::EntryData::Opaque { data }) => Command {
+            client: APP_CLIENT,
+            seq: 0,
+            op: data_op(data.as_ref()),
+        },
+    }
+}
+
+/// The operation standing for an entry's opaque `data`: a fingerprint of it,
+/// or [`Op::Read`] when it is absent (unknown).
+fn data_op(data: Option<&serde_json::Value>) -> Op {
+    match data {
+        None => Op::Read,
+        Some(v) => Op::Write(fingerprint(&v.to_string())),
     }
 }
 
 /// A stable 64-bit fingerprint of an operation (SipHash with fixed keys).
-fn fingerprint(op: &rt::Op) -> u64 {
+fn fingerprint<T: Hash + ?Sized>(op: &T) -> u64 {
     #[allow(deprecated)]
     let mut h = std::hash::SipHasher::new();
     op.hash(&mut h);
     h.finish()
+}
+
+/// Whether two model commands may stand for the same entry: the same kind
+/// and identity, and the same contents where both are known (an entry whose
+/// data is not logged agrees with anything; a configuration or opaque entry
+/// without `data` with any of its kind).
+pub fn commands_agree(a: &Command, b: &Command) -> bool {
+    if a.client == OPAQUE_CLIENT || b.client == OPAQUE_CLIENT {
+        return true;
+    }
+    if (a.client, a.seq) != (b.client, b.seq) {
+        return false;
+    }
+    a.op == b.op || (has_opaque_data(a) && (a.op == Op::Read || b.op == Op::Read))
+}
+
+fn has_opaque_data(c: &Command) -> bool {
+    c.client == CONFIG_CLIENT || c.client == APP_CLIENT
+}
+
+/// What an entry is, in words, for violations.
+pub fn describe(c: &Command) -> String {
+    match c.client {
+        NOOP_CLIENT => "a no-op".into(),
+        OPAQUE_CLIENT => "an entry of unknown contents".into(),
+        CONFIG_CLIENT | APP_CLIENT => {
+            let kind = if c.client == CONFIG_CLIENT {
+                "a configuration entry"
+            } else {
+                "an opaque application entry"
+            };
+            match c.op {
+                Op::Write(f) => format!("{kind} (data fingerprint {f:016x})"),
+                _ => format!("{kind} (data not logged)"),
+            }
+        }
+        _ => format!("a command of client {} request {}", c.client, c.seq),
+    }
+}
+
+/// What a trace entry is, in words, for violations.
+pub fn describe_trace(e: &rt::Entry) -> String {
+    match &e.data {
+        None => format!("an entry of term {} (contents not logged)", e.term),
+        Some(d) => format!(
+            "{} of term {}: {}",
+            describe(&command(Some(d))),
+            e.term,
+            serde_json::to_string(d).unwrap_or_default()
+        ),
+    }
 }
 
 /// The model entry for a trace entry.
@@ -65,16 +143,37 @@ pub fn entry(e: &rt::Entry) -> Entry {
 
 /// Whether a model entry agrees with what the trace shows of an entry.
 pub fn entry_agrees(model: &Entry, trace: &rt::Entry) -> bool {
-    model.term == trace.term
-        && (trace.data.is_none()
-            || model.cmd.client == OPAQUE_CLIENT
-            || model.cmd == command(trace.data.as_ref()))
+    model.term == trace.term && commands_agree(&model.cmd, &command(trace.data.as_ref()))
 }
 
 /// Whether a command is a client's (so its application goes through the
 /// session table in a way the trace reports).
 pub fn is_client_command(c: &Command) -> bool {
-    c.client != NOOP_CLIENT && c.client != OPAQUE_CLIENT
+    !matches!(
+        c.client,
+        NOOP_CLIENT | OPAQUE_CLIENT | CONFIG_CLIENT | APP_CLIENT
+    )
+}
+
+/// The sender's commit a trace message carries (feature commit-any-message).
+pub fn commit_info(m: &rt::Message) -> Option<CommitInfo> {
+    m.commit_info()
+        .map(|(index, term)| CommitInfo { index, term })
+}
+
+/// A model message as it went over the wire: a vote message carries the
+/// commit the trace message carries (the sender's choice; that it is true
+/// is checked on the sender's side).
+pub fn with_commit(mut msg: Msg, m: &rt::Message) -> Msg {
+    let wire = commit_info(m);
+    match &mut msg {
+        Msg::RequestVote { commit, .. }
+        | Msg::RequestVoteReply { commit, .. }
+        | Msg::PreVote { commit, .. }
+        | Msg::PreVoteReply { commit, .. } => *commit = wire,
+        _ => {}
+    }
+    msg
 }
 
 /// A trace message as a model message, for a receive whose send the replay
@@ -82,6 +181,10 @@ pub fn is_client_command(c: &Command) -> bool {
 /// not comparable, so an InstallSnapshot carries an empty state machine and
 /// the receiver marks its state machine unknown.
 pub fn message(m: &rt::Message) -> Msg {
+    with_commit(message_body(m), m)
+}
+
+fn message_body(m: &rt::Message) -> Msg {
     let term = m.term;
     match &m.rpc {
         rt::Rpc::RequestVote {
@@ -93,10 +196,12 @@ pub fn message(m: &rt::Message) -> Msg {
             last_index: *last_index,
             last_term: *last_term,
             transfer: *transfer,
+            commit: None,
         },
         rt::Rpc::RequestVoteReply { granted } => Msg::RequestVoteReply {
             term,
             granted: *granted,
+            commit: None,
         },
         rt::Rpc::AppendEntries {
             prev_index,
@@ -146,10 +251,12 @@ pub fn message(m: &rt::Message) -> Msg {
             term,
             last_index: *last_index,
             last_term: *last_term,
+            commit: None,
         },
         rt::Rpc::PreVoteReply { granted } => Msg::PreVoteReply {
             term,
             granted: *granted,
+            commit: None,
         },
         rt::Rpc::Heartbeat { commit, context } => Msg::Heartbeat {
             term,
@@ -202,7 +309,14 @@ pub fn same_kind(model: &Msg, rpc: &rt::Rpc) -> bool {
 /// With `stale`, the message answers a request of an older term: its
 /// receiver, seeing the newer term, only steps down, so only the term and
 /// the outcome are compared.
+///
+/// The commit a vote message carries (feature commit-any-message) is taken
+/// as sent; [`super::effects::send`] checks it is true of the sender.
 pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, String> {
+    sent_body(model, sent, stale).map(|m| with_commit(m, sent))
+}
+
+fn sent_body(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, String> {
     if model.term() != Some(sent.term) {
         return Err(format!("term {}", model.term().unwrap_or(0)));
     }
@@ -269,10 +383,11 @@ pub fn sent_as(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, Stri
                 for (k, (m, t)) in entries.iter().zip(es).enumerate() {
                     if !entry_agrees(m, t) {
                         return Err(format!(
-                            "entry at index {} of term {} ({:?})",
+                            "entry at index {}: {} of term {}, not {}",
                             prev_index + 1 + k as u64,
+                            describe(&m.cmd),
                             m.term,
-                            m.cmd
+                            describe_trace(t)
                         ));
                     }
                 }

@@ -16,7 +16,7 @@
 use raft_model::rules::{self, elections, snapshots, Step};
 use raft_model::server::{Log, Persistent, Rules, Server};
 use raft_model::state_machine::StateMachine;
-use raft_model::types::{Index, Msg, NodeId};
+use raft_model::types::{CommitInfo, Index, Msg, NodeId};
 use raft_trace as rt;
 
 use super::checkpoint::View;
@@ -71,6 +71,9 @@ pub(super) struct NodeReplay {
     pub steps: u64,
     /// Why the node is not being replayed, when it is not.
     pub suspended: Option<&'static str>,
+    /// The commit the message of the current step carried (feature
+    /// commit-any-message), for the checkpoint's explanation.
+    pub(super) carried_commit: Option<CommitInfo>,
 }
 
 /// The result of checking an event: a rejection when no candidate agrees.
@@ -167,6 +170,7 @@ impl NodeReplay {
                         None => (convert::message(&m.msg), false),
                     };
                     self.receive(e, &m.msg, &msg, known, ctx)?;
+                    self.carried_commit = convert::commit_info(&m.msg);
                 }
             }
             E::Send(m) if self.active() => {
@@ -362,7 +366,7 @@ impl NodeReplay {
                             }
                         }
                     }
-                    steps
+                    learned(steps, wire, rules)
                 });
                 if !known {
                     for c in &mut self.frontier {
@@ -409,12 +413,30 @@ impl NodeReplay {
                             alternative(Step::unchanged(&c.s));
                         }
                     }
-                    steps
+                    learned(steps, wire, rules)
                 });
             }
         }
         Ok(())
     }
+}
+
+/// Feature commit-any-message: after any rule, the receiver of a message
+/// carrying its sender's commit may learn it ([`rules::learn_commit`]), or
+/// not (a feature is a freedom). Without the feature, the steps as they are.
+fn learned(mut steps: Vec<Step>, wire: &rt::Message, rules: &Rules) -> Vec<Step> {
+    let Some(info) = convert::commit_info(wire).filter(|_| rules.commit_any_message) else {
+        return steps;
+    };
+    for k in 0..steps.len() {
+        let mut step = steps[k].clone();
+        let replies = rules::learn_commit(&mut step.state, rules, info);
+        step.sends.extend(replies);
+        if !steps.contains(&step) {
+            steps.push(step);
+        }
+    }
+    steps
 }
 
 /// The rules an election timeout may take: the features' (a pre-vote with

@@ -23,6 +23,7 @@ pub(super) fn send(
     rule: &'static str,
     rules: &Rules,
 ) -> Result<Msg, Violation> {
+    carried_commit(c, m)?;
     // The rule's own sends first.
     let mut why = None;
     for k in 0..c.pending.len() {
@@ -115,6 +116,7 @@ pub(super) fn send(
                         term: s.term + 1,
                         last_index: s.log.last_index(),
                         last_term: s.log.last_term(),
+                        commit: None,
                     },
                 )],
             },
@@ -136,6 +138,7 @@ pub(super) fn send(
                         last_index: s.log.last_index(),
                         last_term: s.log.last_term(),
                         transfer: s.transfer_campaign,
+                        commit: None,
                     },
                 )],
             },
@@ -227,6 +230,38 @@ pub(super) fn send(
             sent_text(m),
         )),
     }
+}
+
+/// Feature commit-any-message: the commit a message carries must be true
+/// of its sender: at most what the sender has committed (or may announce:
+/// [`Cand::justified`]), with `commit_term` the term of the sender's entry
+/// there. A receiver commits on it, so a false one is the commit rule's
+/// business, whichever features the run declares.
+fn carried_commit(c: &Cand, m: &rt::Message) -> Outcome {
+    let Some(info) = convert::commit_info(m) else {
+        return Ok(());
+    };
+    let bound = c.s.commit.max(c.justified.min(c.s.log.last_index()));
+    let term = c.s.log.term_at(info.index);
+    let compacted = info.index < c.s.log.snapshot_index;
+    if info.index <= bound && (compacted || term == Some(info.term)) {
+        return Ok(());
+    }
+    Err(Violation::new(
+        "CommitRule",
+        format!(
+            "a message's commit and commit_term name an entry its sender has committed \
+             (commit index at most {bound}; the sender's entry at {} has term {})",
+            info.index,
+            term.map_or("none (past its log)".to_string(), |t| t.to_string())
+        ),
+        format!(
+            "commit {} commit_term {} in {}",
+            info.index,
+            info.term,
+            sent_text(m)
+        ),
+    ))
 }
 
 fn sent_text(m: &rt::Message) -> String {
@@ -376,36 +411,56 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
     let dedup = !rules.bug(raft_model::Bug::NoDedup);
     let applied = c.applied_sm.apply(&entry.cmd, dedup);
     c.applied = a.index;
-    if c.sm_known && convert::is_client_command(&entry.cmd) && a.client.is_some() {
-        if (a.client, a.req) != (Some(entry.cmd.client), Some(entry.cmd.seq)) {
+    // The apply names the entry it applies: a command's client and request,
+    // nothing for a no-op, a configuration or an opaque entry (SCHEMA.md,
+    // `apply`). Unknown contents (entries not logged in full) agree with
+    // anything.
+    if entry.cmd.client != convert::OPAQUE_CLIENT {
+        let want =
+            convert::is_client_command(&entry.cmd).then_some((entry.cmd.client, entry.cmd.seq));
+        let got = match (a.client, a.req) {
+            (None, None) => None,
+            (client, req) => Some((client, req)),
+        };
+        if got != want.map(|(c, r)| (Some(c), Some(r))) {
             return Err(Violation::new(
                 "ApplyRule",
                 format!(
-                    "apply of client {} request {}",
-                    entry.cmd.client, entry.cmd.seq
+                    "apply of the entry at index {}: {} of term {}",
+                    a.index,
+                    convert::describe(&entry.cmd),
+                    entry.term
                 ),
-                format!("client {:?} request {:?}", a.client, a.req),
-            ));
-        }
-        if applied.duplicate != a.duplicate {
-            let session = c.applied_sm.session(entry.cmd.client).map(|s| s.seq);
-            return Err(Violation::new(
-                "AtMostOnce",
-                if applied.duplicate {
-                    format!(
-                        "a duplicate: client {}'s session already covers request {} \
-                         (section 8: a retried command is executed at most once)",
-                        entry.cmd.client, entry.cmd.seq
-                    )
-                } else {
-                    format!(
-                        "a first execution of client {} request {} (its session was at {:?})",
-                        entry.cmd.client, entry.cmd.seq, session
-                    )
+                match got {
+                    None => format!("apply at index {} with no client and request", a.index),
+                    Some((client, req)) => format!(
+                        "apply at index {} of client {} request {}",
+                        a.index,
+                        client.map_or("none".into(), |c| c.to_string()),
+                        req.map_or("none".into(), |r| r.to_string())
+                    ),
                 },
-                format!("duplicate {}", a.duplicate),
             ));
         }
+    }
+    if c.sm_known && convert::is_client_command(&entry.cmd) && applied.duplicate != a.duplicate {
+        let session = c.applied_sm.session(entry.cmd.client).map(|s| s.seq);
+        return Err(Violation::new(
+            "AtMostOnce",
+            if applied.duplicate {
+                format!(
+                    "a duplicate: client {}'s session already covers request {} \
+                     (section 8: a retried command is executed at most once)",
+                    entry.cmd.client, entry.cmd.seq
+                )
+            } else {
+                format!(
+                    "a first execution of client {} request {} (its session was at {:?})",
+                    entry.cmd.client, entry.cmd.seq, session
+                )
+            },
+            format!("duplicate {}", a.duplicate),
+        ));
     }
     Ok(())
 }
