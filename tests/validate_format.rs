@@ -211,3 +211,50 @@ fn wrong_flags_exit_2() {
             "/no/such/file.ndjson: cannot open",
         ));
 }
+
+/// `null` was accepted for typed optional fields (`time`, `post`, ...)
+/// although schema.json does not allow it: the reader and the schema agree
+/// now, and the error names the field. A null vote or leader stays valid.
+#[test]
+fn null_where_the_schema_has_none_is_bad_input() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(data.join("null-min.ndjson"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("null-min.ndjson:2"))
+        .stderr(predicate::str::contains("null is not a value"));
+    let dir = tempfile::tempdir().unwrap();
+    let header = r#"{"type":"header","format":"raft-trace/1","implementation":"x","nodes":[1],"observes":{"events":["init"]}}"#;
+    for (line, field) in [
+        (
+            r#"{"type":"init","node":1,"seq":1,"reason":"boot","term":0,"vote":null,"last_index":0,"last_term":0,"post":null}"#,
+            "post",
+        ),
+        (
+            r#"{"type":"init","node":1,"seq":1,"reason":"boot","term":0,"vote":null,"last_index":0,"last_term":0,"post":{"term":null}}"#,
+            "post.term",
+        ),
+    ] {
+        let path = dir.path().join("t.ndjson");
+        std::fs::write(&path, format!("{header}\n{line}\n")).unwrap();
+        Command::cargo_bin("raftcheck")
+            .unwrap()
+            .args(["validate", "--format-only"])
+            .arg(&path)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(field));
+    }
+    let ok = r#"{"type":"init","node":1,"seq":1,"reason":"boot","term":0,"vote":null,"last_index":0,"last_term":0,"post":{"vote":null,"leader":null}}"#;
+    let path = dir.path().join("ok.ndjson");
+    std::fs::write(&path, format!("{header}\n{ok}\n")).unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--format-only"])
+        .arg(&path)
+        .assert()
+        .code(0);
+}

@@ -288,6 +288,10 @@ fn rpc(m: WireMsg) -> Option<Message> {
 
 /// Decodes one line as a node event, or `None` (see the module docs).
 pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
+    // A `null` the format does not allow is named by the slow path.
+    if crate::read::may_have_disallowed_null(bytes) {
+        return None;
+    }
     let l: Line = serde_json::from_slice(bytes).ok()?;
     // Fields every node event has; the rest must belong to the event's type.
     const REASON: u32 = 1;

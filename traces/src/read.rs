@@ -147,6 +147,21 @@ impl<R: BufRead> TraceReader<R> {
     }
 
     /// Parses `self.buf` as a JSON object.
+    /// A `null` where the format has none (schema.json allows it only for
+    /// a vote, a leader and an operation's `from` and `value`).
+    fn no_null(&self, map: &Map<String, Value>) -> Result<(), TraceError> {
+        let obj = Value::Object(map.clone());
+        match disallowed_null(&obj, "") {
+            Some(field) => Err(self
+                .err(
+                    ErrorKind::Field,
+                    "null is not a value of this field (leave the field out instead)",
+                )
+                .with_field(&field)),
+            None => Ok(()),
+        }
+    }
+
     fn parse_object(&self, terminated: bool) -> Result<Map<String, Value>, TraceError> {
         if let Err(e) = std::str::from_utf8(&self.buf) {
             let msg = format!(
@@ -188,6 +203,7 @@ impl<R: BufRead> TraceReader<R> {
             Line::Text { terminated } => terminated,
         };
         let map = self.parse_object(terminated)?;
+        self.no_null(&map)?;
         match map.get("type") {
             Some(Value::String(t)) if t == "header" => {}
             Some(Value::String(t)) => {
@@ -357,6 +373,7 @@ impl<R: BufRead> TraceReader<R> {
     /// fault when the line is not a valid record.
     fn decode_slow(&mut self, terminated: bool) -> Result<Record, TraceError> {
         let mut map = self.parse_object(terminated)?;
+        self.no_null(&map)?;
         let ty = match map.remove("type") {
             Some(Value::String(t)) => t,
             Some(other) => {
@@ -628,4 +645,63 @@ fn reword(msg: &str) -> String {
         return format!("unknown value {rest}");
     }
     msg.to_string()
+}
+
+/// The fields whose value may be `null` (schema.json): a vote or leader
+/// that is none, a cas without an expected value, an absent value. Every
+/// other optional field is left out, not `null`. `data` and `params` hold any
+/// JSON and are not looked into.
+const NULLABLE: [&str; 4] = ["vote", "leader", "from", "value"];
+const ANY_JSON: [&str; 2] = ["data", "params"];
+
+/// The path of the first field in `v` whose value is a `null` the format
+/// does not allow, if any.
+pub(crate) fn disallowed_null(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            match x {
+                Value::Null if !NULLABLE.contains(&k.as_str()) => Some(here),
+                _ if ANY_JSON.contains(&k.as_str()) => None,
+                _ => disallowed_null(x, &here),
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| disallowed_null(x, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// A quick look for `"key": null` with a key outside [`NULLABLE`]; a line
+/// for which it says yes (even wrongly, inside a string) takes the slow
+/// path, which decides exactly.
+pub(crate) fn may_have_disallowed_null(bytes: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = bytes[from..].windows(4).position(|w| w == b"null") {
+        let at = from + at;
+        from = at + 4;
+        let before = bytes[..at].trim_ascii_end();
+        let Some(before) = before.strip_suffix(b":") else {
+            continue;
+        };
+        let before = before.trim_ascii_end();
+        let Some(key_end) = before.strip_suffix(b"\"") else {
+            continue;
+        };
+        let start = key_end
+            .iter()
+            .rposition(|&c| c == b'"')
+            .map_or(0, |i| i + 1);
+        let key = &key_end[start..];
+        if !NULLABLE.iter().any(|n| n.as_bytes() == key) {
+            return true;
+        }
+    }
+    false
 }
