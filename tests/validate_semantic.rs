@@ -211,14 +211,9 @@ fn a_folder_of_seed_files_is_many_runs_and_per_node_files_are_one() {
 /// never had. Leader Completeness asks only leaders of later terms for it.
 #[test]
 fn a_legal_reordering_of_a_merged_run_stays_valid() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    let data = outside_findings();
     for name in ["lc-order-a.ndjson", "lc-order-b.ndjson"] {
-        Command::cargo_bin("raftcheck")
-            .unwrap()
-            .arg("validate")
-            .arg(data.join(name))
-            .assert()
-            .code(0);
+        exits_with(data.join(name), 0);
     }
 }
 
@@ -227,14 +222,9 @@ fn a_legal_reordering_of_a_merged_run_stays_valid() {
 /// with RequestVoteRule. A vote the node really did not cast is still caught.
 #[test]
 fn a_dropped_post_is_no_violation_but_a_wrong_vote_is() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    let data = outside_findings();
     for name in ["vote-post-kept.ndjson", "vote-post-dropped.ndjson"] {
-        Command::cargo_bin("raftcheck")
-            .unwrap()
-            .arg("validate")
-            .arg(data.join(name))
-            .assert()
-            .code(0);
+        exits_with(data.join(name), 0);
     }
     // The node persists and shows no vote, yet grants it.
     let dir = tempfile::tempdir().unwrap();
@@ -245,12 +235,7 @@ fn a_dropped_post_is_no_violation_but_a_wrong_vote_is() {
         r#""vote":1"#,
         r#""vote":null"#,
     );
-    Command::cargo_bin("raftcheck")
-        .unwrap()
-        .arg("validate")
-        .arg(&path)
-        .assert()
-        .code(1);
+    exits_with(&path, 1);
 }
 
 /// After a declared `gap` the node's earlier commits are unknown, so a
@@ -258,14 +243,9 @@ fn a_dropped_post_is_no_violation_but_a_wrong_vote_is() {
 /// CommitRule. A recovered commit beyond the recovered log is still wrong.
 #[test]
 fn a_restart_after_a_gap_may_keep_its_commit_index() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    let data = outside_findings();
     for name in ["gap-base.ndjson", "gap-restart.ndjson"] {
-        Command::cargo_bin("raftcheck")
-            .unwrap()
-            .arg("validate")
-            .arg(data.join(name))
-            .assert()
-            .code(0);
+        exits_with(data.join(name), 0);
     }
     let dir = tempfile::tempdir().unwrap();
     let path = mutated(
@@ -275,12 +255,7 @@ fn a_restart_after_a_gap_may_keep_its_commit_index() {
         r#""commit":2"#,
         r#""commit":3"#,
     );
-    Command::cargo_bin("raftcheck")
-        .unwrap()
-        .arg("validate")
-        .arg(&path)
-        .assert()
-        .code(1);
+    exits_with(&path, 1);
 }
 
 /// Rewrites the lines of `file` that contain `marker` with `from` -> `to`
@@ -313,7 +288,7 @@ fn mutated(dir: &Path, file: &Path, marker: &str, from: &str, to: &str) -> std::
 /// checked.
 #[test]
 fn event_types_left_out_are_allowed_for_and_still_checked_around() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    let data = outside_findings();
     for name in [
         "send-undeclared.ndjson",
         "init-undeclared.ndjson",
@@ -347,12 +322,7 @@ fn event_types_left_out_are_allowed_for_and_still_checked_around() {
         r#""entries":[{"term":1"#,
         r#""entries":[{"term":0"#,
     );
-    Command::cargo_bin("raftcheck")
-        .unwrap()
-        .arg("validate")
-        .arg(&bad)
-        .assert()
-        .code(1);
+    exits_with(&bad, 1);
     // Without commit events, an apply whose own post shows a lower commit
     // index is still an apply of an uncommitted entry.
     let bad = mutated(
@@ -377,7 +347,7 @@ fn event_types_left_out_are_allowed_for_and_still_checked_around() {
 /// commit 2357 while its trace ended at 2356.)
 #[test]
 fn state_recovered_ahead_of_a_cut_trace_is_not_a_violation() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings");
+    let data = outside_findings();
     let text = std::fs::read_to_string(data.join("gap-base.ndjson")).unwrap();
     // Node 2's last steps before its crash (the append that brought commit
     // 2, the commit, the apply, the reply; the leader never got the reply)
@@ -394,10 +364,20 @@ fn state_recovered_ahead_of_a_cut_trace_is_not_a_violation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.ndjson");
     std::fs::write(&path, cut).unwrap();
+    exits_with(&path, 0);
+}
+
+/// The copied inputs from outside testing.
+fn outside_findings() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings")
+}
+
+/// `raftcheck validate PATH` exits with `code`.
+fn exits_with(path: impl AsRef<std::ffi::OsStr>, code: i32) {
     Command::cargo_bin("raftcheck")
         .unwrap()
         .arg("validate")
-        .arg(&path)
+        .arg(path)
         .assert()
-        .code(0);
+        .code(code);
 }
