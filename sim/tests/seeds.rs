@@ -207,11 +207,7 @@ fn leader_transfers_happen_and_pass() {
     for seed in 0..10 {
         let r = run(seed, &cfg, &imp);
         let o = r.outcome();
-        // tightened once the validator replays timeout_now
-        assert!(
-            matches!(o, Outcome::Valid | Outcome::Inconclusive { .. }),
-            "seed {seed}: {o:?}"
-        );
+        assert!(matches!(o, Outcome::Valid), "seed {seed}: {o:?}");
         transfers += r.stats.transfers;
         campaigns += r
             .records

@@ -552,7 +552,11 @@ impl RaftNode {
             // The leader counts itself only for durable entries.
             self.maybe_commit();
         }
-        let msgs = std::mem::take(&mut rd.messages);
+        let mut msgs = std::mem::take(&mut rd.messages);
+        // A TimeoutNow is only sent while its target's log still matches
+        // ours (thesis §3.10): one queued earlier may have waited here while
+        // the transfer was abandoned and a proposal appended.
+        msgs.retain(|m| m.body != Body::TimeoutNow || self.timeout_now_due(m.to, m.term));
         self.trace().sent(&msgs);
         msgs
     }

@@ -6,6 +6,8 @@
 //! 3. once the target's match index equals the leader's last index, sends
 //!    it `TimeoutNow` in its term (again on each acknowledgement from the
 //!    target while the transfer is pending, so a lost one is repeated);
+//!    one still waiting for the host's persist when that no longer holds
+//!    (the transfer was abandoned, entries appended) is dropped;
 //! 4. gives up after an election timeout, or when it stops leading.
 //!
 //! The target, a follower of that leader in that term, campaigns at once:
@@ -85,15 +87,26 @@ impl RaftNode {
     /// Leader: sends `TimeoutNow` to `peer` if it is the transfer's target
     /// and holds the whole log. Returns whether it did.
     pub(crate) fn maybe_send_timeout_now(&mut self, peer: NodeId) -> bool {
-        let up_to_date = self.transfer.is_some_and(|t| t.to == peer)
-            && self
-                .progress
-                .get(&peer)
-                .is_some_and(|pr| pr.matched == self.log.last_index());
+        let up_to_date = self.timeout_now_due(peer, self.term);
         if up_to_date {
             self.send(peer, Body::TimeoutNow);
         }
         up_to_date
+    }
+
+    /// Whether a `TimeoutNow` of `term` to `peer` may leave now: this node
+    /// still leads in `term`, transfers to `peer`, and `peer` holds the whole
+    /// log. Messages leave only after the host persisted (see the Ready
+    /// contract), so one queued when this held may have waited while the
+    /// transfer was abandoned and new entries appended; it is dropped then.
+    pub(crate) fn timeout_now_due(&self, peer: NodeId, term: super::Term) -> bool {
+        self.role == Role::Leader
+            && self.term == term
+            && self.transfer.is_some_and(|t| t.to == peer)
+            && self
+                .progress
+                .get(&peer)
+                .is_some_and(|pr| pr.matched == self.log.last_index())
     }
 
     /// Leader, every tick: a transfer that has not completed within an

@@ -290,3 +290,46 @@ fn a_candidate_refused_by_a_quorum_gives_up() {
         }
     }
 }
+
+#[test]
+fn a_timeout_now_held_back_past_the_transfer_does_not_leave() {
+    // The host releases messages only after persisting (the Ready
+    // contract), so a TimeoutNow can wait in the node while other steps
+    // happen. Here the transfer is abandoned and a proposal appended before
+    // the host takes the messages: the target now lacks an entry, and the
+    // leader no longer transfers, so the TimeoutNow must not leave.
+    let mut c = Cluster::new(3, transfer_on);
+    c.elect(1);
+    c.pump();
+    let last = c.node(1).last_index();
+    assert_eq!(c.node(2).last_index(), last);
+    c.node(1).transfer_leader(2).unwrap();
+    let ticks = c.node(1).config().election_ticks;
+    for _ in 0..ticks {
+        c.node(1).tick();
+    }
+    assert_eq!(c.node(1).transferring(), None);
+    assert_eq!(c.node(1).propose(cmd(1)), Ok(last + 1));
+    let (msgs, _) = drain(c.node(1));
+    assert!(
+        !msgs.iter().any(|m| m.body == Body::TimeoutNow),
+        "a TimeoutNow left with the leader's last index {} past node 2's match {last}",
+        last + 1
+    );
+}
+
+#[test]
+fn a_timeout_now_held_back_while_the_target_is_up_to_date_leaves() {
+    let mut c = Cluster::new(3, transfer_on);
+    c.elect(1);
+    c.pump();
+    c.node(1).transfer_leader(2).unwrap();
+    c.node(1).tick();
+    let (msgs, _) = drain(c.node(1));
+    assert_eq!(
+        msgs.iter()
+            .filter(|m| m.to == 2 && m.body == Body::TimeoutNow)
+            .count(),
+        1
+    );
+}
