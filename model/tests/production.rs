@@ -669,7 +669,8 @@ fn a_transfer_waits_for_the_target_and_the_target_campaigns_at_once() {
             term: 3,
             last_index: 2,
             last_term: 2,
-            transfer: true
+            transfer: true,
+            ..
         }
     )));
     assert_eq!(c.sends.len(), 2);
@@ -680,6 +681,7 @@ fn a_transfer_waits_for_the_target_and_the_target_campaigns_at_once() {
         &Msg::RequestVoteReply {
             term: 3,
             granted: true,
+            commit: None,
         },
     );
     assert_eq!(won.state.role, Role::Leader);
@@ -710,6 +712,7 @@ fn vote_messages_carry_the_commit_with_commit_any_message() {
             term: 3,
             last_index: 0,
             last_term: 0,
+            transfer: false,
             commit: None,
         };
         let reply = handle_message(&f, &rules, 1, &ask);
