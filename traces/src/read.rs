@@ -150,8 +150,7 @@ impl<R: BufRead> TraceReader<R> {
     /// A `null` where the format has none (schema.json allows it only for
     /// a vote, a leader and an operation's `from` and `value`).
     fn no_null(&self, map: &Map<String, Value>) -> Result<(), TraceError> {
-        let obj = Value::Object(map.clone());
-        match disallowed_null(&obj, "") {
+        match disallowed_null_in(map, "") {
             Some(field) => Err(self
                 .err(
                     ErrorKind::Field,
@@ -656,26 +655,31 @@ const ANY_JSON: [&str; 2] = ["data", "params"];
 
 /// The path of the first field in `v` whose value is a `null` the format
 /// does not allow, if any.
-pub(crate) fn disallowed_null(v: &Value, path: &str) -> Option<String> {
+fn disallowed_null(v: &Value, path: &str) -> Option<String> {
     match v {
-        Value::Object(map) => map.iter().find_map(|(k, x)| {
-            let here = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            match x {
-                Value::Null if !NULLABLE.contains(&k.as_str()) => Some(here),
-                _ if ANY_JSON.contains(&k.as_str()) => None,
-                _ => disallowed_null(x, &here),
-            }
-        }),
+        Value::Object(map) => disallowed_null_in(map, path),
         Value::Array(items) => items
             .iter()
             .enumerate()
             .find_map(|(i, x)| disallowed_null(x, &format!("{path}[{i}]"))),
         _ => None,
     }
+}
+
+/// [`disallowed_null`] for the fields of one object.
+fn disallowed_null_in(map: &Map<String, Value>, path: &str) -> Option<String> {
+    map.iter().find_map(|(k, x)| {
+        let here = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match x {
+            Value::Null if !NULLABLE.contains(&k.as_str()) => Some(here),
+            _ if ANY_JSON.contains(&k.as_str()) => None,
+            _ => disallowed_null(x, &here),
+        }
+    })
 }
 
 /// A quick look for `"key": null` with a key outside [`NULLABLE`]; a line
