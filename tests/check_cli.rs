@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 11] = [
+const SUITE: [&str; 12] = [
     "elections",
     "clients",
     "figure8",
@@ -28,6 +28,7 @@ const SUITE: [&str; 11] = [
     "read-index",
     "snapshot-fast-forward",
     "leader-transfer",
+    "lease-read",
     "commit-any-message",
 ];
 
@@ -79,6 +80,8 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a follower commits on a heartbeat",
         "a read is served by ReadIndex",
         "a follower fast-forwards its commit on a snapshot",
+        "Leader Lease Holds",
+        "a read is served by the leader's lease",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }

@@ -77,6 +77,9 @@ pub enum Timer {
     /// With feature leader-transfer: a leader starts transferring leadership
     /// to this server, or gives up a transfer to it in progress.
     Transfer(NodeId),
+    /// With feature lease-read: a follower's lease ends (its minimum
+    /// election timeout passed since it last heard from the leader).
+    Lease,
     /// A client gives up waiting and retries at the next server.
     Retry,
 }
@@ -148,6 +151,11 @@ impl RaftActor {
             }
             o.set_timer(Timer::Election, model_timeout());
         }
+        if next.lease && !old.lease {
+            o.set_timer(Timer::Lease, model_timeout());
+        } else if old.lease && !next.lease {
+            o.cancel_timer(Timer::Lease);
+        }
         if next.persistent_changed(old) {
             o.save(self.storage(&next));
         }
@@ -195,7 +203,14 @@ impl Actor for RaftActor {
             Who::Server(id) => {
                 o.set_timer(Timer::Election, model_timeout());
                 NodeState::Server(match storage {
-                    Some(p) => Server::recover(id, p),
+                    Some(p) => {
+                        let mut s = Server::recover(id, p);
+                        if self.cfg.rules().lease_read {
+                            // A restart loses the lease (see model::leases_hold).
+                            s.ghost |= ghost::LEASE_EXPIRED;
+                        }
+                        s
+                    }
                     None => Server::new(id),
                 })
             }
@@ -223,7 +238,13 @@ impl Actor for RaftActor {
                     Who::Client(_) => 0,
                 };
                 let s = s.clone();
-                let mut step = rules::handle_message(&s, &self.rules(), from, &msg);
+                let rules = self.rules();
+                if let Msg::RequestVote { term, transfer, .. } = msg {
+                    if rules::elections::ignores_in_lease(&s, &rules, term, transfer) {
+                        return;
+                    }
+                }
+                let mut step = rules::handle_message(&s, &rules, from, &msg);
                 if matches!(msg, Msg::PreVote { .. })
                     && (step.state.term != s.term || step.state.voted_for != s.voted_for)
                 {
@@ -272,7 +293,9 @@ impl Actor for RaftActor {
         match (&**state, timer) {
             (NodeState::Server(s), Timer::Election) => {
                 let s = s.clone();
-                if s.role == Role::Leader || s.term >= self.cfg.max_term {
+                // With feature lease-read the lease ends first (etcd-io/raft:
+                // the lease is the minimum election timeout), see Timer::Lease.
+                if s.role == Role::Leader || s.lease || s.term >= self.cfg.max_term {
                     // Bound of the model: no election beyond max_term.
                     o.set_timer(Timer::Election, model_timeout());
                     return;
@@ -332,6 +355,13 @@ impl Actor for RaftActor {
                     None if s.term >= self.cfg.max_term => return,
                     None => rules::elections::start_transfer(&s, &rules, *j),
                 };
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Server(s), Timer::Lease) => {
+                let s = s.clone();
+                let mut step = Step::unchanged(&s);
+                step.state.lease = false;
+                step.state.ghost |= ghost::LEASE_EXPIRED;
                 self.finish(&s, step, state, o);
             }
             (NodeState::Client(c), Timer::Retry) => {

@@ -57,11 +57,15 @@ pub enum Bug {
     /// there has the carried term: it commits an entry that is not the
     /// committed one.
     LearnCommitAnyTerm,
+    /// A leader serves reads by its lease ([`crate::Rules::lease_read`]) but
+    /// its followers do not honour the lease, as without check-quorum: they
+    /// vote for a new leader that commits writes the old one cannot see.
+    LeaseReadWithoutCheckQuorum,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 15] = [
+    pub const ALL: [Bug; 16] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -77,6 +81,7 @@ impl Bug {
         Bug::ReadIndexOldCommit,
         Bug::TransferStaleTarget,
         Bug::LearnCommitAnyTerm,
+        Bug::LeaseReadWithoutCheckQuorum,
     ];
 
     /// The name used on the command line.
@@ -97,6 +102,7 @@ impl Bug {
             Bug::ReadIndexOldCommit => "read-index-old-commit",
             Bug::TransferStaleTarget => "transfer-stale-target",
             Bug::LearnCommitAnyTerm => "learn-commit-any-term",
+            Bug::LeaseReadWithoutCheckQuorum => "lease-read-without-check-quorum",
         }
     }
 
@@ -136,6 +142,9 @@ impl Bug {
             Bug::LearnCommitAnyTerm => {
                 "a commit learned from a vote message ignores the term of the entry at that index"
             }
+            Bug::LeaseReadWithoutCheckQuorum => {
+                "a leader serves lease reads while followers do not honour its lease (no check-quorum)"
+            }
         }
     }
 
@@ -158,6 +167,7 @@ impl Bug {
             Bug::ReadIndexOldCommit => LINEARIZABLE,
             Bug::TransferStaleTarget => TRANSFER_TARGET_UP_TO_DATE,
             Bug::LearnCommitAnyTerm => STATE_MACHINE_SAFETY,
+            Bug::LeaseReadWithoutCheckQuorum => LEASE_HOLDS,
         }
     }
 }

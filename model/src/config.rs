@@ -97,24 +97,9 @@ pub struct Config {
     pub max_retries: u64,
     /// A planted bug.
     pub bug: Option<Bug>,
-    /// [`Rules::stale_append_reply`] (feature `stale-append-reply`).
-    pub stale_append_reply: bool,
-    /// [`Rules::lost_election`] (feature `lost-election`).
-    pub lost_election: bool,
-    /// [`Rules::pre_vote`] (feature `pre-vote`).
-    pub pre_vote: bool,
-    /// [`Rules::heartbeat`] (feature `heartbeat`).
-    pub heartbeat: bool,
-    /// [`Rules::check_quorum`] (feature `check-quorum`).
-    pub check_quorum: bool,
-    /// [`Rules::read_index`] (feature `read-index`).
-    pub read_index: bool,
-    /// [`Rules::snapshot_fast_forward`] (feature `snapshot-fast-forward`).
-    pub snapshot_fast_forward: bool,
-    /// [`Rules::leader_transfer`] (feature `leader-transfer`).
-    pub leader_transfer: bool,
-    /// [`Rules::commit_any_message`] (feature `commit-any-message`).
-    pub commit_any_message: bool,
+    /// The optional behaviours beyond Figure 2 the servers use, by name
+    /// (of [`crate::FEATURES`], in that order): see [`Rules`].
+    pub features: Vec<&'static str>,
     /// Raised to stop a running check early.
     pub stop: StopFlag,
 }
@@ -134,15 +119,7 @@ impl Default for Config {
             max_in_flight: 8,
             max_retries: 2,
             bug: None,
-            stale_append_reply: false,
-            lost_election: false,
-            pre_vote: false,
-            heartbeat: false,
-            check_quorum: false,
-            read_index: false,
-            snapshot_fast_forward: false,
-            leader_transfer: false,
-            commit_any_message: false,
+            features: vec![],
             stop: StopFlag::default(),
         }
     }
@@ -183,19 +160,14 @@ impl Config {
 
     /// The rules the servers of this configuration follow.
     pub fn rules(&self) -> Rules {
-        Rules {
+        let mut rules = Rules {
             bug: self.bug,
-            stale_append_reply: self.stale_append_reply,
-            lost_election: self.lost_election,
-            pre_vote: self.pre_vote,
-            heartbeat: self.heartbeat,
-            check_quorum: self.check_quorum,
-            read_index: self.read_index,
-            snapshot_fast_forward: self.snapshot_fast_forward,
-            leader_transfer: self.leader_transfer,
-            commit_any_message: self.commit_any_message,
             ..Rules::new(self.servers)
+        };
+        for name in &self.features {
+            rules.with_feature(name).expect("a known feature");
         }
+        rules
     }
 
     /// Turns on the optional behaviour called `name` (one of
@@ -203,16 +175,16 @@ impl Config {
     pub fn with_feature(&mut self, name: &str) -> Result<(), UnknownFeature> {
         let mut rules = self.rules();
         rules.with_feature(name)?;
-        self.stale_append_reply = rules.stale_append_reply;
-        self.lost_election = rules.lost_election;
-        self.pre_vote = rules.pre_vote;
-        self.heartbeat = rules.heartbeat;
-        self.check_quorum = rules.check_quorum;
-        self.read_index = rules.read_index;
-        self.snapshot_fast_forward = rules.snapshot_fast_forward;
-        self.leader_transfer = rules.leader_transfer;
-        self.commit_any_message = rules.commit_any_message;
+        self.features = rules.features();
         Ok(())
+    }
+
+    /// This configuration with the optional behaviours `names` on.
+    pub fn featuring(mut self, names: &[&str]) -> Config {
+        for name in names {
+            self.with_feature(name).expect("a known feature");
+        }
+        self
     }
 
     /// The operation number `i` (0-based) of `client`.

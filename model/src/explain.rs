@@ -347,6 +347,7 @@ pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
                     Timer::CheckQuorum => "check-quorum: heard from a quorum?".into(),
                     Timer::Transfer(j) => format!("transfer leadership to S{j} (or give it up)"),
                     Timer::Retry => "gives up waiting and retries".into(),
+                    Timer::Lease => "lease ends (minimum election timeout passed)".into(),
                 },
                 Some(*id),
             ),

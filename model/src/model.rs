@@ -7,6 +7,8 @@ use stateright::actor::{ActorModel, ActorModelState, LossyNetwork, Network};
 use crate::actor::{RaftActor, Who};
 use crate::config::{Config, NetworkKind};
 use crate::history::{self, History};
+use crate::server::{ghost, Server};
+use crate::types::{Msg, Role};
 
 /// The model type.
 pub type RaftModel = ActorModel<RaftActor, Config, History>;
@@ -64,4 +66,47 @@ fn within_boundary(cfg: &Config, state: &RaftState) -> bool {
             .filter_map(|a| a.server())
             .all(|s| s.log.last_index() <= cfg.max_log)
         && (cfg.network == NetworkKind::Duplicating || state.network.len() <= cfg.max_in_flight)
+        && leases_hold(cfg, state)
+}
+
+/// Feature lease-read: the timing assumptions behind leases (thesis 6.4.1:
+/// bounded clock drift and message delay), which the model's timers, having
+/// no duration, cannot express. A follower's lease lasts at least an
+/// election timeout from when it accepted the leader's AppendEntries; a
+/// leader counts its lease from when it sent them, ends it at its next
+/// check-quorum, and a message arrives well within an election timeout. So
+/// a follower's lease does not end by time (its lease timer, or a restart:
+/// ghost bit LEASE_EXPIRED) while its success reply that renews a lease is
+/// still in flight, or while a running leader of its term holds a lease
+/// that counts it. States where one did are outside the model. A follower
+/// that leaves the term on a message of a higher term is not excluded:
+/// that is what check-quorum's lease must prevent.
+pub fn leases_hold(cfg: &Config, state: &RaftState) -> bool {
+    if !cfg.rules().lease_read {
+        return true;
+    }
+    let quorum = cfg.rules().quorum();
+    let servers: Vec<&Server> = state
+        .actor_states
+        .iter()
+        .filter_map(|a| a.server())
+        .collect();
+    servers.iter().all(|f| {
+        if !f.has(ghost::LEASE_EXPIRED) {
+            return true;
+        }
+        let counted = servers.iter().enumerate().any(|(i, l)| {
+            l.role == Role::Leader
+                && !state.crashed[i]
+                && l.term == f.term
+                && l.lease_acks.len() + 1 >= quorum
+                && !l.sent_timeout_now
+                && l.lease_acks.contains(&f.id)
+        });
+        let renewing = state.network.iter_all().any(|env| {
+            usize::from(env.src) == (f.id - 1) as usize
+                && matches!(env.msg, Msg::AppendEntriesReply { term, success: true, .. } if *term == f.term)
+        });
+        !counted && !renewing
+    })
 }

@@ -44,6 +44,8 @@ pub mod names {
     pub const TRANSFER_TARGET_UP_TO_DATE: &str = "Transfer Target Up To Date";
     pub const TRANSFER_COMPLETED: &str = "a leader transfer completes";
     pub const COMMIT_LEARNED: &str = "a commit is learned from a vote message";
+    pub const LEASE_HOLDS: &str = "Leader Lease Holds";
+    pub const LEASE_READ_SERVED: &str = "a read is served by the leader's lease";
 }
 use names::*;
 
@@ -59,6 +61,7 @@ pub type Prop = (
 /// properties without clients).
 pub fn properties(cfg: &Config) -> Vec<Prop> {
     let clients = cfg.clients > 0 && cfg.ops > 0;
+    let rules = cfg.rules();
     let mut props: Vec<Prop> = vec![
         (Expectation::Always, ELECTION_SAFETY, election_safety),
         (Expectation::Always, LEADER_APPEND_ONLY, leader_append_only),
@@ -106,17 +109,17 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     }
     // The production behaviours beyond Figure 2, when switched on: a stale
     // append needs a committed entry, a lost election a rival candidate.
-    if cfg.stale_append_reply && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
+    if rules.stale_append_reply && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((
             Expectation::Sometimes,
             STALE_APPEND_ACKED,
             stale_append_acked,
         ));
     }
-    if cfg.lost_election && cfg.servers >= 3 && cfg.max_term >= 1 {
+    if rules.lost_election && cfg.servers >= 3 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, LOST_ELECTION, lost_election));
     }
-    if cfg.pre_vote {
+    if rules.pre_vote {
         props.push((
             Expectation::Always,
             PRE_VOTE_KEEPS_TERMS,
@@ -130,14 +133,14 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
             props.push((Expectation::Sometimes, PRE_VOTE_LOST, pre_vote_lost));
         }
     }
-    if cfg.check_quorum && cfg.servers >= 2 && cfg.max_term >= 1 {
+    if rules.check_quorum && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((
             Expectation::Sometimes,
             CHECK_QUORUM_STEP_DOWN,
             check_quorum_step_down,
         ));
     }
-    if cfg.snapshot_fast_forward && clients && cfg.snapshot_after > 0 && cfg.servers >= 2 {
+    if rules.snapshot_fast_forward && clients && cfg.snapshot_after > 0 && cfg.servers >= 2 {
         props.push((
             Expectation::Sometimes,
             SNAPSHOT_FAST_FORWARD,
@@ -145,10 +148,16 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
         ));
     }
     // A read needs a committed entry of the leader's term first: a write.
-    if cfg.read_index && clients && cfg.ops >= 2 && cfg.max_term >= 1 {
+    if rules.read_index && clients && cfg.ops >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, READ_INDEX_SERVED, read_index_served));
     }
-    if cfg.leader_transfer {
+    if rules.lease_read {
+        props.push((Expectation::Always, LEASE_HOLDS, lease_holds));
+    }
+    if rules.lease_read && clients && cfg.ops >= 2 && cfg.max_term >= 1 {
+        props.push((Expectation::Sometimes, LEASE_READ_SERVED, lease_read_served));
+    }
+    if rules.leader_transfer {
         props.push((
             Expectation::Always,
             TRANSFER_TARGET_UP_TO_DATE,
@@ -163,12 +172,12 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
             ));
         }
     }
-    if cfg.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
+    if rules.heartbeat && clients && cfg.servers >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, HEARTBEAT_COMMIT, heartbeat_commit));
     }
     // A server learns a commit from a vote message once another server
     // committed more than it and then campaigns (or answers a campaign).
-    if cfg.commit_any_message && clients && cfg.servers >= 2 && cfg.max_term >= 2 {
+    if rules.commit_any_message && clients && cfg.servers >= 2 && cfg.max_term >= 2 {
         props.push((Expectation::Sometimes, COMMIT_LEARNED, commit_learned));
     }
     props
@@ -394,6 +403,31 @@ fn heartbeat_commit(_: &RaftModel, state: &RaftState) -> bool {
 
 fn read_index_served(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::READ_INDEX_SERVED))
+}
+
+/// Feature lease-read (thesis 6.4.1): while a leader may serve reads by its
+/// lease, no server is leader of a higher term, so nothing is committed
+/// that the leader's state machine lacks. The linearizability property
+/// catches the stale read itself, in larger configurations (two clients).
+fn lease_holds(model: &RaftModel, state: &RaftState) -> bool {
+    let rules = model.cfg.rules();
+    // A crashed leader serves nothing; its state is gone when it restarts.
+    let running = state
+        .actor_states
+        .iter()
+        .zip(&state.crashed)
+        .filter(|(_, crashed)| !**crashed)
+        .filter_map(|(a, _)| a.server());
+    running.into_iter().all(|l| {
+        let lease = l.role == Role::Leader
+            && l.lease_acks.len() + 1 >= rules.quorum()
+            && !l.sent_timeout_now;
+        !lease || servers(state).all(|s| s.role != Role::Leader || s.term <= l.term)
+    })
+}
+
+fn lease_read_served(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::LEASE_READ_SERVED))
 }
 
 fn snapshot_fast_forward(_: &RaftModel, state: &RaftState) -> bool {

@@ -82,46 +82,51 @@ impl Log {
 /// properties can see transitions; Raft never reads them.
 pub mod ghost {
     /// A follower removed a conflicting (uncommitted) suffix of its log.
-    pub const TRUNCATED: u16 = 1;
+    pub const TRUNCATED: u32 = 1;
     /// A follower installed a snapshot sent by a leader.
-    pub const INSTALLED_SNAPSHOT: u16 = 2;
+    pub const INSTALLED_SNAPSHOT: u32 = 2;
     /// The state machine recognised a retried command and skipped it.
-    pub const DEDUPLICATED: u16 = 4;
+    pub const DEDUPLICATED: u32 = 4;
     /// A leader stepped down on seeing a higher term.
-    pub const STEPPED_DOWN: u16 = 8;
+    pub const STEPPED_DOWN: u32 = 8;
     /// A leader removed or changed an entry of its own log in its term
     /// (violates Leader Append-Only).
-    pub const LEADER_OVERWROTE: u16 = 16;
+    pub const LEADER_OVERWROTE: u32 = 16;
     /// A follower acknowledged a stale AppendEntries at its commit index
     /// ([`super::Rules::stale_append_reply`]).
-    pub const STALE_APPEND_ACKED: u16 = 32;
+    pub const STALE_APPEND_ACKED: u32 = 32;
     /// A candidate gave up an election it could no longer win
     /// ([`super::Rules::lost_election`]).
-    pub const LOST_ELECTION: u16 = 64;
+    pub const LOST_ELECTION: u32 = 64;
     /// A pre-candidate reached a pre-vote quorum and campaigned
     /// ([`super::Rules::pre_vote`]).
-    pub const PRE_VOTE_WON: u16 = 128;
+    pub const PRE_VOTE_WON: u32 = 128;
     /// A pre-candidate lost its pre-vote and returned to follower.
-    pub const PRE_VOTE_LOST: u16 = 256;
+    pub const PRE_VOTE_LOST: u32 = 256;
     /// A leader stepped down by check-quorum ([`super::Rules::check_quorum`]).
-    pub const CHECK_QUORUM_STEP_DOWN: u16 = 512;
+    pub const CHECK_QUORUM_STEP_DOWN: u32 = 512;
     /// A follower advanced its commit index on a heartbeat
     /// ([`super::Rules::heartbeat`]).
-    pub const HEARTBEAT_COMMIT: u16 = 1024;
+    pub const HEARTBEAT_COMMIT: u32 = 1024;
     /// A pre-vote request changed the voter's term or vote (violates what
     /// pre-vote promises, thesis 9.6).
-    pub const PRE_VOTE_DISTURBED: u16 = 2048;
+    pub const PRE_VOTE_DISTURBED: u32 = 2048;
     /// A leader served a read by ReadIndex ([`super::Rules::read_index`]).
-    pub const READ_INDEX_SERVED: u16 = 4096;
+    pub const READ_INDEX_SERVED: u32 = 4096;
     /// A follower committed up to a snapshot it already held the entries of
     /// ([`super::Rules::snapshot_fast_forward`]).
-    pub const SNAPSHOT_FAST_FORWARD: u16 = 8192;
+    pub const SNAPSHOT_FAST_FORWARD: u32 = 8192;
     /// A candidate whose election a TimeoutNow started won it
     /// ([`super::Rules::leader_transfer`]).
-    pub const TRANSFER_COMPLETED: u16 = 16384;
+    pub const TRANSFER_COMPLETED: u32 = 16384;
     /// A server advanced its commit index on the commit a vote message
     /// carried ([`super::Rules::commit_any_message`]).
-    pub const COMMIT_LEARNED: u16 = 32768;
+    pub const COMMIT_LEARNED: u32 = 32768;
+    /// A leader served a read by its lease ([`super::Rules::lease_read`]).
+    pub const LEASE_READ_SERVED: u32 = 65536;
+    /// The server's lease ended by time (its lease timer, or a restart)
+    /// since it last heard from a leader ([`super::Rules::lease_read`]).
+    pub const LEASE_EXPIRED: u32 = 131072;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -163,6 +168,10 @@ pub struct Server {
     /// Peers the leader heard from in its term since its last check-quorum
     /// (etcd-io/raft `recent_active`), sorted; with [`Rules::check_quorum`].
     pub heard: Vec<NodeId>,
+    /// Followers whose successful AppendEntries replies the leader received
+    /// in its term since its last check-quorum (with [`Rules::lease_read`]):
+    /// its lease, sorted.
+    pub lease_acks: Vec<NodeId>,
     /// Reads waiting for their ReadIndex confirmation (a leader's, with
     /// [`Rules::read_index`]).
     pub reads: Vec<crate::types::PendingRead>,
@@ -172,8 +181,17 @@ pub struct Server {
     /// A candidate's election was started by a TimeoutNow (its RequestVotes
     /// carry `transfer`).
     pub transfer_campaign: bool,
+    /// A follower's lease (with [`Rules::lease_read`]): it heard from the
+    /// leader of its term and its minimum election timeout has not passed
+    /// since (etcd-io/raft `inLease`); with check-quorum it then ignores
+    /// vote requests of higher terms.
+    pub lease: bool,
+    /// A leader sent TimeoutNow in its term (with [`Rules::leader_transfer`]):
+    /// the target's election overrides leases, so this leader's lease no
+    /// longer protects reads in this term.
+    pub sent_timeout_now: bool,
     /// [`ghost`] bits.
-    pub ghost: u16,
+    pub ghost: u32,
 }
 
 /// What survives a crash: currentTerm, votedFor and the log with its
@@ -216,9 +234,12 @@ impl Server {
             match_index: vec![],
             last_sent: vec![],
             heard: vec![],
+            lease_acks: vec![],
             reads: vec![],
             transfer: None,
             transfer_campaign: false,
+            lease: false,
+            sent_timeout_now: false,
             ghost: 0,
         }
     }
@@ -238,7 +259,7 @@ impl Server {
     }
 
     /// Whether a ghost bit is set.
-    pub fn has(&self, bit: u16) -> bool {
+    pub fn has(&self, bit: u32) -> bool {
         self.ghost & bit != 0
     }
 }
@@ -279,7 +300,8 @@ pub struct Rules {
     /// Feature `check-quorum` (thesis 6.2): a leader that has not heard from
     /// a quorum since its last check steps down; a follower that knows a
     /// leader may ignore (pre)vote requests of a higher term (the leader
-    /// lease; the model checker never uses that freedom, which only drops a
+    /// lease; the model checker uses that freedom only with
+    /// [`Rules::lease_read`], which needs it; otherwise it only drops a
     /// message, and the trace validator allows it).
     pub check_quorum: bool,
     /// Feature `read-index` (thesis 6.4, etcd-io/raft ReadOnlySafe): a leader
@@ -304,10 +326,18 @@ pub struct Rules {
     /// the term of its entry there; a receiver whose log holds that term at
     /// that index commits up to it ([`crate::rules::learn_commit`]).
     pub commit_any_message: bool,
+    /// Feature `lease-read` (thesis 6.4.1, etcd-io/raft ReadOnlyLeaseBased):
+    /// a leader that has committed an entry of its term and heard from a
+    /// quorum since its last check-quorum answers a read at once from its
+    /// state machine. Safe only with [`Rules::check_quorum`], whose
+    /// followers refuse to vote for another server while they are in the
+    /// leader's lease (mandatory with this feature), and only under a timing
+    /// assumption the model states as its boundary (`model::leases_hold`).
+    pub lease_read: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 9] = [
+pub const FEATURES: [&str; 10] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -317,6 +347,7 @@ pub const FEATURES: [&str; 9] = [
     "snapshot-fast-forward",
     "leader-transfer",
     "commit-any-message",
+    "lease-read",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -353,6 +384,7 @@ impl Rules {
             snapshot_fast_forward: false,
             leader_transfer: false,
             commit_any_message: false,
+            lease_read: false,
         }
     }
 
@@ -377,6 +409,7 @@ impl Rules {
             "snapshot-fast-forward" => self.snapshot_fast_forward = true,
             "leader-transfer" => self.leader_transfer = true,
             "commit-any-message" => self.commit_any_message = true,
+            "lease-read" => self.lease_read = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -396,6 +429,7 @@ impl Rules {
                 self.snapshot_fast_forward,
                 self.leader_transfer,
                 self.commit_any_message,
+                self.lease_read,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

@@ -83,10 +83,9 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 1,
                 max_log: 2,
                 max_in_flight: 5,
-                stale_append_reply: true,
-                lost_election: true,
                 ..base.clone()
-            },
+            }
+            .featuring(&["stale-append-reply", "lost-election"]),
         },
         SuiteEntry {
             name: "pre-vote",
@@ -97,9 +96,9 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 5,
-                pre_vote: true,
                 ..base.clone()
-            },
+            }
+            .featuring(&["pre-vote"]),
         },
         SuiteEntry {
             name: "check-quorum",
@@ -111,10 +110,9 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 1,
                 max_log: 1,
                 max_in_flight: 5,
-                heartbeat: true,
-                check_quorum: true,
                 ..base.clone()
-            },
+            }
+            .featuring(&["heartbeat", "check-quorum"]),
         },
         SuiteEntry {
             name: "read-index",
@@ -125,9 +123,9 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 2,
                 max_in_flight: 4,
-                read_index: true,
                 ..base.clone()
-            },
+            }
+            .featuring(&["read-index"]),
         },
         SuiteEntry {
             name: "snapshot-fast-forward",
@@ -139,9 +137,9 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_log: 2,
                 snapshot_after: 1,
                 max_in_flight: 5,
-                snapshot_fast_forward: true,
                 ..base.clone()
-            },
+            }
+            .featuring(&["snapshot-fast-forward"]),
         },
         SuiteEntry {
             name: "leader-transfer",
@@ -152,10 +150,22 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 3,
-                check_quorum: true,
-                leader_transfer: true,
                 ..base.clone()
-            },
+            }
+            .featuring(&["check-quorum", "leader-transfer"]),
+        },
+        SuiteEntry {
+            name: "lease-read",
+            purpose: "a write then a read by the leader's lease (check-quorum), transfers past it",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 2,
+                max_log: 2,
+                max_in_flight: 3,
+                ..base.clone()
+            }
+            .featuring(&["check-quorum", "leader-transfer", "lease-read"]),
         },
         SuiteEntry {
             name: "commit-any-message",
@@ -166,9 +176,9 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 5,
-                commit_any_message: true,
                 ..base
-            },
+            }
+            .featuring(&["commit-any-message"]),
         },
     ]
 }
@@ -189,6 +199,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::ReadIndexOldCommit => "read-index",
         Bug::TransferStaleTarget => "leader-transfer",
         Bug::LearnCommitAnyTerm => "commit-any-message",
+        Bug::LeaseReadWithoutCheckQuorum => "lease-read",
     }
 }
 

@@ -315,6 +315,8 @@ impl Converter {
                     self.server_changes(&a, &b, true);
                 }
             }
+            // A lease that ends changes nothing a trace shows.
+            ActorModelAction::Timeout(_, Timer::Lease) => {}
             ActorModelAction::Timeout(id, timer) => {
                 if let (Some(a), Some(b)) = (server(before, *id), server(after, *id)) {
                     let t = match timer {
@@ -323,7 +325,7 @@ impl Converter {
                         Timer::Heartbeat | Timer::Transfer(_) => rt::TimerKind::Heartbeat,
                         // etcd-io/raft checks the quorum when a leader's
                         // election timeout elapses.
-                        Timer::Election | Timer::CheckQuorum | Timer::Retry => {
+                        Timer::Election | Timer::CheckQuorum | Timer::Retry | Timer::Lease => {
                             rt::TimerKind::Election
                         }
                     };

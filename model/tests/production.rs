@@ -230,11 +230,12 @@ fn features_are_switched_on_by_name() {
         "snapshot-fast-forward",
         "leader-transfer",
         "commit-any-message",
+        "lease-read",
     ] {
         rules.with_feature(name).unwrap();
     }
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
-    assert!(rules.snapshot_fast_forward && rules.leader_transfer);
+    assert!(rules.snapshot_fast_forward && rules.leader_transfer && rules.lease_read);
     assert_eq!(rules.features(), FEATURES.to_vec());
     assert_eq!(rules, Rules::all_features(3));
     let err = rules.with_feature("prevote").unwrap_err();
@@ -251,7 +252,7 @@ fn a_config_passes_its_features_to_the_rules_and_to_its_flags() {
     let mut cfg = raft_model::Config::default();
     assert_eq!(cfg.rules(), Rules::new(3));
     cfg.with_feature("lost-election").unwrap();
-    assert!(cfg.lost_election && cfg.rules().lost_election);
+    assert!(cfg.features == ["lost-election"] && cfg.rules().lost_election);
     assert!(!cfg.rules().stale_append_reply);
     assert!(cfg.to_flags().ends_with("--feature lost-election"));
     assert!(cfg.with_feature("nope").is_err());
@@ -779,4 +780,137 @@ fn a_commit_is_learned_only_on_a_matching_entry() {
     };
     let wrong = handle_message(&f, &bug, 1, &reply(CommitInfo { index: 2, term: 2 })).state;
     assert_eq!(wrong.commit, 2);
+}
+
+/// Feature lease-read: the lease is a quorum of successful AppendEntries
+/// replies in the term since the last check-quorum; with it and a commit of
+/// its term, the leader answers a read at once; a TimeoutNow ends it.
+#[test]
+fn a_lease_read_needs_a_lease_quorum_a_commit_of_the_term_and_no_timeout_now() {
+    let rules = with(&["check-quorum", "lease-read", "leader-transfer"]);
+    let mut s = leader_of_term_2_with_commit_2();
+    s.sm.value = 7;
+    let read = Msg::Request(Command {
+        client: 4,
+        seq: 9,
+        op: Op::Read,
+    });
+    // No lease yet: the read goes through the log.
+    let logged = handle_message(&s, &rules, 0, &read);
+    assert_eq!(logged.state.log.last_index(), 3);
+    assert!(logged.sends.is_empty());
+    // A refusal does not renew the lease; a success does.
+    let refused = Msg::AppendEntriesReply {
+        term: 2,
+        success: false,
+        index: 0,
+    };
+    let refused = handle_message(&s, &rules, 2, &refused);
+    assert!(refused.state.lease_acks.is_empty());
+    let ok = Msg::AppendEntriesReply {
+        term: 2,
+        success: true,
+        index: 2,
+    };
+    let leased = handle_message(&s, &rules, 3, &ok).state;
+    assert_eq!(leased.lease_acks, vec![3]);
+    let served = handle_message(&leased, &rules, 0, &read);
+    assert_eq!(served.state.log, leased.log, "nothing appended");
+    assert!(served.state.has(ghost::LEASE_READ_SERVED));
+    assert_eq!(
+        served.sends,
+        vec![(
+            Dest::Client(4),
+            Msg::Reply {
+                seq: 9,
+                result: raft_model::types::OpResult::Read(7)
+            }
+        )]
+    );
+    // Without the feature, or with the commit index at an older term's
+    // entry, the lease is not used.
+    let figure2 = handle_message(&leased, &with(&["check-quorum"]), 0, &read);
+    assert_eq!(figure2.state.log.last_index(), 3);
+    let mut old_commit = leased.clone();
+    old_commit.log.entries[1].term = 1;
+    old_commit.commit = 2;
+    let waits = handle_message(&old_commit, &rules, 0, &read);
+    assert!(!waits.state.has(ghost::LEASE_READ_SERVED));
+    // A check-quorum starts a new lease period.
+    let checked = elections::check_quorum(
+        &Server {
+            heard: vec![3],
+            ..leased.clone()
+        },
+        &rules,
+    );
+    assert!(checked.state.lease_acks.is_empty());
+    // A TimeoutNow ends the lease for the rest of the term.
+    let transferred = elections::timeout_now(&leased, 3);
+    assert!(transferred.state.sent_timeout_now);
+    let after = handle_message(&transferred.state, &rules, 0, &read);
+    assert!(!after.state.has(ghost::LEASE_READ_SERVED));
+}
+
+/// Feature lease-read with check-quorum: a follower in its lease ignores a
+/// vote request of a higher term unless a transfer started the election;
+/// without check-quorum, or with the planted bug, it does not.
+#[test]
+fn a_follower_in_its_lease_ignores_higher_term_votes() {
+    let rules = with(&["check-quorum", "lease-read"]);
+    let mut f = Server::new(2);
+    f.term = 2;
+    let heard = handle_message(
+        &f,
+        &rules,
+        1,
+        &Msg::AppendEntries {
+            term: 2,
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![],
+            commit: 0,
+        },
+    )
+    .state;
+    assert!(heard.lease && heard.leader == Some(1));
+    assert!(elections::ignores_in_lease(&heard, &rules, 3, false));
+    assert!(!elections::ignores_in_lease(&heard, &rules, 3, true));
+    assert!(!elections::ignores_in_lease(&heard, &rules, 2, false));
+    assert!(!elections::ignores_in_lease(&f, &rules, 3, false));
+    let no_cq = with(&["lease-read"]);
+    assert!(!elections::ignores_in_lease(&heard, &no_cq, 3, false));
+    let bug = Rules {
+        bug: Some(Bug::LeaseReadWithoutCheckQuorum),
+        ..rules
+    };
+    assert!(!elections::ignores_in_lease(&heard, &bug, 3, false));
+    // A newer term ends the lease.
+    let newer = handle_message(
+        &heard,
+        &rules,
+        3,
+        &Msg::RequestVote {
+            term: 3,
+            last_index: 0,
+            last_term: 0,
+            transfer: true,
+            commit: None,
+        },
+    );
+    assert!(!newer.state.lease);
+    // Without lease-read there is no lease to keep.
+    let plain = handle_message(
+        &f,
+        &with(&["check-quorum"]),
+        1,
+        &Msg::AppendEntries {
+            term: 2,
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![],
+            commit: 0,
+        },
+    );
+    assert!(!plain.state.lease);
 }

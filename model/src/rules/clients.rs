@@ -9,7 +9,8 @@
 //!
 //! With feature read-index (thesis 6.4) a leader that has committed an
 //! entry of its own term serves reads without the log: see
-//! [`read_index`].
+//! [`read_index`]; with feature lease-read it relies on its lease instead
+//! of a heartbeat round: see [`in_lease`].
 
 use super::Step;
 use crate::bugs::Bug;
@@ -47,6 +48,19 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
         ));
         return step;
     }
+    if cmd.op == Op::Read && in_lease(s, rules) {
+        // Feature lease-read (thesis 6.4.1): the lease stands in for
+        // ReadIndex's heartbeat round; the leader answers at once.
+        step.state.ghost |= ghost::LEASE_READ_SERVED;
+        step.sends.push((
+            to,
+            Msg::Reply {
+                seq: cmd.seq,
+                result: OpResult::Read(s.sm.value),
+            },
+        ));
+        return step;
+    }
     if cmd.op == Op::Read && rules.read_index {
         if let Some(step) = read_index(s, rules, cmd) {
             return step;
@@ -62,6 +76,27 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
     let replies = super::replication::advance_commit(&mut step.state, rules);
     step.sends.extend(replies);
     step
+}
+
+/// Feature lease-read (thesis 6.4.1, etcd-io/raft ReadOnlyLeaseBased):
+/// whether leader `s` may answer a read from its state machine at once.
+/// - As for ReadIndex, it has committed an entry of its term, so its commit
+///   index covers every entry committed before its term (Leader
+///   Completeness) and every write it acknowledged.
+/// - It holds a lease: a quorum (itself included) accepted its
+///   AppendEntries since its last check-quorum. Each of them was in its
+///   lease then and, by the
+///   timing assumption (`model::leases_hold`), still is; with check-quorum
+///   they ignore vote requests of higher terms ([`super::elections::ignores_in_lease`]),
+///   so no other leader can have been elected.
+/// - It has not sent TimeoutNow in its term: the transfer target's election
+///   is exempt from leases.
+fn in_lease(s: &Server, rules: &Rules) -> bool {
+    rules.lease_read
+        && s.role == Role::Leader
+        && s.log.term_at(s.commit) == Some(s.term)
+        && s.lease_acks.len() + 1 >= rules.quorum()
+        && !s.sent_timeout_now
 }
 
 /// Thesis 6.4, ReadIndex: "1. If the leader has not yet marked an entry from

@@ -195,7 +195,9 @@ pub fn check_quorum(s: &Server, rules: &Rules) -> Step {
     }
     let mut next = s.clone();
     if next.heard.len() + 1 >= rules.quorum() {
+        // A new check period, and with lease-read a new lease.
         next.heard.clear();
+        next.lease_acks.clear();
     } else {
         become_follower(&mut next);
         next.ghost |= ghost::CHECK_QUORUM_STEP_DOWN;
@@ -229,6 +231,23 @@ pub fn step_down(s: &Server) -> Step {
 /// `campaignTransfer`).
 pub fn may_ignore_in_lease(s: &Server, rules: &Rules, term: Term, transfer: bool) -> bool {
     rules.check_quorum && s.leader.is_some() && term > s.term && !transfer
+}
+
+/// Feature lease-read with check-quorum (thesis 6.4.1, etcd-io/raft
+/// `inLease`): a server in its lease of the leader of its term ignores a
+/// vote request of a higher term, unless a leader transfer started that
+/// election. Lease reads rely on it: while a quorum is in the leader's
+/// lease, no other server can be elected. (The model checker's servers
+/// always ignore such a request; an implementation whose lease has expired
+/// answers it, which [`may_ignore_in_lease`] leaves open to the trace
+/// validator.)
+pub fn ignores_in_lease(s: &Server, rules: &Rules, term: Term, transfer: bool) -> bool {
+    rules.lease_read
+        && rules.check_quorum
+        && !rules.bug(Bug::LeaseReadWithoutCheckQuorum)
+        && s.lease
+        && term > s.term
+        && !transfer
 }
 
 /// Feature leader-transfer (thesis 3.10, etcd-io/raft MsgTransferLeader): the
@@ -271,6 +290,7 @@ pub fn timeout_now(s: &Server, to: NodeId) -> Step {
         && to != s.id
         && s.match_index[(to - 1) as usize] == s.log.last_index()
     {
+        step.state.sent_timeout_now = true;
         step.send(to, Msg::TimeoutNow { term: s.term });
     }
     step
@@ -291,6 +311,7 @@ pub(crate) fn transfer_ready(step: &mut Step) {
 fn send_timeout_now(step: &mut Step) {
     if let Some(t) = &mut step.state.transfer {
         t.sent = true;
+        step.state.sent_timeout_now = true;
         let (to, term) = (t.to, step.state.term);
         step.send(to, Msg::TimeoutNow { term });
     }
@@ -427,4 +448,5 @@ pub fn become_leader(s: &mut Server, rules: &Rules) {
     s.match_index = vec![0; rules.servers as usize];
     s.last_sent = vec![None; rules.servers as usize];
     s.heard.clear();
+    s.lease_acks.clear();
 }

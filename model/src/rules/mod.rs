@@ -61,9 +61,24 @@ pub(crate) fn become_follower(s: &mut Server) {
     s.match_index.clear();
     s.last_sent.clear();
     s.heard.clear();
+    s.lease_acks.clear();
     s.reads.clear();
     s.transfer = None;
     s.transfer_campaign = false;
+    s.lease = false;
+    s.sent_timeout_now = false;
+}
+
+/// A server hears from `leader`, the leader of its current term (by
+/// AppendEntries, a heartbeat or InstallSnapshot): it remembers it, to
+/// redirect clients, and with feature lease-read starts or renews its lease
+/// (etcd-io/raft resets `electionElapsed` and sets `lead`).
+pub(crate) fn follow(s: &mut Server, rules: &Rules, leader: NodeId) {
+    s.leader = Some(leader);
+    if rules.lease_read {
+        s.lease = true;
+        s.ghost &= !ghost::LEASE_EXPIRED;
+    }
 }
 
 /// What a server's vote messages carry of its commit: with feature

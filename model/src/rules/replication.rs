@@ -64,7 +64,7 @@ pub fn handle_append_entries(
         become_follower(&mut next);
     }
     if term == next.term {
-        next.leader = Some(from);
+        super::follow(&mut next, rules, from);
     }
     if rules.stale_append_reply && prev_index < next.commit {
         // Not Figure 2 (which would check prevLogIndex and append): etcd-io/raft
@@ -172,6 +172,13 @@ pub fn handle_append_entries_reply(
         heard_from(&mut next, rules, from);
         let j = (from - 1) as usize;
         if success {
+            // Feature lease-read: a success in its term shows the follower
+            // accepted this leader's AppendEntries, so it is in its lease.
+            if rules.lease_read {
+                if let Err(i) = next.lease_acks.binary_search(&from) {
+                    next.lease_acks.insert(i, from);
+                }
+            }
             next.match_index[j] = next.match_index[j].max(index);
             next.next_index[j] = next.next_index[j].max(index + 1);
             step_sends = advance_commit(&mut next, rules);
@@ -238,7 +245,7 @@ pub fn handle_heartbeat(
         if matches!(next.role, Role::Candidate | Role::PreCandidate) {
             become_follower(&mut next);
         }
-        next.leader = Some(from);
+        super::follow(&mut next, rules, from);
         let target = commit.min(next.log.last_index());
         if target > next.commit {
             next.ghost |= ghost::HEARTBEAT_COMMIT;

@@ -73,7 +73,7 @@ pub fn handle_install_snapshot(
     if matches!(next.role, Role::Candidate | Role::PreCandidate) {
         become_follower(&mut next);
     }
-    next.leader = Some(from);
+    super::follow(&mut next, rules, from);
     // A snapshot that covers no more than what is already committed here
     // holds nothing new: ignore it (the follower already has these entries).
     if last_index <= next.commit && !rules.bug(Bug::SnapshotRegress) {
@@ -122,14 +122,14 @@ pub fn handle_install_snapshot(
 /// as one chunk; an implementation that splits it takes this step for every
 /// chunk but the one that completes the snapshot, and may not acknowledge
 /// them: an unacknowledged chunk is indistinguishable from a lost reply.)
-pub fn handle_install_snapshot_chunk(s: &Server, from: NodeId, term: Term) -> Step {
+pub fn handle_install_snapshot_chunk(s: &Server, rules: &Rules, from: NodeId, term: Term) -> Step {
     let mut next = s.clone();
     observe_term(&mut next, term);
     if term == next.term {
         if matches!(next.role, Role::Candidate | Role::PreCandidate) {
             become_follower(&mut next);
         }
-        next.leader = Some(from);
+        super::follow(&mut next, rules, from);
     }
     Step {
         state: next,

@@ -64,11 +64,9 @@ impl RaftKv {
     }
 
     /// The trace header's `features`: the names of the options switched on
-    /// that the specification knows. A name it does not know yet would make
-    /// conformance refuse the header; leaving it out loses nothing of the
-    /// check: a lease read shows only in the client history, and the replay
-    /// of a node stops, inconclusive, at its first `timeout_now` until the
-    /// specification knows leader transfer.
+    /// that the specification knows (today all of them). A name it did not
+    /// know would make conformance refuse the header, so a core option the
+    /// specification lags behind on is left out rather than named.
     pub fn features(&self) -> Vec<String> {
         raftkv::trace::features(&self.config(1, vec![1]))
             .into_iter()

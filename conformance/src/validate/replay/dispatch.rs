@@ -354,8 +354,9 @@ impl NodeReplay {
                 // follows (an install, a reply).
                 let whole = matches!(&wire.rpc, rt::Rpc::InstallSnapshot { done: true, .. });
                 self.expand_with("InstallSnapshotRule", Some(*term), &mut |c| {
-                    let mut steps =
-                        vec![snapshots::handle_install_snapshot_chunk(&c.s, from, *term)];
+                    let mut steps = vec![snapshots::handle_install_snapshot_chunk(
+                        &c.s, rules, from, *term,
+                    )];
                     if whole || c.s.commit >= msg_last_index(msg) || *term < c.s.term {
                         steps.push(rules::handle_message(&c.s, rules, from, msg));
                         // Figure 13's own rule (a feature is a freedom).
