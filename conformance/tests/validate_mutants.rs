@@ -66,6 +66,7 @@ fn the_examples_are_valid() {
         "leader-change-truncate.ndjson",
         "snapshot-install.ndjson",
         "client-history.ndjson",
+        "forward-proposals.ndjson",
     ] {
         let report = validate(&example(name));
         assert!(
@@ -236,4 +237,24 @@ fn a_snapshot_installed_below_the_applied_index() {
         json!({"type":"install","node":1,"seq":0,"index":2,"term":1}),
     );
     rejected_by(lines, "SnapshotNeverRegresses");
+}
+
+/// A `propose` (forwarded proposal) is allowed only with feature
+/// forward-proposals: Figure 2's clients send commands to the leader.
+#[test]
+fn a_forwarded_proposal_without_the_feature() {
+    let mut lines = example("forward-proposals.ndjson");
+    lines[0]["features"] = json!([]);
+    rejected_by(lines, "ProposeRule");
+}
+
+/// A forwarded proposal changes nothing on the leader: the entry it
+/// appends next is still checked as its own proposal (its term).
+#[test]
+fn a_forwarded_proposal_appended_with_the_senders_old_term() {
+    let mut lines = example("forward-proposals.ndjson");
+    let k = find(&lines, |l| is(l, "append", 1) && l["index"] == 2);
+    lines[k]["entries"][0]["term"] = json!(0);
+    let report = validate(&lines);
+    assert!(report.rejection.is_some(), "mutant accepted");
 }

@@ -44,6 +44,7 @@ pub mod names {
     pub const TRANSFER_TARGET_UP_TO_DATE: &str = "Transfer Target Up To Date";
     pub const TRANSFER_COMPLETED: &str = "a leader transfer completes";
     pub const COMMIT_LEARNED: &str = "a commit is learned from a vote message";
+    pub const PROPOSAL_FORWARDED: &str = "a forwarded proposal is appended by the leader";
     pub const LEASE_HOLDS: &str = "Leader Lease Holds";
     pub const LEASE_READ_SERVED: &str = "a read is served by the leader's lease";
 }
@@ -150,6 +151,13 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     // A read needs a committed entry of the leader's term first: a write.
     if rules.read_index && clients && cfg.ops >= 2 && cfg.max_term >= 1 {
         props.push((Expectation::Sometimes, READ_INDEX_SERVED, read_index_served));
+    }
+    if rules.forward_proposals && clients && cfg.servers >= 2 {
+        props.push((
+            Expectation::Sometimes,
+            PROPOSAL_FORWARDED,
+            proposal_forwarded,
+        ));
     }
     if rules.lease_read {
         props.push((Expectation::Always, LEASE_HOLDS, lease_holds));
@@ -424,6 +432,10 @@ fn lease_holds(model: &RaftModel, state: &RaftState) -> bool {
             && !l.sent_timeout_now;
         !lease || servers(state).all(|s| s.role != Role::Leader || s.term <= l.term)
     })
+}
+
+fn proposal_forwarded(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::PROPOSAL_FORWARDED))
 }
 
 fn lease_read_served(_: &RaftModel, state: &RaftState) -> bool {

@@ -127,6 +127,9 @@ pub mod ghost {
     /// The server's lease ended by time (its lease timer, or a restart)
     /// since it last heard from a leader ([`super::Rules::lease_read`]).
     pub const LEASE_EXPIRED: u32 = 131072;
+    /// A leader appended a command a follower forwarded to it
+    /// ([`super::Rules::forward_proposals`]).
+    pub const PROPOSAL_FORWARDED: u32 = 262144;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -334,10 +337,17 @@ pub struct Rules {
     /// leader's lease (mandatory with this feature), and only under a timing
     /// assumption the model states as its boundary (`model::leases_hold`).
     pub lease_read: bool,
+    /// Feature `forward-proposals` (etcd-io/raft and raft-rs MsgProp, on
+    /// unless DisableProposalForwarding): a follower that knows the leader
+    /// of its term hands a client's command to it instead of redirecting
+    /// the client; the leader appends it as its own proposal and answers
+    /// the client. A forwarded command that reaches a server that is not
+    /// leader is dropped (the client retries).
+    pub forward_proposals: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 10] = [
+pub const FEATURES: [&str; 11] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -348,6 +358,7 @@ pub const FEATURES: [&str; 10] = [
     "leader-transfer",
     "commit-any-message",
     "lease-read",
+    "forward-proposals",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -385,6 +396,7 @@ impl Rules {
             leader_transfer: false,
             commit_any_message: false,
             lease_read: false,
+            forward_proposals: false,
         }
     }
 
@@ -410,6 +422,7 @@ impl Rules {
             "leader-transfer" => self.leader_transfer = true,
             "commit-any-message" => self.commit_any_message = true,
             "lease-read" => self.lease_read = true,
+            "forward-proposals" => self.forward_proposals = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -430,6 +443,7 @@ impl Rules {
                 self.leader_transfer,
                 self.commit_any_message,
                 self.lease_read,
+                self.forward_proposals,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

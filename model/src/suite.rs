@@ -116,7 +116,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
         },
         SuiteEntry {
             name: "read-index",
-            purpose: "a write then a read served by ReadIndex over two terms",
+            purpose: "a write then a read served by ReadIndex over two terms, proposals forwarded",
             config: Config {
                 clients: 1,
                 ops: 2,
@@ -125,7 +125,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_in_flight: 4,
                 ..base.clone()
             }
-            .featuring(&["read-index"]),
+            .featuring(&["read-index", "forward-proposals"]),
         },
         SuiteEntry {
             name: "snapshot-fast-forward",

@@ -231,6 +231,7 @@ fn features_are_switched_on_by_name() {
         "leader-transfer",
         "commit-any-message",
         "lease-read",
+        "forward-proposals",
     ] {
         rules.with_feature(name).unwrap();
     }
@@ -913,4 +914,44 @@ fn a_follower_in_its_lease_ignores_higher_term_votes() {
         },
     );
     assert!(!plain.state.lease);
+}
+
+/// Feature forward-proposals: a follower that knows the leader hands it the
+/// client's command; the leader appends it and answers the client; a
+/// forwarded command that reaches a non-leader is dropped.
+#[test]
+fn a_follower_forwards_a_proposal_to_the_leader_it_knows() {
+    let rules = with(&["forward-proposals"]);
+    let cmd = Command {
+        client: 4,
+        seq: 1,
+        op: Op::Write(5),
+    };
+    let mut f = Server::new(2);
+    f.term = 2;
+    f.leader = Some(1);
+    let forwarded = handle_message(&f, &rules, 0, &Msg::Request(cmd));
+    assert_eq!(forwarded.sends, vec![(Dest::Server(1), Msg::Request(cmd))]);
+    assert_eq!(forwarded.state, f);
+    // Without the feature, the client is redirected.
+    let redirected = handle_message(&f, &Rules::new(3), 0, &Msg::Request(cmd));
+    assert_eq!(
+        redirected.sends,
+        vec![(
+            Dest::Client(4),
+            Msg::NotLeader {
+                seq: 1,
+                hint: Some(1)
+            }
+        )]
+    );
+    // Not forwarded twice, nor answered.
+    let again = handle_message(&f, &rules, 3, &Msg::Request(cmd));
+    assert!(again.sends.is_empty());
+    // The leader appends it as its own proposal.
+    let l = leader_of_term_2_with_commit_2();
+    let appended = handle_message(&l, &rules, 2, &Msg::Request(cmd));
+    assert_eq!(appended.state.log.last_index(), 3);
+    assert_eq!(appended.state.log.entries[2].term, 2);
+    assert!(appended.state.has(ghost::PROPOSAL_FORWARDED));
 }

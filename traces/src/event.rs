@@ -640,6 +640,17 @@ pub enum Rpc {
     /// Feature `transfer`: the leader tells an up-to-date follower to start
     /// an election at once.
     TimeoutNow {},
+    /// Feature `forward-proposals`: a node hands client proposals to the
+    /// leader it knows (etcd-io/raft MsgProp). Not a Raft RPC: it changes no
+    /// term and nothing on either node; the leader's `append` events that
+    /// follow are its proposals as always. `term` is informative (etcd-io/raft
+    /// sends 0).
+    Propose {
+        /// The proposed entries' contents (no term: the leader gives them
+        /// its own), when the emitter logs them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entries: Option<Vec<EntryData>>,
+    },
 }
 
 impl Rpc {
@@ -657,6 +668,7 @@ impl Rpc {
             Rpc::Heartbeat { .. } => "heartbeat",
             Rpc::HeartbeatReply { .. } => "heartbeat_reply",
             Rpc::TimeoutNow {} => "timeout_now",
+            Rpc::Propose { .. } => "propose",
         }
     }
 

@@ -19,18 +19,29 @@ use crate::types::{
     read_context, Command, Dest, Entry, Msg, NodeId, Op, OpResult, PendingRead, Role,
 };
 
-/// Server `s` receives a client command. A non-leader answers with a hint of
-/// the leader it knows. The leader appends the command to its log (Figure 2,
-/// Leaders: "If command received from client: append entry to local log,
-/// respond after entry applied to state machine").
-pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
+/// Server `s` receives a client command, from the client (`from` = 0) or
+/// forwarded by server `from`. A non-leader answers the client with a hint
+/// of the leader it knows (section 8), or with feature forward-proposals
+/// hands the command to that leader. The leader appends the command to its
+/// log (Figure 2, Leaders: "If command received from client: append entry
+/// to local log, respond after entry applied to state machine").
+pub fn handle_request(s: &Server, rules: &Rules, from: NodeId, cmd: &Command) -> Step {
     let mut step = Step::unchanged(s);
     let to = Dest::Client(cmd.client);
     if s.role != Role::Leader {
         let hint = s.leader.filter(|&l| l != s.id);
-        step.sends.push((to, Msg::NotLeader { seq: cmd.seq, hint }));
+        match hint {
+            // A forwarded command is not forwarded again, nor answered: it
+            // is dropped (etcd-io/raft drops a proposal with no leader).
+            _ if from != 0 => {}
+            Some(leader) if rules.forward_proposals => {
+                step.sends.push((Dest::Server(leader), Msg::Request(*cmd)));
+            }
+            _ => step.sends.push((to, Msg::NotLeader { seq: cmd.seq, hint })),
+        }
         return step;
     }
+
     if s.transfer.is_some() {
         // Feature leader-transfer, thesis 3.10: "the prior leader stops
         // accepting new client requests" (etcd-io/raft drops the proposal,
@@ -65,6 +76,9 @@ pub fn handle_request(s: &Server, rules: &Rules, cmd: &Command) -> Step {
         if let Some(step) = read_index(s, rules, cmd) {
             return step;
         }
+    }
+    if from != 0 {
+        step.state.ghost |= ghost::PROPOSAL_FORWARDED;
     }
     step.state.log.entries.push(Entry {
         term: s.term,

@@ -203,7 +203,7 @@ fn dispatch(s: &Server, rules: &Rules, from: NodeId, msg: &Msg) -> Step {
             replication::handle_heartbeat_reply(s, rules, from, *term, *ctx)
         }
         Msg::TimeoutNow { term } => elections::handle_timeout_now(s, rules, from, *term),
-        Msg::Request(cmd) => clients::handle_request(s, rules, cmd),
+        Msg::Request(cmd) => clients::handle_request(s, rules, from, cmd),
         // Replies to clients are never sent to servers.
         Msg::Reply { .. } | Msg::NotLeader { .. } => Step::unchanged(s),
     }

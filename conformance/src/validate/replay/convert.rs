@@ -187,6 +187,11 @@ pub fn message(m: &rt::Message) -> Msg {
 fn message_body(m: &rt::Message) -> Msg {
     let term = m.term;
     match &m.rpc {
+        // A forwarded proposal: the model's client request (its first
+        // entry's command; the replay never executes it).
+        rt::Rpc::Propose { entries } => {
+            Msg::Request(command(entries.as_ref().and_then(|e| e.first())))
+        }
         rt::Rpc::RequestVote {
             last_index,
             last_term,

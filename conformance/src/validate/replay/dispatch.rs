@@ -377,6 +377,19 @@ impl NodeReplay {
                     }
                 }
             }
+            Msg::Request(_) => {
+                // Feature forward-proposals: a proposal arriving changes
+                // nothing by itself (no term is learned from it); what the
+                // leader appends for it shows in its `append` events.
+                let forward = rules.forward_proposals;
+                self.expand_with("ProposeRule", None, &mut |c| {
+                    if forward {
+                        learned(vec![Step::unchanged(&c.s)], wire, rules)
+                    } else {
+                        vec![]
+                    }
+                });
+            }
             _ => {
                 let rule = match msg {
                     Msg::RequestVote { .. } => "RequestVoteRule",

@@ -24,6 +24,21 @@ pub(super) fn send(
     rules: &Rules,
 ) -> Result<Msg, Violation> {
     carried_commit(c, m)?;
+    // Feature forward-proposals (etcd-io/raft MsgProp): any node may hand
+    // client proposals to the node it takes for the leader. Not a Raft RPC:
+    // it changes nothing, and the leader's appends that follow are checked
+    // as its own proposals.
+    if let rt::Rpc::Propose { .. } = m.rpc {
+        if !rules.forward_proposals {
+            return Err(Violation::new(
+                "ProposeRule",
+                "no propose: the trace's features do not include forward-proposals \
+                 (in Figure 2 clients send their commands to the leader)",
+                sent_text(m),
+            ));
+        }
+        return Ok(convert::message(m));
+    }
     // The rule's own sends first.
     let mut why = None;
     for k in 0..c.pending.len() {
@@ -375,7 +390,7 @@ pub(super) fn leader_append(c: &mut Cand, a: &rt::Append, rules: &Rules) -> Outc
             ));
         }
         let cmd = convert::command(e.data.as_ref());
-        let step = clients::handle_request(&c.s, rules, &cmd);
+        let step = clients::handle_request(&c.s, rules, 0, &cmd);
         c.s = step.state;
     }
     // A leader whose own log is a quorum commits what it appends; it may

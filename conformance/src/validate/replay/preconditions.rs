@@ -117,7 +117,8 @@ fn numbers(e: &rt::Event) -> [(&'static str, Option<u64>); 3] {
                 rt::Rpc::RequestVoteReply { .. }
                 | rt::Rpc::PreVoteReply { .. }
                 | rt::Rpc::HeartbeatReply { .. }
-                | rt::Rpc::TimeoutNow {} => [term, NONE, NONE],
+                | rt::Rpc::TimeoutNow {}
+                | rt::Rpc::Propose { .. } => [term, NONE, NONE],
                 rt::Rpc::Heartbeat { commit, .. } => [term, ("msg.commit", Some(*commit)), NONE],
                 rt::Rpc::AppendEntries {
                     prev_index, commit, ..
