@@ -1813,8 +1813,6 @@ const CONTROLS: &[Control] = &[
     Control { name: "no apply", apply: |t, _| drop_events(t, "apply") },
     Control { name: "no apply, no commit", apply: |t, _| drop_events(&drop_events(t, "apply")?, "commit") },
     Control { name: "no persist", apply: |t, _| drop_events(t, "persist") },
-    Control { name: "no role", apply: |t, _| drop_events(t, "role") },
-    Control { name: "no crash", apply: |t, _| drop_events(t, "crash") },
     Control {
         name: "no post.vote",
         apply: |t, _| {
@@ -1981,8 +1979,6 @@ control_tests! {
     control_no_apply: "no apply",
     control_no_apply_no_commit: "no apply, no commit",
     control_no_persist: "no persist",
-    control_no_role: "no role",
-    control_no_crash: "no crash",
     control_no_post_vote: "no post.vote",
     control_no_post_term_role: "no post.term, post.role",
     control_entries_terms_only: "entries terms only",
