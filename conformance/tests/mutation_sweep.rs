@@ -21,11 +21,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use raft_conformance::validate::{runs_in, validate_records, validate_run, Options, RULES};
 use raft_sim::raftkv::RaftKv;
 use raft_sim::{run, Outcome as SimOutcome, SimConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------
@@ -43,7 +43,11 @@ struct Trace {
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
     Valid,
-    Rejected { rule: String, line: u64, text: String },
+    Rejected {
+        rule: String,
+        line: u64,
+        text: String,
+    },
     Inconclusive(String),
 }
 
@@ -156,7 +160,9 @@ fn example_traces() -> Vec<Trace> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let mut it = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+            let mut it = text
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap());
             Trace {
                 name: p.file_name().unwrap().to_string_lossy().into_owned(),
                 header: it.next().unwrap(),
@@ -492,7 +498,9 @@ fn declared_lossless(t: &Trace, _: &Index, _: &mut ChaCha8Rng) -> Option<Mutant>
                 *n += 1;
             }
             "receive" => {
-                let Some(&p) = position.get(&msg_key(l)) else { continue };
+                let Some(&p) = position.get(&msg_key(l)) else {
+                    continue;
+                };
                 let dup = t.header["network"]["duplication"] == true;
                 let prev = last.get(&ch()).copied();
                 broken |= !match prev {
@@ -629,7 +637,9 @@ fn second_leader(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant>
         if ty(l) == "role" && l["role"] == "leader" {
             let term = u(l, "term");
             for &m in &idx.nodes {
-                if m != n && up.get(&m) == Some(&true) && term_of.get(&m).is_some_and(|&x| x <= term)
+                if m != n
+                    && up.get(&m) == Some(&true)
+                    && term_of.get(&m).is_some_and(|&x| x <= term)
                 {
                     cands.push((i, m, term));
                 }
@@ -688,7 +698,12 @@ fn leader_missing_committed(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Opt
     let at = base
         .lines
         .iter()
-        .position(|l| l["node"] == nd && ty(l) == "role" && l["role"] == "leader" && l["term"] == t.lines[i]["term"])
+        .position(|l| {
+            l["node"] == nd
+                && ty(l) == "role"
+                && l["role"] == "leader"
+                && l["term"] == t.lines[i]["term"]
+        })
         .expect("the role event");
     let _ = seq;
     Some(mutant(&base, at, |ls| {
@@ -746,10 +761,7 @@ fn ack_not_persisted(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mut
 /// An append that leaves a hole: it starts one past the end of the log
 /// (Figure 2: entries are appended at the log's end).
 fn append_past_end(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
-    let i = pick(
-        rng,
-        &sites(t, idx, |t, _, i| ty(&t.lines[i]) == "append"),
-    )?;
+    let i = pick(rng, &sites(t, idx, |t, _, i| ty(&t.lines[i]) == "append"))?;
     Some(mutant(t, i, |ls| {
         let x = u(&ls[i], "index");
         ls[i]["index"] = json!(x + 1);
@@ -768,12 +780,13 @@ fn log_mismatch(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> 
         if ty(l) != "append" {
             continue;
         }
-        let Some(es) = l["entries"].as_array() else { continue };
+        let Some(es) = l["entries"].as_array() else {
+            continue;
+        };
         let at = u(l, "index");
         for k in 0..es.len() {
             let term = u(&es[k], "term");
-            if k + 1 < es.len() && seen.contains_key(&(at + k as u64 + 1, u(&es[k + 1], "term")))
-            {
+            if k + 1 < es.len() && seen.contains_key(&(at + k as u64 + 1, u(&es[k + 1], "term"))) {
                 cands.push((i, k));
             }
             seen.insert((at + k as u64, term), ());
@@ -794,12 +807,16 @@ fn leader_truncates(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Muta
         rng,
         &sites(t, idx, |t, _, i| {
             let l = &t.lines[i];
-            node(l).is_some() && role(l) == Some("leader") && post(l, "last_index").is_some_and(|x| x >= 1)
+            node(l).is_some()
+                && role(l) == Some("leader")
+                && post(l, "last_index").is_some_and(|x| x >= 1)
         }),
     )?;
     let l = &t.lines[i];
     let n = node(l).unwrap();
-    let from = post(l, "last_index").unwrap().max(post(l, "snapshot_index").unwrap_or(0) + 1);
+    let from = post(l, "last_index")
+        .unwrap()
+        .max(post(l, "snapshot_index").unwrap_or(0) + 1);
     Some(mutant(t, i + 1, |ls| {
         ls.insert(i + 1, ev(n, "truncate", json!({"from": from})));
     }))
@@ -842,9 +859,7 @@ fn install_other_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mu
             "apply" => {
                 applied.insert(u(l, "index"), ());
             }
-            "install" if applied.contains_key(&u(l, "index")) && u(l, "index") > 0 => {
-                cands.push(i)
-            }
+            "install" if applied.contains_key(&u(l, "index")) && u(l, "index") > 0 => cands.push(i),
             _ => {}
         }
     }
@@ -1116,7 +1131,14 @@ fn reply_term_plus_one(
 /// A reply to AppendEntries in a term the follower is not in: the receiver
 /// replies with its currentTerm (Figure 2, AppendEntries RPC).
 fn append_reply_wrong_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
-    reply_term_plus_one(t, idx, rng, "append_entries", "append_entries_reply", |_| true)
+    reply_term_plus_one(
+        t,
+        idx,
+        rng,
+        "append_entries",
+        "append_entries_reply",
+        |_| true,
+    )
 }
 
 /// A reply to a heartbeat in a term the follower is not in (feature
@@ -1128,7 +1150,14 @@ fn heartbeat_reply_wrong_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> O
 /// A reply to InstallSnapshot in a term the follower is not in (Figure 13:
 /// the reply carries currentTerm).
 fn install_reply_wrong_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
-    reply_term_plus_one(t, idx, rng, "install_snapshot", "install_snapshot_reply", |_| true)
+    reply_term_plus_one(
+        t,
+        idx,
+        rng,
+        "install_snapshot",
+        "install_snapshot_reply",
+        |_| true,
+    )
 }
 
 /// A refused PreVote answered in a term the node is not in, or a granted
@@ -1184,9 +1213,9 @@ fn role_after_receive(
         .filter_map(|i| {
             let end = idx.step_end(t, i)?;
             // The step must show no role change of its own.
-            if (i + 1..end).any(|j| {
-                node(&t.lines[j]) == node(&t.lines[i]) && ty(&t.lines[j]) == "role"
-            }) {
+            if (i + 1..end)
+                .any(|j| node(&t.lines[j]) == node(&t.lines[i]) && ty(&t.lines[j]) == "role")
+            {
                 return None;
             }
             let (r, term) = idx.role_term[i].clone()?;
@@ -1209,7 +1238,11 @@ fn role_after_receive(
         }
     };
     Some(mutant(t, end, |ls| {
-        let mut e = ev(n, "role", json!({"role": r, "term": term, "reason": reason}));
+        let mut e = ev(
+            n,
+            "role",
+            json!({"role": r, "term": term, "reason": reason}),
+        );
         if let Some(mut p) = ls[..end]
             .iter()
             .rev()
@@ -1242,8 +1275,11 @@ fn leader_without_majority(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Opti
         .map(|l| u(l, "term"))
         .collect();
     role_after_receive(t, idx, rng, "request_vote_reply", |l, role, term| {
-        (role == "candidate" && u(&l["msg"], "term") <= term && !won.contains(&term))
-            .then_some(("leader", term, "won_election"))
+        (role == "candidate" && u(&l["msg"], "term") <= term && !won.contains(&term)).then_some((
+            "leader",
+            term,
+            "won_election",
+        ))
     })
 }
 
@@ -1270,17 +1306,17 @@ fn leader_quits_on_install_reply(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -
 
 /// A leader stepping down, in its own term, on a heartbeat reply of that
 /// term or older (feature heartbeat; Figure 2: only a higher term).
-fn leader_quits_on_heartbeat_reply(
-    t: &Trace,
-    idx: &Index,
-    rng: &mut ChaCha8Rng,
-) -> Option<Mutant> {
+fn leader_quits_on_heartbeat_reply(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
     leader_quits_on(t, idx, rng, "heartbeat_reply")
 }
 
 fn leader_quits_on(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng, r: &str) -> Option<Mutant> {
     role_after_receive(t, idx, rng, r, |l, role, term| {
-        (role == "leader" && u(&l["msg"], "term") <= term).then_some(("follower", term, "higher_term"))
+        (role == "leader" && u(&l["msg"], "term") <= term).then_some((
+            "follower",
+            term,
+            "higher_term",
+        ))
     })
 }
 
@@ -1337,7 +1373,10 @@ fn timeout_now_from_follower(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Op
         rng,
         &sites(t, idx, |t, idx, i| {
             let l = &t.lines[i];
-            idx.up[i] && role(l) == Some("follower") && ty(l) != "crash" && post(l, "term").is_some()
+            idx.up[i]
+                && role(l) == Some("follower")
+                && ty(l) != "crash"
+                && post(l, "term").is_some()
         }),
     )?;
     let l = &t.lines[i];
@@ -1520,58 +1559,266 @@ struct Kind {
 }
 
 const KINDS: &[Kind] = &[
-    Kind { name: "receive-of-unsent", rule: "MessageNeverSent", mutate: receive_of_unsent },
-    Kind { name: "receive-altered", rule: "MessageAltered", mutate: receive_altered },
-    Kind { name: "receive-duplicated", rule: "MessageDuplicated", mutate: receive_duplicated },
-    Kind { name: "receive-reordered", rule: "MessageReordered", mutate: receive_reordered },
-    Kind { name: "declared-lossless", rule: "MessageLost", mutate: declared_lossless },
-    Kind { name: "send-reuses-id", rule: "MessageIdentity", mutate: send_reuses_id },
-    Kind { name: "event-while-crashed", rule: "EventWhileCrashed", mutate: event_while_crashed },
-    Kind { name: "restart-loses-term", rule: "PersistedStateLost", mutate: restart_loses_term },
-    Kind { name: "second-vote", rule: "OneVotePerTerm", mutate: second_vote },
-    Kind { name: "term-decreases", rule: "TermNeverDecreases", mutate: term_decreases },
-    Kind { name: "second-leader", rule: "ElectionSafety", mutate: second_leader },
-    Kind { name: "leader-missing-committed", rule: "LeaderCompleteness", mutate: leader_missing_committed },
-    Kind { name: "vote-not-persisted", rule: "VotePersistedBeforeReply", mutate: vote_not_persisted },
-    Kind { name: "ack-not-persisted", rule: "EntriesPersistedBeforeAck", mutate: ack_not_persisted },
-    Kind { name: "append-past-end", rule: "AppendAtLogEnd", mutate: append_past_end },
-    Kind { name: "log-mismatch", rule: "LogMatching", mutate: log_mismatch },
-    Kind { name: "leader-truncates", rule: "LeaderAppendOnly", mutate: leader_truncates },
-    Kind { name: "truncate-committed", rule: "NoTruncationOfCommitted", mutate: truncate_committed },
-    Kind { name: "install-other-term", rule: "StateMachineSafety", mutate: install_other_term },
-    Kind { name: "commit-decreases", rule: "CommitNeverDecreases", mutate: commit_decreases },
-    Kind { name: "commit-past-log", rule: "CommitWithinLog", mutate: commit_past_log },
-    Kind { name: "apply-skips", rule: "ApplyInOrder", mutate: apply_skips },
-    Kind { name: "apply-uncommitted", rule: "ApplyOnlyCommitted", mutate: apply_uncommitted },
-    Kind { name: "apply-other-term", rule: "ApplyWhatIsLogged", mutate: apply_other_term },
-    Kind { name: "snapshot-unapplied", rule: "SnapshotOfApplied", mutate: snapshot_unapplied },
-    Kind { name: "snapshot-other-term", rule: "SnapshotMatchesLog", mutate: snapshot_other_term },
-    Kind { name: "install-regresses", rule: "SnapshotNeverRegresses", mutate: install_regresses },
-    Kind { name: "post-disagrees", rule: "PostStateMatchesEvents", mutate: post_disagrees },
-    Kind { name: "restart-wrong-last-term", rule: "RestartRule", mutate: restart_wrong_last_term },
-    Kind { name: "pre-vote-wrong-log", rule: "ElectionTimeoutRule", mutate: pre_vote_wrong_log },
-    Kind { name: "request-vote-wrong-log", rule: "ElectionTimeoutRule", mutate: request_vote_wrong_log },
-    Kind { name: "heartbeat-timer-sends-vote", rule: "HeartbeatTimeout", mutate: heartbeat_timer_sends_vote },
-    Kind { name: "check-quorum-changes-term", rule: "CheckQuorumRule", mutate: check_quorum_changes_term },
-    Kind { name: "request-vote-reply-flipped", rule: "RequestVoteRule", mutate: request_vote_reply_flipped },
-    Kind { name: "leader-without-majority", rule: "VoteCountingRule", mutate: leader_without_majority },
-    Kind { name: "pre-vote-reply-wrong-term", rule: "PreVoteRule", mutate: pre_vote_reply_wrong_term },
-    Kind { name: "candidate-without-pre-votes", rule: "PreVoteCountingRule", mutate: candidate_without_pre_votes },
-    Kind { name: "append-reply-wrong-term", rule: "AppendEntriesRule", mutate: append_reply_wrong_term },
-    Kind { name: "leader-quits-on-append-reply", rule: "AppendEntriesReplyRule", mutate: leader_quits_on_append_reply },
-    Kind { name: "heartbeat-reply-wrong-term", rule: "HeartbeatRule", mutate: heartbeat_reply_wrong_term },
-    Kind { name: "leader-quits-on-heartbeat-reply", rule: "HeartbeatReplyRule", mutate: leader_quits_on_heartbeat_reply },
-    Kind { name: "install-reply-wrong-term", rule: "InstallSnapshotRule", mutate: install_reply_wrong_term },
-    Kind { name: "install-other-index", rule: "InstallSnapshotRule", mutate: install_other_index },
-    Kind { name: "leader-quits-on-install-reply", rule: "InstallSnapshotReplyRule", mutate: leader_quits_on_install_reply },
-    Kind { name: "transfer-vote-wrong-log", rule: "TimeoutNowRule", mutate: transfer_vote_wrong_log },
-    Kind { name: "timeout-now-from-follower", rule: "LeaderTransferRule", mutate: timeout_now_from_follower },
-    Kind { name: "replication-past-log", rule: "ReplicationRule", mutate: replication_past_log },
-    Kind { name: "announce-uncommitted", rule: "CommitRule", mutate: announce_uncommitted },
-    Kind { name: "client-entry-wrong-term", rule: "ClientRequestRule", mutate: client_entry_wrong_term },
-    Kind { name: "apply-other-client", rule: "ApplyRule", mutate: apply_other_client },
-    Kind { name: "duplicate-flipped", rule: "AtMostOnce", mutate: duplicate_flipped },
-    Kind { name: "snapshot-short", rule: "SnapshotRule", mutate: snapshot_short },
+    Kind {
+        name: "receive-of-unsent",
+        rule: "MessageNeverSent",
+        mutate: receive_of_unsent,
+    },
+    Kind {
+        name: "receive-altered",
+        rule: "MessageAltered",
+        mutate: receive_altered,
+    },
+    Kind {
+        name: "receive-duplicated",
+        rule: "MessageDuplicated",
+        mutate: receive_duplicated,
+    },
+    Kind {
+        name: "receive-reordered",
+        rule: "MessageReordered",
+        mutate: receive_reordered,
+    },
+    Kind {
+        name: "declared-lossless",
+        rule: "MessageLost",
+        mutate: declared_lossless,
+    },
+    Kind {
+        name: "send-reuses-id",
+        rule: "MessageIdentity",
+        mutate: send_reuses_id,
+    },
+    Kind {
+        name: "event-while-crashed",
+        rule: "EventWhileCrashed",
+        mutate: event_while_crashed,
+    },
+    Kind {
+        name: "restart-loses-term",
+        rule: "PersistedStateLost",
+        mutate: restart_loses_term,
+    },
+    Kind {
+        name: "second-vote",
+        rule: "OneVotePerTerm",
+        mutate: second_vote,
+    },
+    Kind {
+        name: "term-decreases",
+        rule: "TermNeverDecreases",
+        mutate: term_decreases,
+    },
+    Kind {
+        name: "second-leader",
+        rule: "ElectionSafety",
+        mutate: second_leader,
+    },
+    Kind {
+        name: "leader-missing-committed",
+        rule: "LeaderCompleteness",
+        mutate: leader_missing_committed,
+    },
+    Kind {
+        name: "vote-not-persisted",
+        rule: "VotePersistedBeforeReply",
+        mutate: vote_not_persisted,
+    },
+    Kind {
+        name: "ack-not-persisted",
+        rule: "EntriesPersistedBeforeAck",
+        mutate: ack_not_persisted,
+    },
+    Kind {
+        name: "append-past-end",
+        rule: "AppendAtLogEnd",
+        mutate: append_past_end,
+    },
+    Kind {
+        name: "log-mismatch",
+        rule: "LogMatching",
+        mutate: log_mismatch,
+    },
+    Kind {
+        name: "leader-truncates",
+        rule: "LeaderAppendOnly",
+        mutate: leader_truncates,
+    },
+    Kind {
+        name: "truncate-committed",
+        rule: "NoTruncationOfCommitted",
+        mutate: truncate_committed,
+    },
+    Kind {
+        name: "install-other-term",
+        rule: "StateMachineSafety",
+        mutate: install_other_term,
+    },
+    Kind {
+        name: "commit-decreases",
+        rule: "CommitNeverDecreases",
+        mutate: commit_decreases,
+    },
+    Kind {
+        name: "commit-past-log",
+        rule: "CommitWithinLog",
+        mutate: commit_past_log,
+    },
+    Kind {
+        name: "apply-skips",
+        rule: "ApplyInOrder",
+        mutate: apply_skips,
+    },
+    Kind {
+        name: "apply-uncommitted",
+        rule: "ApplyOnlyCommitted",
+        mutate: apply_uncommitted,
+    },
+    Kind {
+        name: "apply-other-term",
+        rule: "ApplyWhatIsLogged",
+        mutate: apply_other_term,
+    },
+    Kind {
+        name: "snapshot-unapplied",
+        rule: "SnapshotOfApplied",
+        mutate: snapshot_unapplied,
+    },
+    Kind {
+        name: "snapshot-other-term",
+        rule: "SnapshotMatchesLog",
+        mutate: snapshot_other_term,
+    },
+    Kind {
+        name: "install-regresses",
+        rule: "SnapshotNeverRegresses",
+        mutate: install_regresses,
+    },
+    Kind {
+        name: "post-disagrees",
+        rule: "PostStateMatchesEvents",
+        mutate: post_disagrees,
+    },
+    Kind {
+        name: "restart-wrong-last-term",
+        rule: "RestartRule",
+        mutate: restart_wrong_last_term,
+    },
+    Kind {
+        name: "pre-vote-wrong-log",
+        rule: "ElectionTimeoutRule",
+        mutate: pre_vote_wrong_log,
+    },
+    Kind {
+        name: "request-vote-wrong-log",
+        rule: "ElectionTimeoutRule",
+        mutate: request_vote_wrong_log,
+    },
+    Kind {
+        name: "heartbeat-timer-sends-vote",
+        rule: "HeartbeatTimeout",
+        mutate: heartbeat_timer_sends_vote,
+    },
+    Kind {
+        name: "check-quorum-changes-term",
+        rule: "CheckQuorumRule",
+        mutate: check_quorum_changes_term,
+    },
+    Kind {
+        name: "request-vote-reply-flipped",
+        rule: "RequestVoteRule",
+        mutate: request_vote_reply_flipped,
+    },
+    Kind {
+        name: "leader-without-majority",
+        rule: "VoteCountingRule",
+        mutate: leader_without_majority,
+    },
+    Kind {
+        name: "pre-vote-reply-wrong-term",
+        rule: "PreVoteRule",
+        mutate: pre_vote_reply_wrong_term,
+    },
+    Kind {
+        name: "candidate-without-pre-votes",
+        rule: "PreVoteCountingRule",
+        mutate: candidate_without_pre_votes,
+    },
+    Kind {
+        name: "append-reply-wrong-term",
+        rule: "AppendEntriesRule",
+        mutate: append_reply_wrong_term,
+    },
+    Kind {
+        name: "leader-quits-on-append-reply",
+        rule: "AppendEntriesReplyRule",
+        mutate: leader_quits_on_append_reply,
+    },
+    Kind {
+        name: "heartbeat-reply-wrong-term",
+        rule: "HeartbeatRule",
+        mutate: heartbeat_reply_wrong_term,
+    },
+    Kind {
+        name: "leader-quits-on-heartbeat-reply",
+        rule: "HeartbeatReplyRule",
+        mutate: leader_quits_on_heartbeat_reply,
+    },
+    Kind {
+        name: "install-reply-wrong-term",
+        rule: "InstallSnapshotRule",
+        mutate: install_reply_wrong_term,
+    },
+    Kind {
+        name: "install-other-index",
+        rule: "InstallSnapshotRule",
+        mutate: install_other_index,
+    },
+    Kind {
+        name: "leader-quits-on-install-reply",
+        rule: "InstallSnapshotReplyRule",
+        mutate: leader_quits_on_install_reply,
+    },
+    Kind {
+        name: "transfer-vote-wrong-log",
+        rule: "TimeoutNowRule",
+        mutate: transfer_vote_wrong_log,
+    },
+    Kind {
+        name: "timeout-now-from-follower",
+        rule: "LeaderTransferRule",
+        mutate: timeout_now_from_follower,
+    },
+    Kind {
+        name: "replication-past-log",
+        rule: "ReplicationRule",
+        mutate: replication_past_log,
+    },
+    Kind {
+        name: "announce-uncommitted",
+        rule: "CommitRule",
+        mutate: announce_uncommitted,
+    },
+    Kind {
+        name: "client-entry-wrong-term",
+        rule: "ClientRequestRule",
+        mutate: client_entry_wrong_term,
+    },
+    Kind {
+        name: "apply-other-client",
+        rule: "ApplyRule",
+        mutate: apply_other_client,
+    },
+    Kind {
+        name: "duplicate-flipped",
+        rule: "AtMostOnce",
+        mutate: duplicate_flipped,
+    },
+    Kind {
+        name: "snapshot-short",
+        rule: "SnapshotRule",
+        mutate: snapshot_short,
+    },
 ];
 
 // ---------------------------------------------------------------------------
@@ -1613,12 +1860,7 @@ fn entries_terms(t: &Trace) -> Option<Trace> {
     let mut c = t.clone();
     c.header["observes"]["entries"] = json!("terms");
     for l in &mut c.lines {
-        for es in [
-            l.get_mut("entries"),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for es in [l.get_mut("entries")].into_iter().flatten() {
             strip_data(es);
         }
         if let Some(m) = l.get_mut("msg") {
@@ -1687,7 +1929,9 @@ fn gap_before_restart(t: &Trace, rng: &mut ChaCha8Rng) -> Option<Trace> {
                 // receive without its send: the range stops before one.)
                 let received = |x: usize| {
                     ty(&t.lines[x]) == "send"
-                        && t.lines.iter().any(|r| ty(r) == "receive" && msg_key(r) == msg_key(&t.lines[x]))
+                        && t.lines
+                            .iter()
+                            .any(|r| ty(r) == "receive" && msg_key(r) == msg_key(&t.lines[x]))
                 };
                 let mut k = i;
                 let mut back = rng.random_range(0..6);
@@ -1758,7 +2002,11 @@ fn reinterleave(t: &Trace, rng: &mut ChaCha8Rng) -> Option<Trace> {
             out.push(l);
         }
     }
-    assert!(per.values().all(|q| q.is_empty()), "{}: no merge order", t.name);
+    assert!(
+        per.values().all(|q| q.is_empty()),
+        "{}: no merge order",
+        t.name
+    );
     let mut c = t.clone();
     c.lines = out;
     Some(c)
@@ -1801,18 +2049,54 @@ struct Control {
 }
 
 const CONTROLS: &[Control] = &[
-    Control { name: "no timeout", apply: |t, _| drop_events(t, "timeout") },
-    Control { name: "no send", apply: |t, _| drop_events(t, "send") },
-    Control { name: "no init", apply: |t, _| drop_events(t, "init") },
-    Control { name: "no append", apply: |t, _| drop_events(t, "append") },
-    Control { name: "no truncate", apply: |t, _| drop_events(t, "truncate") },
-    Control { name: "no install", apply: |t, _| drop_events(t, "install") },
-    Control { name: "no snapshot", apply: |t, _| drop_events(t, "snapshot") },
-    Control { name: "no commit events", apply: |t, _| drop_events(t, "commit") },
-    Control { name: "no commit at all", apply: |t, _| drop_commit_entirely(t) },
-    Control { name: "no apply", apply: |t, _| drop_events(t, "apply") },
-    Control { name: "no apply, no commit", apply: |t, _| drop_events(&drop_events(t, "apply")?, "commit") },
-    Control { name: "no persist", apply: |t, _| drop_events(t, "persist") },
+    Control {
+        name: "no timeout",
+        apply: |t, _| drop_events(t, "timeout"),
+    },
+    Control {
+        name: "no send",
+        apply: |t, _| drop_events(t, "send"),
+    },
+    Control {
+        name: "no init",
+        apply: |t, _| drop_events(t, "init"),
+    },
+    Control {
+        name: "no append",
+        apply: |t, _| drop_events(t, "append"),
+    },
+    Control {
+        name: "no truncate",
+        apply: |t, _| drop_events(t, "truncate"),
+    },
+    Control {
+        name: "no install",
+        apply: |t, _| drop_events(t, "install"),
+    },
+    Control {
+        name: "no snapshot",
+        apply: |t, _| drop_events(t, "snapshot"),
+    },
+    Control {
+        name: "no commit events",
+        apply: |t, _| drop_events(t, "commit"),
+    },
+    Control {
+        name: "no commit at all",
+        apply: |t, _| drop_commit_entirely(t),
+    },
+    Control {
+        name: "no apply",
+        apply: |t, _| drop_events(t, "apply"),
+    },
+    Control {
+        name: "no apply, no commit",
+        apply: |t, _| drop_events(&drop_events(t, "apply")?, "commit"),
+    },
+    Control {
+        name: "no persist",
+        apply: |t, _| drop_events(t, "persist"),
+    },
     Control {
         name: "no post.vote",
         apply: |t, _| {
@@ -1830,11 +2114,26 @@ const CONTROLS: &[Control] = &[
             Some(c)
         },
     },
-    Control { name: "entries terms only", apply: |t, _| entries_terms(t) },
-    Control { name: "one post dropped", apply: drop_one_post },
-    Control { name: "no post", apply: |t, _| drop_all_posts(t) },
-    Control { name: "gap before a restart", apply: gap_before_restart },
-    Control { name: "merged in another order", apply: reinterleave },
+    Control {
+        name: "entries terms only",
+        apply: |t, _| entries_terms(t),
+    },
+    Control {
+        name: "one post dropped",
+        apply: drop_one_post,
+    },
+    Control {
+        name: "no post",
+        apply: |t, _| drop_all_posts(t),
+    },
+    Control {
+        name: "gap before a restart",
+        apply: gap_before_restart,
+    },
+    Control {
+        name: "merged in another order",
+        apply: reinterleave,
+    },
 ];
 
 // ---------------------------------------------------------------------------
@@ -1917,7 +2216,10 @@ fn mutate_trace(
             }
             Verdict::Inconclusive(why) => {
                 tally.accepted += 1;
-                failures.push(format!("{} {}: mutant inconclusive: {why}", t.name, kind.name));
+                failures.push(format!(
+                    "{} {}: mutant inconclusive: {why}",
+                    t.name, kind.name
+                ));
             }
         }
     }
@@ -1933,7 +2235,8 @@ fn control(name: &str) {
     let mut applied = 0;
     let mut failures = Vec::new();
     for (s, t) in traces().iter().enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64((s as u64).wrapping_mul(7_919) ^ ((k as u64) << 32));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64((s as u64).wrapping_mul(7_919) ^ ((k as u64) << 32));
         let Some(ct) = (c.apply)(t, &mut rng) else {
             continue;
         };
@@ -1993,9 +2296,15 @@ control_tests! {
 #[test]
 fn control_per_node_files() {
     let mut failures = Vec::new();
-    for t in traces().iter().filter(|t| t.lines.iter().any(|l| node(l).is_some())) {
+    for t in traces()
+        .iter()
+        .filter(|t| t.lines.iter().any(|l| node(l).is_some()))
+    {
         if let Verdict::Rejected { text, .. } = per_node_files_valid(t) {
-            failures.push(format!("{} control \"per-node files\": rejected\n{text}", t.name));
+            failures.push(format!(
+                "{} control \"per-node files\": rejected\n{text}",
+                t.name
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -2026,7 +2335,9 @@ fn table(tallies: &BTreeMap<&'static str, Tally>, seeds: u64) -> String {
             k.name, k.rule, t.sites, t.expected, other, others, t.accepted
         ));
     }
-    s.push_str(&format!("\n({seeds} simulator seeds and the example traces)\n"));
+    s.push_str(&format!(
+        "\n({seeds} simulator seeds and the example traces)\n"
+    ));
     s
 }
 
@@ -2036,9 +2347,17 @@ fn every_rule_has_a_mutation_kind() {
         .iter()
         .filter(|r| !KINDS.iter().any(|k| k.rule == **r))
         .collect();
-    assert!(missing.is_empty(), "rules without a mutation kind: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "rules without a mutation kind: {missing:?}"
+    );
     for k in KINDS {
-        assert!(RULES.contains(&k.rule), "{}: {} is not a rule", k.name, k.rule);
+        assert!(
+            RULES.contains(&k.rule),
+            "{}: {} is not a rule",
+            k.name,
+            k.rule
+        );
     }
 }
 
@@ -2069,6 +2388,10 @@ fn mutants_are_rejected() {
             n
         );
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
-

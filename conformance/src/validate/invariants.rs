@@ -225,9 +225,12 @@ impl Invariants {
             Event::Persist(p) => self.persist(node, p)?,
             Event::Commit(c) => self.commit(node, c.index)?,
             Event::Apply(a) => self.apply(node, a, e.post.as_ref().and_then(|p| p.commit))?,
-            Event::Snapshot(s) => {
-                self.snapshot(node, s.index, s.term, e.post.as_ref().and_then(|p| p.commit))?
-            }
+            Event::Snapshot(s) => self.snapshot(
+                node,
+                s.index,
+                s.term,
+                e.post.as_ref().and_then(|p| p.commit),
+            )?,
             Event::Install(s) => self.install(node, s.index, s.term)?,
             Event::Gap(_) => self.node(node).uncertain = true,
         }

@@ -448,7 +448,10 @@ mod tests {
         let missing: Vec<_> = named.iter().filter(|n| !RULES.contains(n)).collect();
         assert!(missing.is_empty(), "rules missing from RULES: {missing:?}");
         let stale: Vec<_> = RULES.iter().filter(|r| !named.contains(r)).collect();
-        assert!(stale.is_empty(), "RULES names rules no source uses: {stale:?}");
+        assert!(
+            stale.is_empty(),
+            "RULES names rules no source uses: {stale:?}"
+        );
         let mut sorted = RULES.to_vec();
         sorted.sort_unstable();
         sorted.dedup();

@@ -7,8 +7,8 @@ use raft_model::types::{CommitInfo, Index, NodeId, Role, Term};
 use raft_trace as rt;
 
 use super::dispatch::{Ctx, NodeReplay, Outcome};
-use super::{convert, effects};
 use super::frontier::Cand;
+use super::{convert, effects};
 use crate::validate::Violation;
 
 /// What the trace has said about the node since the step began.

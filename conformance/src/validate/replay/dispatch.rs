@@ -201,9 +201,10 @@ impl NodeReplay {
                 self.checkpoint(ctx)?;
                 if self.active() {
                     // Entries the leader appended before without an event.
-                    if let (false, Some(li)) =
-                        (ctx.observes_append, e.post.as_ref().and_then(|p| p.last_index))
-                    {
+                    if let (false, Some(li)) = (
+                        ctx.observes_append,
+                        e.post.as_ref().and_then(|p| p.last_index),
+                    ) {
                         let rules = &ctx.rules;
                         self.filter(|c| effects::implied_client_entries(c, li, rules))?;
                     }
