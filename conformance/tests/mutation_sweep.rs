@@ -2316,7 +2316,7 @@ fn control_per_node_files() {
 fn table(tallies: &BTreeMap<&'static str, Tally>, seeds: u64) -> String {
     let mut s = String::from(
         "| kind | rule | mutants | rejected by the rule | rejected by another rule | accepted |\n\
-         |---|---|---|---|---|---|\n"
+         |---|---|---|---|---|---|\n",
     );
     for k in KINDS {
         let t = tallies.get(k.name).cloned().unwrap_or_default();
