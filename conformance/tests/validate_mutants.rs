@@ -258,3 +258,31 @@ fn a_forwarded_proposal_appended_with_the_senders_old_term() {
     let report = validate(&lines);
     assert!(report.rejection.is_some(), "mutant accepted");
 }
+
+/// The snapshot-install example without `apply` and `commit` events: what
+/// the leader applied is known only from the snapshot's own post (its
+/// commit index), as for an apply.
+fn snapshot_install_without_apply_and_commit() -> Vec<Value> {
+    let mut lines = example("snapshot-install.ndjson");
+    lines[0]["observes"]["events"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|e| e != "apply" && e != "commit");
+    lines.retain(|l| l["type"] != "apply" && l["type"] != "commit");
+    renumber(&mut lines);
+    lines
+}
+
+#[test]
+fn a_snapshot_is_checked_against_its_post_without_apply_and_commit_events() {
+    // Was rejected with SnapshotOfApplied ("applied 0"): the commit index
+    // was taken as known although no event showed it.
+    let lines = snapshot_install_without_apply_and_commit();
+    let report = validate(&lines);
+    assert!(report.rejection.is_none(), "{}", report.rejection.unwrap());
+    // A snapshot past the commit index its post shows is still rejected.
+    let mut lines = snapshot_install_without_apply_and_commit();
+    let at = find(&lines, |l| is(l, "snapshot", 1));
+    lines[at]["post"]["commit"] = json!(2);
+    rejected_by(lines, "SnapshotOfApplied");
+}

@@ -59,6 +59,10 @@ struct NodeView {
     durable: Option<Persist>,
     /// A `gap` was declared: order-based checks are off for this node.
     uncertain: bool,
+    /// The node restarted and no commit event or post has shown its commit
+    /// index since: it may have recovered one from disk (up to what was
+    /// committed before), so it may apply what some node committed.
+    recovered_commit: bool,
 }
 
 impl NodeView {
@@ -74,6 +78,7 @@ impl NodeView {
             log: Vec::new(),
             durable: None,
             uncertain: false,
+            recovered_commit: false,
         }
     }
 
@@ -220,7 +225,12 @@ impl Invariants {
             Event::Persist(p) => self.persist(node, p)?,
             Event::Commit(c) => self.commit(node, c.index)?,
             Event::Apply(a) => self.apply(node, a, e.post.as_ref().and_then(|p| p.commit))?,
-            Event::Snapshot(s) => self.snapshot(node, s.index, s.term)?,
+            Event::Snapshot(s) => self.snapshot(
+                node,
+                s.index,
+                s.term,
+                e.post.as_ref().and_then(|p| p.commit),
+            )?,
             Event::Install(s) => self.install(node, s.index, s.term)?,
             Event::Gap(_) => self.node(node).uncertain = true,
         }
@@ -280,6 +290,7 @@ impl Invariants {
             log,
             durable: Some(durable),
             uncertain: v.uncertain,
+            recovered_commit: init.reason == InitReason::Restart,
         };
         if let Some(vote) = init.vote {
             self.vote(node, init.term, vote)?;
@@ -548,6 +559,7 @@ impl Invariants {
     }
 
     fn commit(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        self.node(node).recovered_commit = false;
         let v = &self.nodes[&node];
         if index < v.commit && !v.uncertain {
             return Err(Violation::new(
@@ -606,7 +618,11 @@ impl Invariants {
                     format!("entry {} applied", a.index),
                 ));
             }
-            if a.index > commit && observes_commit {
+            // After a restart whose commit index the trace has not shown,
+            // an entry some node committed (with this term: checked below
+            // as State Machine Safety) may be applied.
+            let recovered = v.recovered_commit && self.committed.contains_key(&a.index);
+            if a.index > commit && observes_commit && !recovered {
                 return Err(Violation::new(
                     "ApplyOnlyCommitted",
                     format!("applied entries are committed (commit index {commit})"),
@@ -641,11 +657,27 @@ impl Invariants {
         Ok(())
     }
 
-    fn snapshot(&mut self, node: NodeId, index: Index, term: Term) -> Result<(), Violation> {
-        let observes_apply = self.observes_apply;
+    fn snapshot(
+        &mut self,
+        node: NodeId,
+        index: Index,
+        term: Term,
+        post_commit: Option<Index>,
+    ) -> Result<(), Violation> {
+        let (observes_apply, observes_commit_events) =
+            (self.observes_apply, self.observes_commit_events);
         let v = self.node(node);
-        let applied = if observes_apply { v.applied } else { v.commit };
-        if index > applied && !v.uncertain {
+        // What the node has applied: its apply events; without them, at
+        // most its commit index, which without commit events is known only
+        // where a post shows it (the snapshot's own post, as for an apply).
+        let applied = if observes_apply {
+            Some(v.applied)
+        } else if observes_commit_events {
+            Some(v.commit)
+        } else {
+            post_commit.map(|c| c.max(v.commit))
+        };
+        if let Some(applied) = applied.filter(|&a| index > a && !v.uncertain) {
             return Err(Violation::new(
                 "SnapshotOfApplied",
                 format!("a snapshot covers only applied entries (applied {applied})"),
@@ -715,6 +747,20 @@ impl Invariants {
         if let Some(role) = post.role {
             self.node(node).role = role;
         }
+        // Without install events, a post whose snapshot covers more than the
+        // node applied shows a snapshot installed from a leader (a node
+        // compacts only what it applied): it is checked and taken as the
+        // install the trace did not show.
+        if let (false, Some(index), Some(term)) = (
+            self.observes_install,
+            post.snapshot_index,
+            post.snapshot_term,
+        ) {
+            let v = &self.nodes[&node];
+            if index > v.snapshot.0 && index > v.applied && !v.uncertain {
+                self.install(node, index, term)?;
+            }
+        }
         let observes_log = self.observes_log;
         let v = &self.nodes[&node];
         if let (Some(last), false, false) = (post.last_index, self.observes_append, v.uncertain) {
@@ -742,6 +788,8 @@ impl Invariants {
             }
         }
         if let Some(commit) = post.commit {
+            self.node(node).recovered_commit = false;
+            let v = &self.nodes[&node];
             if commit != v.commit {
                 // A commit the emitter does not write as an event, or one that
                 // went backwards: the same checks as a commit event.

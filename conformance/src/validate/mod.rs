@@ -28,6 +28,68 @@ use replay::{Replay, ReplayError};
 pub use replay::{ReplayStats, DEFAULT_BUDGET};
 pub use verdict::{check_records, check_run, Checked, HistorySummary, Verdict};
 
+/// Every rule a rejection can name ([`Rejection::rule`]): the message
+/// identity checks, the global invariants and the replay's rules. The
+/// tests keep it complete (a rule named in the validator's sources and
+/// missing here fails them), so a test that must cover every rule can
+/// enumerate it.
+pub const RULES: &[&str] = &[
+    // message identity (network.rs)
+    "MessageIdentity",
+    "MessageNeverSent",
+    "MessageAltered",
+    "MessageDuplicated",
+    "MessageReordered",
+    "MessageLost",
+    // global invariants (invariants.rs)
+    "EventWhileCrashed",
+    "PersistedStateLost",
+    "OneVotePerTerm",
+    "TermNeverDecreases",
+    "ElectionSafety",
+    "LeaderCompleteness",
+    "VotePersistedBeforeReply",
+    "EntriesPersistedBeforeAck",
+    "AppendAtLogEnd",
+    "LogMatching",
+    "LeaderAppendOnly",
+    "NoTruncationOfCommitted",
+    "StateMachineSafety",
+    "CommitNeverDecreases",
+    "CommitWithinLog",
+    "ApplyInOrder",
+    "ApplyOnlyCommitted",
+    "ApplyWhatIsLogged",
+    "SnapshotOfApplied",
+    "SnapshotMatchesLog",
+    "SnapshotNeverRegresses",
+    "PostStateMatchesEvents",
+    // replay through the model (replay/)
+    "RestartRule",
+    "ElectionTimeoutRule",
+    "HeartbeatTimeout",
+    "CheckQuorumRule",
+    "RequestVoteRule",
+    "VoteCountingRule",
+    "PreVoteRule",
+    "PreVoteCountingRule",
+    "AppendEntriesRule",
+    "AppendEntriesReplyRule",
+    "HeartbeatRule",
+    "HeartbeatReplyRule",
+    "InstallSnapshotRule",
+    "InstallSnapshotReplyRule",
+    "TimeoutNowRule",
+    "LeaderTransferRule",
+    "ProposeRule",
+    "ReplicationRule",
+    "CommitRule",
+    "ClientRequestRule",
+    "ApplyRule",
+    "AtMostOnce",
+    "SnapshotRule",
+];
+
 /// A broken rule, before it is placed at a line of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -329,4 +391,71 @@ fn validate_stream(
 
 fn raw(e: &NodeEvent) -> Box<RawValue> {
     serde_json::value::to_raw_value(e).expect("trace events serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULES;
+
+    /// The validator's sources: every rule name a rejection can carry is a
+    /// string literal in one of them.
+    const SOURCES: &[&str] = &[
+        include_str!("mod.rs"),
+        include_str!("input.rs"),
+        include_str!("invariants.rs"),
+        include_str!("network.rs"),
+        include_str!("verdict.rs"),
+        include_str!("replay/checkpoint.rs"),
+        include_str!("replay/convert.rs"),
+        include_str!("replay/dispatch.rs"),
+        include_str!("replay/effects.rs"),
+        include_str!("replay/frontier.rs"),
+        include_str!("replay/mod.rs"),
+        include_str!("replay/preconditions.rs"),
+        include_str!("replay/report.rs"),
+    ];
+
+    /// The string literals of `src` that are CamelCase words of two or
+    /// more parts (the form of every rule name).
+    fn camel_literals(src: &str) -> Vec<&str> {
+        src.split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                let parts = s.chars().filter(|c| c.is_ascii_uppercase()).count();
+                s.len() > 1
+                    && s.starts_with(|c: char| c.is_ascii_uppercase())
+                    && s.chars().all(|c| c.is_ascii_alphabetic())
+                    && parts >= 2
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rules_lists_every_rule_the_sources_name() {
+        let mut named: Vec<&str> = Vec::new();
+        for src in SOURCES {
+            // This module's own list and tests are not uses of the names.
+            let src = src.split("#[cfg(test)]").next().unwrap_or(src);
+            let (before, after) = match src.split_once("pub const RULES") {
+                Some((before, rest)) => (before, rest.split_once("];").map_or("", |(_, a)| a)),
+                None => (src, ""),
+            };
+            named.extend(camel_literals(before));
+            named.extend(camel_literals(after));
+        }
+        named.sort_unstable();
+        named.dedup();
+        let missing: Vec<_> = named.iter().filter(|n| !RULES.contains(n)).collect();
+        assert!(missing.is_empty(), "rules missing from RULES: {missing:?}");
+        let stale: Vec<_> = RULES.iter().filter(|r| !named.contains(r)).collect();
+        assert!(
+            stale.is_empty(),
+            "RULES names rules no source uses: {stale:?}"
+        );
+        let mut sorted = RULES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), RULES.len(), "RULES has duplicates");
+    }
 }

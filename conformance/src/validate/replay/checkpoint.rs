@@ -6,9 +6,9 @@ use raft_model::rules::replication;
 use raft_model::types::{CommitInfo, Index, NodeId, Role, Term};
 use raft_trace as rt;
 
-use super::convert;
 use super::dispatch::{Ctx, NodeReplay, Outcome};
 use super::frontier::Cand;
+use super::{convert, effects};
 use crate::validate::Violation;
 
 /// What the trace has said about the node since the step began.
@@ -114,6 +114,15 @@ impl View {
     }
 }
 
+impl View {
+    /// The log's end is unknown (the appends after a truncation are not
+    /// written).
+    pub(super) fn forget_last_index(&mut self) {
+        self.last_index = None;
+        self.last_term = None;
+    }
+}
+
 impl NodeReplay {
     /// Ends the current step: the state the trace shows must be the state
     /// the rule produced.
@@ -141,6 +150,17 @@ fn agree(
     rule: &'static str,
     carried: Option<CommitInfo>,
 ) -> Outcome {
+    // Without `snapshot` events, a post showing a snapshot past the
+    // candidate's shows one the node took without an event: it is taken
+    // here, as a `snapshot` would have (and checked the same way).
+    if let (Some((index, term)), false) = (v.snapshot, ctx.observes_snapshot) {
+        if index > c.s.log.snapshot_index {
+            if !ctx.observes_apply {
+                effects::applied_up_to(c, index, &ctx.rules);
+            }
+            effects::take_snapshot(c, &rt::SnapshotEvent { index, term }, &ctx.rules)?;
+        }
+    }
     let s = &c.s;
     let mismatch = |what: &str, want: String, got: String| {
         Err(Violation::new(
@@ -173,6 +193,10 @@ fn agree(
             );
         }
     }
+    if let (Some(li), false) = (v.last_index, ctx.observes_append) {
+        effects::implied_client_entries(c, li, &ctx.rules)?;
+    }
+    let s = &c.s;
     if let Some(li) = v.last_index {
         if li != s.log.last_index() {
             return mismatch(

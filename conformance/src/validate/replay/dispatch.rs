@@ -52,6 +52,10 @@ pub(super) struct Ctx {
     /// leader's send shows the appends and snapshots it did not write.
     pub observes_append: bool,
     pub observes_snapshot: bool,
+    /// Whether `install` events are declared: when not, a snapshot the
+    /// InstallSnapshot rule installs is the node's applied state at once
+    /// (what an `install` event would show).
+    pub observes_install: bool,
 }
 
 /// The replay of one node.
@@ -114,6 +118,43 @@ impl NodeReplay {
                 self.view.fold_post(p);
             }
         }
+        // Without `append` events, a leader's post may show entries it
+        // appended for clients (before this event: a step-down or a receive
+        // does not append on a leader).
+        let starts_with_role = matches!(&e.event, E::Role(r)
+            if r.reason == rt::RoleReason::CheckQuorum
+                || r.reason == rt::RoleReason::ElectionTimeout);
+        if let (false, true, Some(li)) = (
+            ctx.observes_append,
+            self.active() && !matches!(e.event, E::Init(_)) && !starts_with_role,
+            e.post.as_ref().and_then(|p| p.last_index),
+        ) {
+            let rules = &ctx.rules;
+            self.filter(|c| effects::implied_client_entries(c, li, rules))?;
+        }
+        // Without `snapshot` events, a post showing a snapshot past the
+        // candidate's shows one the node took before this event (an
+        // install or a restart brings its own): it is taken first, as a
+        // `snapshot` would have been.
+        if let (false, true, Some(p)) = (ctx.observes_snapshot, self.active(), &e.post) {
+            if let (Some(index), Some(term), false) = (
+                p.snapshot_index,
+                p.snapshot_term,
+                pre_state || matches!(e.event, E::Install(_) | E::Init(_)),
+            ) {
+                let observes_apply = ctx.observes_apply;
+                let rules = &ctx.rules;
+                self.filter(|c| {
+                    if index <= c.s.log.snapshot_index {
+                        return Ok(());
+                    }
+                    if !observes_apply {
+                        effects::applied_up_to(c, index, rules);
+                    }
+                    effects::take_snapshot(c, &rt::SnapshotEvent { index, term }, rules)
+                })?;
+            }
+        }
         match &e.event {
             E::Init(init) => {
                 self.checkpoint(ctx)?;
@@ -159,6 +200,14 @@ impl NodeReplay {
                 // logged, and stepping down is always safe.
                 self.checkpoint(ctx)?;
                 if self.active() {
+                    // Entries the leader appended before without an event.
+                    if let (false, Some(li)) = (
+                        ctx.observes_append,
+                        e.post.as_ref().and_then(|p| p.last_index),
+                    ) {
+                        let rules = &ctx.rules;
+                        self.filter(|c| effects::implied_client_entries(c, li, rules))?;
+                    }
                     self.expand("CheckQuorumRule", |c| vec![elections::step_down(&c.s)]);
                 }
             }
@@ -206,8 +255,7 @@ impl NodeReplay {
                 let rules = &ctx.rules;
                 self.filter(|c| {
                     if !observes_apply {
-                        c.applied = c.s.commit;
-                        c.applied_sm = c.s.sm.clone();
+                        effects::applied_up_to(c, s.index, rules);
                     }
                     effects::take_snapshot(c, s, rules)
                 })?;
@@ -219,6 +267,11 @@ impl NodeReplay {
         }
         if self.active() && !pre_state {
             self.view.fold(e);
+            if !ctx.observes_append && matches!(e.event, E::Truncate(_)) {
+                // The appends that follow a truncation are not written: the
+                // log's end is known again only where a post shows it.
+                self.view.forget_last_index();
+            }
         }
         Ok(())
     }
@@ -373,6 +426,15 @@ impl NodeReplay {
                     for c in &mut self.frontier {
                         if c.s.log.snapshot_index == msg_last_index(msg) {
                             c.sm_known = false;
+                        }
+                    }
+                }
+                if !ctx.observes_install {
+                    // The install the trace does not show (effects::install).
+                    for c in &mut self.frontier {
+                        if c.s.log.snapshot_index > c.applied {
+                            c.applied = c.s.log.snapshot_index;
+                            c.applied_sm = c.s.log.snapshot_data.clone();
                         }
                     }
                 }

@@ -305,6 +305,21 @@ pub(super) fn implied_append(c: &mut Cand, m: &rt::Message, rules: &Rules) -> Ou
     }
     let last = c.s.log.last_index();
     let end = prev_index + m.rpc.entry_count().unwrap_or(0);
+    // Entries taken as appended without their data (from a post) get it
+    // from the first AppendEntries that carries them.
+    if let Some(es) = entries {
+        let snapshot = c.s.log.snapshot_index;
+        for (k, e) in es.iter().enumerate() {
+            let index = prev_index + 1 + k as u64;
+            if index <= snapshot || index > last || e.data.is_none() {
+                continue;
+            }
+            let slot = &mut c.s.log.entries[(index - snapshot - 1) as usize];
+            if slot.cmd.client == convert::OPAQUE_CLIENT && slot.term == e.term {
+                slot.cmd = convert::command(e.data.as_ref());
+            }
+        }
+    }
     if end <= last || *prev_index > last {
         return Ok(());
     }
@@ -315,6 +330,51 @@ pub(super) fn implied_append(c: &mut Cand, m: &rt::Message, rules: &Rules) -> Ou
         entry_count: Some(end - last),
     };
     leader_append(c, &a, rules)
+}
+
+/// Without `append` events, a leader's post showing a log longer than its
+/// sends did (ending at `last_index`) shows entries it appended for clients
+/// without an event: they are taken as appended (checked as an append with
+/// no entries listed). Their commands are unknown until an AppendEntries
+/// shows them ([`implied_append`]).
+pub(super) fn implied_client_entries(c: &mut Cand, last_index: u64, rules: &Rules) -> Outcome {
+    let last = c.s.log.last_index();
+    if c.s.role != Role::Leader || last_index <= last {
+        return Ok(());
+    }
+    let a = rt::Append {
+        index: last + 1,
+        entries: None,
+        entry_count: Some(last_index - last),
+    };
+    leader_append(c, &a, rules)
+}
+
+/// Without `apply` events, what a node applied shows only in its snapshots:
+/// a snapshot at `index` says the node applied up to there. Up to its
+/// commit index it advances through the log (the state machine applies the
+/// entries, as `apply` events would have); otherwise it is taken to have
+/// applied what it committed (as the model does).
+pub(super) fn applied_up_to(c: &mut Cand, index: u64, rules: &Rules) {
+    if index >= c.applied && index <= c.s.commit {
+        let dedup = !rules.bug(raft_model::Bug::NoDedup);
+        for i in c.applied + 1..=index {
+            match c.s.log.entry(i).copied() {
+                Some(e) => {
+                    c.applied_sm.apply(&e.cmd, dedup);
+                }
+                None => {
+                    c.applied = c.s.commit;
+                    c.applied_sm = c.s.sm.clone();
+                    return;
+                }
+            }
+        }
+        c.applied = index;
+    } else {
+        c.applied = c.s.commit;
+        c.applied_sm = c.s.sm.clone();
+    }
 }
 
 /// Without `snapshot` events, a leader's InstallSnapshot of the prefix it
@@ -422,6 +482,11 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
             ),
             format!("apply of term {}", a.term),
         ));
+    }
+    if entry.cmd.client == convert::OPAQUE_CLIENT {
+        // A command the trace never showed: whether a later one retries it
+        // is unknown from here on.
+        c.sm_known = false;
     }
     let dedup = !rules.bug(raft_model::Bug::NoDedup);
     let applied = c.applied_sm.apply(&entry.cmd, dedup);

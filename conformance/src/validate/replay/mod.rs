@@ -120,6 +120,7 @@ impl Replay {
                     || header.observes.state.contains(&rt::StateField::Commit),
                 observes_append: events.contains(&rt::EventType::Append),
                 observes_snapshot: events.contains(&rt::EventType::Snapshot),
+                observes_install: events.contains(&rt::EventType::Install),
             },
             disabled,
             budget,
