@@ -286,3 +286,28 @@ fn a_snapshot_is_checked_against_its_post_without_apply_and_commit_events() {
     lines[at]["post"]["commit"] = json!(2);
     rejected_by(lines, "SnapshotOfApplied");
 }
+
+/// A `timeout` event the header does not declare is still one step: the
+/// `role` event that follows is its effect, not a second election timeout
+/// (was rejected with ElectionTimeoutRule, "term 2 after the step").
+#[test]
+fn an_undeclared_timeout_event_is_counted_once() {
+    for name in [
+        "commit-any-message-entry-kinds.ndjson",
+        "forward-proposals.ndjson",
+        "leader-transfer.ndjson",
+        "election-and-commits.ndjson",
+    ] {
+        let mut lines = example(name);
+        lines[0]["observes"]["events"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| e != "timeout");
+        let report = validate(&lines);
+        assert!(
+            report.rejection.is_none(),
+            "{name}: {}",
+            report.rejection.unwrap()
+        );
+    }
+}

@@ -78,6 +78,10 @@ pub(super) struct NodeReplay {
     /// The commit the message of the current step carried (feature
     /// commit-any-message), for the checkpoint's explanation.
     pub(super) carried_commit: Option<CommitInfo>,
+    /// The current step is an election timeout the trace logged as a
+    /// `timeout` event (already replayed, whether or not the header
+    /// declares such events): its `role` event does not stand for another.
+    pub(super) in_timeout_step: bool,
 }
 
 /// The result of checking an event: a rejection when no candidate agrees.
@@ -113,6 +117,9 @@ impl NodeReplay {
         // the events that follow), so its post state is the state the
         // previous step left: it belongs to that step's checkpoint.
         let pre_state = matches!(e.event, E::Receive(_) | E::Timeout(_));
+        if pre_state || matches!(e.event, E::Init(_) | E::Crash(_) | E::Gap(_)) {
+            self.in_timeout_step = false;
+        }
         if pre_state && self.active() {
             if let Some(p) = &e.post {
                 self.view.fold_post(p);
@@ -178,6 +185,7 @@ impl NodeReplay {
             E::Timeout(t) => {
                 self.checkpoint(ctx)?;
                 if t.timer == rt::TimerKind::Election && self.active() {
+                    self.in_timeout_step = true;
                     self.expand("ElectionTimeoutRule", |c| election_timeout(c, ctx));
                 } else {
                     self.rule = "HeartbeatTimeout";
@@ -185,6 +193,7 @@ impl NodeReplay {
             }
             E::Role(r)
                 if !ctx.observes_timeouts
+                    && !self.in_timeout_step
                     && matches!(r.role, rt::Role::Candidate | rt::Role::PreCandidate)
                     && r.reason == rt::RoleReason::ElectionTimeout =>
             {
