@@ -311,3 +311,40 @@ fn an_undeclared_timeout_event_is_counted_once() {
         );
     }
 }
+
+/// The leader-transfer example up to the leader's timeout_now, with an
+/// entry the leader appended after node 2 matched its log and before the
+/// message left (etcd-io/raft with asynchronous storage writes logs a
+/// message when it releases it).
+fn transfer_released_after_the_log_grew() -> Vec<Value> {
+    let mut lines = example("leader-transfer.ndjson");
+    let k = find(&lines, |l| {
+        is(l, "send", 1) && l["msg"]["rpc"] == "timeout_now"
+    });
+    lines.truncate(k + 1);
+    lines[k]["post"]["last_index"] = json!(2);
+    lines.insert(
+        k,
+        json!({"type":"persist","node":1,"seq":0,"term":1,"vote":1,"last_index":2}),
+    );
+    lines.insert(
+        k,
+        json!({"type":"append","node":1,"seq":0,"index":2,
+               "entries":[{"term":1,"data":{"kind":"opaque"}}]}),
+    );
+    renumber(&mut lines);
+    lines
+}
+
+#[test]
+fn a_timeout_now_to_a_target_that_matched_earlier_in_the_term() {
+    // Was rejected with LeaderTransferRule: the target's match (1) is not
+    // the leader's last index (2) when the message is logged.
+    let report = validate(&transfer_released_after_the_log_grew());
+    assert!(report.rejection.is_none(), "{}", report.rejection.unwrap());
+    // A target that never matched in the term is still rejected.
+    let mut lines = transfer_released_after_the_log_grew();
+    let k = find(&lines, |l| l["msg"]["rpc"] == "timeout_now");
+    lines[k]["msg"]["to"] = json!(3);
+    rejected_by(lines, "LeaderTransferRule");
+}

@@ -187,6 +187,23 @@ fn lease_reads_pass() {
     }
 }
 
+/// Seed 467 with lease reads: a follower whose disk stalls holds back 317
+/// append replies and sends them after one persist. The replay used to
+/// forget all but 256 held-back messages and rejected a correct reply
+/// (AppendEntriesRule, match 74) as unexplained.
+#[test]
+fn hundreds_of_held_back_replies_are_still_matched() {
+    let imp = RaftKv {
+        pre_vote: true,
+        check_quorum: true,
+        lost_election: true,
+        lease_read: true,
+        ..RaftKv::default()
+    };
+    let o = run(467, &SimConfig::default(), &imp).outcome();
+    assert_eq!(o, Outcome::Valid);
+}
+
 /// With the transfer nemesis, leaders hand over (the target campaigns with
 /// reason `transfer`) and no run is rejected.
 #[test]

@@ -10,8 +10,12 @@ use raft_model::types::{Dest, Index, Msg, NodeId, Role, Term};
 
 use super::dispatch::{NodeReplay, Outcome};
 
-/// How many unsent messages of earlier steps a candidate remembers.
-const MAX_PENDING: usize = 256;
+/// How many unsent messages of earlier steps a candidate remembers (a node
+/// whose disk stalls under a storm of duplicated messages may hold back
+/// hundreds of replies: 317 in one simulator run). Past it, the oldest are
+/// forgotten and a send the replay cannot match makes the run
+/// inconclusive ([`Cand::forgot_pending`]), never a violation.
+pub(super) const MAX_PENDING: usize = 4096;
 
 /// One model state the node may be in, with what the replay tracks beside
 /// it.
@@ -42,6 +46,14 @@ pub(super) struct Cand {
     /// The state in which the node last was leader, kept when it stepped
     /// down: replication messages it built then may leave later.
     pub(super) last_leader: Option<Box<Server>>,
+    /// Feature leader-transfer: the term in which the node last was leader,
+    /// and the followers whose match index reached its last index at some
+    /// point in that term (as its received replies showed). An emitter may
+    /// log a TimeoutNow when it releases it, after the leader's log grew
+    /// (etcd-io/raft with asynchronous storage writes).
+    pub(super) transfer_ready: (Term, Vec<NodeId>),
+    /// Messages of earlier steps were forgotten ([`MAX_PENDING`]).
+    pub(super) forgot_pending: bool,
 }
 
 impl Cand {
@@ -56,6 +68,8 @@ impl Cand {
             sm_known: true,
             justified: 0,
             last_leader: None,
+            transfer_ready: (0, Vec::new()),
+            forgot_pending: false,
         }
     }
 
@@ -65,6 +79,22 @@ impl Cand {
         self.base_sm = self.s.sm.clone();
         let old = std::mem::replace(&mut self.s, step.state);
         self.justified = self.justified.max(self.s.commit);
+        // A reply that raised a follower's match to the leader's last index
+        // (not the initial match of a new leader's empty log).
+        if self.s.role == Role::Leader && old.role == Role::Leader && old.term == self.s.term {
+            let s = &self.s;
+            let (term, ready) = &mut self.transfer_ready;
+            if *term != s.term {
+                *term = s.term;
+                ready.clear();
+            }
+            for (k, (&m, &before)) in s.match_index.iter().zip(&old.match_index).enumerate() {
+                let j = k as NodeId + 1;
+                if m > before && m == s.log.last_index() && !ready.contains(&j) {
+                    ready.push(j);
+                }
+            }
+        }
         if old.role == Role::Leader && self.s.role != Role::Leader {
             self.last_leader = Some(Box::new(old));
         }
@@ -79,6 +109,7 @@ impl Cand {
         if self.pending.len() > MAX_PENDING {
             let excess = self.pending.len() - MAX_PENDING;
             self.pending.drain(..excess);
+            self.forgot_pending = true;
         }
     }
 
