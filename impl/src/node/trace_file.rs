@@ -1,11 +1,14 @@
 //! `--trace FILE`: a [`TraceSink`] that hands events to a writer thread
 //! through a [`TraceBuffer`] (serialisation and file I/O off the node's task).
 //!
-//! Before the node releases a Ready's messages to the network it calls
-//! [`TraceHandle::barrier`], which resolves once the writer has written every
-//! earlier event to the file (into the OS page cache): a node killed with
-//! SIGKILL never leaves a receive in another node's trace whose send is
-//! missing from its own. Across restarts the file is appended to and events
+//! Before the node writes its WAL, and again before it releases a Ready's
+//! messages to the network, it awaits [`TraceHandle::barrier`], which
+//! resolves once the writer has written every earlier event to the file (one
+//! write(2) of all pending lines, into the OS page cache; no fsync). A node
+//! killed with SIGKILL therefore never recovers state (entries, term, vote,
+//! commit index, snapshot) that its trace does not show, and never leaves a
+//! receive in another node's trace whose send is missing from its own. (A
+//! power loss may still cut the trace before the WAL.) Across restarts the file is appended to and events
 //! keep their per-node numbering; a restart begins with a `crash` event.
 
 use std::fs::OpenOptions;
