@@ -125,6 +125,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         // The trace header names only features the specification knows, so
         // that `raftcheck validate` of this build accepts it.
         known_features: Some(raft_model::FEATURES.iter().map(|f| f.to_string()).collect()),
+        wal_faults: None,
     };
     raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;
     Ok(Outcome::Holds)

@@ -3,8 +3,9 @@
 //! Inputs: ticks from an interval, messages from the transport, client
 //! requests from the HTTP handlers (through a channel; proposals and reads
 //! carry the id of their [`Waiters`](super::waiters::Waiters) ticket, which
-//! the loop completes). After each input batch the Ready loop runs: persist
-//! (one WAL sync per Ready, on a blocking thread), `persisted`, send, apply
+//! the loop completes). After each input batch the Ready loop runs: write the
+//! trace events recorded so far, persist (one WAL sync per Ready, on a
+//! blocking thread), `persisted`, send, apply
 //! (then advance the [apply notifier](super::applied)), answer clients,
 //! snapshot and compact. A storage error stops the node: nothing that failed
 //! to persist is acknowledged, and every waiting client is told the node is
@@ -58,6 +59,10 @@ pub struct NodeConfig {
     /// header declares only these: a checker refuses a header naming a
     /// feature it does not know.
     pub known_features: Option<Vec<String>>,
+    /// Test hook: the WAL's fault injection ([`storage::Faults`]). `None`:
+    /// only what the test-only environment variable asks for
+    /// ([`storage::Faults::from_env`]), i.e. nothing in production.
+    pub wal_faults: Option<storage::Faults>,
 }
 
 /// Why a node stopped.
@@ -178,7 +183,11 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
     std::fs::create_dir_all(&cfg.data_dir)?;
     let (mut wal, rec) = Wal::open(&cfg.data_dir)?;
     // Test-only disk failures (unset in production; see `storage::fault`).
-    wal.set_faults(storage::Faults::from_env());
+    wal.set_faults(
+        cfg.wal_faults
+            .clone()
+            .unwrap_or_else(storage::Faults::from_env),
+    );
     let incarnation = bump_incarnation(&cfg.data_dir)?;
     let mut kv = KvStore::new(4096, Bugs::NONE);
     let mut snapshot = None;
@@ -228,6 +237,15 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
         incarnation,
     };
     Ok((wal, recovered, kv))
+}
+
+/// Resolves once every trace event recorded so far is written to the trace
+/// file (handed to the OS: a SIGKILL cannot lose it). Immediate when nothing
+/// is pending or the node is not traced.
+async fn trace_written(trace: &Option<TraceHandle>) {
+    if let Some(t) = trace {
+        t.barrier().await;
+    }
 }
 
 /// Runs a node until `shared.stop` is given or a fatal error. Must be called
@@ -437,6 +455,11 @@ impl Loop {
     async fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
         self.metrics.readies += 1;
         if rd.must_persist() {
+            // The trace first: the events describing what this write makes
+            // durable (appends, truncations, term and vote, commit index,
+            // installs), all pending lines in one write, so that a restart
+            // never recovers state its trace does not show.
+            trace_written(&self.trace).await;
             let snap = rd.snapshot.clone();
             let hs = rd.hard_state;
             let entries: Vec<storage::Entry> = rd
@@ -481,10 +504,9 @@ impl Loop {
             self.metrics.wal_syncs += 1;
         }
         let msgs = self.node.persisted(&mut rd);
-        if let Some(t) = &self.trace {
-            if !msgs.is_empty() {
-                t.barrier().await;
-            }
+        if !msgs.is_empty() {
+            // A receive in another node's trace never lacks its send here.
+            trace_written(&self.trace).await;
         }
         for m in &msgs {
             self.metrics.messages_sent += 1;
@@ -544,14 +566,24 @@ impl Loop {
             index: applied,
             term,
         };
-        let d = data.clone();
+        // The core compacts first, recording the `snapshot` event, which
+        // reaches the trace file before the WAL records the snapshot. Nothing
+        // is sent in between: a failed write stops the node.
+        self.node.compact(applied, data.clone());
+        let taken = crate::core::SnapshotMeta {
+            index: applied,
+            term,
+        };
+        if self.node.log().snapshot_meta() != taken {
+            return Ok(());
+        }
+        trace_written(&self.trace).await;
         self.with_wal(move |wal| {
-            wal.save_snapshot(meta, &d)?;
+            wal.save_snapshot(meta, &data)?;
             wal.compact(meta.index)?;
             Ok(())
         })
         .await?;
-        self.node.compact(applied, data);
         self.metrics.snapshots_taken += 1;
         tracing::info!(
             id = self.id,

@@ -1,12 +1,16 @@
 //! `--trace FILE`: a [`TraceSink`] that hands events to a writer thread
 //! through a [`TraceBuffer`] (serialisation and file I/O off the node's task).
 //!
-//! Before the node releases a Ready's messages to the network it calls
-//! [`TraceHandle::barrier`], which resolves once the writer has written every
-//! earlier event to the file (into the OS page cache): a node killed with
-//! SIGKILL never leaves a receive in another node's trace whose send is
-//! missing from its own. Across restarts the file is appended to and events
-//! keep their per-node numbering; a restart begins with a `crash` event.
+//! Before the node writes its WAL, and again before it releases a Ready's
+//! messages to the network, it awaits [`TraceHandle::barrier`], which
+//! resolves once the writer has written every earlier event to the file (one
+//! write(2) of all pending lines, into the OS page cache; no fsync). A node
+//! killed with SIGKILL therefore never recovers state (entries, term, vote,
+//! commit index, snapshot) that its trace does not show, and never leaves a
+//! receive in another node's trace whose send is missing from its own. (A
+//! power loss may still cut the trace before the WAL.) Across restarts the file is appended to and events
+//! keep their per-node numbering; a restart begins with a `crash` event
+//! (which replaces a `crash` left with nothing after it: see [`open`]).
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Seek, Write};
@@ -84,9 +88,15 @@ pub fn open(
         .write(true)
         .open(path)?;
     // Keep complete lines only (a killed writer may have left half a line).
+    // A `crash` line with nothing after it goes too: that incarnation was
+    // killed before its `init` reached the file, hence before any WAL write
+    // (each is preceded by writing the trace), so it changed nothing the
+    // trace must show; the new `crash` line takes its place.
     let mut good = 0u64;
     let mut last_seq = 0u64;
     let mut lines = 0u64;
+    // Where the trailing crash line starts, and the numbering before it.
+    let mut trailing_crash: Option<(u64, u64)> = None;
     {
         let mut r = BufReader::new(&file);
         let mut line = String::new();
@@ -96,14 +106,25 @@ pub fn open(
             if n == 0 || !line.ends_with('\n') {
                 break;
             }
+            let start = good;
+            let seq_before = last_seq;
             good += n as u64;
             lines += 1;
+            trailing_crash = None;
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if let Some(s) = v.get("seq").and_then(|s| s.as_u64()) {
                     last_seq = last_seq.max(s);
                 }
+                if v.get("type").and_then(|t| t.as_str()) == Some("crash") {
+                    trailing_crash = Some((start, seq_before));
+                }
             }
         }
+    }
+    if let Some((start, seq_before)) = trailing_crash {
+        good = start;
+        last_seq = seq_before;
+        lines -= 1;
     }
     file.set_len(good)?;
     file.seek(std::io::SeekFrom::End(0))?;
@@ -215,6 +236,39 @@ mod tests {
                 (2, rt::EventType::Commit),
                 (3, rt::EventType::Crash),
                 (4, rt::EventType::Commit),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_crash_line_without_the_events_after_it_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n1.ndjson");
+        let rt_ = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        sink.record(1, commit(1), rt::PostState::default());
+        rt_.block_on(h.barrier());
+        // Killed before its first event (its init) reached the file.
+        let (_sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        drop(h);
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        sink.record(1, commit(2), rt::PostState::default());
+        rt_.block_on(h.barrier());
+        let events: Vec<_> = raft_trace::read_file(&path)
+            .unwrap()
+            .map(|r| match r.unwrap() {
+                rt::Record::Node(e) => (e.seq, e.event.event_type()),
+                rt::Record::Client(_) => panic!("no client events"),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (1, rt::EventType::Commit),
+                (2, rt::EventType::Crash),
+                (3, rt::EventType::Commit),
             ]
         );
     }
