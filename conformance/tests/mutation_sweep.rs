@@ -1366,12 +1366,9 @@ fn transfer_vote_wrong_log(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Opti
     Some(Mutant { trace: tr, at: i })
 }
 
-/// A TimeoutNow sent by a node that is not leader (thesis 3.10: the leader
-/// hands over leadership).
-fn timeout_now_from_follower(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
-    if !t.features().iter().any(|f| f == "leader-transfer") {
-        return None;
-    }
+/// A send of a bare `rpc` (no fields but the envelope's) by a node a
+/// seeded site shows as a follower, to another node.
+fn follower_sends(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng, rpc: &str) -> Option<Mutant> {
     let i = pick(
         rng,
         &sites(t, idx, |t, idx, i| {
@@ -1386,10 +1383,19 @@ fn timeout_now_from_follower(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Op
     let n = node(l).unwrap();
     let to = *idx.nodes.iter().find(|&&x| x != n).unwrap();
     let msg = json!({"id": idx.max_id + 1, "from": n, "to": to,
-        "term": post(l, "term").unwrap(), "rpc": "timeout_now"});
+        "term": post(l, "term").unwrap(), "rpc": rpc});
     Some(mutant(t, i + 1, |ls| {
         ls.insert(i + 1, ev(n, "send", json!({"msg": msg})))
     }))
+}
+
+/// A TimeoutNow sent by a node that is not leader (thesis 3.10: the leader
+/// hands over leadership).
+fn timeout_now_from_follower(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    if !t.features().iter().any(|f| f == "leader-transfer") {
+        return None;
+    }
+    follower_sends(t, idx, rng, "timeout_now")
 }
 
 /// A forwarded proposal (`propose`) in a trace whose header declares its
@@ -1399,24 +1405,7 @@ fn propose_undeclared(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mu
     if !t.header["features"].is_array() || t.features().iter().any(|f| f == "forward-proposals") {
         return None;
     }
-    let i = pick(
-        rng,
-        &sites(t, idx, |t, idx, i| {
-            let l = &t.lines[i];
-            idx.up[i]
-                && role(l) == Some("follower")
-                && ty(l) != "crash"
-                && post(l, "term").is_some()
-        }),
-    )?;
-    let l = &t.lines[i];
-    let n = node(l).unwrap();
-    let to = *idx.nodes.iter().find(|&&x| x != n).unwrap();
-    let msg = json!({"id": idx.max_id + 1, "from": n, "to": to,
-        "term": post(l, "term").unwrap(), "rpc": "propose"});
-    Some(mutant(t, i + 1, |ls| {
-        ls.insert(i + 1, ev(n, "send", json!({"msg": msg})))
-    }))
+    follower_sends(t, idx, rng, "propose")
 }
 
 /// An AppendEntries from a leader starting past the end of its log

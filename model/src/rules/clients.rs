@@ -48,28 +48,20 @@ pub fn handle_request(s: &Server, rules: &Rules, from: NodeId, cmd: &Command) ->
         // ErrProposalDropped); the client retries elsewhere on its timeout.
         return step;
     }
+    let answer_now = Msg::Reply {
+        seq: cmd.seq,
+        result: OpResult::Read(s.sm.value),
+    };
     if cmd.op == Op::Read && rules.bug(Bug::StaleRead) {
         // Wrong: answers from local state without confirming leadership.
-        step.sends.push((
-            to,
-            Msg::Reply {
-                seq: cmd.seq,
-                result: OpResult::Read(s.sm.value),
-            },
-        ));
+        step.sends.push((to, answer_now));
         return step;
     }
     if cmd.op == Op::Read && in_lease(s, rules) {
         // Feature lease-read (thesis 6.4.1): the lease stands in for
         // ReadIndex's heartbeat round; the leader answers at once.
         step.state.ghost |= ghost::LEASE_READ_SERVED;
-        step.sends.push((
-            to,
-            Msg::Reply {
-                seq: cmd.seq,
-                result: OpResult::Read(s.sm.value),
-            },
-        ));
+        step.sends.push((to, answer_now));
         return step;
     }
     if cmd.op == Op::Read && rules.read_index {
