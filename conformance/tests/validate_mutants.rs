@@ -67,6 +67,7 @@ fn the_examples_are_valid() {
         "snapshot-install.ndjson",
         "client-history.ndjson",
         "forward-proposals.ndjson",
+        "read-index.ndjson",
     ] {
         let report = validate(&example(name));
         assert!(
