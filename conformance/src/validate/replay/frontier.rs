@@ -78,6 +78,13 @@ impl Cand {
         self.base_commit = self.s.commit;
         self.base_sm = self.s.sm.clone();
         let old = std::mem::replace(&mut self.s, step.state);
+        // What only the model checker tracks (lease timing, history bits)
+        // the trace cannot show: two candidates that differ only there are
+        // one (a feature's rule and Figure 2's would otherwise double the
+        // frontier at every step).
+        self.s.lease = false;
+        self.s.lease_acks.clear();
+        self.s.ghost = 0;
         self.justified = self.justified.max(self.s.commit);
         // A reply that raised a follower's match to the leader's last index
         // (not the initial match of a new leader's empty log).
