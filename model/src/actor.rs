@@ -25,6 +25,8 @@ pub enum Who {
 pub struct RaftActor {
     pub who: Who,
     pub cfg: Arc<Config>,
+    /// `cfg.rules()`, built once: every step needs them.
+    pub rules: Rules,
 }
 
 /// A client: which operation it is on, and the server it talks to.
@@ -106,7 +108,7 @@ pub fn who(servers: u64, id: Id) -> Who {
 
 impl RaftActor {
     fn rules(&self) -> Rules {
-        self.cfg.rules()
+        self.rules
     }
 
     /// Installs the result of a rule: snapshot policy, ghost check, timers,
@@ -205,7 +207,7 @@ impl Actor for RaftActor {
                 NodeState::Server(match storage {
                     Some(p) => {
                         let mut s = Server::recover(id, p);
-                        if self.cfg.rules().lease_read {
+                        if self.rules.lease_read {
                             // A restart loses the lease (see model::leases_hold).
                             s.ghost |= ghost::LEASE_EXPIRED;
                         }

@@ -19,6 +19,7 @@ pub type RaftState = ActorModelState<RaftActor, History>;
 /// Builds the model for `cfg` with every property that applies to it.
 pub fn build(cfg: &Config) -> RaftModel {
     let shared = Arc::new(cfg.clone());
+    let rules = cfg.rules();
     let network = match cfg.network {
         NetworkKind::Ordered => Network::new_ordered([]),
         NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
@@ -39,12 +40,14 @@ pub fn build(cfg: &Config) -> RaftModel {
         model = model.actor(RaftActor {
             who: Who::Server(id),
             cfg: shared.clone(),
+            rules,
         });
     }
     for id in 1..=cfg.clients {
         model = model.actor(RaftActor {
             who: Who::Client(id),
             cfg: shared.clone(),
+            rules,
         });
     }
     for (expectation, name, condition) in crate::properties::properties(cfg) {
@@ -82,7 +85,8 @@ fn within_boundary(cfg: &Config, state: &RaftState) -> bool {
 /// that leaves the term on a message of a higher term is not excluded:
 /// that is what check-quorum's lease must prevent.
 pub fn leases_hold(cfg: &Config, state: &RaftState) -> bool {
-    if !cfg.rules().lease_read {
+    // Only configurations with the feature; the check runs on every state.
+    if !cfg.features.contains(&"lease-read") {
         return true;
     }
     let quorum = cfg.rules().quorum();

@@ -418,7 +418,7 @@ fn read_index_served(_: &RaftModel, state: &RaftState) -> bool {
 /// that the leader's state machine lacks. The linearizability property
 /// catches the stale read itself, in larger configurations (two clients).
 fn lease_holds(model: &RaftModel, state: &RaftState) -> bool {
-    let rules = model.cfg.rules();
+    let quorum = model.actors[0].rules.quorum();
     // A crashed leader serves nothing; its state is gone when it restarts.
     let running = state
         .actor_states
@@ -427,9 +427,8 @@ fn lease_holds(model: &RaftModel, state: &RaftState) -> bool {
         .filter(|(_, crashed)| !**crashed)
         .filter_map(|(a, _)| a.server());
     running.into_iter().all(|l| {
-        let lease = l.role == Role::Leader
-            && l.lease_acks.len() + 1 >= rules.quorum()
-            && !l.sent_timeout_now;
+        let lease =
+            l.role == Role::Leader && l.lease_acks.len() + 1 >= quorum && !l.sent_timeout_now;
         !lease || servers(state).all(|s| s.role != Role::Leader || s.term <= l.term)
     })
 }

@@ -176,11 +176,8 @@ fn pre_vote_and_check_quorum_pass() {
 #[test]
 fn lease_reads_pass() {
     let imp = RaftKv {
-        pre_vote: true,
-        check_quorum: true,
-        lost_election: true,
         lease_read: true,
-        ..RaftKv::default()
+        ..RaftKv::production()
     };
     if let Some((seed, o)) = first_failure(&SimConfig::default(), &imp, 0..10) {
         panic!("lease reads, seed {seed}: {o:?}");
@@ -196,11 +193,8 @@ fn lease_reads_pass() {
 #[test]
 fn lease_read_seeds_that_once_failed_validate() {
     let imp = RaftKv {
-        pre_vote: true,
-        check_quorum: true,
-        lost_election: true,
         lease_read: true,
-        ..RaftKv::default()
+        ..RaftKv::production()
     };
     for seed in [19, 467] {
         let o = run(seed, &SimConfig::default(), &imp).outcome();
@@ -214,11 +208,8 @@ fn lease_read_seeds_that_once_failed_validate() {
 fn leader_transfers_happen_and_pass() {
     use raft_trace::{Event, Record, RoleReason};
     let imp = RaftKv {
-        pre_vote: true,
-        check_quorum: true,
-        lost_election: true,
         leader_transfer: true,
-        ..RaftKv::default()
+        ..RaftKv::production()
     };
     let cfg = SimConfig {
         leader_transfer: true,

@@ -6,29 +6,7 @@
 from gen import *
 t=T([1,2,3],network={"loss":True,"duplication":False,"reorder":True})
 t.lines[0]["features"]=["forward-proposals"]
-for n in (1,2,3):
-    t.ev(n,"init",P(0,None,"follower",0,0,0),reason="boot",term=0,vote=None,last_index=0,last_term=0)
-# node 1 wins term 1 with node 2's vote
-t.ev(1,"timeout",timer="election")
-t.ev(1,"role",P(1,1,"candidate",0,0,0),role="candidate",term=1,reason="election_timeout")
-t.ev(1,"persist",term=1,vote=1,last_index=0)
-rv2=t.send(1,2,1,"request_vote",last_index=0,last_term=0)
-t.recv(rv2,P(1,1,"follower",0,0,0))
-t.ev(2,"persist",term=1,vote=1,last_index=0)
-g2=t.send(2,1,1,"request_vote_reply",granted=True)
-t.recv(g2,P(1,1,"candidate",0,0,0))
-t.ev(1,"role",P(1,1,"leader",0,0,0),role="leader",term=1,reason="won_election")
-noop={"term":1,"data":{"kind":"noop"}}
-t.ev(1,"append",P(1,1,"leader",0,1,1),index=1,entries=[noop])
-t.ev(1,"persist",term=1,vote=1,last_index=1)
-a2=t.send(1,2,1,"append_entries",prev_index=0,prev_term=0,commit=0,entries=[noop])
-t.recv(a2,P(1,1,"follower",0,0,0))
-t.ev(2,"append",index=1,entries=[noop])
-t.ev(2,"persist",term=1,vote=1,last_index=1)
-r2=t.send(2,1,1,"append_entries_reply",success=True,match_index=1)
-t.recv(r2,P(1,1,"leader",0,1,1))
-t.ev(1,"commit",index=1)
-t.ev(1,"apply",P(1,1,"leader",1,1,1),index=1,term=1)
+elect_and_commit_noop(t,1,2)
 # a client writes through node 2, which forwards the proposal to leader 1
 C=t.client
 w1={"f":"write","key":"x","value":"1"}

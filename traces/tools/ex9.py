@@ -6,28 +6,7 @@
 from gen import *
 t=T([1,2,3],network={"loss":True,"duplication":False,"reorder":True})
 t.lines[0]["features"]=["heartbeat","read-index"]
-for n in (1,2,3):
-    t.ev(n,"init",P(0,None,"follower",0,0,0),reason="boot",term=0,vote=None,last_index=0,last_term=0)
-t.ev(1,"timeout",timer="election")
-t.ev(1,"role",P(1,1,"candidate",0,0,0),role="candidate",term=1,reason="election_timeout")
-t.ev(1,"persist",term=1,vote=1,last_index=0)
-rv3=t.send(1,3,1,"request_vote",last_index=0,last_term=0)
-t.recv(rv3,P(1,1,"follower",0,0,0))
-t.ev(3,"persist",term=1,vote=1,last_index=0)
-g3=t.send(3,1,1,"request_vote_reply",granted=True)
-t.recv(g3,P(1,1,"candidate",0,0,0))
-t.ev(1,"role",P(1,1,"leader",0,0,0),role="leader",term=1,reason="won_election")
-noop={"term":1,"data":{"kind":"noop"}}
-t.ev(1,"append",P(1,1,"leader",0,1,1),index=1,entries=[noop])
-t.ev(1,"persist",term=1,vote=1,last_index=1)
-a3=t.send(1,3,1,"append_entries",prev_index=0,prev_term=0,commit=0,entries=[noop])
-t.recv(a3,P(1,1,"follower",0,0,0))
-t.ev(3,"append",index=1,entries=[noop])
-t.ev(3,"persist",term=1,vote=1,last_index=1)
-r3=t.send(3,1,1,"append_entries_reply",success=True,match_index=1)
-t.recv(r3,P(1,1,"leader",0,1,1))
-t.ev(1,"commit",index=1)
-t.ev(1,"apply",P(1,1,"leader",1,1,1),index=1,term=1)
+elect_and_commit_noop(t,1,3)
 # the read: no append; a heartbeat round names it (context 7)
 C=t.client
 C("invoke",client=1,req=1,node=1,op={"f":"read","key":"x"})

@@ -41,3 +41,29 @@ class T:
         with open(path,"w") as f:
             for l in s.lines: f.write(json.dumps(l,separators=(",",":"))+"\n")
 def P(term,vote,role,commit,li,lt): return {"term":term,"vote":vote,"role":role,"commit":commit,"last_index":li,"last_term":lt}
+
+def elect_and_commit_noop(t, leader, voter):
+    """All nodes boot; `leader` wins term 1 with `voter`'s vote, appends its
+    no-op, replicates it to `voter` and commits and applies it."""
+    for n in t.seq:
+        t.ev(n,"init",P(0,None,"follower",0,0,0),reason="boot",term=0,vote=None,last_index=0,last_term=0)
+    t.ev(leader,"timeout",timer="election")
+    t.ev(leader,"role",P(1,leader,"candidate",0,0,0),role="candidate",term=1,reason="election_timeout")
+    t.ev(leader,"persist",term=1,vote=leader,last_index=0)
+    rv=t.send(leader,voter,1,"request_vote",last_index=0,last_term=0)
+    t.recv(rv,P(1,leader,"follower",0,0,0))
+    t.ev(voter,"persist",term=1,vote=leader,last_index=0)
+    g=t.send(voter,leader,1,"request_vote_reply",granted=True)
+    t.recv(g,P(1,leader,"candidate",0,0,0))
+    t.ev(leader,"role",P(1,leader,"leader",0,0,0),role="leader",term=1,reason="won_election")
+    noop={"term":1,"data":{"kind":"noop"}}
+    t.ev(leader,"append",P(1,leader,"leader",0,1,1),index=1,entries=[noop])
+    t.ev(leader,"persist",term=1,vote=leader,last_index=1)
+    a=t.send(leader,voter,1,"append_entries",prev_index=0,prev_term=0,commit=0,entries=[noop])
+    t.recv(a,P(1,leader,"follower",0,0,0))
+    t.ev(voter,"append",index=1,entries=[noop])
+    t.ev(voter,"persist",term=1,vote=leader,last_index=1)
+    r=t.send(voter,leader,1,"append_entries_reply",success=True,match_index=1)
+    t.recv(r,P(1,leader,"leader",0,1,1))
+    t.ev(leader,"commit",index=1)
+    t.ev(leader,"apply",P(1,leader,"leader",1,1,1),index=1,term=1)

@@ -222,15 +222,8 @@ mod tests {
         let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
         sink.record(1, commit(3), rt::PostState::default());
         rt_.block_on(h.barrier());
-        let reader = raft_trace::read_file(&path).unwrap();
-        let events: Vec<_> = reader
-            .map(|r| match r.unwrap() {
-                rt::Record::Node(e) => (e.seq, e.event.event_type()),
-                rt::Record::Client(_) => panic!("no client events"),
-            })
-            .collect();
         assert_eq!(
-            events,
+            events_in(&path),
             vec![
                 (1, rt::EventType::Commit),
                 (2, rt::EventType::Commit),
@@ -238,6 +231,17 @@ mod tests {
                 (4, rt::EventType::Commit),
             ]
         );
+    }
+
+    /// The (seq, type) of every node event in the trace file at `path`.
+    fn events_in(path: &Path) -> Vec<(u64, rt::EventType)> {
+        raft_trace::read_file(path)
+            .unwrap()
+            .map(|r| match r.unwrap() {
+                rt::Record::Node(e) => (e.seq, e.event.event_type()),
+                rt::Record::Client(_) => panic!("no client events"),
+            })
+            .collect()
     }
 
     #[test]
@@ -256,15 +260,8 @@ mod tests {
         let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
         sink.record(1, commit(2), rt::PostState::default());
         rt_.block_on(h.barrier());
-        let events: Vec<_> = raft_trace::read_file(&path)
-            .unwrap()
-            .map(|r| match r.unwrap() {
-                rt::Record::Node(e) => (e.seq, e.event.event_type()),
-                rt::Record::Client(_) => panic!("no client events"),
-            })
-            .collect();
         assert_eq!(
-            events,
+            events_in(&path),
             vec![
                 (1, rt::EventType::Commit),
                 (2, rt::EventType::Crash),

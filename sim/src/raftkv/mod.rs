@@ -46,6 +46,17 @@ pub struct RaftKv {
 }
 
 impl RaftKv {
+    /// The options a raftkv node runs with by default (and `raftcheck sim`
+    /// without `--no-*` flags): pre-vote, check-quorum, lost-election.
+    pub fn production() -> RaftKv {
+        RaftKv {
+            pre_vote: true,
+            check_quorum: true,
+            lost_election: true,
+            ..RaftKv::default()
+        }
+    }
+
     /// The core configuration of node `id` of `peers` with these options.
     fn config(&self, id: NodeId, peers: Vec<NodeId>) -> Config {
         let mut cfg = Config::new(id, peers);
