@@ -24,11 +24,7 @@ use raftkv::node::http_client::request;
 const COMPACT_EVERY: u64 = 64;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    raftkv::transport::ports::listen_port().unwrap()
 }
 
 struct Cluster {
@@ -190,6 +186,23 @@ impl Drop for Cluster {
         for c in self.children.values_mut() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // A failed test leaves the nodes' own account: the tail of each
+        // node's log and trace, before the temporary folder goes.
+        if std::thread::panicking() {
+            for id in 1..=self.clients.len() {
+                for path in [
+                    self.dir.join(format!("node-{id}.log")),
+                    self.dir.join("traces").join(format!("node-{id}.ndjson")),
+                ] {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    eprintln!("---- last lines of {} ----", path.display());
+                    for l in &lines[lines.len().saturating_sub(40)..] {
+                        eprintln!("{l}");
+                    }
+                }
+            }
         }
     }
 }

@@ -163,11 +163,7 @@ struct Checks {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    raftkv::transport::ports::listen_port().unwrap()
 }
 
 /// The config of node `id`, whose WAL checks its trace before each fdatasync.

@@ -2,7 +2,6 @@
 //! child processes on free loopback ports, print the endpoints, run until
 //! Ctrl-C.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
@@ -41,7 +40,7 @@ pub struct Args {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    raftkv::transport::ports::listen_port().context("cannot find a free port on 127.0.0.1")
 }
 
 pub fn run(args: Args) -> Result<Outcome> {

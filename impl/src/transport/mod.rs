@@ -9,6 +9,8 @@
 //!   bounded queue that drops the OLDEST message when full and counts the drops ([`queue`]).
 //! - Frames from unknown node ids, garbage, oversized or undecodable frames close their
 //!   connection with a logged warning and are counted; the transport keeps running.
+//! - A cluster started on one machine takes its listen ports from [`ports`], where outgoing
+//!   connections cannot take them between the choice and a node's (re)start.
 //!
 //! Under `--cfg loom` only the queue is compiled (for its loom tests).
 
@@ -16,6 +18,8 @@
 pub mod frame;
 #[cfg(not(loom))]
 mod net;
+#[cfg(not(loom))]
+pub mod ports;
 pub mod queue;
 
 /// A node's id in the cluster.
