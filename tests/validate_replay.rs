@@ -75,7 +75,7 @@ fn planted_implementation_bugs_are_rejected_with_their_rule() {
         ("volatile-vote", "VotePersistedBeforeReply violated"),
         ("truncate-on-match", "AppendEntriesRule violated"),
         ("no-dedup", "AtMostOnce violated"),
-        ("stale-read", "the client history is not linearizable"),
+        ("stale-read", "ReadIndexRule violated"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         sim(dir.path(), 40, Some(bug));

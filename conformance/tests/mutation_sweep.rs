@@ -1408,6 +1408,51 @@ fn propose_undeclared(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mu
     follower_sends(t, idx, rng, "propose")
 }
 
+/// Reads a leader served by ReadIndex (with the round that confirmed them).
+fn read_index_reads(t: &Trace, idx: &Index) -> Vec<usize> {
+    sites(t, idx, |t, _, i| {
+        let l = &t.lines[i];
+        ty(l) == "read" && l["via"] == "read_index" && l["context"].is_u64()
+    })
+}
+
+/// A ReadIndex read naming a heartbeat round its leader never sent (thesis
+/// 6.4: the leader confirms it still leads by a round it sends after the
+/// read arrives).
+fn read_context_never_sent(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    let i = pick(rng, &read_index_reads(t, idx))?;
+    let unused = t
+        .lines
+        .iter()
+        .filter_map(|l| l["msg"]["context"].as_u64().or(l["context"].as_u64()))
+        .max()
+        .unwrap_or(0)
+        + 1000;
+    Some(mutant(t, i, |ls| ls[i]["context"] = json!(unused)))
+}
+
+/// A ReadIndex read served with no round at all, by a leader that is no
+/// quorum alone (the planted `stale-read` bug's shape).
+fn read_unconfirmed(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    let i = pick(rng, &read_index_reads(t, idx))?;
+    Some(mutant(t, i, |ls| {
+        ls[i].as_object_mut().unwrap().remove("context");
+    }))
+}
+
+/// A lease read by an implementation whose header does not declare
+/// lease-read: its followers made no promise not to elect another leader.
+fn lease_read_undeclared(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    if !t.header["features"].is_array() || t.features().iter().any(|f| f == "lease-read") {
+        return None;
+    }
+    let i = pick(rng, &read_index_reads(t, idx))?;
+    Some(mutant(t, i, |ls| {
+        ls[i]["via"] = json!("lease");
+        ls[i].as_object_mut().unwrap().remove("context");
+    }))
+}
+
 /// An AppendEntries from a leader starting past the end of its log
 /// (Figure 2, Leaders: entries are sent from nextIndex ≤ last index + 1).
 fn replication_past_log(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
@@ -1809,6 +1854,21 @@ const KINDS: &[Kind] = &[
         mutate: propose_undeclared,
     },
     Kind {
+        name: "read-context-never-sent",
+        rule: "ReadIndexRule",
+        mutate: read_context_never_sent,
+    },
+    Kind {
+        name: "read-unconfirmed",
+        rule: "ReadIndexRule",
+        mutate: read_unconfirmed,
+    },
+    Kind {
+        name: "lease-read-undeclared",
+        rule: "LeaseReadRule",
+        mutate: lease_read_undeclared,
+    },
+    Kind {
         name: "timeout-now-from-follower",
         rule: "LeaderTransferRule",
         mutate: timeout_now_from_follower,
@@ -2082,6 +2142,10 @@ const CONTROLS: &[Control] = &[
         apply: |t, _| drop_events(t, "send"),
     },
     Control {
+        name: "no read",
+        apply: |t, _| drop_events(t, "read"),
+    },
+    Control {
         name: "no init",
         apply: |t, _| drop_events(t, "init"),
     },
@@ -2296,6 +2360,7 @@ macro_rules! control_tests {
 control_tests! {
     control_no_timeout: "no timeout",
     control_no_send: "no send",
+    control_no_read: "no read",
     control_no_init: "no init",
     control_no_append: "no append",
     control_no_truncate: "no truncate",

@@ -73,12 +73,14 @@ pub fn trace_rpc(m: &Msg) -> Option<rt::Rpc> {
             commit: *commit,
             entries: Some(entries.iter().map(trace_entry).collect()),
             entry_count: None,
+            context: None,
         },
         Msg::AppendEntriesReply { success, index, .. } => rt::Rpc::AppendEntriesReply {
             success: *success,
             match_index: success.then_some(*index),
             hint_index: (!success).then_some(*index),
             hint_term: None,
+            context: None,
         },
         Msg::InstallSnapshot {
             last_index,

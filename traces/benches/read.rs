@@ -50,6 +50,7 @@ fn generate(path: &std::path::Path, events: u64) -> u64 {
                         commit: i,
                         entries: Some(vec![entry]),
                         entry_count: None,
+                        context: None,
                     },
                 ),
             }),

@@ -128,6 +128,7 @@ pub enum EventType {
     Apply,
     Snapshot,
     Install,
+    Read,
     Gap,
     Invoke,
     Return,
@@ -135,7 +136,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::Init,
         EventType::Crash,
         EventType::Role,
@@ -149,6 +150,7 @@ impl EventType {
         EventType::Apply,
         EventType::Snapshot,
         EventType::Install,
+        EventType::Read,
         EventType::Gap,
         EventType::Invoke,
         EventType::Return,
@@ -170,6 +172,7 @@ impl EventType {
             EventType::Apply => "apply",
             EventType::Snapshot => "snapshot",
             EventType::Install => "install",
+            EventType::Read => "read",
             EventType::Gap => "gap",
             EventType::Invoke => "invoke",
             EventType::Return => "return",
@@ -331,6 +334,9 @@ pub enum Event {
     Snapshot(SnapshotEvent),
     /// The node installed a snapshot received from a leader.
     Install(SnapshotEvent),
+    /// The node, leading, served a read without the log (ReadIndex or its
+    /// lease).
+    Read(Read),
     /// Events of this node were lost from the trace here.
     Gap(Gap),
 }
@@ -352,6 +358,7 @@ impl Event {
             Event::Apply(_) => EventType::Apply,
             Event::Snapshot(_) => EventType::Snapshot,
             Event::Install(_) => EventType::Install,
+            Event::Read(_) => EventType::Read,
             Event::Gap(_) => EventType::Gap,
         }
     }
@@ -581,6 +588,11 @@ pub enum Rpc {
         /// How many entries (for emitters that observe only counts).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         entry_count: Option<u64>,
+        /// Feature `read-index`, for an implementation whose ReadIndex
+        /// rounds are AppendEntries rather than `heartbeat`s: the round this
+        /// message belongs to (as a heartbeat's `context`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<u64>,
     },
     AppendEntriesReply {
         success: bool,
@@ -593,6 +605,9 @@ pub enum Rpc {
         /// On rejection: the term of the follower's conflicting entry.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hint_term: Option<Term>,
+        /// The `context` of the AppendEntries it answers, echoed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<u64>,
     },
     InstallSnapshot {
         last_index: Index,
@@ -785,6 +800,36 @@ pub struct Apply {
     /// execute it again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+}
+
+/// How a leader confirmed it could serve a read without the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadVia {
+    /// A heartbeat round that a quorum echoed (thesis 6.4, feature
+    /// `read-index`).
+    ReadIndex,
+    /// The leader's lease (thesis 6.4.1, feature `lease-read`).
+    Lease,
+}
+
+/// A read served without the log: the node answers it from its state machine
+/// once it has applied up to `index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Read {
+    /// The read index.
+    pub index: Index,
+    pub via: ReadVia,
+    /// With `read_index`: the `context` of the heartbeat round the leader
+    /// sent for this read. Absent when the leader alone is a quorum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<u64>,
+    /// The client and request of the read, when the node knows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<u64>,
 }
 
 /// Index and term of the last entry a snapshot covers.

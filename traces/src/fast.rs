@@ -42,6 +42,8 @@ struct Line<'a> {
     req: Option<u64>,
     duplicate: Option<bool>,
     lost: Option<u64>,
+    via: Option<ReadVia>,
+    context: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -210,8 +212,8 @@ fn rpc(m: WireMsg) -> Option<Message> {
         | match m.rpc {
             "request_vote" => LI | LT | TR,
             "request_vote_reply" => GR,
-            "append_entries" => PI | PT | EN | EC,
-            "append_entries_reply" => SU | MI | HI | HT,
+            "append_entries" => PI | PT | EN | EC | CX,
+            "append_entries_reply" => SU | MI | HI | HT | CX,
             "install_snapshot" => LI | LT | OF | DO | DA,
             "install_snapshot_reply" => LI,
             "pre_vote" => LI | LT,
@@ -241,12 +243,14 @@ fn rpc(m: WireMsg) -> Option<Message> {
             commit: m.commit?,
             entries: entries(m.entries)?,
             entry_count: m.entry_count,
+            context: m.context,
         },
         "append_entries_reply" => Rpc::AppendEntriesReply {
             success: m.success?,
             match_index: m.match_index,
             hint_index: m.hint_index,
             hint_term: m.hint_term,
+            context: m.context,
         },
         "install_snapshot" => Rpc::InstallSnapshot {
             last_index: m.last_index?,
@@ -312,6 +316,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     const DUPLICATE: u32 = 32768;
     const LOST: u32 = 65536;
     const COMMIT: u32 = 131072;
+    const VIA: u32 = 262144;
+    const CONTEXT: u32 = 524288;
     let present = [
         (l.commit.is_some(), COMMIT),
         (l.reason.is_some(), REASON),
@@ -331,6 +337,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         (l.req.is_some(), REQ),
         (l.duplicate.is_some(), DUPLICATE),
         (l.lost.is_some(), LOST),
+        (l.via.is_some(), VIA),
+        (l.context.is_some(), CONTEXT),
     ]
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
@@ -347,6 +355,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         "apply" => INDEX | TERM | CLIENT | REQ | DUPLICATE,
         "snapshot" | "install" => INDEX | TERM,
         "gap" => LOST | REASON,
+        "read" => INDEX | VIA | CONTEXT | CLIENT | REQ,
         _ => return None,
     };
     if present & !allowed != 0 {
@@ -413,6 +422,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         "install" => Event::Install(SnapshotEvent {
             index: l.index?,
             term: l.term?,
+        }),
+        "read" => Event::Read(Read {
+            index: l.index?,
+            via: l.via?,
+            context: l.context,
+            client: l.client,
+            req: l.req,
         }),
         _ => Event::Gap(Gap {
             lost: l.lost,

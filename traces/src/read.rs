@@ -422,6 +422,7 @@ impl<R: BufRead> TraceReader<R> {
             EventType::Apply => Event::Apply(self.typed(obj, "", ErrorKind::Field)?),
             EventType::Snapshot => Event::Snapshot(self.typed(obj, "", ErrorKind::Field)?),
             EventType::Install => Event::Install(self.typed(obj, "", ErrorKind::Field)?),
+            EventType::Read => Event::Read(self.typed(obj, "", ErrorKind::Field)?),
             EventType::Gap => Event::Gap(self.typed(obj, "", ErrorKind::Field)?),
             EventType::Invoke | EventType::Return => unreachable!("handled above"),
         };

@@ -64,27 +64,40 @@ fn rpc() -> impl Strategy<Value = Rpc> {
             }
         }),
         any::<bool>().prop_map(|granted| Rpc::RequestVoteReply { granted }),
-        (small(), small(), small(), entries(), option::of(small())).prop_map(
-            |(prev_index, prev_term, commit, entries, entry_count)| Rpc::AppendEntries {
-                prev_index,
-                prev_term,
-                commit,
-                entries,
-                entry_count
-            }
-        ),
+        (
+            small(),
+            small(),
+            small(),
+            entries(),
+            option::of(small()),
+            option::of(small())
+        )
+            .prop_map(
+                |(prev_index, prev_term, commit, entries, entry_count, context)| {
+                    Rpc::AppendEntries {
+                        prev_index,
+                        prev_term,
+                        commit,
+                        entries,
+                        entry_count,
+                        context,
+                    }
+                }
+            ),
         (
             any::<bool>(),
             option::of(small()),
             option::of(small()),
+            option::of(small()),
             option::of(small())
         )
-            .prop_map(|(success, match_index, hint_index, hint_term)| {
+            .prop_map(|(success, match_index, hint_index, hint_term, context)| {
                 Rpc::AppendEntriesReply {
                     success,
                     match_index,
                     hint_index,
                     hint_term,
+                    context,
                 }
             }),
         (small(), small(), small(), any::<bool>(), option::of(text())).prop_map(
@@ -258,6 +271,24 @@ fn event(node: NodeId) -> impl Strategy<Value = Event> {
             })),
         (small(), small()).prop_map(|(index, term)| Event::Snapshot(SnapshotEvent { index, term })),
         (small(), small()).prop_map(|(index, term)| Event::Install(SnapshotEvent { index, term })),
+        (
+            small(),
+            any::<bool>(),
+            option::of(small()),
+            option::of(small()),
+            option::of(small())
+        )
+            .prop_map(|(index, lease, context, client, req)| Event::Read(Read {
+                index,
+                via: if lease {
+                    ReadVia::Lease
+                } else {
+                    ReadVia::ReadIndex
+                },
+                context,
+                client,
+                req,
+            })),
         (option::of(small()), option::of(text()))
             .prop_map(|(lost, reason)| Event::Gap(Gap { lost, reason })),
     ]

@@ -41,8 +41,8 @@ def msg(rpc, props, req):
 D["message"]={"oneOf":[
   msg("request_vote",{"last_index":u,"last_term":u,"transfer":{"type":"boolean"}},["last_index","last_term"]),
   msg("request_vote_reply",{"granted":{"type":"boolean"}},["granted"]),
-  msg("append_entries",{"prev_index":u,"prev_term":u,"commit":u,"entries":{"$ref":"#/$defs/entries"},"entry_count":u},["prev_index","prev_term","commit"]),
-  msg("append_entries_reply",{"success":{"type":"boolean"},"match_index":u,"hint_index":u,"hint_term":u},["success"]),
+  msg("append_entries",{"prev_index":u,"prev_term":u,"commit":u,"entries":{"$ref":"#/$defs/entries"},"entry_count":u,"context":u},["prev_index","prev_term","commit"]),
+  msg("append_entries_reply",{"success":{"type":"boolean"},"match_index":u,"hint_index":u,"hint_term":u,"context":u},["success"]),
   msg("install_snapshot",{"last_index":u,"last_term":u,"offset":u,"done":{"type":"boolean"},"data":{}},["last_index","last_term","done"]),
   msg("install_snapshot_reply",{"last_index":u},["last_index"]),
   msg("pre_vote",{"last_index":u,"last_term":u},["last_index","last_term"]),
@@ -50,8 +50,9 @@ D["message"]={"oneOf":[
   msg("heartbeat",{"commit":u,"context":u},["commit"]),
   msg("heartbeat_reply",{"context":u},[]),
   msg("timeout_now",{},[]),
+  msg("propose",{"entries":{"type":"array","items":{"$ref":"#/$defs/entry_data"}}},[]),
 ]}
-event_types=["init","crash","role","timeout","send","receive","append","truncate","persist","commit","apply","snapshot","install","gap","invoke","return"]
+event_types=["init","crash","role","timeout","send","receive","append","truncate","persist","commit","apply","snapshot","install","read","gap","invoke","return"]
 D["header"]=obj({
   "type":{"const":"header"},"format":{"const":"raft-trace/1"},"implementation":{"type":"string"},
   "nodes":{"type":"array","items":{"$ref":"#/$defs/node"},"uniqueItems":True},
@@ -80,6 +81,7 @@ D["node_event"]={"oneOf":[
   node_ev("apply",{"index":pos,"term":u,"client":u,"req":u,"duplicate":{"type":"boolean"}},["index","term"]),
   node_ev("snapshot",{"index":u,"term":u},["index","term"]),
   node_ev("install",{"index":u,"term":u},["index","term"]),
+  node_ev("read",{"index":u,"via":{"enum":["read_index","lease"]},"context":u,"client":u,"req":u},["index","via"]),
   node_ev("gap",{"lost":u,"reason":{"type":"string"}},[]),
 ]}
 D["client_event"]={"oneOf":[

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use raft_trace::*;
 
+use super::reads::{Facts, Run, Witness};
 use super::replay::{MAX_ENTRY_COUNT, MAX_NUMBER};
 use super::Violation;
 
@@ -63,6 +64,8 @@ struct NodeView {
     /// index since: it may have recovered one from disk (up to what was
     /// committed before), so it may apply what some node committed.
     recovered_commit: bool,
+    /// While it leads: the confirmation of its reads (`super::reads`).
+    reads: Witness,
 }
 
 impl NodeView {
@@ -79,6 +82,7 @@ impl NodeView {
             durable: None,
             uncertain: false,
             recovered_commit: false,
+            reads: Witness::default(),
         }
     }
 
@@ -143,6 +147,10 @@ pub struct Invariants {
     /// Without `append` events a log grows unseen: its length is known only
     /// where a post or a commit shows it.
     observes_append: bool,
+    /// The header's features (`None`: not declared, any may be used).
+    features: Option<Vec<String>>,
+    /// Whether `send` and `receive` are declared (reads' rounds show).
+    observes_messages: bool,
     nodes: BTreeMap<NodeId, NodeView>,
     /// The leader of each term.
     leaders: BTreeMap<Term, NodeId>,
@@ -177,6 +185,9 @@ impl Invariants {
             observes_log: [EventType::Init, EventType::Append, EventType::Truncate]
                 .iter()
                 .all(|e| events.contains(e)),
+            features: header.features.clone(),
+            observes_messages: events.contains(&EventType::Send)
+                && events.contains(&EventType::Receive),
             nodes: header.nodes.iter().map(|&n| (n, NodeView::new())).collect(),
             leaders: BTreeMap::new(),
             votes: BTreeMap::new(),
@@ -218,8 +229,26 @@ impl Invariants {
             Event::Crash(_) => self.node(node).running = false,
             Event::Role(r) => self.role(node, r.role, r.term)?,
             Event::Timeout(_) => {}
-            Event::Send(m) => self.send(node, &m.msg)?,
-            Event::Receive(_) => {}
+            Event::Send(m) => {
+                self.send(node, &m.msg)?;
+                let f = self.facts(node);
+                self.node(node).reads.sent(&m.msg, &f);
+            }
+            Event::Receive(m) => {
+                let f = self.facts(node);
+                self.node(node).reads.received(&m.msg, &f);
+            }
+            Event::Read(r) => {
+                let f = self.facts(node);
+                let index_term = self.nodes[&node].term_at(r.index);
+                let features = self.features.clone();
+                let run = Run {
+                    servers: self.nodes.len(),
+                    features: features.as_deref(),
+                    observes_messages: self.observes_messages,
+                };
+                self.node(node).reads.read(node, r, &f, index_term, &run)?;
+            }
             Event::Append(a) => self.append(node, a)?,
             Event::Truncate(t) => self.truncate(node, t.from)?,
             Event::Persist(p) => self.persist(node, p)?,
@@ -232,12 +261,25 @@ impl Invariants {
                 e.post.as_ref().and_then(|p| p.commit),
             )?,
             Event::Install(s) => self.install(node, s.index, s.term)?,
-            Event::Gap(_) => self.node(node).uncertain = true,
+            Event::Gap(_) => {
+                let v = self.node(node);
+                v.uncertain = true;
+                v.reads.lost_events();
+            }
         }
         if let Some(post) = &e.post {
             self.post(node, post)?;
         }
         Ok(())
+    }
+
+    /// What the read checks need to know of `node` now.
+    fn facts(&self, node: NodeId) -> Facts {
+        let v = &self.nodes[&node];
+        Facts {
+            term: v.term,
+            leader: v.role == Role::Leader,
+        }
     }
 
     fn node(&mut self, node: NodeId) -> &mut NodeView {
@@ -291,6 +333,7 @@ impl Invariants {
             durable: Some(durable),
             uncertain: v.uncertain,
             recovered_commit: init.reason == InitReason::Restart,
+            reads: Witness::default(),
         };
         if let Some(vote) = init.vote {
             self.vote(node, init.term, vote)?;

@@ -10,6 +10,7 @@
 mod input;
 mod invariants;
 mod network;
+mod reads;
 mod replay;
 mod verdict;
 
@@ -64,6 +65,9 @@ pub const RULES: &[&str] = &[
     "SnapshotMatchesLog",
     "SnapshotNeverRegresses",
     "PostStateMatchesEvents",
+    // reads served without the log (reads.rs)
+    "ReadIndexRule",
+    "LeaseReadRule",
     // replay through the model (replay/)
     "RestartRule",
     "ElectionTimeoutRule",
@@ -403,6 +407,7 @@ mod tests {
         include_str!("mod.rs"),
         include_str!("input.rs"),
         include_str!("invariants.rs"),
+        include_str!("reads.rs"),
         include_str!("network.rs"),
         include_str!("verdict.rs"),
         include_str!("replay/checkpoint.rs"),

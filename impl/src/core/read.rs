@@ -161,6 +161,7 @@ impl RaftNode {
             // BUG (planted): no leadership confirmation.
             let index = self.log.committed;
             self.read_states.push(ReadState { ctx, index });
+            self.trace().read_served(index, None, false);
             return Ok(());
         }
         if self.log.term(self.log.committed) != Some(self.term) {
@@ -171,6 +172,7 @@ impl RaftNode {
             // Lease read (thesis §6.4.1): no other leader can exist yet.
             let index = self.log.committed;
             self.read_states.push(ReadState { ctx, index });
+            self.trace().read_served(index, None, true);
             return Ok(());
         }
         self.start_read(ctx);
@@ -186,6 +188,7 @@ impl RaftNode {
         let index = self.log.committed;
         if self.quorum() == 1 {
             self.read_states.push(ReadState { ctx, index });
+            self.trace().read_served(index, None, false);
             return;
         }
         let round = self.reads.new_round();
@@ -241,6 +244,7 @@ impl RaftNode {
                 ctx: p.ctx,
                 index: p.index,
             });
+            self.trace().read_served(p.index, Some(p.round), false);
         }
     }
 

@@ -214,6 +214,27 @@ impl Trace<'_> {
         }));
     }
 
+    // ----- reads -------------------------------------------------------------
+
+    /// The leader hands out read index `index` for a read confirmed by its
+    /// heartbeat round `round` (ReadIndex), or without a round: by its
+    /// lease (`lease`), or as a cluster of one.
+    pub(crate) fn read_served(mut self, index: Index, round: Option<u64>, lease: bool) {
+        if self.on() {
+            self.record(rt::Event::Read(rt::Read {
+                index,
+                via: if lease {
+                    rt::ReadVia::Lease
+                } else {
+                    rt::ReadVia::ReadIndex
+                },
+                context: round,
+                client: None,
+                req: None,
+            }));
+        }
+    }
+
     // ----- snapshots -------------------------------------------------------
 
     /// The host took a snapshot at `meta`; the log prefix is discarded.
@@ -364,26 +385,31 @@ pub fn message(m: &Message) -> rt::Message {
             prev_term,
             commit,
             entries,
-            ..
+            read_ctx,
         } => rt::Rpc::AppendEntries {
             prev_index: *prev_index,
             prev_term: *prev_term,
             commit: *commit,
             entries: Some(entries.iter().map(entry).collect()),
             entry_count: None,
+            // A ReadIndex round (0: none).
+            context: (*read_ctx > 0).then_some(*read_ctx),
         },
         Body::AppendEntriesReply {
             success,
             index,
             hint_term,
+            read_ctx,
             ..
         } => {
+            let context = (*read_ctx > 0).then_some(*read_ctx);
             if *success {
                 rt::Rpc::AppendEntriesReply {
                     success: true,
                     match_index: Some(*index),
                     hint_index: None,
                     hint_term: None,
+                    context,
                 }
             } else {
                 rt::Rpc::AppendEntriesReply {
@@ -392,6 +418,7 @@ pub fn message(m: &Message) -> rt::Message {
                     hint_index: Some(*index),
                     // 0: the follower's log ends before the leader's prev.
                     hint_term: (*hint_term > 0).then_some(*hint_term),
+                    context,
                 }
             }
         }

@@ -374,6 +374,8 @@ fn sent_body(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, String
                 commit: c,
                 entries: es,
                 entry_count,
+                // A ReadIndex round's name: the leader's to choose.
+                context: _,
             },
         ) => {
             field("prev_index", *prev_index, *pi)?;
