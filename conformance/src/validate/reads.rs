@@ -32,7 +32,7 @@
 //! and `receive` the round checks are, and a leader's rounds sent before a
 //! gap are unknown.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use raft_trace::*;
 
@@ -42,19 +42,15 @@ use super::Violation;
 /// older one is not checked (never rejected for it).
 const MAX_ROUNDS: usize = 65_536;
 
-/// One ReadIndex round a leader sent.
-#[derive(Debug, Clone)]
-struct Round {
-    /// Its place in the order of rounds sent in the term.
-    pos: u64,
-    context: u64,
-}
-
 /// What a node, while leading a term, has shown of its reads' confirmation.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Witness {
     term: Term,
-    rounds: VecDeque<Round>,
+    /// The ReadIndex rounds sent in the term: each context, with its place
+    /// in the order of first sending.
+    rounds: HashMap<u64, u64>,
+    /// The contexts in that order (to forget the oldest past a bound).
+    order: VecDeque<u64>,
     next_pos: u64,
     /// Rounds of this term may be unknown (dropped past [`MAX_ROUNDS`], or
     /// lost in a gap).
@@ -112,17 +108,17 @@ impl Witness {
             _ => None,
         };
         let Some(context) = context else { return };
-        if self.rounds.iter().any(|r| r.context == context) {
+        if self.rounds.contains_key(&context) {
             return;
         }
-        if self.rounds.len() == MAX_ROUNDS {
-            self.rounds.pop_front();
+        if self.order.len() == MAX_ROUNDS {
+            if let Some(old) = self.order.pop_front() {
+                self.rounds.remove(&old);
+            }
             self.incomplete = true;
         }
-        self.rounds.push_back(Round {
-            pos: self.next_pos,
-            context,
-        });
+        self.rounds.insert(context, self.next_pos);
+        self.order.push_back(context);
         self.next_pos += 1;
     }
 
@@ -138,10 +134,9 @@ impl Witness {
             }
             _ => None,
         };
-        let Some(pos) = context.and_then(|c| self.rounds.iter().find(|r| r.context == c)) else {
+        let Some(&pos) = context.and_then(|c| self.rounds.get(&c)) else {
             return;
         };
-        let pos = pos.pos;
         let e = self.echoed.entry(msg.from).or_insert(pos);
         *e = (*e).max(pos);
     }
@@ -230,7 +225,7 @@ impl Witness {
                     own_term_committed(rule, node, f.term, index_term, &what)?;
                     return Ok(());
                 };
-                let Some(round) = self.rounds.iter().find(|x| x.context == context).cloned() else {
+                let Some(&round) = self.rounds.get(&context) else {
                     if self.incomplete {
                         return Ok(());
                     }
@@ -248,7 +243,7 @@ impl Witness {
                 let confirmed: BTreeSet<NodeId> = self
                     .echoed
                     .iter()
-                    .filter(|(_, &pos)| pos >= round.pos)
+                    .filter(|(_, &pos)| pos >= round)
                     .map(|(&n, _)| n)
                     .collect();
                 if confirmed.len() + 1 < quorum && !self.incomplete {
