@@ -29,6 +29,23 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// The log holds no term and vote although a snapshot file shows the node took part in
+    /// the cluster: the WAL was deleted or emptied, and the node's durable term and vote are
+    /// lost. Starting anyway could let it vote twice in one term.
+    #[error(
+        "{}: the write-ahead log holds no term and vote, but snapshot {} (index {index}, term {term}) shows this node took part in the cluster: its durable term and vote are lost and it could vote twice in a term; refusing to start (see \"A node that lost its WAL\" in impl/README.md)",
+        .dir.display(),
+        .snapshot.display()
+    )]
+    StateLost {
+        /// The data directory.
+        dir: PathBuf,
+        /// The newest snapshot file.
+        snapshot: PathBuf,
+        /// Its last index and term.
+        index: u64,
+        term: u64,
+    },
     /// A segment in the middle of the log is missing (segment numbers must be contiguous).
     #[error("missing WAL segment {} (found {} after it)", .missing.display(), .found.display())]
     MissingSegment {

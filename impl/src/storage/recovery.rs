@@ -63,6 +63,8 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub hard_state: HardState,
+    /// A hard-state record was read (every segment starts with one).
+    pub saw_hard_state: bool,
     /// The newest snapshot position recorded so far.
     pub snap: SnapshotMeta,
     /// Index just before `entries[0]`. `None` until the first entry is seen: after old segments
@@ -104,7 +106,10 @@ impl Replay {
                     data: data.to_vec(),
                 });
             }
-            Record::HardState(hs) => self.hard_state = hs,
+            Record::HardState(hs) => {
+                self.hard_state = hs;
+                self.saw_hard_state = true;
+            }
             Record::Truncate { from } => {
                 if from == 0 {
                     return Err("truncation from index 0".into());
@@ -187,13 +192,35 @@ fn truncate_torn_tail(path: &Path, offset: u64, file_len: u64, reason: &str) -> 
     f.sync_all().map_err(io_err("fsync", path))
 }
 
+/// The offset of the first intact record that starts after `from` in `bytes` (its length is
+/// plausible, it fits in the file, its checksum holds and it decodes), if any.
+///
+/// A torn write leaves the tail of the file as the beginning of the last record and nothing
+/// valid after it. An intact record after a damaged one shows that the damage is not a torn
+/// tail (a flipped bit in a length field makes a record seem to run past the end of the file,
+/// or seem to end at it) but corruption of durable data, which must never be truncated away.
+fn intact_record_after(bytes: &[u8], from: usize) -> Option<usize> {
+    (from + 1..bytes.len().saturating_sub(RECORD_HEADER_LEN)).find(|&p| {
+        let len_bytes: [u8; 4] = bytes[p..p + 4].try_into().expect("4 bytes");
+        let len = u32::from_le_bytes(len_bytes);
+        let end = p + RECORD_HEADER_LEN + len as usize;
+        if len == 0 || len > MAX_RECORD_LEN || end > bytes.len() {
+            return false;
+        }
+        let crc = u32::from_le_bytes(bytes[p + 4..p + 8].try_into().expect("4 bytes"));
+        let payload = &bytes[p + RECORD_HEADER_LEN..end];
+        record::record_crc(len_bytes, payload) == crc && record::decode(payload).is_ok()
+    })
+}
+
 /// Scans one segment, applying its records to `replay`. Returns the valid length and the
 /// highest entry index in the segment.
 ///
 /// In the last segment a damaged record that is the final thing in the file (an incomplete
 /// header, a record running past the end of the file, a checksum mismatch on the final record,
-/// or an all-zero tail) is a torn write: it is truncated with a warning. Anything else is
-/// corruption and an error naming the file and offset.
+/// or an all-zero tail) with no intact record after it is a torn write: it is truncated with a
+/// warning. Anything else is corruption and an error naming the file and offset; nothing is
+/// deleted.
 pub(crate) fn scan_segment(
     seq: u64,
     path: &Path,
@@ -246,12 +273,20 @@ pub(crate) fn scan_segment(
         let rest = bytes.len() - off;
         // Classify a damaged record: torn if it is the tail of the last segment.
         let damaged = |reason: String, ends_at_eof: bool| -> Result<u64> {
-            if is_last && (ends_at_eof || all_zero(off)) {
-                truncate_torn_tail(path, off as u64, file_len, &reason)?;
-                Ok(off as u64)
-            } else {
-                Err(corrupt(off, reason))
+            if !is_last || !(ends_at_eof || all_zero(off)) {
+                return Err(corrupt(off, reason));
             }
+            if let Some(at) = intact_record_after(&bytes, off) {
+                return Err(corrupt(
+                    off,
+                    format!(
+                        "{reason}, yet an intact record follows at offset {at}: not a torn \
+                         tail but damaged durable data"
+                    ),
+                ));
+            }
+            truncate_torn_tail(path, off as u64, file_len, &reason)?;
+            Ok(off as u64)
         };
         if rest < RECORD_HEADER_LEN {
             let len = damaged(format!("incomplete record header ({rest} bytes)"), true)?;

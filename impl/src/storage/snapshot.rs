@@ -165,6 +165,11 @@ pub fn read_snapshot(path: &Path) -> Result<(SnapshotMeta, Vec<u8>)> {
     Ok((meta, data.to_vec()))
 }
 
+/// The path of the newest snapshot file in `dir`, if any.
+pub(crate) fn latest_path(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(dir)?.pop().map(|(_, path)| path))
+}
+
 /// Loads the newest snapshot in `dir`, verifying its checksum.
 ///
 /// A corrupt newest snapshot is an error, not a reason to fall back to an older one: the log

@@ -158,6 +158,17 @@ impl Wal {
             });
         }
         if let Some(meta) = snap_file {
+            // A snapshot is only ever taken by a node whose log holds its term and vote (each
+            // segment starts with them, durable before the snapshot): a log without them was
+            // deleted or emptied, and starting from term 0 could let the node vote twice.
+            if !replay.saw_hard_state {
+                return Err(StorageError::StateLost {
+                    snapshot: snapshot::latest_path(&dir)?.unwrap_or_else(|| dir.clone()),
+                    dir,
+                    index: meta.index,
+                    term: meta.term,
+                });
+            }
             replay.apply_snapshot(meta);
         }
         replay.finish(&dir)?;
