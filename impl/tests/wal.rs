@@ -30,8 +30,8 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Offset of the first entry in segment 1 of a fresh log: segment header (20) + the initial
-/// hard-state record (8 + 25).
-const FIRST_ENTRY_OFFSET: u64 = 53;
+/// hard-state record (12 + 25).
+const FIRST_ENTRY_OFFSET: u64 = 57;
 
 #[test]
 fn round_trip_and_reopen() {
@@ -163,7 +163,7 @@ fn encoded_entry_record(index: u64) -> Vec<u8> {
     wal.sync().unwrap();
     let seg = &segments(dir.path())[0];
     let bytes = fs::read(seg).unwrap();
-    let rec_len = 8 + 17 + entry(index, 1).data.len();
+    let rec_len = 12 + 17 + entry(index, 1).data.len();
     bytes[bytes.len() - rec_len..].to_vec()
 }
 
@@ -255,7 +255,12 @@ fn bad_length_in_the_middle_is_an_error() {
     let at = FIRST_ENTRY_OFFSET as usize;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     fs::write(&seg, &bytes).unwrap();
-    expect_corrupt(dir.path(), &seg, FIRST_ENTRY_OFFSET, "bad record length");
+    expect_corrupt(
+        dir.path(),
+        &seg,
+        FIRST_ENTRY_OFFSET,
+        "record length checksum mismatch",
+    );
 }
 
 fn small_segments() -> WalOptions {
@@ -534,10 +539,10 @@ fn crc32c_of(data: &[u8]) -> u32 {
     !crc
 }
 
-/// One flipped bit in the length field of a record in the middle of the last segment makes the
-/// record seem to run past the end of the file, like a torn write; but intact records follow
-/// it, so it is damaged durable data: an error naming the file and offset, nothing truncated.
-/// (Before, 93 valid records, the term and the vote were dropped as a "torn tail".)
+/// One flipped bit in the length field of a record in the middle of the last segment made the
+/// record seem to run past the end of the file, like a torn write, and 93 valid records, the
+/// term and the vote were dropped as a "torn tail". The length has a checksum of its own now:
+/// an error naming the file and offset, nothing truncated; in the last record of the file too.
 #[test]
 fn a_flipped_length_bit_mid_segment_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
@@ -554,16 +559,124 @@ fn a_flipped_length_bit_mid_segment_is_corruption_not_a_torn_tail() {
     drop(wal);
     let seg = segments(dir.path()).pop().unwrap();
     let mut bytes = fs::read(&seg).unwrap();
-    // Byte 55: the third byte of the first entry record's length (65,536 bytes more).
+    // The third byte of the first entry record's length (65,536 bytes more).
     bytes[FIRST_ENTRY_OFFSET as usize + 2] ^= 0x01;
     fs::write(&seg, &bytes).unwrap();
     expect_corrupt(
         dir.path(),
         &seg,
         FIRST_ENTRY_OFFSET,
-        "an intact record follows",
+        "record length checksum mismatch",
     );
     assert_eq!(fs::read(&seg).unwrap(), bytes, "nothing was truncated");
+
+    // The last record of the file: nothing follows it, and still it is not taken as torn.
+    bytes[FIRST_ENTRY_OFFSET as usize + 2] ^= 0x01;
+    let last = bytes.len() - encoded_entry_record_len(90);
+    bytes[last + 2] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    expect_corrupt(
+        dir.path(),
+        &seg,
+        last as u64,
+        "record length checksum mismatch",
+    );
+    assert_eq!(fs::read(&seg).unwrap(), bytes, "nothing was truncated");
+}
+
+fn encoded_entry_record_len(index: u64) -> usize {
+    12 + 17 + entry(index, 1).data.len()
+}
+
+/// A version 1 segment (written before records had a length checksum): a version 1 record.
+fn v1_record(payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), payload);
+    let mut r = len.to_vec();
+    r.extend_from_slice(&crc.to_le_bytes());
+    r.extend_from_slice(payload);
+    r
+}
+
+fn v1_segment(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut h = b"RKVWAL".to_vec();
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&1u64.to_le_bytes());
+    let crc = crc32c::crc32c(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    for r in records {
+        h.extend_from_slice(r);
+    }
+    h
+}
+
+fn v1_entry(index: u64, term: u64) -> Vec<u8> {
+    let mut p = vec![1u8];
+    p.extend_from_slice(&index.to_le_bytes());
+    p.extend_from_slice(&term.to_le_bytes());
+    p.extend_from_slice(&entry(index, term).data);
+    v1_record(&p)
+}
+
+fn v1_hard_state(term: u64, vote: u64, commit: u64) -> Vec<u8> {
+    let mut p = vec![2u8];
+    for x in [term, vote, commit] {
+        p.extend_from_slice(&x.to_le_bytes());
+    }
+    v1_record(&p)
+}
+
+/// Data directories written by the previous format are read, continued in a new (version 2)
+/// segment, and their damage is classified as before, with the intact-record rule: a length
+/// flipped mid-segment is corruption, a cut final record is torn.
+#[test]
+fn version_1_segments_are_still_read() {
+    let mut recs = vec![v1_hard_state(3, 2, 2)];
+    recs.extend((1..=4).map(|i| v1_entry(i, 3)));
+    let good = v1_segment(&recs);
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("wal-0000000000000001.log"), &good).unwrap();
+    let (mut wal, rec) = Wal::open(dir.path()).unwrap();
+    assert_eq!(
+        rec.hard_state,
+        HardState {
+            term: 3,
+            vote: Some(2),
+            commit: 2
+        }
+    );
+    assert_eq!(rec.entries, entries(1, 4, 3));
+    wal.append(&entries(5, 5, 3)).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (_, rec) = Wal::open(dir.path()).unwrap();
+    assert_eq!(rec.entries, entries(1, 5, 3));
+
+    // A flipped length bit in the first entry: intact records follow it.
+    let dir = tempfile::tempdir().unwrap();
+    let seg = dir.path().join("wal-0000000000000001.log");
+    let mut bad = good.clone();
+    let first_entry = 20 + recs[0].len();
+    bad[first_entry + 2] ^= 0x01;
+    fs::write(&seg, &bad).unwrap();
+    expect_corrupt(
+        dir.path(),
+        &seg,
+        first_entry as u64,
+        "an intact record follows",
+    );
+    assert_eq!(fs::read(&seg).unwrap(), bad);
+
+    // The final record cut short: a torn tail, truncated.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("wal-0000000000000001.log"),
+        &good[..good.len() - 5],
+    )
+    .unwrap();
+    let (_, rec) = Wal::open(dir.path()).unwrap();
+    assert_eq!(rec.entries, entries(1, 3, 3));
 }
 
 /// A data directory whose WAL was deleted, or emptied, while a snapshot file remains has lost

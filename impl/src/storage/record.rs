@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! header:  magic "RKVWAL" (6) | version u16 LE (2) | segment number u64 LE (8) | crc32c of the previous 16 bytes (4)
-//! record:  payload length u32 LE (4) | crc32c(length bytes ++ payload) u32 LE (4) | payload
+//! record:  payload length u32 LE (4) | crc32c(length bytes) u32 LE (4)
+//!          | crc32c(length bytes ++ payload) u32 LE (4) | payload
+//!          (version 1 segments, still read: no checksum of the length alone)
 //! payload: kind u8 | fields (all integers u64 LE)
 //!   1 Entry     index, term, data (rest of the payload)
 //!   2 HardState term, vote (u64::MAX = none), commit
@@ -14,12 +16,23 @@
 
 /// Magic bytes at the start of every segment.
 pub(crate) const SEGMENT_MAGIC: &[u8; 6] = b"RKVWAL";
-/// On-disk format version of segments.
-pub(crate) const SEGMENT_VERSION: u16 = 1;
+/// On-disk format version of the segments this build writes. Version 2 gives each record a
+/// checksum of its length field alone, so that a damaged length is never mistaken for a torn
+/// write; version 1 segments (no such checksum) are still read.
+pub(crate) const SEGMENT_VERSION: u16 = 2;
 /// Length of the segment header.
 pub(crate) const SEGMENT_HEADER_LEN: usize = 20;
-/// Length of a record header (length + checksum).
-pub(crate) const RECORD_HEADER_LEN: usize = 8;
+/// Length of a record header (length, length checksum, record checksum) in version 2.
+pub(crate) const RECORD_HEADER_LEN: usize = 12;
+
+/// Length of a record header in a segment of `version`.
+pub(crate) fn record_header_len(version: u16) -> usize {
+    if version >= 2 {
+        RECORD_HEADER_LEN
+    } else {
+        8
+    }
+}
 /// Largest accepted record payload. A larger length field is corruption.
 pub const MAX_RECORD_LEN: u32 = 64 << 20;
 
@@ -63,6 +76,52 @@ pub(crate) fn record_crc(len_bytes: [u8; 4], payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload)
 }
 
+/// What a segment holds at a record's offset.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RecordAt<'a> {
+    /// An intact record (checksums hold) ending at `end`.
+    Intact { payload: &'a [u8], end: usize },
+    /// Damage. `torn` when it has the shape an interrupted write leaves at the end of a
+    /// file: an incomplete header; a verified length running past the end of the file; a
+    /// payload checksum failing on a record that ends the file; a header whose length
+    /// checksum fails with nothing but zeros after it. (Version 1: a length that runs past
+    /// the end, verified or not.)
+    Damaged { reason: String, torn: bool },
+}
+
+/// Reads the record at `off` of a segment of `version`.
+pub(crate) fn record_at(bytes: &[u8], off: usize, version: u16) -> RecordAt<'_> {
+    let header = record_header_len(version);
+    let rest = bytes.len() - off;
+    let damaged = |reason: String, torn: bool| RecordAt::Damaged { reason, torn };
+    if rest < header {
+        return damaged(format!("incomplete record header ({rest} bytes)"), true);
+    }
+    let len_bytes: [u8; 4] = bytes[off..off + 4].try_into().expect("4 bytes");
+    let len = u32::from_le_bytes(len_bytes);
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let verified = version >= 2;
+    if verified && word(off + 4) != crc32c::crc32c(&len_bytes) {
+        let zeros_after = bytes[off + header..].iter().all(|&b| b == 0);
+        return damaged("record length checksum mismatch".into(), zeros_after);
+    }
+    if len == 0 || len > MAX_RECORD_LEN {
+        return damaged(format!("bad record length {len}"), false);
+    }
+    let end = off + header + len as usize;
+    if end > bytes.len() {
+        return damaged(
+            format!("record of {len} bytes runs past the end of the file"),
+            true,
+        );
+    }
+    let payload = &bytes[off + header..end];
+    if record_crc(len_bytes, payload) != word(off + header - 4) {
+        return damaged("record checksum mismatch".into(), end == bytes.len());
+    }
+    RecordAt::Intact { payload, end }
+}
+
 /// Appends the encoded record to `out` and returns the number of bytes added.
 pub(crate) fn encode(rec: &Record<'_>, out: &mut Vec<u8>) -> usize {
     let start = out.len();
@@ -95,7 +154,8 @@ pub(crate) fn encode(rec: &Record<'_>, out: &mut Vec<u8>) -> usize {
     let len_bytes = len.to_le_bytes();
     let crc = record_crc(len_bytes, &out[start + RECORD_HEADER_LEN..]);
     out[start..start + 4].copy_from_slice(&len_bytes);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc32c::crc32c(&len_bytes).to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     out.len() - start
 }
 
@@ -169,8 +229,8 @@ pub(crate) fn segment_header(seq: u64) -> [u8; SEGMENT_HEADER_LEN] {
     h
 }
 
-/// Checks a segment header and returns its segment number.
-pub(crate) fn parse_segment_header(h: &[u8]) -> Result<u64, String> {
+/// Checks a segment header and returns its segment number and format version.
+pub(crate) fn parse_segment_header(h: &[u8]) -> Result<(u64, u16), String> {
     if h.len() < SEGMENT_HEADER_LEN {
         return Err(format!(
             "segment header is {} bytes, expected {SEGMENT_HEADER_LEN}",
@@ -185,12 +245,12 @@ pub(crate) fn parse_segment_header(h: &[u8]) -> Result<u64, String> {
         return Err("segment header checksum mismatch".into());
     }
     let version = u16::from_le_bytes([h[6], h[7]]);
-    if version != SEGMENT_VERSION {
+    if !(1..=SEGMENT_VERSION).contains(&version) {
         return Err(format!(
-            "unsupported segment version {version} (this build reads {SEGMENT_VERSION})"
+            "unsupported segment version {version} (this build reads 1 to {SEGMENT_VERSION})"
         ));
     }
-    Ok(u64_at(h, 8))
+    Ok((u64_at(h, 8), version))
 }
 
 #[cfg(test)]
@@ -228,10 +288,18 @@ mod tests {
             let n = encode(&r, &mut buf);
             assert_eq!(n, buf.len() - 3);
             let len = u32::from_le_bytes(buf[3..7].try_into().unwrap());
-            let crc = u32::from_le_bytes(buf[7..11].try_into().unwrap());
+            let len_crc = u32::from_le_bytes(buf[7..11].try_into().unwrap());
+            let crc = u32::from_le_bytes(buf[11..15].try_into().unwrap());
             assert_eq!(len as usize, n - RECORD_HEADER_LEN);
-            assert_eq!(crc, record_crc(len.to_le_bytes(), &buf[11..]));
-            assert_eq!(decode(&buf[11..]).unwrap(), r);
+            assert_eq!(len_crc, crc32c::crc32c(&len.to_le_bytes()));
+            assert_eq!(crc, record_crc(len.to_le_bytes(), &buf[15..]));
+            assert_eq!(decode(&buf[15..]).unwrap(), r);
+            match record_at(&buf, 3, SEGMENT_VERSION) {
+                RecordAt::Intact { payload, end } => {
+                    assert_eq!((payload, end), (&buf[15..], buf.len()));
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 
@@ -246,7 +314,7 @@ mod tests {
     #[test]
     fn segment_header_round_trip_and_checks() {
         let h = segment_header(42);
-        assert_eq!(parse_segment_header(&h).unwrap(), 42);
+        assert_eq!(parse_segment_header(&h).unwrap(), (42, SEGMENT_VERSION));
         let mut bad = h;
         bad[9] ^= 1;
         assert!(parse_segment_header(&bad).unwrap_err().contains("checksum"));

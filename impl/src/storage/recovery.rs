@@ -7,9 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::{io_err, Result, StorageError};
-use super::record::{
-    self, HardState, Record, MAX_RECORD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
-};
+use super::record::{self, HardState, Record, RecordAt, SEGMENT_HEADER_LEN};
 use super::snapshot::SnapshotMeta;
 use super::wal::Entry;
 
@@ -192,35 +190,27 @@ fn truncate_torn_tail(path: &Path, offset: u64, file_len: u64, reason: &str) -> 
     f.sync_all().map_err(io_err("fsync", path))
 }
 
-/// The offset of the first intact record that starts after `from` in `bytes` (its length is
-/// plausible, it fits in the file, its checksum holds and it decodes), if any.
+/// The offset of the first intact record that starts after `from` in `bytes` (its checksums
+/// hold and it decodes), if any.
 ///
 /// A torn write leaves the tail of the file as the beginning of the last record and nothing
 /// valid after it. An intact record after a damaged one shows that the damage is not a torn
 /// tail (a flipped bit in a length field makes a record seem to run past the end of the file,
 /// or seem to end at it) but corruption of durable data, which must never be truncated away.
-fn intact_record_after(bytes: &[u8], from: usize) -> Option<usize> {
-    (from + 1..bytes.len().saturating_sub(RECORD_HEADER_LEN)).find(|&p| {
-        let len_bytes: [u8; 4] = bytes[p..p + 4].try_into().expect("4 bytes");
-        let len = u32::from_le_bytes(len_bytes);
-        let end = p + RECORD_HEADER_LEN + len as usize;
-        if len == 0 || len > MAX_RECORD_LEN || end > bytes.len() {
-            return false;
-        }
-        let crc = u32::from_le_bytes(bytes[p + 4..p + 8].try_into().expect("4 bytes"));
-        let payload = &bytes[p + RECORD_HEADER_LEN..end];
-        record::record_crc(len_bytes, payload) == crc && record::decode(payload).is_ok()
+fn intact_record_after(bytes: &[u8], from: usize, version: u16) -> Option<usize> {
+    (from + 1..bytes.len()).find(|&p| {
+        matches!(record::record_at(bytes, p, version),
+            RecordAt::Intact { payload, .. } if record::decode(payload).is_ok())
     })
 }
 
 /// Scans one segment, applying its records to `replay`. Returns the valid length and the
 /// highest entry index in the segment.
 ///
-/// In the last segment a damaged record that is the final thing in the file (an incomplete
-/// header, a record running past the end of the file, a checksum mismatch on the final record,
-/// or an all-zero tail) with no intact record after it is a torn write: it is truncated with a
-/// warning. Anything else is corruption and an error naming the file and offset; nothing is
-/// deleted.
+/// In the last segment, damage with the shape of an interrupted write ([`RecordAt::Damaged`]'s
+/// `torn`, or an all-zero tail) and no intact record after it is a torn write: it is
+/// truncated with a warning. Anything else is corruption and an error naming the file and
+/// offset; nothing is deleted.
 pub(crate) fn scan_segment(
     seq: u64,
     path: &Path,
@@ -259,7 +249,7 @@ pub(crate) fn scan_segment(
             len: SEGMENT_HEADER_LEN as u64,
         });
     }
-    let header_seq = record::parse_segment_header(&bytes).map_err(|r| corrupt(0, r))?;
+    let (header_seq, version) = record::parse_segment_header(&bytes).map_err(|r| corrupt(0, r))?;
     if header_seq != seq {
         return Err(corrupt(
             0,
@@ -270,68 +260,31 @@ pub(crate) fn scan_segment(
     let mut off = SEGMENT_HEADER_LEN;
     let mut max_index = 0;
     while off < bytes.len() {
-        let rest = bytes.len() - off;
-        // Classify a damaged record: torn if it is the tail of the last segment.
-        let damaged = |reason: String, ends_at_eof: bool| -> Result<u64> {
-            if !is_last || !(ends_at_eof || all_zero(off)) {
-                return Err(corrupt(off, reason));
+        let (payload, end) = match record::record_at(&bytes, off, version) {
+            RecordAt::Intact { payload, end } => (payload, end),
+            RecordAt::Damaged { reason, torn } => {
+                // Torn only at the tail of the last segment, with nothing intact after it.
+                if !is_last || !(torn || all_zero(off)) {
+                    return Err(corrupt(off, reason));
+                }
+                if let Some(at) = intact_record_after(&bytes, off, version) {
+                    return Err(corrupt(
+                        off,
+                        format!(
+                            "{reason}, yet an intact record follows at offset {at}: not a \
+                             torn tail but damaged durable data"
+                        ),
+                    ));
+                }
+                truncate_torn_tail(path, off as u64, file_len, &reason)?;
+                return Ok(SegmentInfo {
+                    seq,
+                    path: path.to_path_buf(),
+                    max_index,
+                    len: off as u64,
+                });
             }
-            if let Some(at) = intact_record_after(&bytes, off) {
-                return Err(corrupt(
-                    off,
-                    format!(
-                        "{reason}, yet an intact record follows at offset {at}: not a torn \
-                         tail but damaged durable data"
-                    ),
-                ));
-            }
-            truncate_torn_tail(path, off as u64, file_len, &reason)?;
-            Ok(off as u64)
         };
-        if rest < RECORD_HEADER_LEN {
-            let len = damaged(format!("incomplete record header ({rest} bytes)"), true)?;
-            return Ok(SegmentInfo {
-                seq,
-                path: path.to_path_buf(),
-                max_index,
-                len,
-            });
-        }
-        let len_bytes: [u8; 4] = bytes[off..off + 4].try_into().expect("4 bytes");
-        let len = u32::from_le_bytes(len_bytes);
-        let crc = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().expect("4 bytes"));
-        if len == 0 || len > MAX_RECORD_LEN {
-            let len = damaged(format!("bad record length {len}"), false)?;
-            return Ok(SegmentInfo {
-                seq,
-                path: path.to_path_buf(),
-                max_index,
-                len,
-            });
-        }
-        let end = off + RECORD_HEADER_LEN + len as usize;
-        if end > bytes.len() {
-            let len = damaged(
-                format!("record of {len} bytes runs past the end of the file"),
-                true,
-            )?;
-            return Ok(SegmentInfo {
-                seq,
-                path: path.to_path_buf(),
-                max_index,
-                len,
-            });
-        }
-        let payload = &bytes[off + RECORD_HEADER_LEN..end];
-        if record::record_crc(len_bytes, payload) != crc {
-            let len = damaged("record checksum mismatch".into(), end == bytes.len())?;
-            return Ok(SegmentInfo {
-                seq,
-                path: path.to_path_buf(),
-                max_index,
-                len,
-            });
-        }
         let rec = record::decode(payload).map_err(|r| corrupt(off, r))?;
         if let Record::Entry { index, .. } = rec {
             max_index = max_index.max(index);
