@@ -185,7 +185,8 @@ fn torn_tail_is_truncated_with_the_log_intact() {
         wal.sync().unwrap();
         drop(wal);
         let seg = segments(dir.path()).pop().unwrap();
-        let good_len = fs::metadata(&seg).unwrap().len();
+        let good = fs::read(&seg).unwrap();
+        let good_len = good.len() as u64;
         append_bytes(&seg, &tail);
 
         let (mut wal, rec) = Wal::open(dir.path()).unwrap_or_else(|e| panic!("tail {tail:?}: {e}"));
@@ -195,11 +196,11 @@ fn torn_tail_is_truncated_with_the_log_intact() {
             "tail of {} bytes",
             tail.len()
         );
-        assert_eq!(
-            fs::metadata(&seg).unwrap().len(),
-            good_len,
-            "torn bytes removed"
-        );
+        // The torn bytes are gone; the segment is sealed (a 21-byte record) as the log
+        // continues in a new one.
+        let after = fs::read(&seg).unwrap();
+        assert_eq!(after.len() as u64, good_len + 21, "torn bytes removed");
+        assert_eq!(after[..good.len()], good[..]);
         // The log continues normally after the truncation.
         wal.append(&entries(4, 4, 1)).unwrap();
         wal.sync().unwrap();
@@ -506,9 +507,11 @@ fn torn_segment_start_does_not_lose_the_hard_state_after_compaction() {
         let (mut wal, rec) = Wal::open_with(dir.path(), small_segments()).unwrap();
         assert_eq!(rec.hard_state, hs);
         assert_eq!(rec.entries.len(), 40);
+        // The torn record is truncated (to the 20-byte header) and the segment sealed (21
+        // bytes) as the log continues in a new one.
         assert_eq!(
             fs::metadata(&next).unwrap().len(),
-            20,
+            20 + 21,
             "torn record truncated"
         );
         wal.save_snapshot(SnapshotMeta { index: 40, term: 7 }, b"s")
@@ -727,4 +730,44 @@ fn a_lost_wal_next_to_a_snapshot_is_refused() {
             .to_string_lossy()
             .starts_with("snap-")));
     }
+}
+
+/// The newest segment deleted, or an older one cut at a record boundary (its seal gone): both
+/// looked like a shorter, consistent log, and recovery would have started without the term,
+/// vote and entries they held. Each full segment ends with a seal written once the next one
+/// exists, so both are refused now.
+#[test]
+fn a_deleted_newest_segment_or_a_lost_seal_is_refused() {
+    let build = || {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open_with(dir.path(), small_segments()).unwrap();
+        wal.append(&entries(1, 30, 1)).unwrap();
+        wal.set_hard_state(HardState {
+            term: 2,
+            vote: Some(2),
+            commit: 20,
+        })
+        .unwrap();
+        wal.append(&entries(31, 40, 2)).unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let segs = segments(dir.path());
+        assert!(segs.len() >= 3, "{segs:?}");
+        (dir, segs)
+    };
+
+    let (dir, segs) = build();
+    fs::remove_file(segs.last().unwrap()).unwrap();
+    let err = Wal::open_with(dir.path(), small_segments()).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::MissingLastSegment { missing, .. } if missing == segs.last().unwrap()),
+        "{err:?}"
+    );
+
+    let (dir, segs) = build();
+    let middle = &segs[segs.len() - 2];
+    let bytes = fs::read(middle).unwrap();
+    let cut = bytes.len() - 21;
+    fs::write(middle, &bytes[..cut]).unwrap();
+    expect_corrupt(dir.path(), middle, cut as u64, "without its seal");
 }

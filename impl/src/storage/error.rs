@@ -54,6 +54,19 @@ pub enum StorageError {
         /// The next segment that does exist.
         found: PathBuf,
     },
+    /// The newest segment is missing: the segment before it is sealed, which it only is once
+    /// the next one exists durably.
+    #[error(
+        "missing WAL segment {}: {} is sealed, so it existed (deleted?)",
+        .missing.display(),
+        .sealed.display()
+    )]
+    MissingLastSegment {
+        /// The path the missing segment would have.
+        missing: PathBuf,
+        /// The sealed segment before it.
+        sealed: PathBuf,
+    },
     /// Another process (or another `Wal` in this process) has the directory open.
     #[error("the WAL directory is in use: {} is locked by another process", .path.display())]
     Locked {

@@ -12,6 +12,8 @@
 //!   2 HardState term, vote (u64::MAX = none), commit
 //!   3 Truncate  from (drop every entry with index >= from)
 //!   4 Snapshot  index, term (a snapshot covering the log up to index is durable)
+//!   5 Seal      next (the last record of a full segment, written once segment `next` exists
+//!               durably with its header and hard state; version 2)
 //! ```
 
 /// Magic bytes at the start of every segment.
@@ -40,6 +42,7 @@ const KIND_ENTRY: u8 = 1;
 const KIND_HARD_STATE: u8 = 2;
 const KIND_TRUNCATE: u8 = 3;
 const KIND_SNAPSHOT: u8 = 4;
+const KIND_SEAL: u8 = 5;
 const NO_VOTE: u64 = u64::MAX;
 
 /// The persistent Raft state that is not the log: current term, vote, and a commit hint.
@@ -68,6 +71,10 @@ pub(crate) enum Record<'a> {
     Snapshot {
         index: u64,
         term: u64,
+    },
+    /// The segment is full and segment `next` exists: nothing follows in this one.
+    Seal {
+        next: u64,
     },
 }
 
@@ -148,6 +155,10 @@ pub(crate) fn encode(rec: &Record<'_>, out: &mut Vec<u8>) -> usize {
             out.extend_from_slice(&index.to_le_bytes());
             out.extend_from_slice(&term.to_le_bytes());
         }
+        Record::Seal { next } => {
+            out.push(KIND_SEAL);
+            out.extend_from_slice(&next.to_le_bytes());
+        }
     }
     let payload_len = out.len() - start - RECORD_HEADER_LEN;
     let len = u32::try_from(payload_len).expect("record payload checked against MAX_RECORD_LEN");
@@ -212,6 +223,12 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Record<'_>, String> {
             Ok(Record::Snapshot {
                 index: u64_at(body, 0),
                 term: u64_at(body, 8),
+            })
+        }
+        KIND_SEAL => {
+            need(8, "seal")?;
+            Ok(Record::Seal {
+                next: u64_at(body, 0),
             })
         }
         other => Err(format!("unknown record kind {other}")),
@@ -282,6 +299,7 @@ mod tests {
             }),
             Record::Truncate { from: 5 },
             Record::Snapshot { index: 9, term: 4 },
+            Record::Seal { next: 3 },
         ];
         for r in recs {
             let mut buf = vec![1, 2, 3];

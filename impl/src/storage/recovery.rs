@@ -21,6 +21,13 @@ pub(crate) struct SegmentInfo {
     pub max_index: u64,
     /// Valid length in bytes after recovery.
     pub len: u64,
+    /// The segment ends with a seal: the next segment was created, durably, before it.
+    pub sealed: bool,
+    /// Its format version.
+    pub version: u16,
+    /// It holds records beyond its start (the hard state and snapshot position that open
+    /// every segment): only written once the segment before it was sealed.
+    pub has_body: bool,
 }
 
 /// The path of segment number `seq` in `dir`.
@@ -122,6 +129,8 @@ impl Replay {
                 }
             }
             Record::Snapshot { index, term } => self.apply_snapshot(SnapshotMeta { index, term }),
+            // Checked where segments are scanned.
+            Record::Seal { .. } => {}
         }
         Ok(())
     }
@@ -210,11 +219,16 @@ fn intact_record_after(bytes: &[u8], from: usize, version: u16) -> Option<usize>
 /// In the last segment, damage with the shape of an interrupted write ([`RecordAt::Damaged`]'s
 /// `torn`, or an all-zero tail) and no intact record after it is a torn write: it is
 /// truncated with a warning. Anything else is corruption and an error naming the file and
-/// offset; nothing is deleted.
+/// offset; nothing is deleted. When the previous segment is sealed (`after_seal`), this
+/// segment's header and first hard state were durable before the seal was written: damage
+/// there is never torn.
+///
+/// A seal must be the segment's last record and name the next segment.
 pub(crate) fn scan_segment(
     seq: u64,
     path: &Path,
     is_last: bool,
+    after_seal: bool,
     replay: &mut Replay,
 ) -> Result<SegmentInfo> {
     let bytes = fs::read(path).map_err(io_err("read", path))?;
@@ -227,7 +241,7 @@ pub(crate) fn scan_segment(
     let all_zero = |from: usize| bytes[from..].iter().all(|&b| b == 0);
 
     if bytes.len() < SEGMENT_HEADER_LEN || (is_last && all_zero(0)) {
-        if !is_last {
+        if !is_last || after_seal {
             return Err(corrupt(
                 0,
                 format!("segment header is incomplete ({} bytes)", bytes.len()),
@@ -247,6 +261,9 @@ pub(crate) fn scan_segment(
             path: path.to_path_buf(),
             max_index: 0,
             len: SEGMENT_HEADER_LEN as u64,
+            sealed: false,
+            version: record::SEGMENT_VERSION,
+            has_body: false,
         });
     }
     let (header_seq, version) = record::parse_segment_header(&bytes).map_err(|r| corrupt(0, r))?;
@@ -259,12 +276,21 @@ pub(crate) fn scan_segment(
 
     let mut off = SEGMENT_HEADER_LEN;
     let mut max_index = 0;
+    let mut sealed = false;
+    // Whether the segment's first hard state has been read (it opens every segment), and
+    // whether records beyond the start (that hard state and a snapshot position) followed.
+    let mut started = false;
+    let mut has_body = false;
     while off < bytes.len() {
+        if sealed {
+            return Err(corrupt(off, "a record after the segment's seal".into()));
+        }
         let (payload, end) = match record::record_at(&bytes, off, version) {
             RecordAt::Intact { payload, end } => (payload, end),
             RecordAt::Damaged { reason, torn } => {
-                // Torn only at the tail of the last segment, with nothing intact after it.
-                if !is_last || !(torn || all_zero(off)) {
+                // Torn only at the tail of the last segment, with nothing intact after it,
+                // and never in the start of a segment created before a seal.
+                if !is_last || !(torn || all_zero(off)) || (after_seal && !started) {
                     return Err(corrupt(off, reason));
                 }
                 if let Some(at) = intact_record_after(&bytes, off, version) {
@@ -282,12 +308,33 @@ pub(crate) fn scan_segment(
                     path: path.to_path_buf(),
                     max_index,
                     len: off as u64,
+                    sealed: false,
+                    version,
+                    has_body,
                 });
             }
         };
         let rec = record::decode(payload).map_err(|r| corrupt(off, r))?;
-        if let Record::Entry { index, .. } = rec {
-            max_index = max_index.max(index);
+        let in_start = match rec {
+            Record::HardState(_) => !started,
+            Record::Snapshot { .. } => !has_body,
+            _ => false,
+        };
+        has_body |= !in_start;
+        match rec {
+            Record::Entry { index, .. } => max_index = max_index.max(index),
+            Record::HardState(_) => started = true,
+            Record::Seal { next } if next != seq + 1 => {
+                return Err(corrupt(
+                    off,
+                    format!(
+                        "the seal names segment {next}, not the next one ({})",
+                        seq + 1
+                    ),
+                ));
+            }
+            Record::Seal { .. } => sealed = true,
+            _ => {}
         }
         replay.apply(rec).map_err(|r| corrupt(off, r))?;
         off = end;
@@ -297,5 +344,8 @@ pub(crate) fn scan_segment(
         path: path.to_path_buf(),
         max_index,
         len: file_len,
+        sealed,
+        version,
+        has_body,
     })
 }

@@ -85,6 +85,9 @@ pub struct Wal {
     seg_len: u64,
     /// Whether the current segment holds records other than its start-up records.
     seg_has_records: bool,
+    /// The current segment is of the format this build writes, so it can be sealed (a
+    /// version 1 segment recovered from an older build is not).
+    seg_sealable: bool,
     pending: Vec<u8>,
     needs_fsync: bool,
     dir_dirty: bool,
@@ -138,12 +141,38 @@ impl Wal {
         let mut replay = Replay::default();
         let mut segments = Vec::with_capacity(listed.len());
         for (i, (seq, path)) in listed.iter().enumerate() {
+            let after_seal = segments.last().is_some_and(|s: &SegmentInfo| s.sealed);
             segments.push(recovery::scan_segment(
                 *seq,
                 path,
                 i + 1 == listed.len(),
+                after_seal,
                 &mut replay,
             )?);
+        }
+        // A full segment is sealed once the next one exists durably, before anything but its
+        // start is written to that one. Unsealed with another after it is a crash in between
+        // only if that other is the last segment and holds nothing but its start; otherwise
+        // the unsealed segment lost its end.
+        for (i, seg) in segments.iter().enumerate() {
+            let next = segments.get(i + 1);
+            let crash_in_rotation = i + 2 == segments.len() && next.is_some_and(|n| !n.has_body);
+            if seg.version >= 2 && !seg.sealed && next.is_some() && !crash_in_rotation {
+                return Err(StorageError::Corrupt {
+                    path: seg.path.clone(),
+                    offset: seg.len,
+                    reason: "the segment ends without its seal although a later segment holds \
+                             records: its last records are missing"
+                        .into(),
+                });
+            }
+        }
+        // A sealed last segment: the one its seal names was created, and is gone.
+        if let Some(last) = segments.last().filter(|s| s.sealed) {
+            return Err(StorageError::MissingLastSegment {
+                missing: recovery::segment_path(&dir, last.seq + 1),
+                sealed: last.path.clone(),
+            });
         }
         // The newest snapshot file is the authority on what the log may omit.
         let snap_file = snapshot::load_latest_snapshot(&dir)?.map(|(meta, _)| meta);
@@ -181,6 +210,9 @@ impl Wal {
                 path,
                 max_index: 0,
                 len: 0,
+                sealed: false,
+                version: record::SEGMENT_VERSION,
+                has_body: false,
             });
             fresh = true;
         }
@@ -197,6 +229,7 @@ impl Wal {
             _lock: lock,
             file,
             seg_has_records: true,
+            seg_sealable: last.version >= record::SEGMENT_VERSION,
             pending: Vec::new(),
             needs_fsync: false,
             dir_dirty: false,
@@ -486,25 +519,39 @@ impl Wal {
         Ok(())
     }
 
-    /// Buffers the header of a new segment and the state that makes it self-contained (the
-    /// hard state and the snapshot position), so that older segments can be removed.
-    fn start_segment(&mut self, seq: u64) {
-        self.pending.extend_from_slice(&record::segment_header(seq));
-        record::encode(&Record::HardState(self.hard_state), &mut self.pending);
+    /// The header of a new segment and the state that makes it self-contained (the hard
+    /// state and the snapshot position), so that older segments can be removed.
+    fn segment_start(&self, seq: u64) -> Vec<u8> {
+        let mut out = record::segment_header(seq).to_vec();
+        record::encode(&Record::HardState(self.hard_state), &mut out);
         if self.snap.index > 0 {
             record::encode(
                 &Record::Snapshot {
                     index: self.snap.index,
                     term: self.snap.term,
                 },
-                &mut self.pending,
+                &mut out,
             );
         }
-        self.seg_len = self.pending.len() as u64;
+        out
+    }
+
+    /// Buffers the start of the first segment of a fresh log.
+    fn start_segment(&mut self, seq: u64) {
+        let start = self.segment_start(seq);
+        self.pending.extend_from_slice(&start);
+        self.seg_len = start.len() as u64;
         self.seg_has_records = false;
     }
 
-    /// Seals the current segment (write + fdatasync) and starts the next one.
+    /// Starts the next segment and seals the current one.
+    ///
+    /// The order makes a seal a proof: the new segment's start (header, hard state, snapshot
+    /// position) and its directory entry are durable before the seal is written to the old
+    /// segment. Recovery then refuses a log whose newest segment is gone or empty while the
+    /// one before it is sealed, and a log whose older segment lost its end (no seal), instead
+    /// of starting with less than was durable. A crash between the two leaves an unsealed
+    /// segment followed by a complete one, which is fine.
     fn rotate(&mut self) -> Result<()> {
         self.flush_pending()?;
         if self.needs_fsync {
@@ -515,28 +562,69 @@ impl Wal {
         }
         let seq = self.segments.last().expect("at least one segment").seq + 1;
         let path = recovery::segment_path(&self.dir, seq);
-        let r = OpenOptions::new().create_new(true).append(true).open(&path);
-        let file = match r {
+        let start = self.segment_start(seq);
+        let created = self.create_segment(&path, &start);
+        let file = match created {
             Ok(f) => f,
-            Err(source) => {
-                let e = StorageError::Io {
-                    op: "create",
-                    path,
-                    source,
-                };
+            Err(e) => {
                 self.poison(&e);
                 return Err(e);
             }
         };
+        if let Err(e) = snapshot::sync_dir(&self.dir) {
+            self.poison(&e);
+            return Err(e);
+        }
+        if self.seg_sealable {
+            let mut seal = Vec::new();
+            record::encode(&Record::Seal { next: seq }, &mut seal);
+            let r = self
+                .faults
+                .check(FileOp::Write, self.current_path())
+                .and_then(|()| self.file.write_all(&seal));
+            self.poison_on_err(r, "write")?;
+            let r = self.fdatasync();
+            self.poison_on_err(r, "fdatasync")?;
+            self.stats.fsyncs += 1;
+            self.stats.bytes_written += seal.len() as u64;
+        }
         self.file = file;
         self.segments.push(SegmentInfo {
             seq,
             path,
             max_index: 0,
             len: 0,
+            sealed: false,
+            version: record::SEGMENT_VERSION,
+            has_body: false,
         });
-        self.start_segment(seq);
-        self.dir_dirty = true;
+        self.seg_len = start.len() as u64;
+        self.seg_has_records = false;
+        self.seg_sealable = true;
+        self.stats.fsyncs += 1;
+        self.stats.bytes_written += start.len() as u64;
         Ok(())
+    }
+
+    /// Creates segment file `path` holding `start`, written and synced.
+    fn create_segment(&self, path: &Path, start: &[u8]) -> Result<File> {
+        let err = |op: &'static str| {
+            let path = path.to_path_buf();
+            move |source| StorageError::Io { op, path, source }
+        };
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .map_err(err("create"))?;
+        self.faults
+            .check(FileOp::Write, path)
+            .and_then(|()| file.write_all(start))
+            .map_err(err("write"))?;
+        self.faults
+            .check(FileOp::Fdatasync, path)
+            .and_then(|()| file.sync_data())
+            .map_err(err("fdatasync"))?;
+        Ok(file)
     }
 }
