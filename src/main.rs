@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Every error that reaches here is bad usage, bad input or an
             // I/O failure on the user's files.
-            output::errln!("raftcheck: {e:#}");
+            output::errln!("raftcheck: {}", output::error_line(&e));
             ExitCode::from(exit::Outcome::BadInput.code())
         }
     }

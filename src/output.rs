@@ -153,8 +153,51 @@ macro_rules! errln {
 
 pub(crate) use {errln, out, outln};
 
+/// An error and its causes on one line (`outer: cause: root`), leaving out a cause whose
+/// text the line already holds (library errors often repeat their source in their own
+/// message, and the chain would print it twice).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_error_line_names_each_cause_once() {
+        /// An error that repeats its source in its own message.
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "storage: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::other("fdatasync wal-1.log: injected I/O error");
+        let e = anyhow::Error::from(Outer(io)).context("node 1");
+        assert_eq!(
+            super::error_line(&e),
+            "node 1: storage: fdatasync wal-1.log: injected I/O error"
+        );
+        let e = anyhow::anyhow!("root").context("middle").context("top");
+        assert_eq!(super::error_line(&e), "top: middle: root");
+    }
+
     use super::*;
     use anyhow::Context as _;
 
