@@ -112,6 +112,34 @@ fn the_correct_models_behaviours_validate() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
+/// The model's counterexamples for its read bugs, as traces, are rejected on the
+/// leader's own `read` event (not only when the history shows a stale value): a read
+/// index taken before the leader committed an entry of its term, and a read answered
+/// with no heartbeat round at all.
+#[test]
+fn the_models_read_bugs_are_named_by_the_read_rules() {
+    for (bug, line) in [
+        ("read-index-old-commit", "read-index-linearizable.ndjson"),
+        ("stale-read", "clients-linearizable.ndjson"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = raftcheck(&[
+            "check",
+            "--bug",
+            bug,
+            "--trace-out",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{bug}: {}", stdout(&out));
+        let file = dir.path().join(line);
+        let out = raftcheck(&["validate", file.to_str().unwrap()]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
+        assert!(text.contains("ReadIndexRule violated"), "{bug}: {text}");
+        assert!(text.contains("\"type\":\"read\""), "{bug}: {text}");
+    }
+}
+
 /// Rewrites every trace file under `dir` with `f` applied to each line.
 fn rewrite(dir: &Path, f: &dyn Fn(&mut Value)) {
     for run in std::fs::read_dir(dir).unwrap() {

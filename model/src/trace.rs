@@ -9,11 +9,12 @@ use raft_trace as rt;
 use stateright::actor::{ActorModelAction, Id};
 
 use crate::actor::{who, NodeState, Timer, Who};
+use crate::bugs::Bug;
 use crate::check::{RaftPath, RunResult, Status};
 use crate::config::NetworkKind;
 use crate::model::RaftState;
-use crate::server::{ghost, Server};
-use crate::types::{Entry, Msg, Op, OpResult, Role};
+use crate::server::{ghost, Rules, Server};
+use crate::types::{read_context, Entry, Msg, Op, OpResult, Role};
 
 /// The register's key in traces.
 pub const KEY: &str = "x";
@@ -147,6 +148,8 @@ struct Converter {
     /// Ids of sent, not yet received messages, per envelope (oldest first).
     in_flight: BTreeMap<(Id, Id, Msg), Vec<u64>>,
     duplicating: bool,
+    /// The rules the path was explored with (to tell how a read was served).
+    rules: Rules,
     records: Vec<rt::Record>,
 }
 
@@ -315,6 +318,7 @@ impl Converter {
                         );
                     }
                     self.server_changes(&a, &b, true);
+                    self.reads_served(&a, &b, msg);
                 }
             }
             // A lease that ends changes nothing a trace shows.
@@ -392,6 +396,65 @@ impl Converter {
             .extend(client_events.into_iter().map(rt::Record::Client));
     }
 
+    /// `read` events for the reads leader `b` served without the log in the step from `a`
+    /// that handled `msg`: a ReadIndex read its heartbeat round confirmed, or a read answered
+    /// at once (by its lease, by a leader that is a quorum alone, or by the stale-read bug,
+    /// which confirms nothing).
+    fn reads_served(&mut self, a: &Server, b: &Server, msg: &Msg) {
+        if b.role != Role::Leader || a.role != Role::Leader || a.term != b.term {
+            return;
+        }
+        let alone = self.rules.quorum() == 1;
+        let read = |index, via, context, client, seq| {
+            rt::Event::Read(rt::Read {
+                index,
+                via,
+                context,
+                client: Some(client),
+                req: Some(seq),
+            })
+        };
+        let mut events = vec![];
+        for r in &a.reads {
+            if !b
+                .reads
+                .iter()
+                .any(|x| (x.client, x.seq) == (r.client, r.seq))
+            {
+                let context = (!alone).then(|| read_context(r.client, r.seq));
+                events.push(read(
+                    r.index,
+                    rt::ReadVia::ReadIndex,
+                    context,
+                    r.client,
+                    r.seq,
+                ));
+            }
+        }
+        if let Msg::Request(cmd) = msg {
+            let answered_now = cmd.op == Op::Read
+                && a.transfer.is_none()
+                && b.log.last_index() == a.log.last_index()
+                && !b
+                    .reads
+                    .iter()
+                    .any(|x| (x.client, x.seq) == (cmd.client, cmd.seq));
+            if answered_now {
+                let lease = !self.rules.bug(Bug::StaleRead)
+                    && crate::rules::clients::in_lease(a, &self.rules);
+                let via = if lease {
+                    rt::ReadVia::Lease
+                } else {
+                    rt::ReadVia::ReadIndex
+                };
+                events.push(read(a.commit, via, None, cmd.client, cmd.seq));
+            }
+        }
+        for ev in events {
+            self.event(b.id, ev, Some(post(b)));
+        }
+    }
+
     fn init(&mut self, s: &Server, reason: rt::InitReason) {
         let ev = rt::Event::Init(rt::Init {
             reason,
@@ -439,6 +502,7 @@ pub fn write_path(
         next_id: BTreeMap::new(),
         in_flight: BTreeMap::new(),
         duplicating: cfg.network == NetworkKind::Duplicating,
+        rules: cfg.rules(),
         records: vec![],
     };
     if let Some((first, _)) = steps.first() {
@@ -473,6 +537,7 @@ pub fn write_path(
             rt::EventType::Commit,
             rt::EventType::Snapshot,
             rt::EventType::Install,
+            rt::EventType::Read,
             rt::EventType::Invoke,
             rt::EventType::Return,
         ],

@@ -97,7 +97,7 @@ pub fn handle_request(s: &Server, rules: &Rules, from: NodeId, cmd: &Command) ->
 ///   so no other leader can have been elected.
 /// - It has not sent TimeoutNow in its term: the transfer target's election
 ///   is exempt from leases.
-fn in_lease(s: &Server, rules: &Rules) -> bool {
+pub fn in_lease(s: &Server, rules: &Rules) -> bool {
     rules.lease_read
         && s.role == Role::Leader
         && s.log.term_at(s.commit) == Some(s.term)
