@@ -129,7 +129,8 @@ pub fn default_suite() -> Vec<SuiteEntry> {
         },
         SuiteEntry {
             name: "snapshot-fast-forward",
-            purpose: "snapshots to followers that already hold their entries: commit only",
+            purpose: "snapshots to followers that already hold their entries: commit only; \
+                      stale snapshots answered with the commit index",
             config: Config {
                 clients: 1,
                 ops: 2,
@@ -139,7 +140,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_in_flight: 5,
                 ..base.clone()
             }
-            .featuring(&["snapshot-fast-forward"]),
+            .featuring(&["snapshot-fast-forward", "stale-append-reply"]),
         },
         SuiteEntry {
             name: "leader-transfer",

@@ -77,6 +77,27 @@ pub fn handle_install_snapshot(
     // A snapshot that covers no more than what is already committed here
     // holds nothing new: ignore it (the follower already has these entries).
     if last_index <= next.commit && !rules.bug(Bug::SnapshotRegress) {
+        if rules.stale_append_reply {
+            // Feature stale-append-reply, as for a stale AppendEntries
+            // (raft-rs and etcd-io/raft `handleSnapshot`: a snapshot that
+            // cannot be restored is answered with the follower's commit
+            // index). Entries up to the commit index are committed, hence
+            // the leader's: the commit index is a true match.
+            next.ghost |= ghost::STALE_APPEND_ACKED;
+            let (t, commit) = (next.term, next.commit);
+            let mut step = Step {
+                state: next,
+                sends: vec![],
+            };
+            step.send(
+                from,
+                Msg::InstallSnapshotReply {
+                    term: t,
+                    last_index: commit,
+                },
+            );
+            return step;
+        }
         return reply(next);
     }
     if rules.snapshot_fast_forward

@@ -501,12 +501,18 @@ fn sent_body(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, String
                 ctx: *context,
             })
         }
-        // The reply echoes the heartbeat's context.
-        (Msg::HeartbeatReply { ctx, .. }, rt::Rpc::HeartbeatReply { context }) => {
-            if ctx != context {
+        // The reply echoes the heartbeat's context, or carries none: an answer
+        // that confirms no read (raft-rs and etcd-io/raft answer a heartbeat
+        // of an older term with a bare term-only response). Without it the
+        // reply confirms nothing, so leaving it out is never unsafe.
+        (Msg::HeartbeatReply { term, ctx }, rt::Rpc::HeartbeatReply { context }) => {
+            if context.is_some() && ctx != context {
                 return Err(format!("context {ctx:?}"));
             }
-            Ok(model.clone())
+            Ok(Msg::HeartbeatReply {
+                term: *term,
+                ctx: *context,
+            })
         }
         _ => Err(format!("a {}", raft_model::explain::message(model))),
     }
