@@ -20,6 +20,7 @@ pub mod invariants;
 pub mod network;
 pub mod node;
 pub mod raftkv;
+pub mod service;
 mod world;
 
 use std::fmt;
