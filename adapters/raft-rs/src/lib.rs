@@ -624,8 +624,10 @@ impl RaftRsNode {
         post.vote = after.vote;
         post.leader = after.leader;
 
-        if after.unstable_snap.is_some() && after.unstable_snap != before.unstable_snap {
-            let (index, term) = after.unstable_snap.expect("checked");
+        if let Some((index, term)) = after
+            .unstable_snap
+            .filter(|_| after.unstable_snap != before.unstable_snap)
+        {
             post = after;
             self.record(
                 rt::Event::Install(rt::SnapshotEvent { index, term }),
@@ -637,7 +639,7 @@ impl RaftRsNode {
                 .find(|&i| i > after.last_index || self.term_at(i) != old_terms[(i - lo) as usize]);
             if let Some(from) = diverged {
                 post.last_index = from - 1;
-                post.last_term = if from - 1 >= lo {
+                post.last_term = if from > lo {
                     old_terms[(from - 1 - lo) as usize]
                 } else {
                     self.term_at(from - 1)
@@ -757,8 +759,10 @@ impl RaftRsNode {
             return 0;
         }
         let term = store.term_of(applied).expect("applied entries are stored");
-        let mut s = Snapshot::default();
-        s.data = self.service.kv().snapshot().into();
+        let mut s = Snapshot {
+            data: self.service.kv().snapshot().into(),
+            ..Default::default()
+        };
         let meta = s.mut_metadata();
         meta.index = applied;
         meta.term = term;
