@@ -49,21 +49,25 @@ fn stale_snapshot_reply(r: &RunResult) -> bool {
     let Rpc::InstallSnapshotReply { last_index } = m.msg.rpc else {
         return false;
     };
-    let commit = ev.post.as_ref().and_then(|p| p.commit);
+    // The InstallSnapshot it answers (the last one from that leader before
+    // it), and the commit index the follower had when it arrived (a
+    // receive's post is the state before handling it).
     let answered = r.records[..line - 2]
         .iter()
         .rev()
         .find_map(|rec| match rec {
             Record::Node(e) if e.node == ev.node => match &e.event {
                 Event::Receive(x) if x.msg.from == m.msg.to => match x.msg.rpc {
-                    Rpc::InstallSnapshot { last_index, .. } => Some(last_index),
+                    Rpc::InstallSnapshot { last_index, .. } => {
+                        Some((last_index, e.post.as_ref().and_then(|p| p.commit)))
+                    }
                     _ => None,
                 },
                 _ => None,
             },
             _ => None,
         });
-    commit == Some(last_index) && answered.is_some_and(|a| a < last_index)
+    answered.is_some_and(|(snap, commit)| snap < last_index && commit == Some(last_index))
 }
 
 #[test]
