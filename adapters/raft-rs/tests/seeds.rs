@@ -12,7 +12,7 @@ fn seeds() -> u64 {
     std::env::var("RAFT_RS_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12)
+        .unwrap_or(20)
 }
 
 fn cfg() -> SimConfig {
