@@ -235,3 +235,59 @@ fn shards_together_are_the_unsharded_run() {
             .stderr(predicate::str::contains("--shard"));
     }
 }
+
+#[test]
+fn raft_rs_runs_and_its_written_traces_validate_on_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    raftcheck()
+        .args([
+            "sim",
+            "--impl",
+            "raft-rs",
+            "--no-compaction",
+            "--seeds",
+            "2",
+            "--steps",
+            "600",
+            "--trace-dir",
+        ])
+        .arg(dir.path())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("all 2 seeds passed"))
+        .stdout(predicate::str::contains("stale-append-reply"));
+    for seed in 0..2 {
+        let d = dir.path().join(format!("seed-{seed}"));
+        raftcheck()
+            .args(["validate", "--frontier-budget", "8192"])
+            .arg(d.join("trace.ndjson"))
+            .assert()
+            .code(0);
+    }
+}
+
+#[test]
+fn raft_rs_harness_bug_is_named_by_conformance() {
+    raftcheck()
+        .args([
+            "sim",
+            "--impl",
+            "raft-rs",
+            "--seeds",
+            "5",
+            "--harness-bug",
+            "late-hard-state",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "VotePersistedBeforeReply violated",
+        ))
+        .stdout(predicate::str::contains(
+            "--impl raft-rs --harness-bug late-hard-state",
+        ));
+    raftcheck()
+        .args(["sim", "--impl", "raft-rs", "--lease-read", "--seeds", "1"])
+        .assert()
+        .code(2);
+}

@@ -20,6 +20,7 @@ pub mod invariants;
 pub mod network;
 pub mod node;
 pub mod raftkv;
+pub mod service;
 mod world;
 
 use std::fmt;
@@ -125,6 +126,11 @@ pub struct SimConfig {
     /// The nemesis asks the leader now and then to hand its leadership to
     /// a random other node (leader transfer).
     pub leader_transfer: bool,
+    /// The most candidate model states conformance's replay keeps per node
+    /// (`raft_conformance::validate::Options::frontier_budget`); past it a
+    /// run is inconclusive. An implementation whose replies leave late and
+    /// that takes freedoms only its replies reveal needs more.
+    pub frontier_budget: usize,
 }
 
 impl Default for SimConfig {
@@ -136,6 +142,7 @@ impl Default for SimConfig {
             clients: 3,
             keys: 3,
             leader_transfer: false,
+            frontier_budget: raft_conformance::validate::DEFAULT_BUDGET,
         }
     }
 }

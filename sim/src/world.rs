@@ -405,7 +405,10 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
     });
     let header = imp.header(ids.clone(), network, params);
     let name = format!("seed-{seed}/{}", crate::TRACE_FILE);
-    let options = raft_conformance::validate::Options::default();
+    let options = raft_conformance::validate::Options {
+        frontier_budget: cfg.frontier_budget,
+        ..raft_conformance::validate::Options::default()
+    };
     let checked = raft_conformance::validate::check_records(&name, &header, &records, &options)
         .map_err(|e| e.to_string());
     RunResult {

@@ -9,16 +9,38 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use raft_model::check::Shard;
+use raft_rs_adapter::{HarnessBugs, RaftRs};
 use raft_sim::raftkv::RaftKv;
-use raft_sim::{run, Faults, Outcome as RunOutcome, RunResult, SimConfig};
+use raft_sim::{run, Faults, Implementation, Outcome as RunOutcome, RunResult, SimConfig};
 use raftkv::bugs::{Bug, Bugs};
 use serde::Serialize;
 
 use crate::exit::Outcome;
 use crate::output::{self, errln, outln};
 
+/// The implementations the simulator can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Impl {
+    /// Our own store's core (impl/).
+    Raftkv,
+    /// tikv/raft-rs 0.7 (crates.io `raft`), through adapters/raft-rs.
+    #[value(name = "raft-rs")]
+    RaftRs,
+}
+
+/// Planted mistakes of the raft-rs harness (not of raft-rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HarnessBug {
+    /// A hard state granting a vote is written one Ready late, so the vote
+    /// leaves before it is durable.
+    LateHardState,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
+    /// The implementation to run.
+    #[arg(long = "impl", value_enum, default_value = "raftkv")]
+    implementation: Impl,
     /// How many seeds to run.
     #[arg(long, default_value_t = 100)]
     seeds: u64,
@@ -77,6 +99,17 @@ pub struct Args {
     /// `lease-read`). Requires check-quorum. Off by default.
     #[arg(long)]
     lease_read: bool,
+    /// raft-rs only: run without log compaction (no snapshots).
+    #[arg(long)]
+    no_compaction: bool,
+    /// raft-rs only: plant a mistake in the harness.
+    #[arg(long, value_enum)]
+    harness_bug: Option<HarnessBug>,
+    /// The most candidate model states conformance's replay keeps per node
+    /// before a run is inconclusive (default: 256 for raftkv; for raft-rs,
+    /// whose stale-append replies leave late, 8192).
+    #[arg(long)]
+    frontier_budget: Option<usize>,
     /// Write each run's trace and client history to DIR/seed-N/.
     #[arg(long, value_name = "DIR")]
     trace_dir: Option<PathBuf>,
@@ -107,6 +140,15 @@ fn reproduce(args: &Args, seed: u64) -> String {
         "raftcheck sim --seeds 1 --start-seed {seed} --nodes {} --steps {} --clients {} --faults {}",
         args.nodes, args.steps, args.clients, args.faults
     );
+    if args.implementation == Impl::RaftRs {
+        cmd.push_str(" --impl raft-rs");
+    }
+    if let Some(HarnessBug::LateHardState) = args.harness_bug {
+        cmd.push_str(" --harness-bug late-hard-state");
+    }
+    if let Some(b) = args.frontier_budget {
+        cmd.push_str(&format!(" --frontier-budget {b}"));
+    }
     if let Some(b) = args.bug {
         cmd.push_str(&format!(" --bug {}", b.name()));
     }
@@ -116,6 +158,7 @@ fn reproduce(args: &Args, seed: u64) -> String {
         (args.no_lost_election, " --no-lost-election"),
         (args.leader_transfer, " --leader-transfer"),
         (args.lease_read, " --lease-read"),
+        (args.no_compaction, " --no-compaction"),
     ] {
         if on {
             cmd.push_str(flag);
@@ -152,6 +195,40 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         leader_transfer: args.leader_transfer,
         ..SimConfig::default()
     };
+    if args.implementation == Impl::RaftRs {
+        for (on, flag) in [
+            (args.bug.is_some(), "--bug (use --harness-bug)"),
+            (args.no_lost_election, "--no-lost-election"),
+            (args.leader_transfer, "--leader-transfer"),
+            (args.lease_read, "--lease-read"),
+        ] {
+            if on {
+                anyhow::bail!("{flag} is not supported with --impl raft-rs");
+            }
+        }
+        let imp = RaftRs {
+            pre_vote: !args.no_pre_vote,
+            check_quorum: !args.no_check_quorum,
+            compaction: !args.no_compaction,
+            bugs: HarnessBugs {
+                late_hard_state: args.harness_bug == Some(HarnessBug::LateHardState),
+            },
+        };
+        let cfg = SimConfig {
+            frontier_budget: args
+                .frontier_budget
+                .unwrap_or(raft_rs_adapter::FRONTIER_BUDGET),
+            ..cfg
+        };
+        return drive(&args, &cfg, &imp, "raft-rs", imp.features());
+    }
+    if args.no_compaction || args.harness_bug.is_some() {
+        anyhow::bail!("--no-compaction and --harness-bug need --impl raft-rs");
+    }
+    let cfg = SimConfig {
+        frontier_budget: args.frontier_budget.unwrap_or(cfg.frontier_budget),
+        ..cfg
+    };
     let imp = RaftKv {
         bugs: args.bug.map_or(Bugs::NONE, |b| Bugs::NONE.with(b)),
         pre_vote: !args.no_pre_vote,
@@ -163,6 +240,17 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     if let Err(e) = imp.validate() {
         anyhow::bail!("--lease-read with --no-check-quorum: {e}");
     }
+    drive(&args, &cfg, &imp, "raftkv", imp.features())
+}
+
+/// Runs the seeds of `args` on `imp` and reports.
+fn drive<I: Implementation + Sync>(
+    args: &Args,
+    cfg: &SimConfig,
+    imp: &I,
+    name: &str,
+    features: Vec<String>,
+) -> Result<Outcome> {
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |t| t as usize,
@@ -184,7 +272,6 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         // Seeds of a batch run in parallel; their results are taken in seed
         // order, so the output does not depend on the thread count.
         let results: Vec<RunResult> = std::thread::scope(|s| {
-            let (cfg, imp) = (&cfg, &imp);
             let handles: Vec<_> = batch
                 .iter()
                 .map(|&seed| s.spawn(move || run(seed, cfg, imp)))
@@ -230,7 +317,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 outcome => {
                     let f = Failure {
                         seed,
-                        reproduce: reproduce(&args, seed),
+                        reproduce: reproduce(args, seed),
                         outcome,
                     };
                     if !args.json {
@@ -271,7 +358,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 Outcome::Inconclusive => "inconclusive",
                 _ => "holds",
             },
-            "implementation": "raftkv",
+            "implementation": name,
             "seeds_run": done,
             "seeds_passed": passed,
             "start_seed": args.start_seed,
@@ -279,7 +366,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             "failures": failures,
             "faults": args.faults.to_string(),
             "bug": args.bug.map(|b| b.name()),
-            "features": imp.features(),
+            "features": features,
             "ops_ok": ops_ok,
             "entries_committed": commits,
             "events_validated": events,
@@ -301,7 +388,6 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         )?;
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!("totals: {}", t.join(", "))?;
-        let features = imp.features();
         if !features.is_empty() {
             outln!("features: {}", features.join(", "))?;
         }

@@ -5,24 +5,18 @@
 
 mod disk;
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use raft_trace as rt;
 use raft_trace::sink::TraceSink;
 use raftkv::bugs::Bugs;
-use raftkv::core::{Body, Command, Config, Index, Message, NodeId, Op, RaftNode, Ready, Role};
-use raftkv::kv::{KvStore, Reply};
+use raftkv::core::{Body, Command, Config, Message, NodeId, Op, RaftNode, Ready, Role};
+use raftkv::kv::KvStore;
 
 pub use disk::{Disk, Write};
 
-use crate::node::{
-    self, Addressed, Answer, Applied, Envelope, Output, Request, Response, Setup, Status,
-};
-
-/// Client sessions each replica keeps (least recently used evicted).
-const SESSION_CAPACITY: usize = 1024;
+use crate::node::{self, Addressed, Answer, Envelope, Output, Request, Response, Setup, Status};
+use crate::service::{digest, KvService, SESSION_CAPACITY};
 
 /// The raftkv core, with planted bugs and the options beyond the Raft
 /// paper's Figure 2 switched on as asked (all off in `Default`).
@@ -119,13 +113,9 @@ impl node::Implementation for RaftKv {
         let mut node = RaftNode::new(cfg, rec, Some(trace));
         node.applied_snapshot(kv.applied());
         Host {
-            id: setup.id,
             node,
-            kv,
+            service: KvService::new(setup.id, kv),
             bugs: self.bugs,
-            waiting: HashMap::new(),
-            reads: HashMap::new(),
-            ready_reads: BTreeMap::new(),
             next_ctx: 0,
             handed: None,
             compactions: Vec::new(),
@@ -133,24 +123,12 @@ impl node::Implementation for RaftKv {
     }
 }
 
-/// A read waiting for its read index, then for the state machine.
-struct PendingRead {
-    client: u64,
-    req: u64,
-    key: String,
-}
-
 /// One raftkv server in the simulated cluster.
 pub struct Host {
-    id: NodeId,
     node: RaftNode,
-    kv: KvStore,
+    /// The state machine and the clients waiting for it.
+    service: KvService,
     bugs: Bugs,
-    /// Clients waiting for a command to be applied.
-    waiting: HashMap<(u64, u64), ()>,
-    reads: HashMap<u64, PendingRead>,
-    /// Read index -> reads to serve once applied.
-    ready_reads: BTreeMap<Index, Vec<u64>>,
     next_ctx: u64,
     /// The Ready whose writes the simulator is making durable.
     handed: Option<Ready>,
@@ -165,12 +143,6 @@ impl Addressed for Message {
     fn to(&self) -> NodeId {
         self.to
     }
-}
-
-fn digest<T: Hash>(t: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    t.hash(&mut h);
-    h.finish()
 }
 
 impl node::Node for Host {
@@ -219,16 +191,7 @@ impl node::Node for Host {
             self.next_ctx += 1;
             let ctx = self.next_ctx;
             match self.node.read_index(ctx) {
-                Ok(()) => {
-                    self.reads.insert(
-                        ctx,
-                        PendingRead {
-                            client: r.client,
-                            req: r.req,
-                            key: key.clone(),
-                        },
-                    );
-                }
+                Ok(()) => self.service.await_read(ctx, r.client, r.req, key.clone()),
                 Err(e) => out.responses.push(answer(Answer::NotLeader(e.leader))),
             }
             return;
@@ -239,9 +202,7 @@ impl node::Node for Host {
             op: r.op.clone(),
         };
         match self.node.propose(cmd) {
-            Ok(_) => {
-                self.waiting.insert((r.client, r.req), ());
-            }
+            Ok(_) => self.service.await_command(r.client, r.req),
             Err(e) => out.responses.push(answer(Answer::NotLeader(e.leader))),
         }
     }
@@ -268,43 +229,22 @@ impl node::Node for Host {
         if let Some(snap) = &rd.snapshot {
             // A snapshot from the leader: the core checked its metadata; the
             // data is the leader's own encoding.
-            self.kv = KvStore::restore(&snap.data, self.bugs).expect("leader snapshot decodes");
+            self.service
+                .restore(KvStore::restore(&snap.data, self.bugs).expect("leader snapshot decodes"));
             self.node.applied_snapshot(snap.meta.index);
             out.installs += 1;
         }
         for e in &rd.committed_entries {
-            if e.index <= self.kv.applied() {
+            if e.index <= self.service.kv().applied() {
                 continue;
             }
-            let a = self.kv.apply(e);
+            let a = self.service.apply(e, digest(&e.payload), out);
             self.node.applied(e.index, a.duplicate);
-            out.applied.push(Applied {
-                index: e.index,
-                term: e.term,
-                digest: digest(&e.payload),
-                executed: a.command.filter(|_| a.executed),
-            });
-            if let (Some((client, req)), Some(reply)) = (a.command, a.reply) {
-                if self.waiting.remove(&(client, req)).is_some() {
-                    let answer = match reply {
-                        Reply::Done => Answer::Ok(None),
-                        Reply::Value(v) => Answer::Ok(v),
-                        Reply::CasFailed(_) => Answer::CasFailed,
-                        Reply::Stale => Answer::Stale,
-                    };
-                    out.responses.push(Response {
-                        client,
-                        req,
-                        from: self.id,
-                        answer,
-                    });
-                }
-            }
         }
         for rs in rd.read_states {
-            self.ready_reads.entry(rs.index).or_default().push(rs.ctx);
+            self.service.read_ready(rs.index, rs.ctx);
         }
-        self.serve_reads(out);
+        self.service.serve_reads(out);
         out.snapshots += self.maybe_snapshot();
     }
 
@@ -333,36 +273,17 @@ impl node::Node for Host {
 }
 
 impl Host {
-    fn serve_reads(&mut self, out: &mut Output<Message>) {
-        let applied = self.kv.applied();
-        while let Some(entry) = self.ready_reads.first_entry() {
-            if *entry.key() > applied {
-                break;
-            }
-            for ctx in entry.remove() {
-                if let Some(p) = self.reads.remove(&ctx) {
-                    out.responses.push(Response {
-                        client: p.client,
-                        req: p.req,
-                        from: self.id,
-                        answer: Answer::Ok(self.kv.get(&p.key).cloned()),
-                    });
-                }
-            }
-        }
-    }
-
     /// Log compaction: a snapshot every `compact_every` applied entries,
     /// written to disk with the next batch. Returns how many it took.
     fn maybe_snapshot(&mut self) -> u64 {
-        let applied = self.kv.applied();
+        let applied = self.service.kv().applied();
         if !self.node.snapshot_due(applied) {
             return 0;
         }
         let Some(term) = self.node.log().term(applied) else {
             return 0;
         };
-        let data = Arc::new(self.kv.snapshot());
+        let data = Arc::new(self.service.kv().snapshot());
         self.node.compact(applied, data.clone());
         if self.node.log().snapshot_meta().index != applied {
             return 0;
