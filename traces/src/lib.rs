@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod fast;
 mod history;
+pub mod import;
 mod read;
 pub mod sink;
 mod write;
