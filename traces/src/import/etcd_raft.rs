@@ -21,8 +21,11 @@
 //!   leader appends at its term (`Replicate`, `ChangeConf`); an AppendEntries
 //!   carries the sender's entries after `index`; a follower keeps or replaces
 //!   its entries by Raft's append rule. The rebuilt log is checked against
-//!   the `log` field of every event. Where a term cannot be known the whole
-//!   file is written with `"entries": "count"`.
+//!   the `log` field of every event. Every term is determined: a node's
+//!   log starts empty or as Bootstrap's entries (any other start is
+//!   refused), and grows only by its own appends at its term or by entries
+//!   of a sender whose log is known, so the file declares
+//!   `"entries": "terms"`.
 //! - **Durability.** `Advance` (logged by the later schema) is the
 //!   application saying that the `Ready` before it is durable: it becomes a
 //!   `persist` of the term, vote and last index that `Ready` showed. Files
@@ -100,7 +103,6 @@ pub fn convert<R: BufRead>(reader: R, name: &str) -> Result<Conversion, TraceErr
         sends: Vec::new(),
         records: Vec::new(),
         notes: Vec::new(),
-        unknown_terms: false,
         t0: events.iter().find_map(|e| e.ts),
         now: None,
     };
@@ -616,11 +618,10 @@ enum Phase {
 /// role change (if any) is known.
 #[derive(Debug, Clone)]
 struct PendingAppend {
-    line: u64,
     term: Term,
     prev_index: u64,
     prev_term: Term,
-    entries: Vec<Option<Term>>,
+    entries: Vec<Term>,
 }
 
 /// What the conversion knows of one node.
@@ -634,9 +635,8 @@ struct NodeState {
     vote: Option<NodeId>,
     role: Role,
     commit: u64,
-    /// The term of each entry (index `k + 1` at position `k`); `None` where
-    /// the trace does not determine it.
-    log: Vec<Option<Term>>,
+    /// The term of each entry (index `k + 1` at position `k`).
+    log: Vec<Term>,
     voters: Vec<NodeId>,
     /// Appends announced (`Replicate`, `ChangeConf`) that etcd's `log` does
     /// not show yet: it logs these events before it appends.
@@ -705,7 +705,7 @@ struct Sent {
     /// The converted message (`None` for a message to the sender itself).
     msg: Option<Message>,
     /// For an AppendEntries: the entries' terms.
-    entries: Vec<Option<Term>>,
+    entries: Vec<Term>,
     written: bool,
     received: bool,
 }
@@ -719,7 +719,6 @@ struct Converter {
     sends: Vec<Sent>,
     records: Vec<Record>,
     notes: Vec<String>,
-    unknown_terms: bool,
     t0: Option<f64>,
     now: Option<f64>,
 }
@@ -905,7 +904,7 @@ impl Converter {
         n.vote = st.vote;
         n.role = st.role;
         n.commit = st.commit;
-        n.log = vec![Some(BOOTSTRAP_TERM); st.log as usize];
+        n.log = vec![BOOTSTRAP_TERM; st.log as usize];
         n.voters = st.voters.clone();
         let init = if st.term == 0 && st.vote.is_none() && st.log == 0 {
             Init {
@@ -988,7 +987,7 @@ impl Converter {
                 n.announced += 1;
                 let term = n.term;
                 let index = n.last_index() + 1;
-                n.log.push(Some(term));
+                n.log.push(term);
                 self.emit(
                     id,
                     Event::Append(Append {
@@ -1198,9 +1197,6 @@ impl Converter {
                     ));
                 }
                 entries = n.log[from..to].to_vec();
-                if entries.iter().any(Option::is_none) {
-                    self.unknown_terms = true;
-                }
                 Rpc::AppendEntries {
                     prev_index: m.index,
                     prev_term: m.log_term,
@@ -1208,10 +1204,7 @@ impl Converter {
                     entries: Some(
                         entries
                             .iter()
-                            .map(|t| Entry {
-                                term: t.unwrap_or(0),
-                                data: None,
-                            })
+                            .map(|&term| Entry { term, data: None })
                             .collect(),
                     ),
                     entry_count: None,
@@ -1329,7 +1322,6 @@ impl Converter {
         }
         if m.typ == MsgType::App {
             self.node(id).pending_append = Some(PendingAppend {
-                line: ev.line,
                 term: m.term,
                 prev_index: m.index,
                 prev_term: m.log_term,
@@ -1344,7 +1336,6 @@ impl Converter {
     /// AppendEntries receiver steps 1-4; etcd's `handleAppendEntries` and
     /// `maybeAppend`), once its role change is known.
     fn apply_append(&mut self, id: NodeId) -> Result<(), TraceError> {
-        let file = self.file.clone();
         let n = self.node(id);
         let Some(p) = n.pending_append.take() else {
             return Ok(());
@@ -1358,48 +1349,26 @@ impl Converter {
         if p.prev_index > n.last_index() {
             return Ok(());
         }
-        let mut unknown = false;
-        if p.prev_index > 0 {
-            match n.log[p.prev_index as usize - 1] {
-                Some(t) if t != p.prev_term => return Ok(()),
-                Some(_) => {}
-                None => unknown = true,
-            }
+        if p.prev_index > 0 && n.log[p.prev_index as usize - 1] != p.prev_term {
+            return Ok(());
         }
-        // 3. A conflicting entry and all that follow it are removed.
+        // 3. A conflicting entry and all that follow it are removed (were
+        // it a committed one, the validator says so: the converter only
+        // reports what the node did).
         // 4. New entries are appended.
         let mut first_new = None;
-        for (k, t) in p.entries.iter().enumerate() {
+        for (k, &t) in p.entries.iter().enumerate() {
             let index = p.prev_index + 1 + k as u64;
             if index > n.last_index() {
                 first_new = Some(k);
                 break;
             }
-            let have = n.log[index as usize - 1];
-            match (have, t) {
-                (Some(a), Some(b)) if a != *b => {
-                    if index <= n.commit {
-                        return Err(field_err(
-                            &file,
-                            p.line,
-                            "event.msg",
-                            format!(
-                                "node {id} would replace its committed entry {index} (term {a}) \
-                                 with one of term {b}"
-                            ),
-                        ));
-                    }
-                    n.log.truncate(index as usize - 1);
-                    first_new = Some(k);
-                    self.emit(id, Event::Truncate(Truncate { from: index }));
-                    break;
-                }
-                (Some(_), Some(_)) => {}
-                _ => unknown = true,
+            if n.log[index as usize - 1] != t {
+                n.log.truncate(index as usize - 1);
+                first_new = Some(k);
+                self.emit(id, Event::Truncate(Truncate { from: index }));
+                break;
             }
-        }
-        if unknown {
-            self.unknown_terms = true;
         }
         let n = self.node(id);
         if let Some(k) = first_new {
@@ -1410,14 +1379,7 @@ impl Converter {
                 id,
                 Event::Append(Append {
                     index,
-                    entries: Some(
-                        new.iter()
-                            .map(|t| Entry {
-                                term: t.unwrap_or(0),
-                                data: None,
-                            })
-                            .collect(),
-                    ),
+                    entries: Some(new.iter().map(|&term| Entry { term, data: None }).collect()),
                     entry_count: None,
                 }),
             );
@@ -1447,20 +1409,6 @@ impl Converter {
                 format!("node {extra} has events but is not a voter of {members:?}"),
             ));
         }
-        let entries = if self.unknown_terms {
-            self.notes.push(
-                "some entry terms are not determined by the trace: entries are written as counts"
-                    .to_string(),
-            );
-            for r in &mut self.records {
-                if let Record::Node(e) = r {
-                    to_counts(&mut e.event);
-                }
-            }
-            EntryDetail::Count
-        } else {
-            EntryDetail::Terms
-        };
         let unsent = self.sends.iter().filter(|s| !s.written).count();
         if unsent > 0 {
             self.notes.push(format!(
@@ -1498,7 +1446,8 @@ impl Converter {
                     StateField::Commit,
                     StateField::LastIndex,
                 ],
-                entries,
+                // Every term is determined: see the module's documentation.
+                entries: EntryDetail::Terms,
             },
         );
         // The etcd trace does not describe its network; the harness may
@@ -1533,30 +1482,6 @@ fn snapshot_refused(file: &str, line: u64) -> TraceError {
         "event.msg.type",
         "MsgSnap is not converted: etcd's trace zeroes the snapshot's term (logTerm)",
     )
-}
-
-/// Entries as counts (`"entries": "count"`).
-fn to_counts(event: &mut Event) {
-    match event {
-        Event::Append(a) => {
-            if let Some(es) = a.entries.take() {
-                a.entry_count = Some(es.len() as u64);
-            }
-        }
-        Event::Send(m) | Event::Receive(m) => {
-            if let Rpc::AppendEntries {
-                entries,
-                entry_count,
-                ..
-            } = &mut m.msg.rpc
-            {
-                if let Some(es) = entries.take() {
-                    *entry_count = Some(es.len() as u64);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]
