@@ -9,6 +9,8 @@
 //!
 //! Reading is streaming and memory-bounded ([`TraceReader`]); every error names
 //! the file, the line and the field. Writing is buffered ([`TraceWriter`]).
+//! [`import`] converts other implementations' traces (etcd-io/raft's) to this
+//! format.
 
 mod error;
 mod event;

@@ -1488,30 +1488,18 @@ fn snapshot_refused(file: &str, line: u64) -> TraceError {
 mod tests {
     use super::*;
 
-    fn line(
-        name: &str,
-        nid: &str,
-        term: u64,
-        vote: &str,
-        commit: u64,
-        role: &str,
-        log: u64,
-        conf: &str,
-        msg: &str,
-    ) -> String {
-        let msg = if msg.is_empty() {
-            String::new()
-        } else {
-            format!(",\"msg\":{msg}")
-        };
+    /// An etcd line of a follower in term 0 with an empty log.
+    fn line(name: &str, conf: &str) -> String {
         format!(
-            "{{\"ts\":1.0,\"event\":{{\"name\":\"{name}\",\"nid\":\"{nid}\",\"state\":{{\"term\":{term},\"vote\":\"{vote}\",\"commit\":{commit}}},\"role\":\"{role}\",\"log\":{log},\"conf\":[{conf},[]]{msg}}}}}\n"
+            "{{\"ts\":1.0,\"event\":{{\"name\":\"{name}\",\"nid\":\"1\",\"state\":{{\"term\":0,\
+             \"vote\":\"0\",\"commit\":0}},\"role\":\"StateFollower\",\"log\":0,\
+             \"conf\":[{conf},[]]}}}}\n"
         )
     }
 
     #[test]
     fn unknown_event_names_the_field() {
-        let text = line("Sleep", "1", 0, "0", 0, "StateFollower", 0, "[]", "");
+        let text = line("Sleep", "[]");
         let e = convert(text.as_bytes(), "t.ndjson").unwrap_err();
         assert_eq!(e.line, 1);
         assert_eq!(e.field.as_deref(), Some("event.name"));
@@ -1520,19 +1508,20 @@ mod tests {
 
     #[test]
     fn a_cut_last_line_is_truncated() {
-        let mut text = line(
-            "InitState",
-            "1",
-            0,
-            "0",
-            0,
-            "StateFollower",
-            0,
-            "[\"1\"]",
-            "",
-        );
+        let mut text = line("InitState", "[\"1\"]");
         text.push_str("{\"ts\":1.0,\"event\":{\"name\":\"Rea");
         let e = convert(text.as_bytes(), "t.ndjson").unwrap_err();
         assert_eq!((e.line, e.kind), (2, ErrorKind::Truncated));
+    }
+
+    #[test]
+    fn a_node_that_starts_empty_boots() {
+        let text = line("InitState", "[\"1\"]") + &line("Ready", "[\"1\"]");
+        let c = convert(text.as_bytes(), "t.ndjson").unwrap();
+        assert_eq!(c.header.nodes, vec![1]);
+        let Record::Node(e) = &c.records[0] else {
+            panic!("{:?}", c.records)
+        };
+        assert!(matches!(&e.event, Event::Init(i) if i.reason == InitReason::Boot));
     }
 }
