@@ -1524,4 +1524,106 @@ mod tests {
         };
         assert!(matches!(&e.event, Event::Init(i) if i.reason == InitReason::Boot));
     }
+
+    /// An etcd line of node `nid` with state `(term, vote, commit)`.
+    fn ev(name: &str, nid: u64, st: (u64, u64, u64), role: &str, log: u64, msg: &str) -> String {
+        let msg = if msg.is_empty() {
+            String::new()
+        } else {
+            format!(",\"msg\":{msg}")
+        };
+        format!(
+            "{{\"ts\":1.0,\"event\":{{\"name\":\"{name}\",\"nid\":\"{nid}\",\"state\":{{\
+             \"term\":{},\"vote\":\"{}\",\"commit\":{}}},\"role\":\"State{role}\",\"log\":{log},\
+             \"conf\":[[\"1\",\"2\",\"3\"],[]]{msg}}}}}\n",
+            st.0, st.1, st.2
+        )
+    }
+
+    /// A message: `(type, term, from, to, entries, index, reject)`.
+    fn msg(m: (&str, u64, u64, u64, u64, u64, bool)) -> String {
+        format!(
+            "{{\"type\":\"{}\",\"term\":{},\"from\":\"{}\",\"to\":\"{}\",\"entries\":{},\
+             \"logTerm\":0,\"index\":{},\"commit\":0,\"vote\":\"0\",\"reject\":{},\"rejectHint\":0}}",
+            m.0, m.1, m.2, m.3, m.4, m.5, m.6
+        )
+    }
+
+    #[test]
+    fn a_follower_replaces_a_conflicting_entry() {
+        // Node 1 leads term 1 and appends entry 1 alone; node 2 wins term 2
+        // with node 3's vote and sends its own entry 1 (term 2) to node 1,
+        // which steps down and replaces its entry.
+        let (f, c, l) = ("Follower", "Candidate", "Leader");
+        let vote12 = msg(("MsgVote", 1, 1, 2, 0, 0, false));
+        let grant21 = msg(("MsgVoteResp", 1, 2, 1, 0, 0, false));
+        let vote23 = msg(("MsgVote", 2, 2, 3, 0, 0, false));
+        let grant32 = msg(("MsgVoteResp", 2, 3, 2, 0, 0, false));
+        let app21 = msg(("MsgApp", 2, 2, 1, 1, 0, false));
+        let ack12 = msg(("MsgAppResp", 2, 1, 2, 0, 1, false));
+        let lines = [
+            ev("InitState", 1, (0, 0, 0), f, 0, ""),
+            ev("InitState", 2, (0, 0, 0), f, 0, ""),
+            ev("InitState", 3, (0, 0, 0), f, 0, ""),
+            ev("BecomeCandidate", 1, (1, 1, 0), c, 0, ""),
+            ev("SendRequestVoteRequest", 1, (1, 1, 0), c, 0, &vote12),
+            ev("Ready", 1, (1, 1, 0), c, 0, ""),
+            ev("ReceiveRequestVoteRequest", 2, (0, 0, 0), f, 0, &vote12),
+            ev("BecomeFollower", 2, (1, 0, 0), f, 0, ""),
+            ev("SendRequestVoteResponse", 2, (1, 0, 0), f, 0, &grant21),
+            ev("Ready", 2, (1, 1, 0), f, 0, ""),
+            ev("ReceiveRequestVoteResponse", 1, (1, 1, 0), c, 0, &grant21),
+            ev("BecomeLeader", 1, (1, 1, 0), l, 0, ""),
+            ev("Replicate", 1, (1, 1, 0), l, 0, ""),
+            ev("Ready", 1, (1, 1, 0), l, 1, ""),
+            ev("BecomeCandidate", 2, (2, 2, 0), c, 0, ""),
+            ev("SendRequestVoteRequest", 2, (2, 2, 0), c, 0, &vote23),
+            ev("Ready", 2, (2, 2, 0), c, 0, ""),
+            ev("ReceiveRequestVoteRequest", 3, (0, 0, 0), f, 0, &vote23),
+            ev("BecomeFollower", 3, (2, 0, 0), f, 0, ""),
+            ev("SendRequestVoteResponse", 3, (2, 0, 0), f, 0, &grant32),
+            ev("Ready", 3, (2, 2, 0), f, 0, ""),
+            ev("ReceiveRequestVoteResponse", 2, (2, 2, 0), c, 0, &grant32),
+            ev("BecomeLeader", 2, (2, 2, 0), l, 0, ""),
+            ev("Replicate", 2, (2, 2, 0), l, 0, ""),
+            ev("SendAppendEntriesRequest", 2, (2, 2, 0), l, 1, &app21),
+            ev("Ready", 2, (2, 2, 0), l, 1, ""),
+            ev("ReceiveAppendEntriesRequest", 1, (1, 1, 0), l, 1, &app21),
+            ev("BecomeFollower", 1, (2, 0, 0), f, 1, ""),
+            ev("SendAppendEntriesResponse", 1, (2, 0, 0), f, 1, &ack12),
+            ev("Ready", 1, (2, 0, 0), f, 1, ""),
+        ];
+        let c = convert(lines.concat().as_bytes(), "t.ndjson").unwrap();
+        assert_eq!(c.header.observes.entries, EntryDetail::Terms);
+        let node1: Vec<&Event> = c
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Node(e) if e.node == 1 => Some(&e.event),
+                _ => None,
+            })
+            .collect();
+        let k = node1
+            .iter()
+            .position(|e| matches!(e, Event::Receive(m) if m.msg.rpc.name() == "append_entries"))
+            .expect("node 1 receives node 2's append");
+        assert!(
+            matches!(node1[k + 1], Event::Role(r) if r.reason == RoleReason::HigherTerm),
+            "{:#?}",
+            &node1[k..]
+        );
+        assert_eq!(node1[k + 2], &Event::Truncate(Truncate { from: 1 }));
+        assert_eq!(
+            node1[k + 3],
+            &Event::Append(Append {
+                index: 1,
+                entries: Some(vec![Entry {
+                    term: 2,
+                    data: None
+                }]),
+                entry_count: None,
+            })
+        );
+        assert!(matches!(node1[k + 4], Event::Send(m) if m.msg.to == 2));
+    }
 }
