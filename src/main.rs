@@ -39,6 +39,8 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Run the raftkv core in the deterministic simulator over many seeds.
     Sim(cmd::sim::Args),
+    /// Convert another implementation's trace to raft-trace/1 (etcd-raft).
+    Import(cmd::import::Args),
     /// Check client histories for linearizability (Porcupine's algorithm).
     Linearize(cmd::linearize::Args),
     /// Run one node of a raftkv cluster.
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run_cmd(args),
         Command::Explore(args) => cmd::explore::run(args),
         Command::Bugs(args) => cmd::bugs::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Linearize(args) => cmd::linearize::run(args),
         Command::Node(args) => cmd::node::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

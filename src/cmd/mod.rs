@@ -6,6 +6,7 @@ pub mod check;
 pub mod client;
 pub mod cluster;
 pub mod explore;
+pub mod import;
 pub mod linearize;
 pub mod node;
 pub mod sim;

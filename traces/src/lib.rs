@@ -9,11 +9,14 @@
 //!
 //! Reading is streaming and memory-bounded ([`TraceReader`]); every error names
 //! the file, the line and the field. Writing is buffered ([`TraceWriter`]).
+//! [`import`] converts other implementations' traces (etcd-io/raft's) to this
+//! format.
 
 mod error;
 mod event;
 mod fast;
 mod history;
+pub mod import;
 mod read;
 pub mod sink;
 mod write;

@@ -74,7 +74,7 @@ pub(super) struct NodeReplay {
     /// Steps replayed through a model rule.
     pub steps: u64,
     /// Why the node is not being replayed, when it is not.
-    pub suspended: Option<&'static str>,
+    pub suspended: Option<String>,
     /// The commit the message of the current step carried (feature
     /// commit-any-message), for the checkpoint's explanation.
     pub(super) carried_commit: Option<CommitInfo>,
@@ -90,7 +90,7 @@ pub(super) type Outcome = Result<(), Violation>;
 impl NodeReplay {
     pub fn new() -> Self {
         NodeReplay {
-            suspended: Some("no init event seen yet"),
+            suspended: Some("no init event seen yet".to_string()),
             rule: "Init",
             ..Default::default()
         }
@@ -174,13 +174,18 @@ impl NodeReplay {
                 self.view = View::default();
                 self.down = true;
             }
-            E::Gap(_) => {
+            E::Gap(g) => {
                 // Events were lost: the node's state is unknown until it
                 // restarts. Its messages are still checked by the network
                 // and invariant checks.
                 self.view = View::default();
                 self.frontier.clear();
-                self.suspended = Some("a gap was declared (replayed again from its next init)");
+                self.suspended = Some(match &g.reason {
+                    Some(why) => {
+                        format!("a gap was declared: {why} (replayed again from its next init)")
+                    }
+                    None => "a gap was declared (replayed again from its next init)".to_string(),
+                });
             }
             E::Timeout(t) => {
                 self.checkpoint(ctx)?;
@@ -322,7 +327,7 @@ impl NodeReplay {
         let mut first_err = None;
         if fresh && init.entries.is_none() && init.last_index > snap_index {
             self.frontier.clear();
-            self.suspended = Some("restarted without listing its recovered entries");
+            self.suspended = Some("restarted without listing its recovered entries".to_string());
             return Ok(());
         }
         let sources: Vec<Option<&Cand>> = if fresh {

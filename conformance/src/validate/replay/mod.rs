@@ -218,7 +218,7 @@ impl Replay {
             suspended: self
                 .nodes
                 .iter()
-                .filter_map(|(&id, n)| n.suspended.map(|r| (id, r.to_string())))
+                .filter_map(|(&id, n)| n.suspended.clone().map(|r| (id, r)))
                 .collect(),
         }
     }
