@@ -296,6 +296,13 @@ pub struct Rules {
     /// its term or voting; only a pre-vote quorum makes it campaign. A pre-vote
     /// changes nothing on the voter.
     pub pre_vote: bool,
+    /// Feature `pre-vote-stale-grant`: a pre-candidate also counts a granted
+    /// pre-vote whose term is its own current term: a grant for an earlier
+    /// round, which asked for that term (etcd-io/raft `stepCandidate` and
+    /// raft-rs `step_candidate` poll every pre-vote response of their term).
+    /// Pre-votes decide nothing for safety: the election that follows still
+    /// needs real votes.
+    pub pre_vote_stale_grant: bool,
     /// Feature `heartbeat`: the leader also sends heartbeats without log
     /// position, carrying `min(matchIndex, commitIndex)` (etcd-io/raft
     /// MsgHeartbeat); a follower commits up to it.
@@ -347,10 +354,11 @@ pub struct Rules {
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 11] = [
+pub const FEATURES: [&str; 12] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
+    "pre-vote-stale-grant",
     "heartbeat",
     "check-quorum",
     "read-index",
@@ -389,6 +397,7 @@ impl Rules {
             stale_append_reply: false,
             lost_election: false,
             pre_vote: false,
+            pre_vote_stale_grant: false,
             heartbeat: false,
             check_quorum: false,
             read_index: false,
@@ -415,6 +424,7 @@ impl Rules {
             "stale-append-reply" => self.stale_append_reply = true,
             "lost-election" => self.lost_election = true,
             "pre-vote" => self.pre_vote = true,
+            "pre-vote-stale-grant" => self.pre_vote_stale_grant = true,
             "heartbeat" => self.heartbeat = true,
             "check-quorum" => self.check_quorum = true,
             "read-index" => self.read_index = true,
@@ -436,6 +446,7 @@ impl Rules {
                 self.stale_append_reply,
                 self.lost_election,
                 self.pre_vote,
+                self.pre_vote_stale_grant,
                 self.heartbeat,
                 self.check_quorum,
                 self.read_index,

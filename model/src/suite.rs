@@ -89,7 +89,8 @@ pub fn default_suite() -> Vec<SuiteEntry> {
         },
         SuiteEntry {
             name: "pre-vote",
-            purpose: "pre-vote over two terms: pre-vote quorums won and lost, no term disturbed",
+            purpose: "pre-vote over two terms: pre-vote quorums won and lost, no term disturbed, \
+                      stale grants of the current term counted",
             config: Config {
                 clients: 1,
                 ops: 1,
@@ -98,7 +99,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_in_flight: 5,
                 ..base.clone()
             }
-            .featuring(&["pre-vote"]),
+            .featuring(&["pre-vote", "pre-vote-stale-grant"]),
         },
         SuiteEntry {
             name: "check-quorum",

@@ -102,6 +102,9 @@ impl RaftRs {
         ];
         if self.pre_vote {
             f.push("pre-vote");
+            // step_candidate polls every pre-vote response of its term,
+            // an older round's grant too
+            f.push("pre-vote-stale-grant");
         }
         if self.check_quorum {
             f.push("check-quorum");

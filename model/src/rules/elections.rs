@@ -152,9 +152,12 @@ pub fn handle_pre_vote_reply(
     }
     // A grant is for the round's term, a refusal carries the voter's term
     // (at most the pre-candidate's); anything else is an older round's.
+    // Feature pre-vote-stale-grant: a grant of the current term (an older
+    // round's, which asked for that term) counts too, as in etcd-io/raft
+    // and raft-rs, which poll every pre-vote response of their term.
     let counts = next.role == Role::PreCandidate
         && if granted {
-            term == next.term + 1
+            term == next.term + 1 || (rules.pre_vote_stale_grant && term == next.term)
         } else {
             term == next.term
         };

@@ -330,6 +330,22 @@ impl NodeReplay {
             self.suspended = Some("restarted without listing its recovered entries".to_string());
             return Ok(());
         }
+        // A node may recover an older snapshot than the one it held (a newer one it had
+        // installed was not yet durable): the entries after the older snapshot are then gone
+        // from every state the replay holds, and the init does not list them.
+        if !fresh
+            && init.entries.is_none()
+            && init.last_index > snap_index
+            && before.iter().all(|c| c.s.log.snapshot_index > snap_index)
+        {
+            self.frontier.clear();
+            self.suspended = Some(
+                "restarted from an older snapshot than it held, without listing its recovered \
+                 entries"
+                    .to_string(),
+            );
+            return Ok(());
+        }
         let sources: Vec<Option<&Cand>> = if fresh {
             vec![None]
         } else {
