@@ -224,6 +224,7 @@ fn features_are_switched_on_by_name() {
     );
     for name in [
         "pre-vote",
+        "pre-vote-stale-grant",
         "heartbeat",
         "check-quorum",
         "read-index",
@@ -236,6 +237,7 @@ fn features_are_switched_on_by_name() {
         rules.with_feature(name).unwrap();
     }
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
+    assert!(rules.pre_vote_stale_grant);
     assert!(rules.snapshot_fast_forward && rules.leader_transfer && rules.lease_read);
     assert_eq!(rules.features(), FEATURES.to_vec());
     assert_eq!(rules, Rules::all_features(3));
