@@ -240,14 +240,14 @@ impl Invariants {
             }
             Event::Read(r) => {
                 let f = self.facts(node);
-                let index_term = self.nodes[&node].term_at(r.index);
-                let features = self.features.clone();
                 let run = Run {
                     servers: self.nodes.len(),
-                    features: features.as_deref(),
+                    features: self.features.as_deref(),
                     observes_messages: self.observes_messages,
                 };
-                self.node(node).reads.read(node, r, &f, index_term, &run)?;
+                let v = self.nodes.get_mut(&node).expect("node registered in step");
+                let index_term = v.term_at(r.index);
+                v.reads.read(node, r, &f, index_term, &run)?;
             }
             Event::Append(a) => self.append(node, a)?,
             Event::Truncate(t) => self.truncate(node, t.from)?,

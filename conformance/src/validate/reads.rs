@@ -155,7 +155,6 @@ impl Witness {
         let (servers, features) = (run.servers, run.features);
         // Without `send` and `receive` events the rounds are not shown.
         self.incomplete |= !run.observes_messages;
-        let what = describe(r);
         let rule = match r.via {
             ReadVia::ReadIndex => "ReadIndexRule",
             ReadVia::Lease => "LeaseReadRule",
@@ -165,7 +164,7 @@ impl Witness {
             return Err(Violation::new(
                 rule,
                 format!("node {node} leads term {} when it serves a read", f.term),
-                format!("{what} by a node that is not leader"),
+                format!("{} by a node that is not leader", describe(r)),
             ));
         }
         self.at_term(f.term);
@@ -180,12 +179,13 @@ impl Witness {
                         "a lease read only with features lease-read and check-quorum \
                          (without check-quorum followers do not honour the lease)",
                         format!(
-                            "{what}; the header's features: {}",
+                            "{}; the header's features: {}",
+                            describe(r),
                             features.map_or(String::new(), |fs| fs.join(", "))
                         ),
                     ));
                 }
-                own_term_committed(rule, node, f.term, index_term, &what)?;
+                own_term_committed(rule, node, f.term, index_term, r)?;
                 if self.sent_timeout_now {
                     return Err(Violation::new(
                         rule,
@@ -194,7 +194,7 @@ impl Witness {
                              (the transfer's election ignores leases)",
                             f.term
                         ),
-                        what,
+                        describe(r),
                     ));
                 }
                 if self.answered.len() + 1 < quorum && !self.incomplete {
@@ -205,7 +205,7 @@ impl Witness {
                              node {node}'s AppendEntries or heartbeats in term {}",
                             f.term
                         ),
-                        format!("{what}; answered: {}", names(&self.answered, node)),
+                        format!("{}; answered: {}", describe(r), names(&self.answered, node)),
                     ));
                 }
                 Ok(())
@@ -219,10 +219,10 @@ impl Witness {
                                 "a ReadIndex read names the heartbeat round (context) that \
                                  confirmed it: node {node} is no quorum alone"
                             ),
-                            what,
+                            describe(r),
                         ));
                     }
-                    own_term_committed(rule, node, f.term, index_term, &what)?;
+                    own_term_committed(rule, node, f.term, index_term, r)?;
                     return Ok(());
                 };
                 let Some(&round) = self.rounds.get(&context) else {
@@ -236,10 +236,10 @@ impl Witness {
                              as leader of term {} before the read",
                             f.term
                         ),
-                        format!("{what}; no such round in term {}", f.term),
+                        format!("{}; no such round in term {}", describe(r), f.term),
                     ));
                 };
-                own_term_committed(rule, node, f.term, index_term, &what)?;
+                own_term_committed(rule, node, f.term, index_term, r)?;
                 let confirmed: BTreeSet<NodeId> = self
                     .echoed
                     .iter()
@@ -254,7 +254,7 @@ impl Witness {
                              {context} (or a later one) in term {}",
                             f.term
                         ),
-                        format!("{what}; answered: {}", names(&confirmed, node)),
+                        format!("{}; answered: {}", describe(r), names(&confirmed, node)),
                     ));
                 }
                 Ok(())
@@ -270,7 +270,7 @@ fn own_term_committed(
     node: NodeId,
     term: Term,
     index_term: Option<Term>,
-    what: &str,
+    r: &Read,
 ) -> Result<(), Violation> {
     match index_term {
         Some(t) if t != term => Err(Violation::new(
@@ -280,7 +280,7 @@ fn own_term_committed(
                  only once it has committed an entry of its term (else its commit index \
                  may miss entries earlier leaders committed)"
             ),
-            format!("{what}, an entry of term {t}"),
+            format!("{}, an entry of term {t}", describe(r)),
         )),
         _ => Ok(()),
     }
