@@ -51,6 +51,9 @@ enum Command {
     Client(cmd::client::Args),
     /// Load a raftkv cluster: throughput and latency percentiles.
     Bench(cmd::bench::Args),
+    /// Jepsen-style fault experiment on real node processes: clients, a
+    /// nemesis, a linearizability check and an HTML report.
+    Jepsen(cmd::jepsen::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Node(args) => cmd::node::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Client(args) => cmd::client::run(args),
+        Command::Jepsen(args) => cmd::jepsen::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster;
 pub mod explore;
 pub mod import;
+pub mod jepsen;
 pub mod linearize;
 pub mod node;
 pub mod sim;

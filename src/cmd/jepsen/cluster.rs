@@ -1,0 +1,342 @@
+//! The cluster under test: raftkv node processes, started, killed, paused
+//! and restarted by the nemesis, with every peer link behind a relay.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use raftkv::node::http_client::{Conn, Options};
+
+use super::relay::Relay;
+
+/// How to start the nodes.
+pub struct Spec {
+    pub nodes: u64,
+    pub dir: PathBuf,
+    pub tick_ms: u64,
+    pub trace: bool,
+    pub node_bug: Option<String>,
+}
+
+/// One node process and how to start it again.
+pub struct NodeProc {
+    pub id: u64,
+    pub client_addr: String,
+    args: Vec<OsString>,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+    /// Exits the node took on its own (not by the nemesis): crashes.
+    pub unexpected_exits: Vec<String>,
+}
+
+/// A node's view of the cluster, from `GET /v1/status`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Status {
+    pub id: u64,
+    pub role: String,
+    pub term: u64,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<NodeProc>,
+    /// The relay that carries `from -> to`.
+    pub relays: BTreeMap<(u64, u64), Relay>,
+    exe: PathBuf,
+}
+
+fn port() -> Result<u16> {
+    raftkv::transport::ports::listen_port().context("cannot find a free port on 127.0.0.1")
+}
+
+impl Cluster {
+    pub fn start(spec: &Spec) -> Result<Cluster> {
+        let exe = std::env::current_exe().context("cannot find the raftcheck executable")?;
+        let n = spec.nodes;
+        let mut peer_addr = BTreeMap::new();
+        let mut client_addr = BTreeMap::new();
+        for id in 1..=n {
+            peer_addr.insert(id, SocketAddr::from(([127, 0, 0, 1], port()?)));
+            client_addr.insert(id, format!("127.0.0.1:{}", port()?));
+        }
+        let mut relays = BTreeMap::new();
+        for from in 1..=n {
+            for to in 1..=n {
+                if from != to {
+                    let relay = Relay::start(peer_addr[&to])
+                        .with_context(|| format!("cannot start the relay {from} -> {to}"))?;
+                    relays.insert((from, to), relay);
+                }
+            }
+        }
+        let client_peers: Vec<String> = client_addr
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect();
+        std::fs::create_dir_all(spec.dir.join("data"))
+            .with_context(|| format!("cannot create {}", spec.dir.join("data").display()))?;
+        if spec.trace {
+            std::fs::create_dir_all(spec.dir.join("traces"))?;
+        }
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            // Node `id` listens on its own address and reaches every other
+            // node through the relay of that link.
+            let peers: Vec<String> = (1..=n)
+                .map(|p| {
+                    let a = if p == id {
+                        peer_addr[&p]
+                    } else {
+                        relays[&(id, p)].addr
+                    };
+                    format!("{p}={a}")
+                })
+                .collect();
+            let mut args: Vec<OsString> = vec![
+                "node".into(),
+                "--id".into(),
+                id.to_string().into(),
+                "--peers".into(),
+                peers.join(",").into(),
+                "--client-addr".into(),
+                client_addr[&id].clone().into(),
+                "--client-peers".into(),
+                client_peers.join(",").into(),
+                "--data-dir".into(),
+                spec.dir.join("data").join(format!("node-{id}")).into(),
+                "--tick-ms".into(),
+                spec.tick_ms.to_string().into(),
+                "--log".into(),
+                "info".into(),
+            ];
+            if spec.trace {
+                args.push("--trace".into());
+                args.push(
+                    spec.dir
+                        .join("traces")
+                        .join(format!("node-{id}.ndjson"))
+                        .into(),
+                );
+            }
+            if let Some(bug) = &spec.node_bug {
+                args.push("--bug".into());
+                args.push(bug.into());
+            }
+            nodes.push(NodeProc {
+                id,
+                client_addr: client_addr[&id].clone(),
+                args,
+                log: spec.dir.join(format!("node-{id}.log")),
+                child: None,
+                paused: false,
+                unexpected_exits: Vec::new(),
+            });
+        }
+        let mut cluster = Cluster { nodes, relays, exe };
+        for i in 0..cluster.nodes.len() {
+            cluster.start_node(i)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.client_addr.clone()).collect()
+    }
+
+    fn start_node(&mut self, i: usize) -> Result<()> {
+        let exe = self.exe.clone();
+        let node = &mut self.nodes[i];
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .with_context(|| format!("cannot open {}", node.log.display()))?;
+        let child = Command::new(exe)
+            .args(&node.args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start node {}", node.id))?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    fn index(&self, id: u64) -> usize {
+        (id - 1) as usize
+    }
+
+    /// SIGKILL: nothing is flushed, only what the node made durable stays.
+    pub fn kill(&mut self, id: u64) {
+        let i = self.index(id);
+        self.resume(id);
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        let i = self.index(id);
+        if self.nodes[i].child.is_none() {
+            self.start_node(i)?;
+        }
+        Ok(())
+    }
+
+    fn signal(&self, id: u64, sig: &str) {
+        if let Some(c) = &self.nodes[self.index(id)].child {
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// SIGSTOP: the process keeps its sockets but does nothing.
+    pub fn pause(&mut self, id: u64) {
+        self.signal(id, "-STOP");
+        let i = self.index(id);
+        self.nodes[i].paused = self.nodes[i].child.is_some();
+    }
+
+    pub fn resume(&mut self, id: u64) {
+        let i = self.index(id);
+        if self.nodes[i].paused {
+            self.signal(id, "-CONT");
+            self.nodes[i].paused = false;
+        }
+    }
+
+    pub fn cut(&self, from: u64, to: u64) {
+        if let Some(r) = self.relays.get(&(from, to)) {
+            r.cut();
+        }
+    }
+
+    /// Every link open, every node running and resumed.
+    pub fn heal_all(&mut self) -> Result<()> {
+        for r in self.relays.values() {
+            r.heal();
+        }
+        for id in 1..=self.nodes.len() as u64 {
+            self.resume(id);
+            self.restart(id)?;
+        }
+        Ok(())
+    }
+
+    /// Notes nodes that exited without the nemesis killing them; they are
+    /// started again so the run goes on, and reported as crashes.
+    pub fn reap(&mut self, at: Duration) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            let exited = match self.nodes[i].child.as_mut() {
+                Some(c) => c.try_wait().ok().flatten(),
+                None => None,
+            };
+            if let Some(status) = exited {
+                let node = &mut self.nodes[i];
+                node.child = None;
+                node.unexpected_exits
+                    .push(format!("at {:.1} s: {status}", at.as_secs_f64()));
+                self.start_node(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn status(&self, id: u64) -> Option<Status> {
+        let node = &self.nodes[self.index(id)];
+        if node.child.is_none() || node.paused {
+            return None;
+        }
+        status_of(&node.client_addr)
+    }
+
+    /// The node that says it leads in the highest term, if any.
+    pub fn leader(&self) -> Option<u64> {
+        (1..=self.nodes.len() as u64)
+            .filter_map(|id| self.status(id))
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+            .map(|s| s.id)
+    }
+
+    /// Waits up to `limit` for a leader.
+    pub fn wait_for_leader(&self, limit: Duration) -> Option<u64> {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.leader() {
+                return Some(l);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops every node (SIGTERM, then SIGKILL after 5 s).
+    pub fn stop(&mut self) {
+        for id in 1..=self.nodes.len() as u64 {
+            self.resume(id);
+            self.signal(id, "-TERM");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for node in &mut self.nodes {
+            if let Some(mut c) = node.child.take() {
+                loop {
+                    match c.try_wait() {
+                        Ok(Some(_)) | Err(_) => break,
+                        Ok(None) if Instant::now() > deadline => {
+                            let _ = c.kill();
+                            let _ = c.wait();
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut c) = node.child.take() {
+                let _ = Command::new("kill")
+                    .args(["-CONT", &c.id().to_string()])
+                    .status();
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+pub fn status_of(addr: &str) -> Option<Status> {
+    let mut conn = Conn::open_with(addr, Options::with_timeout(Duration::from_millis(300))).ok()?;
+    let r = conn.request("GET", "/v1/status", &[], b"").ok()?;
+    if r.status != 200 {
+        return None;
+    }
+    serde_json::from_slice(&r.body).ok()
+}
+
+/// Lines of a node log that show a panic or a fatal error.
+pub fn log_alarms(log: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| l.contains("panicked at") || l.contains("ERROR"))
+        .map(|l| l.chars().take(300).collect())
+        .collect()
+}

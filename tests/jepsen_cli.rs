@@ -1,0 +1,138 @@
+//! `raftcheck jepsen`: a short fault run on real raftkv processes is
+//! linearizable with valid node traces and writes its report; a stored run
+//! whose history is corrupted is re-checked as an anomaly; bad usage exits 2.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn raftcheck() -> Command {
+    Command::cargo_bin("raftcheck").unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// A short run with every fault; returns its directory's parent.
+fn short_run(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut cmd = raftcheck();
+    cmd.args(["jepsen", "--duration", "8", "--clients", "6", "--keys", "3"])
+        .args([
+            "--nemesis",
+            "all",
+            "--nemesis-interval",
+            "1.2",
+            "--seed",
+            "3",
+        ])
+        .args(["--trace", "--json", "--out"])
+        .arg(dir)
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(240));
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_fault_run_is_linearizable_and_reported_and_a_corrupted_history_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = short_run(&dir, &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "valid", "{all}");
+    assert_eq!(json["linearizability"], "linearizable", "{all}");
+    assert_eq!(json["traces"]["exit_code"], 0, "{all}");
+    let faults = json["faults"].as_array().unwrap();
+    assert!(faults.len() >= 2, "too few faults: {all}");
+    let writes = json["by_function"]["write"]["ok"].as_u64().unwrap();
+    assert!(writes > 20, "too few writes acknowledged: {all}");
+    // Progress went to stderr while it ran.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("jepsen: "),
+        "{all}"
+    );
+
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains(r#"id="verdict""#) && report.contains(">valid<"));
+    assert!(report.contains(r#"<svg id="timeline""#));
+    let first = faults[0]["detail"].as_str().unwrap();
+    assert!(
+        report.contains(first),
+        "the report shows no band for {first}"
+    );
+    assert!(report.contains("<circle"), "no latency points");
+
+    // The stored run checks the same again.
+    let again = raftcheck()
+        .args(["jepsen", "--check"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("verdict: valid"));
+
+    // A read that returns a value nobody wrote: not linearizable, exit 1.
+    let history = dir.join("history.ndjson");
+    let lines: Vec<String> = std::fs::read_to_string(&history)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut mutated = lines.clone();
+    let at = lines
+        .iter()
+        .rposition(|l| l.contains(r#""status":"ok""#) && l.contains(r#""value":""#))
+        .expect("an ok read with a value");
+    let mut ev: serde_json::Value = serde_json::from_str(&lines[at]).unwrap();
+    ev["value"] = "never-written".into();
+    mutated[at] = ev.to_string();
+    std::fs::write(&history, mutated.join("\n") + "\n").unwrap();
+    let bad = raftcheck()
+        .args(["jepsen", "--check"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let bad_text = text(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{bad_text}");
+    assert!(
+        bad_text.contains("anomaly: the history is not linearizable"),
+        "{bad_text}"
+    );
+    assert!(bad_text.contains("never-written"), "{bad_text}");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("Why the history is not linearizable"));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = raftcheck()
+        .args(["jepsen", "--nemesis", "kill,explode", "--out"])
+        .arg(tmp.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("explode"), "{}", text(&out));
+
+    std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
+    let out = raftcheck()
+        .args(["jepsen", "--duration", "1", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not empty"), "{}", text(&out));
+
+    let out = raftcheck()
+        .args(["jepsen", "--check"])
+        .arg(tmp.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("run.json"), "{}", text(&out));
+
+    let out = raftcheck().args(["jepsen"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--out or --check is required");
+}
