@@ -136,3 +136,30 @@ fn bad_usage_exits_2() {
     let out = raftcheck().args(["jepsen"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--out or --check is required");
 }
+
+#[test]
+fn a_planted_local_read_bug_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = raftcheck()
+        .args(["jepsen", "--duration", "8", "--clients", "6", "--keys", "3"])
+        .args(["--nemesis-interval", "1.2", "--seed", "5"])
+        .args(["--node-bug", "local-read", "--out"])
+        .arg(&dir)
+        .timeout(std::time::Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("anomaly: the history is not linearizable"),
+        "{all}"
+    );
+    assert!(
+        all.contains("cannot be placed next"),
+        "no explanation: {all}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["node_bug"], "local-read");
+}

@@ -31,6 +31,11 @@ pub enum Bug {
     /// outlives the followers' promise not to elect another leader, so a
     /// deposed leader serves stale reads.
     LeaseOverrun,
+    /// The node's client API answers every read from its own state
+    /// machine at once, on any node: no read index, no redirect to the
+    /// leader. A node-layer bug (the simulator drives the core, not the
+    /// HTTP API): `raftcheck node --bug local-read`, for fault experiments.
+    LocalRead,
 }
 
 impl Bug {
@@ -43,6 +48,10 @@ impl Bug {
         Bug::LeaseOverrun,
     ];
 
+    /// Bugs of the node's layers around the core, which only runs of real
+    /// node processes (`raftcheck jepsen --node-bug`) can show.
+    pub const NODE: [Bug; 1] = [Bug::LocalRead];
+
     /// The name used on the command line. Where the model has a planted
     /// bug that is the same mistake, the two share its name.
     pub fn name(self) -> &'static str {
@@ -53,6 +62,7 @@ impl Bug {
             Bug::StaleRead => "stale-read",
             Bug::NoDedup => "no-dedup",
             Bug::LeaseOverrun => "lease-overrun",
+            Bug::LocalRead => "local-read",
         }
     }
 
@@ -66,6 +76,7 @@ impl Bug {
             Bug::StaleRead => None,
             Bug::NoDedup => Some("double-apply"),
             Bug::LeaseOverrun => None,
+            Bug::LocalRead => None,
         }
     }
 
@@ -86,6 +97,9 @@ impl Bug {
             Bug::LeaseOverrun => {
                 "lease reads: the leader's lease outlasts the followers' election timeout (and check-quorum)"
             }
+            Bug::LocalRead => {
+                "any node answers reads from its own state machine (no read index, no redirect)"
+            }
         }
     }
 }
@@ -98,7 +112,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {
@@ -106,6 +120,7 @@ impl FromStr for Bug {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Bug::ALL
             .into_iter()
+            .chain(Bug::NODE)
             .find(|b| b.name() == s || b.old_name() == Some(s))
             .ok_or_else(|| UnknownBug(s.to_string()))
     }
@@ -135,7 +150,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for b in Bug::ALL {
+        for b in Bug::ALL.into_iter().chain(Bug::NODE) {
             assert_eq!(b.name().parse::<Bug>().unwrap(), b);
             assert!(Bugs::NONE.with(b).has(b));
             assert!(!Bugs::NONE.has(b));

@@ -35,6 +35,7 @@ fn config(dir: &std::path::Path) -> NodeConfig {
         check_quorum: true,
         lease_read: false,
         known_features: None,
+        bugs: raftkv::bugs::Bugs::NONE,
         wal_faults: None,
     }
 }

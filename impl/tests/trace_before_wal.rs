@@ -208,6 +208,7 @@ fn config(
         check_quorum: true,
         lease_read: false,
         known_features: None,
+        bugs: raftkv::bugs::Bugs::NONE,
         wal_faults: Some(faults),
     }
 }

@@ -57,6 +57,16 @@ fn catalogue() -> BTreeMap<&'static str, Vec<Planted>> {
             alias: b.old_name(),
         });
     }
+    for b in ImplBug::NODE {
+        bugs.entry(b.name()).or_default().push(Planted {
+            layer: "node",
+            command: format!("raftcheck jepsen --node-bug {}", b.name()),
+            description: b.describe(),
+            caught_by: "raftcheck jepsen: the linearizability check of the clients' history"
+                .to_string(),
+            alias: None,
+        });
+    }
     bugs
 }
 

@@ -58,6 +58,11 @@ pub struct Args {
     /// election timeout (see the README).
     #[arg(long)]
     lease_read: bool,
+    /// Plant a bug, to see a test catch it (`raftcheck bugs` lists them;
+    /// `local-read` is for fault runs of node processes). Never in
+    /// production.
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<raftkv::bugs::Bug>,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -125,6 +130,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         // The trace header names only features the specification knows, so
         // that `raftcheck validate` of this build accepts it.
         known_features: Some(raft_model::FEATURES.iter().map(|f| f.to_string()).collect()),
+        bugs: args
+            .bugs
+            .iter()
+            .fold(raftkv::bugs::Bugs::NONE, |b, &bug| b.with(bug)),
         wal_faults: None,
     };
     raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;

@@ -225,6 +225,12 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     if args.no_compaction || args.harness_bug.is_some() {
         anyhow::bail!("--no-compaction and --harness-bug need --impl raft-rs");
     }
+    if let Some(b) = args.bug.filter(|b| Bug::NODE.contains(b)) {
+        anyhow::bail!(
+            "--bug {b}: a bug of the node's client API, which the simulator does not run; \
+             try it on node processes: raftcheck jepsen --node-bug {b}"
+        );
+    }
     let cfg = SimConfig {
         frontier_budget: args.frontier_budget.unwrap_or(cfg.frontier_budget),
         ..cfg

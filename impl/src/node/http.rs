@@ -44,6 +44,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::server::{ReqError, Request, Status};
 use super::shared::Shared;
 use super::waiters::{Ticket, Waiters};
+use crate::bugs::Bug;
 use crate::core::{Command, NodeId, Op, TransferError};
 use crate::kv::Reply;
 
@@ -141,6 +142,13 @@ async fn submit<T>(
 }
 
 async fn get_key(State(st): State<AppState>, Path(key): Path<String>, uri: Uri) -> Response {
+    if st.shared.bugs.has(Bug::LocalRead) {
+        // Planted bug: whatever this node has applied, leader or not.
+        return match st.shared.kv().get(&key).cloned() {
+            Some(v) => (StatusCode::OK, v).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let index = match submit(&st, &st.shared.reads, deadline, |id| Request::Read { id }).await {
         Ok(Ok(index)) => index,

@@ -59,7 +59,8 @@ pub fn run_process(cfg: NodeConfig) -> Result<(), NodeError> {
         .build()?;
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::channel(4096);
-        let shared = Shared::new();
+        let mut shared = Shared::new();
+        shared.bugs = cfg.bugs;
         let listener = tokio::net::TcpListener::bind(cfg.client_addr).await?;
         let app = http::router(tx, cfg.client_peers.clone(), shared.clone());
         let stop = shared.stop.clone();

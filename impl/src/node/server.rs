@@ -62,6 +62,8 @@ pub struct NodeConfig {
     /// Test hook: the WAL's fault injection ([`storage::Faults`]). `None`:
     /// only what the test-only environment variable asks for
     /// ([`storage::Faults::from_env`]), i.e. nothing in production.
+    /// Planted bugs (none in production; `raftcheck node --bug`).
+    pub bugs: Bugs,
     pub wal_faults: Option<storage::Faults>,
 }
 
@@ -189,13 +191,13 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
             .unwrap_or_else(storage::Faults::from_env),
     );
     let incarnation = bump_incarnation(&cfg.data_dir)?;
-    let mut kv = KvStore::new(4096, Bugs::NONE);
+    let mut kv = KvStore::new(4096, cfg.bugs);
     let mut snapshot = None;
     if let Some(meta) = rec.snapshot {
         let (m, data) = wal.load_latest_snapshot()?.ok_or_else(|| {
             NodeError::Corrupt(format!("snapshot {meta:?} recorded but no snapshot file"))
         })?;
-        kv = KvStore::restore(&data, Bugs::NONE).map_err(|e| {
+        kv = KvStore::restore(&data, cfg.bugs).map_err(|e| {
             NodeError::Corrupt(format!(
                 "snapshot {} in {}: {e}",
                 m.index,
@@ -279,6 +281,7 @@ async fn run_loop(
     core_cfg.pre_vote = cfg.pre_vote;
     core_cfg.check_quorum = cfg.check_quorum;
     core_cfg.lease_read = cfg.lease_read;
+    core_cfg.bugs = cfg.bugs;
     core_cfg.lost_election = true;
     core_cfg.leader_transfer = true;
     core_cfg.seed = rand::random();
@@ -515,7 +518,7 @@ impl Loop {
             }
         }
         if let Some(s) = &rd.snapshot {
-            let kv = KvStore::restore(&s.data, Bugs::NONE)
+            let kv = KvStore::restore(&s.data, self.shared.bugs)
                 .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
             *self.shared.kv_mut() = kv;
             self.node.applied_snapshot(s.meta.index);

@@ -29,6 +29,8 @@ pub struct Shared {
     kv: Arc<RwLock<KvStore>>,
     /// Stops the node loop and the client API.
     pub stop: StopSignal,
+    /// Planted bugs of the node's layers (none in production).
+    pub bugs: Bugs,
 }
 
 impl Default for Shared {
@@ -39,6 +41,7 @@ impl Default for Shared {
             applied: AppliedIndex::new(0),
             kv: Arc::new(RwLock::new(KvStore::new(4096, Bugs::NONE))),
             stop: StopSignal::new(),
+            bugs: Bugs::NONE,
         }
     }
 }

@@ -78,8 +78,8 @@ pub struct Args {
     trace: bool,
     /// Start the nodes with a planted bug (see `raftcheck node --help`), to
     /// see the experiment catch it.
-    #[arg(long)]
-    node_bug: Option<String>,
+    #[arg(long, value_name = "NAME")]
+    node_bug: Option<raftkv::bugs::Bug>,
     /// Give the linearizability check this many seconds (then inconclusive, exit 3).
     #[arg(long, default_value_t = 120.0)]
     check_timeout: f64,
@@ -127,7 +127,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         dir: dir.clone(),
         tick_ms: args.tick_ms,
         trace: args.trace,
-        node_bug: args.node_bug.clone(),
+        node_bug: args.node_bug.map(|b| b.name().to_string()),
     };
     let mut cluster = Cluster::start(&spec)?;
     let origin = Instant::now();
@@ -256,7 +256,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         clients: args.clients as usize,
         keys: args.keys,
         nemesis: faults.iter().map(|f| f.name().to_string()).collect(),
-        node_bug: args.node_bug.clone(),
+        node_bug: args.node_bug.map(|b| b.name().to_string()),
         faults: records,
         crashes,
         leader_after_heal_s,
