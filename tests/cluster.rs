@@ -11,15 +11,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use raftkv::node::client::{Client, Outcome};
 use raftkv::node::http_client::request;
+use raftkv::transport::relay::Relay;
 
 const COMPACT_EVERY: u64 = 64;
 
@@ -505,85 +506,6 @@ fn fsync_failure_stops_the_node_without_acknowledging() {
     }
 }
 
-/// A TCP relay in front of one node's peer port, carrying one link (the
-/// messages of one node to another: the transport opens one connection per
-/// direction, and the receiver never writes on it). Cut, it closes the
-/// connections it carries and every new one at once, so the sender's
-/// transport loses what it writes and keeps reconnecting; healed, it
-/// forwards again.
-struct Relay {
-    addr: SocketAddr,
-    /// The cut flag, and the open connections (both halves), under one lock
-    /// so that no connection is registered after a cut without being closed.
-    state: Arc<Mutex<(bool, Vec<TcpStream>)>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Relay {
-    fn start(target: SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new((false, Vec::new())));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(inbound) = conn else { continue };
-                let Ok(outbound) = TcpStream::connect_timeout(&target, Duration::from_secs(1))
-                else {
-                    continue;
-                };
-                let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
-                {
-                    let mut g = st.lock().unwrap();
-                    if g.0 {
-                        let _ = inbound.shutdown(Shutdown::Both);
-                        let _ = outbound.shutdown(Shutdown::Both);
-                        continue;
-                    }
-                    g.1.push(inbound.try_clone().unwrap());
-                    g.1.push(outbound.try_clone().unwrap());
-                }
-                for (mut from, mut to) in [
-                    (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
-                    (outbound, inbound),
-                ] {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = from.shutdown(Shutdown::Both);
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Relay { addr, state, stop }
-    }
-
-    fn cut(&self) {
-        let mut g = self.state.lock().unwrap();
-        g.0 = true;
-        for s in g.1.drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn heal(&self) {
-        self.state.lock().unwrap().0 = false;
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.cut();
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the stop.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
 /// Every peer link of a 3-node cluster goes through its own relay: node
 /// `i` reaches node `j` at `relays[(i, j)]`. The links INTO the leader are
 /// cut, so it still sends (its heartbeats keep reaching the followers) but
@@ -604,7 +526,7 @@ fn leader_that_hears_nothing_is_replaced_and_rejoins() {
             let addr = if i == j {
                 listen[j as usize - 1]
             } else {
-                let r = Relay::start(listen[j as usize - 1]);
+                let r = Relay::start(listen[j as usize - 1]).unwrap();
                 let a = r.addr;
                 relays.insert((i, j), r);
                 a

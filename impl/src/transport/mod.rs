@@ -12,6 +12,9 @@
 //! - A cluster started on one machine takes its listen ports from [`ports`], where outgoing
 //!   connections cannot take them between the choice and a node's (re)start.
 //!
+//! - [`relay`] puts a cuttable TCP relay in front of a peer link, for fault experiments on
+//!   node processes.
+//!
 //! Under `--cfg loom` only the queue is compiled (for its loom tests).
 
 #[cfg(not(loom))]
@@ -21,6 +24,8 @@ mod net;
 #[cfg(not(loom))]
 pub mod ports;
 pub mod queue;
+#[cfg(not(loom))]
+pub mod relay;
 
 /// A node's id in the cluster.
 pub type NodeId = u64;

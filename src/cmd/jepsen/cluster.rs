@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use raftkv::node::http_client::{Conn, Options};
 
-use super::relay::Relay;
+use raftkv::transport::relay::Relay;
 
 /// How to start the nodes.
 pub struct Spec {

@@ -9,7 +9,6 @@
 mod analysis;
 mod cluster;
 mod nemesis;
-mod relay;
 mod report;
 mod workload;
 
