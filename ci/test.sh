@@ -11,6 +11,15 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The etcd target of `raftcheck jepsen` is tested against Debian's etcd 3.4.
+if ! command -v etcd >/dev/null; then
+    echo "== installing etcd-server (Debian) for the jepsen etcd test"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server >/dev/null
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -163,3 +163,54 @@ fn a_planted_local_read_bug_is_caught() {
         serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["node_bug"], "local-read");
 }
+
+/// etcd 3.4 (Debian's etcd-server, which CI installs): a short fault run is
+/// linearizable; without an etcd binary the target is refused with exit 2.
+#[test]
+fn etcd_fault_run_is_linearizable_or_refused_without_etcd() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("etcd");
+    let have_etcd = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("etcd").is_file()))
+        .unwrap_or(false);
+    let mut cmd = raftcheck();
+    cmd.args([
+        "jepsen",
+        "--target",
+        "etcd",
+        "--duration",
+        "8",
+        "--clients",
+        "6",
+    ])
+    .args([
+        "--keys",
+        "3",
+        "--nemesis",
+        "all",
+        "--nemesis-interval",
+        "1.5",
+    ])
+    .args(["--seed", "2", "--json", "--out"])
+    .arg(&dir)
+    .timeout(std::time::Duration::from_secs(240));
+    if !have_etcd {
+        let out = cmd.env("PATH", "/nonexistent").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("etcd-server"), "{}", text(&out));
+        return;
+    }
+    let out = cmd.output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["linearizability"], "linearizable", "{all}");
+    assert!(
+        json["by_function"]["write"]["ok"].as_u64().unwrap() > 10,
+        "{all}"
+    );
+    assert!(!json["faults"].as_array().unwrap().is_empty(), "{all}");
+    // etcd's own logs are kept with the run.
+    let log = std::fs::read_to_string(dir.join("node-1.log")).unwrap();
+    assert!(log.contains("etcd"), "no etcd log");
+}

@@ -188,7 +188,12 @@ pub fn analyse(dir: &Path, timeout: Duration) -> Result<(RunRecord, Analysis)> {
         .collect();
     let mut log_alarms = Vec::new();
     for id in 1..=run.nodes {
-        for line in super::cluster::log_alarms(&dir.join(format!("node-{id}.log"))) {
+        let target = if run.target == "etcd" {
+            super::Target::Etcd
+        } else {
+            super::Target::Raftkv
+        };
+        for line in super::cluster::log_alarms(&dir.join(format!("node-{id}.log")), target) {
             log_alarms.push(format!("node {id}: {line}"));
         }
     }

@@ -1,5 +1,6 @@
-//! The cluster under test: raftkv node processes, started, killed, paused
-//! and restarted by the nemesis, with every peer link behind a relay.
+//! The cluster under test: raftkv node processes or etcd members, started,
+//! killed, paused and restarted by the nemesis, with every peer link behind
+//! a relay.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -14,8 +15,12 @@ use raftkv::node::http_client::{Conn, Options};
 
 use raftkv::transport::relay::Relay;
 
+use super::etcd;
+use super::Target;
+
 /// How to start the nodes.
 pub struct Spec {
+    pub target: Target,
     pub nodes: u64,
     pub dir: PathBuf,
     pub tick_ms: u64,
@@ -43,10 +48,19 @@ pub struct Status {
     pub term: u64,
 }
 
+/// The relays in front of the peer links.
+enum Links {
+    /// raftkv: one relay per directed link; `(from, to)` carries from's
+    /// messages to `to`.
+    PerLink(BTreeMap<(u64, u64), Relay>),
+    /// etcd: one relay per member that tells the connecting member apart.
+    Etcd(etcd::Relays, etcd::Owners),
+}
+
 pub struct Cluster {
+    pub target: Target,
     pub nodes: Vec<NodeProc>,
-    /// The relay that carries `from -> to`.
-    pub relays: BTreeMap<(u64, u64), Relay>,
+    links: Links,
     exe: PathBuf,
 }
 
@@ -56,7 +70,12 @@ fn port() -> Result<u16> {
 
 impl Cluster {
     pub fn start(spec: &Spec) -> Result<Cluster> {
-        let exe = std::env::current_exe().context("cannot find the raftcheck executable")?;
+        let exe = match spec.target {
+            Target::Raftkv => {
+                std::env::current_exe().context("cannot find the raftcheck executable")?
+            }
+            Target::Etcd => etcd::binary()?,
+        };
         let n = spec.nodes;
         let mut peer_addr = BTreeMap::new();
         let mut client_addr = BTreeMap::new();
@@ -64,70 +83,49 @@ impl Cluster {
             peer_addr.insert(id, SocketAddr::from(([127, 0, 0, 1], port()?)));
             client_addr.insert(id, format!("127.0.0.1:{}", port()?));
         }
-        let mut relays = BTreeMap::new();
-        for from in 1..=n {
-            for to in 1..=n {
-                if from != to {
-                    let relay = Relay::start(peer_addr[&to])
-                        .with_context(|| format!("cannot start the relay {from} -> {to}"))?;
-                    relays.insert((from, to), relay);
-                }
-            }
-        }
-        let client_peers: Vec<String> = client_addr
-            .iter()
-            .map(|(id, a)| format!("{id}={a}"))
-            .collect();
         std::fs::create_dir_all(spec.dir.join("data"))
             .with_context(|| format!("cannot create {}", spec.dir.join("data").display()))?;
         if spec.trace {
             std::fs::create_dir_all(spec.dir.join("traces"))?;
         }
-        let mut nodes = Vec::new();
-        for id in 1..=n {
-            // Node `id` listens on its own address and reaches every other
-            // node through the relay of that link.
-            let peers: Vec<String> = (1..=n)
-                .map(|p| {
-                    let a = if p == id {
-                        peer_addr[&p]
-                    } else {
-                        relays[&(id, p)].addr
-                    };
-                    format!("{p}={a}")
-                })
-                .collect();
-            let mut args: Vec<OsString> = vec![
-                "node".into(),
-                "--id".into(),
-                id.to_string().into(),
-                "--peers".into(),
-                peers.join(",").into(),
-                "--client-addr".into(),
-                client_addr[&id].clone().into(),
-                "--client-peers".into(),
-                client_peers.join(",").into(),
-                "--data-dir".into(),
-                spec.dir.join("data").join(format!("node-{id}")).into(),
-                "--tick-ms".into(),
-                spec.tick_ms.to_string().into(),
-                "--log".into(),
-                "info".into(),
-            ];
-            if spec.trace {
-                args.push("--trace".into());
-                args.push(
-                    spec.dir
-                        .join("traces")
-                        .join(format!("node-{id}.ndjson"))
-                        .into(),
-                );
+        let data = |id: u64| spec.dir.join("data").join(format!("node-{id}"));
+        let (links, all_args) = match spec.target {
+            Target::Raftkv => {
+                let mut relays = BTreeMap::new();
+                for from in 1..=n {
+                    for to in (1..=n).filter(|&t| t != from) {
+                        let relay = Relay::start(peer_addr[&to])
+                            .with_context(|| format!("cannot start the relay {from} -> {to}"))?;
+                        relays.insert((from, to), relay);
+                    }
+                }
+                let args = (1..=n)
+                    .map(|id| raftkv_args(spec, id, &peer_addr, &client_addr, &relays, &data(id)))
+                    .collect::<Vec<_>>();
+                (Links::PerLink(relays), args)
             }
-            if let Some(bug) = &spec.node_bug {
-                args.push("--bug".into());
-                args.push(bug.into());
+            Target::Etcd => {
+                let owners: etcd::Owners = Default::default();
+                let relays = etcd::Relays::start(&peer_addr, owners.clone())
+                    .context("cannot start the relays")?;
+                let args = (1..=n)
+                    .map(|id| {
+                        etcd::member_args(
+                            id,
+                            peer_addr[&id],
+                            &client_addr[&id],
+                            &relays.addrs,
+                            &data(id),
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                (Links::Etcd(relays, owners), args)
             }
-            nodes.push(NodeProc {
+        };
+        let nodes = all_args
+            .into_iter()
+            .zip(1..=n)
+            .map(|(args, id)| NodeProc {
                 id,
                 client_addr: client_addr[&id].clone(),
                 args,
@@ -135,9 +133,14 @@ impl Cluster {
                 child: None,
                 paused: false,
                 unexpected_exits: Vec::new(),
-            });
-        }
-        let mut cluster = Cluster { nodes, relays, exe };
+            })
+            .collect();
+        let mut cluster = Cluster {
+            target: spec.target,
+            nodes,
+            links,
+            exe,
+        };
         for i in 0..cluster.nodes.len() {
             cluster.start_node(i)?;
         }
@@ -164,6 +167,12 @@ impl Cluster {
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start node {}", node.id))?;
+        if let Links::Etcd(_, owners) = &self.links {
+            owners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(child.id(), node.id);
+        }
         node.child = Some(child);
         node.paused = false;
         Ok(())
@@ -214,16 +223,23 @@ impl Cluster {
         }
     }
 
+    /// Cuts the messages `from` sends to `to`.
     pub fn cut(&self, from: u64, to: u64) {
-        if let Some(r) = self.relays.get(&(from, to)) {
-            r.cut();
+        match &self.links {
+            Links::PerLink(relays) => {
+                if let Some(r) = relays.get(&(from, to)) {
+                    r.cut();
+                }
+            }
+            Links::Etcd(relays, _) => relays.cut(from, to),
         }
     }
 
     /// Every link open, every node running and resumed.
     pub fn heal_all(&mut self) -> Result<()> {
-        for r in self.relays.values() {
-            r.heal();
+        match &self.links {
+            Links::PerLink(relays) => relays.values().for_each(Relay::heal),
+            Links::Etcd(relays, _) => relays.heal(),
         }
         for id in 1..=self.nodes.len() as u64 {
             self.resume(id);
@@ -256,7 +272,14 @@ impl Cluster {
         if node.child.is_none() || node.paused {
             return None;
         }
-        status_of(&node.client_addr)
+        match self.target {
+            Target::Raftkv => status_of(&node.client_addr),
+            Target::Etcd => etcd::status(&node.client_addr).map(|(leads, term)| Status {
+                id,
+                role: if leads { "leader" } else { "follower" }.to_string(),
+                term,
+            }),
+        }
     }
 
     /// The node that says it leads in the highest term, if any.
@@ -330,13 +353,83 @@ pub fn status_of(addr: &str) -> Option<Status> {
     serde_json::from_slice(&r.body).ok()
 }
 
-/// Lines of a node log that show a panic or a fatal error.
-pub fn log_alarms(log: &Path) -> Vec<String> {
+/// Lines of a node log that show a panic or an error: raftkv's `ERROR`
+/// lines and Rust panics; etcd's (zap) `panic` and `fatal` levels and Go
+/// panics (etcd logs network trouble during faults as warnings and errors
+/// of its own peers, which are expected here).
+pub fn log_alarms(log: &Path, target: Target) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(log) else {
         return Vec::new();
     };
+    let alarm = |l: &str| match target {
+        Target::Raftkv => l.contains("panicked at") || l.contains("ERROR"),
+        Target::Etcd => {
+            l.contains("\"level\":\"panic\"")
+                || l.contains("\"level\":\"fatal\"")
+                || l.starts_with("panic:")
+                || l.starts_with("fatal error:")
+        }
+    };
     text.lines()
-        .filter(|l| l.contains("panicked at") || l.contains("ERROR"))
+        .filter(|l| alarm(l))
         .map(|l| l.chars().take(300).collect())
         .collect()
+}
+
+/// The arguments of raftkv node `id`: it listens on its own peer address
+/// and reaches every other node through the relay of that link.
+fn raftkv_args(
+    spec: &Spec,
+    id: u64,
+    peer_addr: &BTreeMap<u64, SocketAddr>,
+    client_addr: &BTreeMap<u64, String>,
+    relays: &BTreeMap<(u64, u64), Relay>,
+    data: &Path,
+) -> Vec<OsString> {
+    let n = spec.nodes;
+    let peers: Vec<String> = (1..=n)
+        .map(|p| {
+            let a = if p == id {
+                peer_addr[&p]
+            } else {
+                relays[&(id, p)].addr
+            };
+            format!("{p}={a}")
+        })
+        .collect();
+    let client_peers: Vec<String> = client_addr
+        .iter()
+        .map(|(id, a)| format!("{id}={a}"))
+        .collect();
+    let mut args: Vec<OsString> = vec![
+        "node".into(),
+        "--id".into(),
+        id.to_string().into(),
+        "--peers".into(),
+        peers.join(",").into(),
+        "--client-addr".into(),
+        client_addr[&id].clone().into(),
+        "--client-peers".into(),
+        client_peers.join(",").into(),
+        "--data-dir".into(),
+        data.into(),
+        "--tick-ms".into(),
+        spec.tick_ms.to_string().into(),
+        "--log".into(),
+        "info".into(),
+    ];
+    if spec.trace {
+        args.push("--trace".into());
+        args.push(
+            spec.dir
+                .join("traces")
+                .join(format!("node-{id}.ndjson"))
+                .into(),
+        );
+    }
+    if let Some(bug) = &spec.node_bug {
+        args.push("--bug".into());
+        args.push(bug.into());
+    }
+    args
 }

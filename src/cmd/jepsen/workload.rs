@@ -12,7 +12,44 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use raft_trace::{ClientEvent, Header, Invoke, Observes, Op, Return, Status, TraceWriter};
-use raftkv::node::client::{Client, ClientError, Outcome as KvOutcome};
+use raftkv::node::client::{Client, Outcome as KvOutcome};
+
+/// Why an operation has no answer.
+#[derive(Debug)]
+pub enum OpError {
+    /// The request never reached a node: it certainly did not happen.
+    NotSent(String),
+    /// It may have happened.
+    Unknown(String),
+}
+
+/// A store's client, as the workers drive it.
+pub trait KvOps: Send {
+    /// Whether a request can be sent now (a connection to some node is
+    /// open). A worker invokes nothing while this is false, so that an
+    /// operation that could never have been sent does not enter the
+    /// history.
+    fn ready(&mut self) -> bool {
+        true
+    }
+    fn get(&mut self, key: &str) -> Result<KvOutcome, OpError>;
+    fn put(&mut self, key: &str, value: &str) -> Result<KvOutcome, OpError>;
+    fn cas(&mut self, key: &str, from: Option<&str>, to: &str) -> Result<KvOutcome, OpError>;
+}
+
+/// raftkv's own client: leader discovery, and retries that keep the
+/// session's request number (at most once), so any error is `Unknown`.
+impl KvOps for Client {
+    fn get(&mut self, key: &str) -> Result<KvOutcome, OpError> {
+        Client::get(self, key).map_err(|e| OpError::Unknown(short(&e.to_string())))
+    }
+    fn put(&mut self, key: &str, value: &str) -> Result<KvOutcome, OpError> {
+        Client::put(self, key, value).map_err(|e| OpError::Unknown(short(&e.to_string())))
+    }
+    fn cas(&mut self, key: &str, from: Option<&str>, to: &str) -> Result<KvOutcome, OpError> {
+        Client::cas(self, key, from, to).map_err(|e| OpError::Unknown(short(&e.to_string())))
+    }
+}
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -77,6 +114,7 @@ impl Recorder {
 /// What the workers do.
 #[derive(Clone)]
 pub struct Workload {
+    pub target: super::Target,
     pub endpoints: Vec<String>,
     pub keys: u64,
     pub op_timeout: Duration,
@@ -92,7 +130,7 @@ fn key_name(k: u64) -> String {
 /// request numbers, and the node it was bound to.
 struct Session {
     id: u64,
-    client: Client,
+    client: Box<dyn KvOps>,
     req: u64,
     node: u64,
 }
@@ -104,9 +142,17 @@ impl Workload {
         let n = self.endpoints.len();
         let mut endpoints = self.endpoints.clone();
         endpoints.rotate_left(worker % n);
-        let mut client = Client::new(endpoints);
-        client.deadline = self.op_timeout;
-        client.request_timeout = self.op_timeout;
+        let client: Box<dyn KvOps> = match self.target {
+            super::Target::Raftkv => {
+                let mut c = Client::new(endpoints);
+                c.deadline = self.op_timeout;
+                c.request_timeout = self.op_timeout;
+                Box::new(c)
+            }
+            super::Target::Etcd => {
+                Box::new(super::etcd::EtcdClient::new(endpoints, self.op_timeout))
+            }
+        };
         Session {
             id: rec.new_client(),
             client,
@@ -127,6 +173,10 @@ impl Workload {
         let mut s = self.session(rec, worker);
         let mut seen: Vec<Option<String>> = vec![None; self.keys as usize];
         while !stop.load(Ordering::SeqCst) {
+            if !s.client.ready() {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             let k = rng.random_range(0..self.keys);
             s.req += 1;
             let value = format!("{}-{}", s.id, s.req);
@@ -185,8 +235,9 @@ impl Workload {
             Op::Read { key } => s.client.get(key),
             Op::Write { key, value } => s.client.put(key, value),
             Op::Cas { key, from, to } => s.client.cas(key, from.as_deref(), to),
-            Op::Delete { key } => s.client.delete(key),
-            Op::Append { .. } => unreachable!("the workload does not append"),
+            Op::Delete { .. } | Op::Append { .. } => {
+                unreachable!("the workload only reads, writes and cas")
+            }
         };
         let is_read = matches!(op, Op::Read { .. });
         let (status, value, error) = match result {
@@ -220,9 +271,17 @@ impl Workload {
                 None,
                 Some(format!("unexpected reply {other:?}")),
             ),
-            // A read that did not complete changed nothing.
-            Err(e) if is_read => (Status::Fail, None, Some(short(&e))),
-            Err(e) => (Status::Info, None, Some(short(&e))),
+            // A read that did not complete changed nothing; nor did a
+            // request that reached no node. But a failed cas tells the
+            // checker that the key did not hold `from` (its precondition
+            // was evaluated), which a cas that was never sent does not
+            // say: it can only be `info`.
+            Err(OpError::NotSent(e)) if !matches!(op, Op::Cas { .. }) => {
+                (Status::Fail, None, Some(short(&e)))
+            }
+            Err(OpError::NotSent(e)) => (Status::Info, None, Some(short(&e))),
+            Err(OpError::Unknown(e)) if is_read => (Status::Fail, None, Some(short(&e))),
+            Err(OpError::Unknown(e)) => (Status::Info, None, Some(short(&e))),
         };
         rec.record(ClientEvent::Return(Return {
             client: s.id,
@@ -236,7 +295,6 @@ impl Workload {
     }
 }
 
-fn short(e: &ClientError) -> String {
-    let s = e.to_string();
+fn short(s: &str) -> String {
     s.chars().take(200).collect()
 }
