@@ -11,13 +11,14 @@ cargo fmt --all -- --check
 echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# The etcd target of `raftcheck jepsen` is tested against Debian's etcd 3.4.
-if ! command -v etcd >/dev/null; then
-    echo "== installing etcd-server (Debian) for the jepsen etcd test"
+# The etcd target of `raftcheck jepsen` is tested against Debian's etcd 3.4,
+# and its HTML report is rendered in Debian's headless Chromium.
+if ! command -v etcd >/dev/null || [ ! -x /usr/bin/chromium ]; then
+    echo "== installing etcd-server and chromium (Debian) for the jepsen tests"
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server chromium >/dev/null
 fi
 
 echo "== cargo test"

@@ -63,6 +63,7 @@ fn a_fault_run_is_linearizable_and_reported_and_a_corrupted_history_is_not() {
         "the report shows no band for {first}"
     );
     assert!(report.contains("<circle"), "no latency points");
+    screenshot_shows_bands_and_points(&dir.join("report.html"), &tmp.path().join("shot.png"));
 
     // The stored run checks the same again.
     let again = raftcheck()
@@ -213,4 +214,64 @@ fn etcd_fault_run_is_linearizable_or_refused_without_etcd() {
     // etcd's own logs are kept with the run.
     let log = std::fs::read_to_string(dir.join("node-1.log")).unwrap();
     assert!(log.contains("etcd"), "no etcd log");
+}
+
+/// Renders the report in headless Chromium (which CI installs) and looks
+/// at the pixels: fault bands in their colours, and latency points of
+/// successful operations. Without Chromium there is nothing to look with.
+fn screenshot_shows_bands_and_points(report: &Path, png_path: &Path) {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        eprintln!("no /usr/bin/chromium: the report screenshot is not checked");
+        return;
+    }
+    let profile = png_path.with_extension("profile");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1100,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png_path.display()))
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap();
+    assert!(png_path.exists(), "no screenshot: {}", text(&out));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    let near = |p: &[u8], c: [f64; 3]| (0..3).all(|i| (p[i] as f64 - c[i]).abs() <= 8.0);
+    // A band's colour at 80% over white; an ok point's green.
+    let band = |hex: u32| {
+        let c = [(hex >> 16) & 255, (hex >> 8) & 255, hex & 255];
+        c.map(|v| 0.8 * v as f64 + 0.2 * 255.0)
+    };
+    let bands = [0xc0392b, 0x8e44ad, 0x2980b9, 0xd35400, 0x16a085, 0x2c3e50].map(band);
+    let band_pixels = pixels
+        .iter()
+        .filter(|p| bands.iter().any(|&b| near(p, b)))
+        .count();
+    let green = [39.0, 174.0, 96.0];
+    let green_pixels = pixels.iter().filter(|p| near(p, green)).count();
+    assert!(
+        band_pixels > 500,
+        "no fault bands in the screenshot ({band_pixels} pixels)"
+    );
+    assert!(
+        green_pixels > 50,
+        "no latency points in the screenshot ({green_pixels} pixels)"
+    );
 }

@@ -100,8 +100,8 @@ pub fn page(run: &RunRecord, a: &Analysis) -> String {
     // Faults: y 10..50.
     let _ = write!(svg, r#"<text x="4" y="34" font-size="11">faults</text>"#);
     bands(&mut svg, a, &axis, 10.0, 40.0, true);
-    // Latency: y 70..330, log scale.
-    let (ly0, lh) = (70.0, 260.0);
+    // Latency: y 80..340, log scale.
+    let (ly0, lh) = (80.0, 260.0);
     let max_lat = a
         .points
         .iter()
@@ -124,8 +124,8 @@ pub fn page(run: &RunRecord, a: &Analysis) -> String {
     }
     let _ = write!(
         svg,
-        r#"<text x="4" y="{}" font-size="11">latency</text>"#,
-        ly0 - 4.0
+        r#"<text x="{LEFT}" y="{}" font-size="11">latency of each operation (log scale)</text>"#,
+        ly0 - 6.0
     );
     // Thin out the successful operations of long runs; keep every other.
     let ok_total = a.points.iter().filter(|p| p.status == Status::Ok).count();
@@ -160,8 +160,8 @@ pub fn page(run: &RunRecord, a: &Analysis) -> String {
             }
         }
     }
-    // Throughput: y 360..480, ok operations per second.
-    let (ty0, th) = (360.0, 120.0);
+    // Throughput: y 375..495, operations per second.
+    let (ty0, th) = (375.0, 120.0);
     let buckets = (a.end_ms / 1e3).ceil().max(1.0) as usize;
     let mut ok = vec![0u64; buckets];
     let mut bad = vec![0u64; buckets];
@@ -198,8 +198,8 @@ pub fn page(run: &RunRecord, a: &Analysis) -> String {
     }
     let _ = write!(
         svg,
-        r#"<text x="4" y="{}" font-size="11">ops/s</text><text x="{}" y="{}" font-size="10" text-anchor="end">{peak}</text>"#,
-        ty0 - 4.0,
+        r#"<text x="{LEFT}" y="{}" font-size="11">operations per second: ok (green), fail or info (red)</text><text x="{}" y="{}" font-size="10" text-anchor="end">{peak}</text>"#,
+        ty0 - 6.0,
         LEFT - 4.0,
         ty0 + 8.0
     );
