@@ -25,6 +25,7 @@ pub struct Spec {
     pub dir: PathBuf,
     pub tick_ms: u64,
     pub trace: bool,
+    pub compact_every: u64,
     pub node_bug: Option<String>,
 }
 
@@ -415,6 +416,8 @@ fn raftkv_args(
         data.into(),
         "--tick-ms".into(),
         spec.tick_ms.to_string().into(),
+        "--compact-every".into(),
+        spec.compact_every.to_string().into(),
         "--log".into(),
         "info".into(),
     ];

@@ -88,6 +88,11 @@ pub struct Args {
     /// The nodes write raft-trace/1 traces, validated at the end.
     #[arg(long)]
     trace: bool,
+    /// raftkv nodes snapshot and compact their logs every this many applied
+    /// entries (short logs keep the trace replay fast, and exercise
+    /// snapshots and their installation on lagging nodes).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    compact_every: u64,
     /// Start the nodes with a planted bug (see `raftcheck node --help`), to
     /// see the experiment catch it.
     #[arg(long, value_name = "NAME")]
@@ -146,6 +151,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         dir: dir.clone(),
         tick_ms: args.tick_ms,
         trace: args.trace,
+        compact_every: args.compact_every,
         node_bug: args.node_bug.map(|b| b.name().to_string()),
     };
     let mut cluster = Cluster::start(&spec)?;
