@@ -200,6 +200,38 @@ fn a_timeout_is_inconclusive() {
     assert_eq!(json_of(&out.stdout)["verdict"], "inconclusive");
 }
 
+/// A search cut short proves nothing: its properties read "ok so far",
+/// never "holds", and the output says why.
+#[test]
+fn a_timeout_never_says_holds() {
+    let out = raftcheck()
+        .args([
+            "check",
+            "--clients",
+            "2",
+            "--ops",
+            "3",
+            "--max-term",
+            "3",
+            "--max-log",
+            "3",
+            "--timeout",
+            "0.3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text.split("Summary:").nth(1).expect("a summary");
+    assert!(
+        summary.contains("ok so far always    Election Safety"),
+        "{text}"
+    );
+    assert!(!summary.contains("holds"), "{text}");
+    assert!(text.contains("not a proof"), "{text}");
+    assert!(text.contains("verdict: inconclusive"), "{text}");
+}
+
 #[test]
 fn bad_flags_exit_2() {
     for args in [

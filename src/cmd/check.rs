@@ -246,6 +246,18 @@ struct Summary {
     outcome: Outcome,
     verdict: &'static str,
     vacuous: Vec<&'static str>,
+    /// Every run explored its whole state space.
+    exhaustive: bool,
+}
+
+/// How a property's status reads to a person: a property that holds in a
+/// search that was cut short holds only "so far".
+fn status_word(status: Status, exhaustive: bool) -> &'static str {
+    match status {
+        Status::Holds if !exhaustive => "ok so far",
+        Status::Holds => "holds",
+        s => s.name(),
+    }
 }
 
 fn summarize(results: &[(SuiteEntry, RunResult)]) -> Summary {
@@ -300,6 +312,7 @@ fn summarize(results: &[(SuiteEntry, RunResult)]) -> Summary {
         outcome,
         verdict,
         vacuous,
+        exhaustive,
     }
 }
 
@@ -324,13 +337,14 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
     }
     for p in &r.properties {
         let mark = match p.status {
-            Status::Holds => "ok      ",
-            Status::Reached => "reached ",
+            Status::Holds if !r.exhaustive => "ok so far",
+            Status::Holds => "ok",
+            Status::Reached => "reached",
             Status::Violated => "VIOLATED",
             Status::Unreached => "unreached",
         };
         outln!(
-            "  {mark} {:<9} {}",
+            "  {mark:<9} {:<9} {}",
             expectation_name(&p.expectation),
             p.name
         )?;
@@ -377,7 +391,26 @@ fn walks_line(sim: &SimulationRun) -> String {
 fn print_summary(s: &Summary) -> Result<()> {
     outln!("Summary:")?;
     for m in &s.merged {
-        outln!("  {:<9} {:<9} {}", m.status.name(), m.expectation, m.name)?;
+        outln!(
+            "  {:<9} {:<9} {}",
+            status_word(m.status, s.exhaustive),
+            m.expectation,
+            m.name
+        )?;
+    }
+    if !s.exhaustive && s.merged.iter().any(|m| m.status == Status::Holds) {
+        outln!(
+            "ok so far: no violation in the states explored, but the search did not \
+             exhaust the state space (a --timeout, a budget or --strategy simulation): \
+             not a proof"
+        )?;
+    }
+    let unreached = s.merged.iter().any(|m| m.status == Status::Unreached);
+    if unreached && s.vacuous.is_empty() {
+        outln!(
+            "unreached: no state explored satisfied this \"sometimes\" property; the \
+             search did not exhaust the state space, so the bounds may still reach it"
+        )?;
     }
     if !s.vacuous.is_empty() {
         outln!(
