@@ -23,6 +23,7 @@
 //! timeout differs from the one it set last.
 
 mod disk;
+pub mod explain;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use disk::{Disk, Write};
+use explain::{explain, Call, LogView, Obs, Start};
 
 /// The frontier budget raft-rs runs need: a follower answers an
 /// AppendEntries below its commit index either Figure 2's way or raft-rs's
@@ -175,47 +177,75 @@ impl node::Implementation for RaftRs {
     }
 }
 
-/// What the adapter compares before and after a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Obs {
-    term: u64,
-    vote: Option<u64>,
-    role: rt::Role,
-    leader: u64,
-    commit: u64,
-    last_index: u64,
-    last_term: u64,
-    snap_index: u64,
-    snap_term: u64,
-    /// A leader's snapshot restored in memory, not yet handed out.
-    unstable_snap: Option<(u64, u64)>,
+/// Gives raft-rs messages their `raft-trace/1` form, numbering them from
+/// `next_msg`. `handling` is the message the sender was handling when it
+/// produced them.
+pub fn translate(
+    next_msg: &mut u64,
+    msgs: Vec<eraftpb::Message>,
+    handling: Option<(MessageType, bool)>,
+) -> Vec<Msg> {
+    msgs.into_iter()
+        .map(|raw| {
+            *next_msg += 1;
+            let mut trace = rt::Message::new(
+                *next_msg,
+                raw.from,
+                raw.to,
+                raw.term,
+                rpc_of(&raw, handling),
+            );
+            let vote_type = matches!(
+                raw.get_msg_type(),
+                MessageType::MsgRequestVote
+                    | MessageType::MsgRequestVoteResponse
+                    | MessageType::MsgRequestPreVote
+                    | MessageType::MsgRequestPreVoteResponse
+            );
+            if vote_type && (raw.commit != 0 || raw.commit_term != 0) {
+                trace.commit = Some(raw.commit);
+                trace.commit_term = Some(raw.commit_term);
+            }
+            Msg { raw, trace }
+        })
+        .collect()
 }
 
-impl Obs {
-    fn post(&self) -> rt::PostState {
-        rt::PostState {
-            term: Some(self.term),
-            vote: Some(self.vote),
-            role: Some(self.role),
-            leader: None,
-            commit: Some(self.commit),
-            applied: None,
-            last_index: Some(self.last_index),
-            last_term: Some(self.last_term),
-            snapshot_index: Some(self.snap_index),
-            snapshot_term: Some(self.snap_term),
-        }
+/// What a message means to the simulator's checks.
+pub fn envelope(m: &Msg) -> Envelope {
+    Envelope {
+        term: m.trace.term,
+        prospective: matches!(
+            m.trace.rpc,
+            rt::Rpc::PreVote { .. } | rt::Rpc::PreVoteReply { granted: true }
+        ),
+        grants_vote: matches!(m.trace.rpc, rt::Rpc::RequestVoteReply { granted: true }),
+        acknowledges: match m.trace.rpc {
+            rt::Rpc::AppendEntriesReply {
+                success: true,
+                match_index,
+                ..
+            } => match_index,
+            _ => None,
+        },
     }
 }
 
-/// What a call to raft-rs started with.
-enum Start {
-    Tick,
-    /// A message from a peer (its type, and whether its term was below the
-    /// node's).
-    Receive(MessageType, bool),
-    /// A client proposal, a read, or Ready handling: no event of its own.
-    Internal,
+/// A raft-rs node's log, as the explanation of a call reads it.
+struct RawLog<'a>(&'a RawNode<Disk>);
+
+impl LogView for RawLog<'_> {
+    fn term_at(&self, index: u64) -> u64 {
+        self.0.raft.raft_log.term(index).unwrap_or(0)
+    }
+
+    fn entries(&self, from: u64, to: u64) -> Vec<Entry> {
+        self.0
+            .raft
+            .raft_log
+            .slice(from, to + 1, None, GetEntriesContext::empty(false))
+            .expect("entries the log holds")
+    }
 }
 
 /// One raft-rs node in the simulated cluster.
@@ -257,17 +287,17 @@ fn role_of(r: StateRole) -> rt::Role {
 }
 
 /// A read's context as raft-rs carries it (bytes) and as the trace does.
-fn ctx_bytes(ctx: u64) -> Vec<u8> {
+pub fn ctx_bytes(ctx: u64) -> Vec<u8> {
     ctx.to_be_bytes().to_vec()
 }
 
-fn ctx_number(b: &[u8]) -> Option<u64> {
+pub fn ctx_number(b: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes)
 }
 
 /// An entry's contents: raft-rs's empty entry is the new leader's no-op;
 /// a client command is its `raft-trace/1` data, as JSON.
-fn entry_data(e: &Entry) -> rt::EntryData {
+pub fn entry_data(e: &Entry) -> rt::EntryData {
     if e.data.is_empty() {
         rt::EntryData::Noop
     } else {
@@ -275,7 +305,7 @@ fn entry_data(e: &Entry) -> rt::EntryData {
     }
 }
 
-fn trace_entries(es: &[Entry]) -> Vec<rt::Entry> {
+pub fn trace_entries(es: &[Entry]) -> Vec<rt::Entry> {
     es.iter()
         .map(|e| rt::Entry {
             term: e.term,
@@ -285,7 +315,7 @@ fn trace_entries(es: &[Entry]) -> Vec<rt::Entry> {
 }
 
 /// The entry as raftkv's state machine applies it.
-fn core_entry(e: &Entry) -> raftkv::core::Entry {
+pub fn core_entry(e: &Entry) -> raftkv::core::Entry {
     let payload = match entry_data(e) {
         rt::EntryData::Command { client, req, op } => {
             Payload::Command(Arc::new(Command { client, req, op }))
@@ -303,7 +333,7 @@ fn core_entry(e: &Entry) -> raftkv::core::Entry {
 /// the sender was handling when raft-rs produced it (its type, and whether
 /// its term was below the sender's), which tells what a
 /// `MsgAppendResponse` answers.
-fn rpc_of(m: &eraftpb::Message, handling: Option<(MessageType, bool)>) -> rt::Rpc {
+pub fn rpc_of(m: &eraftpb::Message, handling: Option<(MessageType, bool)>) -> rt::Rpc {
     use MessageType as T;
     match m.get_msg_type() {
         T::MsgAppend => rt::Rpc::AppendEntries {
@@ -501,48 +531,11 @@ impl RaftRsNode {
     }
 
     fn term_at(&self, index: u64) -> u64 {
-        self.raw.raft.raft_log.term(index).unwrap_or(0)
+        RawLog(&self.raw).term_at(index)
     }
 
     fn log_entries(&self, from: u64, to: u64) -> Vec<Entry> {
-        self.raw
-            .raft
-            .raft_log
-            .slice(from, to + 1, None, GetEntriesContext::empty(false))
-            .expect("entries the log holds")
-    }
-
-    /// Translates raft-rs messages and queues them until the current Ready
-    /// is durable.
-    fn translate(
-        &mut self,
-        msgs: Vec<eraftpb::Message>,
-        handling: Option<(MessageType, bool)>,
-    ) -> Vec<Msg> {
-        msgs.into_iter()
-            .map(|raw| {
-                self.next_msg += 1;
-                let mut trace = rt::Message::new(
-                    self.next_msg,
-                    raw.from,
-                    raw.to,
-                    raw.term,
-                    rpc_of(&raw, handling),
-                );
-                let vote_type = matches!(
-                    raw.get_msg_type(),
-                    MessageType::MsgRequestVote
-                        | MessageType::MsgRequestVoteResponse
-                        | MessageType::MsgRequestPreVote
-                        | MessageType::MsgRequestPreVoteResponse
-                );
-                if vote_type && (raw.commit != 0 || raw.commit_term != 0) {
-                    trace.commit = Some(raw.commit);
-                    trace.commit_term = Some(raw.commit_term);
-                }
-                Msg { raw, trace }
-            })
-            .collect()
+        RawLog(&self.raw).entries(from, to)
     }
 
     /// Calls raft-rs (`f`) and writes the events that explain what the call
@@ -559,143 +552,25 @@ impl RaftRsNode {
         let new_msgs: Vec<eraftpb::Message> = self.raw.raft.msgs[self.seen..].to_vec();
         self.seen = self.raw.raft.msgs.len();
 
-        let mut post = before;
-        // The election timer fired: a (pre-)campaign started.
-        let campaign = new_msgs.iter().any(|m| {
-            matches!(
-                m.get_msg_type(),
-                MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
-            )
-        });
-        let mut election_timeout = false;
-        if let Start::Tick = start {
-            if before.role != rt::Role::Leader
-                && (after.role != before.role || after.term != before.term || campaign)
-            {
-                election_timeout = true;
-                self.record(
-                    rt::Event::Timeout(rt::Timeout {
-                        timer: rt::TimerKind::Election,
-                    }),
-                    before.post(),
-                );
-            }
-        }
-        if after.role != before.role || election_timeout {
-            use rt::Role as R;
-            let reason = if after.term > before.term && after.role == R::Follower {
-                rt::RoleReason::HigherTerm
-            } else {
-                match (before.role, after.role) {
-                    (R::PreCandidate, R::Candidate) if !election_timeout => {
-                        rt::RoleReason::PreVoteWon
-                    }
-                    (_, R::Candidate | R::PreCandidate) => rt::RoleReason::ElectionTimeout,
-                    (R::Candidate, R::Leader) => rt::RoleReason::WonElection,
-                    (R::Leader, R::Follower) => rt::RoleReason::CheckQuorum,
-                    (R::Candidate | R::PreCandidate, R::Follower) => match start {
-                        Start::Receive(
-                            MessageType::MsgAppend
-                            | MessageType::MsgHeartbeat
-                            | MessageType::MsgSnapshot,
-                            _,
-                        ) => rt::RoleReason::LeaderDiscovered,
-                        _ => rt::RoleReason::LostElection,
-                    },
-                    _ => rt::RoleReason::Other,
-                }
-            };
-            post.term = after.term;
-            post.role = after.role;
-            post.leader = after.leader;
-            // Stepping down to a higher term forgets the vote; a vote granted
-            // in the same step shows in the events that follow.
-            post.vote = if reason == rt::RoleReason::HigherTerm {
-                None
-            } else {
-                after.vote
-            };
-            let role = rt::RoleChange {
-                role: after.role,
-                term: after.term,
-                reason,
-            };
-            self.record(rt::Event::Role(role), post.post());
-        }
-        post.term = after.term;
-        post.role = after.role;
-        post.vote = after.vote;
-        post.leader = after.leader;
-
-        if let Some((index, term)) = after
-            .unstable_snap
-            .filter(|_| after.unstable_snap != before.unstable_snap)
-        {
-            post = after;
-            self.record(
-                rt::Event::Install(rt::SnapshotEvent { index, term }),
-                post.post(),
-            );
-        } else {
-            // Where the log stopped agreeing with what it held.
-            let diverged = (lo..=before.last_index)
-                .find(|&i| i > after.last_index || self.term_at(i) != old_terms[(i - lo) as usize]);
-            if let Some(from) = diverged {
-                post.last_index = from - 1;
-                post.last_term = if from > lo {
-                    old_terms[(from - 1 - lo) as usize]
-                } else {
-                    self.term_at(from - 1)
-                };
-                self.record(rt::Event::Truncate(rt::Truncate { from }), post.post());
-            }
-            let first_new = diverged.unwrap_or(before.last_index + 1);
-            if after.last_index >= first_new {
-                let es = self.log_entries(first_new, after.last_index);
-                post.last_index = after.last_index;
-                post.last_term = after.last_term;
-                self.record(
-                    rt::Event::Append(rt::Append {
-                        index: first_new,
-                        entries: Some(trace_entries(&es)),
-                        entry_count: None,
-                    }),
-                    post.post(),
-                );
-            }
-            if after.commit > before.commit {
-                post = after;
-                self.record(
-                    rt::Event::Commit(rt::Commit {
-                        index: after.commit,
-                    }),
-                    post.post(),
-                );
-            }
-        }
-        debug_assert_eq!(
-            (post.last_index, post.commit),
-            (after.last_index, after.commit),
-            "events explain the change"
-        );
-        let reads: Vec<raft::ReadState> = self.raw.raft.read_states[reads_before..].to_vec();
-        for rs in reads {
-            self.record(
-                rt::Event::Read(rt::Read {
-                    index: rs.index,
-                    via: rt::ReadVia::ReadIndex,
-                    context: ctx_number(&rs.request_ctx),
-                    client: None,
-                    req: None,
-                }),
-                after.post(),
-            );
-        }
-        let handling = match start {
-            Start::Receive(t, stale) => Some((t, stale)),
-            _ => None,
+        let reads: Vec<(u64, Vec<u8>)> = self.raw.raft.read_states[reads_before..]
+            .iter()
+            .map(|rs| (rs.index, rs.request_ctx.clone()))
+            .collect();
+        let c = Call {
+            start,
+            before,
+            lo,
+            old_terms: &old_terms,
+            after,
+            new_msgs: &new_msgs,
+            reads: &reads,
         };
-        let msgs = self.translate(new_msgs, handling);
+        let (id, sink) = (self.id, &mut self.sink);
+        explain(&c, &RawLog(&self.raw), &mut |ev, post| {
+            sink.record(id, ev, post)
+        });
+        let handling = start.handling();
+        let msgs = translate(&mut self.next_msg, new_msgs, handling);
         self.outbox.extend(msgs);
         // raft-rs redrew its election timeout from thread_rng (see the crate
         // documentation): replace it with a seeded draw.
@@ -792,22 +667,7 @@ impl node::Node for RaftRsNode {
     type Disk = Disk;
 
     fn envelope(m: &Msg) -> Envelope {
-        Envelope {
-            term: m.trace.term,
-            prospective: matches!(
-                m.trace.rpc,
-                rt::Rpc::PreVote { .. } | rt::Rpc::PreVoteReply { granted: true }
-            ),
-            grants_vote: matches!(m.trace.rpc, rt::Rpc::RequestVoteReply { granted: true }),
-            acknowledges: match m.trace.rpc {
-                rt::Rpc::AppendEntriesReply {
-                    success: true,
-                    match_index,
-                    ..
-                } => match_index,
-                _ => None,
-            },
-        }
+        envelope(m)
     }
 
     fn tick(&mut self) {
@@ -932,7 +792,7 @@ impl node::Node for RaftRsNode {
         let committed = rd.take_committed_entries();
         self.apply(&committed, out);
         let mut light = self.call(Start::Internal, |raw| raw.advance_append(rd));
-        let msgs = self.translate(light.take_messages(), None);
+        let msgs = translate(&mut self.next_msg, light.take_messages(), None);
         for m in msgs {
             self.send(m, out);
         }
