@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use etcd_raft_adapter::EtcdRaft;
 use raft_model::check::Shard;
 use raft_rs_adapter::{HarnessBugs, RaftRs};
 use raft_sim::raftkv::RaftKv;
@@ -26,9 +27,12 @@ pub enum Impl {
     /// tikv/raft-rs 0.7 (crates.io `raft`), through adapters/raft-rs.
     #[value(name = "raft-rs")]
     RaftRs,
+    /// etcd's raft package 3.4 (Go), through adapters/etcd-raft's driver.
+    #[value(name = "etcd-raft")]
+    EtcdRaft,
 }
 
-/// Planted mistakes of the raft-rs harness (not of raft-rs).
+/// Planted mistakes of the raft-rs or etcd-raft harness (not of the library).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HarnessBug {
     /// A hard state granting a vote is written one Ready late, so the vote
@@ -99,10 +103,13 @@ pub struct Args {
     /// `lease-read`). Requires check-quorum. Off by default.
     #[arg(long)]
     lease_read: bool,
-    /// raft-rs only: run without log compaction (no snapshots).
+    /// raft-rs and etcd-raft only: run without log compaction (no snapshots).
     #[arg(long)]
     no_compaction: bool,
-    /// raft-rs only: plant a mistake in the harness.
+    /// etcd-raft only: the Go driver binary (built by adapters/etcd-raft/run.sh).
+    #[arg(long, value_name = "PATH", env = "RAFTCHECK_ETCD_RAFT_DRIVER")]
+    etcd_raft_driver: Option<PathBuf>,
+    /// raft-rs and etcd-raft only: plant a mistake in the harness.
     #[arg(long, value_enum)]
     harness_bug: Option<HarnessBug>,
     /// The most candidate model states conformance's replay keeps per node
@@ -140,8 +147,10 @@ fn reproduce(args: &Args, seed: u64) -> String {
         "raftcheck sim --seeds 1 --start-seed {seed} --nodes {} --steps {} --clients {} --faults {}",
         args.nodes, args.steps, args.clients, args.faults
     );
-    if args.implementation == Impl::RaftRs {
-        cmd.push_str(" --impl raft-rs");
+    match args.implementation {
+        Impl::RaftRs => cmd.push_str(" --impl raft-rs"),
+        Impl::EtcdRaft => cmd.push_str(" --impl etcd-raft"),
+        Impl::Raftkv => {}
     }
     if let Some(HarnessBug::LateHardState) = args.harness_bug {
         cmd.push_str(" --harness-bug late-hard-state");
@@ -195,7 +204,12 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         leader_transfer: args.leader_transfer,
         ..SimConfig::default()
     };
-    if args.implementation == Impl::RaftRs {
+    if args.implementation != Impl::Raftkv {
+        let name = if args.implementation == Impl::RaftRs {
+            "raft-rs"
+        } else {
+            "etcd-raft"
+        };
         for (on, flag) in [
             (args.bug.is_some(), "--bug (use --harness-bug)"),
             (args.no_lost_election, "--no-lost-election"),
@@ -203,16 +217,34 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             (args.lease_read, "--lease-read"),
         ] {
             if on {
-                anyhow::bail!("{flag} is not supported with --impl raft-rs");
+                anyhow::bail!("{flag} is not supported with --impl {name}");
             }
+        }
+        let bugs = HarnessBugs {
+            late_hard_state: args.harness_bug == Some(HarnessBug::LateHardState),
+        };
+        if args.implementation == Impl::EtcdRaft {
+            let driver = etcd_raft_adapter::locate(args.etcd_raft_driver.as_deref())?;
+            let imp = EtcdRaft {
+                driver,
+                pre_vote: !args.no_pre_vote,
+                check_quorum: !args.no_check_quorum,
+                compaction: !args.no_compaction,
+                bugs,
+            };
+            let cfg = SimConfig {
+                frontier_budget: args
+                    .frontier_budget
+                    .unwrap_or(etcd_raft_adapter::FRONTIER_BUDGET),
+                ..cfg
+            };
+            return drive(&args, &cfg, &imp, name, imp.features());
         }
         let imp = RaftRs {
             pre_vote: !args.no_pre_vote,
             check_quorum: !args.no_check_quorum,
             compaction: !args.no_compaction,
-            bugs: HarnessBugs {
-                late_hard_state: args.harness_bug == Some(HarnessBug::LateHardState),
-            },
+            bugs,
         };
         let cfg = SimConfig {
             frontier_budget: args
@@ -223,7 +255,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         return drive(&args, &cfg, &imp, "raft-rs", imp.features());
     }
     if args.no_compaction || args.harness_bug.is_some() {
-        anyhow::bail!("--no-compaction and --harness-bug need --impl raft-rs");
+        anyhow::bail!("--no-compaction and --harness-bug need --impl raft-rs or etcd-raft");
     }
     if let Some(b) = args.bug.filter(|b| Bug::NODE.contains(b)) {
         anyhow::bail!(

@@ -362,6 +362,10 @@ func (n *node) call(f func() error) *answer {
 			break
 		}
 	}
+	if after.Unstable != nil && (before.Unstable == nil || *before.Unstable != *after.Unstable) {
+		// A snapshot replaced the log: no entries to report.
+		firstNew = after.Last + 1
+	}
 	for i := firstNew; i <= after.Last; i++ {
 		e, ok := n.entry(i)
 		if !ok {
