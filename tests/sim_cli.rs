@@ -291,3 +291,25 @@ fn raft_rs_harness_bug_is_named_by_conformance() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn etcd_raft_without_its_driver_is_bad_usage_naming_the_build() {
+    raftcheck()
+        .env_remove("RAFTCHECK_ETCD_RAFT_DRIVER")
+        .args(["sim", "--impl", "etcd-raft", "--seeds", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--etcd-raft-driver"))
+        .stderr(predicate::str::contains("adapters/etcd-raft/run.sh"));
+    raftcheck()
+        .args(["sim", "--impl", "etcd-raft", "--seeds", "1"])
+        .args(["--etcd-raft-driver", "/nonexistent/etcdraftdriver"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/etcdraftdriver"));
+    raftcheck()
+        .args(["sim", "--impl", "raft-rs", "--seeds", "1"])
+        .args(["--harness-bug", "apply-before-commit"])
+        .assert()
+        .code(2);
+}

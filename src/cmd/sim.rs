@@ -38,6 +38,9 @@ pub enum HarnessBug {
     /// A hard state granting a vote is written one Ready late, so the vote
     /// leaves before it is durable.
     LateHardState,
+    /// etcd-raft only: the newest entry of a Ready is applied when it is the
+    /// next one to commit, before it is committed.
+    ApplyBeforeCommit,
 }
 
 #[derive(clap::Args)]
@@ -152,8 +155,13 @@ fn reproduce(args: &Args, seed: u64) -> String {
         Impl::EtcdRaft => cmd.push_str(" --impl etcd-raft"),
         Impl::Raftkv => {}
     }
-    if let Some(HarnessBug::LateHardState) = args.harness_bug {
-        cmd.push_str(" --harness-bug late-hard-state");
+    match args.harness_bug {
+        Some(HarnessBug::LateHardState) => cmd.push_str(" --harness-bug late-hard-state"),
+        Some(HarnessBug::ApplyBeforeCommit) => cmd.push_str(" --harness-bug apply-before-commit"),
+        None => {}
+    }
+    if let Some(d) = &args.etcd_raft_driver {
+        cmd.push_str(&format!(" --etcd-raft-driver {}", d.display()));
     }
     if let Some(b) = args.frontier_budget {
         cmd.push_str(&format!(" --frontier-budget {b}"));
@@ -220,9 +228,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 anyhow::bail!("{flag} is not supported with --impl {name}");
             }
         }
-        let bugs = HarnessBugs {
-            late_hard_state: args.harness_bug == Some(HarnessBug::LateHardState),
-        };
+        let late_hard_state = args.harness_bug == Some(HarnessBug::LateHardState);
         if args.implementation == Impl::EtcdRaft {
             let driver = etcd_raft_adapter::locate(args.etcd_raft_driver.as_deref())?;
             let imp = EtcdRaft {
@@ -230,7 +236,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                 pre_vote: !args.no_pre_vote,
                 check_quorum: !args.no_check_quorum,
                 compaction: !args.no_compaction,
-                bugs,
+                bugs: etcd_raft_adapter::HarnessBugs {
+                    late_hard_state,
+                    apply_before_commit: args.harness_bug == Some(HarnessBug::ApplyBeforeCommit),
+                },
             };
             let cfg = SimConfig {
                 frontier_budget: args
@@ -240,11 +249,14 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             };
             return drive(&args, &cfg, &imp, name, imp.features());
         }
+        if args.harness_bug == Some(HarnessBug::ApplyBeforeCommit) {
+            anyhow::bail!("--harness-bug apply-before-commit needs --impl etcd-raft");
+        }
         let imp = RaftRs {
             pre_vote: !args.no_pre_vote,
             check_quorum: !args.no_check_quorum,
             compaction: !args.no_compaction,
-            bugs,
+            bugs: HarnessBugs { late_hard_state },
         };
         let cfg = SimConfig {
             frontier_budget: args

@@ -21,9 +21,7 @@ use std::path::PathBuf;
 
 use raft::eraftpb::{self, ConfState, Entry, HardState, MessageType, Snapshot};
 use raft_rs_adapter::explain::{explain, Call, LogView, Obs, Start};
-use raft_rs_adapter::{
-    core_entry, ctx_bytes, ctx_number, envelope, translate, Disk, HarnessBugs, Msg, Write,
-};
+use raft_rs_adapter::{core_entry, ctx_bytes, ctx_number, envelope, translate, Disk, Msg, Write};
 use raft_sim::node::{self, Answer, Envelope, Output, Request, Response, Setup, Status};
 use raft_sim::service::{digest, KvService, SESSION_CAPACITY};
 use raft_sim::NodeId;
@@ -40,6 +38,17 @@ pub use driver::{locate, DriverError, BUILD_HINT, DRIVER_ENV};
 /// AppendEntries below its commit index with its commit index
 /// (`stale-append-reply`), and only the reply tells which way it went.
 pub const FRONTIER_BUDGET: usize = raft_rs_adapter::FRONTIER_BUDGET;
+
+/// Mistakes a harness can make, planted to show the checks catch them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HarnessBugs {
+    /// The harness writes a Ready's hard state that grants a vote to
+    /// another node one Ready late, so the vote leaves before it is durable.
+    pub late_hard_state: bool,
+    /// The harness applies a Ready's newest entry when it is the one just
+    /// above the commit index, before it is committed.
+    pub apply_before_commit: bool,
+}
 
 /// etcd raft with the options the simulator runs it with.
 #[derive(Debug, Clone)]
@@ -213,7 +222,7 @@ pub struct EtcdNode {
     /// Read states reported by calls, not yet taken by a Ready.
     reads: Vec<(u64, Vec<u8>)>,
     /// The Ready handed to the simulator: its write, committed entries and
-    /// read states.
+    /// read states (its new entries are in the write).
     handed: Option<(Write, Vec<Entry>, Vec<(u64, Vec<u8>)>)>,
     /// Planted bug `late_hard_state`: the hard state not yet written.
     deferred_hs: Option<HardState>,
@@ -427,7 +436,9 @@ impl EtcdNode {
     /// Log compaction: a snapshot every `snapshot_every` applied entries,
     /// taken at once in memory and written to disk with the next Ready.
     fn maybe_snapshot(&mut self) -> u64 {
-        let applied = self.service.kv().applied();
+        // (The commit index bounds it only under the planted bug
+        // apply_before_commit.)
+        let applied = self.service.kv().applied().min(self.obs.commit);
         let (si, _) = self.store.snap();
         if applied < si.saturating_add(self.snapshot_every) || applied > self.store.last() {
             return 0;
@@ -583,6 +594,10 @@ impl node::Node for EtcdNode {
             Write::Persist { snapshot, .. } => snapshot.clone(),
             Write::Compact(_) => None,
         };
+        let new_entries = match &w {
+            Write::Persist { entries, .. } => entries.clone(),
+            Write::Compact(_) => Vec::new(),
+        };
         node::Disk::write(&mut self.store, w);
         let persist = rt::Persist {
             term: self.store.hard_state.term,
@@ -602,6 +617,16 @@ impl node::Node for EtcdNode {
             self.send(m, out);
         }
         self.apply(&committed, out);
+        if self.bugs.apply_before_commit {
+            // BUG (planted, harness): the newest entry of the Ready is
+            // applied when it is the next one to commit, before it is.
+            if let Some(e) = new_entries.last() {
+                if e.index == self.obs.commit + 1 {
+                    let e = e.clone();
+                    self.apply(&[e], out);
+                }
+            }
+        }
         let req = self.node_req("advance");
         self.call(Start::Internal, req);
         for m in std::mem::take(&mut self.outbox) {
