@@ -198,6 +198,13 @@ impl LogView for Window {
     }
 }
 
+/// A read state: the read index and the request's context.
+type ReadState = (u64, Vec<u8>);
+
+/// A Ready handed to the simulator: its write (with its new entries), its
+/// committed entries and its read states.
+type Handed = (Write, Vec<Entry>, Vec<ReadState>);
+
 /// One etcd raft node in the simulated cluster.
 pub struct EtcdNode {
     id: NodeId,
@@ -220,10 +227,9 @@ pub struct EtcdNode {
     /// Translated messages waiting for their Ready to be durable.
     outbox: Vec<Msg>,
     /// Read states reported by calls, not yet taken by a Ready.
-    reads: Vec<(u64, Vec<u8>)>,
-    /// The Ready handed to the simulator: its write, committed entries and
-    /// read states (its new entries are in the write).
-    handed: Option<(Write, Vec<Entry>, Vec<(u64, Vec<u8>)>)>,
+    reads: Vec<ReadState>,
+    /// The Ready handed to the simulator.
+    handed: Option<Handed>,
     /// Planted bug `late_hard_state`: the hard state not yet written.
     deferred_hs: Option<HardState>,
     /// Snapshots taken, written with the next Ready.
