@@ -374,13 +374,13 @@ fn finish(dir: &Path, args: &Args, ran: Option<Duration>) -> Result<Outcome> {
         for f in &a.faults {
             let r = &f.record;
             outln!(
-                "  {:>6.1} s {}: {}; first successful write after {}",
+                "  {:>6.1} s {}: {}; {}",
                 r.start_ns as f64 / 1e9,
                 r.fault.name(),
                 r.detail,
                 f.first_write_ms
-                    .map(|m| format!("{m:.0} ms"))
-                    .unwrap_or_else(|| "none".into())
+                    .map(|m| format!("first successful write after {m:.0} ms"))
+                    .unwrap_or_else(|| "no successful write after it before the load ended".into())
             )?;
         }
         match a.leader_after_heal_s {

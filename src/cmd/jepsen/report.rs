@@ -275,7 +275,7 @@ Files: <a href="history.ndjson">history.ndjson</a>, <a href="linearizability.htm
         let first = f
             .first_write_ms
             .map(|m| format!("{m:.0} ms"))
-            .unwrap_or_else(|| "none".into());
+            .unwrap_or_else(|| "none before the load ended".into());
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{start:.1} s</td><td>{lasted}</td><td>{first}</td></tr>",
