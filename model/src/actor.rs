@@ -233,6 +233,55 @@ impl Actor for RaftActor {
     }
 
     fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+        self.guarded(state, o, |state, o| self.receive(state, src, msg, o));
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
+        self.guarded(state, o, |state, o| self.time_out(state, timer, o));
+    }
+
+    fn name(&self) -> String {
+        match self.who {
+            Who::Server(id) => format!("S{id}"),
+            Who::Client(id) => format!("C{id}"),
+        }
+    }
+}
+
+impl RaftActor {
+    /// Runs one step of a server. A rule whose precondition fails (an
+    /// `expect` on model state, an index outside the log) panics: that is a
+    /// state the specification does not handle, a hole in the spec rather
+    /// than a crash of the checker. The step is then replaced by one that
+    /// only marks the server ([`ghost::RULE_FAILED`]), sends nothing and
+    /// changes no timer, and the property "Every Step Is Defined" reports it
+    /// with a counterexample. (The panic message still reaches stderr.)
+    fn guarded<'a>(
+        &self,
+        state: &mut Cow<'a, NodeState>,
+        o: &mut Out<Self>,
+        step: impl FnOnce(&mut Cow<'a, NodeState>, &mut Out<Self>),
+    ) {
+        let mut scratch = state.clone();
+        let mut out = Out::new();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            step(&mut scratch, &mut out)
+        }));
+        match (run, &**state) {
+            (Ok(()), _) => {
+                *state = scratch;
+                o.append(&mut out);
+            }
+            (Err(_), NodeState::Server(s)) => {
+                let mut failed = s.clone();
+                failed.ghost |= ghost::RULE_FAILED;
+                *state.to_mut() = NodeState::Server(failed);
+            }
+            (Err(panic), NodeState::Client(_)) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    fn receive(&self, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
         match &**state {
             NodeState::Server(s) => {
                 let from = match who(self.cfg.servers, src) {
@@ -291,7 +340,7 @@ impl Actor for RaftActor {
         }
     }
 
-    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
+    fn time_out(&self, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
         match (&**state, timer) {
             (NodeState::Server(s), Timer::Election) => {
                 let s = s.clone();
@@ -382,13 +431,6 @@ impl Actor for RaftActor {
                 *state.to_mut() = NodeState::Client(next);
             }
             _ => {}
-        }
-    }
-
-    fn name(&self) -> String {
-        match self.who {
-            Who::Server(id) => format!("S{id}"),
-            Who::Client(id) => format!("C{id}"),
         }
     }
 }

@@ -199,8 +199,27 @@ pub fn expectation_name(e: &Expectation) -> &'static str {
     }
 }
 
+/// A rule whose precondition fails panics inside a step that the actor
+/// catches (property "Every Step Is Defined" reports it); print each panic's
+/// place once, not once for every state that reaches it.
+fn print_each_panic_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        std::panic::set_hook(Box::new(move |info| {
+            let place = info.location().map(|l| l.to_string());
+            let first = seen.lock().map(|mut s| s.insert(place)).unwrap_or(true);
+            if first {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Checks `cfg`. Stops at the first violated safety property.
 pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
+    print_each_panic_once();
     let cfg = &Config {
         stop: Default::default(),
         ..cfg.clone()

@@ -25,6 +25,7 @@ pub mod names {
     pub const COMMITTED_DURABLE: &str = "Committed Entries On A Quorum";
     pub const NO_DOUBLE_APPLY: &str = "No Command Applied Twice";
     pub const LINEARIZABLE: &str = "Linearizable";
+    pub const STEPS_DEFINED: &str = "Every Step Is Defined";
     pub const LEADER_ELECTED: &str = "a leader is elected";
     pub const VALUE_COMMITTED: &str = "a value is committed";
     pub const SPLIT_VOTE: &str = "a split vote";
@@ -78,6 +79,7 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
             state_machine_safety,
         ),
         (Expectation::Always, COMMITTED_DURABLE, committed_durable),
+        (Expectation::Always, STEPS_DEFINED, steps_defined),
     ];
     if clients {
         props.push((Expectation::Always, NO_DOUBLE_APPLY, no_double_apply));
@@ -233,6 +235,13 @@ fn election_safety(_: &RaftModel, state: &RaftState) -> bool {
 /// transition by the actor, which sets a ghost bit).
 fn leader_append_only(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).all(|s| !s.has(ghost::LEADER_OVERWROTE))
+}
+
+/// No server's step hit a rule whose precondition failed (see
+/// `RaftActor::guarded`): every state the bounds reach is one the rules
+/// handle.
+fn steps_defined(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).all(|s| !s.has(ghost::RULE_FAILED))
 }
 
 /// If two logs contain an entry with the same index and term, the logs are

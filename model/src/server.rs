@@ -130,6 +130,9 @@ pub mod ghost {
     /// A leader appended a command a follower forwarded to it
     /// ([`super::Rules::forward_proposals`]).
     pub const PROPOSAL_FORWARDED: u32 = 262144;
+    /// A rule's precondition failed in this server's step (the rule
+    /// panicked): the specification reached a state it does not handle.
+    pub const RULE_FAILED: u32 = 524288;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the

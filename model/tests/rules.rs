@@ -158,3 +158,39 @@ fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries() {
     let again = handle_message(&f, &rules, 1, &send.sends[0].1).state;
     assert_eq!(again.log, f.log);
 }
+
+/// A rule whose precondition fails (here: a leader whose nextIndex for a
+/// follower lies beyond its log, so prevLogIndex has no term) does not crash
+/// the checker: the actor's step marks the server and sends nothing, and the
+/// property "Every Step Is Defined" is what a counterexample then names.
+#[test]
+fn a_rule_that_fails_its_precondition_marks_the_server() {
+    use raft_model::actor::{NodeState, RaftActor, Timer, Who};
+    use stateright::actor::{Actor, Id, Out};
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    let cfg = raft_model::Config::default();
+    let actor = RaftActor {
+        who: Who::Server(1),
+        cfg: Arc::new(cfg.clone()),
+        rules: cfg.rules(),
+    };
+    let mut broken = leader_of_term_1();
+    broken.next_index[1] = broken.log.last_index() + 5;
+    let before = NodeState::Server(broken);
+    let mut state = Cow::Borrowed(&before);
+    let mut out = Out::new();
+    actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
+    let after = state.server().expect("a server");
+    assert!(after.has(ghost::RULE_FAILED));
+    assert!(out.is_empty(), "{out:?}");
+
+    // The same step on a well-formed leader is defined.
+    let ok = NodeState::Server(leader_of_term_1());
+    let mut state = Cow::Borrowed(&ok);
+    let mut out = Out::new();
+    actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
+    assert!(!state.server().unwrap().has(ghost::RULE_FAILED));
+    assert!(!out.is_empty());
+}

@@ -401,8 +401,8 @@ fn print_summary(s: &Summary) -> Result<()> {
     if !s.exhaustive && s.merged.iter().any(|m| m.status == Status::Holds) {
         outln!(
             "ok so far: no violation in the states explored, but the search did not \
-             exhaust the state space (a --timeout, a budget or --strategy simulation): \
-             not a proof"
+             exhaust the state space (it stopped at a violation, a --timeout or a budget, \
+             or ran --strategy simulation): not a proof"
         )?;
     }
     let unreached = s.merged.iter().any(|m| m.status == Status::Unreached);
