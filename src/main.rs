@@ -23,7 +23,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log level for stderr diagnostics (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "warn", env = "RAFTCHECK_LOG")]
+    #[arg(long, global = true, default_value = "warn", env = "RAFTCHECK_LOG", value_parser = log_level)]
     log: String,
 }
 
@@ -94,6 +94,25 @@ fn main() -> ExitCode {
             output::errln!("raftcheck: {}", output::error_line(&e));
             ExitCode::from(exit::Outcome::BadInput.code())
         }
+    }
+}
+
+/// A `--log` level: one of the five names, or a tracing filter directive
+/// that names a target (`raftkv=debug`).
+fn log_level(s: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let known = |l: &str| LEVELS.contains(&l.to_ascii_lowercase().as_str());
+    let ok = s.split(',').all(|d| match d.rsplit_once('=') {
+        Some((target, level)) => !target.is_empty() && known(level),
+        None => known(d),
+    });
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected one of {} (or TARGET=LEVEL, comma-separated)",
+            LEVELS.join(", ")
+        ))
     }
 }
 

@@ -291,3 +291,38 @@ fn every_file_is_reported_and_the_worst_code_wins() {
     assert!(files[0]["error"].as_str().unwrap().contains("empty"));
     assert!(files[1]["file"].as_str().unwrap().ends_with("c01-bad.txt"));
 }
+
+/// An error about a whole file names the file alone (no `:0:` line number).
+#[test]
+fn a_missing_history_names_the_file_without_a_line() {
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["linearize", "/no/such/history.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/no/such/history.ndjson: cannot read"),
+        "{err}"
+    );
+    assert!(!err.contains(":0:"), "{err}");
+}
+
+/// `--log` takes a level (or TARGET=LEVEL directives); anything else is bad
+/// usage, not silently "warn".
+#[test]
+fn an_unknown_log_level_is_refused() {
+    for (level, code) in [("foo", 2), ("debug", 0), ("raftkv=debug,warn", 0)] {
+        let out = Command::cargo_bin("raftcheck")
+            .unwrap()
+            .args(["--log", level, "bugs"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "--log {level}");
+        if code == 2 {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("--log"), "{err}");
+        }
+    }
+}

@@ -13,12 +13,20 @@ use super::history::{Call, History, HistoryOp, Outcome};
 
 /// A history file that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}{}: {message}", at_line(.line))]
 pub struct FormatError {
     pub file: String,
     /// 1-based; 0 when the error concerns the whole file.
     pub line: u64,
     pub message: String,
+}
+
+/// `:LINE` after a file name, nothing for an error about the whole file.
+fn at_line(line: &u64) -> String {
+    match line {
+        0 => String::new(),
+        l => format!(":{l}"),
+    }
 }
 
 /// The formats we read.
