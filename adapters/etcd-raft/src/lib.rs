@@ -19,11 +19,12 @@ pub mod driver;
 
 use std::path::PathBuf;
 
-use raft::eraftpb::{self, ConfState, Entry, HardState, MessageType, Snapshot};
+use raft::eraftpb::{self, Entry, HardState, MessageType, Snapshot};
 use raft_rs_adapter::explain::{explain, Call, LogView, Obs, Start};
-use raft_rs_adapter::{core_entry, ctx_bytes, ctx_number, envelope, translate, Disk, Msg, Write};
+use raft_rs_adapter::host;
+use raft_rs_adapter::{ctx_bytes, ctx_number, envelope, translate, Disk, Msg, Write};
 use raft_sim::node::{self, Answer, Envelope, Output, Request, Response, Setup, Status};
-use raft_sim::service::{digest, KvService, SESSION_CAPACITY};
+use raft_sim::service::{digest, KvService};
 use raft_sim::NodeId;
 use raft_trace as rt;
 use raft_trace::sink::TraceSink;
@@ -115,35 +116,16 @@ impl node::Implementation for EtcdRaft {
         network: rt::Network,
         params: serde_json::Value,
     ) -> rt::Header {
-        let observes = rt::Observes {
-            events: rt::EventType::ALL
-                .into_iter()
-                .filter(|t| *t != rt::EventType::Gap)
-                .collect(),
-            state: vec![
-                rt::StateField::Term,
-                rt::StateField::Vote,
-                rt::StateField::Role,
-                rt::StateField::Commit,
-                rt::StateField::LastIndex,
-                rt::StateField::LastTerm,
-                rt::StateField::SnapshotIndex,
-                rt::StateField::SnapshotTerm,
-            ],
-            entries: rt::EntryDetail::Full,
-        };
-        let mut h = rt::Header::new(
+        host::header(
             concat!(
                 "etcd raft 3.4 (go.etcd.io/etcd/raft, Debian golang-etcd-server-dev) via etcd-raft-adapter ",
                 env!("CARGO_PKG_VERSION")
             ),
             nodes,
-            observes,
-        );
-        h.network = network;
-        h.params = Some(params);
-        h.features = Some(self.features());
-        h
+            network,
+            params,
+            self.features(),
+        )
     }
 
     fn start(&self, setup: &Setup, disk: &mut Disk, trace: Box<dyn TraceSink>) -> EtcdNode {
@@ -238,20 +220,12 @@ pub struct EtcdNode {
 
 impl EtcdNode {
     fn start(opts: &EtcdRaft, setup: &Setup, disk: &mut Disk, sink: Box<dyn TraceSink>) -> Self {
-        let boot = disk.incarnation == 0;
-        let incarnation = disk.incarnation;
-        disk.incarnation += 1;
-        if disk.conf_state.voters.is_empty() {
-            disk.conf_state = ConfState {
-                voters: setup.peers.clone(),
-                ..Default::default()
-            };
-        }
-        let kv = if disk.snap().0 > 0 {
-            KvStore::restore(&disk.snapshot.data, Bugs::NONE).expect("own snapshot decodes")
-        } else {
-            KvStore::new(SESSION_CAPACITY, Bugs::NONE)
-        };
+        let host::Boot {
+            incarnation,
+            kv,
+            init,
+            ..
+        } = host::boot(setup, disk);
         let mut drv = Driver::spawn(&opts.driver);
         let hs = &disk.hard_state;
         let req = json!({
@@ -274,7 +248,7 @@ impl EtcdNode {
         });
         let a = drv.call(&req);
         let obs = obs_of(&a.obs.expect("start reports the state"));
-        let (si, st) = disk.snap();
+        let (si, _) = disk.snap();
         let log = disk
             .entries
             .iter()
@@ -309,23 +283,6 @@ impl EtcdNode {
             (obs.last_index, obs.snap_index),
             "etcd holds what the disk holds"
         );
-        let init = rt::Init {
-            reason: if boot {
-                rt::InitReason::Boot
-            } else {
-                rt::InitReason::Restart
-            },
-            term: hs.term,
-            vote: (hs.vote != 0).then_some(hs.vote),
-            snapshot: (si > 0).then_some(rt::SnapshotMeta {
-                index: si,
-                term: st,
-            }),
-            commit: (hs.commit > 0).then_some(hs.commit),
-            last_index: disk.last(),
-            last_term: disk.term_of(disk.last()).unwrap_or(0),
-            entries: None,
-        };
         let post = n.obs.post();
         n.record(rt::Event::Init(init), post);
         n
@@ -415,27 +372,9 @@ impl EtcdNode {
 
     /// Applies committed entries to the state machine.
     fn apply(&mut self, entries: &[Entry], out: &mut Output<Msg>) {
-        for e in entries {
-            if e.index <= self.service.kv().applied() {
-                continue;
-            }
-            let ce = core_entry(e);
-            let a = self.service.apply(&ce, digest(&e.data), out);
-            let (client, req) = match a.command {
-                Some((c, r)) => (Some(c), Some(r)),
-                None => (None, None),
-            };
+        for ev in host::apply(&mut self.service, entries, out) {
             let post = self.obs.post();
-            self.record(
-                rt::Event::Apply(rt::Apply {
-                    index: e.index,
-                    term: e.term,
-                    client,
-                    req,
-                    duplicate: a.duplicate,
-                }),
-                post,
-            );
+            self.record(ev, post);
         }
     }
 
@@ -454,17 +393,7 @@ impl EtcdNode {
             .term_of(applied)
             .expect("applied entries are stored");
         let data = self.service.kv().snapshot();
-        let mut s = Snapshot {
-            data: data.clone().into(),
-            ..Default::default()
-        };
-        let meta = s.mut_metadata();
-        meta.index = applied;
-        meta.term = term;
-        meta.set_conf_state(ConfState {
-            voters: self.voters.clone(),
-            ..Default::default()
-        });
+        let s = host::snapshot(applied, term, data.clone(), &self.voters);
         let a = self.drv.call(&json!({
             "op": "compact", "node": self.id, "index": applied, "data": hex(&data),
         }));

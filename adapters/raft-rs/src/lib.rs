@@ -24,13 +24,14 @@
 
 mod disk;
 pub mod explain;
+pub mod host;
 
 use std::sync::Arc;
 
-use raft::eraftpb::{self, ConfState, Entry, HardState, MessageType, Snapshot};
+use raft::eraftpb::{self, Entry, HardState, MessageType};
 use raft::{GetEntriesContext, RawNode, ReadOnlyOption, Ready, SnapshotStatus, StateRole};
 use raft_sim::node::{self, Addressed, Answer, Envelope, Output, Request, Response, Setup, Status};
-use raft_sim::service::{digest, KvService, SESSION_CAPACITY};
+use raft_sim::service::{digest, KvService};
 use raft_sim::NodeId;
 use raft_trace as rt;
 use raft_trace::sink::TraceSink;
@@ -141,35 +142,16 @@ impl node::Implementation for RaftRs {
         network: rt::Network,
         params: serde_json::Value,
     ) -> rt::Header {
-        let observes = rt::Observes {
-            events: rt::EventType::ALL
-                .into_iter()
-                .filter(|t| *t != rt::EventType::Gap)
-                .collect(),
-            state: vec![
-                rt::StateField::Term,
-                rt::StateField::Vote,
-                rt::StateField::Role,
-                rt::StateField::Commit,
-                rt::StateField::LastIndex,
-                rt::StateField::LastTerm,
-                rt::StateField::SnapshotIndex,
-                rt::StateField::SnapshotTerm,
-            ],
-            entries: rt::EntryDetail::Full,
-        };
-        let mut h = rt::Header::new(
+        host::header(
             concat!(
                 "raft-rs 0.7 (crates.io raft) via raft-rs-adapter ",
                 env!("CARGO_PKG_VERSION")
             ),
             nodes,
-            observes,
-        );
-        h.network = network;
-        h.params = Some(params);
-        h.features = Some(self.features());
-        h
+            network,
+            params,
+            self.features(),
+        )
     }
 
     fn start(&self, setup: &Setup, disk: &mut Disk, trace: Box<dyn TraceSink>) -> RaftRsNode {
@@ -409,20 +391,12 @@ pub fn rpc_of(m: &eraftpb::Message, handling: Option<(MessageType, bool)>) -> rt
 
 impl RaftRsNode {
     fn start(opts: RaftRs, setup: &Setup, disk: &mut Disk, sink: Box<dyn TraceSink>) -> Self {
-        let boot = disk.incarnation == 0;
-        let incarnation = disk.incarnation;
-        disk.incarnation += 1;
-        if disk.conf_state.voters.is_empty() {
-            disk.conf_state = ConfState {
-                voters: setup.peers.clone(),
-                ..Default::default()
-            };
-        }
-        let kv = if disk.snap().0 > 0 {
-            KvStore::restore(&disk.snapshot.data, Bugs::NONE).expect("own snapshot decodes")
-        } else {
-            KvStore::new(SESSION_CAPACITY, Bugs::NONE)
-        };
+        let host::Boot {
+            incarnation,
+            kv,
+            init,
+            ..
+        } = host::boot(setup, disk);
         let cfg = raft::Config {
             id: setup.id,
             election_tick: setup.election_ticks as usize,
@@ -471,25 +445,6 @@ impl RaftRsNode {
             timeout_set: 0,
         };
         n.redraw_timeout();
-        let hs = &disk.hard_state;
-        let (si, st) = disk.snap();
-        let init = rt::Init {
-            reason: if boot {
-                rt::InitReason::Boot
-            } else {
-                rt::InitReason::Restart
-            },
-            term: hs.term,
-            vote: (hs.vote != 0).then_some(hs.vote),
-            snapshot: (si > 0).then_some(rt::SnapshotMeta {
-                index: si,
-                term: st,
-            }),
-            commit: (hs.commit > 0).then_some(hs.commit),
-            last_index: disk.last(),
-            last_term: disk.term_of(disk.last()).unwrap_or(0),
-            entries: None,
-        };
         let post = n.obs().post();
         n.record(rt::Event::Init(init), post);
         n
@@ -604,27 +559,9 @@ impl RaftRsNode {
 
     /// Applies committed entries to the state machine.
     fn apply(&mut self, entries: &[Entry], out: &mut Output<Msg>) {
-        for e in entries {
-            if e.index <= self.service.kv().applied() {
-                continue;
-            }
-            let ce = core_entry(e);
-            let a = self.service.apply(&ce, digest(&e.data), out);
-            let (client, req) = match a.command {
-                Some((c, r)) => (Some(c), Some(r)),
-                None => (None, None),
-            };
+        for ev in host::apply(&mut self.service, entries, out) {
             let post = self.obs().post();
-            self.record(
-                rt::Event::Apply(rt::Apply {
-                    index: e.index,
-                    term: e.term,
-                    client,
-                    req,
-                    duplicate: a.duplicate,
-                }),
-                post,
-            );
+            self.record(ev, post);
         }
     }
 
@@ -637,17 +574,7 @@ impl RaftRsNode {
             return 0;
         }
         let term = store.term_of(applied).expect("applied entries are stored");
-        let mut s = Snapshot {
-            data: self.service.kv().snapshot().into(),
-            ..Default::default()
-        };
-        let meta = s.mut_metadata();
-        meta.index = applied;
-        meta.term = term;
-        meta.set_conf_state(ConfState {
-            voters: self.voters.clone(),
-            ..Default::default()
-        });
+        let s = host::snapshot(applied, term, self.service.kv().snapshot(), &self.voters);
         node::Disk::write(self.raw.mut_store(), Write::Compact(s.clone()));
         self.compactions.push(Write::Compact(s));
         let post = self.obs().post();
