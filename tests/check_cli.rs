@@ -111,6 +111,66 @@ fn a_planted_bug_exits_1_with_readable_steps_and_an_explorer_url() {
     assert!(text.contains("verdict: violated"));
 }
 
+/// The line under the steps says why the last state breaks the property:
+/// the two leaders of one term, for Election Safety.
+#[test]
+fn a_counterexample_says_why_its_last_state_breaks_the_property() {
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let why: Vec<&str> = text.lines().filter(|l| l.starts_with("  Why: ")).collect();
+    assert_eq!(why.len(), 1, "{text}");
+    // "S1 and S3 both lead term 1": two different servers.
+    let leaders: Vec<&str> = why[0]
+        .trim_start_matches("  Why: ")
+        .trim_end_matches(" both lead term 1")
+        .split(" and ")
+        .collect();
+    assert_eq!(leaders.len(), 2, "{}", why[0]);
+    assert!(
+        leaders.iter().all(|s| s.len() == 2 && s.starts_with('S')) && leaders[0] != leaders[1],
+        "{}",
+        why[0]
+    );
+    // Under the steps, before the explorer link.
+    let (steps, after) = text.split_once(why[0]).unwrap();
+    assert!(steps.contains("Counterexample for Election Safety"));
+    assert!(after.trim_start().starts_with("Explore it:"), "{text}");
+
+    // In JSON, beside the steps; another property, another reason.
+    let out = raftcheck()
+        .args(["check", "--bug", "stale-read", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    let lin = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Linearizable")
+        .unwrap();
+    let why = lin["why"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "no sequential order of the clients' operations gives their results: \
+             C1 write 1 -> ok (from the start to step "
+        ),
+        "{why}"
+    );
+    assert!(why.contains(", C1 read -> 0 (from step "), "{why}");
+    let holds = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Log Matching")
+        .unwrap();
+    assert!(holds.get("why").is_none(), "only violations have a reason");
+}
+
 #[test]
 fn json_of_a_violation() {
     let out = raftcheck()

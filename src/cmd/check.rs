@@ -10,6 +10,7 @@ use raft_model::check::{
 };
 use raft_model::explain::{explain, explorer_url};
 use raft_model::suite::{default_suite, suite_for_bug, SuiteEntry};
+use raft_model::why::why;
 use raft_model::{build, Bug, Config, NetworkKind};
 use serde_json::{json, Value};
 
@@ -365,6 +366,9 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
                 outln!("         {c}")?;
             }
         }
+        if let Some(reason) = why(&model, p.name, path) {
+            outln!("  Why: {reason}")?;
+        }
         outln!(
             "  Explore it: raftcheck explore {} --addr {addr}\n  then open {}",
             r.config.to_flags(),
@@ -454,6 +458,7 @@ fn json_report(results: &[(SuiteEntry, RunResult)], s: &Summary, addr: &str) -> 
                     .find(|p| p.name == m.name)
                     .and_then(|p| p.path.as_ref())
                 {
+                    v["why"] = json!(why(&model, m.name, path));
                     v["explorer_url"] = json!(explorer_url(&model, path, addr));
                     v["explore_flags"] = json!(r.config.to_flags());
                 }
