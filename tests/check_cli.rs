@@ -92,6 +92,106 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(configs, SUITE);
+    assert_eq!(v["selection"], "suite");
+}
+
+fn config_names(v: &Value) -> Vec<&str> {
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+/// Which configurations run is stated in `check --help` and in the output:
+/// model flags select one custom configuration instead of the suite, but
+/// `--servers 3`, which every suite configuration has, keeps the suite.
+#[test]
+fn model_flags_select_one_custom_configuration_and_say_so() {
+    let help = raftcheck().args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Which configurations run:"), "{help}");
+    assert!(
+        help.contains(
+            "any other model flag  exactly one configuration, \"custom\", instead of the suite"
+        ),
+        "{help}"
+    );
+    assert!(help.contains("--servers 3, --network unordered"), "{help}");
+
+    // --servers 3 keeps the suite (here its configuration for --bug).
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote", "--servers", "3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "bug");
+    assert_eq!(config_names(&v), ["elections"]);
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote", "--servers", "3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("suite: --servers 3 and --network unordered are what every configuration"),
+        "{text}"
+    );
+
+    // Any other model flag: one custom configuration, said first.
+    let flags = [
+        "check",
+        "--bug",
+        "double-vote",
+        "--servers",
+        "3",
+        "--max-term",
+        "1",
+    ];
+    let out = raftcheck()
+        .args(flags)
+        .args(["--clients", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "custom: the model flags select one configuration instead of the default suite"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\n[custom] "), "{text}");
+    let out = raftcheck()
+        .args([
+            "check",
+            "--lossy",
+            "--clients",
+            "0",
+            "--max-term",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "custom");
+    assert_eq!(config_names(&v), ["custom"]);
+}
+
+/// The README says the suite covers message loss: `elections` loses messages.
+#[test]
+fn the_suite_loses_messages_in_elections() {
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote", "--json"])
+        .output()
+        .unwrap();
+    let v = json_of(&out.stdout);
+    assert_eq!(config_names(&v), ["elections"]);
+    let flags = v["configs"][0]["flags"].as_str().unwrap();
+    assert!(flags.contains(" --lossy"), "{flags}");
 }
 
 #[test]
