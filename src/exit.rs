@@ -13,8 +13,9 @@ pub enum Outcome {
     BadInput,
     /// A time or state budget ran out before a verdict (exit 3).
     Inconclusive,
-    /// The cluster is unavailable: no node of a `cluster` is left running
-    /// (exit 4).
+    /// The cluster is unavailable: no node answered within the time
+    /// allowed (`client`, `bench`), or no node of a `cluster` is left
+    /// running (exit 4).
     Unavailable,
 }
 
