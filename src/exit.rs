@@ -13,6 +13,10 @@ pub enum Outcome {
     BadInput,
     /// A time or state budget ran out before a verdict (exit 3).
     Inconclusive,
+    /// The cluster is unavailable: no node answered within the time
+    /// allowed (`client`, `bench`), or no node of a `cluster` is left
+    /// running (exit 4).
+    Unavailable,
 }
 
 impl Outcome {
@@ -22,17 +26,19 @@ impl Outcome {
             Outcome::Violated => 1,
             Outcome::BadInput => 2,
             Outcome::Inconclusive => 3,
+            Outcome::Unavailable => 4,
         }
     }
 
     /// The outcome of several checks: a violation outweighs bad input,
-    /// which outweighs no verdict, which outweighs a pass.
+    /// which outweighs an unavailable cluster, then no verdict, then a pass.
     pub fn worst(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
         let rank = |o: &Outcome| match o {
             Outcome::Holds => 0,
             Outcome::Inconclusive => 1,
-            Outcome::BadInput => 2,
-            Outcome::Violated => 3,
+            Outcome::Unavailable => 2,
+            Outcome::BadInput => 3,
+            Outcome::Violated => 4,
         };
         outcomes
             .into_iter()

@@ -3,7 +3,8 @@
 //!
 //! Conventions every subcommand follows (see the README):
 //! exit 0 = checked and holds, 1 = a violation was found, 2 = bad usage or bad
-//! input, 3 = inconclusive (a budget ran out). Results go to stdout (text, or
+//! input, 3 = inconclusive (a budget ran out), 4 = unavailable (no node of a
+//! cluster answered in time, or none is left running). Results go to stdout (text, or
 //! one JSON object with `--json`); progress and logs go to stderr. A closed
 //! stdout (`| head -1`) ends the process quietly with exit 141.
 

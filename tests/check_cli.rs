@@ -127,6 +127,106 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(configs, SUITE);
+    assert_eq!(v["selection"], "suite");
+}
+
+fn config_names(v: &Value) -> Vec<&str> {
+    v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+/// Which configurations run is stated in `check --help` and in the output:
+/// model flags select one custom configuration instead of the suite, but
+/// `--servers 3`, which every suite configuration has, keeps the suite.
+#[test]
+fn model_flags_select_one_custom_configuration_and_say_so() {
+    let help = raftcheck().args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("Which configurations run:"), "{help}");
+    assert!(
+        help.contains(
+            "any other model flag  exactly one configuration, \"custom\", instead of the suite"
+        ),
+        "{help}"
+    );
+    assert!(help.contains("--servers 3, --network unordered"), "{help}");
+
+    // --servers 3 keeps the suite (here its configuration for --bug).
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote", "--servers", "3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "bug");
+    assert_eq!(config_names(&v), ["elections"]);
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote", "--servers", "3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("suite: --servers 3 and --network unordered are what every configuration"),
+        "{text}"
+    );
+
+    // Any other model flag: one custom configuration, said first.
+    let flags = [
+        "check",
+        "--bug",
+        "double-vote",
+        "--servers",
+        "3",
+        "--max-term",
+        "1",
+    ];
+    let out = raftcheck()
+        .args(flags)
+        .args(["--clients", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(
+            "custom: the model flags select one configuration instead of the default suite"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\n[custom] "), "{text}");
+    let out = raftcheck()
+        .args([
+            "check",
+            "--lossy",
+            "--clients",
+            "0",
+            "--max-term",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "custom");
+    assert_eq!(config_names(&v), ["custom"]);
+}
+
+/// The README says the suite covers message loss: `elections` loses messages.
+#[test]
+fn the_suite_loses_messages_in_elections() {
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote", "--json"])
+        .output()
+        .unwrap();
+    let v = json_of(&out.stdout);
+    assert_eq!(config_names(&v), ["elections"]);
+    let flags = v["configs"][0]["flags"].as_str().unwrap();
+    assert!(flags.contains(" --lossy"), "{flags}");
 }
 
 #[test]
@@ -144,6 +244,66 @@ fn a_planted_bug_exits_1_with_readable_steps_and_an_explorer_url() {
     assert!(text.contains("receives RequestVote(term 1"), "{text}");
     assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
     assert!(text.contains("verdict: violated"));
+}
+
+/// The line under the steps says why the last state breaks the property:
+/// the two leaders of one term, for Election Safety.
+#[test]
+fn a_counterexample_says_why_its_last_state_breaks_the_property() {
+    let out = raftcheck()
+        .args(["check", "--bug", "double-vote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let why: Vec<&str> = text.lines().filter(|l| l.starts_with("  Why: ")).collect();
+    assert_eq!(why.len(), 1, "{text}");
+    // "S1 and S3 both lead term 1": two different servers.
+    let leaders: Vec<&str> = why[0]
+        .trim_start_matches("  Why: ")
+        .trim_end_matches(" both lead term 1")
+        .split(" and ")
+        .collect();
+    assert_eq!(leaders.len(), 2, "{}", why[0]);
+    assert!(
+        leaders.iter().all(|s| s.len() == 2 && s.starts_with('S')) && leaders[0] != leaders[1],
+        "{}",
+        why[0]
+    );
+    // Under the steps, before the explorer link.
+    let (steps, after) = text.split_once(why[0]).unwrap();
+    assert!(steps.contains("Counterexample for Election Safety"));
+    assert!(after.trim_start().starts_with("Explore it:"), "{text}");
+
+    // In JSON, beside the steps; another property, another reason.
+    let out = raftcheck()
+        .args(["check", "--bug", "stale-read", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    let lin = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Linearizable")
+        .unwrap();
+    let why = lin["why"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "no sequential order of the clients' operations gives their results: \
+             C1 write 1 -> ok (from the start to step "
+        ),
+        "{why}"
+    );
+    assert!(why.contains(", C1 read -> 0 (from step "), "{why}");
+    let holds = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Log Matching")
+        .unwrap();
+    assert!(holds.get("why").is_none(), "only violations have a reason");
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub fn actor_name(servers: u64, id: Id) -> String {
     }
 }
 
-fn op(op: &Op) -> String {
+pub(crate) fn op(op: &Op) -> String {
     match op {
         Op::Read => "read".into(),
         Op::Write(v) => format!("write {v}"),
@@ -38,7 +38,7 @@ fn op(op: &Op) -> String {
     }
 }
 
-fn result(r: &OpResult) -> String {
+pub(crate) fn result(r: &OpResult) -> String {
     match r {
         OpResult::Read(v) => format!("read {v}"),
         OpResult::Write => "write ok".into(),
@@ -50,7 +50,7 @@ fn command(c: &Command) -> String {
     format!("C{}#{} {}", c.client, c.seq, op(&c.op))
 }
 
-fn entry(index: u64, e: &Entry) -> String {
+pub(crate) fn entry(index: u64, e: &Entry) -> String {
     format!("{index}@t{} {}", e.term, command(&e.cmd))
 }
 

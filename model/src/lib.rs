@@ -9,6 +9,8 @@
 //! - [`model`]: the model for a [`config::Config`]; [`suite`]: the default
 //!   suite of configurations; [`check`]: running the checker and reporting.
 //! - [`bugs`]: planted bugs that the suite must catch.
+//! - [`explain`] and [`why`]: counterexamples as readable steps, and the
+//!   one line on why their last state breaks the property.
 
 pub mod actor;
 pub mod bugs;
@@ -25,6 +27,7 @@ pub mod suite;
 pub mod symmetry;
 pub mod trace;
 pub mod types;
+pub mod why;
 
 pub use bugs::Bug;
 pub use config::{Config, NetworkKind};

@@ -195,12 +195,12 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
 
 /// Every server's state (crashed servers keep their last state, whose
 /// persistent part is what they saved).
-fn servers(state: &RaftState) -> impl Iterator<Item = &Server> {
+pub(crate) fn servers(state: &RaftState) -> impl Iterator<Item = &Server> {
     state.actor_states.iter().filter_map(|a| a.server())
 }
 
 /// Servers that are up.
-fn live_servers(state: &RaftState) -> impl Iterator<Item = &Server> {
+pub(crate) fn live_servers(state: &RaftState) -> impl Iterator<Item = &Server> {
     state
         .actor_states
         .iter()
@@ -212,12 +212,12 @@ fn live_servers(state: &RaftState) -> impl Iterator<Item = &Server> {
         })
 }
 
-fn leaders(state: &RaftState) -> impl Iterator<Item = &Server> {
+pub(crate) fn leaders(state: &RaftState) -> impl Iterator<Item = &Server> {
     live_servers(state).filter(|s| s.role == Role::Leader)
 }
 
 /// The committed entries whose term `s` knows: (index, term).
-fn known_committed(s: &Server) -> impl Iterator<Item = (Index, Term)> + '_ {
+pub(crate) fn known_committed(s: &Server) -> impl Iterator<Item = (Index, Term)> + '_ {
     let upto = s.commit.min(s.log.last_index());
     (s.log.snapshot_index.max(1)..=upto).filter_map(|k| s.log.term_at(k).map(|t| (k, t)))
 }
@@ -274,7 +274,7 @@ fn log_matching(_: &RaftModel, state: &RaftState) -> bool {
 
 /// Whether `s`'s log holds entry (k, t): uncompacted with that term, or
 /// compacted (the compacted prefix is committed; its terms are not kept).
-fn holds(s: &Server, k: Index, t: Term) -> bool {
+pub(crate) fn holds(s: &Server, k: Index, t: Term) -> bool {
     k < s.log.snapshot_index || s.log.term_at(k) == Some(t)
 }
 

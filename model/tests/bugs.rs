@@ -4,6 +4,7 @@
 use raft_model::check::{run, RunOptions, Status, Strategy};
 use raft_model::explain::explain;
 use raft_model::suite::suite_for_bug;
+use raft_model::why::why;
 use raft_model::{build, Bug};
 
 fn caught(bug: Bug) {
@@ -32,9 +33,19 @@ fn caught(bug: Bug) {
         .find(|p| p.name == bug.expected_property())
         .unwrap();
     let path = p.path.as_ref().expect("a counterexample");
-    let steps = explain(&build(cfg), path);
+    let model = build(cfg);
+    let steps = explain(&model, path);
     assert!(!steps.is_empty());
     assert!(steps.iter().all(|s| !s.action.is_empty()));
+    // The one line on why the last state breaks the property.
+    let reason = why(&model, p.name, path);
+    assert!(
+        reason
+            .as_ref()
+            .is_some_and(|r| r.contains('S') || r.contains('C')),
+        "{bug}: no reason for {}: {reason:?}",
+        p.name
+    );
 }
 
 #[test]
@@ -105,4 +116,9 @@ fn transfer_stale_target() {
 #[test]
 fn learn_commit_any_term() {
     caught(Bug::LearnCommitAnyTerm);
+}
+
+#[test]
+fn lease_read_without_check_quorum() {
+    caught(Bug::LeaseReadWithoutCheckQuorum);
 }

@@ -10,6 +10,7 @@ use raft_model::check::{
 };
 use raft_model::explain::{explain, explorer_url};
 use raft_model::suite::{default_suite, suite_for_bug, SuiteEntry};
+use raft_model::why::why;
 use raft_model::{build, Bug, Config, NetworkKind};
 use serde_json::{json, Value};
 
@@ -66,16 +67,38 @@ pub struct ModelArgs {
     pub features: Vec<String>,
 }
 
+/// Which configurations `check` runs, as `check --help` says it.
+pub const SELECTION_HELP: &str = "\
+Which configurations run:
+  no model flag         the default suite: small configurations of 3 servers, each
+                        explored exhaustively (one of them loses messages)
+  --bug NAME alone      the one suite configuration that catches NAME, with NAME planted
+  any other model flag  exactly one configuration, \"custom\", instead of the suite: the
+                        flags given, and the defaults in brackets above for the rest (not
+                        the suite's bounds); e.g. --lossy alone checks one lossy
+                        configuration, it does not add loss to the suite
+  --servers 3, --network unordered
+                        what every suite configuration already has: alone (or with
+                        --bug) they keep the suite
+The output says when the flags selected a custom configuration.";
+
 impl ModelArgs {
-    /// Whether any flag other than `--bug` selects a configuration.
+    /// Whether the flags select one custom configuration instead of the
+    /// suite: any model flag but `--bug`, except `--servers` and `--network`
+    /// with the value every suite configuration already has.
     pub fn any_model_flag(&self) -> bool {
-        self.servers.is_some()
+        let suite = default_suite();
+        let in_every = |f: &dyn Fn(&Config) -> bool| suite.iter().all(|e| f(&e.config));
+        self.servers
+            .is_some_and(|n| !in_every(&|c: &Config| c.servers == n))
+            || self
+                .network
+                .is_some_and(|k| !in_every(&|c: &Config| c.network == k))
             || self.clients.is_some()
             || self.ops.is_some()
             || self.max_term.is_some()
             || self.max_log.is_some()
             || self.max_crashes.is_some()
-            || self.network.is_some()
             || self.lossy
             || self.snapshot_after.is_some()
             || self.max_in_flight.is_some()
@@ -122,7 +145,7 @@ impl ModelArgs {
         if self.any_model_flag() {
             Ok(vec![SuiteEntry {
                 name: "custom",
-                purpose: "the configuration given by flags",
+                purpose: "one configuration from the model flags, instead of the default suite",
                 config: self.config()?,
             }])
         } else if let Some(bug) = self.bug {
@@ -134,6 +157,7 @@ impl ModelArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = SELECTION_HELP)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
@@ -196,6 +220,20 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             "--seed needs --strategy simulation (bfs and dfs are not random)"
         );
     }
+    let selection = selection(&args.model);
+    if !args.json {
+        match selection {
+            "custom" => outln!(
+                "custom: the model flags select one configuration instead of the default \
+                 suite; flags not given take their defaults (raftcheck check --help)"
+            )?,
+            _ if args.model.servers.is_some() || args.model.network.is_some() => outln!(
+                "suite: --servers 3 and --network unordered are what every configuration of \
+                 the default suite has: they keep the suite"
+            )?,
+            _ => {}
+        }
+    }
     let mut results = vec![];
     for e in &entries {
         let opts = RunOptions {
@@ -225,11 +263,26 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     }
     let summary = summarize(&results);
     if args.json {
-        output::json(&json_report(&results, &summary, &args.addr))?;
+        let mut report = json_report(&results, &summary, &args.addr);
+        report["selection"] = json!(selection);
+        output::json(&report)?;
     } else {
         print_summary(&summary)?;
     }
     Ok(summary.outcome)
+}
+
+/// What the flags selected: `suite` (the default suite), `bug` (the suite
+/// configuration that catches `--bug`) or `custom` (one configuration from
+/// the model flags).
+fn selection(model: &ModelArgs) -> &'static str {
+    if model.any_model_flag() {
+        "custom"
+    } else if model.bug.is_some() {
+        "bug"
+    } else {
+        "suite"
+    }
 }
 
 /// A property's verdict across all configurations.
@@ -365,6 +418,9 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
                 outln!("         {c}")?;
             }
         }
+        if let Some(reason) = why(&model, p.name, path) {
+            outln!("  Why: {reason}")?;
+        }
         outln!(
             "  Explore it: raftcheck explore {} --addr {addr}\n  then open {}",
             r.config.to_flags(),
@@ -454,6 +510,7 @@ fn json_report(results: &[(SuiteEntry, RunResult)], s: &Summary, addr: &str) -> 
                     .find(|p| p.name == m.name)
                     .and_then(|p| p.path.as_ref())
                 {
+                    v["why"] = json!(why(&model, m.name, path));
                     v["explorer_url"] = json!(explorer_url(&model, path, addr));
                     v["explore_flags"] = json!(r.config.to_flags());
                 }

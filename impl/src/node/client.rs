@@ -48,6 +48,26 @@ pub enum Outcome {
     Refused(String),
 }
 
+/// What an operation has tried so far while no node answers it (passed to
+/// [`Client::on_retry`]).
+pub struct Retrying<'a> {
+    /// The endpoints the client rotates over.
+    pub endpoints: &'a [String],
+    /// Requests sent so far for this operation.
+    pub attempts: u32,
+    pub elapsed: Duration,
+    /// When the client gives up ([`Client::deadline`]).
+    pub deadline: Duration,
+    /// The last failure: the endpoint and what went wrong.
+    pub last: &'a str,
+}
+
+/// A hook told of an operation that keeps failing ([`Client::on_retry`]).
+pub type OnRetry = Box<dyn FnMut(&Retrying) + Send>;
+
+/// How often [`Client::on_retry`] hears of an operation still retrying.
+pub const RETRY_REPORT_EVERY: Duration = Duration::from_secs(3);
+
 /// A client of a cluster.
 pub struct Client {
     endpoints: Vec<String>,
@@ -60,6 +80,9 @@ pub struct Client {
     pub request_timeout: Duration,
     /// The keep-alive connection, to some endpoint.
     conn: Option<Conn>,
+    /// Called when an attempt of an operation failed and the client will
+    /// retry: after the first failure, then every [`RETRY_REPORT_EVERY`].
+    pub on_retry: Option<OnRetry>,
 }
 
 impl Client {
@@ -72,6 +95,7 @@ impl Client {
             deadline: Duration::from_secs(15),
             request_timeout: Duration::from_secs(6),
             conn: None,
+            on_retry: None,
         }
     }
 
@@ -167,6 +191,7 @@ impl Client {
         let start = Instant::now();
         let mut attempts = 0;
         let mut stale_retried = false;
+        let mut next_report = Duration::ZERO;
         let mut last;
         loop {
             attempts += 1;
@@ -236,12 +261,23 @@ impl Client {
                     self.rotate();
                 }
             }
-            if start.elapsed() > self.deadline {
+            let elapsed = start.elapsed();
+            if elapsed > self.deadline {
                 return Err(ClientError::GaveUp {
                     attempts,
-                    elapsed: start.elapsed(),
+                    elapsed,
                     last,
                 });
+            }
+            if let Some(report) = self.on_retry.as_mut().filter(|_| elapsed >= next_report) {
+                report(&Retrying {
+                    endpoints: &self.endpoints,
+                    attempts,
+                    elapsed,
+                    deadline: self.deadline,
+                    last: &last,
+                });
+                next_report = elapsed + RETRY_REPORT_EVERY;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -122,6 +122,15 @@ fn lock_dir(dir: &Path) -> Result<File> {
     }
 }
 
+/// The lock file of the log in `dir` when another process holds it (a node
+/// runs on `dir`); `None` when the lock is free or there is no log yet.
+pub fn held_lock(dir: &Path) -> Option<PathBuf> {
+    let path = dir.join("LOCK");
+    let f = OpenOptions::new().write(true).open(&path).ok()?;
+    // Taken and released at once (on drop) when free.
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)).then_some(path)
+}
+
 impl Wal {
     /// Opens (or creates) the log in `dir` with default options and recovers its contents.
     pub fn open(dir: impl AsRef<Path>) -> Result<(Wal, Recovered)> {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
-use raftkv::node::client::{Client, Outcome as KvOutcome};
+use raftkv::node::client::Outcome as KvOutcome;
 use raftkv::node::http_client::{base64, Conn};
 
 use crate::exit::Outcome;
@@ -57,6 +57,10 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Seconds to keep trying to find the leader before giving up: exit 4
+    /// (unavailable).
+    #[arg(long, default_value_t = 15.0, value_name = "SECONDS")]
+    timeout: f64,
 }
 
 fn parse_mix(s: &str) -> Result<u32> {
@@ -190,16 +194,22 @@ fn worker(
     Ok(st)
 }
 
-/// Finds the leader (and for etcd the gateway prefix).
-fn find_leader(target: Target, endpoints: Vec<String>) -> Result<(String, &'static str)> {
+/// Finds the leader (and for etcd the gateway prefix); `None` when no node
+/// answered within `timeout` seconds (said on stderr).
+fn find_leader(
+    target: Target,
+    endpoints: Vec<String>,
+    timeout: f64,
+) -> Result<Option<(String, &'static str)>> {
     match target {
         Target::Raftkv => {
             // One write through the redirecting client finds the leader.
-            let mut c = Client::new(endpoints);
-            if c.put("bench-probe", "1")? != KvOutcome::Done {
-                bail!("the probe write failed");
+            let mut c = crate::cmd::client::patient_client(endpoints, timeout, "bench")?;
+            match c.put("bench-probe", "1") {
+                Ok(KvOutcome::Done) => Ok(Some((c.endpoint().to_string(), ""))),
+                Ok(_) => bail!("the probe write failed"),
+                Err(e) => crate::cmd::client::unavailable(e, "bench").map(|_| None),
             }
-            Ok((c.endpoint().to_string(), ""))
         }
         Target::Etcd => {
             let e = etcd::discover(&endpoints)?;
@@ -214,7 +224,7 @@ fn find_leader(target: Target, endpoints: Vec<String>) -> Result<(String, &'stat
                     String::from_utf8_lossy(conn.body())
                 );
             }
-            Ok((e.leader, e.prefix))
+            Ok(Some((e.leader, e.prefix)))
         }
     }
 }
@@ -227,7 +237,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map(|s| s.trim().trim_start_matches("http://").to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    let (leader, prefix) = find_leader(args.target, endpoints)?;
+    let Some((leader, prefix)) = find_leader(args.target, endpoints, args.timeout)? else {
+        return Ok(Outcome::Unavailable);
+    };
     errln!(
         "bench: {:?} leader {leader}{prefix}, {} clients, {}s (+{}s warm-up), {}% writes",
         args.target,
@@ -301,7 +313,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         )?;
     }
     Ok(if total.errors > 0 && ops == 0 {
-        Outcome::Inconclusive
+        errln!(
+            "bench: unavailable: every request failed ({} errors)",
+            total.errors
+        );
+        Outcome::Unavailable
     } else {
         Outcome::Holds
     })

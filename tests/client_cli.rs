@@ -1,0 +1,100 @@
+//! `raftcheck client` and `bench` against endpoints where nothing answers:
+//! they say on stderr what they are trying, give up after `--timeout`, and
+//! exit 4 (unavailable), not 2 (bad usage or input).
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+/// A loopback address where nothing listens.
+fn unused_endpoint() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String, String, Duration) {
+    let start = Instant::now();
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
+}
+
+#[test]
+fn a_client_says_what_it_tries_and_exits_4_when_no_node_answers() {
+    let ep = unused_endpoint();
+    let (code, out, err, took) = run(&[
+        "client",
+        "--endpoints",
+        &ep,
+        "--timeout",
+        "1",
+        "put",
+        "k",
+        "v",
+    ]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&format!("client: no answer yet from {ep}")),
+        "{err}"
+    );
+    assert!(err.contains("retrying for up to 1.0 s"), "{err}");
+    assert!(
+        err.contains("client: unavailable: no node answered within"),
+        "{err}"
+    );
+    // Said once, not once per attempt.
+    assert_eq!(err.matches("no answer yet").count(), 1, "{err}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn a_client_that_keeps_trying_says_so_periodically() {
+    let ep = unused_endpoint();
+    let (code, _, err, _) = run(&["client", "--endpoints", &ep, "--timeout", "3.5", "get", "k"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains(&format!("client: still trying {ep}:")),
+        "{err}"
+    );
+}
+
+#[test]
+fn bench_exits_4_when_no_node_answers() {
+    let ep = unused_endpoint();
+    let (code, out, err, _) = run(&[
+        "bench",
+        "--endpoints",
+        &ep,
+        "--timeout",
+        "1",
+        "--duration",
+        "0.5",
+    ]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(&format!("bench: no answer yet from {ep}")),
+        "{err}"
+    );
+    assert!(err.contains("bench: unavailable"), "{err}");
+}
+
+#[test]
+fn a_bad_timeout_is_bad_usage() {
+    let (code, _, err, _) = run(&["client", "--timeout", "0", "get", "k"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--timeout must be a positive number of seconds"),
+        "{err}"
+    );
+}

@@ -1,0 +1,180 @@
+//! `raftcheck cluster` as a supervisor: a data directory in use is refused
+//! before anything starts, every node that exits is reported on stderr (its
+//! status or signal, the end of its log) and reaped, and the cluster exits 4
+//! (unavailable) once no node is left.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("raftcheck")
+}
+
+/// The cluster's stderr, line by line, read on a thread.
+fn lines_of(child: &mut Child) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads stderr lines into `seen` until one contains `what`.
+fn wait_for(rx: &Receiver<String>, seen: &mut Vec<String>, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.iter().any(|l| l.contains(what)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no line with {what:?} on stderr; got:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+fn poll(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill9(pid: u64) {
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// A zombie shows as state `Z` in /proc; a reaped process is gone.
+fn zombie(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// The cluster process, stopped (with its nodes) if a test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn held(dir: &Path, id: u64) -> bool {
+    dir.join(format!("node-{id}")).join("LOCK").exists()
+}
+
+#[test]
+fn a_cluster_reports_its_nodes_exits_and_stops_when_none_is_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Node 2 cannot start: its data directory is a file.
+    std::fs::write(dir.join("node-2"), "not a directory").unwrap();
+    let mut cluster = Running(
+        Command::new(bin())
+            .args(["cluster", "--nodes", "3", "--json", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(cluster.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let pids: Vec<u64> = v["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    let endpoints: Vec<String> = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        v["logs"][1].as_str().unwrap(),
+        dir.join("node-2.log").display().to_string()
+    );
+    let rx = lines_of(&mut cluster.0);
+    let mut seen = vec![];
+
+    // The node that failed by itself: its status and the end of its log.
+    wait_for(
+        &rx,
+        &mut seen,
+        "node 2 exited with status 2; 2 of 3 nodes left",
+    );
+    wait_for(&rx, &mut seen, "last lines of");
+    wait_for(&rx, &mut seen, "raftcheck: node 2: ");
+    poll("node 2 to be reaped", || !zombie(pids[1]));
+
+    // Nodes 1 and 3 run and hold their directories: a second cluster on
+    // the same --data-dir is refused before it starts anything.
+    for ep in [&endpoints[0], &endpoints[2]] {
+        poll("the nodes to listen", || TcpStream::connect(ep).is_ok());
+    }
+    poll("the locks", || held(dir, 1) && held(dir, 3));
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Command::new(bin())
+        .args(["cluster", "--nodes", "3", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("is in use"), "{err}");
+    assert!(err.contains("node-1") && err.contains("node-3"), "{err}");
+    assert!(
+        second.stdout.is_empty(),
+        "no endpoints for a cluster that did not start"
+    );
+
+    // A node killed with SIGKILL is reported and reaped, not left a zombie.
+    kill9(pids[0]);
+    wait_for(
+        &rx,
+        &mut seen,
+        "node 1 was killed by signal 9 (SIGKILL); 1 of 3 nodes left",
+    );
+    poll("node 1 to be reaped", || !zombie(pids[0]));
+
+    // The last one: nothing is left, so the cluster stops, unavailable.
+    kill9(pids[2]);
+    wait_for(&rx, &mut seen, "node 3 was killed by signal 9");
+    wait_for(&rx, &mut seen, "no node is left");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = cluster.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the cluster keeps running with no node"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(4), "{seen:?}");
+}
