@@ -31,6 +31,7 @@ pub fn why(model: &RaftModel, property: &str, path: &RaftPath) -> Option<String>
         PRE_VOTE_KEEPS_TERMS => pre_vote_disturbed(state),
         LEASE_HOLDS => lease_broken(model, state),
         TRANSFER_TARGET_UP_TO_DATE => transfer_target_behind(state),
+        STEPS_DEFINED => step_undefined(state),
         _ => None,
     }
 }
@@ -85,6 +86,15 @@ fn leader_append_only(state: &RaftState) -> Option<String> {
         "{} removed or overwrote an entry of its own log while leader (its log is now {})",
         name(s.id),
         log(&s.log)
+    ))
+}
+
+fn step_undefined(state: &RaftState) -> Option<String> {
+    let s = servers(state).find(|s| s.has(ghost::RULE_FAILED))?;
+    Some(format!(
+        "{}'s last step reached a state a rule does not handle: the rule panicked \
+         (its message and place are on stderr); the step was dropped",
+        name(s.id)
     ))
 }
 
