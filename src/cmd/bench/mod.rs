@@ -45,7 +45,8 @@ pub struct Args {
     /// Seconds of load before measuring starts (connections warm, caches filled).
     #[arg(long, default_value_t = 0.0)]
     warmup: f64,
-    /// Percentages of writes and reads: `write=50,read=50`.
+    /// Percentages of writes and reads: `write=50,read=50` (`write=70` alone
+    /// leaves the other 30 to reads).
     #[arg(long, default_value = "write=50,read=50")]
     mix: String,
     /// Distinct keys.
@@ -76,7 +77,13 @@ fn parse_mix(s: &str) -> Result<u32> {
             other => bail!("--mix: unknown operation {other:?}"),
         }
     }
-    let (w, r) = (w.unwrap_or(0), r.unwrap_or(0));
+    // One percentage given: the other operation takes the rest.
+    let (w, r) = match (w, r) {
+        (Some(w), Some(r)) => (w, r),
+        (Some(w), None) => (w, 100u32.saturating_sub(w)),
+        (None, Some(r)) => (100u32.saturating_sub(r), r),
+        (None, None) => bail!("--mix: expected write=N,read=M"),
+    };
     if w + r != 100 {
         bail!("--mix: percentages must add up to 100 (got {})", w + r);
     }
@@ -331,6 +338,10 @@ mod tests {
     fn mix_must_add_up() {
         assert_eq!(parse_mix("write=50,read=50").unwrap(), 50);
         assert_eq!(parse_mix("write=100").unwrap(), 100);
+        // One operation given: the other takes the rest.
+        assert_eq!(parse_mix("write=70").unwrap(), 70);
+        assert_eq!(parse_mix("read=30").unwrap(), 70);
+        assert!(parse_mix("write=170").is_err());
         assert!(parse_mix("write=50,read=40").is_err());
         assert!(parse_mix("write=50,delete=50").is_err());
     }
