@@ -67,7 +67,7 @@ fn raft_rs_runs_without_declared_features_are_valid() {
             .join(name);
         let out = raftcheck(&["validate", path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out));
-        assert!(text(&out).contains("1 of 1 runs valid"), "{}", text(&out));
+        assert!(text(&out).contains("1 of 1 run valid"), "{}", text(&out));
     }
 }
 
@@ -101,7 +101,7 @@ fn the_lost_election_feature_on_the_command_line_accepts_it() {
         path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("1 of 1 runs valid"), "{}", text(&out));
+    assert!(text(&out).contains("1 of 1 run valid"), "{}", text(&out));
 }
 
 /// The same run with the feature declared in its header.

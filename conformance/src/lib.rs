@@ -9,3 +9,21 @@
 
 pub mod linearizability;
 pub mod validate;
+
+/// `n` and `noun`, plural unless `n` is 1: "1 operation", "2 operations".
+pub fn count(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_plural_unless_one() {
+        assert_eq!(super::count(1, "operation"), "1 operation");
+        assert_eq!(super::count(0, "run"), "0 runs");
+        assert_eq!(super::count(2, "message"), "2 messages");
+    }
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use raft_conformance::count;
 use raft_conformance::linearizability::{
     check_history, html, read_history, Format, ModelKind, Report, Request, Verdict,
 };
@@ -197,10 +198,10 @@ pub fn run(args: Args) -> Result<Outcome> {
                 Verdict::Unknown => "unknown (time budget ran out)",
             };
             let mut text = format!(
-                "{}: {word} ({} operations, {} partitions, model {}, {:.3} s)\n",
+                "{}: {word} ({}, {}, model {}, {:.3} s)\n",
                 c.file,
-                c.report.operations,
-                c.report.partitions,
+                count(c.report.operations as u64, "operation"),
+                count(c.report.partitions as u64, "partition"),
                 c.model.name(),
                 c.report.seconds
             );

@@ -6,6 +6,7 @@ use anyhow::Result;
 use raft_trace::{EventType, TraceError};
 use serde::Serialize;
 
+use raft_conformance::count;
 use raft_conformance::validate::{check_run, runs_in, Options, Verdict, DEFAULT_BUDGET};
 
 use crate::exit::Outcome;
@@ -234,20 +235,23 @@ fn semantic(args: &Args) -> Result<Outcome> {
             )?,
             Verdict::Inconclusive { reason } => outln!("{}: INCONCLUSIVE: {reason}", run.name)?,
             Verdict::Valid => outln!(
-                "{}: valid ({} events, {}; {} messages undelivered at the end{})",
+                "{}: valid ({}, {}; {} undelivered at the end{})",
                 run.name,
-                r.events,
+                count(r.events as u64, "event"),
                 replay_summary(&r.replay),
-                r.undelivered,
+                count(r.undelivered as u64, "message"),
                 match &c.history {
-                    Some(h) => format!("; {} client operations linearizable", h.operations),
+                    Some(h) => format!(
+                        "; {} linearizable",
+                        count(h.operations as u64, "client operation")
+                    ),
                     None => String::new(),
                 }
             )?,
         }
     }
     let valid = checked.iter().filter(|c| c.verdict.is_valid()).count();
-    outln!("{valid} of {} runs valid", checked.len())?;
+    outln!("{valid} of {} valid", count(checked.len() as u64, "run"))?;
     Ok(outcome)
 }
 

@@ -113,9 +113,9 @@ impl Explanation {
         );
         let _ = writeln!(
             s,
-            "  longest linearizable prefix: {} of {} operations, leaving state {}",
+            "  longest linearizable prefix: {} of {}, leaving state {}",
             self.prefix.len(),
-            self.operations,
+            crate::count(self.operations as u64, "operation"),
             self.state
         );
         let tail = self.prefix.len().saturating_sub(3);
@@ -150,8 +150,8 @@ impl Explanation {
         if let Some(m) = &self.minimal {
             let _ = writeln!(
                 s,
-                "  minimal non-linearizable sub-history ({} operations):",
-                m.len()
+                "  minimal non-linearizable sub-history ({}):",
+                crate::count(m.len() as u64, "operation")
             );
             for o in m {
                 let _ = writeln!(

@@ -116,10 +116,10 @@ ol{font-family:ui-monospace,monospace;font-size:12px}\
         };
         let _ = writeln!(
             h,
-            "<h2>{}: <span class=\"{class}\">{word}</span></h2>\n<p>{} operations, {} partitions, {:.3} s</p>",
+            "<h2>{}: <span class=\"{class}\">{word}</span></h2>\n<p>{}, {}, {:.3} s</p>",
             esc(file),
-            report.operations,
-            report.partitions,
+            crate::count(report.operations as u64, "operation"),
+            crate::count(report.partitions as u64, "partition"),
             report.seconds
         );
         if let Some(f) = &report.failing {
@@ -146,9 +146,9 @@ fn draw(h: &mut String, t: &Timeline) {
     };
     let _ = writeln!(
         h,
-        "<h3>key {}: <span class=\"{class}\">{word}</span>, {} operations</h3>",
+        "<h3>key {}: <span class=\"{class}\">{word}</span>, {}</h3>",
         esc(&key),
-        t.ops.len()
+        crate::count(t.ops.len() as u64, "operation")
     );
     if t.ops.is_empty() {
         return;
@@ -227,8 +227,8 @@ fn draw(h: &mut String, t: &Timeline) {
     };
     let _ = writeln!(
         h,
-        "<details><summary>{what} ({} operations), then state {}</summary><ol>",
-        lin.len(),
+        "<details><summary>{what} ({}), then state {}</summary><ol>",
+        crate::count(lin.len() as u64, "operation"),
         esc(&t.state)
     );
     for (_, o) in lin {

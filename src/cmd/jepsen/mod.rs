@@ -362,9 +362,9 @@ fn finish(dir: &Path, args: &Args, ran: Option<Duration>) -> Result<Outcome> {
             outln!("  anomaly: {x}")?;
         }
         outln!(
-            "linearizability: {:?} ({} operations, {:.2} s)",
+            "linearizability: {:?} ({}, {:.2} s)",
             a.linearizability,
-            a.operations,
+            raft_conformance::count(a.operations as u64, "operation"),
             a.check_seconds
         )?;
         for (f, c) in &a.by_function {
