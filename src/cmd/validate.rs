@@ -237,7 +237,7 @@ fn semantic(args: &Args) -> Result<Outcome> {
             Verdict::Valid => outln!(
                 "{}: valid ({}, {}; {} undelivered at the end{})",
                 run.name,
-                count(r.events as u64, "event"),
+                count(r.events, "event"),
                 replay_summary(&r.replay),
                 count(r.undelivered as u64, "message"),
                 match &c.history {
