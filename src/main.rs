@@ -123,6 +123,8 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal, not in log files or pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // On a closed stderr, drop the log line; the fallback would panic.
         .log_internal_errors(false)
         .with_target(false)

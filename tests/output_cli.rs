@@ -371,3 +371,35 @@ fn bench_on_a_closed_stdout_exits_141() {
         e.assert_quiet(&[141]);
     }
 }
+
+/// Logs written to a file or a pipe carry no terminal colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = |l: std::net::TcpListener| l.local_addr().unwrap().to_string();
+    let peer = port(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let client = port(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let mut child = raftcheck(&[
+        "--log",
+        "info",
+        "node",
+        "--id",
+        "1",
+        "--peers",
+        &format!("1={peer}"),
+        "--client-addr",
+        &client,
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a log line").unwrap();
+    child.kill().ok();
+    child.wait().ok();
+    assert!(first.contains("INFO"), "{first}");
+    assert!(!first.contains('\u{1b}'), "{first:?}");
+}
