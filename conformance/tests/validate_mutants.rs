@@ -349,3 +349,61 @@ fn a_timeout_now_to_a_target_that_matched_earlier_in_the_term() {
     lines[k]["msg"]["to"] = json!(3);
     rejected_by(lines, "LeaderTransferRule");
 }
+
+#[test]
+fn a_candidate_asking_for_votes_before_its_vote_is_persisted() {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "persist", 1));
+    lines.remove(at);
+    rejected_by(lines, "VotePersistedBeforeReply");
+}
+
+/// Node 1 campaigns in term 1 and crashes before its term and vote reach
+/// the disk; it restarts in term 0 and then votes for node 2 in term 1.
+/// `request` inserts node 1's request for votes before the crash.
+fn lost_campaign(persisted: bool, request: bool) -> Vec<Value> {
+    let mut lines = example("election-and-commits.ndjson");
+    lines.truncate(4); // header and the three inits
+    let post = |term: u64, vote: Option<u64>, role: &str| json!({"term":term,"vote":vote,"role":role,"commit":0,"last_index":0,"last_term":0});
+    let rv = |id: u64, from: u64, to: u64| json!({"id":id,"from":from,"to":to,"term":1,"rpc":"request_vote","last_index":0,"last_term":0});
+    lines.push(json!({"type":"timeout","node":1,"seq":0,"timer":"election"}));
+    lines.push(json!({"type":"role","node":1,"seq":0,"role":"candidate","term":1,"reason":"election_timeout","post":post(1, Some(1), "candidate")}));
+    if persisted {
+        lines.push(json!({"type":"persist","node":1,"seq":0,"term":1,"vote":1,"last_index":0}));
+    }
+    if request {
+        lines.push(json!({"type":"send","node":1,"seq":0,"msg":rv(1, 1, 3)}));
+    }
+    lines.push(json!({"type":"crash","node":1,"seq":0}));
+    lines.push(json!({"type":"init","node":1,"seq":0,"reason":"restart","term":0,"vote":null,"last_index":0,"last_term":0,"entries":[],"post":post(0, None, "follower")}));
+    lines.push(json!({"type":"timeout","node":2,"seq":0,"timer":"election"}));
+    lines.push(json!({"type":"role","node":2,"seq":0,"role":"candidate","term":1,"reason":"election_timeout","post":post(1, Some(2), "candidate")}));
+    lines.push(json!({"type":"persist","node":2,"seq":0,"term":1,"vote":2,"last_index":0}));
+    lines.push(json!({"type":"send","node":2,"seq":0,"msg":rv(1, 2, 1)}));
+    lines.push(json!({"type":"receive","node":1,"seq":0,"msg":rv(1, 2, 1)}));
+    lines.push(json!({"type":"role","node":1,"seq":0,"role":"follower","term":1,"reason":"higher_term","post":post(1, None, "follower")}));
+    lines.push(json!({"type":"persist","node":1,"seq":0,"term":1,"vote":2,"last_index":0,"post":post(1, Some(2), "follower")}));
+    lines.push(json!({"type":"send","node":1,"seq":0,"msg":{"id":2,"from":1,"to":2,"term":1,"rpc":"request_vote_reply","granted":true}}));
+    renumber(&mut lines);
+    lines
+}
+
+/// A vote held only in memory binds nothing: lost in a crash before it was
+/// written or sent, the node may vote again in that term (the simulator's
+/// deferred writes produce this; the validator used to count the lost vote
+/// and reject the second).
+#[test]
+fn a_vote_lost_in_a_crash_before_it_left_binds_nothing() {
+    let report = validate(&lost_campaign(false, false));
+    assert!(report.rejection.is_none(), "{:?}", report.rejection);
+}
+
+/// The double vote of the reverted fast write path: the candidate's request
+/// (its vote for itself) leaves before the vote is durable, the node
+/// crashes, restarts in the older term and votes for another node.
+#[test]
+fn a_candidate_request_before_its_vote_is_durable_then_a_second_vote() {
+    rejected_by(lost_campaign(false, true), "VotePersistedBeforeReply");
+    // With the vote durable, the restart must recover it.
+    rejected_by(lost_campaign(true, true), "PersistedStateLost");
+}

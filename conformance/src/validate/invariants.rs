@@ -213,8 +213,13 @@ impl Invariants {
             if (view.durable.is_none() && view.log.is_empty() && view.term == 0)
                 || !self.observes_init
             {
-                self.node(node).running = true;
-                self.node(node).uncertain = true;
+                let v = self.node(node);
+                v.running = true;
+                v.uncertain = true;
+                // A restart recovers only the durable term: one the node
+                // held in memory when it crashed may be gone.
+                v.term = v.durable.as_ref().map_or(0, |d| d.term);
+                v.role = Role::Follower;
             } else {
                 return Err(Violation::new(
                     "EventWhileCrashed",
@@ -341,9 +346,22 @@ impl Invariants {
         Ok(())
     }
 
+    /// A vote that binds `node` for good: durable (`persist`, `init`) or
+    /// sent (a granted reply, or a candidate's request, which carries its
+    /// vote for itself). A vote held only in memory binds nothing until
+    /// then: a crash forgets it, and the node may vote again in that term
+    /// (see [`Invariants::volatile_vote`]).
     fn vote(&mut self, node: NodeId, term: Term, candidate: NodeId) -> Result<(), Violation> {
-        match self.votes.insert((node, term), candidate) {
-            Some(prev) if prev != candidate => Err(Violation::new(
+        self.volatile_vote(node, term, candidate)?;
+        self.votes.insert((node, term), candidate);
+        Ok(())
+    }
+
+    /// A vote in `node`'s memory (a `post` state) must not contradict a
+    /// vote of that term that already binds it.
+    fn volatile_vote(&self, node: NodeId, term: Term, candidate: NodeId) -> Result<(), Violation> {
+        match self.votes.get(&(node, term)) {
+            Some(&prev) if prev != candidate => Err(Violation::new(
                 "OneVotePerTerm",
                 format!("node {node} votes once in term {term} (it voted for {prev})"),
                 format!("a vote for {candidate} in term {term}"),
@@ -419,6 +437,12 @@ impl Invariants {
     }
 
     fn send(&mut self, node: NodeId, msg: &Message) -> Result<(), Violation> {
+        // A vote that has left binds the node, durable or not.
+        match &msg.rpc {
+            Rpc::RequestVoteReply { granted: true } => self.vote(node, msg.term, msg.to)?,
+            Rpc::RequestVote { .. } => self.vote(node, msg.term, node)?,
+            _ => {}
+        }
         let v = &self.nodes[&node];
         let Some(d) = v.durable.as_ref().filter(|_| self.observes_persist) else {
             return Ok(());
@@ -434,6 +458,22 @@ impl Invariants {
                     format!(
                         "term {} and vote for {} (or a higher term) durable before the vote is sent",
                         msg.term, msg.to
+                    ),
+                    format!("durable state: term {}, vote {:?}", d.term, d.vote),
+                ))
+            }
+            // A candidate's request carries its vote for itself (Raft
+            // Figure 2: currentTerm and votedFor reach stable storage before
+            // the node answers or sends RPCs): lost in a crash, it would let
+            // the node vote again in the term it asked for.
+            Rpc::RequestVote { .. }
+                if d.term < msg.term || (d.term == msg.term && d.vote != Some(node)) =>
+            {
+                Err(Violation::new(
+                    "VotePersistedBeforeReply",
+                    format!(
+                        "term {} and the candidate's vote for itself durable before it asks for votes",
+                        msg.term
                     ),
                     format!("durable state: term {}, vote {:?}", d.term, d.vote),
                 ))
@@ -782,7 +822,7 @@ impl Invariants {
             self.term(node, term)?;
         }
         if let (Some(Some(vote)), Some(term)) = (post.vote, post.term) {
-            self.vote(node, term, vote)?;
+            self.volatile_vote(node, term, vote)?;
         }
         if let (Some(Role::Leader), Some(term)) = (post.role, post.term) {
             self.leader(node, term)?;
