@@ -31,6 +31,11 @@ pub enum Bug {
     /// outlives the followers' promise not to elect another leader, so a
     /// deposed leader serves stale reads.
     LeaseOverrun,
+    /// Vote requests and vote replies may leave before the write of the
+    /// term and vote they carry, as the leader's appends may (Raft thesis
+    /// §10.2.1 allows it for those only): a crash then forgets a vote the
+    /// cluster already saw.
+    EarlyVote,
     /// The node's client API answers every read from its own state
     /// machine at once, on any node: no read index, no redirect to the
     /// leader. A node-layer bug (the simulator drives the core, not the
@@ -39,13 +44,14 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 6] = [
+    pub const ALL: [Bug; 7] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
         Bug::StaleRead,
         Bug::NoDedup,
         Bug::LeaseOverrun,
+        Bug::EarlyVote,
     ];
 
     /// Bugs of the node's layers around the core, which only runs of real
@@ -62,6 +68,7 @@ impl Bug {
             Bug::StaleRead => "stale-read",
             Bug::NoDedup => "no-dedup",
             Bug::LeaseOverrun => "lease-overrun",
+            Bug::EarlyVote => "early-vote",
             Bug::LocalRead => "local-read",
         }
     }
@@ -76,6 +83,7 @@ impl Bug {
             Bug::StaleRead => None,
             Bug::NoDedup => Some("double-apply"),
             Bug::LeaseOverrun => None,
+            Bug::EarlyVote => None,
             Bug::LocalRead => None,
         }
     }
@@ -97,6 +105,9 @@ impl Bug {
             Bug::LeaseOverrun => {
                 "lease reads: the leader's lease outlasts the followers' election timeout (and check-quorum)"
             }
+            Bug::EarlyVote => {
+                "vote requests and replies leave before the write of their term and vote (the leader-append fast path applied to votes)"
+            }
             Bug::LocalRead => {
                 "any node answers reads from its own state machine (no read index, no redirect)"
             }
@@ -112,7 +123,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

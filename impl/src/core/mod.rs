@@ -14,12 +14,24 @@
 //! 1. writes `snapshot`, `hard_state` and `entries` to stable storage and
 //!    syncs (entries overwrite the log from `entries[0].index` on);
 //! 2. calls [`RaftNode::persisted`], which is the *only* way to obtain the
-//!    messages of that Ready: votes and acknowledgements therefore can never
-//!    leave before the state they promise is durable;
+//!    messages of that Ready, except the leader's appends (below): votes,
+//!    term changes and acknowledgements therefore can never leave before
+//!    the state they promise is durable;
 //! 3. sends those messages;
 //! 4. installs `snapshot` (if any) into the state machine, applies
 //!    `committed_entries` in order, calling [`RaftNode::applied`] for each,
 //!    and serves `read_states` once it has applied up to their index.
+//!
+//! Optionally, between taking the Ready and step 1, the host may call
+//! [`RaftNode::early_messages`] and send what it returns at once: only a
+//! leader's AppendEntries carrying its own new entries, in a term already
+//! durable (Raft thesis §10.2.1, the leader writes its log in parallel with
+//! replicating it). The leader counts itself towards a commit only for
+//! entries [`RaftNode::persisted`] reported durable, so entries it sent
+//! early and then lost in a crash were never counted. Which messages may go
+//! early is decided by one function, `RaftNode::may_leave_early`, when the
+//! Ready is built; the Ready's messages are private, so a host cannot take
+//! any other message before `persisted`.
 //!
 //! # Reads
 //! Linearizable reads use ReadIndex (see [`read`]): no log entry per read,
@@ -211,6 +223,10 @@ pub struct Ready {
     pub read_states: Vec<ReadState>,
     /// Messages, released by [`RaftNode::persisted`] only.
     messages: Vec<Message>,
+    /// The leader's appends that may leave before this Ready is durable,
+    /// released by [`RaftNode::early_messages`] (or, when the host does not
+    /// ask for them, by [`RaftNode::persisted`] with the others).
+    early: Vec<Message>,
 }
 
 impl Ready {
@@ -222,6 +238,11 @@ impl Ready {
     /// How many messages wait for persistence.
     pub fn pending_messages(&self) -> usize {
         self.messages.len()
+    }
+
+    /// How many messages [`RaftNode::early_messages`] would release.
+    pub fn early_messages(&self) -> usize {
+        self.early.len()
     }
 }
 
@@ -534,6 +555,48 @@ impl RaftNode {
         Ok(self.append_local(Payload::Command(Arc::new(cmd))))
     }
 
+    /// Whether `m`, queued by this node, may leave before the Ready that
+    /// carries it is durable. Raft thesis §10.2.1: only the leader's own log
+    /// appends may overlap its disk write. They promise nothing about this
+    /// node's disk: the leader counts itself towards a commit only once
+    /// [`RaftNode::persisted`] says its entries are durable, and each
+    /// follower acknowledges only what it made durable itself. The term the
+    /// message carries must already be durable (a leader's always is: it
+    /// wrote its term and self-vote before asking for votes), so a crash
+    /// cannot take this node back to an earlier term after the message left.
+    /// Everything else — votes and pre-votes, their replies, term changes,
+    /// acknowledgements, heartbeats and probes without entries, snapshots,
+    /// TimeoutNow — waits for the write.
+    fn may_leave_early(&self, m: &Message) -> bool {
+        if self.bug(Bug::EarlyVote)
+            && matches!(
+                m.body,
+                Body::RequestVote { .. } | Body::RequestVoteReply { .. }
+            )
+        {
+            // BUG (planted): votes leave before the write that makes them
+            // durable, as if the thesis's rule for appends covered them.
+            return true;
+        }
+        self.role == Role::Leader
+            && m.from == self.cfg.id
+            && m.term == self.term
+            && m.term <= self.durable_hs.term
+            && matches!(&m.body, Body::AppendEntries { entries, .. } if !entries.is_empty())
+    }
+
+    /// Takes the messages of `rd` that may leave *before* `rd` is durable
+    /// (see `may_leave_early`): the leader's appends, so that its own write
+    /// runs in parallel with the followers' and a commit costs one disk
+    /// write on the critical path instead of two. Optional: a host that
+    /// never calls it gets them from [`RaftNode::persisted`]. Call it right
+    /// after [`RaftNode::ready`], before writing `rd`.
+    pub fn early_messages(&mut self, rd: &mut Ready) -> Vec<Message> {
+        let early = std::mem::take(&mut rd.early);
+        self.trace().sent(&early);
+        early
+    }
+
     /// The host has made everything of `rd` durable. Returns `rd`'s messages
     /// for sending.
     pub fn persisted(&mut self, rd: &mut Ready) -> Vec<Message> {
@@ -552,7 +615,8 @@ impl RaftNode {
             // The leader counts itself only for durable entries.
             self.maybe_commit();
         }
-        let mut msgs = std::mem::take(&mut rd.messages);
+        let mut msgs = std::mem::take(&mut rd.early);
+        msgs.append(&mut rd.messages);
         // A TimeoutNow is only sent while its target's log still matches
         // ours (thesis §3.10): one queued earlier may have waited here while
         // the transfer was abandoned and a proposal appended.
@@ -619,13 +683,17 @@ impl RaftNode {
         if let Some(last) = committed_entries.last() {
             self.log.applied = last.index;
         }
+        let (early, messages): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.msgs)
+            .into_iter()
+            .partition(|m| self.may_leave_early(m));
         Ready {
             hard_state,
             snapshot: self.pending_snapshot.take(),
             entries,
             committed_entries,
             read_states: std::mem::take(&mut self.read_states),
-            messages: std::mem::take(&mut self.msgs),
+            messages,
+            early,
         }
     }
 

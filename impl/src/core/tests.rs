@@ -28,12 +28,33 @@ fn cmd(req: u64) -> Command {
     }
 }
 
-/// Drains a node's Ready (persisting immediately) and returns the messages.
+/// Asserts the fast path's rule (Raft thesis §10.2.1) on what
+/// `early_messages` released: only the leader's AppendEntries carrying
+/// entries, in its own term, which is durable.
+fn assert_early_rule(n: &RaftNode, early: &[Message]) {
+    for m in early {
+        assert!(
+            matches!(&m.body, Body::AppendEntries { entries, .. } if !entries.is_empty()),
+            "only appends carrying entries leave early: {m:?}"
+        );
+        assert!(
+            n.is_leader() && m.from == n.id() && m.term == n.term(),
+            "{m:?}"
+        );
+        assert!(m.term <= n.durable_hs.term, "term not durable: {m:?}");
+    }
+}
+
+/// Drains a node's Ready (taking the early messages first, then persisting
+/// immediately) and returns the messages.
 fn drain(n: &mut RaftNode) -> (Vec<Message>, Vec<Ready>) {
     let mut msgs = Vec::new();
     let mut rds = Vec::new();
     while n.has_ready() {
         let mut rd = n.ready();
+        let early = n.early_messages(&mut rd);
+        assert_early_rule(n, &early);
+        msgs.extend(early);
         msgs.extend(n.persisted(&mut rd));
         for e in &rd.committed_entries {
             n.applied(e.index, false);
@@ -745,4 +766,164 @@ fn acks_for_entries_truncated_by_a_newer_leader_are_dropped() {
         })
         .collect();
     assert_eq!(acks, vec![(2, 1)], "the ack to leader 1 was never durable");
+}
+
+/// Thesis §10.2.1: a leader's AppendEntries may leave before its own write,
+/// but the leader counts itself only for entries durable on its own disk, so
+/// with one follower's acknowledgement nothing commits until the leader's
+/// write is done.
+#[test]
+fn early_appends_and_the_leader_counts_itself_only_when_durable() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    let committed = c.node(1).commit_index();
+    let index = c.node(1).propose(cmd(1)).unwrap();
+    let mut rd = c.node(1).ready();
+    assert!(rd.entries.iter().any(|e| e.index == index));
+    assert_eq!(rd.early_messages(), 2);
+    let early = c.node(1).early_messages(&mut rd);
+    assert_early_rule(c.node(1), &early);
+    assert_eq!(early.len(), 2, "one AppendEntries per follower");
+    assert!(
+        c.node(1).early_messages(&mut rd).is_empty(),
+        "released once"
+    );
+    // Only follower 2 gets the entry; it persists and acknowledges.
+    let to2 = early.into_iter().find(|m| m.to == 2).unwrap();
+    c.node(2).step(to2);
+    let (acks, _) = drain(c.node(2));
+    assert!(acks
+        .iter()
+        .any(|m| matches!(m.body, Body::AppendEntriesReply { success: true, .. })));
+    for a in acks {
+        c.node(1).step(a);
+    }
+    // The follower's durable copy alone is no quorum: the leader's is not.
+    assert_eq!(c.node(1).commit_index(), committed);
+    assert!(c.node(1).persisted(&mut rd).is_empty(), "nothing held back");
+    assert_eq!(c.node(1).commit_index(), index);
+}
+
+fn request_vote(from: NodeId, to: NodeId, term: Term) -> Message {
+    Message {
+        id: 1,
+        from,
+        to,
+        term,
+        body: Body::RequestVote {
+            last_index: 0,
+            last_term: 0,
+            transfer: false,
+        },
+    }
+}
+
+/// Votes, vote requests, pre-votes, a follower's acknowledgements and a
+/// stale-term refusal are never early: they wait for `persisted`.
+#[test]
+fn votes_requests_and_acks_are_never_early() {
+    // A candidate's requests (its vote for itself).
+    let mut n = RaftNode::new(cfg(1, 3), Recovered::default(), None);
+    n.campaign();
+    let mut rd = n.ready();
+    assert!(rd.hard_state.is_some());
+    assert!(n.early_messages(&mut rd).is_empty());
+    let msgs = n.persisted(&mut rd);
+    assert_eq!(msgs.len(), 2);
+    assert!(msgs
+        .iter()
+        .all(|m| matches!(m.body, Body::RequestVote { .. })));
+
+    // A pre-candidate's requests and a pre-vote reply.
+    let mut p = RaftNode::new(
+        {
+            let mut c = cfg(1, 3);
+            c.pre_vote = true;
+            c
+        },
+        Recovered::default(),
+        None,
+    );
+    for _ in 0..40 {
+        p.tick();
+    }
+    let mut rd = p.ready();
+    assert!(p.early_messages(&mut rd).is_empty());
+    assert!(p
+        .persisted(&mut rd)
+        .iter()
+        .any(|m| matches!(m.body, Body::PreVote { .. })));
+
+    // A granted vote.
+    let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
+    n.step(request_vote(1, 2, 1));
+    let mut rd = n.ready();
+    assert!(n.early_messages(&mut rd).is_empty());
+    assert_eq!(rd.pending_messages(), 1);
+    let msgs = n.persisted(&mut rd);
+    assert!(matches!(
+        msgs[0].body,
+        Body::RequestVoteReply { granted: true }
+    ));
+
+    // A follower's acknowledgement of entries.
+    n.step(Message {
+        id: 2,
+        from: 1,
+        to: 2,
+        term: 1,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries: vec![Entry {
+                index: 1,
+                term: 1,
+                payload: Payload::Noop,
+            }],
+            read_ctx: 0,
+        },
+    });
+    let mut rd = n.ready();
+    assert!(n.early_messages(&mut rd).is_empty());
+    let msgs = n.persisted(&mut rd);
+    assert!(matches!(
+        msgs[0].body,
+        Body::AppendEntriesReply { success: true, .. }
+    ));
+
+    // A refusal to a stale candidate, carrying our (durable) term.
+    n.step(request_vote(3, 2, 0));
+    let mut rd = n.ready();
+    assert!(n.early_messages(&mut rd).is_empty());
+    assert_eq!(n.persisted(&mut rd).len(), 1);
+}
+
+/// A leader that steps down while its appends wait keeps nothing early
+/// for its new term: the vote it then grants waits for the write.
+#[test]
+fn a_deposed_leader_sends_nothing_early() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    c.node(1).propose(cmd(1)).unwrap();
+    c.node(1).step(request_vote(2, 1, 5));
+    assert!(!c.node(1).is_leader());
+    let mut rd = c.node(1).ready();
+    assert!(c.node(1).early_messages(&mut rd).is_empty());
+    assert_eq!(rd.hard_state.map(|h| h.term), Some(5));
+}
+
+/// The planted bug lets a vote leave before its write.
+#[test]
+fn planted_early_vote_releases_votes_early() {
+    let mut c = cfg(2, 3);
+    c.bugs = Bugs::NONE.with(Bug::EarlyVote);
+    let mut n = RaftNode::new(c, Recovered::default(), None);
+    n.step(request_vote(1, 2, 1));
+    let mut rd = n.ready();
+    let early = n.early_messages(&mut rd);
+    assert!(matches!(
+        early[0].body,
+        Body::RequestVoteReply { granted: true }
+    ));
 }
