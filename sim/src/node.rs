@@ -154,6 +154,13 @@ pub trait Node {
     /// What the node wants made durable before its next messages leave, or
     /// `None` when it has nothing to do.
     fn ready(&mut self) -> Option<Vec<<Self::Disk as Disk>::Write>>;
+    /// Right after [`Node::ready`], before its writes are durable: what the
+    /// node may hand over already, such as a leader's appends (Raft thesis
+    /// §10.2.1: the leader writes its log in parallel with replicating it)
+    /// and committed entries it holds durably. The simulator may then defer
+    /// the writes, with the node stepping on meanwhile, or crash the node
+    /// before they are written. Default: nothing early.
+    fn early(&mut self, _out: &mut Output<Self::Message>) {}
     /// The writes of the last [`Node::ready`] are durable: the messages it
     /// may now send, what it applied, and the answers it has for clients.
     fn persisted(&mut self, out: &mut Output<Self::Message>);

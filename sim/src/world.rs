@@ -20,11 +20,24 @@ const QUIET_STEPS: u64 = 400;
 /// `SimConfig::leader_transfer`).
 const TRANSFER_P: f64 = 0.01;
 
+/// Chance, in the faulty phase, that a node's writes of one Ready wait
+/// until its next turn after what it hands over early ([`Node::early`])
+/// has gone: the node steps on meanwhile, and a crash loses the writes.
+const DEFER_P: f64 = 0.25;
+
+/// Chance per step, times the fault intensity, that a node holding
+/// deferred writes crashes before they are written (a leader whose appends
+/// left before its own write, most interestingly).
+const CRASH_UNWRITTEN_P: f64 = 0.05;
+
 /// One server slot: its disk survives crashes, its node does not.
 struct Server<N: Node> {
     setup: Setup,
     node: Option<N>,
     disk: N::Disk,
+    /// Writes of a Ready whose early output has left but which are not yet
+    /// on the disk (see [`DEFER_P`]); a crash loses them.
+    unwritten: Option<Vec<<N::Disk as Disk>::Write>>,
 }
 
 struct World<'a, I: Implementation> {
@@ -43,6 +56,7 @@ struct World<'a, I: Implementation> {
     heal_at: Option<u64>,
     stats: Stats,
     crash_p: f64,
+    crash_unwritten_p: f64,
     partition_p: f64,
     ready_p: f64,
 }
@@ -71,6 +85,7 @@ impl<I: Implementation> World<'_, I> {
     /// The process dies: memory is gone, the disk stays.
     fn crash(&mut self, i: usize) {
         self.servers[i].node = None;
+        self.servers[i].unwritten = None;
     }
 
     fn do_actions(&mut self, actions: Vec<Action>) {
@@ -119,8 +134,17 @@ impl<I: Implementation> World<'_, I> {
                     self.restart(i);
                 }
             }
-            if self.rng.random_bool(self.crash_p) {
-                let i = self.rng.random_range(0..n);
+            // A node whose deferred writes are not on its disk yet may
+            // crash first; otherwise one random node may crash.
+            let unwritten = (0..n).find(|&i| self.servers[i].unwritten.is_some());
+            let victim = match unwritten {
+                Some(i) if self.rng.random_bool(self.crash_unwritten_p) => Some(i),
+                _ => self
+                    .rng
+                    .random_bool(self.crash_p)
+                    .then(|| self.rng.random_range(0..n)),
+            };
+            if let Some(i) = victim {
                 if self.is_up(i) {
                     self.trace.0.lock().expect("trace lock").crash(self.ids[i]);
                     self.crash(i);
@@ -203,7 +227,7 @@ impl<I: Implementation> World<'_, I> {
                 continue;
             }
             let mut out = Output::default();
-            self.process(i, &mut out)?;
+            self.process(i, faulty, &mut out)?;
             self.send_output(out);
         }
         let nodes: Vec<Option<&I::Node>> = self.servers.iter().map(|s| s.node.as_ref()).collect();
@@ -217,6 +241,7 @@ impl<I: Implementation> World<'_, I> {
     fn process(
         &mut self,
         i: usize,
+        faulty: bool,
         out: &mut Output<<I::Node as Node>::Message>,
     ) -> Result<(), Violation> {
         let id = self.ids[i];
@@ -224,8 +249,31 @@ impl<I: Implementation> World<'_, I> {
         let Some(node) = s.node.as_mut() else {
             return Ok(());
         };
-        while let Some(writes) = node.ready() {
-            for w in writes {
+        let mut writes = s.unwritten.take();
+        loop {
+            let Some(ws) = writes.take() else {
+                let Some(ws) = node.ready() else {
+                    break;
+                };
+                // What may leave before the writes are durable leaves now;
+                // the writes may then wait for the node's next turn.
+                let sent = out.messages.len();
+                let applied = out.applied.len();
+                node.early(out);
+                for m in &out.messages[sent..] {
+                    self.inv.on_send(&s.disk, m, I::Node::envelope(m))?;
+                }
+                for a in &out.applied[applied..] {
+                    self.inv.on_apply(id, a)?;
+                }
+                if faulty && self.rng.random_bool(DEFER_P) {
+                    s.unwritten = Some(ws);
+                    break;
+                }
+                writes = Some(ws);
+                continue;
+            };
+            for w in ws {
                 s.disk.write(w);
             }
             let sent = out.messages.len();
@@ -309,6 +357,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
             setup,
             node: Some(node),
             disk,
+            unwritten: None,
         });
     }
     let net = Network::new(
@@ -341,6 +390,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
         heal_at: None,
         stats: Stats::default(),
         crash_p: 0.004 * intensity,
+        crash_unwritten_p: CRASH_UNWRITTEN_P * intensity,
         partition_p: 0.004 * intensity,
         ready_p: 0.8,
     };

@@ -221,6 +221,23 @@ impl node::Node for Host {
         (!writes.is_empty()).then_some(writes)
     }
 
+    /// The fast write path, as the raftkv server runs it: the leader's
+    /// appends leave before its own write (`RaftNode::early_messages`), and
+    /// committed entries, which the core hands out only once they are
+    /// durable here, are applied and answered before this Ready's write. A
+    /// snapshot from the leader must be written before it is installed, so
+    /// with one the entries wait for [`node::Node::persisted`].
+    fn early(&mut self, out: &mut Output<Message>) {
+        let Some(rd) = self.handed.as_mut() else {
+            return;
+        };
+        out.messages.extend(self.node.early_messages(rd));
+        if rd.snapshot.is_none() {
+            let committed = std::mem::take(&mut rd.committed_entries);
+            self.apply(&committed, out);
+        }
+    }
+
     fn persisted(&mut self, out: &mut Output<Message>) {
         let Some(mut rd) = self.handed.take() else {
             return;
@@ -234,13 +251,7 @@ impl node::Node for Host {
             self.node.applied_snapshot(snap.meta.index);
             out.installs += 1;
         }
-        for e in &rd.committed_entries {
-            if e.index <= self.service.kv().applied() {
-                continue;
-            }
-            let a = self.service.apply(e, digest(&e.payload), out);
-            self.node.applied(e.index, a.duplicate);
-        }
+        self.apply(&rd.committed_entries, out);
         for rs in rd.read_states {
             self.service.read_ready(rs.index, rs.ctx);
         }
@@ -273,6 +284,17 @@ impl node::Node for Host {
 }
 
 impl Host {
+    /// Applies committed entries in order, answering their clients.
+    fn apply(&mut self, entries: &[raftkv::core::Entry], out: &mut Output<Message>) {
+        for e in entries {
+            if e.index <= self.service.kv().applied() {
+                continue;
+            }
+            let a = self.service.apply(e, digest(&e.payload), out);
+            self.node.applied(e.index, a.duplicate);
+        }
+    }
+
     /// Log compaction: a snapshot every `compact_every` applied entries,
     /// written to disk with the next batch. Returns how many it took.
     fn maybe_snapshot(&mut self) -> u64 {
