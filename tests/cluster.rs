@@ -262,6 +262,27 @@ fn three_node_cluster() {
     acked.insert("k0".into(), "cas".into());
     eprintln!("1000 writes + 100 reads done after {:?}", t0.elapsed());
 
+    // The request latency histograms count every request a node answered
+    // (the leader answered each write; a redirect is counted where it was
+    // answered too).
+    let hist = |id: u64, series: &str, op: &str| {
+        cl.metric(
+            id,
+            &format!("raftkv_request_duration_seconds_{series}{{op=\"{op}\"}}"),
+        )
+    };
+    assert!(hist(leader, "count", "put") >= 1000);
+    assert!(hist(leader, "count", "cas") >= 2);
+    let gets: u64 = (1..=3).map(|id| hist(id, "count", "get")).sum();
+    assert!(gets >= 101, "{gets} gets counted");
+    assert_eq!(
+        hist(leader, "count", "put"),
+        cl.metric(
+            leader,
+            "raftkv_request_duration_seconds_bucket{op=\"put\",le=\"+Inf\"}"
+        )
+    );
+
     // Garbage and an oversized frame on a follower's peer port.
     let follower = (1..=3).find(|&i| i != leader).unwrap();
     for bytes in [b"GET / HTTP/1.1\r\n\r\n garbage garbage".to_vec(), {

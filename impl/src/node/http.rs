@@ -8,7 +8,7 @@
 //! | `POST /v1/kv/{key}/cas` `{"from": str or null, "to": str}` | 204; **412** with `{"current": ...}` when the key does not hold `from` |
 //! | `GET /v1/status` | JSON `{id, role, term, leader, commit, applied, last_index}` |
 //! | `POST /v1/admin/transfer?to=N` | 202 `{"from", "to"}`: the leader starts handing leadership to node N (thesis §3.10); 400 unknown node or bad `to`, 409 with `{"error"}` when a transfer is in progress or N already leads; a follower redirects (307) like for writes |
-//! | `GET /metrics` | Prometheus text |
+//! | `GET /metrics` | Prometheus text: counters, gauges and the histogram `raftkv_request_duration_seconds{op="get"\|"put"\|"delete"\|"cas"}` of request latencies |
 //!
 //! Headers `X-Client-Id` and `X-Request-Seq` (both u64) make a write
 //! exactly-once across retries: a retry with the same pair is answered from
@@ -41,6 +41,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
+use super::latency::Op as LatencyOp;
 use super::server::{ReqError, Request, Status};
 use super::shared::Shared;
 use super::waiters::{Ticket, Waiters};
@@ -141,7 +142,23 @@ async fn submit<T>(
     }
 }
 
+/// Runs a request's handler and records its latency under `op`.
+async fn timed(
+    st: &AppState,
+    op: LatencyOp,
+    f: impl std::future::Future<Output = Response>,
+) -> Response {
+    let start = Instant::now();
+    let r = f.await;
+    st.shared.latency.record(op, start.elapsed());
+    r
+}
+
 async fn get_key(State(st): State<AppState>, Path(key): Path<String>, uri: Uri) -> Response {
+    timed(&st, LatencyOp::Get, read(&st, key, uri)).await
+}
+
+async fn read(st: &AppState, key: String, uri: Uri) -> Response {
     if st.shared.bugs.has(Bug::LocalRead) {
         // Planted bug: whatever this node has applied, leader or not.
         return match st.shared.kv().get(&key).cloned() {
@@ -200,6 +217,17 @@ fn session(headers: &HeaderMap) -> Result<(u64, u64), Response> {
 }
 
 async fn write(st: &AppState, headers: &HeaderMap, uri: &Uri, op: Op) -> Response {
+    let kind = match op {
+        // (The HTTP API has no append; a write is a put.)
+        Op::Write { .. } | Op::Append { .. } => LatencyOp::Put,
+        Op::Delete { .. } => LatencyOp::Delete,
+        Op::Cas { .. } => LatencyOp::Cas,
+        Op::Read { .. } => LatencyOp::Get,
+    };
+    timed(st, kind, propose(st, headers, uri, op)).await
+}
+
+async fn propose(st: &AppState, headers: &HeaderMap, uri: &Uri, op: Op) -> Response {
     let (client, req) = match session(headers) {
         Ok(s) => s,
         Err(r) => return r,
@@ -429,6 +457,7 @@ async fn metrics(State(st): State<AppState>) -> Response {
         "Raft messages received.",
         m.messages_received,
     );
+    st.shared.latency.render(&mut out);
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],

@@ -31,6 +31,8 @@ pub mod http;
 #[cfg(not(loom))]
 pub mod http_client;
 #[cfg(not(loom))]
+pub mod latency;
+#[cfg(not(loom))]
 pub mod server;
 #[cfg(not(loom))]
 pub mod shared;

@@ -3,9 +3,11 @@
 //! Inputs: ticks from an interval, messages from the transport, client
 //! requests from the HTTP handlers (through a channel; proposals and reads
 //! carry the id of their [`Waiters`](super::waiters::Waiters) ticket, which
-//! the loop completes). After each input batch the Ready loop runs: write the
-//! trace events recorded so far, persist (one WAL sync per Ready, on a
-//! blocking thread), `persisted`, send, apply
+//! the loop completes). After each input batch the Ready loop runs: send the
+//! leader's appends ([`RaftNode::early_messages`]) and apply the committed
+//! entries (durable here and on a quorum already), write the trace events
+//! recorded so far, persist (one WAL sync per Ready, on a blocking thread;
+//! none when only the commit index changed), `persisted`, send, apply
 //! (then advance the [apply notifier](super::applied)), answer clients,
 //! snapshot and compact. A storage error stops the node: nothing that failed
 //! to persist is acknowledged, and every waiting client is told the node is
@@ -455,9 +457,99 @@ impl Loop {
         Ok(r?)
     }
 
+    /// Sends messages the core released (their `send` events reach the
+    /// trace file first, so a receive in another node's trace never lacks
+    /// its send here).
+    async fn send_all(&mut self, msgs: &[crate::core::Message]) {
+        if !msgs.is_empty() {
+            trace_written(&self.trace).await;
+        }
+        for m in msgs {
+            self.metrics.messages_sent += 1;
+            if let Err(e) = self.transport.send(m.to, &WireMessage::from(m)) {
+                tracing::debug!(to = m.to, error = %e, "message not sent");
+            }
+        }
+    }
+
+    /// Applies committed entries in order and answers the proposals waiting
+    /// for them; then lets the reads waiting for the applied index go on.
+    fn apply_committed(&mut self, entries: &[Entry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let applied = {
+            let mut kv = self.shared.kv_mut();
+            for e in entries {
+                if e.index <= kv.applied() {
+                    continue;
+                }
+                let a = kv.apply(e);
+                self.node.applied(e.index, a.duplicate);
+                self.metrics.entries_applied += 1;
+                if let Some(w) = self.waiting.remove(&e.index) {
+                    let r = match (a.command, a.reply) {
+                        (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
+                        _ => Err(ReqError::Lost),
+                    };
+                    self.shared.proposals.complete(w.id, r);
+                }
+            }
+            kv.applied()
+        };
+        self.shared.applied.advance(applied);
+    }
+
+    /// Whether `rd` needs an fdatasync: new entries, a snapshot, or a term
+    /// or vote the WAL does not hold yet. A hard state whose only change is
+    /// the commit index is written without one (as etcd does): the commit
+    /// index need not be durable, since a restarted node learns it again
+    /// from the leader and recovers none above its durable log (the WAL's
+    /// term and vote are always synced, so `Wal::hard_state`'s are durable).
+    fn must_sync(&self, rd: &Ready) -> bool {
+        if rd.snapshot.is_some() || !rd.entries.is_empty() {
+            return true;
+        }
+        match (rd.hard_state, &self.wal) {
+            (None, _) => false,
+            (Some(hs), Some(wal)) => {
+                let d = wal.hard_state();
+                (d.term, d.vote) != (hs.term, hs.vote)
+            }
+            (Some(_), None) => true,
+        }
+    }
+
     async fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
         self.metrics.readies += 1;
-        if rd.must_persist() {
+        // The fast write path. A leader's appends leave before its own
+        // write, which then runs in parallel with the followers' (Raft
+        // thesis §10.2.1; the core releases nothing else early and counts
+        // the leader towards a commit only once `persisted` says its entries
+        // are durable).
+        let early = self.node.early_messages(&mut rd);
+        self.send_all(&early).await;
+        // Committed entries are durable here already (the core hands out
+        // none above its durable log) and on a quorum: apply them and answer
+        // their clients without waiting for this Ready's write. A snapshot
+        // from the leader must be written and installed first.
+        if rd.snapshot.is_none() {
+            let committed = std::mem::take(&mut rd.committed_entries);
+            self.apply_committed(&committed);
+        }
+        if rd.must_persist() && !self.must_sync(&rd) {
+            // Only the commit index changed: buffered, no fdatasync (the
+            // next synced write carries it to the disk).
+            trace_written(&self.trace).await;
+            let wal = self.wal.as_mut().ok_or(StorageError::Poisoned)?;
+            if let Some(hs) = rd.hard_state {
+                wal.set_hard_state(storage::HardState {
+                    term: hs.term,
+                    vote: hs.vote,
+                    commit: hs.commit,
+                })?;
+            }
+        } else if rd.must_persist() {
             // The trace first: the events describing what this write makes
             // durable (appends, truncations, term and vote, commit index,
             // installs), all pending lines in one write, so that a restart
@@ -507,16 +599,7 @@ impl Loop {
             self.metrics.wal_syncs += 1;
         }
         let msgs = self.node.persisted(&mut rd);
-        if !msgs.is_empty() {
-            // A receive in another node's trace never lacks its send here.
-            trace_written(&self.trace).await;
-        }
-        for m in &msgs {
-            self.metrics.messages_sent += 1;
-            if let Err(e) = self.transport.send(m.to, &WireMessage::from(m)) {
-                tracing::debug!(to = m.to, error = %e, "message not sent");
-            }
-        }
+        self.send_all(&msgs).await;
         if let Some(s) = &rd.snapshot {
             let kv = KvStore::restore(&s.data, self.shared.bugs)
                 .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
@@ -529,27 +612,8 @@ impl Loop {
                 self.shared.proposals.complete(w.id, Err(ReqError::Lost));
             }
         }
-        let applied = {
-            let mut kv = self.shared.kv_mut();
-            for e in &rd.committed_entries {
-                if e.index <= kv.applied() {
-                    continue;
-                }
-                let a = kv.apply(e);
-                self.node.applied(e.index, a.duplicate);
-                self.metrics.entries_applied += 1;
-                if let Some(w) = self.waiting.remove(&e.index) {
-                    let r = match (a.command, a.reply) {
-                        (Some(c), Some(reply)) if c == (w.client, w.req) => Ok(reply),
-                        _ => Err(ReqError::Lost),
-                    };
-                    self.shared.proposals.complete(w.id, r);
-                }
-            }
-            kv.applied()
-        };
-        // Reads waiting for their read index to be applied may go on.
-        self.shared.applied.advance(applied);
+        let committed = std::mem::take(&mut rd.committed_entries);
+        self.apply_committed(&committed);
         for rs in rd.read_states {
             self.shared.reads.complete(rs.ctx, Ok(rs.index));
         }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::applied::AppliedIndex;
+use super::latency::Latencies;
 use super::server::ReqError;
 use super::shutdown::StopSignal;
 use super::waiters::Waiters;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub stop: StopSignal,
     /// Planted bugs of the node's layers (none in production).
     pub bugs: Bugs,
+    /// Client request latencies, per operation (`/metrics`).
+    pub latency: Arc<Latencies>,
 }
 
 impl Default for Shared {
@@ -42,6 +45,7 @@ impl Default for Shared {
             kv: Arc::new(RwLock::new(KvStore::new(4096, Bugs::NONE))),
             stop: StopSignal::new(),
             bugs: Bugs::NONE,
+            latency: Arc::default(),
         }
     }
 }
