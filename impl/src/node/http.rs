@@ -167,9 +167,9 @@ async fn read(st: &AppState, key: String, uri: Uri) -> Response {
         };
     }
     let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let index = match submit(&st, &st.shared.reads, deadline, |id| Request::Read { id }).await {
+    let index = match submit(st, &st.shared.reads, deadline, |id| Request::Read { id }).await {
         Ok(Ok(index)) => index,
-        Ok(Err(ReqError::NotLeader(l))) => return not_leader(&st, l, &uri),
+        Ok(Err(ReqError::NotLeader(l))) => return not_leader(st, l, &uri),
         Ok(Err(ReqError::Lost)) => return unavailable("lost leadership, retry", None),
         Err(r) => return r,
     };
