@@ -161,6 +161,12 @@ pub trait Node {
     /// the writes, with the node stepping on meanwhile, or crash the node
     /// before they are written. Default: nothing early.
     fn early(&mut self, _out: &mut Output<Self::Message>) {}
+    /// Whether the node may keep taking steps (ticks, messages, requests)
+    /// while the writes of its last [`Node::ready`] wait, so that the
+    /// simulator may defer them to the node's next turn. Default: no — a
+    /// library whose contract is to make a Ready durable before it steps
+    /// again (raft-rs's `RawNode` panics otherwise) gets its writes at once.
+    const STEPS_WHILE_WRITING: bool = false;
     /// The writes of the last [`Node::ready`] are durable: the messages it
     /// may now send, what it applied, and the answers it has for clients.
     fn persisted(&mut self, out: &mut Output<Self::Message>);

@@ -23,6 +23,7 @@ const TRANSFER_P: f64 = 0.01;
 /// Chance, in the faulty phase, that a node's writes of one Ready wait
 /// until its next turn after what it hands over early ([`Node::early`])
 /// has gone: the node steps on meanwhile, and a crash loses the writes.
+/// Only for nodes that allow it ([`Node::STEPS_WHILE_WRITING`]).
 const DEFER_P: f64 = 0.25;
 
 /// Chance per step, times the fault intensity, that a node holding
@@ -266,7 +267,7 @@ impl<I: Implementation> World<'_, I> {
                 for a in &out.applied[applied..] {
                     self.inv.on_apply(id, a)?;
                 }
-                if faulty && self.rng.random_bool(DEFER_P) {
+                if I::Node::STEPS_WHILE_WRITING && faulty && self.rng.random_bool(DEFER_P) {
                     s.unwritten = Some(ws);
                     break;
                 }

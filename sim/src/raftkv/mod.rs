@@ -227,6 +227,11 @@ impl node::Node for Host {
     /// durable here, are applied and answered before this Ready's write. A
     /// snapshot from the leader must be written before it is installed, so
     /// with one the entries wait for [`node::Node::persisted`].
+    /// The core takes steps between `ready` and `persisted` (nothing it
+    /// sends meanwhile depends on the pending write), so the simulator may
+    /// defer this Ready's writes and crash the node before they are done.
+    const STEPS_WHILE_WRITING: bool = true;
+
     fn early(&mut self, out: &mut Output<Message>) {
         let Some(rd) = self.handed.as_mut() else {
             return;
