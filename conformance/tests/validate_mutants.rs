@@ -407,3 +407,33 @@ fn a_candidate_request_before_its_vote_is_durable_then_a_second_vote() {
     // With the vote durable, the restart must recover it.
     rejected_by(lost_campaign(true, true), "PersistedStateLost");
 }
+
+/// The leader's write of its entry at index 2 completes after it commits
+/// the entry on node 2's acknowledgement alone. Its appends may leave before
+/// its write (thesis 10.2.1), but it counts itself only once the write is
+/// durable: a crash before it would leave the committed entry on one disk.
+fn leader_commit_before_its_write(write_after_commit: bool) -> Vec<Value> {
+    let mut lines = example("election-and-commits.ndjson");
+    let at = find(&lines, |l| is(l, "persist", 1) && l["last_index"] == 2);
+    let persist = lines.remove(at);
+    // Its AppendEntries leave before the write, as on the fast path.
+    let sent = find(&lines, |l| is(l, "send", 1) && l["msg"]["id"] == 6);
+    let commit = find(&lines, |l| is(l, "commit", 1) && l["index"] == 2);
+    assert!(sent < commit);
+    if write_after_commit {
+        lines.insert(commit + 1, persist);
+    } else {
+        lines.insert(commit, persist);
+    }
+    lines
+}
+
+#[test]
+fn a_leader_counting_itself_before_its_write_is_durable() {
+    // The write between the acknowledgement and the commit: valid.
+    let mut lines = leader_commit_before_its_write(false);
+    renumber(&mut lines);
+    let report = validate(&lines);
+    assert!(report.rejection.is_none(), "{:?}", report.rejection);
+    rejected_by(leader_commit_before_its_write(true), "CommitRule");
+}

@@ -2,8 +2,9 @@
 //! over what is known after every event: Election Safety, at most one vote
 //! per term per node, Log Matching, Leader Completeness, State Machine
 //! Safety, commit index never decreasing, committed entries never changing,
-//! no truncation below the commit index, apply in order, and durability of
-//! what a node acknowledges.
+//! no truncation below the commit index, apply in order, durability of
+//! what a node acknowledges, and a leader's commit counting its own copy
+//! only once it is durable.
 //!
 //! These are properties of whole runs, independent of how an implementation
 //! takes its steps; whether each step is one the specification allows is the
@@ -66,6 +67,21 @@ struct NodeView {
     recovered_commit: bool,
     /// While it leads: the confirmation of its reads (`super::reads`).
     reads: Witness,
+    /// While it leads: what its followers acknowledged in its term.
+    acks: Acks,
+}
+
+/// The entries a leader's followers acknowledged (successful AppendEntries
+/// replies it received) in one term: with its own durable log, what a
+/// commit of that term may count.
+#[derive(Debug, Clone, Default)]
+struct Acks {
+    term: Term,
+    /// Follower -> highest index acknowledged.
+    matched: BTreeMap<NodeId, Index>,
+    /// A success without its `match_index` was received: what it
+    /// acknowledged is unknown, so commits of the term are not counted.
+    unknown: bool,
 }
 
 impl NodeView {
@@ -83,6 +99,7 @@ impl NodeView {
             uncertain: false,
             recovered_commit: false,
             reads: Witness::default(),
+            acks: Acks::default(),
         }
     }
 
@@ -242,6 +259,7 @@ impl Invariants {
             Event::Receive(m) => {
                 let f = self.facts(node);
                 self.node(node).reads.received(&m.msg, &f);
+                self.received(node, &m.msg);
             }
             Event::Read(r) => {
                 let f = self.facts(node);
@@ -339,6 +357,7 @@ impl Invariants {
             uncertain: v.uncertain,
             recovered_commit: init.reason == InitReason::Restart,
             reads: Witness::default(),
+            acks: Acks::default(),
         };
         if let Some(vote) = init.vote {
             self.vote(node, init.term, vote)?;
@@ -489,6 +508,90 @@ impl Invariants {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Notes an acknowledgement a leader receives in its term.
+    fn received(&mut self, node: NodeId, msg: &Message) {
+        let Rpc::AppendEntriesReply {
+            success: true,
+            match_index,
+            ..
+        } = &msg.rpc
+        else {
+            return;
+        };
+        let v = self.node(node);
+        if v.role != Role::Leader || msg.term != v.term || msg.to != node {
+            return;
+        }
+        if v.acks.term != v.term {
+            v.acks = Acks {
+                term: v.term,
+                ..Acks::default()
+            };
+        }
+        match match_index {
+            Some(m) => {
+                let a = v.acks.matched.entry(msg.from).or_insert(0);
+                *a = (*a).max(*m);
+            }
+            None => v.acks.unknown = true,
+        }
+    }
+
+    /// Figure 2 with Raft thesis §10.2.1: a leader commits an entry stored
+    /// on a majority, and its own copy counts only once it is durable (its
+    /// appends may leave before its own write, but a crash before that
+    /// write loses the entry). Checked where the trace shows all of it: the
+    /// leader's writes, the replies it received and their match indexes. An
+    /// entry some node already holds as committed is not recounted (a
+    /// leader may learn a commit from a message, `commit-any-message`).
+    fn leader_commit_counted(&self, node: NodeId, index: Index) -> Result<(), Violation> {
+        let v = &self.nodes[&node];
+        let Some(d) = v.durable.as_ref() else {
+            return Ok(());
+        };
+        if !self.observes_persist
+            || !self.observes_messages
+            || v.role != Role::Leader
+            || v.uncertain
+            || index <= v.commit
+            || (v.acks.term == v.term && v.acks.unknown)
+        {
+            return Ok(());
+        }
+        let term = v.term_at(index);
+        if term.is_none() || self.committed.get(&index).copied() == term {
+            return Ok(());
+        }
+        let followers: Vec<NodeId> = if v.acks.term == v.term {
+            v.acks
+                .matched
+                .iter()
+                .filter(|&(_, &m)| m >= index)
+                .map(|(&f, _)| f)
+                .collect()
+        } else {
+            vec![]
+        };
+        let own = d.last_index >= index;
+        let quorum = self.nodes.len() / 2 + 1;
+        if followers.len() + usize::from(own) >= quorum {
+            return Ok(());
+        }
+        Err(Violation::new(
+            "CommitRule",
+            format!(
+                "a leader commits index {index} once a majority ({quorum} of {}) stores it, \
+                 its own copy counting only once durable (Raft thesis 10.2.1)",
+                self.nodes.len()
+            ),
+            format!(
+                "leader {node} of term {} commits index {index} with acknowledgements from \
+                 {followers:?} and its durable log ending at {}",
+                v.term, d.last_index
+            ),
+        ))
     }
 
     fn append(&mut self, node: NodeId, a: &Append) -> Result<(), Violation> {
@@ -642,6 +745,7 @@ impl Invariants {
     }
 
     fn commit(&mut self, node: NodeId, index: Index) -> Result<(), Violation> {
+        self.leader_commit_counted(node, index)?;
         self.node(node).recovered_commit = false;
         let v = &self.nodes[&node];
         if index < v.commit && !v.uncertain {
