@@ -36,6 +36,11 @@ pub enum Bug {
     /// §10.2.1 allows it for those only): a crash then forgets a vote the
     /// cluster already saw.
     EarlyVote,
+    /// The leader counts its own new entries towards a commit as soon as it
+    /// appends them, before its write of them is durable (the thesis
+    /// §10.2.1 fast path lets its appends leave early, not its own count):
+    /// a crash before the write can lose an entry a quorum never held.
+    EarlySelfCount,
     /// The node's client API answers every read from its own state
     /// machine at once, on any node: no read index, no redirect to the
     /// leader. A node-layer bug (the simulator drives the core, not the
@@ -44,7 +49,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
@@ -52,6 +57,7 @@ impl Bug {
         Bug::NoDedup,
         Bug::LeaseOverrun,
         Bug::EarlyVote,
+        Bug::EarlySelfCount,
     ];
 
     /// Bugs of the node's layers around the core, which only runs of real
@@ -69,6 +75,7 @@ impl Bug {
             Bug::NoDedup => "no-dedup",
             Bug::LeaseOverrun => "lease-overrun",
             Bug::EarlyVote => "early-vote",
+            Bug::EarlySelfCount => "early-self-count",
             Bug::LocalRead => "local-read",
         }
     }
@@ -84,6 +91,7 @@ impl Bug {
             Bug::NoDedup => Some("double-apply"),
             Bug::LeaseOverrun => None,
             Bug::EarlyVote => None,
+            Bug::EarlySelfCount => None,
             Bug::LocalRead => None,
         }
     }
@@ -108,6 +116,9 @@ impl Bug {
             Bug::EarlyVote => {
                 "vote requests and replies leave before the write of their term and vote (the leader-append fast path applied to votes)"
             }
+            Bug::EarlySelfCount => {
+                "the leader counts its own entries towards a commit before they are durable"
+            }
             Bug::LocalRead => {
                 "any node answers reads from its own state machine (no read index, no redirect)"
             }
@@ -123,7 +134,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {
@@ -139,19 +150,19 @@ impl FromStr for Bug {
 
 /// The set of enabled bugs (normally empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Bugs(u8);
+pub struct Bugs(u16);
 
 impl Bugs {
     pub const NONE: Bugs = Bugs(0);
 
     pub fn with(mut self, bug: Bug) -> Self {
-        self.0 |= 1 << bug as u8;
+        self.0 |= 1 << bug as u16;
         self
     }
 
     #[inline]
     pub fn has(self, bug: Bug) -> bool {
-        self.0 & (1 << bug as u8) != 0
+        self.0 & (1 << bug as u16) != 0
     }
 }
 

@@ -100,10 +100,17 @@ fn a_campaign_lost_in_a_crash_then_a_vote_for_another_validates() {
         bugs: Bugs::NONE.with(Bug::EarlyVote),
         ..RaftKv::production()
     };
-    match run(LOST_CAMPAIGN_SEED, &cfg(), &bad).outcome() {
+    let r = run(LOST_CAMPAIGN_SEED, &cfg(), &bad);
+    match r.outcome() {
         Outcome::Invalid { rule, .. } => assert_eq!(rule, "VotePersistedBeforeReply"),
         other => panic!("early votes not rejected: {other:?}"),
     }
+    // The simulator's own check stops the run too: a message of a term its
+    // disk does not hold yet.
+    let (_, v) = r
+        .early
+        .expect("the simulator's check missed the early vote");
+    assert_eq!(v.invariant, "persist-before-send", "{v:?}");
 }
 
 /// The disk model loses a leader's appends that left before its write, and
@@ -143,5 +150,44 @@ fn catches_early_vote() {
             }
             other => panic!("early-vote not caught by conformance: {other:?}"),
         }
+    }
+}
+
+/// The leader counts its own entries towards a commit only once they are
+/// durable. With the planted bug it counts them when it appends them: a
+/// follower's acknowledgement then commits an entry that only one disk
+/// holds while the leader's write waits. Conformance rejects the trace by
+/// the commit rule (the leader's `commit` before the `persist` that makes
+/// its copy durable). The simulator's own check (a committed entry is on a
+/// quorum of disks) looks only between steps, by when the deferred write is
+/// usually done; where it fires, it names that check.
+#[test]
+fn catches_early_self_count() {
+    let imp = RaftKv {
+        bugs: Bugs::NONE.with(Bug::EarlySelfCount),
+        ..RaftKv::production()
+    };
+    let found = (0..200).find_map(|seed| {
+        let r = run(seed, &cfg(), &imp);
+        match r.outcome() {
+            Outcome::Valid => None,
+            o => Some((seed, o, r.early)),
+        }
+    });
+    let Some((seed, outcome, early)) = found else {
+        panic!("early-self-count not caught in 200 seeds");
+    };
+    match outcome {
+        Outcome::Invalid { rule, detail } => {
+            assert_eq!(rule, "CommitRule", "seed {seed}: {detail}");
+            assert!(detail.contains("durable"), "seed {seed}: {detail}");
+        }
+        other => panic!("seed {seed}: not a conformance rejection: {other:?}"),
+    }
+    if let Some((_, v)) = early {
+        assert_eq!(
+            v.invariant, "committed-entry-on-quorum",
+            "seed {seed}: {v:?}"
+        );
     }
 }

@@ -255,7 +255,15 @@ impl RaftNode {
     /// only through an entry of the current term (Raft §5.4.2).
     pub(crate) fn maybe_commit(&mut self) {
         let mut matched: Vec<Index> = self.progress.values().map(|p| p.matched).collect();
-        matched.push(self.log.stable.min(self.log.last_index()));
+        // The leader's own copy counts once durable (thesis §10.2.1: its
+        // appends may leave before its write, its count may not).
+        let own = if self.bug(Bug::EarlySelfCount) {
+            // BUG (planted): entries count as soon as they are appended.
+            self.log.last_index()
+        } else {
+            self.log.stable.min(self.log.last_index())
+        };
+        matched.push(own);
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let q = matched[self.quorum() - 1];
         if q <= self.log.committed {
