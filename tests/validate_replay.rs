@@ -70,12 +70,22 @@ fn every_simulator_run_over_500_seeds_with_all_faults_validates() {
 /// rule the bug breaks, and no run is rejected for anything else.
 #[test]
 fn planted_implementation_bugs_are_rejected_with_their_rule() {
-    for (bug, rule) in [
-        ("commit-old-term", "CommitRule violated"),
-        ("volatile-vote", "VotePersistedBeforeReply violated"),
-        ("truncate-on-match", "AppendEntriesRule violated"),
-        ("no-dedup", "AtMostOnce violated"),
-        ("stale-read", "ReadIndexRule violated"),
+    for (bug, rules) in [
+        ("commit-old-term", &["CommitRule violated"][..]),
+        ("volatile-vote", &["VotePersistedBeforeReply violated"]),
+        // A follower that cut a matching entry may then release an
+        // acknowledgement of it queued before the cut (the simulator defers
+        // writes, so replies can leave after later steps): the ack is
+        // rejected at its send, before the replay's check of the cut.
+        (
+            "truncate-on-match",
+            &[
+                "AppendEntriesRule violated",
+                "EntriesPersistedBeforeAck violated",
+            ],
+        ),
+        ("no-dedup", &["AtMostOnce violated"]),
+        ("stale-read", &["ReadIndexRule violated"]),
     ] {
         let dir = tempfile::tempdir().unwrap();
         sim(dir.path(), 40, Some(bug));
@@ -83,11 +93,12 @@ fn planted_implementation_bugs_are_rejected_with_their_rule() {
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
         let rejected = text.matches(": INVALID").count();
-        let named = text.matches(rule).count();
-        assert!(named > 0, "{bug}: no rejection names {rule}:\n{text}");
+        let named = text.matches(rules[0]).count();
+        assert!(named > 0, "{bug}: no rejection names {}:\n{text}", rules[0]);
+        let named_any: usize = rules.iter().map(|r| text.matches(r).count()).sum();
         assert_eq!(
-            rejected, named,
-            "{bug}: a rejection names another rule:\n{text}"
+            rejected, named_any,
+            "{bug}: a rejection names another rule than {rules:?}:\n{text}"
         );
     }
 }
