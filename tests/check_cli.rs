@@ -372,25 +372,24 @@ fn an_unreachable_sometimes_property_fails_as_vacuous() {
     assert!(text.contains("a value is committed"), "{text}");
 }
 
+/// A configuration too large to finish in 0.3 s.
+const CUT_SHORT: [&str; 11] = [
+    "check",
+    "--clients",
+    "2",
+    "--ops",
+    "3",
+    "--max-term",
+    "3",
+    "--max-log",
+    "3",
+    "--timeout",
+    "0.3",
+];
+
 #[test]
 fn a_timeout_is_inconclusive() {
-    let out = raftcheck()
-        .args([
-            "check",
-            "--clients",
-            "2",
-            "--ops",
-            "3",
-            "--max-term",
-            "3",
-            "--max-log",
-            "3",
-            "--timeout",
-            "0.3",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let out = raftcheck().args(CUT_SHORT).arg("--json").output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(json_of(&out.stdout)["verdict"], "inconclusive");
 }
@@ -399,22 +398,7 @@ fn a_timeout_is_inconclusive() {
 /// never "holds", and the output says why.
 #[test]
 fn a_timeout_never_says_holds() {
-    let out = raftcheck()
-        .args([
-            "check",
-            "--clients",
-            "2",
-            "--ops",
-            "3",
-            "--max-term",
-            "3",
-            "--max-log",
-            "3",
-            "--timeout",
-            "0.3",
-        ])
-        .output()
-        .unwrap();
+    let out = raftcheck().args(CUT_SHORT).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
     let summary = text.split("Summary:").nth(1).expect("a summary");
