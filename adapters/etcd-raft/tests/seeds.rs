@@ -93,14 +93,12 @@ fn a_seed_replays_byte_for_byte() {
     assert_eq!(text(&a), text(&b));
 }
 
-#[test]
-fn late_hard_state_is_caught_as_an_unpersisted_vote() {
+/// Runs seeds 1 to 20 with a planted harness bug until one is rejected,
+/// and checks the rule that rejected it.
+fn caught_by(bugs: HarnessBugs, expected: &str) {
     let Some(d) = driver() else { return };
     let imp = EtcdRaft {
-        bugs: HarnessBugs {
-            late_hard_state: true,
-            ..HarnessBugs::default()
-        },
+        bugs,
         ..EtcdRaft::new(d)
     };
     let caught = (1..=20).find_map(|seed| match raft_sim::run(seed, &cfg(), &imp).outcome() {
@@ -108,23 +106,27 @@ fn late_hard_state_is_caught_as_an_unpersisted_vote() {
         _ => None,
     });
     let (seed, rule) = caught.expect("the planted bug is caught within 20 seeds");
-    assert_eq!(rule, "VotePersistedBeforeReply", "seed {seed}");
+    assert_eq!(rule, expected, "seed {seed}");
+}
+
+#[test]
+fn late_hard_state_is_caught_as_an_unpersisted_vote() {
+    caught_by(
+        HarnessBugs {
+            late_hard_state: true,
+            ..HarnessBugs::default()
+        },
+        "VotePersistedBeforeReply",
+    );
 }
 
 #[test]
 fn apply_before_commit_is_caught() {
-    let Some(d) = driver() else { return };
-    let imp = EtcdRaft {
-        bugs: HarnessBugs {
+    caught_by(
+        HarnessBugs {
             apply_before_commit: true,
             ..HarnessBugs::default()
         },
-        ..EtcdRaft::new(d)
-    };
-    let caught = (1..=20).find_map(|seed| match raft_sim::run(seed, &cfg(), &imp).outcome() {
-        Outcome::Invalid { rule, .. } => Some((seed, rule)),
-        _ => None,
-    });
-    let (seed, rule) = caught.expect("the planted bug is caught within 20 seeds");
-    assert_eq!(rule, "ApplyOnlyCommitted", "seed {seed}");
+        "ApplyOnlyCommitted",
+    );
 }
