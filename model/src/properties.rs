@@ -429,13 +429,7 @@ fn read_index_served(_: &RaftModel, state: &RaftState) -> bool {
 fn lease_holds(model: &RaftModel, state: &RaftState) -> bool {
     let quorum = model.actors[0].rules.quorum();
     // A crashed leader serves nothing; its state is gone when it restarts.
-    let running = state
-        .actor_states
-        .iter()
-        .zip(&state.crashed)
-        .filter(|(_, crashed)| !**crashed)
-        .filter_map(|(a, _)| a.server());
-    running.into_iter().all(|l| {
+    live_servers(state).all(|l| {
         let lease =
             l.role == Role::Leader && l.lease_acks.len() + 1 >= quorum && !l.sent_timeout_now;
         !lease || servers(state).all(|s| s.role != Role::Leader || s.term <= l.term)

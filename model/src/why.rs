@@ -9,7 +9,7 @@ use crate::check::RaftPath;
 use crate::explain::{entry, log, op};
 use crate::model::{RaftModel, RaftState};
 use crate::properties::names::*;
-use crate::properties::{holds, known_committed, leaders, servers};
+use crate::properties::{holds, known_committed, leaders, live_servers, servers};
 use crate::server::{ghost, Server};
 use crate::state_machine::StateMachine;
 use crate::types::{ClientId, Index, Msg, Op, OpResult, Role, Term};
@@ -272,13 +272,7 @@ fn pre_vote_disturbed(state: &RaftState) -> Option<String> {
 
 fn lease_broken(model: &RaftModel, state: &RaftState) -> Option<String> {
     let quorum = model.actors[0].rules.quorum();
-    let running = state
-        .actor_states
-        .iter()
-        .zip(&state.crashed)
-        .filter(|(_, crashed)| !**crashed)
-        .filter_map(|(a, _)| a.server());
-    running
+    live_servers(state)
         .filter(|l| {
             l.role == Role::Leader && l.lease_acks.len() + 1 >= quorum && !l.sent_timeout_now
         })
