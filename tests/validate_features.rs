@@ -323,3 +323,56 @@ fn a_transfer_campaign_marks_its_vote_requests() {
         text(&out)
     );
 }
+
+fn lease_refusal() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/lease-refusal.ndjson")
+}
+
+/// Node 2 follows the leader of term 1 and answers a vote request of term 2
+/// with a refusal in its own term 1 (hashicorp/raft's `requestVote` while it
+/// knows a leader): under check-quorum's lease that is ignoring the request;
+/// Figure 2 alone must adopt term 2 first.
+#[test]
+fn a_lease_refusal_in_the_voters_own_term_needs_check_quorum() {
+    let out = raftcheck(&["validate", lease_refusal().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dir, figure2) = rewritten(&lease_refusal(), Some(serde_json::json!([])), |l| {
+        l.to_string()
+    });
+    let out = raftcheck(&["validate", figure2.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("RequestVoteRule violated"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A success may acknowledge less than the follower could (hashicorp/raft
+/// answers a heartbeat with no position: match 0), never more. (Persists
+/// are left out, so that the replay, not the durability check, rejects it.)
+#[test]
+fn a_success_may_acknowledge_less_never_more() {
+    let original = std::fs::read_to_string(lease_refusal()).unwrap();
+    let trace: String = original
+        .lines()
+        .filter(|l| !l.contains(r#""type": "persist""#))
+        .map(|l| {
+            l.replace(r#", "persist"]"#, "]").replace(
+                r#""success": true, "match_index": 0"#,
+                r#""success": true, "match_index": 1"#,
+            ) + "\n"
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("more.ndjson");
+    std::fs::write(&path, trace).unwrap();
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("AppendEntriesRule violated")
+            && text(&out).contains("match_index at most 0"),
+        "{}",
+        text(&out)
+    );
+}

@@ -426,10 +426,19 @@ fn sent_body(model: &Msg, sent: &rt::Message, stale: bool) -> Result<Msg, String
                 return Err(format!("success {success}"));
             }
             if *success && !stale {
-                if let Some(m) = match_index {
-                    field("match_index", *index, *m)?;
+                match match_index {
+                    // Acknowledging less than the follower could is safe
+                    // (the leader only commits less): hashicorp/raft answers
+                    // a heartbeat, which has no log position, with a bare
+                    // success, whose match is prev_index + 0 = 0.
+                    Some(m) if m > index => Err(format!("match_index at most {index}")),
+                    Some(m) => Ok(Msg::AppendEntriesReply {
+                        term: *term,
+                        success: true,
+                        index: *m,
+                    }),
+                    None => Ok(model.clone()),
                 }
-                Ok(model.clone())
             } else {
                 Ok(Msg::AppendEntriesReply {
                     term: *term,

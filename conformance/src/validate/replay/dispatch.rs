@@ -16,7 +16,7 @@
 use raft_model::rules::{self, elections, snapshots, Step};
 use raft_model::server::{Log, Persistent, Rules, Server};
 use raft_model::state_machine::StateMachine;
-use raft_model::types::{CommitInfo, Index, Msg, NodeId};
+use raft_model::types::{CommitInfo, Dest, Index, Msg, NodeId};
 use raft_trace as rt;
 
 use super::checkpoint::View;
@@ -517,6 +517,23 @@ impl NodeReplay {
                         let transfer = matches!(msg, Msg::RequestVote { transfer: true, .. });
                         if elections::may_ignore_in_lease(&c.s, rules, *term, transfer) {
                             alternative(Step::unchanged(&c.s));
+                            // Or it answers with a refusal in its own, lower
+                            // term, which the candidate discards as stale:
+                            // no different from ignoring it (hashicorp/raft
+                            // `requestVote`: "rejecting vote request since
+                            // we have a leader").
+                            if let Msg::RequestVote { .. } = msg {
+                                let mut refused = Step::unchanged(&c.s);
+                                refused.sends.push((
+                                    Dest::Server(from),
+                                    Msg::RequestVoteReply {
+                                        term: c.s.term,
+                                        granted: false,
+                                        commit: None,
+                                    },
+                                ));
+                                alternative(refused);
+                            }
                         }
                     }
                     learned(steps, wire, rules)
