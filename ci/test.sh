@@ -13,12 +13,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # Debian packages the tests need: etcd 3.4 (the etcd target of `raftcheck
 # jepsen`), headless Chromium (its HTML report is rendered), Go and etcd's raft
-# source (the etcd-raft adapter's Go driver is built offline from them).
+# source and hashicorp/raft's (the etcd-raft and hashicorp-raft adapters' Go
+# drivers are built offline from them).
 need=""
 command -v etcd >/dev/null 2>&1 || need="$need etcd-server"
 [ -x /usr/bin/chromium ] || need="$need chromium"
 command -v go >/dev/null 2>&1 || need="$need golang-go"
 [ -d /usr/share/gocode/src/go.etcd.io/etcd/raft ] || need="$need golang-etcd-server-dev"
+[ -d /usr/share/gocode/src/github.com/hashicorp/raft ] || need="$need golang-github-hashicorp-raft-dev"
 if [ -n "$need" ]; then
     echo "== installing from Debian:$need"
     SUDO=""
