@@ -34,7 +34,7 @@ const SUITE: [&str; 12] = [
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 12] = [
+const UNIQUE_STATES: [(&str, u64); 14] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -46,6 +46,8 @@ const UNIQUE_STATES: [(&str, u64); 12] = [
     ("snapshot-fast-forward", 95_000),
     ("leader-transfer", 15_170),
     ("lease-read", 120_618),
+    ("stale-term-step-down", 43_774),
+    ("refuse-compacted-prev", 7_552),
     ("commit-any-message", 230_902),
 ];
 

@@ -376,3 +376,29 @@ fn a_success_may_acknowledge_less_never_more() {
         text(&out)
     );
 }
+
+fn stale_term_step_down() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/stale-term-step-down.ndjson")
+}
+
+/// Leader 1 of term 1 gets a reply of term 2, keeps leading (it sends
+/// another append of term 1), then steps down in term 1 (hashicorp/raft's
+/// `handleStaleTerm`): valid with the feature, and Figure 2 (adopt the term
+/// at once) rejects it.
+#[test]
+fn a_leader_that_steps_down_in_its_own_term_needs_stale_term_step_down() {
+    let out = raftcheck(&["validate", stale_term_step_down().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dir, without) = rewritten(
+        &stale_term_step_down(),
+        Some(serde_json::json!(["check-quorum"])),
+        |l| l.to_string(),
+    );
+    let out = raftcheck(&["validate", without.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("AppendEntriesReplyRule violated"),
+        "{}",
+        text(&out)
+    );
+}

@@ -239,6 +239,14 @@ pub fn server_diff(a: &Server, b: &Server) -> Vec<String> {
             "acknowledged a stale append at its commit index",
         ),
         (ghost::LOST_ELECTION, "gave up a lost election"),
+        (
+            ghost::STALE_TERM_STEP_DOWN,
+            "stepped down in its own term on a reply's higher term",
+        ),
+        (
+            ghost::COMPACTED_PREV_REFUSED,
+            "refused an append whose previous entry it compacted",
+        ),
     ] {
         if new_bits & bit != 0 {
             out.push(what.into());

@@ -48,6 +48,10 @@ pub mod names {
     pub const PROPOSAL_FORWARDED: &str = "a forwarded proposal is appended by the leader";
     pub const LEASE_HOLDS: &str = "Leader Lease Holds";
     pub const LEASE_READ_SERVED: &str = "a read is served by the leader's lease";
+    pub const STALE_TERM_STEP_DOWN: &str =
+        "a leader steps down in its own term on a reply's higher term";
+    pub const COMPACTED_PREV_REFUSED: &str =
+        "a follower refuses an append whose previous entry it compacted";
 }
 use names::*;
 
@@ -141,6 +145,21 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
             Expectation::Sometimes,
             CHECK_QUORUM_STEP_DOWN,
             check_quorum_step_down,
+        ));
+    }
+    // A higher term in a reply needs a second election.
+    if rules.stale_term_step_down && cfg.servers >= 2 && cfg.max_term >= 2 {
+        props.push((
+            Expectation::Sometimes,
+            STALE_TERM_STEP_DOWN,
+            stale_term_step_down,
+        ));
+    }
+    if rules.refuse_compacted_prev && clients && cfg.snapshot_after > 0 && cfg.servers >= 2 {
+        props.push((
+            Expectation::Sometimes,
+            COMPACTED_PREV_REFUSED,
+            compacted_prev_refused,
         ));
     }
     if rules.snapshot_fast_forward && clients && cfg.snapshot_after > 0 && cfg.servers >= 2 {
@@ -412,6 +431,14 @@ fn pre_vote_lost(_: &RaftModel, state: &RaftState) -> bool {
 
 fn check_quorum_step_down(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::CHECK_QUORUM_STEP_DOWN))
+}
+
+fn stale_term_step_down(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::STALE_TERM_STEP_DOWN))
+}
+
+fn compacted_prev_refused(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::COMPACTED_PREV_REFUSED))
 }
 
 fn heartbeat_commit(_: &RaftModel, state: &RaftState) -> bool {

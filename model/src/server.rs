@@ -133,6 +133,12 @@ pub mod ghost {
     /// A rule's precondition failed in this server's step (the rule
     /// panicked): the specification reached a state it does not handle.
     pub const RULE_FAILED: u32 = 524288;
+    /// A leader saw a higher term in a reply and stepped down in its own
+    /// term ([`super::Rules::stale_term_step_down`]).
+    pub const STALE_TERM_STEP_DOWN: u32 = 1 << 20;
+    /// A follower refused an AppendEntries whose previous entry is in its
+    /// snapshot ([`super::Rules::refuse_compacted_prev`]).
+    pub const COMPACTED_PREV_REFUSED: u32 = 1 << 21;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -354,10 +360,26 @@ pub struct Rules {
     /// the client. A forwarded command that reaches a server that is not
     /// leader is dropped (the client retries).
     pub forward_proposals: bool,
+    /// Feature `stale-term-step-down` (hashicorp/raft `handleStaleTerm`,
+    /// `heartbeat`): a leader that sees a higher term in a reply to its
+    /// AppendEntries or InstallSnapshot need not adopt it: it becomes
+    /// follower in its own term (or, as the trace validator also allows,
+    /// ignores the reply and steps down later). Stepping down is always
+    /// safe; the higher term reaches it with the next message of that term.
+    pub stale_term_step_down: bool,
+    /// Feature `refuse-compacted-prev` (hashicorp/raft `appendEntries`: the
+    /// previous entry is read from the log store and a compacted one is not
+    /// there): a follower may refuse an AppendEntries whose prevLogIndex is
+    /// at or below its snapshot index, where Figure 13 counts it as
+    /// matching. A
+    /// refusal only lowers the leader's nextIndex (never below what the
+    /// follower is known to match), and the leader falls back to its
+    /// snapshot.
+    pub refuse_compacted_prev: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 12] = [
+pub const FEATURES: [&str; 14] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -370,6 +392,8 @@ pub const FEATURES: [&str; 12] = [
     "commit-any-message",
     "lease-read",
     "forward-proposals",
+    "stale-term-step-down",
+    "refuse-compacted-prev",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -409,6 +433,8 @@ impl Rules {
             commit_any_message: false,
             lease_read: false,
             forward_proposals: false,
+            stale_term_step_down: false,
+            refuse_compacted_prev: false,
         }
     }
 
@@ -436,6 +462,8 @@ impl Rules {
             "commit-any-message" => self.commit_any_message = true,
             "lease-read" => self.lease_read = true,
             "forward-proposals" => self.forward_proposals = true,
+            "stale-term-step-down" => self.stale_term_step_down = true,
+            "refuse-compacted-prev" => self.refuse_compacted_prev = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -458,6 +486,8 @@ impl Rules {
                 self.commit_any_message,
                 self.lease_read,
                 self.forward_proposals,
+                self.stale_term_step_down,
+                self.refuse_compacted_prev,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

@@ -173,6 +173,34 @@ pub fn default_suite() -> Vec<SuiteEntry> {
             .featuring(&["check-quorum", "leader-transfer", "lease-read"]),
         },
         SuiteEntry {
+            name: "stale-term-step-down",
+            purpose: "leaders stepping down in their own term on a reply's higher term \
+                      (hashicorp/raft), with check-quorum",
+            config: Config {
+                clients: 0,
+                ops: 0,
+                max_term: 2,
+                max_log: 1,
+                max_in_flight: 4,
+                ..base.clone()
+            }
+            .featuring(&["check-quorum", "stale-term-step-down"]),
+        },
+        SuiteEntry {
+            name: "refuse-compacted-prev",
+            purpose: "appends refused below a follower's snapshot (hashicorp/raft)",
+            config: Config {
+                clients: 1,
+                ops: 2,
+                max_term: 1,
+                max_log: 2,
+                snapshot_after: 1,
+                max_in_flight: 4,
+                ..base.clone()
+            }
+            .featuring(&["refuse-compacted-prev"]),
+        },
+        SuiteEntry {
             name: "commit-any-message",
             purpose: "a command re-proposed over two terms, commits learned from vote messages",
             config: Config {

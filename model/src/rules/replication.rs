@@ -87,6 +87,15 @@ pub fn handle_append_entries(
     // term matches prevLogTerm." A prevLogIndex inside the snapshot matches:
     // the compacted prefix is committed, hence the leader's too.
     let snap = next.log.snapshot_index;
+    if rules.refuse_compacted_prev && snap > 0 && prev_index <= snap {
+        // Feature refuse-compacted-prev (hashicorp/raft `appendEntries`):
+        // the entry at prevLogIndex was compacted away (or is the
+        // snapshot's last, which it looks up in its log), so the follower
+        // does not compare it and refuses; its hint is its last index + 1.
+        next.ghost |= ghost::COMPACTED_PREV_REFUSED;
+        let (t, hint) = (next.term, next.log.last_index() + 1);
+        return reply(next, from, t, false, hint);
+    }
     if prev_index >= snap {
         match next.log.term_at(prev_index) {
             Some(t) if t == prev_term => {}
@@ -165,6 +174,9 @@ pub fn handle_append_entries_reply(
     success: bool,
     index: Index,
 ) -> Step {
+    if let Some(step) = stale_term_step_down(s, rules, term) {
+        return step;
+    }
     let mut next = s.clone();
     observe_term(&mut next, term);
     let mut step_sends = vec![];
@@ -199,6 +211,24 @@ pub fn handle_append_entries_reply(
         state: next,
         sends: step_sends,
     }
+}
+
+/// Feature stale-term-step-down (hashicorp/raft `handleStaleTerm`): a
+/// leader that sees a higher term in a reply becomes follower in its own
+/// term instead of adopting the reply's (Figure 2, All Servers: "If RPC
+/// request or response contains term T > currentTerm: set currentTerm = T,
+/// convert to follower"). `None`: the rule does not apply.
+pub fn stale_term_step_down(s: &Server, rules: &Rules, term: Term) -> Option<Step> {
+    if !rules.stale_term_step_down || s.role != Role::Leader || term <= s.term {
+        return None;
+    }
+    let mut next = s.clone();
+    super::become_follower(&mut next);
+    next.ghost |= ghost::STALE_TERM_STEP_DOWN;
+    Some(Step {
+        state: next,
+        sends: vec![],
+    })
 }
 
 /// Feature heartbeat (etcd-io/raft `sendHeartbeat`): the leader `s` tells

@@ -167,6 +167,9 @@ pub fn handle_install_snapshot_reply(
     term: Term,
     last_index: Index,
 ) -> Step {
+    if let Some(step) = super::replication::stale_term_step_down(s, rules, term) {
+        return step;
+    }
     let mut next = s.clone();
     observe_term(&mut next, term);
     if next.role == Role::Leader && term == next.term {

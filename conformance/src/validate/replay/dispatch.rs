@@ -16,7 +16,7 @@
 use raft_model::rules::{self, elections, snapshots, Step};
 use raft_model::server::{Log, Persistent, Rules, Server};
 use raft_model::state_machine::StateMachine;
-use raft_model::types::{CommitInfo, Dest, Index, Msg, NodeId};
+use raft_model::types::{CommitInfo, Dest, Index, Msg, NodeId, Role};
 use raft_trace as rt;
 
 use super::checkpoint::View;
@@ -206,6 +206,25 @@ impl NodeReplay {
                 self.checkpoint(ctx)?;
                 if self.active() {
                     self.expand("ElectionTimeoutRule", |c| election_timeout(c, ctx));
+                }
+            }
+            E::Role(r)
+                if r.reason == rt::RoleReason::HigherTerm
+                    && r.role == rt::Role::Follower
+                    && ctx.rules.stale_term_step_down
+                    && self
+                        .frontier
+                        .iter()
+                        .any(|c| c.s.role == Role::Leader && c.s.term == r.term) =>
+            {
+                // Feature stale-term-step-down: a leader that left a reply's
+                // higher term unheeded steps down later, in its own term: a
+                // step of its own, like check-quorum's.
+                self.checkpoint(ctx)?;
+                if self.active() {
+                    self.expand("AppendEntriesReplyRule", |c| {
+                        vec![elections::step_down(&c.s)]
+                    });
                 }
             }
             E::Role(r) if r.reason == rt::RoleReason::CheckQuorum && ctx.rules.check_quorum => {
@@ -507,6 +526,20 @@ impl NodeReplay {
                     // Figure 2's own rule: each feature is a freedom.
                     if let Some(figure2) = &ctx.figure2 {
                         alternative(rules::handle_message(&c.s, figure2, from, msg));
+                    }
+                    // Feature stale-term-step-down: a leader may also leave a
+                    // reply's higher term unheeded for now (hashicorp/raft's
+                    // heartbeat ignores it; its replication only tells the
+                    // main loop, which steps down later, in its own term).
+                    if let Msg::AppendEntriesReply { term, .. }
+                    | Msg::InstallSnapshotReply { term, .. } = msg
+                    {
+                        if rules.stale_term_step_down
+                            && c.s.role == Role::Leader
+                            && *term > c.s.term
+                        {
+                            alternative(Step::unchanged(&c.s));
+                        }
                     }
                     if let Msg::RequestVote { term, .. } | Msg::PreVote { term, .. } = msg {
                         // Either vote rule: the node may refuse to vote in a
