@@ -531,8 +531,12 @@ impl NodeReplay {
                     // reply's higher term unheeded for now (hashicorp/raft's
                     // heartbeat ignores it; its replication only tells the
                     // main loop, which steps down later, in its own term).
+                    // Likewise a vote reply that reaches it as leader (its
+                    // campaign is over: hashicorp/raft abandons the channel
+                    // the late answers arrive on).
                     if let Msg::AppendEntriesReply { term, .. }
-                    | Msg::InstallSnapshotReply { term, .. } = msg
+                    | Msg::InstallSnapshotReply { term, .. }
+                    | Msg::RequestVoteReply { term, .. } = msg
                     {
                         if rules.stale_term_step_down
                             && c.s.role == Role::Leader
