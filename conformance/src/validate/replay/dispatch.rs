@@ -527,21 +527,18 @@ impl NodeReplay {
                     if let Some(figure2) = &ctx.figure2 {
                         alternative(rules::handle_message(&c.s, figure2, from, msg));
                     }
-                    // Feature stale-term-step-down: a leader may also leave a
-                    // reply's higher term unheeded for now (hashicorp/raft's
+                    // Feature stale-term-step-down: a node may also leave a
+                    // reply's higher term unheeded (hashicorp/raft's
                     // heartbeat ignores it; its replication only tells the
-                    // main loop, which steps down later, in its own term).
-                    // Likewise a vote reply that reaches it as leader (its
-                    // campaign is over: hashicorp/raft abandons the channel
-                    // the late answers arrive on).
+                    // main loop, which steps a leader down later, in its own
+                    // term, and nobody once that leadership is over; the
+                    // late answers to a finished campaign arrive on a
+                    // channel it abandoned). Like a lost reply.
                     if let Msg::AppendEntriesReply { term, .. }
                     | Msg::InstallSnapshotReply { term, .. }
                     | Msg::RequestVoteReply { term, .. } = msg
                     {
-                        if rules.stale_term_step_down
-                            && c.s.role == Role::Leader
-                            && *term > c.s.term
-                        {
+                        if rules.stale_term_step_down && *term > c.s.term {
                             alternative(Step::unchanged(&c.s));
                         }
                     }
