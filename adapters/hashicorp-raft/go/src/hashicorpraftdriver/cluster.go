@@ -56,6 +56,9 @@ type inc struct {
 	// stepDown: the node became follower and the term it is follower in
 	// shows at the next write (a higher term) or not at all.
 	stepDown bool
+	// sawHigher: as leader, its replication received a reply of a higher
+	// term (hashicorp's handleStaleTerm then steps it down, keeping its term).
+	sawHigher bool
 	// pending: the RPC handed to the node's main loop, not yet answered.
 	pending *delivery
 	applied uint64
@@ -257,10 +260,16 @@ func (c *cluster) settleStepDown(i *inc) {
 		return
 	}
 	i.stepDown = false
+	// A leader's lease ran out (checkLeaderLease), or its replication saw
+	// a higher term it does not adopt (handleStaleTerm).
 	reason := "check_quorum"
+	if i.sawHigher {
+		reason = "higher_term"
+	}
 	if i.role == "was-candidate" {
 		reason = "leader_discovered"
 	}
+	i.sawHigher = false
 	i.role = "follower"
 	c.tr.event(i.n, "role", obj{"role": "follower", "term": i.n.term, "reason": reason})
 }

@@ -125,6 +125,10 @@ func features(o options) []string {
 	f := []string{
 		// checkLeaderLease; requestVote refuses while it knows a leader.
 		"check-quorum",
+		// handleStaleTerm, heartbeat: a reply's higher term is not adopted.
+		"stale-term-step-down",
+		// appendEntries: a previous entry compacted away is refused.
+		"refuse-compacted-prev",
 	}
 	if o.faults["transfer"] {
 		f = append(f, "leader-transfer")

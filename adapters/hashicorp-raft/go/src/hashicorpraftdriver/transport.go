@@ -149,6 +149,9 @@ func (t *transport) call(target raft.ServerAddress, cmd interface{}, data io.Rea
 			return nil, errDropped
 		}
 		c.tr.event(n, "receive", obj{"msg": a.wire})
+		if t.i.role == "leader" && a.wire["term"].(uint64) > n.term {
+			t.i.sawHigher = true
+		}
 		return a.resp, a.err
 	case <-time.After(rpcTimeout):
 		return nil, errors.New("rpc timed out")
