@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 12] = [
+const SUITE: [&str; 15] = [
     "elections",
     "clients",
     "figure8",
@@ -29,12 +29,15 @@ const SUITE: [&str; 12] = [
     "snapshot-fast-forward",
     "leader-transfer",
     "lease-read",
+    "stale-term-step-down",
+    "refuse-compacted-prev",
+    "late-self-vote",
     "commit-any-message",
 ];
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 14] = [
+const UNIQUE_STATES: [(&str, u64); 15] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -48,6 +51,7 @@ const UNIQUE_STATES: [(&str, u64); 14] = [
     ("lease-read", 120_618),
     ("stale-term-step-down", 43_774),
     ("refuse-compacted-prev", 7_552),
+    ("late-self-vote", 63_712),
     ("commit-any-message", 230_902),
 ];
 

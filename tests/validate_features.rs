@@ -402,3 +402,28 @@ fn a_leader_that_steps_down_in_its_own_term_needs_stale_term_step_down() {
         text(&out)
     );
 }
+
+fn late_self_vote() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/late-self-vote.ndjson")
+}
+
+/// Candidate 1 asks for a vote before its vote for itself is durable
+/// (hashicorp/raft's `electSelf`): valid with feature late-self-vote, and
+/// Figure 2's order (persist, then send) rejects it.
+#[test]
+fn a_vote_request_before_the_self_vote_is_durable_needs_late_self_vote() {
+    let out = raftcheck(&["validate", late_self_vote().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dir, without) = rewritten(
+        &late_self_vote(),
+        Some(serde_json::json!(["check-quorum"])),
+        |l| l.to_string(),
+    );
+    let out = raftcheck(&["validate", without.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("VotePersistedBeforeReply violated"),
+        "{}",
+        text(&out)
+    );
+}

@@ -180,6 +180,11 @@ impl RaftActor {
             p.term = 0;
             p.voted_for = None;
         }
+        if self.rules.late_self_vote && s.role == Role::Candidate && s.voted_for == Some(s.id) {
+            // Feature late-self-vote: its vote for itself is not on disk
+            // yet; a crash forgets it (its term is).
+            p.voted_for = None;
+        }
         p
     }
 

@@ -376,10 +376,17 @@ pub struct Rules {
     /// follower is known to match), and the leader falls back to its
     /// snapshot.
     pub refuse_compacted_prev: bool,
+    /// Feature `late-self-vote` (hashicorp/raft `electSelf`): a candidate
+    /// may send its RequestVotes before its vote for itself is durable; a
+    /// crash before it is written forgets that vote (the model: a
+    /// candidate's stored state never holds its vote for itself). Safe: the
+    /// restarted server is no longer a candidate, so it cannot win the term
+    /// it may now vote in for someone else.
+    pub late_self_vote: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 14] = [
+pub const FEATURES: [&str; 15] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -394,6 +401,7 @@ pub const FEATURES: [&str; 14] = [
     "forward-proposals",
     "stale-term-step-down",
     "refuse-compacted-prev",
+    "late-self-vote",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -435,6 +443,7 @@ impl Rules {
             forward_proposals: false,
             stale_term_step_down: false,
             refuse_compacted_prev: false,
+            late_self_vote: false,
         }
     }
 
@@ -464,6 +473,7 @@ impl Rules {
             "forward-proposals" => self.forward_proposals = true,
             "stale-term-step-down" => self.stale_term_step_down = true,
             "refuse-compacted-prev" => self.refuse_compacted_prev = true,
+            "late-self-vote" => self.late_self_vote = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -488,6 +498,7 @@ impl Rules {
                 self.forward_proposals,
                 self.stale_term_step_down,
                 self.refuse_compacted_prev,
+                self.late_self_vote,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

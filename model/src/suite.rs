@@ -201,6 +201,21 @@ pub fn default_suite() -> Vec<SuiteEntry> {
             .featuring(&["refuse-compacted-prev"]),
         },
         SuiteEntry {
+            name: "late-self-vote",
+            purpose: "a candidate that crashes before its own vote is durable, then votes in \
+                      that term (hashicorp/raft)",
+            config: Config {
+                clients: 0,
+                ops: 0,
+                max_term: 1,
+                max_log: 0,
+                max_crashes: 1,
+                max_in_flight: 6,
+                ..base.clone()
+            }
+            .featuring(&["late-self-vote"]),
+        },
+        SuiteEntry {
             name: "commit-any-message",
             purpose: "a command re-proposed over two terms, commits learned from vote messages",
             config: Config {

@@ -233,9 +233,13 @@ fn features_are_switched_on_by_name() {
         "commit-any-message",
         "lease-read",
         "forward-proposals",
+        "stale-term-step-down",
+        "refuse-compacted-prev",
+        "late-self-vote",
     ] {
         rules.with_feature(name).unwrap();
     }
+    assert!(rules.stale_term_step_down && rules.refuse_compacted_prev && rules.late_self_vote);
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
     assert!(rules.pre_vote_stale_grant);
     assert!(rules.snapshot_fast_forward && rules.leader_transfer && rules.lease_read);

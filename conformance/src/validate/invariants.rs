@@ -457,9 +457,15 @@ impl Invariants {
 
     fn send(&mut self, node: NodeId, msg: &Message) -> Result<(), Violation> {
         // A vote that has left binds the node, durable or not.
+        // Feature late-self-vote: a candidate's request may leave before its
+        // own vote is durable; that vote binds it only once it is persisted.
+        let late_self_vote = self
+            .features
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|x| x == "late-self-vote"));
         match &msg.rpc {
             Rpc::RequestVoteReply { granted: true } => self.vote(node, msg.term, msg.to)?,
-            Rpc::RequestVote { .. } => self.vote(node, msg.term, node)?,
+            Rpc::RequestVote { .. } if !late_self_vote => self.vote(node, msg.term, node)?,
             _ => {}
         }
         let v = &self.nodes[&node];
@@ -486,7 +492,8 @@ impl Invariants {
             // the node answers or sends RPCs): lost in a crash, it would let
             // the node vote again in the term it asked for.
             Rpc::RequestVote { .. }
-                if d.term < msg.term || (d.term == msg.term && d.vote != Some(node)) =>
+                if !late_self_vote
+                    && (d.term < msg.term || (d.term == msg.term && d.vote != Some(node))) =>
             {
                 Err(Violation::new(
                     "VotePersistedBeforeReply",

@@ -129,6 +129,8 @@ func features(o options) []string {
 		"stale-term-step-down",
 		// appendEntries: a previous entry compacted away is refused.
 		"refuse-compacted-prev",
+		// electSelf: vote requests may leave before the self-vote is written.
+		"late-self-vote",
 	}
 	if o.faults["transfer"] {
 		f = append(f, "leader-transfer")
