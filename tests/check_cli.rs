@@ -242,7 +242,11 @@ fn a_planted_bug_exits_1_with_readable_steps_and_an_explorer_url() {
         "{text}"
     );
     assert!(text.contains("receives RequestVote(term 1"), "{text}");
-    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:3000/?config=--servers+3+"),
+        "{text}"
+    );
+    assert!(text.contains("#/steps/0/"), "{text}");
     assert!(text.contains("verdict: violated"));
 }
 
@@ -630,7 +634,11 @@ fn simulation_finds_a_planted_bug_with_a_counterexample() {
         "{text}"
     );
     assert!(text.contains("   1. "), "{text}");
-    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:3000/?config=--servers+3+"),
+        "{text}"
+    );
+    assert!(text.contains("#/steps/0/"), "{text}");
     assert!(text.contains("verdict: violated"), "{text}");
 }
 
