@@ -161,3 +161,25 @@ fn a_failed_cas_shows_the_current_value_as_a_person_reads_it() {
         assert!(!err.contains("None"), "{err}");
     }
 }
+
+#[test]
+fn bench_with_one_client_says_client() {
+    let ep = fake_node("204 No Content", "");
+    let (code, out, err, _) = run(&[
+        "bench",
+        "--endpoints",
+        &ep,
+        "--clients",
+        "1",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0",
+        "--mix",
+        "write=100",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(", 1 client, "), "{err}");
+    assert!(!err.contains("1 clients"), "{err}");
+    assert!(out.contains("clients 1: "), "{out}");
+}

@@ -313,3 +313,32 @@ fn etcd_raft_without_its_driver_is_bad_usage_naming_the_build() {
         .assert()
         .code(2);
 }
+
+/// No "1 seeds", "1 entries": a count of one is in the singular.
+fn no_plural_after_one(text: &str) {
+    for word in text.split(|c: char| !c.is_alphanumeric() && c != ' ') {
+        let words: Vec<&str> = word.split(' ').collect();
+        for pair in words.windows(2) {
+            if pair[0] == "1" {
+                let w = pair[1];
+                assert!(
+                    !(w.ends_with('s') && w.len() > 3 && !w.ends_with("ss")) || w == "has",
+                    "\"1 {w}\" in: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_count_of_one_is_singular() {
+    let out = raftcheck()
+        .args(["sim", "--seeds", "1", "--steps", "50"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 seed passed"), "{text}");
+    no_plural_after_one(&text);
+    no_plural_after_one(&String::from_utf8_lossy(&out.stderr));
+}

@@ -198,9 +198,9 @@ fn watch(nodes: &mut [Node]) -> Result<Outcome> {
         let left = nodes.iter().filter(|x| x.running).count();
         for (id, status, log) in exited {
             errln!(
-                "cluster: node {id} {}; {left} of {} nodes left",
+                "cluster: node {id} {}; {left} of {} left",
                 how_it_ended(status),
-                nodes.len()
+                raft_conformance::count(nodes.len() as u64, "node")
             );
             let tail = last_lines(&log, 5);
             if !tail.is_empty() {

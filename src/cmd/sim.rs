@@ -16,6 +16,8 @@ use raft_sim::{run, Faults, Implementation, Outcome as RunOutcome, RunResult, Si
 use raftkv::bugs::{Bug, Bugs};
 use serde::Serialize;
 
+use raft_conformance::{count, count_as};
+
 use crate::exit::Outcome;
 use crate::output::{self, errln, outln};
 
@@ -432,9 +434,14 @@ fn drive<I: Implementation + Sync>(
             .shard
             .map_or(String::new(), |s| format!(" of shard {s}"));
         outln!(
-            "all {passed} seeds{shard} passed ({} faults: {}; {ops_ok} client operations acknowledged, {commits} entries committed; {events} trace events validated by conformance; {elapsed:.1}s)",
+            "{}{}{shard} passed ({} faults: {}; {} acknowledged, {} committed; {} validated by conformance; {elapsed:.1}s)",
+            if passed == 1 { "" } else { "all " },
+            count(passed, "seed"),
             if args.faults == Faults::NONE { "no" } else { "with" },
             args.faults,
+            count(ops_ok, "client operation"),
+            count_as(commits, "entry", "entries"),
+            count(events, "trace event"),
         )?;
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!("totals: {}", t.join(", "))?;
@@ -442,12 +449,16 @@ fn drive<I: Implementation + Sync>(
             outln!("features: {}", features.join(", "))?;
         }
         if inconclusive > 0 {
-            outln!("note: {inconclusive} seeds had no verdict (a check ran out of budget)")?;
+            outln!(
+                "note: {} no verdict (a check ran out of budget)",
+                count_as(inconclusive, "seed had", "seeds had")
+            )?;
         }
     } else if args.keep_going {
         outln!(
-            "{} of {done} seeds failed, {passed} passed, {inconclusive} inconclusive ({elapsed:.1}s)",
-            failures.len()
+            "{} of {} failed, {passed} passed, {inconclusive} inconclusive ({elapsed:.1}s)",
+            failures.len(),
+            count(done as u64, "seed")
         )?;
     }
     Ok(outcome)

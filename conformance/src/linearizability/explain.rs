@@ -108,8 +108,8 @@ impl Explanation {
         };
         let _ = writeln!(
             s,
-            "key {key}: {} operations are not linearizable",
-            self.operations
+            "key {key}: {} not linearizable",
+            crate::count_as(self.operations as u64, "operation is", "operations are")
         );
         let _ = writeln!(
             s,
@@ -120,7 +120,11 @@ impl Explanation {
         );
         let tail = self.prefix.len().saturating_sub(3);
         if tail > 0 {
-            let _ = writeln!(s, "    ... {tail} earlier operations");
+            let _ = writeln!(
+                s,
+                "    ... {}",
+                crate::count(tail as u64, "earlier operation")
+            );
         }
         for o in &self.prefix[tail..] {
             let _ = writeln!(
