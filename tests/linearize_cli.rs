@@ -326,3 +326,27 @@ fn an_unknown_log_level_is_refused() {
         }
     }
 }
+
+/// An operation's place is given once, as lines of the file (which is also
+/// its real-time interval), not as lines and as 0-based positions.
+#[test]
+fn operations_are_placed_by_their_lines_only() {
+    let out = raftcheck()
+        .args(["linearize"])
+        .arg(data("jepsen/etcd_000.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cas(\"4\", \"3\") fail (client 0, lines 82-83)"),
+        "{text}"
+    );
+    // An operation with an unknown outcome may take effect until the end.
+    assert!(
+        text.contains("write(\"4\") ? (client 14, line 81 to the end, unknown at line 90)"),
+        "{text}"
+    );
+    assert!(!text.contains("interval"), "{text}");
+    assert!(!text.contains("[82, 83]"), "{text}");
+}
