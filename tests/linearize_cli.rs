@@ -350,3 +350,30 @@ fn operations_are_placed_by_their_lines_only() {
     assert!(!text.contains("interval"), "{text}");
     assert!(!text.contains("[82, 83]"), "{text}");
 }
+
+/// `-` reads a history from standard input, in any of the formats.
+#[test]
+fn a_history_on_standard_input_is_checked_and_named_stdin() {
+    for (file, code, verdict) in [
+        (
+            "jepsen/etcd_002.log",
+            0,
+            "stdin: linearizable (77 operations",
+        ),
+        ("jepsen/etcd_000.log", 1, "stdin: NOT linearizable"),
+        ("kv/c10-bad.txt", 1, "stdin: NOT linearizable"),
+    ] {
+        raftcheck()
+            .args(["linearize", "-"])
+            .write_stdin(std::fs::read(data(file)).unwrap())
+            .assert()
+            .code(code)
+            .stdout(predicate::str::contains(verdict));
+    }
+    raftcheck()
+        .args(["linearize", "-"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("stdin: the file is empty"));
+}

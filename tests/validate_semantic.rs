@@ -381,3 +381,41 @@ fn exits_with(path: impl AsRef<std::ffi::OsStr>, code: i32) {
         .assert()
         .code(code);
 }
+
+/// `-` reads one trace from standard input: the same checks, the file
+/// named `stdin` with the lines of the input (a blank line included).
+#[test]
+fn a_trace_on_standard_input_is_checked_and_named_stdin() {
+    let text = std::fs::read_to_string(examples().join("election-and-commits.ndjson")).unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "-"])
+        .write_stdin(text.clone())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("stdin: valid ("))
+        .stdout(predicate::str::contains("2 client operations linearizable"));
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--format-only", "-"])
+        .write_stdin(text.clone())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("stdin: ok, "));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.insert(2, String::new());
+    lines.push(
+        r#"{"type":"role","node":2,"seq":1000,"role":"leader","term":1,"reason":"won_election"}"#
+            .into(),
+    );
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "-"])
+        .write_stdin(lines.join("\n") + "\n")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "stdin:{}: node 2: ElectionSafety violated",
+            lines.len()
+        )));
+}
