@@ -419,3 +419,26 @@ fn a_trace_on_standard_input_is_checked_and_named_stdin() {
             lines.len()
         )));
 }
+
+/// Node traces without client events (a cluster's `--trace`) are valid
+/// with a note that linearizability was not checked, not silently.
+#[test]
+fn a_run_without_client_events_says_linearizability_was_not_checked() {
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(examples().join("leader-transfer.ndjson"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "no client events, so linearizability was not checked",
+        ));
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(examples().join("election-and-commits.ndjson"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("2 client operations linearizable"))
+        .stdout(predicate::str::contains("not checked").not());
+}
