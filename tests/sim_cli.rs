@@ -342,3 +342,53 @@ fn a_count_of_one_is_singular() {
     no_plural_after_one(&text);
     no_plural_after_one(&String::from_utf8_lossy(&out.stderr));
 }
+
+/// With `--trace-dir DIR` a failure names the trace where it was written
+/// and the reproduce line uses DIR; `--keep-going` ends with a summary of
+/// every seed; `--help` says that a report may name a step past `--steps`.
+#[test]
+fn failures_name_the_users_trace_dir_and_keep_going_sums_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = raftcheck()
+        .args([
+            "sim",
+            "--seeds",
+            "3",
+            "--bug",
+            "volatile-vote",
+            "--keep-going",
+            "--trace-dir",
+            &d,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let reproduce: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("reproduce: "))
+        .collect();
+    assert_eq!(reproduce.len(), 3, "{text}");
+    for line in &reproduce {
+        assert!(line.ends_with(&format!("--trace-dir {d}")), "{line}");
+        assert!(!line.contains("sim-traces"), "{line}");
+    }
+    assert!(
+        text.contains(&format!("{d}/seed-0/trace.ndjson:")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("3 of 3 seeds failed, 0 passed, 0 inconclusive ("),
+        "{text}"
+    );
+    let help = raftcheck().args(["sim", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("quiet phase of up to 400 more steps"),
+        "{help}"
+    );
+}

@@ -65,7 +65,10 @@ pub struct Args {
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
-    /// Steps (ticks) of each run with faults and client operations.
+    /// Steps (ticks) of each run with faults and client operations. A
+    /// quiet phase of up to 400 more steps follows (faults healed, every
+    /// node up, no new operations) for outstanding operations to finish,
+    /// so a report may name a step past this number.
     #[arg(long, default_value_t = 1500)]
     steps: u64,
     /// Faults to inject: comma-separated from loss, dup, reorder, partition,
@@ -189,6 +192,31 @@ fn reproduce(args: &Args, seed: u64) -> String {
         .map_or_else(|| "sim-traces".to_string(), |d| d.display().to_string());
     cmd.push_str(&format!(" --trace-dir {dir}"));
     cmd
+}
+
+/// A failure's report names the run's trace as `seed-N/trace.ndjson`; with
+/// `--trace-dir`, where it was written.
+fn in_trace_dir(outcome: RunOutcome, args: &Args, seed: u64) -> RunOutcome {
+    let Some(dir) = &args.trace_dir else {
+        return outcome;
+    };
+    let name = format!("seed-{seed}/{}", raft_sim::TRACE_FILE);
+    let path = dir
+        .join(format!("seed-{seed}"))
+        .join(raft_sim::TRACE_FILE)
+        .display()
+        .to_string();
+    match outcome {
+        RunOutcome::Invalid { rule, detail } => RunOutcome::Invalid {
+            rule,
+            detail: detail.replace(&name, &path),
+        },
+        RunOutcome::Disagreement { invariant, detail } => RunOutcome::Disagreement {
+            invariant,
+            detail: detail.replace(&name, &path),
+        },
+        other => other,
+    }
 }
 
 pub fn run_cmd(args: Args) -> Result<Outcome> {
@@ -370,7 +398,7 @@ fn drive<I: Implementation + Sync>(
                     let f = Failure {
                         seed,
                         reproduce: reproduce(args, seed),
-                        outcome,
+                        outcome: in_trace_dir(outcome, args, seed),
                     };
                     if !args.json {
                         match &f.outcome {
