@@ -185,7 +185,10 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Write each counterexample as a raft-trace/1 file into this directory.
+    /// Write each counterexample as a raft-trace/1 file into this directory,
+    /// and, named `CONFIG-example-PROPERTY.ndjson`, a path that reaches each
+    /// sometimes-property (a behaviour the trace validator must accept).
+    /// Each file written is named on stderr with what it is.
     #[arg(long)]
     trace_out: Option<PathBuf>,
     /// Address used in explorer URLs (where `raftcheck explore` listens).
@@ -256,8 +259,8 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         if let Some(dir) = &args.trace_out {
             let written = raft_model::trace::write_counterexamples(dir, e.name, &r)
                 .with_context(|| format!("writing traces to {}", dir.display()))?;
-            for f in written {
-                errln!("wrote {}", f.display());
+            for w in written {
+                errln!("wrote {w}");
             }
         }
         results.push((e.clone(), r));
