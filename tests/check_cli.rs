@@ -248,7 +248,11 @@ fn a_planted_bug_exits_1_with_readable_steps_and_an_explorer_url() {
         "{text}"
     );
     assert!(text.contains("receives RequestVote(term 1"), "{text}");
-    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:3000/?config=--servers+3+"),
+        "{text}"
+    );
+    assert!(text.contains("#/steps/0/"), "{text}");
     assert!(text.contains("verdict: violated"));
 }
 
@@ -346,6 +350,22 @@ fn counterexample_traces_pass_the_format_check() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // Each file is named with what it is: the counterexample, or an
+    // example that reaches a sometimes-property (not a violation).
+    let err = String::from_utf8_lossy(&out.stderr);
+    let wrote: Vec<&str> = err.lines().filter(|l| l.starts_with("wrote ")).collect();
+    assert!(
+        wrote
+            .iter()
+            .any(|l| l
+                .ends_with("clients-linearizable.ndjson: the counterexample to \"Linearizable\"")),
+        "{err}"
+    );
+    let examples: Vec<&&str> = wrote.iter().filter(|l| l.contains("-example-")).collect();
+    assert!(!examples.is_empty(), "{err}");
+    for l in examples {
+        assert!(l.contains(": an example, not a violation: "), "{l}");
+    }
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -636,7 +656,11 @@ fn simulation_finds_a_planted_bug_with_a_counterexample() {
         "{text}"
     );
     assert!(text.contains("   1. "), "{text}");
-    assert!(text.contains("http://127.0.0.1:3000/#/steps/0/"), "{text}");
+    assert!(
+        text.contains("http://127.0.0.1:3000/?config=--servers+3+"),
+        "{text}"
+    );
+    assert!(text.contains("#/steps/0/"), "{text}");
     assert!(text.contains("verdict: violated"), "{text}");
 }
 

@@ -178,3 +178,98 @@ fn a_cluster_reports_its_nodes_exits_and_stops_when_none_is_left() {
     };
     assert_eq!(status.code(), Some(4), "{seen:?}");
 }
+
+/// A base port whose range (`N..N+3` and `N+100..N+103`) is free now.
+fn free_base_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    (start..60_000)
+        .step_by(7)
+        .find(|&b| {
+            (0..3)
+                .flat_map(|i| [b + i, b + 100 + i])
+                .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        })
+        .expect("a free port range")
+}
+
+/// Starts `cluster --base-port` and returns it with the endpoints it printed.
+fn start_on(dir: &Path, base: u16) -> (Running, String) {
+    let mut cluster = Running(
+        Command::new(bin())
+            .args(["cluster", "--nodes", "3", "--base-port"])
+            .arg(base.to_string())
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Read on a thread to the end: a cluster whose stdout closes stops.
+    let out = BufReader::new(cluster.0.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(e) = line.strip_prefix("endpoints: ") {
+                let _ = tx.send(e.to_string());
+            }
+        }
+    });
+    let endpoints = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("an endpoints line");
+    (cluster, endpoints)
+}
+
+fn client(endpoints: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(["client", "--endpoints", endpoints])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn base_port_keeps_the_endpoints_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_base_port();
+    let expected: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+    let (mut cluster, endpoints) = start_on(tmp.path(), base);
+    assert_eq!(endpoints, expected.join(","));
+    let put = client(&endpoints, &["put", "hello", "world"]);
+    assert_eq!(put.status.code(), Some(0), "{put:?}");
+    // Stopped (SIGTERM) and started again: the same endpoints, the same data.
+    Command::new("kill")
+        .arg(cluster.0.id().to_string())
+        .status()
+        .unwrap();
+    cluster.0.wait().unwrap();
+    let (_cluster, again) = start_on(tmp.path(), base);
+    assert_eq!(again, endpoints);
+    let get = client(&again, &["get", "hello"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "world\n", "{get:?}");
+}
+
+#[test]
+fn base_port_with_a_port_taken_is_refused_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_base_port();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", base + 1)).unwrap();
+    let out = Command::new(bin())
+        .args(["cluster", "--nodes", "3", "--base-port"])
+        .arg(base.to_string())
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "port {} (node 2's client API) is not free",
+            base + 1
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

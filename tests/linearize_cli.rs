@@ -326,3 +326,54 @@ fn an_unknown_log_level_is_refused() {
         }
     }
 }
+
+/// An operation's place is given once, as lines of the file (which is also
+/// its real-time interval), not as lines and as 0-based positions.
+#[test]
+fn operations_are_placed_by_their_lines_only() {
+    let out = raftcheck()
+        .args(["linearize"])
+        .arg(data("jepsen/etcd_000.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cas(\"4\", \"3\") fail (client 0, lines 82-83)"),
+        "{text}"
+    );
+    // An operation with an unknown outcome may take effect until the end.
+    assert!(
+        text.contains("write(\"4\") ? (client 14, line 81 to the end, unknown at line 90)"),
+        "{text}"
+    );
+    assert!(!text.contains("interval"), "{text}");
+    assert!(!text.contains("[82, 83]"), "{text}");
+}
+
+/// `-` reads a history from standard input, in any of the formats.
+#[test]
+fn a_history_on_standard_input_is_checked_and_named_stdin() {
+    for (file, code, verdict) in [
+        (
+            "jepsen/etcd_002.log",
+            0,
+            "stdin: linearizable (77 operations",
+        ),
+        ("jepsen/etcd_000.log", 1, "stdin: NOT linearizable"),
+        ("kv/c10-bad.txt", 1, "stdin: NOT linearizable"),
+    ] {
+        raftcheck()
+            .args(["linearize", "-"])
+            .write_stdin(std::fs::read(data(file)).unwrap())
+            .assert()
+            .code(code)
+            .stdout(predicate::str::contains(verdict));
+    }
+    raftcheck()
+        .args(["linearize", "-"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("stdin: the file is empty"));
+}

@@ -313,3 +313,82 @@ fn etcd_raft_without_its_driver_is_bad_usage_naming_the_build() {
         .assert()
         .code(2);
 }
+
+/// No "1 seeds", "1 entries": a count of one is in the singular.
+fn no_plural_after_one(text: &str) {
+    for word in text.split(|c: char| !c.is_alphanumeric() && c != ' ') {
+        let words: Vec<&str> = word.split(' ').collect();
+        for pair in words.windows(2) {
+            if pair[0] == "1" {
+                let w = pair[1];
+                assert!(
+                    !(w.ends_with('s') && w.len() > 3 && !w.ends_with("ss")) || w == "has",
+                    "\"1 {w}\" in: {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_count_of_one_is_singular() {
+    let out = raftcheck()
+        .args(["sim", "--seeds", "1", "--steps", "50"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 seed passed"), "{text}");
+    no_plural_after_one(&text);
+    no_plural_after_one(&String::from_utf8_lossy(&out.stderr));
+}
+
+/// With `--trace-dir DIR` a failure names the trace where it was written
+/// and the reproduce line uses DIR; `--keep-going` ends with a summary of
+/// every seed; `--help` says that a report may name a step past `--steps`.
+#[test]
+fn failures_name_the_users_trace_dir_and_keep_going_sums_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = raftcheck()
+        .args([
+            "sim",
+            "--seeds",
+            "3",
+            "--bug",
+            "volatile-vote",
+            "--keep-going",
+            "--trace-dir",
+            &d,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let reproduce: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("reproduce: "))
+        .collect();
+    assert_eq!(reproduce.len(), 3, "{text}");
+    for line in &reproduce {
+        assert!(line.ends_with(&format!("--trace-dir {d}")), "{line}");
+        assert!(!line.contains("sim-traces"), "{line}");
+    }
+    assert!(
+        text.contains(&format!("{d}/seed-0/trace.ndjson:")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("3 of 3 seeds failed, 0 passed, 0 inconclusive ("),
+        "{text}"
+    );
+    let help = raftcheck().args(["sim", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("quiet phase of up to 400 more steps"),
+        "{help}"
+    );
+}

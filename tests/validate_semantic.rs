@@ -381,3 +381,64 @@ fn exits_with(path: impl AsRef<std::ffi::OsStr>, code: i32) {
         .assert()
         .code(code);
 }
+
+/// `-` reads one trace from standard input: the same checks, the file
+/// named `stdin` with the lines of the input (a blank line included).
+#[test]
+fn a_trace_on_standard_input_is_checked_and_named_stdin() {
+    let text = std::fs::read_to_string(examples().join("election-and-commits.ndjson")).unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "-"])
+        .write_stdin(text.clone())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("stdin: valid ("))
+        .stdout(predicate::str::contains("2 client operations linearizable"));
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--format-only", "-"])
+        .write_stdin(text.clone())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("stdin: ok, "));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.insert(2, String::new());
+    lines.push(
+        r#"{"type":"role","node":2,"seq":1000,"role":"leader","term":1,"reason":"won_election"}"#
+            .into(),
+    );
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "-"])
+        .write_stdin(lines.join("\n") + "\n")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "stdin:{}: node 2: ElectionSafety violated",
+            lines.len()
+        )));
+}
+
+/// Node traces without client events (a cluster's `--trace`) are valid
+/// with a note that linearizability was not checked, not silently.
+#[test]
+fn a_run_without_client_events_says_linearizability_was_not_checked() {
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(examples().join("leader-transfer.ndjson"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "no client events, so linearizability was not checked",
+        ));
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .arg("validate")
+        .arg(examples().join("election-and-commits.ndjson"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("2 client operations linearizable"))
+        .stdout(predicate::str::contains("not checked").not());
+}

@@ -12,9 +12,15 @@ pub mod validate;
 
 /// `n` and `noun`, plural unless `n` is 1: "1 operation", "2 operations".
 pub fn count(n: u64, noun: &str) -> String {
+    count_as(n, noun, &format!("{noun}s"))
+}
+
+/// `n` and `one` or `many`, for a noun whose plural is not its singular
+/// and an `s` ("1 entry", "2 entries").
+pub fn count_as(n: u64, one: &str, many: &str) -> String {
     match n {
-        1 => format!("1 {noun}"),
-        n => format!("{n} {noun}s"),
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
     }
 }
 
@@ -24,6 +30,8 @@ mod tests {
     fn counts_are_plural_unless_one() {
         assert_eq!(super::count(1, "operation"), "1 operation");
         assert_eq!(super::count(0, "run"), "0 runs");
+        assert_eq!(super::count_as(1, "entry", "entries"), "1 entry");
+        assert_eq!(super::count_as(3, "entry", "entries"), "3 entries");
         assert_eq!(super::count(2, "message"), "2 messages");
     }
 }

@@ -4,7 +4,7 @@
 use stateright::actor::{ActorModelAction, Id, Network};
 
 use crate::actor::{who, NodeState, Timer, Who};
-use crate::check::RaftPath;
+use crate::check::{Action, RaftPath};
 use crate::model::{RaftModel, RaftState};
 use crate::server::{ghost, Log, Server};
 use crate::types::{Command, Entry, Msg, Op, OpResult, Role};
@@ -168,11 +168,11 @@ fn message_body(m: &Msg) -> String {
 }
 
 /// A read's heartbeat context as `C<client>#<seq>`.
-fn read(ctx: u64) -> String {
+pub(crate) fn read(ctx: u64) -> String {
     format!("C{}#{}", ctx >> 32, ctx & 0xffff_ffff)
 }
 
-fn role(r: Role) -> &'static str {
+pub(crate) fn role(r: Role) -> &'static str {
     match r {
         Role::Follower => "follower",
         Role::PreCandidate => "pre-candidate",
@@ -181,7 +181,7 @@ fn role(r: Role) -> &'static str {
     }
 }
 
-fn opt_node(n: Option<u64>) -> String {
+pub(crate) fn opt_node(n: Option<u64>) -> String {
     n.map_or("none".into(), |n| format!("S{n}"))
 }
 
@@ -281,7 +281,7 @@ fn envelopes(s: &RaftState) -> Vec<(Id, Id, Msg)> {
 }
 
 /// Every message in flight, once per copy, sorted.
-fn network_envelopes(network: &Network<Msg>) -> Vec<(Id, Id, Msg)> {
+pub(crate) fn network_envelopes(network: &Network<Msg>) -> Vec<(Id, Id, Msg)> {
     let mut v: Vec<_> = network
         .iter_all()
         .map(|e| (e.src, e.dst, e.msg.clone()))
@@ -322,6 +322,81 @@ pub fn new_messages(a: &RaftState, b: &RaftState) -> Vec<(Id, Id, Msg)> {
     out
 }
 
+/// Who acted in `action` (`S1`, `C1`, or `network`), what it did, and the
+/// actor whose state the action may change.
+pub fn describe_action(n: u64, action: &Action) -> (String, String, Option<Id>) {
+    match action {
+        ActorModelAction::Deliver { src, dst, msg } => (
+            actor_name(n, *dst),
+            format!("receives {} from {}", message(msg), actor_name(n, *src)),
+            Some(*dst),
+        ),
+        ActorModelAction::Drop(env) => (
+            "network".to_string(),
+            format!(
+                "loses {} from {} to {}",
+                message(&env.msg),
+                actor_name(n, env.src),
+                actor_name(n, env.dst)
+            ),
+            None,
+        ),
+        ActorModelAction::Timeout(id, t) => (actor_name(n, *id), timer_fires(t), Some(*id)),
+        ActorModelAction::Crash(id) => (
+            actor_name(n, *id),
+            "crashes (volatile state lost)".into(),
+            None,
+        ),
+        ActorModelAction::Recover(id) => (
+            actor_name(n, *id),
+            "restarts from its persistent state".into(),
+            Some(*id),
+        ),
+        ActorModelAction::SelectRandom { actor, .. } => {
+            (actor_name(n, *actor), "random choice".into(), Some(*actor))
+        }
+    }
+}
+
+/// What an actor does when `timer` fires.
+fn timer_fires(t: &Timer) -> String {
+    match t {
+        Timer::Election => "election timeout".into(),
+        Timer::Heartbeat => "heartbeat: replicates to followers".into(),
+        Timer::CheckQuorum => "check-quorum: heard from a quorum?".into(),
+        Timer::Transfer(j) => format!("transfer leadership to S{j} (or give it up)"),
+        Timer::Retry => "gives up waiting and retries".into(),
+        Timer::Lease => "lease ends (minimum election timeout passed)".into(),
+    }
+}
+
+/// What changed from `before` to `after` when `actor` acted: its fields,
+/// then every message sent.
+pub fn step_changes(
+    n: u64,
+    actor: Option<Id>,
+    before: &RaftState,
+    after: &RaftState,
+) -> Vec<String> {
+    let mut changes = vec![];
+    if let Some(id) = actor {
+        let ix = usize::from(id);
+        changes.extend(actor_diff(
+            &before.actor_states[ix],
+            &after.actor_states[ix],
+        ));
+    }
+    for (src, dst, msg) in new_messages(before, after) {
+        changes.push(format!(
+            "{} sends {} to {}",
+            actor_name(n, src),
+            message(&msg),
+            actor_name(n, dst)
+        ));
+    }
+    changes
+}
+
 /// Describes every step of `path`.
 pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
     let n = model.cfg.servers;
@@ -331,77 +406,27 @@ pub fn explain(model: &RaftModel, path: &RaftPath) -> Vec<StepReport> {
         let (before, action) = (&pair[0].0, pair[0].1.clone());
         let after = &pair[1].0;
         let Some(action) = action else { continue };
-        let (actor, what, id) = match &action {
-            ActorModelAction::Deliver { src, dst, msg } => (
-                actor_name(n, *dst),
-                format!("receives {} from {}", message(msg), actor_name(n, *src)),
-                Some(*dst),
-            ),
-            ActorModelAction::Drop(env) => (
-                "network".to_string(),
-                format!(
-                    "loses {} from {} to {}",
-                    message(&env.msg),
-                    actor_name(n, env.src),
-                    actor_name(n, env.dst)
-                ),
-                None,
-            ),
-            ActorModelAction::Timeout(id, t) => (
-                actor_name(n, *id),
-                match t {
-                    Timer::Election => "election timeout".into(),
-                    Timer::Heartbeat => "heartbeat: replicates to followers".into(),
-                    Timer::CheckQuorum => "check-quorum: heard from a quorum?".into(),
-                    Timer::Transfer(j) => format!("transfer leadership to S{j} (or give it up)"),
-                    Timer::Retry => "gives up waiting and retries".into(),
-                    Timer::Lease => "lease ends (minimum election timeout passed)".into(),
-                },
-                Some(*id),
-            ),
-            ActorModelAction::Crash(id) => (
-                actor_name(n, *id),
-                "crashes (volatile state lost)".into(),
-                None,
-            ),
-            ActorModelAction::Recover(id) => (
-                actor_name(n, *id),
-                "restarts from its persistent state".into(),
-                Some(*id),
-            ),
-            ActorModelAction::SelectRandom { actor, .. } => {
-                (actor_name(n, *actor), "random choice".into(), Some(*actor))
-            }
-        };
-        let mut changes = vec![];
-        if let Some(id) = id {
-            let ix = usize::from(id);
-            changes.extend(actor_diff(
-                &before.actor_states[ix],
-                &after.actor_states[ix],
-            ));
-        }
-        for (src, dst, msg) in new_messages(before, after) {
-            changes.push(format!(
-                "{} sends {} to {}",
-                actor_name(n, src),
-                message(&msg),
-                actor_name(n, dst)
-            ));
-        }
+        let (actor, what, id) = describe_action(n, &action);
         reports.push(StepReport {
             step: i + 1,
             actor,
             action: what,
-            changes,
+            changes: step_changes(n, id, before, after),
         });
     }
     reports
 }
 
-/// The explorer URL that opens `path`.
+/// The explorer URL that opens `path`. Its query names the configuration
+/// (`?config=` and the flags of `raftcheck explore`), so that an explorer
+/// started with other flags can say that the path is not its own.
 pub fn explorer_url(model: &RaftModel, path: &RaftPath, addr: &str) -> String {
-    format!("http://{addr}/#/steps/{}", path.encode(model))
+    format!(
+        "http://{addr}/?{}={}#/steps/{}",
+        crate::explorer::CONFIG_PARAM,
+        crate::explorer::query_encode(&model.cfg.to_flags()),
+        path.encode(model)
+    )
 }
 
 #[cfg(test)]

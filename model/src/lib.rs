@@ -17,6 +17,7 @@ pub mod bugs;
 pub mod check;
 pub mod config;
 pub mod explain;
+pub mod explorer;
 pub mod history;
 pub mod model;
 pub mod properties;

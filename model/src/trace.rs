@@ -578,7 +578,7 @@ pub fn write_counterexamples(
     dir: &FsPath,
     config: &str,
     result: &RunResult,
-) -> std::io::Result<Vec<PathBuf>> {
+) -> std::io::Result<Vec<WrittenTrace>> {
     std::fs::create_dir_all(dir)?;
     let mut written = vec![];
     for p in result
@@ -604,7 +604,42 @@ pub fn write_counterexamples(
             dir.join(format!("{config}-{slug}.ndjson"))
         };
         write_path(&file, &result.config, path)?;
-        written.push(file);
+        written.push(WrittenTrace {
+            file,
+            property: p.name,
+            counterexample: p.status == Status::Violated,
+        });
     }
     Ok(written)
+}
+
+/// A trace file [`write_counterexamples`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenTrace {
+    pub file: PathBuf,
+    pub property: &'static str,
+    /// A counterexample to an always-property; else an example path that
+    /// reaches a sometimes-property.
+    pub counterexample: bool,
+}
+
+impl std::fmt::Display for WrittenTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.counterexample {
+            write!(
+                f,
+                "{}: the counterexample to \"{}\"",
+                self.file.display(),
+                self.property
+            )
+        } else {
+            write!(
+                f,
+                "{}: an example, not a violation: a path of the model that reaches \"{}\" \
+                 (a trace the validator must accept)",
+                self.file.display(),
+                self.property
+            )
+        }
+    }
 }

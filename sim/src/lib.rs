@@ -32,7 +32,7 @@ use raft_trace as rt;
 
 pub use invariants::Violation;
 pub use node::Implementation;
-pub use world::run;
+pub use world::{run, QUIET_STEPS};
 
 /// A node's identity (1..=N).
 pub type NodeId = u64;
@@ -172,6 +172,9 @@ pub struct RunResult {
     pub seed: u64,
     /// The simulator's own check that stopped the run early, and the step.
     pub early: Option<(u64, Violation)>,
+    /// The steps with faults and client operations ([`SimConfig::steps`]);
+    /// a quiet phase of up to [`QUIET_STEPS`] more follows.
+    pub faulty_steps: u64,
     /// Conformance's check of the run's trace (an error: the trace itself
     /// is malformed).
     pub checked: Result<Checked, String>,
@@ -182,6 +185,21 @@ pub struct RunResult {
     /// The client history in raft-trace/1 client-event form.
     pub history: Vec<rt::ClientEvent>,
     pub nodes: Vec<u64>,
+}
+
+/// Where step `step` of a run with `faulty` steps of faults and operations
+/// is: past `faulty`, the quiet phase, which `--steps` does not count.
+pub fn at_step(step: u64, faulty: u64) -> String {
+    if step <= faulty {
+        format!("at step {step} of {faulty}")
+    } else {
+        format!(
+            "at step {step}, {} into the quiet phase after the {faulty} steps of faults and \
+             operations (up to {QUIET_STEPS} more steps, no faults, no new operations, so that \
+             outstanding operations finish)",
+            step - faulty
+        )
+    }
 }
 
 /// What a run comes to.
@@ -227,8 +245,9 @@ impl RunResult {
             (_, Some((step, v))) => Outcome::Disagreement {
                 invariant: v.invariant.to_string(),
                 detail: format!(
-                    "the simulator's check {} fired at step {step} ({}), but conformance found the trace {}",
+                    "the simulator's check {} fired {} ({}), but conformance found the trace {}",
                     v.invariant,
+                    at_step(*step, self.faulty_steps),
                     v.detail,
                     checked.verdict.name()
                 ),
@@ -265,5 +284,18 @@ impl RunResult {
             w.write_client(e)?;
         }
         w.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_step_past_steps_is_said_to_be_in_the_quiet_phase() {
+        assert_eq!(super::at_step(7, 1500), "at step 7 of 1500");
+        let quiet = super::at_step(1552, 1500);
+        assert!(
+            quiet.starts_with("at step 1552, 52 into the quiet phase after the 1500 steps"),
+            "{quiet}"
+        );
     }
 }

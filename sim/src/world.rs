@@ -14,7 +14,7 @@ use crate::node::{Disk, Implementation, Node, Output, Setup};
 use crate::{NodeId, RunResult, SimConfig, Stats};
 
 /// Steps of the quiet phase after the faulty one.
-const QUIET_STEPS: u64 = 400;
+pub const QUIET_STEPS: u64 = 400;
 
 /// Chance per step that the nemesis asks a leader to transfer (with
 /// `SimConfig::leader_transfer`).
@@ -465,6 +465,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
     RunResult {
         seed,
         early,
+        faulty_steps: cfg.steps,
         checked,
         stats: world.stats,
         header,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use raft_conformance::count;
 use raft_model::check::{
     expectation_name, run, RunOptions, RunResult, Shard, SimulationRun, Status, Strategy,
 };
@@ -184,7 +185,10 @@ pub struct Args {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
-    /// Write each counterexample as a raft-trace/1 file into this directory.
+    /// Write each counterexample as a raft-trace/1 file into this directory,
+    /// and, named `CONFIG-example-PROPERTY.ndjson`, a path that reaches each
+    /// sometimes-property (a behaviour the trace validator must accept).
+    /// Each file written is named on stderr with what it is.
     #[arg(long)]
     trace_out: Option<PathBuf>,
     /// Address used in explorer URLs (where `raftcheck explore` listens).
@@ -255,8 +259,8 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         if let Some(dir) = &args.trace_out {
             let written = raft_model::trace::write_counterexamples(dir, e.name, &r)
                 .with_context(|| format!("writing traces to {}", dir.display()))?;
-            for f in written {
-                errln!("wrote {}", f.display());
+            for w in written {
+                errln!("wrote {w}");
             }
         }
         results.push((e.clone(), r));
@@ -378,9 +382,9 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
         "NOT exhaustive (timeout or simulation)"
     };
     outln!(
-        "[{}] {} states, {} unique, depth {}, {:.2}s, {how}",
+        "[{}] {}, {} unique, depth {}, {:.2}s, {how}",
         e.name,
-        r.states,
+        count(r.states as u64, "state"),
         r.unique_states,
         r.max_depth,
         r.seconds
@@ -407,10 +411,10 @@ fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
         let Some(path) = &p.path else { continue };
         let steps = explain(&model, path);
         outln!(
-            "\nCounterexample for {} in [{}] ({} steps):",
+            "\nCounterexample for {} in [{}] ({}):",
             p.name,
             e.name,
-            steps.len()
+            count(steps.len() as u64, "step")
         )?;
         for s in &steps {
             outln!("  {:>3}. {} {}", s.step, s.actor, s.action)?;
@@ -438,8 +442,9 @@ fn walks_line(sim: &SimulationRun) -> String {
     let SimulationRun { seed, shard, walks } = *sim;
     let first: Vec<String> = (0..3).map(|i| shard.walk(i).to_string()).collect();
     format!(
-        "simulation: seed {seed}, shard {shard}: {walks} walks (numbers {}, ...); \
+        "simulation: seed {seed}, shard {shard}: {} (numbers {}, ...); \
          repeat: --strategy simulation --seed {seed} --shard {shard} --threads 1",
+        count(walks, "walk"),
         first.join(", ")
     )
 }

@@ -92,7 +92,11 @@ pub fn run(args: Args) -> Result<Outcome> {
             Outcome::Violated
         }
         KvOutcome::CasFailed(cur) => {
-            errln!("cas failed: current value {cur:?}");
+            match cur {
+                // Quoted, so that an empty value or spaces show.
+                Some(v) => errln!("cas failed: current value {v:?}"),
+                None => errln!("cas failed: key absent"),
+            }
             Outcome::Violated
         }
         KvOutcome::Stale => {

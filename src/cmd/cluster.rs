@@ -1,5 +1,6 @@
 //! `raftcheck cluster`: start a local raftkv cluster of `raftcheck node`
-//! child processes on free loopback ports, print the endpoints, and watch
+//! child processes on free loopback ports (or fixed ones from
+//! `--base-port`), print the endpoints, and watch
 //! the nodes until Ctrl-C: a node that exits is reported on stderr (its exit
 //! status or signal and the last lines of its log), and when no node is
 //! left the cluster stops with exit 4 (unavailable).
@@ -42,6 +43,48 @@ pub struct Args {
     /// requires check-quorum).
     #[arg(long)]
     lease_read: bool,
+    /// Fixed ports, the same on every start: node i serves clients on
+    /// N+i-1 and its peers on N+100+i-1 (so `--base-port 8001` gives the
+    /// endpoints 127.0.0.1:8001,127.0.0.1:8002,...). Without it, free
+    /// ports are picked anew on every start.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    base_port: Option<u16>,
+}
+
+/// How far above `--base-port` the peer ports start.
+const PEER_PORT_OFFSET: u64 = 100;
+
+/// The `(client, peer)` ports of nodes `1..=n` from `--base-port`, each
+/// checked free; an error names the port that is not.
+fn fixed_ports(base: u16, n: u64) -> Result<Vec<(u16, u16)>> {
+    if n > PEER_PORT_OFFSET {
+        anyhow::bail!(
+            "--base-port gives each node one of {PEER_PORT_OFFSET} client ports: at most \
+             {PEER_PORT_OFFSET} nodes, not {n}"
+        );
+    }
+    let port = |offset: u64| -> Result<u16> {
+        u16::try_from(u64::from(base) + offset).map_err(|_| {
+            anyhow::anyhow!(
+                "--base-port {base}: {n} nodes need ports up to {}, past 65535",
+                u64::from(base) + PEER_PORT_OFFSET + n - 1
+            )
+        })
+    };
+    let mut ports = Vec::new();
+    for i in 0..n {
+        let (client, peer) = (port(i)?, port(PEER_PORT_OFFSET + i)?);
+        for (p, what) in [(client, "client API"), (peer, "peer port")] {
+            std::net::TcpListener::bind(("127.0.0.1", p)).map_err(|e| {
+                anyhow::anyhow!(
+                    "--base-port {base}: port {p} (node {}'s {what}) is not free: {e}",
+                    i + 1
+                )
+            })?;
+        }
+        ports.push((client, peer));
+    }
+    Ok(ports)
 }
 
 fn free_port() -> Result<u16> {
@@ -81,11 +124,17 @@ pub fn run(args: Args) -> Result<Outcome> {
             held.join(", ")
         );
     }
+    let ports: Vec<(u16, u16)> = match args.base_port {
+        Some(base) => fixed_ports(base, n)?,
+        None => (1..=n)
+            .map(|_| Ok((free_port()?, free_port()?)))
+            .collect::<Result<_>>()?,
+    };
     let mut peers = Vec::new();
     let mut clients = Vec::new();
-    for id in 1..=n {
-        peers.push(format!("{id}=127.0.0.1:{}", free_port()?));
-        clients.push(format!("{id}=127.0.0.1:{}", free_port()?));
+    for (id, (client, peer)) in (1..=n).zip(ports) {
+        peers.push(format!("{id}=127.0.0.1:{peer}"));
+        clients.push(format!("{id}=127.0.0.1:{client}"));
     }
     let exe = std::env::current_exe().context("cannot find the raftcheck executable")?;
     std::fs::create_dir_all(&args.data_dir)
@@ -198,9 +247,9 @@ fn watch(nodes: &mut [Node]) -> Result<Outcome> {
         let left = nodes.iter().filter(|x| x.running).count();
         for (id, status, log) in exited {
             errln!(
-                "cluster: node {id} {}; {left} of {} nodes left",
+                "cluster: node {id} {}; {left} of {} left",
                 how_it_ended(status),
-                nodes.len()
+                raft_conformance::count(nodes.len() as u64, "node")
             );
             let tail = last_lines(&log, 5);
             if !tail.is_empty() {

@@ -63,10 +63,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         .as_ref()
         .map_or(conversion.lines, |s| s.line - 1);
     outln!(
-        "{name}: converted lines 1-{converted} of {} to {} ({} events, nodes {:?})",
+        "{name}: converted lines 1-{converted} of {} to {} ({}, nodes {:?})",
         conversion.lines,
         args.out.display(),
-        conversion.records.len(),
+        raft_conformance::count(conversion.records.len() as u64, "event"),
         conversion.header.nodes
     )?;
     if let Some(s) = &conversion.stopped {

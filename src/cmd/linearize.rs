@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use raft_conformance::count;
 use raft_conformance::linearizability::{
-    check_history, html, read_history, Format, ModelKind, Report, Request, Verdict,
+    check_history, html, read_history, read_history_from, Format, ModelKind, Report, Request,
+    Verdict,
 };
 use serde::Serialize;
 
@@ -62,10 +63,13 @@ pub struct Args {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
-    /// History files.
+    /// History files; `-` reads one from standard input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
+
+/// How standard input (`-`) is named in results and messages.
+pub const STDIN: &str = "stdin";
 
 #[derive(Serialize)]
 struct FileJson<'a> {
@@ -246,7 +250,14 @@ fn check_file(
     explain_budget: Duration,
 ) -> Result<Checked> {
     let started = Instant::now();
-    let (history, format) = read_history(path, format)?;
+    let (history, format) = if path.as_os_str() == "-" {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text)
+            .context("cannot read standard input")?;
+        read_history_from(STDIN, &text, format)?
+    } else {
+        read_history(path, format)?
+    };
     let model = match args.model {
         Some(ModelArg::CasRegister) => ModelKind::CasRegister,
         Some(ModelArg::Kv) => ModelKind::Kv,

@@ -16,6 +16,8 @@ use raft_sim::{run, Faults, Implementation, Outcome as RunOutcome, RunResult, Si
 use raftkv::bugs::{Bug, Bugs};
 use serde::Serialize;
 
+use raft_conformance::{count, count_as};
+
 use crate::exit::Outcome;
 use crate::output::{self, errln, outln};
 
@@ -63,7 +65,10 @@ pub struct Args {
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     nodes: u64,
-    /// Steps (ticks) of each run with faults and client operations.
+    /// Steps (ticks) of each run with faults and client operations. A
+    /// quiet phase of up to 400 more steps follows (faults healed, every
+    /// node up, no new operations) for outstanding operations to finish,
+    /// so a report may name a step past this number.
     #[arg(long, default_value_t = 1500)]
     steps: u64,
     /// Faults to inject: comma-separated from loss, dup, reorder, partition,
@@ -187,6 +192,31 @@ fn reproduce(args: &Args, seed: u64) -> String {
         .map_or_else(|| "sim-traces".to_string(), |d| d.display().to_string());
     cmd.push_str(&format!(" --trace-dir {dir}"));
     cmd
+}
+
+/// A failure's report names the run's trace as `seed-N/trace.ndjson`; with
+/// `--trace-dir`, where it was written.
+fn in_trace_dir(outcome: RunOutcome, args: &Args, seed: u64) -> RunOutcome {
+    let Some(dir) = &args.trace_dir else {
+        return outcome;
+    };
+    let name = format!("seed-{seed}/{}", raft_sim::TRACE_FILE);
+    let path = dir
+        .join(format!("seed-{seed}"))
+        .join(raft_sim::TRACE_FILE)
+        .display()
+        .to_string();
+    match outcome {
+        RunOutcome::Invalid { rule, detail } => RunOutcome::Invalid {
+            rule,
+            detail: detail.replace(&name, &path),
+        },
+        RunOutcome::Disagreement { invariant, detail } => RunOutcome::Disagreement {
+            invariant,
+            detail: detail.replace(&name, &path),
+        },
+        other => other,
+    }
 }
 
 pub fn run_cmd(args: Args) -> Result<Outcome> {
@@ -368,7 +398,7 @@ fn drive<I: Implementation + Sync>(
                     let f = Failure {
                         seed,
                         reproduce: reproduce(args, seed),
-                        outcome,
+                        outcome: in_trace_dir(outcome, args, seed),
                     };
                     if !args.json {
                         match &f.outcome {
@@ -432,9 +462,14 @@ fn drive<I: Implementation + Sync>(
             .shard
             .map_or(String::new(), |s| format!(" of shard {s}"));
         outln!(
-            "all {passed} seeds{shard} passed ({} faults: {}; {ops_ok} client operations acknowledged, {commits} entries committed; {events} trace events validated by conformance; {elapsed:.1}s)",
+            "{}{}{shard} passed ({} faults: {}; {} acknowledged, {} committed; {} validated by conformance; {elapsed:.1}s)",
+            if passed == 1 { "" } else { "all " },
+            count(passed, "seed"),
             if args.faults == Faults::NONE { "no" } else { "with" },
             args.faults,
+            count(ops_ok, "client operation"),
+            count_as(commits, "entry", "entries"),
+            count(events, "trace event"),
         )?;
         let t: Vec<String> = totals.iter().map(|(k, v)| format!("{k} {v}")).collect();
         outln!("totals: {}", t.join(", "))?;
@@ -442,12 +477,16 @@ fn drive<I: Implementation + Sync>(
             outln!("features: {}", features.join(", "))?;
         }
         if inconclusive > 0 {
-            outln!("note: {inconclusive} seeds had no verdict (a check ran out of budget)")?;
+            outln!(
+                "note: {} no verdict (a check ran out of budget)",
+                count_as(inconclusive, "seed had", "seeds had")
+            )?;
         }
     } else if args.keep_going {
         outln!(
-            "{} of {done} seeds failed, {passed} passed, {inconclusive} inconclusive ({elapsed:.1}s)",
-            failures.len()
+            "{} of {} failed, {passed} passed, {inconclusive} inconclusive ({elapsed:.1}s)",
+            failures.len(),
+            count(done as u64, "seed")
         )?;
     }
     Ok(outcome)

@@ -7,8 +7,11 @@ use raft_trace::{EventType, TraceError};
 use serde::Serialize;
 
 use raft_conformance::count;
-use raft_conformance::validate::{check_run, runs_in, Options, Verdict, DEFAULT_BUDGET};
+use raft_conformance::validate::{
+    check_input, check_run, runs_in, Options, Run, Verdict, DEFAULT_BUDGET,
+};
 
+use crate::cmd::linearize::STDIN;
 use crate::exit::Outcome;
 use crate::output::{self, errln, out, outln};
 
@@ -44,7 +47,8 @@ pub struct Args {
     /// directory of `*.ndjson` files is one run when no node has events in
     /// two of them (one file per node, plus client histories), else each
     /// file is a run (one per seed); each subdirectory holding them
-    /// (`DIR/seed-N/`) likewise.
+    /// (`DIR/seed-N/`) likewise. `-` reads one trace file from standard
+    /// input.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -79,15 +83,31 @@ impl From<&TraceError> for ErrorReport {
 }
 
 fn check_file(path: &std::path::Path) -> FileReport {
+    if is_stdin(path) {
+        let reader = raft_trace::TraceReader::new(std::io::stdin().lock(), STDIN);
+        return check_reader(STDIN, reader);
+    }
+    check_reader(&path.display().to_string(), raft_trace::read_file(path))
+}
+
+/// `-`: standard input.
+fn is_stdin(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn check_reader<R: std::io::BufRead>(
+    file: &str,
+    reader: Result<raft_trace::TraceReader<R>, TraceError>,
+) -> FileReport {
     let mut report = FileReport {
-        file: path.display().to_string(),
+        file: file.to_string(),
         valid: false,
         records: 0,
         nodes: vec![],
         events: Default::default(),
         error: None,
     };
-    let reader = match raft_trace::read_file(path) {
+    let reader = match reader {
         Ok(r) => r,
         Err(e) => {
             report.error = Some((&e).into());
@@ -162,7 +182,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        if path.is_dir() {
+        if !is_stdin(path) && path.is_dir() {
             for run in runs_in(path).map_err(|e| anyhow::anyhow!("{e}"))? {
                 files.extend(run.files);
             }
@@ -176,9 +196,19 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// The semantic check, run by run: the replay through the model and the
 /// global invariants, then the linearizability of the client events.
 fn semantic(args: &Args) -> Result<Outcome> {
-    let mut runs = Vec::new();
+    // Runs in files, or the one on standard input (`None`).
+    let mut runs: Vec<Option<Run>> = Vec::new();
     for path in &args.files {
-        runs.extend(runs_in(path).map_err(|e| anyhow::anyhow!("{e}"))?);
+        if is_stdin(path) {
+            runs.push(None);
+        } else {
+            runs.extend(
+                runs_in(path)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .into_iter()
+                    .map(Some),
+            );
+        }
     }
     let options = Options {
         frontier_budget: args.frontier_budget as usize,
@@ -196,7 +226,11 @@ fn semantic(args: &Args) -> Result<Outcome> {
     let mut checked = Vec::new();
     let mut bad_input = None;
     for run in &runs {
-        match check_run(run, &options) {
+        let result = match run {
+            Some(run) => check_run(run, &options),
+            None => check_input(STDIN, std::io::stdin().lock(), &options),
+        };
+        match result {
             Ok(c) => checked.push(c),
             Err(e) => {
                 bad_input = Some(e.to_string());
@@ -226,17 +260,18 @@ fn semantic(args: &Args) -> Result<Outcome> {
         return Ok(outcome);
     }
     for (run, c) in runs.iter().zip(&checked) {
+        let name = run.as_ref().map_or(STDIN, |r| r.name.as_str());
         let r = &c.report;
         match &c.verdict {
-            Verdict::Invalid { rejection } => out!("{}: INVALID\n{rejection}", run.name)?,
+            Verdict::Invalid { rejection } => out!("{}: INVALID\n{rejection}", name)?,
             Verdict::NotLinearizable { explanation } => out!(
                 "{}: INVALID: the client history is not linearizable\n{explanation}\n",
-                run.name
+                name
             )?,
-            Verdict::Inconclusive { reason } => outln!("{}: INCONCLUSIVE: {reason}", run.name)?,
+            Verdict::Inconclusive { reason } => outln!("{}: INCONCLUSIVE: {reason}", name)?,
             Verdict::Valid => outln!(
                 "{}: valid ({}, {}; {} undelivered at the end{})",
-                run.name,
+                name,
                 count(r.events, "event"),
                 replay_summary(&r.replay),
                 count(r.undelivered as u64, "message"),
@@ -245,7 +280,9 @@ fn semantic(args: &Args) -> Result<Outcome> {
                         "; {} linearizable",
                         count(h.operations as u64, "client operation")
                     ),
-                    None => String::new(),
+                    // A cluster's node traces hold no client events:
+                    // say that nothing was checked, not nothing.
+                    None => "; no client events, so linearizability was not checked".into(),
                 }
             )?,
         }

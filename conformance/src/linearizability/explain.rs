@@ -50,17 +50,15 @@ impl ShownOp {
         }
     }
 
-    fn interval(&self) -> String {
-        match self.ret {
-            Some(r) => format!("[{}, {}]", self.call, r),
-            None => format!("[{}, end)", self.call),
-        }
-    }
-
+    /// Where the operation is in the file, which is also its real-time
+    /// interval: from its invocation's line to its return's, or to the end
+    /// of the history when its outcome is unknown (it may take effect at
+    /// any time after it was invoked).
     fn lines(&self) -> String {
-        match self.return_line {
-            Some(r) => format!("lines {}-{}", self.line, r),
-            None => format!("line {}", self.line),
+        match (self.ret, self.return_line) {
+            (Some(_), Some(r)) => format!("lines {}-{}", self.line, r),
+            (_, Some(r)) => format!("line {} to the end, unknown at line {r}", self.line),
+            (_, None) => format!("line {} to the end", self.line),
         }
     }
 }
@@ -108,8 +106,8 @@ impl Explanation {
         };
         let _ = writeln!(
             s,
-            "key {key}: {} operations are not linearizable",
-            self.operations
+            "key {key}: {} not linearizable",
+            crate::count_as(self.operations as u64, "operation is", "operations are")
         );
         let _ = writeln!(
             s,
@@ -120,17 +118,14 @@ impl Explanation {
         );
         let tail = self.prefix.len().saturating_sub(3);
         if tail > 0 {
-            let _ = writeln!(s, "    ... {tail} earlier operations");
-        }
-        for o in &self.prefix[tail..] {
             let _ = writeln!(
                 s,
-                "    {} (client {}, {}, {})",
-                o.op,
-                o.client,
-                o.interval(),
-                o.lines()
+                "    ... {}",
+                crate::count(tail as u64, "earlier operation")
             );
+        }
+        for o in &self.prefix[tail..] {
+            let _ = writeln!(s, "    {} (client {}, {})", o.op, o.client, o.lines());
         }
         let _ = writeln!(
             s,
@@ -138,14 +133,7 @@ impl Explanation {
             self.state
         );
         for o in &self.unplaceable {
-            let _ = writeln!(
-                s,
-                "    {} (client {}, interval {}, {})",
-                o.op,
-                o.client,
-                o.interval(),
-                o.lines()
-            );
+            let _ = writeln!(s, "    {} (client {}, {})", o.op, o.client, o.lines());
         }
         if let Some(m) = &self.minimal {
             let _ = writeln!(
@@ -154,14 +142,7 @@ impl Explanation {
                 crate::count(m.len() as u64, "operation")
             );
             for o in m {
-                let _ = writeln!(
-                    s,
-                    "    {} (client {}, interval {}, {})",
-                    o.op,
-                    o.client,
-                    o.interval(),
-                    o.lines()
-                );
+                let _ = writeln!(s, "    {} (client {}, {})", o.op, o.client, o.lines());
             }
         }
         if let Some(c) = &self.cycle {

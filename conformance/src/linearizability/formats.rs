@@ -62,36 +62,45 @@ impl Format {
 /// Reads `path` in `format`, or in the format its first line shows.
 pub fn read_history(path: &Path, format: Option<Format>) -> Result<(History, Format), FormatError> {
     let file = path.display().to_string();
-    let err = |line: u64, message: String| FormatError {
+    let text = fs::read(path).map_err(|e| FormatError {
         file: file.clone(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
+    read_history_from(&file, &text, format)
+}
+
+/// Reads a history from `text` (a file's contents, or standard input's)
+/// in `format`, or in the format its first line shows; `file` names it in
+/// messages.
+pub fn read_history_from(
+    file: &str,
+    text: &[u8],
+    format: Option<Format>,
+) -> Result<(History, Format), FormatError> {
+    let err = |line: u64, message: String| FormatError {
+        file: file.to_string(),
         line,
         message,
     };
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Err(err(0, "the file is empty: no operations to check".into()));
+    }
     let format = match format {
         Some(f) => f,
-        None => {
-            let text = fs::read(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
-            detect(&text).ok_or_else(|| {
-                if text.iter().all(u8::is_ascii_whitespace) {
-                    err(0, "the file is empty: no operations to check".into())
-                } else {
-                    err(1, "unknown format (expected raft-trace/1 JSON lines, Jepsen log lines or EDN maps); use --format".into())
-                }
-            })?
-        }
+        None => detect(text).ok_or_else(|| {
+            err(1, "unknown format (expected raft-trace/1 JSON lines, Jepsen log lines or EDN maps); use --format".into())
+        })?,
     };
     let history = match format {
-        Format::RaftTrace => read_raft_trace(path)?,
+        Format::RaftTrace => raft_trace_history(file, text)?,
         Format::Jepsen | Format::Edn => {
-            let text = fs::read_to_string(path)
+            let text = std::str::from_utf8(text)
                 .map_err(|e| err(0, format!("cannot read as UTF-8 text: {e}")))?;
-            if text.trim().is_empty() {
-                return Err(err(0, "the file is empty: no operations to check".into()));
-            }
             if format == Format::Jepsen {
-                parse_jepsen(&text, &file)?
+                parse_jepsen(text, file)?
             } else {
-                parse_edn(&text, &file)?
+                parse_edn(text, file)?
             }
         }
     };
@@ -611,16 +620,33 @@ pub fn parse_edn(text: &str, file: &str) -> Result<History, FormatError> {
 /// operation still in flight (a retry) keeps the first invocation.
 pub fn read_raft_trace(path: &Path) -> Result<History, FormatError> {
     let file = path.display().to_string();
-    let conv = |e: raft_trace::TraceError| FormatError {
-        file: file.clone(),
+    let reader = raft_trace::read_file(path).map_err(|e| trace_error(&file, e))?;
+    client_history(&file, reader)
+}
+
+/// The client events of a `raft-trace/1` text held in memory.
+fn raft_trace_history(file: &str, text: &[u8]) -> Result<History, FormatError> {
+    let reader = raft_trace::TraceReader::new(text, file).map_err(|e| trace_error(file, e))?;
+    client_history(file, reader)
+}
+
+fn trace_error(file: &str, e: raft_trace::TraceError) -> FormatError {
+    FormatError {
+        file: file.to_string(),
         line: e.line,
         message: match &e.field {
             Some(f) => format!("{f}: {}", e.message),
             None => e.message.clone(),
         },
-    };
-    let reader = raft_trace::read_file(path).map_err(conv)?;
-    let mut builder = ClientEvents::new(&file);
+    }
+}
+
+fn client_history<R: std::io::BufRead>(
+    file: &str,
+    reader: raft_trace::TraceReader<R>,
+) -> Result<History, FormatError> {
+    let conv = |e| trace_error(file, e);
+    let mut builder = ClientEvents::new(file);
     let mut records = reader.into_iter();
     loop {
         let record = match records.next() {

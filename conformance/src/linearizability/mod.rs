@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 pub use engine::{check, check_partition, Budget, Model, Operation, Options, Partition, Verdict};
 pub use explain::Explanation;
-pub use formats::{read_history, ClientEvents, Format, FormatError};
+pub use formats::{read_history, read_history_from, ClientEvents, Format, FormatError};
 pub use history::{Call, History, HistoryOp, Outcome};
 pub use models::{ModelKind, UnsupportedOp};
 

@@ -27,7 +27,7 @@ use invariants::{Invariants, Stop};
 use network::NetworkCheck;
 use replay::{Replay, ReplayError};
 pub use replay::{ReplayStats, DEFAULT_BUDGET};
-pub use verdict::{check_records, check_run, Checked, HistorySummary, Verdict};
+pub use verdict::{check_input, check_records, check_run, Checked, HistorySummary, Verdict};
 
 /// Every rule a rejection can name ([`Rejection::rule`]): the message
 /// identity checks, the global invariants and the replay's rules. The
@@ -254,12 +254,24 @@ fn validate_memory(
     records: &[Record],
     options: &Options,
 ) -> Result<(RunReport, Vec<History>), InputError> {
-    let mut next = records.iter().enumerate();
+    let located = records.iter().enumerate().map(|(i, r)| (i as u64 + 2, r));
+    validate_located(name, header, located, options)
+}
+
+/// Validates one run given as records with their line numbers, in one
+/// global order, as the single trace file `name` holds them.
+fn validate_located<'a>(
+    name: &str,
+    header: &Header,
+    records: impl Iterator<Item = (u64, &'a Record)>,
+    options: &Options,
+) -> Result<(RunReport, Vec<History>), InputError> {
+    let mut next = records;
     validate_stream(header, vec![name.to_string()], options, |_| {
-        Ok(next.next().map(|(i, r)| {
+        Ok(next.next().map(|(line, r)| {
             let at = Location {
                 file: name.to_string(),
-                line: i as u64 + 2,
+                line,
             };
             match r {
                 Record::Node(e) => input::Item::Node(at, e.clone()),

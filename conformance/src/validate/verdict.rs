@@ -95,6 +95,28 @@ pub fn check_records(
     decide(report, &histories, options)
 }
 
+/// Checks one run read from `input`, the text of a single trace file (for
+/// standard input); `name` stands for the file in messages.
+pub fn check_input<R: std::io::Read>(
+    name: &str,
+    input: R,
+    options: &Options,
+) -> Result<Checked, InputError> {
+    let mut reader = raft_trace::TraceReader::new(std::io::BufReader::new(input), name)?;
+    let header = reader.header().clone();
+    let mut records = Vec::new();
+    loop {
+        let record = match reader.next() {
+            None => break,
+            Some(r) => r?,
+        };
+        records.push((reader.line(), record));
+    }
+    let located = records.iter().map(|(line, r)| (*line, r));
+    let (report, histories) = super::validate_located(name, &header, located, options)?;
+    decide(report, &histories, options)
+}
+
 fn decide(
     report: RunReport,
     histories: &[History],

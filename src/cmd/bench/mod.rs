@@ -248,9 +248,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         return Ok(Outcome::Unavailable);
     };
     errln!(
-        "bench: {:?} leader {leader}{prefix}, {} clients, {}s (+{}s warm-up), {}% writes",
+        "bench: {:?} leader {leader}{prefix}, {}, {}s (+{}s warm-up), {}% writes",
         args.target,
-        args.clients,
+        raft_conformance::count(args.clients as u64, "client"),
         args.duration,
         args.warmup,
         write_pct
@@ -307,12 +307,12 @@ pub fn run(args: Args) -> Result<Outcome> {
         }))?;
     } else {
         outln!(
-            "clients {}: {:.0} ops/s ({} writes, {} reads, {} errors in {:.1}s); latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+            "clients {}: {:.0} ops/s ({}, {}, {} in {:.1}s); latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
             args.clients,
             ops as f64 / secs,
-            total.writes,
-            total.reads,
-            total.errors,
+            raft_conformance::count(total.writes, "write"),
+            raft_conformance::count(total.reads, "read"),
+            raft_conformance::count(total.errors, "error"),
             secs,
             ms(0.5),
             ms(0.99),

@@ -216,15 +216,15 @@ pub fn page(run: &RunRecord, a: &Analysis) -> String {
         r#"<!doctype html><html><head><meta charset="utf-8"><title>raftcheck jepsen: {verdict}</title>
 <style>body{{font-family:sans-serif;margin:20px;max-width:1040px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}pre{{background:#f6f6f6;padding:8px;overflow:auto}}.legend span{{margin-right:14px}}</style></head><body>
 <h1>raftcheck jepsen: <span id="verdict" style="color:{verdict_colour}">{verdict}</span></h1>
-<p>{target}, {nodes} nodes, {clients} clients, {keys} keys, {dur} s, seed {seed}, nemesis {nemesis}{bug}.
-Linearizability: <b>{lin:?}</b> ({ops} operations, checked in {secs:.2} s).
+<p>{target}, {nodes}, {clients}, {keys}, {dur} s, seed {seed}, nemesis {nemesis}{bug}.
+Linearizability: <b>{lin:?}</b> ({ops}, checked in {secs:.2} s).
 Files: <a href="history.ndjson">history.ndjson</a>, <a href="linearizability.html">linearizability.html</a>, <a href="run.json">run.json</a>, node logs <code>node-N.log</code>.</p>
 "#,
         verdict = a.verdict,
         target = esc(&run.target),
-        nodes = run.nodes,
-        clients = run.clients,
-        keys = run.keys,
+        nodes = raft_conformance::count(run.nodes, "node"),
+        clients = raft_conformance::count(run.clients as u64, "client"),
+        keys = raft_conformance::count(run.keys, "key"),
         dur = run.duration_s,
         seed = run.seed,
         nemesis = esc(&run.nemesis.join(",")),
@@ -234,7 +234,7 @@ Files: <a href="history.ndjson">history.ndjson</a>, <a href="linearizability.htm
             .map(|b| format!(", planted node bug <b>{}</b>", esc(b)))
             .unwrap_or_default(),
         lin = a.linearizability,
-        ops = a.operations,
+        ops = raft_conformance::count(a.operations as u64, "operation"),
         secs = a.check_seconds,
     );
     if !a.anomalies.is_empty() {

@@ -1412,7 +1412,12 @@ impl Converter {
         let unsent = self.sends.iter().filter(|s| !s.written).count();
         if unsent > 0 {
             self.notes.push(format!(
-                "{unsent} messages were queued but their Ready{} never came: not written as sent",
+                "{} queued but their Ready{} never came: not written as sent",
+                if unsent == 1 {
+                    "1 message was".to_string()
+                } else {
+                    format!("{unsent} messages were")
+                },
                 if self.durable { " and Advance" } else { "" }
             ));
         }
