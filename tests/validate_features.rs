@@ -334,17 +334,10 @@ fn lease_refusal() -> PathBuf {
 /// Figure 2 alone must adopt term 2 first.
 #[test]
 fn a_lease_refusal_in_the_voters_own_term_needs_check_quorum() {
-    let out = raftcheck(&["validate", lease_refusal().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (_dir, figure2) = rewritten(&lease_refusal(), Some(serde_json::json!([])), |l| {
-        l.to_string()
-    });
-    let out = raftcheck(&["validate", figure2.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("RequestVoteRule violated"),
-        "{}",
-        text(&out)
+    needs_feature(
+        "lease-refusal.ndjson",
+        serde_json::json!([]),
+        "RequestVoteRule",
     );
 }
 
@@ -377,34 +370,17 @@ fn a_success_may_acknowledge_less_never_more() {
     );
 }
 
-fn stale_term_step_down() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/stale-term-step-down.ndjson")
-}
-
 /// Leader 1 of term 1 gets a reply of term 2, keeps leading (it sends
 /// another append of term 1), then steps down in term 1 (hashicorp/raft's
 /// `handleStaleTerm`): valid with the feature, and Figure 2 (adopt the term
 /// at once) rejects it.
 #[test]
 fn a_leader_that_steps_down_in_its_own_term_needs_stale_term_step_down() {
-    let out = raftcheck(&["validate", stale_term_step_down().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (_dir, without) = rewritten(
-        &stale_term_step_down(),
-        Some(serde_json::json!(["check-quorum"])),
-        |l| l.to_string(),
+    needs_feature(
+        "stale-term-step-down.ndjson",
+        serde_json::json!(["check-quorum"]),
+        "AppendEntriesReplyRule",
     );
-    let out = raftcheck(&["validate", without.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("AppendEntriesReplyRule violated"),
-        "{}",
-        text(&out)
-    );
-}
-
-fn late_self_vote() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/late-self-vote.ndjson")
 }
 
 /// Candidate 1 asks for a vote before its vote for itself is durable
@@ -412,18 +388,24 @@ fn late_self_vote() -> PathBuf {
 /// Figure 2's order (persist, then send) rejects it.
 #[test]
 fn a_vote_request_before_the_self_vote_is_durable_needs_late_self_vote() {
-    let out = raftcheck(&["validate", late_self_vote().to_str().unwrap()]);
+    needs_feature(
+        "late-self-vote.ndjson",
+        serde_json::json!(["check-quorum"]),
+        "VotePersistedBeforeReply",
+    );
+}
+
+/// `file` (under tests/data) is valid as written, and rejected by `rule`
+/// once its header declares only `without` (the feature it needs removed).
+fn needs_feature(file: &str, without: serde_json::Value, rule: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let (_dir, without) = rewritten(
-        &late_self_vote(),
-        Some(serde_json::json!(["check-quorum"])),
-        |l| l.to_string(),
-    );
-    let out = raftcheck(&["validate", without.to_str().unwrap()]);
+    let (_dir, stripped) = rewritten(&path, Some(without), |l| l.to_string());
+    let out = raftcheck(&["validate", stripped.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("VotePersistedBeforeReply violated"),
-        "{}",
-        text(&out)
-    );
+    let want = format!("{rule} violated");
+    assert!(text(&out).contains(&want), "{}", text(&out));
 }
