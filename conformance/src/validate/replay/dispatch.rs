@@ -212,18 +212,22 @@ impl NodeReplay {
                 if r.reason == rt::RoleReason::HigherTerm
                     && r.role == rt::Role::Follower
                     && ctx.rules.stale_term_step_down
-                    && self
-                        .frontier
-                        .iter()
-                        .any(|c| c.s.role == Role::Leader && c.s.term == r.term) =>
+                    && self.frontier.iter().any(|c| {
+                        c.s.role == Role::Leader && c.s.term == r.term && c.unheeded == r.term
+                    }) =>
             {
                 // Feature stale-term-step-down: a leader that left a reply's
                 // higher term unheeded steps down later, in its own term: a
                 // step of its own, like check-quorum's.
                 self.checkpoint(ctx)?;
                 if self.active() {
+                    let term = r.term;
                     self.expand("AppendEntriesReplyRule", |c| {
-                        vec![elections::step_down(&c.s)]
+                        if c.unheeded == term {
+                            vec![elections::step_down(&c.s)]
+                        } else {
+                            vec![Step::unchanged(&c.s)]
+                        }
                     });
                 }
             }
@@ -572,6 +576,21 @@ impl NodeReplay {
                     }
                     learned(steps, wire, rules)
                 });
+                // A leader still leading in a lower term than the reply's
+                // left it unheeded (feature stale-term-step-down).
+                if let (
+                    true,
+                    Msg::AppendEntriesReply { term, .. }
+                    | Msg::InstallSnapshotReply { term, .. }
+                    | Msg::RequestVoteReply { term, .. },
+                ) = (rules.stale_term_step_down, msg)
+                {
+                    for c in &mut self.frontier {
+                        if c.s.role == Role::Leader && c.s.term < *term {
+                            c.unheeded = c.s.term;
+                        }
+                    }
+                }
             }
         }
         Ok(())

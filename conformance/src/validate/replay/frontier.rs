@@ -54,6 +54,10 @@ pub(super) struct Cand {
     pub(super) transfer_ready: (Term, Vec<NodeId>),
     /// Messages of earlier steps were forgotten ([`MAX_PENDING`]).
     pub(super) forgot_pending: bool,
+    /// Feature stale-term-step-down: the term in which the node, leading,
+    /// left a reply of a higher term unheeded (0: never), which lets it
+    /// step down in that term later.
+    pub(super) unheeded: Term,
 }
 
 impl Cand {
@@ -70,6 +74,7 @@ impl Cand {
             last_leader: None,
             transfer_ready: (0, Vec::new()),
             forgot_pending: false,
+            unheeded: 0,
         }
     }
 
