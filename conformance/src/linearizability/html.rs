@@ -534,6 +534,52 @@ data-unit=\"{unit}\" data-points=\"{points}\">"
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linearizability::{check_history, read_history, ModelKind, Request};
+
+    /// On one thread the largest key is checked first and, once a key
+    /// fails, the check gives up on the rest, leaving them unknown. The
+    /// drawing decides them again instead of calling them unknown.
+    #[test]
+    fn keys_left_unknown_by_a_failure_are_decided_for_the_page() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/porcupine/kv/c10-bad.txt");
+        let (history, _) = read_history(&path, None).unwrap();
+        let mut req = Request::new(ModelKind::Kv);
+        req.options.threads = 1;
+        req.timelines = true;
+        let report = check_history(&history, &req).unwrap();
+        assert_eq!(report.verdict, Verdict::NotLinearizable);
+        assert_eq!(report.timelines.len(), 10);
+        let failing = report.failing.as_ref().unwrap();
+        assert_eq!(report.timelines[0].key, failing.key);
+        for t in &report.timelines {
+            assert_ne!(t.verdict, Verdict::Unknown, "key {}", t.key);
+            assert!(t.note.is_none(), "key {}", t.key);
+            // Every key has its order, and a state after each placed op.
+            assert!(t.order.iter().any(|o| o.is_some()), "key {}", t.key);
+            for k in 0..t.ops.len() {
+                assert_eq!(t.order[k].is_some(), t.after[k].is_some(), "key {}", t.key);
+            }
+            if t.verdict == Verdict::Linearizable {
+                assert!(t.order.iter().all(|o| o.is_some()), "key {}", t.key);
+            } else {
+                assert!(t.unplaceable.iter().any(|&u| u), "key {}", t.key);
+            }
+        }
+        // The same check without the drawing does leave keys undecided.
+        let mut engine_only = req.clone();
+        engine_only.timelines = false;
+        let parts =
+            crate::linearizability::models::partition_by_key(ModelKind::Kv, &history).unwrap();
+        let model = crate::linearizability::models::ValueModel {
+            kind: ModelKind::Kv,
+        };
+        let result = crate::linearizability::check(&model, parts, &engine_only.options);
+        assert!(result
+            .partitions
+            .iter()
+            .any(|(_, r)| r.verdict == Verdict::Unknown));
+    }
 
     #[test]
     fn a_fitted_label_never_runs_past_its_bar() {
