@@ -33,13 +33,18 @@ pub struct Timeline {
     pub note: Option<&'static str>,
 }
 
+/// How long the page may spend, over all keys, deciding the keys a failure
+/// left undecided.
+pub const UNDECIDED_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Re-runs the partitions with tracking to get each one's linearization (or
 /// longest prefix) and the state after every operation in it.
 ///
 /// A check stops the other partitions as soon as one fails, which leaves
 /// them undecided; those are decided here, within the check's own time and
-/// memo budget, so that a failing history does not show every other key as
-/// unknown. Partitions undecided because the budget ran out stay so.
+/// memo budget and at most [`UNDECIDED_BUDGET`] in all, so that a failing
+/// history does not show every other key as unknown. Partitions undecided
+/// because the check's budget ran out stay so.
 pub fn timelines<M: Model>(
     model: &M,
     result: &mut CheckResult<M>,
@@ -47,9 +52,18 @@ pub fn timelines<M: Model>(
     options: &Options,
 ) -> Vec<Timeline> {
     let budget = Budget::new(options.timeout).with_memo_limit(options.memo_limit);
+    // Keys left undecided share a shorter budget (a failing key can take
+    // long to refute), smallest first so that as many as can be are decided.
+    let spare = options
+        .timeout
+        .map_or(UNDECIDED_BUDGET, |t| t.min(UNDECIDED_BUDGET));
+    let spare = Budget::new(Some(spare)).with_memo_limit(options.memo_limit);
     let cancelled = result.verdict == Verdict::NotLinearizable && options.stop_on_failure;
+    let mut order: Vec<usize> = (0..result.partitions.len()).collect();
+    order.sort_by_key(|&i| result.partitions[i].0.ops.len());
     let mut out = Vec::new();
-    for (part, res) in result.partitions.iter_mut() {
+    for i in order {
+        let (part, res) = &mut result.partitions[i];
         let ops: Vec<ShownOp> = part
             .ops
             .iter()
@@ -70,7 +84,8 @@ pub fn timelines<M: Model>(
             out.push(t);
             continue;
         }
-        let r = check_partition(model, part, &budget, true);
+        let undecided = res.verdict == Verdict::Unknown;
+        let r = check_partition(model, part, if undecided { &spare } else { &budget }, true);
         if res.verdict == Verdict::Unknown {
             t.verdict = r.verdict;
         }
@@ -80,7 +95,8 @@ pub fn timelines<M: Model>(
             }
             _ => {
                 t.note = Some(if t.verdict == Verdict::Unknown {
-                    "not decided: another key failed first and the budget ran out here"
+                    "not decided: the check stopped here when another key failed, \
+                     and deciding it for this page took longer than its budget"
                 } else {
                     "the budget ran out before its order could be drawn"
                 });
