@@ -191,6 +191,7 @@ fn html_page_shows_the_failing_key_first_and_decides_the_others() {
         assert!(p.body.contains("state after: "), "key {}", p.key);
         assert!(!p.body.contains("class=\"op oth"), "key {}", p.key);
     }
+    assert!(html.contains("<p>Keys: 8 not linearizable, 2 linearizable.</p>"));
     assert!(!html.contains("data-verdict=\"unknown\""));
     assert!(!html.contains(">unknown<"));
     // No label is wider than its bar (7px a character, 6px of padding).

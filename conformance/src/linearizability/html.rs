@@ -314,6 +314,20 @@ One row per client; hover an operation for its place in the order and the state 
             crate::count(report.partitions as u64, "partition"),
             report.seconds
         );
+        if !report.timelines.is_empty() {
+            let mut counts = Vec::new();
+            for v in [
+                Verdict::NotLinearizable,
+                Verdict::Unknown,
+                Verdict::Linearizable,
+            ] {
+                let n = report.timelines.iter().filter(|t| t.verdict == v).count();
+                if n > 0 {
+                    counts.push(format!("{n} {}", verdict_words(v).1));
+                }
+            }
+            let _ = writeln!(h, "<p>Keys: {}.</p>", counts.join(", "));
+        }
         if let Some(f) = &report.failing {
             let _ = writeln!(
                 h,
@@ -340,16 +354,22 @@ fn why(t: &Timeline) -> String {
     }
     let placed = t.order.iter().filter(|o| o.is_some()).count();
     match t.verdict {
-        Verdict::NotLinearizable => format!(
-            "No order fits: the first {placed} of {} can be ordered, leaving state {}, \
-             but none of the {} in red can take effect next.",
-            crate::count(t.ops.len() as u64, "operation"),
-            t.state,
-            crate::count(
-                t.unplaceable.iter().filter(|&&u| u).count() as u64,
-                "operation"
+        Verdict::NotLinearizable => {
+            let red = t.unplaceable.iter().filter(|&&u| u).count();
+            format!(
+                "No order fits: the first {placed} of {} can be ordered, leaving state {}, \
+                 but {}.",
+                crate::count(t.ops.len() as u64, "operation"),
+                t.state,
+                if red == 1 {
+                    "the one operation that could come next (red) cannot take effect".to_string()
+                } else {
+                    format!(
+                        "none of the {red} operations that could come next (red) can take effect"
+                    )
+                }
             )
-        ),
+        }
         Verdict::Linearizable => format!(
             "All {} ordered, ending in state {}.",
             crate::count(t.ops.len() as u64, "operation"),
@@ -490,6 +510,7 @@ data-svg=\"tl{n}\"><span>1×</span></div><div class=\"tl\"><svg class=\"names\" 
 data-unit=\"{unit}\" data-points=\"{points}\">"
     );
     let total = t.order.iter().filter(|o| o.is_some()).count();
+    let key_prefix = format!("[{:?}] ", t.key);
     for (k, o) in t.ops.iter().enumerate() {
         let a = point(o.call);
         let b = o.ret.map_or(points, point);
@@ -505,9 +526,11 @@ data-unit=\"{unit}\" data-points=\"{points}\">"
         if o.ret.is_none() {
             cls.push_str(" open");
         }
+        // The key is the partition's: the bar does without it.
+        let short = o.op.strip_prefix(&key_prefix).unwrap_or(&o.op);
         let label = match t.order[k] {
-            Some(p) => format!("{} {}", p + 1, o.op),
-            None => o.op.clone(),
+            Some(p) => format!("{} {short}", p + 1),
+            None => short.to_string(),
         };
         let mut info = format!("{}\nclient {}, {}", o.op, o.client, o.lines());
         match (t.order[k], t.unplaceable[k]) {
