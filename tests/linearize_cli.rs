@@ -92,9 +92,195 @@ fn html_report_is_self_contained() {
     assert!(html.contains("NOT linearizable"));
     assert!(html.contains("cannot be placed next"));
     assert!(html.contains("Linearization ("));
-    for fetch in ["<script", "src=", "<link", "url("] {
+    assert_self_contained(&html);
+}
+
+/// The page may carry its own script, but fetches nothing.
+fn assert_self_contained(html: &str) {
+    for fetch in [
+        "src=", "<link", "url(", "http://", "https://", "fetch(", "XMLHttp", "import(",
+    ] {
         assert!(!html.contains(fetch), "page fetches something: {fetch}");
     }
+}
+
+/// One partition of the page: its key, verdict, whether it is open, and
+/// its HTML up to the next partition.
+struct Part<'a> {
+    key: String,
+    verdict: &'a str,
+    open: bool,
+    body: &'a str,
+}
+
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let from = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let len = tag[from..].find('"')?;
+    Some(&tag[from..from + len])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn parts(html: &str) -> Vec<Part<'_>> {
+    html.split("<details class=\"part\"")
+        .skip(1)
+        .map(|body| {
+            let tag = &body[..body.find('>').unwrap()];
+            Part {
+                key: unescape(attr(tag, "data-key").unwrap()),
+                verdict: attr(tag, "data-verdict").unwrap(),
+                open: tag.ends_with(" open"),
+                body,
+            }
+        })
+        .collect()
+}
+
+/// Issue 18: on a failing history every other key said "unknown" (the
+/// check stops the other keys once one fails, and the page drew them
+/// undecided). Now the failing key comes first and open, with its
+/// unplaceable operations in red and a line saying why; every other key is
+/// decided and folded; and no bar's label is wider than the bar.
+#[test]
+fn html_page_shows_the_failing_key_first_and_decides_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let out = raftcheck()
+        .args(["linearize", "--json", "--html"])
+        .arg(&page)
+        .arg(data("kv/c10-bad.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failing_key = v["failing"]["key"].as_str().unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_self_contained(&html);
+    let parts = parts(&html);
+    assert_eq!(parts.len(), 10);
+    let first = &parts[0];
+    assert_eq!(first.key, failing_key);
+    assert_eq!(first.verdict, "not-linearizable");
+    assert!(first.open);
+    assert!(
+        first.body.contains("No order fits: the first"),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("<g class=\"op unp"));
+    assert!(first.body.contains("cannot be placed next"));
+    // Other failing keys next, open; then the linearizable ones, folded.
+    let passing = parts.iter().position(|p| p.verdict == "linearizable");
+    let passing = passing.expect("a linearizable key");
+    assert!(passing < parts.len() - 1, "more than one passing key");
+    for p in &parts[..passing] {
+        assert_eq!(p.verdict, "not-linearizable", "key {}", p.key);
+        assert!(p.open, "key {} is folded", p.key);
+        assert!(p.body.contains("op unp"), "key {}", p.key);
+    }
+    for p in &parts[passing..] {
+        assert_eq!(p.verdict, "linearizable", "key {}", p.key);
+        assert!(!p.open, "key {} is not folded", p.key);
+        assert!(!p.body.contains("op unp"), "key {}", p.key);
+        // Every operation of a decided key has its place and the state after.
+        assert!(p.body.contains("state after: "), "key {}", p.key);
+        assert!(!p.body.contains("class=\"op oth"), "key {}", p.key);
+    }
+    assert!(html.contains("<p>Keys: 8 not linearizable, 2 linearizable.</p>"));
+    assert!(!html.contains("data-verdict=\"unknown\""));
+    assert!(!html.contains(">unknown<"));
+    // No label is wider than its bar (7px a character, 6px of padding).
+    let mut bars = 0;
+    for g in html.split("<g class=\"op").skip(1) {
+        let rect = &g[g.find("<rect").unwrap()..];
+        let width: f64 = attr(rect, "width").unwrap().parse().unwrap();
+        let text = &g[g.find("<text").unwrap()..];
+        let text = &text[text.find('>').unwrap() + 1..text.find("</text>").unwrap()];
+        let chars = unescape(text).chars().count() as f64;
+        assert!(
+            chars * 7.0 <= width - 6.0 || chars == 0.0,
+            "{text:?} in {width}"
+        );
+        bars += 1;
+    }
+    assert_eq!(bars, 405);
+}
+
+/// The page as a browser shows it: its script runs (hover details, zoom
+/// from `#zoom=N`), and zoomed labels still fit their bars. Without
+/// Chromium there is nothing to look with, except in CI, which installs it.
+#[test]
+fn chromium_runs_the_page_script_and_zooms() {
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        assert!(
+            std::env::var_os("RAFTCHECK_ETCD_RAFT_REQUIRED").is_none(),
+            "CI must install chromium"
+        );
+        eprintln!("no /usr/bin/chromium: the linearize page is not rendered");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    raftcheck()
+        .args(["linearize", "--html"])
+        .arg(&page)
+        .arg(data("jepsen/etcd_000.log"))
+        .assert()
+        .code(1);
+    let dom = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("file://{}#zoom=4", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the script did not run: {dom}"
+    );
+    let svg = &dom[dom.find("<svg id=\"tl1\"").expect("a timeline")..];
+    let tag = &svg[..svg.find('>').unwrap()];
+    let unit: f64 = attr(tag, "data-unit").unwrap().parse().unwrap();
+    let points: f64 = attr(tag, "data-points").unwrap().parse().unwrap();
+    let width: f64 = attr(tag, "width").unwrap().parse().unwrap();
+    assert!(
+        (width - (points * unit * 4.0).round()).abs() <= 1.0,
+        "{tag}"
+    );
+    let svg = &svg[..svg.find("</svg>").unwrap()];
+    let mut longer = 0;
+    for g in svg.split("<g class=\"op").skip(1) {
+        let rect = &g[g.find("<rect").unwrap()..];
+        let w: f64 = attr(rect, "width").unwrap().parse().unwrap();
+        let text = &g[g.find("<text").unwrap()..];
+        let text = &text[text.find('>').unwrap() + 1..text.find("</text>").unwrap()];
+        let chars = unescape(text).chars().count() as f64;
+        assert!(chars * 7.0 <= w - 6.0 || chars == 0.0, "{text:?} in {w}");
+        if !text.ends_with('…') && !text.is_empty() {
+            longer += 1;
+        }
+    }
+    // Zoomed in, most labels are whole.
+    assert!(longer > 0, "{svg}");
 }
 
 fn history(path: &std::path::Path, events: &[ClientEvent]) {

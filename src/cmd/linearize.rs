@@ -57,7 +57,8 @@ pub struct Args {
     /// Seconds to spend shrinking a failing history to a minimal one.
     #[arg(long, default_value_t = 5.0)]
     explain_budget: f64,
-    /// Write a self-contained HTML report to this file.
+    /// Write a self-contained HTML report to this file: every key's
+    /// operations on a timeline, failing keys first.
     #[arg(long)]
     html: Option<PathBuf>,
     /// Print one JSON object on stdout instead of text.

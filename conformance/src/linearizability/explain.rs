@@ -54,7 +54,7 @@ impl ShownOp {
     /// interval: from its invocation's line to its return's, or to the end
     /// of the history when its outcome is unknown (it may take effect at
     /// any time after it was invoked).
-    fn lines(&self) -> String {
+    pub fn lines(&self) -> String {
         match (self.ret, self.return_line) {
             (Some(_), Some(r)) => format!("lines {}-{}", self.line, r),
             (_, Some(r)) => format!("line {} to the end, unknown at line {r}", self.line),

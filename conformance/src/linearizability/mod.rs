@@ -120,11 +120,18 @@ where
             ));
         }
     }
-    let timelines = if request.timelines {
-        html::timelines(model, &mut result, history)
+    let mut timelines = if request.timelines {
+        html::timelines(model, &mut result, history, &request.options)
     } else {
         Vec::new()
     };
+    // The key the explanation is about comes first.
+    if let Some(f) = &failing {
+        if let Some(i) = timelines.iter().position(|t| t.key == f.key) {
+            let t = timelines.remove(i);
+            timelines.insert(0, t);
+        }
+    }
     Report {
         verdict: result.verdict,
         operations: history.ops.len(),
