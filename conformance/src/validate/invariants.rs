@@ -491,9 +491,11 @@ impl Invariants {
             // Figure 2: currentTerm and votedFor reach stable storage before
             // the node answers or sends RPCs): lost in a crash, it would let
             // the node vote again in the term it asked for.
+            // (Feature late-self-vote: the term must be durable, the vote
+            // may follow.)
             Rpc::RequestVote { .. }
-                if !late_self_vote
-                    && (d.term < msg.term || (d.term == msg.term && d.vote != Some(node))) =>
+                if d.term < msg.term
+                    || (!late_self_vote && d.term == msg.term && d.vote != Some(node)) =>
             {
                 Err(Violation::new(
                     "VotePersistedBeforeReply",
