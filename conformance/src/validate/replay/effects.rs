@@ -4,7 +4,7 @@
 //! applies, snapshots and installs.
 
 use raft_model::rules::{clients, elections, replication, snapshots, Step};
-use raft_model::server::Rules;
+use raft_model::server::{Rules, Server};
 use raft_model::types::{Dest, Msg, Role};
 use raft_trace as rt;
 
@@ -61,15 +61,25 @@ pub(super) fn send(
     // only grew and its commit index only rose during that term).
     let justified = c.justified;
     let was_ready = c.transfer_ready.0 == m.term && c.transfer_ready.1.contains(&m.to);
-    let s = match &mut c.last_leader {
-        Some(l) if c.s.role != Role::Leader || c.s.term != m.term => {
-            if l.term == m.term {
-                &mut **l
-            } else {
-                &mut c.s
-            }
-        }
-        _ => &mut c.s,
+    // (A copy: what the check sets in it must not tell candidates apart.)
+    let ended = c.s.role != Role::Leader || c.s.term != m.term;
+    let mut past = match c.past_leaders.iter().find(|l| l.term == m.term) {
+        Some(l) if ended => Some(Server::clone(l)),
+        _ => None,
+    };
+    let old_leadership = past.is_some();
+    let then = if old_leadership {
+        format!(
+            "a message of its ended leadership of term {} carries only what it had as leader \
+             then: ",
+            m.term
+        )
+    } else {
+        String::new()
+    };
+    let s = match &mut past {
+        Some(l) => l,
+        None => &mut c.s,
     };
     // A heartbeat or append built before the leader compacted its log, sent
     // after: its entries are committed ones, which the global invariants
@@ -218,23 +228,33 @@ pub(super) fn send(
                     };
                     return Err(Violation::new(
                         srule,
-                        format!("{} ({e} differs)", raft_model::explain::message(&want)),
+                        format!(
+                            "{then}{} ({e} differs)",
+                            raft_model::explain::message(&want)
+                        ),
                         sent_text(m),
                     ));
                 }
             }
         }
     }
+    // A message of an ended leadership that its state then does not
+    // justify: the leader's replication rule is what it breaks.
+    let rule = if old_leadership {
+        "ReplicationRule"
+    } else {
+        rule
+    };
     match why {
         Some((want, e)) => Err(Violation::new(
             rule,
-            format!("{want} ({e} differs)"),
+            format!("{then}{want} ({e} differs)"),
             sent_text(m),
         )),
         None => Err(Violation::new(
             rule,
             format!(
-                "no {} from a {:?} in term {} at this point (the step's rule sends: {})",
+                "{then}no {} from a {:?} in term {} at this point (the step's rule sends: {})",
                 m.rpc.name(),
                 s.role,
                 s.term,

@@ -3,6 +3,8 @@
 //! them by its successors without duplicates ([`NodeReplay::expand`]), and
 //! how what the trace shows prunes them ([`NodeReplay::filter`]).
 
+use std::sync::Arc;
+
 use raft_model::rules::{replication, Step};
 use raft_model::server::{Rules, Server};
 use raft_model::state_machine::StateMachine;
@@ -16,6 +18,12 @@ use super::dispatch::{NodeReplay, Outcome};
 /// forgotten and a send the replay cannot match makes the run
 /// inconclusive ([`Cand::forgot_pending`]), never a violation.
 pub(super) const MAX_PENDING: usize = 4096;
+
+/// How many ended leaderships a candidate remembers (hashicorp/raft's
+/// replication goroutines of a leadership three terms old were seen sending).
+/// A send of an older one makes the run inconclusive
+/// ([`Cand::forgot_leadership`]), never a violation.
+pub(super) const MAX_PAST_LEADERSHIPS: usize = 8;
 
 /// One model state the node may be in, with what the replay tracks beside
 /// it.
@@ -43,9 +51,14 @@ pub(super) struct Cand {
     /// is durable, say), or resume from it after a restart when it keeps its
     /// commit index on disk (as etcd's HardState does).
     pub(super) justified: Index,
-    /// The state in which the node last was leader, kept when it stepped
-    /// down: replication messages it built then may leave later.
-    pub(super) last_leader: Option<Box<Server>>,
+    /// The states in which the node last was leader (oldest first, one per
+    /// term, at most [`MAX_PAST_LEADERSHIPS`]), kept when it stepped down:
+    /// replication messages it built then may leave later. Shared, as they
+    /// rarely change and every candidate carries them.
+    pub(super) past_leaders: Vec<Arc<Server>>,
+    /// The highest term of a leadership dropped from `past_leaders` (0:
+    /// none).
+    pub(super) forgot_leadership: Term,
     /// Feature leader-transfer: the term in which the node last was leader,
     /// and the followers whose match index reached its last index at some
     /// point in that term (as its received replies showed). An emitter may
@@ -71,7 +84,8 @@ impl Cand {
             pending: Vec::new(),
             sm_known: true,
             justified: 0,
-            last_leader: None,
+            past_leaders: Vec::new(),
+            forgot_leadership: 0,
             transfer_ready: (0, Vec::new()),
             forgot_pending: false,
             unheeded: 0,
@@ -89,6 +103,9 @@ impl Cand {
         // frontier at every step).
         self.s.lease = false;
         self.s.lease_acks.clear();
+        // Whom a leader heard from matters only to check-quorum, whose
+        // step-down the replay takes from the trace's role event.
+        self.s.heard.clear();
         self.s.ghost = 0;
         self.justified = self.justified.max(self.s.commit);
         // A reply that raised a follower's match to the leader's last index
@@ -108,7 +125,11 @@ impl Cand {
             }
         }
         if old.role == Role::Leader && self.s.role != Role::Leader {
-            self.last_leader = Some(Box::new(old));
+            if self.past_leaders.len() == MAX_PAST_LEADERSHIPS {
+                let gone = self.past_leaders.remove(0);
+                self.forgot_leadership = self.forgot_leadership.max(gone.term);
+            }
+            self.past_leaders.push(Arc::new(old));
         }
         // An implementation may hold a step's messages back (until its state
         // is durable, say) and send them after later steps: to the model

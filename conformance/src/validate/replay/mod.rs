@@ -150,6 +150,21 @@ impl Replay {
             // What the model's rules assume of their inputs is checked
             // before they are called (see `preconditions`).
             let forgot = node.frontier.iter().any(|c| c.forgot_pending);
+            // A send of a leadership the replay no longer remembers.
+            let forgot_leader = match &e.event {
+                rt::Event::Send(m) => {
+                    matches!(
+                        m.msg.rpc,
+                        rt::Rpc::AppendEntries { .. }
+                            | rt::Rpc::InstallSnapshot { .. }
+                            | rt::Rpc::Heartbeat { .. }
+                    ) && node
+                        .frontier
+                        .iter()
+                        .any(|c| m.msg.term > 0 && m.msg.term <= c.forgot_leadership)
+                }
+                _ => false,
+            };
             match node.event(e, &ctx, &mut sent, &recorded) {
                 // A send the replay might have matched with a message it
                 // forgot: no verdict rather than a false alarm.
@@ -163,6 +178,17 @@ impl Replay {
                         e.node,
                         e.seq,
                         frontier::MAX_PENDING,
+                        v.rule
+                    )));
+                }
+                Err(ReplayError::Violation(v)) if forgot_leader => {
+                    return Err(ReplayError::Inconclusive(format!(
+                        "node {}: the send at seq {} may be a message of a leadership older \
+                         than the {} the replay remembers; it would otherwise be rejected \
+                         with {}",
+                        e.node,
+                        e.seq,
+                        frontier::MAX_PAST_LEADERSHIPS,
                         v.rule
                     )));
                 }
