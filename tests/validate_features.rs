@@ -409,3 +409,35 @@ fn needs_feature(file: &str, without: serde_json::Value, rule: &str) {
     let want = format!("{rule} violated");
     assert!(text(&out).contains(&want), "{}", text(&out));
 }
+
+/// Node 1 leads terms 1, 3 and 5; the heartbeat goroutine of its leadership
+/// of term 1 sends one more heartbeat while it leads term 5 (hashicorp/raft,
+/// whose replication goroutines finish the call in progress after the
+/// leadership ends): a message delayed from term 1, valid. The same late
+/// message carrying an entry its leadership of term 1 never had is rejected
+/// by the replication rule, naming the ended leadership.
+#[test]
+fn a_late_message_of_an_older_ended_leadership_is_checked_against_that_leadership() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ended-leaderships.ndjson");
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dir, bad) = rewritten(&path, None, |l| {
+        if l.contains(r#""id": 7, "from": 1"#) {
+            l.replace(
+                r#""entries": []"#,
+                r#""entries": [{"term": 1, "data": {"kind": "noop"}}]"#,
+            )
+        } else {
+            l.to_string()
+        }
+    });
+    let out = raftcheck(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("ReplicationRule violated")
+            && text(&out).contains("its ended leadership of term 1"),
+        "{}",
+        text(&out)
+    );
+}
