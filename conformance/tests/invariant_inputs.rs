@@ -256,3 +256,43 @@ fn a_commit_at_the_last_index_in_a_post_state_is_inconclusive() {
         "{why}"
     );
 }
+
+/// The same snapshot installed again keeps the entries after it (Figure 13:
+/// "If existing log entry has same index and term as snapshot's last
+/// included entry, retain log entries following it"; hashicorp/raft installs
+/// a duplicated InstallSnapshot again). The log was taken as discarded: the
+/// next append at its real end was rejected by AppendAtLogEnd. An append
+/// over the kept entries without a truncate is still rejected.
+#[test]
+fn the_same_snapshot_installed_again_keeps_the_log_after_it() {
+    let start = |next: &str| {
+        vec![
+            line(
+                1,
+                r#""type":"init","reason":"boot","term":0,"vote":null,"last_index":0,"last_term":0"#,
+            ),
+            line(2, r#""type":"install","index":3,"term":1"#),
+            line(
+                3,
+                r#""type":"append","index":4,"entries":[{"term":1},{"term":1}]"#,
+            ),
+            line(4, r#""type":"install","index":3,"term":1"#),
+            line(5, next),
+        ]
+    };
+    let report = validate(trace(
+        "full",
+        &start(r#""type":"append","index":6,"entries":[{"term":1}]"#),
+    ));
+    assert_valid(&report);
+    let report = validate(trace(
+        "full",
+        &start(r#""type":"append","index":4,"entries":[{"term":1}]"#),
+    ));
+    let r = rejection(&report);
+    assert_eq!(r.rule, "AppendAtLogEnd", "{r}");
+    assert_eq!(
+        r.expected,
+        "entries appended at index 6 (after the last entry)"
+    );
+}

@@ -918,8 +918,13 @@ impl Invariants {
             _ => {}
         }
         let v = self.node(node);
-        if v.term_at(index) == Some(term) && index > v.snapshot.0 {
-            v.compact_to(index);
+        // Figure 13: "If existing log entry has same index and term as
+        // snapshot's last included entry, retain log entries following it"
+        // (the same snapshot installed again keeps the log as it is).
+        if v.term_at(index) == Some(term) {
+            if index > v.snapshot.0 {
+                v.compact_to(index);
+            }
         } else {
             v.log.clear();
             v.unknown_to = index;

@@ -217,8 +217,16 @@ func (n *node) vote() interface{} {
 	return id
 }
 
+// persist writes the node's durable state. Its log ends at the log
+// store's last entry or at its newest snapshot, whichever is later (a
+// snapshot installed from the leader may cover more than the log store
+// holds; a restart starts from it).
 func (c *cluster) persist(n *node) {
-	c.tr.event(n, "persist", obj{"term": n.term, "vote": n.vote(), "last_index": n.last})
+	last := n.last
+	if l := n.snaps.latest; l != nil && l.meta.Index > last {
+		last = l.meta.Index
+	}
+	c.tr.event(n, "persist", obj{"term": n.term, "vote": n.vote(), "last_index": last})
 }
 
 // lock takes the trace lock for a hook of incarnation i, and never returns
@@ -310,6 +318,9 @@ func (c *cluster) observe(i *inc, o *raft.Observation) {
 		}
 	case raft.Leader:
 		c.settleStepDown(i)
+		// A reply of a higher term seen in an earlier leadership says
+		// nothing about how this one ends.
+		i.sawHigher = false
 		i.role = "leader"
 		c.tr.event(i.n, "role", obj{"role": "leader", "term": i.n.term, "reason": "won_election"})
 	}
@@ -325,6 +336,7 @@ func (c *cluster) termWritten(i *inc, t uint64) {
 		return
 	case i.stepDown && higher:
 		i.stepDown = false
+		i.sawHigher = false
 		i.role = "follower"
 		c.tr.event(n, "role", obj{"role": "follower", "term": t, "reason": "higher_term"})
 	case i.stepDown:

@@ -246,8 +246,10 @@ func (k *sink) Close() error {
 	k.s.latest = &snapshot{meta: k.meta, data: k.buf.Bytes()}
 	if d := i.pending; d != nil && d.received {
 		if req, ok := d.cmd.(*raft.InstallSnapshotRequest); ok && req.LastLogIndex == k.meta.Index && req.LastLogTerm == k.meta.Term {
-			// A snapshot received from the leader: its install event is
-			// written when the state machine takes it (fsm.Restore).
+			// A snapshot received from the leader: durable now; its
+			// install event is written when the state machine takes it
+			// (fsm.Restore).
+			c.persist(n)
 			return nil
 		}
 	}
