@@ -192,6 +192,7 @@ fn execute(spec: &[(u8, Gen, u8, u8, u8)]) -> Vec<HistoryOp> {
                 ret: (!unknown).then_some(point + u64::from(*after)),
                 invoke_line: i as u64 + 1,
                 return_line: None,
+                applied_line: None,
             }
         })
         .collect()

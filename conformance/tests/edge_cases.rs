@@ -24,6 +24,7 @@ fn op(client: u64, call: Call, outcome: Outcome, invoke: u64, ret: Option<u64>) 
         ret,
         invoke_line: invoke,
         return_line: ret,
+        applied_line: None,
     }
 }
 

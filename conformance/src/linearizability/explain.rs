@@ -34,6 +34,9 @@ pub struct ShownOp {
     pub ret: Option<u64>,
     pub line: u64,
     pub return_line: Option<u64>,
+    /// Where the trace showed an operation of unknown outcome applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_line: Option<u64>,
 }
 
 impl ShownOp {
@@ -44,9 +47,10 @@ impl ShownOp {
             client: h.client,
             op: h.describe(),
             call: h.invoke,
-            ret: h.ret.filter(|_| h.outcome != Outcome::Unknown),
+            ret: h.ret,
             line: h.invoke_line,
             return_line: h.return_line,
+            applied_line: h.applied_line.filter(|_| h.outcome == Outcome::Unknown),
         }
     }
 
@@ -56,6 +60,16 @@ impl ShownOp {
     /// any time after it was invoked).
     pub fn lines(&self) -> String {
         match (self.ret, self.return_line) {
+            (Some(_), Some(r)) if self.applied_line.is_some() => format!(
+                "line {} to its apply at line {}, unknown at line {r}",
+                self.line,
+                self.applied_line.unwrap_or_default()
+            ),
+            (Some(_), None) if self.applied_line.is_some() => format!(
+                "line {} to its apply at line {}",
+                self.line,
+                self.applied_line.unwrap_or_default()
+            ),
             (Some(_), Some(r)) => format!("lines {}-{}", self.line, r),
             (_, Some(r)) => format!("line {} to the end, unknown at line {r}", self.line),
             (_, None) => format!("line {} to the end", self.line),

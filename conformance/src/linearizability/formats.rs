@@ -178,6 +178,7 @@ impl Pairer {
             ret: None,
             invoke_line: line,
             return_line: None,
+            applied_line: None,
         });
         Ok(())
     }
@@ -669,6 +670,11 @@ pub struct ClientEvents {
     file: String,
     ops: Vec<HistoryOp>,
     open: HashMap<(u64, u64), usize>,
+    /// The (client, req) of each operation, in `ops` order.
+    ids: Vec<(u64, u64)>,
+    /// The clock and line of the first `apply` of each (client, req) the
+    /// trace shows.
+    applied: HashMap<(u64, u64), (u64, u64)>,
     clock: u64,
 }
 
@@ -679,7 +685,19 @@ impl ClientEvents {
             file: file.to_string(),
             ops: Vec::new(),
             open: HashMap::new(),
+            ids: Vec::new(),
+            applied: HashMap::new(),
             clock: 0,
+        }
+    }
+
+    /// A node applied the command of `client`'s request `req` here (an
+    /// `apply` event on the same clock as the client events: the same file).
+    /// Applied means committed: the operation took effect before this point.
+    pub fn applied(&mut self, line: u64, client: u64, req: u64) {
+        if !self.applied.contains_key(&(client, req)) {
+            self.clock += 1;
+            self.applied.insert((client, req), (self.clock, line));
         }
     }
 
@@ -715,6 +733,7 @@ impl ClientEvents {
                     Op::Append { key, value } => (key, Call::Append(value)),
                 };
                 self.open.insert((inv.client, inv.req), self.ops.len());
+                self.ids.push((inv.client, inv.req));
                 self.ops.push(HistoryOp {
                     client: inv.client,
                     key,
@@ -724,6 +743,7 @@ impl ClientEvents {
                     ret: None,
                     invoke_line: line,
                     return_line: None,
+                    applied_line: None,
                 });
             }
             ClientEvent::Return(ret) => {
@@ -758,6 +778,46 @@ impl ClientEvents {
         History {
             file: self.file,
             ops: self.ops,
+        }
+    }
+
+    /// The history, with what the trace's `apply` events tell about the
+    /// operations of unknown outcome (Jepsen's `info`). One that some node
+    /// applied took effect no later than that first apply (an entry is
+    /// applied only once committed, and every later operation is ordered
+    /// after it through the log): its interval ends there. With `complete`
+    /// (every apply of the run is in the trace: no events lost, every node
+    /// traced), one that no node applied took effect after every completed
+    /// operation, if ever (an operation that completed was applied, and
+    /// applies follow the log's order): it constrains nothing and is left
+    /// out. Both shrink the search, which otherwise tries every unknown
+    /// operation at every later point.
+    pub fn finish_with_applies(self, complete: bool) -> History {
+        // A (client, req) invoked as two operations: which one an apply
+        // belongs to is unknown, so neither is touched.
+        let mut uses: HashMap<(u64, u64), usize> = HashMap::new();
+        for id in &self.ids {
+            *uses.entry(*id).or_default() += 1;
+        }
+        let mut ops = Vec::with_capacity(self.ops.len());
+        for (op, id) in self.ops.into_iter().zip(&self.ids) {
+            let mut op = op;
+            if op.outcome == Outcome::Unknown && op.ret.is_none() && uses[id] == 1 {
+                match self.applied.get(id) {
+                    Some(&(at, line)) if at > op.invoke => {
+                        op.ret = Some(at);
+                        op.applied_line = Some(line);
+                    }
+                    Some(_) => {}
+                    None if complete => continue,
+                    None => {}
+                }
+            }
+            ops.push(op);
+        }
+        History {
+            file: self.file,
+            ops,
         }
     }
 }

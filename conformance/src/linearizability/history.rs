@@ -38,12 +38,15 @@ pub struct HistoryOp {
     pub outcome: Outcome,
     /// Real-time interval: invocation and completion on one clock (here the
     /// position of the event in the file). `ret` is `None` when the outcome
-    /// is unknown.
+    /// is unknown, unless the trace showed its command applied.
     pub invoke: u64,
     pub ret: Option<u64>,
     /// 1-based lines of the invocation and completion in the input file.
     pub invoke_line: u64,
     pub return_line: Option<u64>,
+    /// The line of the first `apply` of its command in the trace, which
+    /// ends the interval of an operation of unknown outcome (`ret`).
+    pub applied_line: Option<u64>,
 }
 
 impl HistoryOp {

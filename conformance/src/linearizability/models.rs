@@ -376,10 +376,9 @@ fn operation<O>(id: usize, h: &HistoryOp, op: O) -> Operation<O> {
         id,
         client: h.client,
         call: h.invoke,
-        ret: match (&h.outcome, h.ret) {
-            (Outcome::Unknown, _) | (_, None) => NEVER,
-            (_, Some(r)) => r,
-        },
+        // An unknown outcome has an end only where the trace showed the
+        // operation applied ([`super::ClientEvents::finish_with_applies`]).
+        ret: h.ret.unwrap_or(NEVER),
         op,
     }
 }

@@ -290,6 +290,15 @@ fn validate_stream(
     mut next: impl FnMut(&NetworkCheck) -> Result<Option<input::Item>, InputError>,
 ) -> Result<(RunReport, Vec<History>), InputError> {
     let mut histories: Vec<ClientEvents> = files.iter().map(|f| ClientEvents::new(f)).collect();
+    // Applies bound the operations of unknown outcome (one file: node and
+    // client events on one clock; applies that name their command).
+    let applies = files.len() == 1
+        && header.observes.entries == raft_trace::EntryDetail::Full
+        && header
+            .observes
+            .events
+            .contains(&raft_trace::EventType::Apply);
+    let mut complete = Completeness::new(header);
     let mut invariants = Invariants::new(header);
     let mut replay =
         Replay::new(header, &options.features, options.frontier_budget).map_err(|e| {
@@ -324,6 +333,12 @@ fn validate_stream(
             input::Item::Node(at, e) => (at, e),
         };
         report.events += 1;
+        complete.see(&event);
+        if let (true, Event::Apply(a)) = (applies, &event.event) {
+            if let (Some(client), Some(req), Some(h)) = (a.client, a.req, histories.first_mut()) {
+                h.applied(at.line, client, req);
+            }
+        }
         let result = match &event.event {
             Event::Send(m) => network.send(&m.msg),
             Event::Receive(m) => network.receive(&m.msg),
@@ -399,10 +414,56 @@ fn validate_stream(
     }
     report.replay = replay.stats();
     report.undelivered = network.undelivered();
+    // Only a run read to its end shows every apply.
+    let whole = report.rejection.is_none() && report.inconclusive.is_none();
+    let complete = whole && complete.all();
     Ok((
         report,
-        histories.into_iter().map(ClientEvents::finish).collect(),
+        histories
+            .into_iter()
+            .map(|h| {
+                if applies {
+                    h.finish_with_applies(complete)
+                } else {
+                    h.finish()
+                }
+            })
+            .collect(),
     ))
+}
+
+/// Whether a run's trace shows every event of every node: each node of the
+/// header traced, no `gap`, and each node's `seq` numbers without a jump
+/// (a jump may hide lost events, a restart's too).
+struct Completeness {
+    last: std::collections::BTreeMap<NodeId, u64>,
+    nodes: Vec<NodeId>,
+    lossy: bool,
+}
+
+impl Completeness {
+    fn new(header: &Header) -> Self {
+        Completeness {
+            last: Default::default(),
+            nodes: header.nodes.clone(),
+            lossy: false,
+        }
+    }
+
+    fn see(&mut self, e: &NodeEvent) {
+        if matches!(e.event, Event::Gap(_)) {
+            self.lossy = true;
+        }
+        if let Some(prev) = self.last.insert(e.node, e.seq) {
+            if e.seq != prev + 1 {
+                self.lossy = true;
+            }
+        }
+    }
+
+    fn all(&self) -> bool {
+        !self.lossy && self.nodes.iter().all(|n| self.last.contains_key(n))
+    }
 }
 
 fn raw(e: &NodeEvent) -> Box<RawValue> {
