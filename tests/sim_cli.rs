@@ -392,3 +392,54 @@ fn failures_name_the_users_trace_dir_and_keep_going_sums_up() {
         "{help}"
     );
 }
+
+/// A leader that names the next index as its previous entry replicates
+/// nothing: the runs are safe, and the simulator fails them with "no
+/// progress" (text and JSON), naming the operations still pending after the
+/// heal; the correct core passes the same seeds.
+#[test]
+fn a_planted_liveness_bug_fails_with_no_progress() {
+    raftcheck()
+        .args(["sim", "--seeds", "2", "--bug", "prev-index-is-next"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("seed 0: no progress: "))
+        .stdout(predicate::str::contains(
+            "still pending 400 ticks (40 election timeouts) after healing: client 1 request ",
+        ))
+        .stdout(predicate::str::contains(
+            "reproduce: raftcheck sim --seeds 1 --start-seed 0 ",
+        ));
+    let out = raftcheck()
+        .args([
+            "sim",
+            "--seeds",
+            "2",
+            "--keep-going",
+            "--json",
+            "--bug",
+            "prev-index-is-next",
+        ])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["verdict"], "violated");
+    assert_eq!(v["ops_ok"], 0);
+    let failures = v["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2, "{v}");
+    for f in failures {
+        assert_eq!(f["verdict"], "no-progress", "{f}");
+        assert!(
+            f["detail"].as_str().unwrap().contains("after healing"),
+            "{f}"
+        );
+    }
+    raftcheck()
+        .args(["sim", "--seeds", "2"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("all 2 seeds passed"));
+}

@@ -41,6 +41,18 @@ pub enum Bug {
     /// §10.2.1 fast path lets its appends leave early, not its own count):
     /// a crash before the write can lose an entry a quorum never held.
     EarlySelfCount,
+    /// The leader's AppendEntries names the follower's next index as its
+    /// previous entry (`prev_index = next` instead of `next - 1`) whenever
+    /// it has an entry there: followers refuse every such append, so
+    /// nothing new is ever replicated or committed. A liveness bug: every
+    /// message is still one Raft allows.
+    PrevIndexIsNext,
+    /// A node that adopts a higher term keeps the vote it cast in its old
+    /// term instead of clearing it: in the new term it refuses every
+    /// candidate but the one it voted for before, so elections stall and
+    /// far fewer operations are acknowledged. Conformance's replay rejects
+    /// the vote its state shows; the progress floor also sees the stall.
+    KeepVoteOnNewTerm,
     /// The node's client API answers every read from its own state
     /// machine at once, on any node: no read index, no redirect to the
     /// leader. A node-layer bug (the simulator drives the core, not the
@@ -49,7 +61,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 10] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
@@ -58,11 +70,18 @@ impl Bug {
         Bug::LeaseOverrun,
         Bug::EarlyVote,
         Bug::EarlySelfCount,
+        Bug::PrevIndexIsNext,
+        Bug::KeepVoteOnNewTerm,
     ];
 
     /// Bugs of the node's layers around the core, which only runs of real
     /// node processes (`raftcheck jepsen --node-bug`) can show.
     pub const NODE: [Bug; 1] = [Bug::LocalRead];
+
+    /// Liveness bugs: the simulator catches them by the progress it
+    /// demands ("no progress", "too little progress"); conformance's replay
+    /// may reject their runs first.
+    pub const LIVENESS: [Bug; 2] = [Bug::PrevIndexIsNext, Bug::KeepVoteOnNewTerm];
 
     /// The name used on the command line. Where the model has a planted
     /// bug that is the same mistake, the two share its name.
@@ -76,6 +95,8 @@ impl Bug {
             Bug::LeaseOverrun => "lease-overrun",
             Bug::EarlyVote => "early-vote",
             Bug::EarlySelfCount => "early-self-count",
+            Bug::PrevIndexIsNext => "prev-index-is-next",
+            Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
             Bug::LocalRead => "local-read",
         }
     }
@@ -92,6 +113,8 @@ impl Bug {
             Bug::LeaseOverrun => None,
             Bug::EarlyVote => None,
             Bug::EarlySelfCount => None,
+            Bug::PrevIndexIsNext => None,
+            Bug::KeepVoteOnNewTerm => None,
             Bug::LocalRead => None,
         }
     }
@@ -119,6 +142,12 @@ impl Bug {
             Bug::EarlySelfCount => {
                 "the leader counts its own entries towards a commit before they are durable"
             }
+            Bug::PrevIndexIsNext => {
+                "the leader's AppendEntries names the next index as its previous entry (prev_index = next, not next - 1): nothing new is replicated"
+            }
+            Bug::KeepVoteOnNewTerm => {
+                "a node adopting a higher term keeps its old term's vote: it refuses other candidates and elections stall"
+            }
             Bug::LocalRead => {
                 "any node answers reads from its own state machine (no read index, no redirect)"
             }
@@ -134,7 +163,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, prev-index-is-next, keep-vote-on-new-term, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

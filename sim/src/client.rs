@@ -42,6 +42,8 @@ pub struct Response {
 struct Outstanding {
     req: u64,
     op: Op,
+    /// The tick the operation was invoked.
+    since: u64,
     deadline: u64,
     attempts: u32,
     redirects: u32,
@@ -93,6 +95,12 @@ impl Client {
         self.current.is_some()
     }
 
+    /// The operation waiting for an answer: its request number, the
+    /// operation and the tick it was invoked.
+    pub fn pending(&self) -> Option<(u64, &Op, u64)> {
+        self.current.as_ref().map(|c| (c.req, &c.op, c.since))
+    }
+
     fn target(&self, rng: &mut ChaCha8Rng, nodes: &[NodeId]) -> NodeId {
         self.leader_hint
             .unwrap_or_else(|| nodes[rng.random_range(0..nodes.len())])
@@ -128,7 +136,12 @@ impl Client {
         }
     }
 
-    /// One tick: maybe start an operation, maybe retry one.
+    /// One tick: maybe start an operation, maybe retry one. While new
+    /// operations may start (the faulty phase) a client gives up after
+    /// [`Workload::max_attempts`] (outcome unknown); after that (the heal
+    /// phase: network whole, every node up) it retries until it gets an
+    /// answer, so an operation still waiting at the end of the run is one
+    /// the healed cluster never answered.
     pub fn tick(
         &mut self,
         rng: &mut ChaCha8Rng,
@@ -167,13 +180,14 @@ impl Client {
                 self.current = Some(Outstanding {
                     req,
                     op,
+                    since: now,
                     deadline: now + w.timeout,
                     attempts: 1,
                     redirects: 0,
                 });
             }
             Some(cur) if now >= cur.deadline => {
-                if cur.attempts >= w.max_attempts {
+                if may_start && cur.attempts >= w.max_attempts {
                     let req = cur.req;
                     self.finish(now, req, Status::Info, None, Some("timeout"), out);
                     return;

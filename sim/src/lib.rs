@@ -32,7 +32,7 @@ use raft_trace as rt;
 
 pub use invariants::Violation;
 pub use node::Implementation;
-pub use world::{run, QUIET_STEPS};
+pub use world::{run, ELECTION_TICKS, HEAL_ELECTION_TIMEOUTS, QUIET_STEPS, SETTLE_TICKS};
 
 /// A node's identity (1..=N).
 pub type NodeId = u64;
@@ -164,6 +164,17 @@ pub struct Stats {
     pub ops_ok: u64,
     pub ops_fail: u64,
     pub ops_info: u64,
+    /// Steps of the faulty phase in which a quorum of nodes was up and
+    /// connected: the steps the fault schedule left for progress.
+    pub quorum_steps: u64,
+    /// Of those, the steps at least [`SETTLE_TICKS`] after the last crash,
+    /// restart, partition or end of a partition: the calm time of the
+    /// schedule, in which a correct cluster serves clients at its
+    /// fault-free pace (less loss, duplication and reordering).
+    pub calm_steps: u64,
+    /// Steps of the quiet phase until a leader led the healed cluster and
+    /// every pending operation was answered.
+    pub heal_steps: u64,
 }
 
 /// The result of one seed.
@@ -175,6 +186,8 @@ pub struct RunResult {
     /// The steps with faults and client operations ([`SimConfig::steps`]);
     /// a quiet phase of up to [`QUIET_STEPS`] more follows.
     pub faulty_steps: u64,
+    /// Concurrent clients of the run.
+    pub clients: usize,
     /// Conformance's check of the run's trace (an error: the trace itself
     /// is malformed).
     pub checked: Result<Checked, String>,
@@ -185,6 +198,32 @@ pub struct RunResult {
     /// The client history in raft-trace/1 client-event form.
     pub history: Vec<rt::ClientEvent>,
     pub nodes: Vec<u64>,
+    /// What the healed cluster failed to do within the quiet phase's bound
+    /// (no leader, operations still pending); `None` when it made progress
+    /// or the run stopped early.
+    pub no_progress: Option<String>,
+}
+
+/// The acknowledged-operation floor: one operation per client per this
+/// many calm ticks (see [`ack_floor`]).
+pub const ACK_FLOOR_TICKS: u64 = 400;
+
+/// The fewest client operations a run must acknowledge: one per client per
+/// [`ACK_FLOOR_TICKS`] calm ticks of the faulty phase ([`Stats::calm_steps`]:
+/// a quorum up and connected, and [`SETTLE_TICKS`] since the last crash,
+/// restart, partition or heal). A correct implementation acknowledges
+/// several times more (sim/README.md gives the measured numbers); a run
+/// below it fails with "too little progress".
+pub fn ack_floor(stats: &Stats, clients: usize) -> u64 {
+    stats.calm_steps * clients as u64 / ACK_FLOOR_TICKS
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// Where step `step` of a run with `faulty` steps of faults and operations
@@ -213,6 +252,13 @@ pub enum Outcome {
     /// The simulator's own check fired on a run that conformance accepts:
     /// one of the two checkers is wrong.
     Disagreement { invariant: String, detail: String },
+    /// Conformance accepts the run, but after the faults ended the healed
+    /// cluster elected no leader or left client operations unanswered
+    /// within [`QUIET_STEPS`] ticks.
+    NoProgress { detail: String },
+    /// Conformance accepts the run, but it acknowledged far fewer client
+    /// operations than the fault schedule allows ([`ack_floor`]).
+    TooLittleProgress { detail: String },
     /// No verdict: a budget ran out.
     Inconclusive { reason: String },
 }
@@ -252,6 +298,24 @@ impl RunResult {
                     checked.verdict.name()
                 ),
             },
+            _ if self.no_progress.is_some() => Outcome::NoProgress {
+                detail: self.no_progress.clone().unwrap_or_default(),
+            },
+            _ if self.stats.ops_ok < ack_floor(&self.stats, self.clients) => {
+                Outcome::TooLittleProgress {
+                    detail: format!(
+                        "{} acknowledged, fewer than the floor of {} for {} over {} calm steps \
+                         of the {} faulty ones (a quorum up and connected, {SETTLE_TICKS} ticks \
+                         after the last crash, restart, partition or heal; the floor is one \
+                         operation per client per {ACK_FLOOR_TICKS} calm ticks)",
+                        plural(self.stats.ops_ok, "client operation"),
+                        ack_floor(&self.stats, self.clients),
+                        plural(self.clients as u64, "client"),
+                        self.stats.calm_steps,
+                        self.faulty_steps
+                    ),
+                }
+            }
             (Verdict::Inconclusive { reason }, None) => Outcome::Inconclusive {
                 reason: reason.clone(),
             },

@@ -13,8 +13,22 @@ use crate::network::{NetFaults, Network, Packet};
 use crate::node::{Disk, Implementation, Node, Output, Setup};
 use crate::{NodeId, RunResult, SimConfig, Stats};
 
-/// Steps of the quiet phase after the faulty one.
-pub const QUIET_STEPS: u64 = 400;
+/// Election timeout of every node in the simulator, in ticks.
+pub const ELECTION_TICKS: u64 = 10;
+
+/// The bound of the quiet (heal) phase after the faulty one, in election
+/// timeouts: within it a leader must be elected and every pending client
+/// operation answered, or the run fails with "no progress".
+pub const HEAL_ELECTION_TIMEOUTS: u64 = 40;
+
+/// Ticks after a crash, a restart, a partition or its end before the
+/// cluster counts as settled again (five election timeouts: an election,
+/// and catching up a node that was away).
+pub const SETTLE_TICKS: u64 = 5 * ELECTION_TICKS;
+
+/// Steps (ticks) of the quiet phase after the faulty one: the bound of
+/// [`HEAL_ELECTION_TIMEOUTS`] election timeouts.
+pub const QUIET_STEPS: u64 = HEAL_ELECTION_TIMEOUTS * ELECTION_TICKS;
 
 /// Chance per step that the nemesis asks a leader to transfer (with
 /// `SimConfig::leader_transfer`).
@@ -55,6 +69,9 @@ struct World<'a, I: Implementation> {
     inv: Invariants,
     trace: SharedTrace,
     heal_at: Option<u64>,
+    /// The last tick a node crashed or restarted or the network was cut or
+    /// healed.
+    last_fault: u64,
     stats: Stats,
     crash_p: f64,
     crash_unwritten_p: f64,
@@ -74,6 +91,31 @@ impl<I: Implementation> World<'_, I> {
 
     fn is_up(&self, i: usize) -> bool {
         self.servers[i].node.is_some()
+    }
+
+    /// A node leads and no node is in a later term: the leader the healed
+    /// cluster needs.
+    fn has_leader(&self) -> bool {
+        let up = || self.servers.iter().filter_map(|s| s.node.as_ref());
+        let top = up().map(|n| n.status().term).max().unwrap_or(0);
+        up().any(|n| {
+            let st = n.status();
+            st.role == rt::Role::Leader && st.term == top
+        })
+    }
+
+    /// A quorum of nodes is up and can reach each other: the schedule
+    /// allows progress at this step.
+    fn quorum_connected(&self) -> bool {
+        let n = self.servers.len();
+        (0..n).filter(|&i| self.is_up(i)).any(|i| {
+            let reach = (0..n)
+                .filter(|&j| {
+                    self.is_up(j) && (i == j || !self.net.is_blocked(self.ids[i], self.ids[j]))
+                })
+                .count();
+            reach > n / 2
+        })
     }
 
     /// The process starts again from its disk.
@@ -133,6 +175,7 @@ impl<I: Implementation> World<'_, I> {
                 if self.restart_at[i].is_some_and(|t| t <= self.now) {
                     self.restart_at[i] = None;
                     self.restart(i);
+                    self.last_fault = self.now;
                 }
             }
             // A node whose deferred writes are not on its disk yet may
@@ -149,6 +192,7 @@ impl<I: Implementation> World<'_, I> {
                 if self.is_up(i) {
                     self.trace.0.lock().expect("trace lock").crash(self.ids[i]);
                     self.crash(i);
+                    self.last_fault = self.now;
                     self.stats.crashes += 1;
                     self.restart_at[i] = Some(self.now + self.rng.random_range(5..120));
                 }
@@ -159,6 +203,7 @@ impl<I: Implementation> World<'_, I> {
                 if t <= self.now {
                     self.net.heal();
                     self.heal_at = None;
+                    self.last_fault = self.now;
                 }
             } else if self.rng.random_bool(self.partition_p) {
                 let size = self.rng.random_range(1..n.max(2));
@@ -171,6 +216,7 @@ impl<I: Implementation> World<'_, I> {
                 let all = self.ids.clone();
                 self.net.partition(&side, &all);
                 self.stats.partitions += 1;
+                self.last_fault = self.now;
                 self.heal_at = Some(self.now + self.rng.random_range(20..250));
             }
         }
@@ -349,7 +395,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
             max_batch,
             max_inflight,
             snapshot_every,
-            election_ticks: 10,
+            election_ticks: ELECTION_TICKS as u32,
             heartbeat_ticks: 2,
         };
         let mut disk = <I::Node as Node>::Disk::default();
@@ -389,6 +435,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
         inv: Invariants::default(),
         trace,
         heal_at: None,
+        last_fault: 0,
         stats: Stats::default(),
         crash_p: 0.004 * intensity,
         crash_unwritten_p: CRASH_UNWRITTEN_P * intensity,
@@ -397,6 +444,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
     };
     let mut early = None;
     let mut step = 0;
+    let mut healed = false;
     while step < cfg.steps + QUIET_STEPS {
         let faulty = step < cfg.steps;
         if step == cfg.steps {
@@ -415,10 +463,55 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
             early = Some((step, v));
             break;
         }
-        if !faulty && world.clients.iter().all(|c| !c.busy()) {
+        if faulty && world.quorum_connected() {
+            world.stats.quorum_steps += 1;
+            if world.now >= world.last_fault + SETTLE_TICKS {
+                world.stats.calm_steps += 1;
+            }
+        }
+        if !faulty && world.has_leader() && world.clients.iter().all(|c| !c.busy()) {
+            healed = true;
+            world.stats.heal_steps = step - cfg.steps;
             break;
         }
     }
+    // The healed cluster must elect a leader and answer every pending
+    // operation within the quiet phase's bound.
+    let no_progress = (early.is_none() && !healed).then(|| {
+        let mut missing = Vec::new();
+        if !world.has_leader() {
+            missing.push(format!(
+                "no leader elected within {QUIET_STEPS} ticks ({HEAL_ELECTION_TIMEOUTS} election \
+                 timeouts) after healing"
+            ));
+        }
+        let pending: Vec<String> = world
+            .clients
+            .iter()
+            .filter_map(|c| {
+                c.pending().map(|(req, op, since)| {
+                    format!(
+                        "client {} request {req} ({}, invoked at tick {since})",
+                        c.id,
+                        op_name(op)
+                    )
+                })
+            })
+            .collect();
+        if !pending.is_empty() {
+            missing.push(format!(
+                "{} still pending {QUIET_STEPS} ticks ({HEAL_ELECTION_TIMEOUTS} election \
+                 timeouts) after healing: {}",
+                if pending.len() == 1 {
+                    "1 client operation".to_string()
+                } else {
+                    format!("{} client operations", pending.len())
+                },
+                pending.join(", ")
+            ));
+        }
+        missing.join("; ")
+    });
     let now = world.now;
     let mut actions = Vec::new();
     for c in &mut world.clients {
@@ -451,7 +544,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
         "max_batch": max_batch,
         "max_inflight": max_inflight,
         "snapshot_every": snapshot_every,
-        "election_ticks": 10,
+        "election_ticks": ELECTION_TICKS,
         "heartbeat_ticks": 2,
     });
     let header = imp.header(ids.clone(), network, params);
@@ -466,11 +559,24 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
         seed,
         early,
         faulty_steps: cfg.steps,
+        clients: cfg.clients,
         checked,
         stats: world.stats,
         header,
         records,
         history: world.history,
         nodes: ids,
+        no_progress,
+    }
+}
+
+/// A short description of an operation for reports.
+fn op_name(op: &rt::Op) -> String {
+    match op {
+        rt::Op::Read { key } => format!("read {key}"),
+        rt::Op::Write { key, .. } => format!("write {key}"),
+        rt::Op::Cas { key, .. } => format!("cas {key}"),
+        rt::Op::Delete { key } => format!("delete {key}"),
+        rt::Op::Append { key, .. } => format!("append {key}"),
     }
 }

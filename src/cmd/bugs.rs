@@ -53,7 +53,13 @@ fn catalogue() -> BTreeMap<&'static str, Vec<Planted>> {
             layer: "implementation",
             command: format!("raftcheck sim --bug {}", b.name()),
             description: b.describe(),
-            caught_by: "raftcheck sim: conformance's replay or linearizability check".to_string(),
+            caught_by: if ImplBug::LIVENESS.contains(&b) {
+                "raftcheck sim: the progress the healed cluster owes (no progress, too little \
+                 progress)"
+                    .to_string()
+            } else {
+                "raftcheck sim: conformance's replay or linearizability check".to_string()
+            },
             alias: b.old_name(),
         });
     }

@@ -68,7 +68,10 @@ pub struct Args {
     /// Steps (ticks) of each run with faults and client operations. A
     /// quiet phase of up to 400 more steps follows (faults healed, every
     /// node up, no new operations) for outstanding operations to finish,
-    /// so a report may name a step past this number.
+    /// so a report may name a step past this number. Within it a leader
+    /// must be elected and every pending operation answered, or the run
+    /// fails with "no progress"; a run that acknowledged fewer operations
+    /// than its calm time allows fails with "too little progress".
     #[arg(long, default_value_t = 1500)]
     steps: u64,
     /// Faults to inject: comma-separated from loss, dup, reorder, partition,
@@ -323,6 +326,60 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     drive(&args, &cfg, &imp, "raftkv", imp.features())
 }
 
+/// How close the runs came to the progress checks: the longest quiet
+/// phase a healed cluster needed, and the run with the fewest acknowledged
+/// operations per client per calm tick.
+#[derive(Debug, Default, Serialize)]
+struct Progress {
+    /// The most steps of the quiet phase a run needed to elect a leader
+    /// and answer every pending operation (the bound: `quiet_steps`).
+    max_heal_steps: u64,
+    max_heal_seed: Option<u64>,
+    quiet_steps: u64,
+    /// The run with the lowest rate of acknowledged operations per client
+    /// per calm tick, of those with calm ticks.
+    lowest_ack_rate: Option<AckRate>,
+}
+
+#[derive(Debug, Serialize)]
+struct AckRate {
+    seed: u64,
+    ops_ok: u64,
+    calm_steps: u64,
+    clients: usize,
+    floor: u64,
+    per_client_per_calm_tick: f64,
+}
+
+impl Progress {
+    fn add(&mut self, r: &RunResult) {
+        self.quiet_steps = raft_sim::QUIET_STEPS;
+        if r.stats.heal_steps >= self.max_heal_steps {
+            self.max_heal_steps = r.stats.heal_steps;
+            self.max_heal_seed = Some(r.seed);
+        }
+        let calm = r.stats.calm_steps;
+        if calm == 0 || r.clients == 0 {
+            return;
+        }
+        let rate = r.stats.ops_ok as f64 / (calm as f64 * r.clients as f64);
+        if self
+            .lowest_ack_rate
+            .as_ref()
+            .is_none_or(|l| rate < l.per_client_per_calm_tick)
+        {
+            self.lowest_ack_rate = Some(AckRate {
+                seed: r.seed,
+                ops_ok: r.stats.ops_ok,
+                calm_steps: calm,
+                clients: r.clients,
+                floor: raft_sim::ack_floor(&r.stats, r.clients),
+                per_client_per_calm_tick: rate,
+            });
+        }
+    }
+}
+
 /// Runs the seeds of `args` on `imp` and reports.
 fn drive<I: Implementation + Sync>(
     args: &Args,
@@ -348,6 +405,7 @@ fn drive<I: Implementation + Sync>(
     let mut events = 0u64;
     let mut totals = std::collections::BTreeMap::<&str, u64>::new();
     let mut done = 0usize;
+    let mut progress = Progress::default();
     'batches: for batch in seeds.chunks(threads.max(1)) {
         // Seeds of a batch run in parallel; their results are taken in seed
         // order, so the output does not depend on the thread count.
@@ -385,6 +443,9 @@ fn drive<I: Implementation + Sync>(
                 *totals.entry(k).or_default() += v;
             }
             commits += r.stats.max_commit;
+            if r.early.is_none() {
+                progress.add(&r);
+            }
             done += 1;
             match r.outcome() {
                 RunOutcome::Valid => passed += 1,
@@ -408,6 +469,12 @@ fn drive<I: Implementation + Sync>(
                             RunOutcome::Disagreement { invariant, detail } => outln!(
                                 "seed {seed}: the checkers disagree on {invariant}: {detail}"
                             )?,
+                            RunOutcome::NoProgress { detail } => {
+                                outln!("seed {seed}: no progress: {detail}")?
+                            }
+                            RunOutcome::TooLittleProgress { detail } => {
+                                outln!("seed {seed}: too little progress: {detail}")?
+                            }
                             RunOutcome::Valid | RunOutcome::Inconclusive { .. } => {}
                         }
                         outln!("reproduce: {}", f.reproduce)?;
@@ -452,6 +519,7 @@ fn drive<I: Implementation + Sync>(
             "events_validated": events,
             "inconclusive": inconclusive,
             "totals": totals,
+            "progress": progress,
             "seconds": elapsed,
         });
         output::json(&out)?;

@@ -55,7 +55,10 @@ impl RaftNode {
         let changed = term > self.term || self.role != Role::Follower;
         if term > self.term {
             self.term = term;
-            self.vote = None;
+            if !self.bug(crate::bugs::Bug::KeepVoteOnNewTerm) {
+                self.vote = None;
+            }
+            // BUG (planted) otherwise: the old term's vote is kept.
         }
         self.role = Role::Follower;
         self.leader = leader;

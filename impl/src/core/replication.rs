@@ -124,10 +124,16 @@ impl RaftNode {
         if pr.state == ProgressState::Replicate && next > last {
             return false;
         }
-        let prev_index = next - 1;
+        let prev_index = if self.bug(Bug::PrevIndexIsNext) && next <= last {
+            // BUG (planted): the previous entry named is the next one, which
+            // the follower does not hold yet, so it refuses the append.
+            next
+        } else {
+            next - 1
+        };
         let (Some(prev_term), Some(entries)) = (
             self.log.term(prev_index),
-            self.log.slice(next, last, max_batch),
+            self.log.slice(prev_index + 1, last, max_batch),
         ) else {
             self.send_snapshot(to);
             return false;
