@@ -441,3 +441,38 @@ fn a_late_message_of_an_older_ended_leadership_is_checked_against_that_leadershi
         text(&out)
     );
 }
+
+/// Node 3 replaces its entry 1 (term 1) by the new leader's (term 2) and
+/// crashes before writing it: on restart its disk still holds the entry of
+/// term 1 (raft-rs and etcd raft persist a truncation with the Ready that
+/// carries the new entries). Valid, with node 3 no longer replayed, since
+/// its recovered entries are not listed. With a `persist` after the
+/// replacement, the same restart is rejected.
+#[test]
+fn a_restart_may_recover_entries_a_truncation_replaced_before_it_was_durable() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let out = raftcheck(&[
+        "validate",
+        dir.join("restart-after-unsaved-truncate.ndjson")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("after truncating its log from 1 without a persist since"),
+        "{}",
+        text(&out)
+    );
+    let out = raftcheck(&[
+        "validate",
+        dir.join("restart-after-saved-truncate.ndjson")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("RestartRule violated"),
+        "{}",
+        text(&out)
+    );
+}

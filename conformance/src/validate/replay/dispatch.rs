@@ -82,6 +82,10 @@ pub(super) struct NodeReplay {
     /// `timeout` event (already replayed, whether or not the header
     /// declares such events): its `role` event does not stand for another.
     pub(super) in_timeout_step: bool,
+    /// The lowest index the node truncated its log from since its last
+    /// `persist` (none: every truncation is durable). A crash may leave the
+    /// older entries there on disk.
+    pub(super) truncated_unsaved: Option<Index>,
 }
 
 /// The result of checking an event: a rejection when no candidate agrees.
@@ -163,8 +167,32 @@ impl NodeReplay {
             }
         }
         match &e.event {
+            E::Truncate(t) => {
+                let from = self.truncated_unsaved.map_or(t.from, |f| f.min(t.from));
+                self.truncated_unsaved = Some(from);
+            }
+            E::Persist(_) => self.truncated_unsaved = None,
+            _ => {}
+        }
+        match &e.event {
             E::Init(init) => {
                 self.checkpoint(ctx)?;
+                let truncated = self.truncated_unsaved.take();
+                if let (Some(from), None, rt::InitReason::Restart) =
+                    (truncated, &init.entries, init.reason)
+                {
+                    if from <= init.last_index {
+                        // The disk may hold the entries the truncation
+                        // replaced, which the trace never showed.
+                        self.frontier.clear();
+                        self.suspended = Some(format!(
+                            "restarted without listing its recovered entries, after truncating \
+                             its log from {from} without a persist since (the disk may hold the \
+                             entries it replaced)"
+                        ));
+                        return Ok(());
+                    }
+                }
                 self.init(e.node, init)?;
             }
             E::Crash(_) => {

@@ -61,6 +61,14 @@ type inc struct {
 	sawHigher bool
 	// pending: the RPC handed to the node's main loop, not yet answered.
 	pending *delivery
+	// deferred: vote replies written only once the RPC the main loop was
+	// handling is answered, so that they do not split its handling.
+	deferred []obj
+	// votes: vote replies the transport took that hashicorp's candidate
+	// loop may not have read yet (it reads them from a channel, and drops
+	// them when its election ends); written when their effect shows (see
+	// flushVotes).
+	votes   []obj
 	applied uint64
 	commit  uint64
 	// owed: a persist the vote-before-persist harness bug holds back
@@ -260,6 +268,43 @@ func (c *cluster) flush(i *inc) {
 	}
 }
 
+// midRPC: the node's main loop has taken an RPC it has not answered yet.
+func midRPC(i *inc) bool {
+	d := i.pending
+	return d != nil && d.received
+}
+
+// receiveLater writes the receive of a stale vote reply now, or after the
+// RPC the main loop is handling. Holds mu.
+func (c *cluster) receiveLater(i *inc, w obj) {
+	if midRPC(i) {
+		i.deferred = append(i.deferred, w)
+		return
+	}
+	c.tr.event(i.n, "receive", obj{"msg": w})
+}
+
+// flushVotes writes the receives of the queued vote replies that match,
+// at the point the candidate loop shows it read them: before the leader
+// event those of its term (hashicorp counted them); before a step-down to
+// a higher term those of that term (one raised it). With stale, after a
+// new term: the rest, stale from then on whether read or not (after the
+// RPC in progress, if any). Holds mu.
+func (c *cluster) flushVotes(i *inc, stale bool, match func(term uint64) bool) {
+	rest := i.votes[:0]
+	for _, w := range i.votes {
+		switch {
+		case !match(w["term"].(uint64)):
+			rest = append(rest, w)
+		case stale:
+			c.receiveLater(i, w)
+		default:
+			c.tr.event(i.n, "receive", obj{"msg": w})
+		}
+	}
+	i.votes = rest
+}
+
 // settleStepDown writes a step-down that no higher term followed: a
 // leader's lease ran out, or its replication saw a higher term (hashicorp
 // does not adopt that term), or a candidate met the leader of its term.
@@ -318,6 +363,8 @@ func (c *cluster) observe(i *inc, o *raft.Observation) {
 		}
 	case raft.Leader:
 		c.settleStepDown(i)
+		term := i.n.term
+		c.flushVotes(i, false, func(t uint64) bool { return t == term })
 		// A reply of a higher term seen in an earlier leadership says
 		// nothing about how this one ends.
 		i.sawHigher = false
@@ -335,6 +382,7 @@ func (c *cluster) termWritten(i *inc, t uint64) {
 	case i.booting:
 		return
 	case i.stepDown && higher:
+		c.flushVotes(i, false, func(v uint64) bool { return v == t })
 		i.stepDown = false
 		i.sawHigher = false
 		i.role = "follower"
@@ -355,6 +403,9 @@ func (c *cluster) termWritten(i *inc, t uint64) {
 		c.tr.event(n, "role", obj{"role": "candidate", "term": t, "reason": reason})
 	}
 	c.persist(n)
+	if higher {
+		c.flushVotes(i, true, func(uint64) bool { return true })
+	}
 }
 
 // ---- the client load ----

@@ -79,6 +79,10 @@ func (t *transport) forward() {
 			c.persist(n)
 		}
 		t.i.pending = nil
+		for _, w := range t.i.deferred {
+			c.tr.event(n, "receive", obj{"msg": w})
+		}
+		t.i.deferred = nil
 		c.unlock()
 		d.done <- answer{resp: resp.Response, wire: wire, err: resp.Error}
 	}
@@ -148,7 +152,12 @@ func (t *transport) call(target raft.ServerAddress, cmd interface{}, data io.Rea
 		if !c.connected(to, n.id) {
 			return nil, errDropped
 		}
-		c.tr.event(n, "receive", obj{"msg": a.wire})
+		if a.wire["rpc"] == "request_vote_reply" {
+			// Read by the candidate loop later, or never.
+			t.i.votes = append(t.i.votes, a.wire)
+		} else {
+			c.tr.event(n, "receive", obj{"msg": a.wire})
+		}
 		if t.i.role == "leader" && a.wire["term"].(uint64) > n.term {
 			t.i.sawHigher = true
 		}
