@@ -82,7 +82,21 @@ pub(super) struct NodeReplay {
     /// `timeout` event (already replayed, whether or not the header
     /// declares such events): its `role` event does not stand for another.
     pub(super) in_timeout_step: bool,
+    /// The events of the current step, oldest first, each with whether
+    /// `view` folded it (a step's cause is shown, not folded), for a
+    /// rejection at the checkpoint to say where the trace departs.
+    pub(super) window: Vec<(rt::NodeEvent, bool)>,
+    /// The last index an AppendEntries the current step received reaches
+    /// (its prev index plus its entries): the rule leaves the entries past
+    /// it as they were.
+    pub(super) append_end: Option<Index>,
+    /// The step had more events than [`MAX_WINDOW`]: `window` holds only
+    /// its first.
+    pub(super) window_cut: bool,
 }
+
+/// The most events of one step kept for a rejection's explanation.
+pub(super) const MAX_WINDOW: usize = 4096;
 
 /// The result of checking an event: a rejection when no candidate agrees.
 pub(super) type Outcome = Result<(), Violation>;
@@ -123,6 +137,7 @@ impl NodeReplay {
         if pre_state && self.active() {
             if let Some(p) = &e.post {
                 self.view.fold_post(p);
+                self.record(e, true);
             }
         }
         // Without `append` events, a leader's post may show entries it
@@ -172,6 +187,8 @@ impl NodeReplay {
                 // state the node never finished reporting. What it sent was
                 // checked; what it kept is the persistence checks' business.
                 self.view = View::default();
+                self.window.clear();
+                self.window_cut = false;
                 self.down = true;
             }
             E::Gap(g) => {
@@ -179,6 +196,8 @@ impl NodeReplay {
                 // restarts. Its messages are still checked by the network
                 // and invariant checks.
                 self.view = View::default();
+                self.window.clear();
+                self.window_cut = false;
                 self.frontier.clear();
                 self.suspended = Some(match &g.reason {
                     Some(why) => {
@@ -257,6 +276,14 @@ impl NodeReplay {
                     };
                     self.receive(e, &m.msg, &msg, known, ctx)?;
                     self.carried_commit = convert::commit_info(&m.msg);
+                    if let Msg::AppendEntries {
+                        prev_index,
+                        entries,
+                        ..
+                    } = &msg
+                    {
+                        self.append_end = Some(prev_index + entries.len() as Index);
+                    }
                 }
             }
             E::Send(m) if self.active() => {
@@ -302,8 +329,13 @@ impl NodeReplay {
             }
             _ => {}
         }
+        if self.active() && pre_state {
+            // The cause of the step that begins here.
+            self.record(e, false);
+        }
         if self.active() && !pre_state {
             self.view.fold(e);
+            self.record(e, true);
             if !ctx.observes_append && matches!(e.event, E::Truncate(_)) {
                 // The appends that follow a truncation are not written: the
                 // log's end is known again only where a post shows it.
@@ -311,6 +343,15 @@ impl NodeReplay {
             }
         }
         Ok(())
+    }
+
+    /// Keeps an event of the current step for a rejection's explanation.
+    fn record(&mut self, e: &rt::NodeEvent, folded: bool) {
+        if self.window.len() < MAX_WINDOW {
+            self.window.push((e.clone(), folded));
+        } else {
+            self.window_cut = true;
+        }
     }
 
     /// A node starts: from scratch, or from what it recovered.
