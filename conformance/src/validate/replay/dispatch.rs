@@ -276,13 +276,28 @@ impl NodeReplay {
                     };
                     self.receive(e, &m.msg, &msg, known, ctx)?;
                     self.carried_commit = convert::commit_info(&m.msg);
-                    if let Msg::AppendEntries {
-                        prev_index,
-                        entries,
-                        ..
-                    } = &msg
+                    // How many entries it carries: as the trace logs them,
+                    // or as the model's sender built them.
+                    if let (
+                        Msg::AppendEntries {
+                            prev_index,
+                            entries,
+                            ..
+                        },
+                        rt::Rpc::AppendEntries {
+                            entries: logged,
+                            entry_count,
+                            ..
+                        },
+                    ) = (&msg, &m.msg.rpc)
                     {
-                        self.append_end = Some(prev_index + entries.len() as Index);
+                        let logged = logged.as_ref().map(|es| es.len() as Index).or(*entry_count);
+                        let n = match (logged, known) {
+                            (Some(n), _) => Some(n.max(entries.len() as Index)),
+                            (None, true) => Some(entries.len() as Index),
+                            (None, false) => None,
+                        };
+                        self.append_end = n.map(|n| prev_index + n);
                     }
                 }
             }
