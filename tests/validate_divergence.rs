@@ -22,7 +22,15 @@ fn failing_run(dir: &Path, bug: &str, seed: u32) -> String {
     let d = dir.display().to_string();
     let seed = seed.to_string();
     let out = raftcheck(&[
-        "sim", "--seeds", "1", "--start-seed", &seed, "--bug", bug, "--trace-dir", &d,
+        "sim",
+        "--seeds",
+        "1",
+        "--start-seed",
+        &seed,
+        "--bug",
+        bug,
+        "--trace-dir",
+        &d,
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     format!("{d}/seed-{seed}")
@@ -74,7 +82,10 @@ fn truncate_on_match_is_reported_at_the_truncate_not_at_the_next_step() {
     assert_eq!(culprit["summary"], format!("truncate from {from}"));
     assert_eq!(culprit["seq"], event["seq"]);
     let why = r["divergence"]["why"].as_str().unwrap();
-    assert!(why.starts_with(&format!("truncates the entry at index {from}")), "{why}");
+    assert!(
+        why.starts_with(&format!("truncates the entry at index {from}")),
+        "{why}"
+    );
     assert!(why.contains("the rule keeps it"), "{why}");
     // The step's events, the cause first, the culprit among them.
     let step = r["divergence"]["step"].as_array().unwrap();
@@ -89,18 +100,24 @@ fn truncate_on_match_is_reported_at_the_truncate_not_at_the_next_step() {
     let out = text(&run, false);
     assert!(out.contains("AppendEntriesRule violated"), "{out}");
     assert!(
-        out.contains(&format!("  diverges: {file}:{line}: truncate from {from}\n")),
+        out.contains(&format!(
+            "  diverges: {file}:{line}: truncate from {from}\n"
+        )),
         "{out}"
     );
     assert!(
-        out.contains(&format!("    line {line}  truncate from {from}  <- diverges\n")),
+        out.contains(&format!(
+            "    line {line}  truncate from {from}  <- diverges\n"
+        )),
         "{out}"
     );
     // One line per event: no raw JSON in the text report, but with --raw.
     assert!(!out.contains("{\"node\""), "{out}");
     let raw = text(&run, true);
     assert!(raw.contains("{\"node\""), "{raw}");
-    assert!(raw.contains(&format!("  diverges: {file}:{line}: truncate from {from}\n")));
+    assert!(raw.contains(&format!(
+        "  diverges: {file}:{line}: truncate from {from}\n"
+    )));
 }
 
 #[test]
@@ -127,7 +144,10 @@ fn a_commit_of_an_earlier_terms_entry_names_the_commit_and_both_terms() {
          {leader_term}"
     );
     let actual = r["actual"].as_str().unwrap();
-    assert!(actual.starts_with(&format!("commit index {index}")), "{actual}");
+    assert!(
+        actual.starts_with(&format!("commit index {index}")),
+        "{actual}"
+    );
     assert!(actual.contains(&terms), "{actual}");
     let why = r["divergence"]["why"].as_str().unwrap();
     assert!(why.contains(&terms), "{why}");
