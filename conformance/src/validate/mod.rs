@@ -103,8 +103,8 @@ pub struct Violation {
     pub expected: String,
     pub actual: String,
     /// For a step rejected at its end: where in the step the trace departs
-    /// from the model.
-    pub divergence: Option<Divergence>,
+    /// from the model (boxed: most violations have none).
+    pub divergence: Option<Box<Divergence>>,
 }
 
 impl Violation {

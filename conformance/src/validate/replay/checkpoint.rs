@@ -153,7 +153,8 @@ impl NodeReplay {
         match first {
             Some(mut v) if self.frontier.is_empty() => {
                 if !cut {
-                    v.divergence = divergence::find(&rejected, &window, append_end, ctx);
+                    v.divergence =
+                        divergence::find(&rejected, &window, append_end, ctx).map(Box::new);
                 }
                 Err(v)
             }
