@@ -147,6 +147,13 @@ fn the_models_read_bugs_are_named_by_the_read_rules() {
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
         assert!(text.contains("ReadIndexRule violated"), "{bug}: {text}");
+        // The rejected event is the read, in one line, and as logged with
+        // --raw.
+        let event = text.lines().find(|l| l.starts_with("  event:")).unwrap();
+        assert!(event.contains(" read at "), "{bug}: {text}");
+        let out = raftcheck(&["validate", "--raw", file.to_str().unwrap()]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
         assert!(text.contains("\"type\":\"read\""), "{bug}: {text}");
     }
 }

@@ -23,6 +23,10 @@ pub struct Args {
     /// Print one JSON object on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// With a rejection, also print the events as the trace logs them (raw
+    /// JSON), not only in one line each.
+    #[arg(long)]
+    raw: bool,
     /// The most candidate model states the replay keeps for one node when
     /// the trace leaves fields unknown; beyond it the run is inconclusive
     /// (exit 3).
@@ -263,6 +267,7 @@ fn semantic(args: &Args) -> Result<Outcome> {
         let name = run.as_ref().map_or(STDIN, |r| r.name.as_str());
         let r = &c.report;
         match &c.verdict {
+            Verdict::Invalid { rejection } if args.raw => out!("{}: INVALID\n{rejection:#}", name)?,
             Verdict::Invalid { rejection } => out!("{}: INVALID\n{rejection}", name)?,
             Verdict::NotLinearizable { explanation } => out!(
                 "{}: INVALID: the client history is not linearizable\n{explanation}\n",

@@ -12,6 +12,7 @@ mod invariants;
 mod network;
 mod reads;
 mod replay;
+pub mod summary;
 mod verdict;
 
 use crate::linearizability::{ClientEvents, History};
@@ -101,6 +102,9 @@ pub struct Violation {
     pub rule: &'static str,
     pub expected: String,
     pub actual: String,
+    /// For a step rejected at its end: where in the step the trace departs
+    /// from the model (boxed: most violations have none).
+    pub divergence: Option<Box<Divergence>>,
 }
 
 impl Violation {
@@ -109,8 +113,23 @@ impl Violation {
             rule,
             expected: expected.into(),
             actual: actual.into(),
+            divergence: None,
         }
     }
+}
+
+/// A step the replay rejected only at its end (when the next step began,
+/// or the trace ended): the node's state after its events is none the
+/// model's rule allows. Events are named by their `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The node's events of the step, oldest first: the step's cause (a
+    /// receive, a timeout) through the event that ended it.
+    pub events: Vec<u64>,
+    /// The earliest event of the step by which the trace had departed from
+    /// every state the model allowed, and why; `None` when the replay
+    /// cannot pin one down (the whole step is then the answer).
+    pub culprit: Option<(u64, String)>,
 }
 
 /// Where an event was read.
@@ -138,16 +157,128 @@ pub struct Rejection {
     pub event: Box<RawValue>,
     /// The last few events of the same node that were accepted, oldest first.
     pub recent: Vec<(Location, Box<RawValue>)>,
+    /// The event in one line ([`summary::event`]).
+    pub summary: String,
+    /// `recent` in one line each.
+    pub recent_summary: Vec<EventLine>,
+    /// For a step rejected only at its end: the step's events and, when the
+    /// replay can pin it down, the first of them by which the trace had
+    /// left every state the model allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divergence: Option<DivergenceReport>,
+}
+
+/// An event in one line, where it was read.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventLine {
+    pub at: Location,
+    pub seq: u64,
+    pub summary: String,
+}
+
+/// Where in a rejected step the trace departs from the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct DivergenceReport {
+    /// The event, when one is pinned down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub culprit: Option<EventLine>,
+    /// That event's `seq` on the node (also when the report no longer
+    /// holds where it was read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub culprit_seq: Option<u64>,
+    /// Why that event already rules out every state the model allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The node's events of the step, oldest first (those the report still
+    /// holds: at most the last [`HISTORY`] before the rejected one).
+    pub step: Vec<EventLine>,
+}
+
+/// How a report names a location: by line alone in the rejection's file.
+fn place(at: &Location, file: &str) -> String {
+    if at.file == file {
+        format!("line {}", at.line)
+    } else {
+        at.to_string()
+    }
 }
 
 impl std::fmt::Display for Rejection {
+    /// `{:#}` also prints the events as the trace has them (raw JSON).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let raw = f.alternate();
+        let file = &self.at.file;
         writeln!(f, "{}: node {}: {} violated", self.at, self.node, self.rule)?;
+        if let Some(d) = &self.divergence {
+            match (&d.culprit, d.culprit_seq, &d.why) {
+                (Some(c), _, Some(why)) => {
+                    writeln!(f, "  diverges: {}: {}", c.at, c.summary)?;
+                    writeln!(f, "            {why}")?;
+                }
+                (None, Some(seq), Some(why)) => {
+                    writeln!(f, "  diverges: node {}'s event of seq {seq}", self.node)?;
+                    writeln!(f, "            {why}")?;
+                }
+                _ => {
+                    if let (Some(first), Some(last)) = (d.step.first(), d.step.last()) {
+                        writeln!(
+                            f,
+                            "  diverges: between {} ({}) and {} ({}); no single event of \
+                             the step can be blamed",
+                            place(&first.at, file),
+                            first.summary,
+                            place(&last.at, file),
+                            last.summary
+                        )?;
+                    }
+                }
+            }
+        }
         writeln!(f, "  expected: {}", self.expected)?;
         writeln!(f, "  actual:   {}", self.actual)?;
-        writeln!(f, "  event:    {}", self.event)?;
-        if !self.recent.is_empty() {
-            writeln!(f, "  node {}'s last accepted events:", self.node)?;
+        writeln!(f, "  event:    {}  {}", place(&self.at, file), self.summary)?;
+        if raw {
+            writeln!(f, "            {}", self.event)?;
+        }
+        let culprit = self
+            .divergence
+            .as_ref()
+            .and_then(|d| d.culprit.as_ref())
+            .map(|c| c.seq);
+        let mark = |e: &EventLine| {
+            if Some(e.seq) == culprit {
+                "  <- diverges"
+            } else {
+                ""
+            }
+        };
+        match &self.divergence {
+            Some(d) if d.step.len() > 1 => {
+                writeln!(f, "  node {}'s events of the step:", self.node)?;
+                let n = d.step.len();
+                for (k, e) in d.step.iter().enumerate() {
+                    // A long step: its start, the culprit and its end.
+                    if n > STEP_SHOWN && k >= 3 && k + STEP_SHOWN - 3 < n && Some(e.seq) != culprit
+                    {
+                        if k == 3 {
+                            writeln!(f, "    ...")?;
+                        }
+                        continue;
+                    }
+                    writeln!(f, "    {}  {}{}", place(&e.at, file), e.summary, mark(e))?;
+                }
+            }
+            _ => {
+                if !self.recent_summary.is_empty() {
+                    writeln!(f, "  node {}'s last accepted events:", self.node)?;
+                    for e in &self.recent_summary {
+                        writeln!(f, "    {}  {}", place(&e.at, file), e.summary)?;
+                    }
+                }
+            }
+        }
+        if raw && !self.recent.is_empty() {
+            writeln!(f, "  node {}'s last accepted events, as logged:", self.node)?;
             for (at, ev) in &self.recent {
                 writeln!(f, "    {at}: {ev}")?;
             }
@@ -155,6 +286,9 @@ impl std::fmt::Display for Rejection {
         Ok(())
     }
 }
+
+/// The most events of a rejected step the text report lists.
+const STEP_SHOWN: usize = 12;
 
 /// Why a run could not be checked (bad input).
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +318,9 @@ pub struct RunReport {
 }
 
 const RECENT: usize = 5;
+/// The accepted events of each node the validator remembers, to place a
+/// rejected step's events.
+const HISTORY: usize = 256;
 
 /// How to validate.
 #[derive(Debug, Clone)]
@@ -363,19 +500,11 @@ fn validate_stream(
         };
         if let Err(v) = result {
             let history = recent.remove(&event.node).unwrap_or_default();
-            report.rejection = Some(Rejection {
-                at,
-                node: event.node,
-                rule: v.rule,
-                expected: v.expected,
-                actual: v.actual,
-                event: raw(&event),
-                recent: history.into_iter().map(|(l, e)| (l, raw(&e))).collect(),
-            });
+            report.rejection = Some(rejection(at, event, v, history));
             break;
         }
         let queue = recent.entry(event.node).or_default();
-        if queue.len() == RECENT {
+        if queue.len() == HISTORY {
             queue.pop_front();
         }
         queue.push_back((at, event));
@@ -389,15 +518,7 @@ fn validate_stream(
         if let Err((node, v)) = replay.finish() {
             let mut history = recent.remove(&node).unwrap_or_default();
             if let Some((at, last)) = history.pop_back() {
-                report.rejection = Some(Rejection {
-                    at,
-                    node,
-                    rule: v.rule,
-                    expected: v.expected,
-                    actual: v.actual,
-                    event: raw(&last),
-                    recent: history.into_iter().map(|(l, e)| (l, raw(&e))).collect(),
-                });
+                report.rejection = Some(rejection(at, last, v, history));
             }
         }
     }
@@ -466,6 +587,60 @@ impl Completeness {
     }
 }
 
+/// The rejection of `event` read at `at`, with `history` the node's
+/// accepted events before it (oldest first).
+fn rejection(
+    at: Location,
+    event: NodeEvent,
+    v: Violation,
+    history: VecDeque<(Location, NodeEvent)>,
+) -> Rejection {
+    let line = |at: &Location, e: &NodeEvent| EventLine {
+        at: at.clone(),
+        seq: e.seq,
+        summary: summary::event(e),
+    };
+    let divergence = v.divergence.as_ref().map(|d| {
+        // The step's events this report still holds: those of the
+        // history (searched from its end: a seq may recur after a
+        // restart) and the rejected event.
+        let find = |seq: u64| {
+            if seq == event.seq {
+                return Some(line(&at, &event));
+            }
+            history
+                .iter()
+                .rev()
+                .find(|(_, e)| e.seq == seq)
+                .map(|(l, e)| line(l, e))
+        };
+        let step: Vec<EventLine> = d.events.iter().filter_map(|&s| find(s)).collect();
+        let culprit = d.culprit.as_ref().and_then(|(s, _)| find(*s));
+        DivergenceReport {
+            culprit,
+            culprit_seq: d.culprit.as_ref().map(|(s, _)| *s),
+            why: d.culprit.as_ref().map(|(_, why)| why.clone()),
+            step,
+        }
+    });
+    let recent: Vec<_> = history
+        .iter()
+        .skip(history.len().saturating_sub(RECENT))
+        .collect();
+    Rejection {
+        node: event.node,
+        rule: v.rule,
+        expected: v.expected,
+        actual: v.actual,
+        summary: summary::event(&event),
+        event: raw(&event),
+        recent: recent.iter().map(|(l, e)| (l.clone(), raw(e))).collect(),
+        recent_summary: recent.iter().map(|(l, e)| line(l, e)).collect(),
+        divergence,
+        at,
+    }
+}
+
 fn raw(e: &NodeEvent) -> Box<RawValue> {
     serde_json::value::to_raw_value(e).expect("trace events serialize")
 }
@@ -485,6 +660,8 @@ mod tests {
         include_str!("verdict.rs"),
         include_str!("replay/checkpoint.rs"),
         include_str!("replay/convert.rs"),
+        include_str!("replay/divergence.rs"),
+        include_str!("summary.rs"),
         include_str!("replay/dispatch.rs"),
         include_str!("replay/effects.rs"),
         include_str!("replay/frontier.rs"),

@@ -8,7 +8,7 @@ use raft_trace as rt;
 
 use super::dispatch::{Ctx, NodeReplay, Outcome};
 use super::frontier::Cand;
-use super::{convert, effects};
+use super::{convert, divergence, effects};
 use crate::validate::Violation;
 
 /// What the trace has said about the node since the step began.
@@ -128,12 +128,38 @@ impl NodeReplay {
     /// the rule produced.
     pub(super) fn checkpoint(&mut self, ctx: &Ctx) -> Outcome {
         let view = std::mem::take(&mut self.view);
+        let window = std::mem::take(&mut self.window);
+        let cut = std::mem::take(&mut self.window_cut);
+        let append_end = self.append_end.take();
         if !self.active() {
             return Ok(());
         }
         let rule = self.rule;
         let carried = self.carried_commit.take();
-        self.filter(|c| agree(c, &view, ctx, rule, carried))
+        // As `filter`, keeping the rejected candidates until it is known
+        // whether any agrees: when none does, they say where the trace left
+        // the model.
+        let mut first = None;
+        let mut rejected = Vec::new();
+        for mut c in std::mem::take(&mut self.frontier) {
+            match agree(&mut c, &view, ctx, rule, carried) {
+                Ok(()) => self.frontier.push(c),
+                Err(v) => {
+                    first.get_or_insert(v);
+                    rejected.push(c);
+                }
+            }
+        }
+        match first {
+            Some(mut v) if self.frontier.is_empty() => {
+                if !cut {
+                    v.divergence =
+                        divergence::find(&rejected, &window, append_end, ctx).map(Box::new);
+                }
+                Err(v)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Checks the node's last step at the end of the trace.
@@ -250,7 +276,11 @@ fn agree(
                     s.commit,
                     carried.map_or(String::new(), |info| learned(s, ctx, info))
                 ),
-                format!("commit index {commit}"),
+                format!(
+                    "commit index {commit}{}",
+                    divergence::old_term(s, &ctx.rules, commit, false)
+                        .map_or(String::new(), |why| format!("; {why}"))
+                ),
             ));
         }
         if commit < c.s.commit && commit >= c.base_commit && c.base_commit >= c.s.log.snapshot_index

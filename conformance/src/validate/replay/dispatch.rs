@@ -86,7 +86,21 @@ pub(super) struct NodeReplay {
     /// `persist` (none: every truncation is durable). A crash may leave the
     /// older entries there on disk.
     pub(super) truncated_unsaved: Option<Index>,
+    /// The events of the current step, oldest first, each with whether
+    /// `view` folded it (a step's cause is shown, not folded), for a
+    /// rejection at the checkpoint to say where the trace departs.
+    pub(super) window: Vec<(rt::NodeEvent, bool)>,
+    /// The last index an AppendEntries the current step received reaches
+    /// (its prev index plus its entries): the rule leaves the entries past
+    /// it as they were.
+    pub(super) append_end: Option<Index>,
+    /// The step had more events than [`MAX_WINDOW`]: `window` holds only
+    /// its first.
+    pub(super) window_cut: bool,
 }
+
+/// The most events of one step kept for a rejection's explanation.
+pub(super) const MAX_WINDOW: usize = 4096;
 
 /// The result of checking an event: a rejection when no candidate agrees.
 pub(super) type Outcome = Result<(), Violation>;
@@ -127,6 +141,7 @@ impl NodeReplay {
         if pre_state && self.active() {
             if let Some(p) = &e.post {
                 self.view.fold_post(p);
+                self.record(e, true);
             }
         }
         // Without `append` events, a leader's post may show entries it
@@ -200,6 +215,8 @@ impl NodeReplay {
                 // state the node never finished reporting. What it sent was
                 // checked; what it kept is the persistence checks' business.
                 self.view = View::default();
+                self.window.clear();
+                self.window_cut = false;
                 self.down = true;
             }
             E::Gap(g) => {
@@ -207,6 +224,8 @@ impl NodeReplay {
                 // restarts. Its messages are still checked by the network
                 // and invariant checks.
                 self.view = View::default();
+                self.window.clear();
+                self.window_cut = false;
                 self.frontier.clear();
                 self.suspended = Some(match &g.reason {
                     Some(why) => {
@@ -285,6 +304,29 @@ impl NodeReplay {
                     };
                     self.receive(e, &m.msg, &msg, known, ctx)?;
                     self.carried_commit = convert::commit_info(&m.msg);
+                    // How many entries it carries: as the trace logs them,
+                    // or as the model's sender built them.
+                    if let (
+                        Msg::AppendEntries {
+                            prev_index,
+                            entries,
+                            ..
+                        },
+                        rt::Rpc::AppendEntries {
+                            entries: logged,
+                            entry_count,
+                            ..
+                        },
+                    ) = (&msg, &m.msg.rpc)
+                    {
+                        let logged = logged.as_ref().map(|es| es.len() as Index).or(*entry_count);
+                        let n = match (logged, known) {
+                            (Some(n), _) => Some(n.max(entries.len() as Index)),
+                            (None, true) => Some(entries.len() as Index),
+                            (None, false) => None,
+                        };
+                        self.append_end = n.map(|n| prev_index + n);
+                    }
                 }
             }
             E::Send(m) if self.active() => {
@@ -330,8 +372,13 @@ impl NodeReplay {
             }
             _ => {}
         }
+        if self.active() && pre_state {
+            // The cause of the step that begins here.
+            self.record(e, false);
+        }
         if self.active() && !pre_state {
             self.view.fold(e);
+            self.record(e, true);
             if !ctx.observes_append && matches!(e.event, E::Truncate(_)) {
                 // The appends that follow a truncation are not written: the
                 // log's end is known again only where a post shows it.
@@ -339,6 +386,15 @@ impl NodeReplay {
             }
         }
         Ok(())
+    }
+
+    /// Keeps an event of the current step for a rejection's explanation.
+    fn record(&mut self, e: &rt::NodeEvent, folded: bool) {
+        if self.window.len() < MAX_WINDOW {
+            self.window.push((e.clone(), folded));
+        } else {
+            self.window_cut = true;
+        }
     }
 
     /// A node starts: from scratch, or from what it recovered.

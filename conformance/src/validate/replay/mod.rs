@@ -32,6 +32,7 @@
 mod checkpoint;
 mod convert;
 mod dispatch;
+mod divergence;
 mod effects;
 mod frontier;
 mod preconditions;
