@@ -315,3 +315,21 @@ fn node_ids_in_any_order_are_replayed_and_other_ids_are_inconclusive() {
         stdout(&out)
     );
 }
+
+/// Where the simulator's own check catches a planted bug, conformance
+/// rejects the trace too: the two never disagree. (A leader that restarted
+/// kept its whole recovered log as "known committed", so after winning an
+/// election it could commit an older term's entry by counting replicas, the
+/// Figure 8 bug, unchallenged: 8 of these 40 commit-old-term seeds.)
+#[test]
+fn conformance_rejects_every_run_the_simulators_check_catches() {
+    for bug in ["commit-old-term", "volatile-vote", "truncate-on-match"] {
+        let out = raftcheck(&["sim", "--seeds", "40", "--keep-going", "--bug", bug]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{bug}: {text}");
+        assert!(
+            !text.contains("the checkers disagree"),
+            "{bug}: conformance accepted a run the simulator's check caught:\n{text}"
+        );
+    }
+}

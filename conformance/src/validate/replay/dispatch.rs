@@ -208,7 +208,9 @@ impl NodeReplay {
                         return Ok(());
                     }
                 }
-                self.init(e.node, init)?;
+                // The commit index the node says it recovered, if it says.
+                let stated = init.commit.or(e.post.as_ref().and_then(|p| p.commit));
+                self.init(e.node, init, stated)?;
             }
             E::Crash(_) => {
                 // The step in progress was cut short: its posts may show a
@@ -398,7 +400,7 @@ impl NodeReplay {
     }
 
     /// A node starts: from scratch, or from what it recovered.
-    fn init(&mut self, id: NodeId, init: &rt::Init) -> Outcome {
+    fn init(&mut self, id: NodeId, init: &rt::Init, stated_commit: Option<Index>) -> Outcome {
         self.down = false;
         self.rule = "RestartRule";
         self.steps += 1;
@@ -511,8 +513,13 @@ impl NodeReplay {
             // just before the crash) is one step ahead of what the trace
             // showed: also up to the recovered log. Which entries are
             // committed is still checked against every other node by the
-            // invariants.
-            c.justified = c.s.log.last_index();
+            // invariants. Where the node states the commit index it
+            // recovered, that is all it knows: a later commit past it needs
+            // the rules (a restarted node that became leader committed an
+            // older term's entry by counting replicas, the Figure 8 bug,
+            // and was let through as a commit it had kept).
+            let last = c.s.log.last_index();
+            c.justified = stated_commit.map_or(last, |k| k.min(last).max(c.s.commit));
             if !next.contains(&c) {
                 next.push(c);
             }
