@@ -160,9 +160,6 @@ pub fn describe(m: &Message) -> String {
         m.from,
         m.to,
         m.term,
-        serde_json::to_value(&m.rpc)
-            .ok()
-            .and_then(|v| v.get("rpc").and_then(|r| r.as_str()).map(str::to_string))
-            .unwrap_or_default()
+        m.rpc.name()
     )
 }

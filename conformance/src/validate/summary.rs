@@ -35,13 +35,13 @@ pub fn event(e: &rt::NodeEvent) -> String {
         },
         E::Send(m) => format!(
             "send {} to {}, {}",
-            rpc_name(&m.msg.rpc),
+            m.msg.rpc.name(),
             m.msg.to,
             message(&m.msg)
         ),
         E::Receive(m) => format!(
             "receive {} from {}, {}",
-            rpc_name(&m.msg.rpc),
+            m.msg.rpc.name(),
             m.msg.from,
             message(&m.msg)
         ),
@@ -71,24 +71,6 @@ pub fn event(e: &rt::NodeEvent) -> String {
             Some(why) => format!("gap: {why}"),
             None => "gap".to_string(),
         },
-    }
-}
-
-/// The name of a message's kind, as the trace spells it.
-pub fn rpc_name(r: &rt::Rpc) -> &'static str {
-    match r {
-        rt::Rpc::RequestVote { .. } => "request_vote",
-        rt::Rpc::RequestVoteReply { .. } => "request_vote_reply",
-        rt::Rpc::AppendEntries { .. } => "append_entries",
-        rt::Rpc::AppendEntriesReply { .. } => "append_entries_reply",
-        rt::Rpc::InstallSnapshot { .. } => "install_snapshot",
-        rt::Rpc::InstallSnapshotReply { .. } => "install_snapshot_reply",
-        rt::Rpc::PreVote { .. } => "pre_vote",
-        rt::Rpc::PreVoteReply { .. } => "pre_vote_reply",
-        rt::Rpc::Heartbeat { .. } => "heartbeat",
-        rt::Rpc::HeartbeatReply { .. } => "heartbeat_reply",
-        rt::Rpc::TimeoutNow {} => "timeout_now",
-        rt::Rpc::Propose { .. } => "propose",
     }
 }
 
