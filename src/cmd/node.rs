@@ -63,6 +63,10 @@ pub struct Args {
     /// production.
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<raftkv::bugs::Bug>,
+    /// Runtime worker threads; 0 runs the node on one thread (plus one for
+    /// WAL writes), the fastest choice when nodes share a small machine.
+    #[arg(long, default_value_t = 0)]
+    worker_threads: usize,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -136,6 +140,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             .fold(raftkv::bugs::Bugs::NONE, |b, &bug| b.with(bug)),
         wal_faults: None,
     };
-    raftkv::node::run_process(cfg).with_context(|| format!("node {}", args.id))?;
+    raftkv::node::run_process(cfg, args.worker_threads)
+        .with_context(|| format!("node {}", args.id))?;
     Ok(Outcome::Holds)
 }

@@ -54,11 +54,23 @@ pub use sync::Stopped;
 #[cfg(not(loom))]
 /// Runs a node process: the node loop and the HTTP API, until Ctrl-C or
 /// SIGTERM (clean stop) or a fatal error.
-pub fn run_process(cfg: NodeConfig) -> Result<(), NodeError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+///
+/// `worker_threads` 0 runs everything on this thread (a current-thread
+/// runtime; WAL writes still go to a blocking thread): the node loop, the
+/// HTTP handlers and the transport then hand requests to each other without
+/// cross-thread wake-ups. More threads parse HTTP in parallel on a bigger
+/// machine.
+pub fn run_process(cfg: NodeConfig, worker_threads: usize) -> Result<(), NodeError> {
+    let rt = if worker_threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(worker_threads)
+            .enable_all()
+            .build()?
+    };
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::mpsc::channel(4096);
         let mut shared = Shared::new();

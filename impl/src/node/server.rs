@@ -252,8 +252,8 @@ async fn trace_written(trace: &Option<TraceHandle>) {
     }
 }
 
-/// Runs a node until `shared.stop` is given or a fatal error. Must be called
-/// in a multi-threaded tokio runtime. Requests arrive on `requests`. On
+/// Runs a node until `shared.stop` is given or a fatal error, in a tokio
+/// runtime (current-thread or multi-threaded). Requests arrive on `requests`. On
 /// return every waiter of `shared` has been woken (see [`super::shutdown`]).
 pub async fn run(
     cfg: NodeConfig,
