@@ -155,6 +155,27 @@ fn append_bytes(path: &Path, bytes: &[u8]) {
         .unwrap();
 }
 
+/// The end of the records in segment `bytes`: a preallocated segment holds zeros after them.
+fn record_end(bytes: &[u8]) -> usize {
+    let mut off = 20;
+    while off + 12 <= bytes.len() && bytes[off..off + 12].iter().any(|&b| b != 0) {
+        let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
+        off += 12 + len;
+    }
+    off
+}
+
+/// Writes `bytes` into segment `path` at `at`, over its preallocated zeros.
+fn write_at(path: &Path, at: usize, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(bytes, at as u64)
+        .unwrap();
+}
+
 /// Encodes a valid record by writing it through a scratch WAL and reading it back.
 fn encoded_entry_record(index: u64) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
@@ -163,8 +184,9 @@ fn encoded_entry_record(index: u64) -> Vec<u8> {
     wal.sync().unwrap();
     let seg = &segments(dir.path())[0];
     let bytes = fs::read(seg).unwrap();
+    let end = record_end(&bytes);
     let rec_len = 12 + 17 + entry(index, 1).data.len();
-    bytes[bytes.len() - rec_len..].to_vec()
+    bytes[end - rec_len..end].to_vec()
 }
 
 #[test]
@@ -178,16 +200,35 @@ fn torn_tail_is_truncated_with_the_log_intact() {
     let mut tails: Vec<Vec<u8>> = (1..full.len()).map(|n| full[..n].to_vec()).collect();
     tails.push(vec![0u8; 40]);
     tails.push(bad_crc);
-    for tail in tails {
+    // Both where the file ends at its last record (appended: a segment that is not
+    // preallocated) and where the torn bytes land in preallocated zeros.
+    for (tail, preallocated) in tails
+        .iter()
+        .flat_map(|t| [(t.clone(), false), (t.clone(), true)])
+    {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path()).unwrap();
         wal.append(&entries(1, 3, 1)).unwrap();
         wal.sync().unwrap();
         drop(wal);
         let seg = segments(dir.path()).pop().unwrap();
-        let good = fs::read(&seg).unwrap();
+        let mut good = fs::read(&seg).unwrap();
+        let end = record_end(&good);
+        assert!(good.len() > end, "the segment is preallocated");
+        assert!(good[end..].iter().all(|&b| b == 0));
+        if preallocated {
+            write_at(&seg, end, &tail);
+        } else {
+            OpenOptions::new()
+                .write(true)
+                .open(&seg)
+                .unwrap()
+                .set_len(end as u64)
+                .unwrap();
+            append_bytes(&seg, &tail);
+        }
+        good.truncate(end);
         let good_len = good.len() as u64;
-        append_bytes(&seg, &tail);
 
         let (mut wal, rec) = Wal::open(dir.path()).unwrap_or_else(|e| panic!("tail {tail:?}: {e}"));
         assert_eq!(
@@ -199,7 +240,12 @@ fn torn_tail_is_truncated_with_the_log_intact() {
         // The torn bytes are gone; the segment is sealed (a 21-byte record) as the log
         // continues in a new one.
         let after = fs::read(&seg).unwrap();
-        assert_eq!(after.len() as u64, good_len + 21, "torn bytes removed");
+        assert_eq!(
+            record_end(&after) as u64,
+            good_len + 21,
+            "torn bytes removed"
+        );
+        assert!(after[good_len as usize + 21..].iter().all(|&b| b == 0));
         assert_eq!(after[..good.len()], good[..]);
         // The log continues normally after the truncation.
         wal.append(&entries(4, 4, 1)).unwrap();
@@ -438,6 +484,7 @@ fn a_failed_write_poisons_the_wal() {
     let opts = WalOptions {
         segment_size: 256,
         write_buffer: 1 << 20,
+        ..WalOptions::default()
     };
     let (mut wal, _) = Wal::open_with(dir.path(), opts).unwrap();
     // Block creation of the next segment: rotation will fail.
@@ -575,7 +622,7 @@ fn a_flipped_length_bit_mid_segment_is_corruption_not_a_torn_tail() {
 
     // The last record of the file: nothing follows it, and still it is not taken as torn.
     bytes[FIRST_ENTRY_OFFSET as usize + 2] ^= 0x01;
-    let last = bytes.len() - encoded_entry_record_len(90);
+    let last = record_end(&bytes) - encoded_entry_record_len(90);
     bytes[last + 2] ^= 0x01;
     fs::write(&seg, &bytes).unwrap();
     expect_corrupt(

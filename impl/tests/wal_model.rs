@@ -185,7 +185,8 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..40),
         segment_size in prop_oneof![Just(200u64), Just(1000), Just(1 << 20)],
         write_buffer in prop_oneof![Just(64usize), Just(1 << 20)],
+        preallocate in prop_oneof![Just(0u64), Just(100), Just(4 << 20)],
     ) {
-        run(ops, WalOptions { segment_size, write_buffer })?;
+        run(ops, WalOptions { segment_size, write_buffer, preallocate })?;
     }
 }

@@ -15,13 +15,20 @@
 //!   5 Seal      next (the last record of a full segment, written once segment `next` exists
 //!               durably with its header and hard state; version 2)
 //! ```
+//!
+//! Version 3 segments are preallocated: the file is extended with zeros ahead of its last
+//! record, so that the fdatasync after an append writes data only, not a new file length (a
+//! journal commit on ext4 and XFS). Zeros from a record boundary to the end of the file are
+//! space not yet written. A record header is never all zeros (the checksum of a zero length is
+//! not zero), so an all-zero header followed by nothing but zeros ends the segment's records.
 
 /// Magic bytes at the start of every segment.
 pub(crate) const SEGMENT_MAGIC: &[u8; 6] = b"RKVWAL";
 /// On-disk format version of the segments this build writes. Version 2 gives each record a
 /// checksum of its length field alone, so that a damaged length is never mistaken for a torn
-/// write; version 1 segments (no such checksum) are still read.
-pub(crate) const SEGMENT_VERSION: u16 = 2;
+/// write; version 3 adds preallocation (a tail of zeros after the records). Versions 1 (no
+/// length checksum) and 2 are still read.
+pub(crate) const SEGMENT_VERSION: u16 = 3;
 /// Length of the segment header.
 pub(crate) const SEGMENT_HEADER_LEN: usize = 20;
 /// Length of a record header (length, length checksum, record checksum) in version 2.
@@ -90,7 +97,8 @@ pub(crate) enum RecordAt<'a> {
     Intact { payload: &'a [u8], end: usize },
     /// Damage. `torn` when it has the shape an interrupted write leaves at the end of a
     /// file: an incomplete header; a verified length running past the end of the file; a
-    /// payload checksum failing on a record that ends the file; a header whose length
+    /// payload checksum failing on a record that ends the file (version 3: or that only
+    /// preallocated zeros follow); a header whose length
     /// checksum fails with nothing but zeros after it. (Version 1: a length that runs past
     /// the end, verified or not.)
     Damaged { reason: String, torn: bool },
@@ -124,7 +132,9 @@ pub(crate) fn record_at(bytes: &[u8], off: usize, version: u16) -> RecordAt<'_> 
     }
     let payload = &bytes[off + header..end];
     if record_crc(len_bytes, payload) != word(off + header - 4) {
-        return damaged("record checksum mismatch".into(), end == bytes.len());
+        // Torn when it ends the file, or (preallocated) only unwritten zeros follow it.
+        let last = end == bytes.len() || (version >= 3 && bytes[end..].iter().all(|&b| b == 0));
+        return damaged("record checksum mismatch".into(), last);
     }
     RecordAt::Intact { payload, end }
 }

@@ -19,7 +19,8 @@ pub(crate) struct SegmentInfo {
     /// Highest entry index written in this segment (0 if none). A segment can be removed once
     /// a durable snapshot covers this index.
     pub max_index: u64,
-    /// Valid length in bytes after recovery.
+    /// Valid length in bytes after recovery (the end of its last record: a preallocated
+    /// segment's file is longer).
     pub len: u64,
     /// The segment ends with a seal: the next segment was created, durably, before it.
     pub sealed: bool,
@@ -207,7 +208,10 @@ fn truncate_torn_tail(path: &Path, offset: u64, file_len: u64, reason: &str) -> 
 /// tail (a flipped bit in a length field makes a record seem to run past the end of the file,
 /// or seem to end at it) but corruption of durable data, which must never be truncated away.
 fn intact_record_after(bytes: &[u8], from: usize, version: u16) -> Option<usize> {
-    (from + 1..bytes.len()).find(|&p| {
+    // A record is never all zeros: none starts in the zero tail (a preallocated segment's
+    // unwritten space), which is not searched.
+    let data_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    (from + 1..data_end).find(|&p| {
         matches!(record::record_at(bytes, p, version),
             RecordAt::Intact { payload, .. } if record::decode(payload).is_ok())
     })
@@ -282,6 +286,10 @@ pub(crate) fn scan_segment(
     let mut started = false;
     let mut has_body = false;
     while off < bytes.len() {
+        if version >= 3 && all_zero(off) {
+            // Preallocated space never written: the records end here.
+            break;
+        }
         if sealed {
             return Err(corrupt(off, "a record after the segment's seal".into()));
         }
@@ -343,7 +351,7 @@ pub(crate) fn scan_segment(
         seq,
         path: path.to_path_buf(),
         max_index,
-        len: file_len,
+        len: off as u64,
         sealed,
         version,
         has_body,

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{io_err, Result, StorageError};
@@ -41,6 +41,11 @@ pub struct WalOptions {
     /// Buffered records are written to the file (without fdatasync) once this many bytes are
     /// pending, to bound memory between syncs.
     pub write_buffer: usize,
+    /// Segment files are extended with zeros up to this many bytes ahead of their last record
+    /// (never past `segment_size`), so that the fdatasync after an append writes data only:
+    /// on ext4 and XFS an fdatasync that must also make a new file length durable commits
+    /// the journal, which measured about twice as slow here. 0 turns it off.
+    pub preallocate: u64,
 }
 
 impl Default for WalOptions {
@@ -48,6 +53,7 @@ impl Default for WalOptions {
         WalOptions {
             segment_size: 64 << 20,
             write_buffer: 1 << 20,
+            preallocate: 4 << 20,
         }
     }
 }
@@ -83,6 +89,11 @@ pub struct Wal {
     file: File,
     /// Length of the current segment including `pending`.
     seg_len: u64,
+    /// Bytes of the current segment written to its file (`seg_len` less `pending`): where
+    /// the next write goes.
+    file_off: u64,
+    /// Length of the current segment's file: past `file_off` it holds preallocated zeros.
+    alloc_end: u64,
     /// Whether the current segment holds records other than its start-up records.
     seg_has_records: bool,
     /// The current segment is of the format this build writes, so it can be sealed (a
@@ -228,17 +239,22 @@ impl Wal {
         let last = segments.last().expect("at least one segment");
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .write(true)
             .open(&last.path)
             .map_err(io_err("open", &last.path))?;
+        let alloc_end = file.metadata().map_err(io_err("stat", &last.path))?.len();
         let mut wal = Wal {
             seg_len: last.len,
+            file_off: last.len,
+            alloc_end,
             dir,
             opts,
             _lock: lock,
             file,
             seg_has_records: true,
-            seg_sealable: last.version >= record::SEGMENT_VERSION,
+            // Seals exist since version 2.
+            seg_sealable: last.version >= 2,
             pending: Vec::new(),
             needs_fsync: false,
             dir_dirty: false,
@@ -480,7 +496,28 @@ impl Wal {
 
     fn write_pending(&mut self) -> std::io::Result<()> {
         self.faults.check(FileOp::Write, self.current_path())?;
-        self.file.write_all(&self.pending)
+        self.file.write_all_at(&self.pending, self.file_off)
+    }
+
+    /// Extends the current segment's file with zeros to `preallocate` bytes past `file_off`
+    /// (at most to `segment_size`) once less than half of that is left. The zeros are made
+    /// durable by the next fdatasync, which then costs one extra write of them; the ones
+    /// after are data-only.
+    fn preallocate_ahead(&mut self) -> std::io::Result<()> {
+        let ahead = self.opts.preallocate;
+        if ahead == 0 || self.alloc_end >= self.file_off + ahead / 2 {
+            return Ok(());
+        }
+        let target = (self.file_off + ahead).min(self.opts.segment_size.max(self.file_off));
+        let from = self.alloc_end.max(self.file_off);
+        if target <= from {
+            return Ok(());
+        }
+        self.faults.check(FileOp::Write, self.current_path())?;
+        write_zeros(&self.file, from, target)?;
+        self.alloc_end = target;
+        self.stats.bytes_written += target - from;
+        Ok(())
     }
 
     fn poison(&mut self, e: &StorageError) {
@@ -522,10 +559,13 @@ impl Wal {
         }
         let r = self.write_pending();
         self.poison_on_err(r, "write")?;
+        self.file_off += self.pending.len() as u64;
+        self.alloc_end = self.alloc_end.max(self.file_off);
         self.stats.bytes_written += self.pending.len() as u64;
         self.pending.clear();
         self.needs_fsync = true;
-        Ok(())
+        let r = self.preallocate_ahead();
+        self.poison_on_err(r, "write")
     }
 
     /// The header of a new segment and the state that makes it self-contained (the hard
@@ -573,7 +613,7 @@ impl Wal {
         let path = recovery::segment_path(&self.dir, seq);
         let start = self.segment_start(seq);
         let created = self.create_segment(&path, &start);
-        let file = match created {
+        let (file, alloc_end) = match created {
             Ok(f) => f,
             Err(e) => {
                 self.poison(&e);
@@ -590,7 +630,7 @@ impl Wal {
             let r = self
                 .faults
                 .check(FileOp::Write, self.current_path())
-                .and_then(|()| self.file.write_all(&seal));
+                .and_then(|()| self.file.write_all_at(&seal, self.file_off));
             self.poison_on_err(r, "write")?;
             let r = self.fdatasync();
             self.poison_on_err(r, "fdatasync")?;
@@ -608,6 +648,8 @@ impl Wal {
             has_body: false,
         });
         self.seg_len = start.len() as u64;
+        self.file_off = start.len() as u64;
+        self.alloc_end = alloc_end;
         self.seg_has_records = false;
         self.seg_sealable = true;
         self.stats.fsyncs += 1;
@@ -615,25 +657,43 @@ impl Wal {
         Ok(())
     }
 
-    /// Creates segment file `path` holding `start`, written and synced.
-    fn create_segment(&self, path: &Path, start: &[u8]) -> Result<File> {
+    /// Creates segment file `path` holding `start` and its first preallocated zeros, written
+    /// and synced. Returns the file and its length.
+    fn create_segment(&self, path: &Path, start: &[u8]) -> Result<(File, u64)> {
         let err = |op: &'static str| {
             let path = path.to_path_buf();
             move |source| StorageError::Io { op, path, source }
         };
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(path)
             .map_err(err("create"))?;
+        let len = start.len() as u64;
+        let alloc_end = (len + self.opts.preallocate)
+            .min(self.opts.segment_size)
+            .max(len);
         self.faults
             .check(FileOp::Write, path)
-            .and_then(|()| file.write_all(start))
+            .and_then(|()| file.write_all_at(start, 0))
+            .and_then(|()| write_zeros(&file, len, alloc_end))
             .map_err(err("write"))?;
         self.faults
             .check(FileOp::Fdatasync, path)
             .and_then(|()| file.sync_data())
             .map_err(err("fdatasync"))?;
-        Ok(file)
+        Ok((file, alloc_end))
     }
+}
+
+/// Writes zeros to `file` from byte `from` up to `to`.
+fn write_zeros(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+    static CHUNK: [u8; 64 << 10] = [0; 64 << 10];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(CHUNK.len() as u64) as usize;
+        file.write_all_at(&CHUNK[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
