@@ -479,6 +479,27 @@ fn an_unknown_write_the_trace_shows_applied_ends_at_its_apply() {
     );
 }
 
+/// An unknown write whose only apply is a `duplicate` (the client had moved
+/// on to a later request, so the session table refused it as stale) never
+/// took effect: a later read that does not see it is linearizable. (The
+/// duplicate apply used to end its interval, a false alarm a simulator run
+/// with lease reads hit: seed 2017.)
+#[test]
+fn an_unknown_write_applied_only_as_a_duplicate_never_took_effect() {
+    let (code, text) = validate_file(&data("info-applied-duplicate.ndjson"));
+    assert_eq!(code, Some(0), "{text}");
+    // Executed by that apply instead, it must be seen.
+    let executed: String = std::fs::read_to_string(data("info-applied-duplicate.ndjson"))
+        .unwrap()
+        .replace(r#", "duplicate": true}"#, "}");
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("executed.ndjson");
+    std::fs::write(&p, executed).unwrap();
+    let (code, text) = validate_file(&p);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("not linearizable"), "{text}");
+}
+
 /// An unknown write no node applied, in a trace that shows every event,
 /// constrains nothing and is left out of the search; where events may be
 /// missing (a jump in a node's `seq`) it stays in.

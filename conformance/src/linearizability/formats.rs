@@ -691,8 +691,9 @@ impl ClientEvents {
         }
     }
 
-    /// A node applied the command of `client`'s request `req` here (an
-    /// `apply` event on the same clock as the client events: the same file).
+    /// A node applied and executed the command of `client`'s request `req`
+    /// here (an `apply` event on the same clock as the client events: the
+    /// same file; not one marked `duplicate`, which executed nothing).
     /// Applied means committed: the operation took effect before this point.
     pub fn applied(&mut self, line: u64, client: u64, req: u64) {
         if !self.applied.contains_key(&(client, req)) {
@@ -787,7 +788,8 @@ impl ClientEvents {
     /// applied only once committed, and every later operation is ordered
     /// after it through the log): its interval ends there. With `complete`
     /// (every apply of the run is in the trace: no events lost, every node
-    /// traced), one that no node applied took effect after every completed
+    /// traced), one that no node applied (or whose every apply was a
+    /// `duplicate`: a stale request the session table refused) took effect after every completed
     /// operation, if ever (an operation that completed was applied, and
     /// applies follow the log's order): it constrains nothing and is left
     /// out. Both shrink the search, which otherwise tries every unknown

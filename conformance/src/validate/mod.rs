@@ -472,7 +472,14 @@ fn validate_stream(
         report.events += 1;
         complete.see(&event);
         if let (true, Event::Apply(a)) = (applies, &event.event) {
-            if let (Some(client), Some(req), Some(h)) = (a.client, a.req, histories.first_mut()) {
+            // A `duplicate` apply did not execute the command (a retry the
+            // session table already answered, or a request older than one
+            // the client sent later): it bounds nothing. The apply that
+            // executed it, if any, comes first, as every node applies the
+            // same log in order.
+            if let (Some(client), Some(req), Some(h), false) =
+                (a.client, a.req, histories.first_mut(), a.duplicate)
+            {
                 h.applied(at.line, client, req);
             }
         }
