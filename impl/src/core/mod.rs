@@ -641,6 +641,7 @@ impl RaftNode {
     pub fn has_ready(&self) -> bool {
         !self.msgs.is_empty()
             || self.append_pending
+            || self.reads.has_unsent()
             || self.hard_state() != self.handed_hs
             || self.pending_snapshot.is_some()
             || self.log.unpersisted_from <= self.log.last_index()
@@ -673,6 +674,9 @@ impl RaftNode {
         if self.append_pending {
             self.append_pending = false;
             self.bcast_append();
+        }
+        if let Some(round) = self.reads.take_unsent() {
+            self.bcast_heartbeat(round);
         }
         let hs = self.hard_state();
         let hard_state = (hs != self.handed_hs).then_some(hs);

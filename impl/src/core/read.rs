@@ -119,12 +119,36 @@ pub struct ReadOnly {
     /// Reads that arrived before the leader committed an entry of its term.
     waiting: Vec<u64>,
     next_round: u64,
+    /// The round of reads started since the last heartbeat broadcast: its
+    /// heartbeat goes out at the next `ready`, so that the reads of one
+    /// batch of requests share one round (each still confirmed by a round
+    /// sent after it arrived).
+    unsent: Option<u64>,
 }
 
 impl ReadOnly {
     pub fn clear(&mut self) {
         self.pending.clear();
         self.waiting.clear();
+        self.unsent = None;
+    }
+
+    /// A heartbeat carrying `round` is being sent: if it is the unsent
+    /// round, that round is sent.
+    pub(crate) fn round_broadcast(&mut self, round: u64) {
+        if self.unsent == Some(round) {
+            self.unsent = None;
+        }
+    }
+
+    /// Takes the round whose heartbeat is still to be sent.
+    pub(crate) fn take_unsent(&mut self) -> Option<u64> {
+        self.unsent.take()
+    }
+
+    /// Whether a round waits for its heartbeat.
+    pub(crate) fn has_unsent(&self) -> bool {
+        self.unsent.is_some()
     }
 
     /// The newest round still waiting (0: none).
@@ -191,7 +215,17 @@ impl RaftNode {
             self.trace().read_served(index, None, false);
             return;
         }
-        let round = self.reads.new_round();
+        // The round's heartbeat leaves at the next `ready` (one round for
+        // every read started until then): after this read arrived, which is
+        // what confirms that this node still led when it did.
+        let round = match self.reads.unsent {
+            Some(r) => r,
+            None => {
+                let r = self.reads.new_round();
+                self.reads.unsent = Some(r);
+                r
+            }
+        };
         let mut acks = BTreeSet::new();
         acks.insert(self.id());
         self.reads.pending.push_back(Pending {
@@ -200,7 +234,6 @@ impl RaftNode {
             round,
             acks,
         });
-        self.bcast_heartbeat(round);
     }
 
     /// Called when the leader commits: reads that waited for the first

@@ -55,7 +55,11 @@ impl RaftNode {
         // acknowledgements of a quorum extend the lease; a round also
         // confirms every ReadIndex read queued before it.
         let ctx = if self.config().lease_read {
-            self.reads.new_round()
+            // A round of reads not yet sent goes now (it is the newest).
+            match self.reads.take_unsent() {
+                Some(r) => r,
+                None => self.reads.new_round(),
+            }
         } else {
             self.reads.last_ctx()
         };
@@ -67,6 +71,7 @@ impl RaftNode {
     /// index) to every follower; `read_ctx` > 0 asks for leadership
     /// confirmation of pending reads.
     pub(crate) fn bcast_heartbeat(&mut self, read_ctx: u64) {
+        self.reads.round_broadcast(read_ctx);
         if self.config().lease_read && read_ctx > 0 {
             self.lease.round_sent(read_ctx, self.id());
         }

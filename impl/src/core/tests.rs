@@ -590,6 +590,45 @@ fn read_index_serves_at_commit_index_after_confirmation() {
 }
 
 #[test]
+fn reads_started_before_one_ready_share_one_heartbeat_round() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    for ctx in 1..=5 {
+        c.node(1).read_index(ctx).unwrap();
+    }
+    let mut rd = c.node(1).ready();
+    let msgs = c.node(1).persisted(&mut rd);
+    let rounds: Vec<u64> = msgs
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::AppendEntries { read_ctx, .. } if read_ctx > 0 => Some(read_ctx),
+            _ => None,
+        })
+        .collect();
+    // One heartbeat per follower, all of one round.
+    assert_eq!(rounds.len(), 2, "{msgs:?}");
+    assert_eq!(rounds[0], rounds[1]);
+    c.queue.extend(msgs);
+    c.pump();
+    assert_eq!(c.node(1).pending_reads(), 0);
+    // A read started after that round was sent needs a round of its own:
+    // acknowledgements of the earlier one say nothing about it.
+    c.node(1).read_index(6).unwrap();
+    let mut rd = c.node(1).ready();
+    let later: Vec<u64> = c
+        .node(1)
+        .persisted(&mut rd)
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::AppendEntries { read_ctx, .. } if read_ctx > 0 => Some(read_ctx),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(later.len(), 2);
+    assert!(later.iter().all(|&r| r > rounds[0]));
+}
+
+#[test]
 fn planted_stale_read_skips_confirmation() {
     let mut c = Cluster::new(3, |c| c.bugs = Bugs::NONE.with(Bug::StaleRead));
     c.elect(1);
