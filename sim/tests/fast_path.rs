@@ -83,7 +83,7 @@ fn cfg() -> SimConfig {
 /// The seed pinned for the lost-campaign window (found by scanning; the
 /// test asserts the window is there, so a change to the simulator that
 /// moves it fails here rather than silently testing nothing).
-const LOST_CAMPAIGN_SEED: u64 = 1;
+const LOST_CAMPAIGN_SEED: u64 = 5;
 
 #[test]
 fn a_campaign_lost_in_a_crash_then_a_vote_for_another_validates() {
@@ -91,7 +91,8 @@ fn a_campaign_lost_in_a_crash_then_a_vote_for_another_validates() {
     let r = run(LOST_CAMPAIGN_SEED, &cfg(), &imp);
     assert!(
         lost_campaign_then_other_vote(&r),
-        "seed {LOST_CAMPAIGN_SEED} no longer has the window; pick another"
+        "seed {LOST_CAMPAIGN_SEED} no longer has the window; pick another \
+         (`cargo test -p raft-sim --test fast_path scan_lost -- --ignored --nocapture`)"
     );
     assert_eq!(r.outcome(), Outcome::Valid);
     // The broken rule: votes leave before their write. The same seed is then
@@ -189,5 +190,31 @@ fn catches_early_self_count() {
             v.invariant, "committed-entry-on-quorum",
             "seed {seed}: {v:?}"
         );
+    }
+}
+
+/// Lists the seeds that have the lost-campaign window, for re-pinning
+/// `LOST_CAMPAIGN_SEED` after a change that moves the schedules.
+#[test]
+#[ignore]
+fn scan_lost_campaign_seeds() {
+    let imp = RaftKv::production();
+    let bad = RaftKv {
+        bugs: Bugs::NONE.with(Bug::EarlyVote),
+        ..RaftKv::production()
+    };
+    for seed in 0..300 {
+        let r = run(seed, &cfg(), &imp);
+        if lost_campaign_then_other_vote(&r) {
+            let b = run(seed, &cfg(), &bad);
+            let ok = matches!(b.outcome(), Outcome::Invalid { ref rule, .. } if rule == "VotePersistedBeforeReply")
+                && b.early
+                    .as_ref()
+                    .is_some_and(|(_, v)| v.invariant == "persist-before-send");
+            println!(
+                "seed {seed}: window, valid={:?}, bad caught={ok}",
+                r.outcome() == Outcome::Valid
+            );
+        }
     }
 }

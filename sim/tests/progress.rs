@@ -93,10 +93,13 @@ fn keep_vote_on_new_term_falls_below_the_floor() {
 #[test]
 fn a_valid_run_below_the_floor_is_too_little_progress() {
     let cfg = SimConfig::default();
-    let mut r = run(2, &cfg, &RaftKv::default());
-    assert_eq!(r.outcome(), Outcome::Valid);
+    // A valid run with calm time enough for a floor above 2 (the first of
+    // the seeds; which one depends on the schedules).
+    let mut r = (0..20)
+        .map(|seed| run(seed, &cfg, &RaftKv::default()))
+        .find(|r| r.outcome() == Outcome::Valid && ack_floor(&r.stats, cfg.clients) > 2)
+        .expect("no valid run of 20 with a floor above 2");
     let floor = ack_floor(&r.stats, cfg.clients);
-    assert!(floor > 1, "{:?}", r.stats);
     r.stats.ops_ok = floor - 1;
     match r.outcome() {
         Outcome::TooLittleProgress { detail } => {
