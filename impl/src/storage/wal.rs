@@ -92,7 +92,8 @@ pub struct Wal {
     /// Bytes of the current segment written to its file (`seg_len` less `pending`): where
     /// the next write goes.
     file_off: u64,
-    /// Length of the current segment's file: past `file_off` it holds preallocated zeros.
+    /// Length of the current segment's file: past `file_off` it holds preallocated zeros
+    /// (`segment_size` once a preallocation failed: no more attempts in this segment).
     alloc_end: u64,
     /// Whether the current segment holds records other than its start-up records.
     seg_has_records: bool,
@@ -502,22 +503,31 @@ impl Wal {
     /// Extends the current segment's file with zeros to `preallocate` bytes past `file_off`
     /// (at most to `segment_size`) once less than half of that is left. The zeros are made
     /// durable by the next fdatasync, which then costs one extra write of them; the ones
-    /// after are data-only.
-    fn preallocate_ahead(&mut self) -> std::io::Result<()> {
+    /// after are data-only. Best effort: zeros hold no data, so a failure (a full disk) only
+    /// ends the preallocation of this segment, with a warning; the records' own writes
+    /// decide whether the log can go on.
+    fn preallocate_ahead(&mut self) {
         let ahead = self.opts.preallocate;
         if ahead == 0 || self.alloc_end >= self.file_off + ahead / 2 {
-            return Ok(());
+            return;
         }
         let target = (self.file_off + ahead).min(self.opts.segment_size.max(self.file_off));
         let from = self.alloc_end.max(self.file_off);
         if target <= from {
-            return Ok(());
+            return;
         }
-        self.faults.check(FileOp::Write, self.current_path())?;
-        write_zeros(&self.file, from, target)?;
-        self.alloc_end = target;
-        self.stats.bytes_written += target - from;
-        Ok(())
+        match write_zeros(&self.file, from, target) {
+            Ok(()) => {
+                self.alloc_end = target;
+                self.stats.bytes_written += target - from;
+            }
+            Err(e) => {
+                tracing::warn!(file = %self.current_path().display(), error = %e,
+                    "could not preallocate the WAL segment; going on without");
+                // Not again for this segment.
+                self.alloc_end = self.opts.segment_size.max(self.file_off);
+            }
+        }
     }
 
     fn poison(&mut self, e: &StorageError) {
@@ -564,8 +574,8 @@ impl Wal {
         self.stats.bytes_written += self.pending.len() as u64;
         self.pending.clear();
         self.needs_fsync = true;
-        let r = self.preallocate_ahead();
-        self.poison_on_err(r, "write")
+        self.preallocate_ahead();
+        Ok(())
     }
 
     /// The header of a new segment and the state that makes it self-contained (the hard
@@ -670,14 +680,19 @@ impl Wal {
             .open(path)
             .map_err(err("create"))?;
         let len = start.len() as u64;
-        let alloc_end = (len + self.opts.preallocate)
-            .min(self.opts.segment_size)
-            .max(len);
         self.faults
             .check(FileOp::Write, path)
             .and_then(|()| file.write_all_at(start, 0))
-            .and_then(|()| write_zeros(&file, len, alloc_end))
             .map_err(err("write"))?;
+        // Best effort, as in `preallocate_ahead`.
+        let mut alloc_end = (len + self.opts.preallocate)
+            .min(self.opts.segment_size)
+            .max(len);
+        if let Err(e) = write_zeros(&file, len, alloc_end) {
+            tracing::warn!(file = %path.display(), error = %e,
+                "could not preallocate the WAL segment; going on without");
+            alloc_end = self.opts.segment_size.max(len);
+        }
         self.faults
             .check(FileOp::Fdatasync, path)
             .and_then(|()| file.sync_data())
