@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 15] = [
+const SUITE: [&str; 16] = [
     "elections",
     "clients",
     "figure8",
@@ -33,11 +33,12 @@ const SUITE: [&str; 15] = [
     "refuse-compacted-prev",
     "late-self-vote",
     "commit-any-message",
+    "partial-batches",
 ];
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 15] = [
+const UNIQUE_STATES: [(&str, u64); 16] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -53,6 +54,7 @@ const UNIQUE_STATES: [(&str, u64); 15] = [
     ("refuse-compacted-prev", 7_552),
     ("late-self-vote", 63_712),
     ("commit-any-message", 230_902),
+    ("partial-batches", 1_451_414),
 ];
 
 #[test]
@@ -123,6 +125,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a follower fast-forwards its commit on a snapshot",
         "Leader Lease Holds",
         "a read is served by the leader's lease",
+        "a follower's commit stops at the last entry of a partial batch",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -233,6 +236,45 @@ fn the_suite_loses_messages_in_elections() {
     assert_eq!(config_names(&v), ["elections"]);
     let flags = v["configs"][0]["flags"].as_str().unwrap();
     assert!(flags.contains(" --lossy"), "{flags}");
+}
+
+/// Partial batches are a model flag of their own, in the configuration's
+/// flags, and the suite's `partial-batches` configuration has them on.
+#[test]
+fn partial_batches_are_a_flag_of_the_partial_batches_configuration() {
+    let out = raftcheck()
+        .args(["check", "--bug", "commit-past-last-new", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(config_names(&v), ["partial-batches"]);
+    let flags = v["configs"][0]["flags"].as_str().unwrap();
+    assert!(flags.contains(" --partial-batches"), "{flags}");
+    let violated: Vec<&str> = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "violated")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(violated, ["Every Step Is Defined"]);
+    let out = raftcheck()
+        .args([
+            "check",
+            "--partial-batches",
+            "--clients",
+            "0",
+            "--max-term",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "custom");
+    let flags = v["configs"][0]["flags"].as_str().unwrap();
+    assert!(flags.ends_with(" --partial-batches"), "{flags}");
 }
 
 #[test]
@@ -474,6 +516,8 @@ fn bugs_lists_every_planted_bug() {
         "stale-append-match",
         "pre-vote-raises-term",
         "read-index-old-commit",
+        "commit-past-last-new",
+        "prev-check-off-by-one",
     ] {
         assert!(text.contains(b), "{b}");
     }

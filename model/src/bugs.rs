@@ -61,11 +61,22 @@ pub enum Bug {
     /// its followers do not honour the lease, as without check-quorum: they
     /// vote for a new leader that commits writes the old one cannot see.
     LeaseReadWithoutCheckQuorum,
+    /// A follower sets its commit index to leaderCommit instead of
+    /// min(leaderCommit, index of last new entry) (Figure 2, AppendEntries
+    /// receiver rule 5): after a partial batch
+    /// ([`crate::Config::partial_batches`]) it commits entries past the
+    /// batch, which it does not hold, and cannot apply them.
+    CommitPastLastNew,
+    /// A follower's consistency check compares prevLogTerm with its entry at
+    /// prevLogIndex - 1 instead of prevLogIndex (Figure 2, AppendEntries
+    /// receiver rule 2): it accepts entries after a gap or a different entry,
+    /// and acknowledges entries it does not hold.
+    PrevCheckOffByOne,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 18] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -82,6 +93,8 @@ impl Bug {
         Bug::TransferStaleTarget,
         Bug::LearnCommitAnyTerm,
         Bug::LeaseReadWithoutCheckQuorum,
+        Bug::CommitPastLastNew,
+        Bug::PrevCheckOffByOne,
     ];
 
     /// The name used on the command line.
@@ -103,6 +116,8 @@ impl Bug {
             Bug::TransferStaleTarget => "transfer-stale-target",
             Bug::LearnCommitAnyTerm => "learn-commit-any-term",
             Bug::LeaseReadWithoutCheckQuorum => "lease-read-without-check-quorum",
+            Bug::CommitPastLastNew => "commit-past-last-new",
+            Bug::PrevCheckOffByOne => "prev-check-off-by-one",
         }
     }
 
@@ -145,6 +160,12 @@ impl Bug {
             Bug::LeaseReadWithoutCheckQuorum => {
                 "a leader serves lease reads while followers do not honour its lease (no check-quorum)"
             }
+            Bug::CommitPastLastNew => {
+                "a follower commits up to the leader's commit index, past the entries it was sent"
+            }
+            Bug::PrevCheckOffByOne => {
+                "a follower checks prevLogTerm against its entry at prevLogIndex - 1"
+            }
         }
     }
 
@@ -168,6 +189,8 @@ impl Bug {
             Bug::TransferStaleTarget => TRANSFER_TARGET_UP_TO_DATE,
             Bug::LearnCommitAnyTerm => STATE_MACHINE_SAFETY,
             Bug::LeaseReadWithoutCheckQuorum => LEASE_HOLDS,
+            Bug::CommitPastLastNew => STEPS_DEFINED,
+            Bug::PrevCheckOffByOne => COMMITTED_DURABLE,
         }
     }
 }

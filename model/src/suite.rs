@@ -3,6 +3,9 @@
 //! every planted bug. All use 3 servers and an unordered, non-duplicating
 //! network with a bound on messages in flight; in `elections` it also loses
 //! messages (loss with clients grows past 2 million states in a minute).
+//! Leaders send each follower all the entries it lacks, except in
+//! `partial-batches`, where they may send any number of them (logs of three
+//! entries): only there does a follower's commit stop short of the leader's.
 
 use crate::bugs::Bug;
 use crate::config::Config;
@@ -224,9 +227,24 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 5,
-                ..base
+                ..base.clone()
             }
             .featuring(&["commit-any-message"]),
+        },
+        SuiteEntry {
+            name: "partial-batches",
+            purpose: "three commands over two terms, AppendEntries of any size: commits bounded \
+                      by the last new entry, logs of three entries",
+            config: Config {
+                clients: 1,
+                ops: 3,
+                max_term: 2,
+                max_log: 3,
+                max_in_flight: 5,
+                max_retries: 0,
+                partial_batches: true,
+                ..base
+            },
         },
     ]
 }
@@ -248,6 +266,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::TransferStaleTarget => "leader-transfer",
         Bug::LearnCommitAnyTerm => "commit-any-message",
         Bug::LeaseReadWithoutCheckQuorum => "lease-read",
+        Bug::CommitPastLastNew | Bug::PrevCheckOffByOne => "partial-batches",
     }
 }
 

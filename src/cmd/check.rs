@@ -55,6 +55,10 @@ pub struct ModelArgs {
     /// Retries per client request after a timeout [default: 2].
     #[arg(long)]
     pub max_retries: Option<u64>,
+    /// A leader may send a follower any number of the entries it lacks,
+    /// not always all of them (partial batches).
+    #[arg(long)]
+    pub partial_batches: bool,
     /// Plant a bug (see `raftcheck bugs`).
     #[arg(long)]
     pub bug: Option<Bug>,
@@ -104,6 +108,7 @@ impl ModelArgs {
             || self.snapshot_after.is_some()
             || self.max_in_flight.is_some()
             || self.max_retries.is_some()
+            || self.partial_batches
             || !self.features.is_empty()
     }
 
@@ -122,6 +127,7 @@ impl ModelArgs {
             snapshot_after: self.snapshot_after.unwrap_or(d.snapshot_after),
             max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
             max_retries: self.max_retries.unwrap_or(d.max_retries),
+            partial_batches: self.partial_batches,
             bug: self.bug,
             ..Config::default()
         };

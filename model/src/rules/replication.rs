@@ -97,7 +97,13 @@ pub fn handle_append_entries(
         return reply(next, from, t, false, hint);
     }
     if prev_index >= snap {
-        match next.log.term_at(prev_index) {
+        let checked = if rules.bug(Bug::PrevCheckOffByOne) {
+            // Wrong: the entry before the one prevLogTerm is the term of.
+            prev_index.saturating_sub(1)
+        } else {
+            prev_index
+        };
+        match next.log.term_at(checked) {
             Some(t) if t == prev_term => {}
             Some(_) => {
                 let t = next.term;
@@ -132,9 +138,19 @@ pub fn handle_append_entries(
         next.log.entries.push(*entry);
     }
     // "5. If leaderCommit > commitIndex, set commitIndex = min(leaderCommit,
-    // index of last new entry)."
+    // index of last new entry)." A full batch ends at the leader's last
+    // index, so only a partial one (Config::partial_batches) makes the
+    // bound bite.
     let last_new = prev_index + entries.len() as Index;
-    let target = leader_commit.min(last_new);
+    let target = if rules.bug(Bug::CommitPastLastNew) {
+        // Wrong: the leader's commit index, past the entries it sent.
+        leader_commit
+    } else {
+        leader_commit.min(last_new)
+    };
+    if leader_commit > target && target > next.commit {
+        next.ghost |= ghost::COMMIT_BOUNDED_BY_BATCH;
+    }
     let mut sends = vec![];
     if target > next.commit {
         sends = commit_to(&mut next, rules, target);
