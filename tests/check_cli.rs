@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 16] = [
+const SUITE: [&str; 17] = [
     "elections",
     "clients",
     "figure8",
@@ -34,11 +34,12 @@ const SUITE: [&str; 16] = [
     "late-self-vote",
     "commit-any-message",
     "partial-batches",
+    "five-servers",
 ];
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 16] = [
+const UNIQUE_STATES: [(&str, u64); 17] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -55,6 +56,7 @@ const UNIQUE_STATES: [(&str, u64); 16] = [
     ("late-self-vote", 63_712),
     ("commit-any-message", 230_902),
     ("partial-batches", 1_451_414),
+    ("five-servers", 24_890),
 ];
 
 #[test]
@@ -150,7 +152,8 @@ fn config_names(v: &Value) -> Vec<&str> {
 
 /// Which configurations run is stated in `check --help` and in the output:
 /// model flags select one custom configuration instead of the suite, but
-/// `--servers 3`, which every suite configuration has, keeps the suite.
+/// `--servers 3` with a bug whose configuration has 3 servers, and
+/// `--network unordered`, which every suite configuration has, keep it.
 #[test]
 fn model_flags_select_one_custom_configuration_and_say_so() {
     let help = raftcheck().args(["check", "--help"]).output().unwrap();
@@ -162,7 +165,7 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
         ),
         "{help}"
     );
-    assert!(help.contains("--servers 3, --network unordered"), "{help}");
+    assert!(help.contains("--servers N, --network K"), "{help}");
 
     // --servers 3 keeps the suite (here its configuration for --bug).
     let out = raftcheck()
@@ -179,9 +182,26 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("suite: --servers 3 and --network unordered are what every configuration"),
+        text.starts_with("suite: --servers and --network with the value every configuration"),
         "{text}"
     );
+
+    // --servers 5 keeps the bug's configuration when it has 5 servers.
+    let out = raftcheck()
+        .args([
+            "check",
+            "--bug",
+            "commit-max-match",
+            "--servers",
+            "5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "bug");
+    assert_eq!(config_names(&v), ["five-servers"]);
 
     // Any other model flag: one custom configuration, said first.
     let flags = [
@@ -518,6 +538,7 @@ fn bugs_lists_every_planted_bug() {
         "read-index-old-commit",
         "commit-past-last-new",
         "prev-check-off-by-one",
+        "commit-max-match",
     ] {
         assert!(text.contains(b), "{b}");
     }

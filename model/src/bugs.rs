@@ -72,11 +72,16 @@ pub enum Bug {
     /// receiver rule 2): it accepts entries after a gap or a different entry,
     /// and acknowledges entries it does not hold.
     PrevCheckOffByOne,
+    /// A leader commits an entry of its term once one follower holds it (the
+    /// largest matchIndex) instead of a majority (Figure 2, Leaders: "a
+    /// majority of matchIndex[i] >= N"). With 3 servers that is the same
+    /// thing; with 5 the entry is committed on 2 of them.
+    CommitMaxMatch,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -95,6 +100,7 @@ impl Bug {
         Bug::LeaseReadWithoutCheckQuorum,
         Bug::CommitPastLastNew,
         Bug::PrevCheckOffByOne,
+        Bug::CommitMaxMatch,
     ];
 
     /// The name used on the command line.
@@ -118,6 +124,7 @@ impl Bug {
             Bug::LeaseReadWithoutCheckQuorum => "lease-read-without-check-quorum",
             Bug::CommitPastLastNew => "commit-past-last-new",
             Bug::PrevCheckOffByOne => "prev-check-off-by-one",
+            Bug::CommitMaxMatch => "commit-max-match",
         }
     }
 
@@ -166,6 +173,9 @@ impl Bug {
             Bug::PrevCheckOffByOne => {
                 "a follower checks prevLogTerm against its entry at prevLogIndex - 1"
             }
+            Bug::CommitMaxMatch => {
+                "a leader commits what one follower holds (the largest matchIndex), not a majority"
+            }
         }
     }
 
@@ -191,6 +201,7 @@ impl Bug {
             Bug::LeaseReadWithoutCheckQuorum => LEASE_HOLDS,
             Bug::CommitPastLastNew => STEPS_DEFINED,
             Bug::PrevCheckOffByOne => COMMITTED_DURABLE,
+            Bug::CommitMaxMatch => COMMITTED_DURABLE,
         }
     }
 }

@@ -133,6 +133,11 @@ fn prev_check_off_by_one() {
     caught(Bug::PrevCheckOffByOne);
 }
 
+#[test]
+fn commit_max_match() {
+    caught(Bug::CommitMaxMatch);
+}
+
 /// A full batch ends at the leader's last index, which is at least its
 /// commit index, so the follower's commit rule needs partial batches to
 /// matter: with the same bounds and whole batches, commit-past-last-new

@@ -344,7 +344,13 @@ pub fn advance_commit(s: &mut Server, rules: &Rules) -> Vec<(Dest, Msg)> {
             .filter(|&j| s.match_index[(j - 1) as usize] >= n)
             .count();
         let current_term = s.log.term_at(n) == Some(s.term);
-        if replicas >= rules.quorum() && (current_term || rules.bug(Bug::CommitOldTerm)) {
+        // Wrong with bug commit-max-match: the leader and one follower.
+        let needed = if rules.bug(Bug::CommitMaxMatch) {
+            2.min(rules.quorum())
+        } else {
+            rules.quorum()
+        };
+        if replicas >= needed && (current_term || rules.bug(Bug::CommitOldTerm)) {
             new_commit = n;
         }
     }
