@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 17] = [
+const SUITE: [&str; 18] = [
     "elections",
     "clients",
     "figure8",
@@ -34,12 +34,13 @@ const SUITE: [&str; 17] = [
     "late-self-vote",
     "commit-any-message",
     "partial-batches",
+    "three-entries",
     "five-servers",
 ];
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 17] = [
+const UNIQUE_STATES: [(&str, u64); 18] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -55,7 +56,8 @@ const UNIQUE_STATES: [(&str, u64); 17] = [
     ("refuse-compacted-prev", 7_552),
     ("late-self-vote", 63_712),
     ("commit-any-message", 230_902),
-    ("partial-batches", 1_451_414),
+    ("partial-batches", 131_618),
+    ("three-entries", 600_694),
     ("five-servers", 24_890),
 ];
 

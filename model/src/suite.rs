@@ -5,8 +5,9 @@
 //! in `elections` it also loses messages (loss with clients grows past 2
 //! million states in a minute).
 //! Leaders send each follower all the entries it lacks, except in
-//! `partial-batches`, where they may send any number of them (logs of three
-//! entries): only there does a follower's commit stop short of the leader's.
+//! `partial-batches`, where they may send any number of them: only there
+//! does a follower's commit stop short of the leader's. `partial-batches`
+//! and `three-entries` have logs of three entries, the others at most two.
 
 use crate::bugs::Bug;
 use crate::config::Config;
@@ -234,8 +235,23 @@ pub fn default_suite() -> Vec<SuiteEntry> {
         },
         SuiteEntry {
             name: "partial-batches",
-            purpose: "three commands over two terms, AppendEntries of any size: commits bounded \
-                      by the last new entry, logs of three entries",
+            purpose: "three commands in one term, AppendEntries of any size: a follower's \
+                      commit bounded by its last new entry",
+            config: Config {
+                clients: 1,
+                ops: 3,
+                max_term: 1,
+                max_log: 3,
+                max_in_flight: 5,
+                max_retries: 0,
+                partial_batches: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "three-entries",
+            purpose: "three commands over two terms: a leader elected with two entries, a \
+                      follower holding one",
             config: Config {
                 clients: 1,
                 ops: 3,
@@ -243,7 +259,6 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_log: 3,
                 max_in_flight: 5,
                 max_retries: 0,
-                partial_batches: true,
                 ..base.clone()
             },
         },
@@ -282,7 +297,8 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::TransferStaleTarget => "leader-transfer",
         Bug::LearnCommitAnyTerm => "commit-any-message",
         Bug::LeaseReadWithoutCheckQuorum => "lease-read",
-        Bug::CommitPastLastNew | Bug::PrevCheckOffByOne => "partial-batches",
+        Bug::CommitPastLastNew => "partial-batches",
+        Bug::PrevCheckOffByOne => "three-entries",
         Bug::CommitMaxMatch => "five-servers",
     }
 }

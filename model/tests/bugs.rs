@@ -140,14 +140,12 @@ fn commit_max_match() {
 
 /// A full batch ends at the leader's last index, which is at least its
 /// commit index, so the follower's commit rule needs partial batches to
-/// matter: with the same bounds and whole batches, commit-past-last-new
-/// changes no state.
+/// matter: with its configuration's bounds but whole batches,
+/// commit-past-last-new changes no state.
 #[test]
 fn commit_past_last_new_needs_partial_batches() {
     let mut cfg = suite_for_bug(Bug::CommitPastLastNew)[0].config.clone();
     cfg.partial_batches = false;
-    cfg.ops = 2;
-    cfg.max_log = 2;
     let opts = RunOptions::default();
     let correct = run(&cfg, &opts);
     cfg.bug = Some(Bug::CommitPastLastNew);
