@@ -17,7 +17,7 @@ fn json_of(out: &[u8]) -> Value {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 15] = [
+const SUITE: [&str; 18] = [
     "elections",
     "clients",
     "figure8",
@@ -33,11 +33,14 @@ const SUITE: [&str; 15] = [
     "refuse-compacted-prev",
     "late-self-vote",
     "commit-any-message",
+    "partial-batches",
+    "three-entries",
+    "five-servers",
 ];
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 15] = [
+const UNIQUE_STATES: [(&str, u64); 18] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -53,6 +56,9 @@ const UNIQUE_STATES: [(&str, u64); 15] = [
     ("refuse-compacted-prev", 7_552),
     ("late-self-vote", 63_712),
     ("commit-any-message", 230_902),
+    ("partial-batches", 131_618),
+    ("three-entries", 600_694),
+    ("five-servers", 24_890),
 ];
 
 #[test]
@@ -123,6 +129,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a follower fast-forwards its commit on a snapshot",
         "Leader Lease Holds",
         "a read is served by the leader's lease",
+        "a follower's commit stops at the last entry of a partial batch",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -147,7 +154,8 @@ fn config_names(v: &Value) -> Vec<&str> {
 
 /// Which configurations run is stated in `check --help` and in the output:
 /// model flags select one custom configuration instead of the suite, but
-/// `--servers 3`, which every suite configuration has, keeps the suite.
+/// `--servers 3` with a bug whose configuration has 3 servers, and
+/// `--network unordered`, which every suite configuration has, keep it.
 #[test]
 fn model_flags_select_one_custom_configuration_and_say_so() {
     let help = raftcheck().args(["check", "--help"]).output().unwrap();
@@ -159,7 +167,7 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
         ),
         "{help}"
     );
-    assert!(help.contains("--servers 3, --network unordered"), "{help}");
+    assert!(help.contains("--servers N, --network K"), "{help}");
 
     // --servers 3 keeps the suite (here its configuration for --bug).
     let out = raftcheck()
@@ -176,9 +184,26 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.starts_with("suite: --servers 3 and --network unordered are what every configuration"),
+        text.starts_with("suite: --servers and --network with the value every configuration"),
         "{text}"
     );
+
+    // --servers 5 keeps the bug's configuration when it has 5 servers.
+    let out = raftcheck()
+        .args([
+            "check",
+            "--bug",
+            "commit-max-match",
+            "--servers",
+            "5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "bug");
+    assert_eq!(config_names(&v), ["five-servers"]);
 
     // Any other model flag: one custom configuration, said first.
     let flags = [
@@ -233,6 +258,45 @@ fn the_suite_loses_messages_in_elections() {
     assert_eq!(config_names(&v), ["elections"]);
     let flags = v["configs"][0]["flags"].as_str().unwrap();
     assert!(flags.contains(" --lossy"), "{flags}");
+}
+
+/// Partial batches are a model flag of their own, in the configuration's
+/// flags, and the suite's `partial-batches` configuration has them on.
+#[test]
+fn partial_batches_are_a_flag_of_the_partial_batches_configuration() {
+    let out = raftcheck()
+        .args(["check", "--bug", "commit-past-last-new", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out.stdout);
+    assert_eq!(config_names(&v), ["partial-batches"]);
+    let flags = v["configs"][0]["flags"].as_str().unwrap();
+    assert!(flags.contains(" --partial-batches"), "{flags}");
+    let violated: Vec<&str> = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "violated")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(violated, ["Every Step Is Defined"]);
+    let out = raftcheck()
+        .args([
+            "check",
+            "--partial-batches",
+            "--clients",
+            "0",
+            "--max-term",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v = json_of(&out.stdout);
+    assert_eq!(v["selection"], "custom");
+    let flags = v["configs"][0]["flags"].as_str().unwrap();
+    assert!(flags.ends_with(" --partial-batches"), "{flags}");
 }
 
 #[test]
@@ -474,6 +538,9 @@ fn bugs_lists_every_planted_bug() {
         "stale-append-match",
         "pre-vote-raises-term",
         "read-index-old-commit",
+        "commit-past-last-new",
+        "prev-check-off-by-one",
+        "commit-max-match",
     ] {
         assert!(text.contains(b), "{b}");
     }

@@ -74,6 +74,9 @@ pub enum Timer {
     /// A leader sends AppendEntries (or InstallSnapshot) to every follower;
     /// with feature heartbeat, a Heartbeat to a follower it has no entries for.
     Heartbeat,
+    /// With `partial_batches`: as `Heartbeat`, but each AppendEntries carries
+    /// at most this many entries (1 to `max_log - 1`; `Heartbeat` sends all).
+    Batch(u64),
     /// With feature check-quorum: a leader checks it heard from a quorum.
     CheckQuorum,
     /// With feature leader-transfer: a leader starts transferring leadership
@@ -137,6 +140,11 @@ impl RaftActor {
         if old.role != Role::Leader && next.role == Role::Leader {
             o.cancel_timer(Timer::Election);
             o.set_timer(Timer::Heartbeat, model_timeout());
+            if self.cfg.partial_batches {
+                for n in 1..self.cfg.max_log {
+                    o.set_timer(Timer::Batch(n), model_timeout());
+                }
+            }
             if rules.check_quorum {
                 o.set_timer(Timer::CheckQuorum, model_timeout());
             }
@@ -147,6 +155,11 @@ impl RaftActor {
             }
         } else if old.role == Role::Leader && next.role != Role::Leader {
             o.cancel_timer(Timer::Heartbeat);
+            if self.cfg.partial_batches {
+                for n in 1..self.cfg.max_log {
+                    o.cancel_timer(Timer::Batch(n));
+                }
+            }
             o.cancel_timer(Timer::CheckQuorum);
             for j in rules.peers(next.id) {
                 o.cancel_timer(Timer::Transfer(j));
@@ -186,6 +199,35 @@ impl RaftActor {
             p.voted_for = None;
         }
         p
+    }
+
+    /// A leader's round of replication: AppendEntries with at most
+    /// `max_entries` of the entries each follower lacks (Figure 2 fixes no
+    /// batch size), or InstallSnapshot.
+    fn replicate(&self, s: &Server, max_entries: usize) -> Step {
+        let mut next = s.clone();
+        let mut sends = vec![];
+        let rules = self.rules();
+        for j in rules.peers(s.id) {
+            // With feature heartbeat (etcd-io/raft): entries when
+            // the follower lacks some, and a heartbeat to everyone.
+            let lagging = s.next_index[(j - 1) as usize] <= s.log.last_index();
+            if !rules.heartbeat || lagging {
+                let step = rules::replication::append_entries(s, j, max_entries);
+                for (dest, msg) in step.sends {
+                    // Resending the very same message is left to the network.
+                    let last = &mut next.last_sent[(j - 1) as usize];
+                    if last.as_ref() != Some(&msg) {
+                        *last = Some(msg.clone());
+                        sends.push((dest, msg));
+                    }
+                }
+            }
+            if rules.heartbeat {
+                sends.extend(rules::replication::heartbeat(s, j).sends);
+            }
+        }
+        Step { state: next, sends }
     }
 
     fn send_request(&self, c: &ClientState, o: &mut Out<Self>) {
@@ -365,29 +407,13 @@ impl RaftActor {
             (NodeState::Server(s), Timer::Heartbeat) => {
                 let s = s.clone();
                 o.set_timer(Timer::Heartbeat, model_timeout());
-                let mut next = s.clone();
-                let mut sends = vec![];
-                let rules = self.rules();
-                for j in rules.peers(s.id) {
-                    // With feature heartbeat (etcd-io/raft): entries when
-                    // the follower lacks some, and a heartbeat to everyone.
-                    let lagging = s.next_index[(j - 1) as usize] <= s.log.last_index();
-                    if !rules.heartbeat || lagging {
-                        let step = rules::replication::append_entries(&s, j, usize::MAX);
-                        for (dest, msg) in step.sends {
-                            // Resending the very same message is left to the network.
-                            let last = &mut next.last_sent[(j - 1) as usize];
-                            if last.as_ref() != Some(&msg) {
-                                *last = Some(msg.clone());
-                                sends.push((dest, msg));
-                            }
-                        }
-                    }
-                    if rules.heartbeat {
-                        sends.extend(rules::replication::heartbeat(&s, j).sends);
-                    }
-                }
-                let step = Step { state: next, sends };
+                let step = self.replicate(&s, usize::MAX);
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Server(s), Timer::Batch(n)) => {
+                let s = s.clone();
+                o.set_timer(Timer::Batch(*n), model_timeout());
+                let step = self.replicate(&s, *n as usize);
                 self.finish(&s, step, state, o);
             }
             (NodeState::Server(s), Timer::CheckQuorum) => {

@@ -61,11 +61,27 @@ pub enum Bug {
     /// its followers do not honour the lease, as without check-quorum: they
     /// vote for a new leader that commits writes the old one cannot see.
     LeaseReadWithoutCheckQuorum,
+    /// A follower sets its commit index to leaderCommit instead of
+    /// min(leaderCommit, index of last new entry) (Figure 2, AppendEntries
+    /// receiver rule 5): after a partial batch
+    /// ([`crate::Config::partial_batches`]) it commits entries past the
+    /// batch, which it does not hold, and cannot apply them.
+    CommitPastLastNew,
+    /// A follower's consistency check compares prevLogTerm with its entry at
+    /// prevLogIndex - 1 instead of prevLogIndex (Figure 2, AppendEntries
+    /// receiver rule 2): it accepts entries after a gap or a different entry,
+    /// and acknowledges entries it does not hold.
+    PrevCheckOffByOne,
+    /// A leader commits an entry of its term once one follower holds it (the
+    /// largest matchIndex) instead of a majority (Figure 2, Leaders: "a
+    /// majority of matchIndex[i] >= N"). With 3 servers that is the same
+    /// thing; with 5 the entry is committed on 2 of them.
+    CommitMaxMatch,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 19] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -82,6 +98,9 @@ impl Bug {
         Bug::TransferStaleTarget,
         Bug::LearnCommitAnyTerm,
         Bug::LeaseReadWithoutCheckQuorum,
+        Bug::CommitPastLastNew,
+        Bug::PrevCheckOffByOne,
+        Bug::CommitMaxMatch,
     ];
 
     /// The name used on the command line.
@@ -103,6 +122,9 @@ impl Bug {
             Bug::TransferStaleTarget => "transfer-stale-target",
             Bug::LearnCommitAnyTerm => "learn-commit-any-term",
             Bug::LeaseReadWithoutCheckQuorum => "lease-read-without-check-quorum",
+            Bug::CommitPastLastNew => "commit-past-last-new",
+            Bug::PrevCheckOffByOne => "prev-check-off-by-one",
+            Bug::CommitMaxMatch => "commit-max-match",
         }
     }
 
@@ -145,6 +167,15 @@ impl Bug {
             Bug::LeaseReadWithoutCheckQuorum => {
                 "a leader serves lease reads while followers do not honour its lease (no check-quorum)"
             }
+            Bug::CommitPastLastNew => {
+                "a follower commits up to the leader's commit index, past the entries it was sent"
+            }
+            Bug::PrevCheckOffByOne => {
+                "a follower checks prevLogTerm against its entry at prevLogIndex - 1"
+            }
+            Bug::CommitMaxMatch => {
+                "a leader commits what one follower holds (the largest matchIndex), not a majority"
+            }
         }
     }
 
@@ -168,6 +199,9 @@ impl Bug {
             Bug::TransferStaleTarget => TRANSFER_TARGET_UP_TO_DATE,
             Bug::LearnCommitAnyTerm => STATE_MACHINE_SAFETY,
             Bug::LeaseReadWithoutCheckQuorum => LEASE_HOLDS,
+            Bug::CommitPastLastNew => STEPS_DEFINED,
+            Bug::PrevCheckOffByOne => COMMITTED_DURABLE,
+            Bug::CommitMaxMatch => COMMITTED_DURABLE,
         }
     }
 }

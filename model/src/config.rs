@@ -95,6 +95,11 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How many times a client retries one request after a timeout.
     pub max_retries: u64,
+    /// Whether a leader may send a follower only part of the entries it
+    /// lacks (any number from nextIndex), not always all of them: then a
+    /// follower's commit is bounded by its last new entry (Figure 2,
+    /// AppendEntries receiver rule 5). See [`crate::actor::Timer::Batch`].
+    pub partial_batches: bool,
     /// A planted bug.
     pub bug: Option<Bug>,
     /// The optional behaviours beyond Figure 2 the servers use, by name
@@ -118,6 +123,7 @@ impl Default for Config {
             snapshot_after: 0,
             max_in_flight: 8,
             max_retries: 2,
+            partial_batches: false,
             bug: None,
             features: vec![],
             stop: StopFlag::default(),
@@ -149,6 +155,9 @@ impl Config {
             f.push_str(&format!(" --max-in-flight {}", self.max_in_flight));
         }
         f.push_str(&format!(" --max-retries {}", self.max_retries));
+        if self.partial_batches {
+            f.push_str(" --partial-batches");
+        }
         for name in self.rules().features() {
             f.push_str(&format!(" --feature {name}"));
         }

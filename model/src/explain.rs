@@ -247,6 +247,10 @@ pub fn server_diff(a: &Server, b: &Server) -> Vec<String> {
             ghost::COMPACTED_PREV_REFUSED,
             "refused an append whose previous entry it compacted",
         ),
+        (
+            ghost::COMMIT_BOUNDED_BY_BATCH,
+            "committed up to the batch's last entry, short of the leader's commit",
+        ),
     ] {
         if new_bits & bit != 0 {
             out.push(what.into());
@@ -363,6 +367,8 @@ fn timer_fires(t: &Timer) -> String {
     match t {
         Timer::Election => "election timeout".into(),
         Timer::Heartbeat => "heartbeat: replicates to followers".into(),
+        Timer::Batch(1) => "replicates to followers, at most 1 entry each".into(),
+        Timer::Batch(n) => format!("replicates to followers, at most {n} entries each"),
         Timer::CheckQuorum => "check-quorum: heard from a quorum?".into(),
         Timer::Transfer(j) => format!("transfer leadership to S{j} (or give it up)"),
         Timer::Retry => "gives up waiting and retries".into(),

@@ -161,6 +161,7 @@ fn timer(t: &Timer) -> String {
     match t {
         Timer::Election => "election".into(),
         Timer::Heartbeat => "heartbeat".into(),
+        Timer::Batch(n) => format!("batch of {n}"),
         Timer::CheckQuorum => "check-quorum".into(),
         Timer::Transfer(j) => format!("transfer to S{j}"),
         Timer::Lease => "lease".into(),

@@ -52,6 +52,8 @@ pub mod names {
         "a leader steps down in its own term on a reply's higher term";
     pub const COMPACTED_PREV_REFUSED: &str =
         "a follower refuses an append whose previous entry it compacted";
+    pub const COMMIT_BOUNDED_BY_BATCH: &str =
+        "a follower's commit stops at the last entry of a partial batch";
 }
 use names::*;
 
@@ -208,6 +210,15 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     // committed more than it and then campaigns (or answers a campaign).
     if rules.commit_any_message && clients && cfg.servers >= 2 && cfg.max_term >= 2 {
         props.push((Expectation::Sometimes, COMMIT_LEARNED, commit_learned));
+    }
+    // A batch short of the leader's commit: the leader commits two entries,
+    // then sends a lagging follower the first alone.
+    if cfg.partial_batches && clients && cfg.servers >= 2 && cfg.max_term >= 1 && cfg.max_log >= 2 {
+        props.push((
+            Expectation::Sometimes,
+            COMMIT_BOUNDED_BY_BATCH,
+            commit_bounded_by_batch,
+        ));
     }
     props
 }
@@ -439,6 +450,10 @@ fn stale_term_step_down(_: &RaftModel, state: &RaftState) -> bool {
 
 fn compacted_prev_refused(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::COMPACTED_PREV_REFUSED))
+}
+
+fn commit_bounded_by_batch(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::COMMIT_BOUNDED_BY_BATCH))
 }
 
 fn heartbeat_commit(_: &RaftModel, state: &RaftState) -> bool {

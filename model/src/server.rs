@@ -139,6 +139,10 @@ pub mod ghost {
     /// A follower refused an AppendEntries whose previous entry is in its
     /// snapshot ([`super::Rules::refuse_compacted_prev`]).
     pub const COMPACTED_PREV_REFUSED: u32 = 1 << 21;
+    /// A follower advanced its commit index only up to the last entry of a
+    /// partial batch, short of the leader's commit index (Figure 2,
+    /// AppendEntries rule 5; [`crate::Config::partial_batches`]).
+    pub const COMMIT_BOUNDED_BY_BATCH: u32 = 1 << 22;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the

@@ -1,8 +1,13 @@
 //! The default suite: small bounded configurations, each explored
 //! exhaustively, that together reach every sometimes-property and catch
-//! every planted bug. All use 3 servers and an unordered, non-duplicating
-//! network with a bound on messages in flight; in `elections` it also loses
-//! messages (loss with clients grows past 2 million states in a minute).
+//! every planted bug. All but `five-servers` use 3 servers; all use an
+//! unordered, non-duplicating network with a bound on messages in flight;
+//! in `elections` it also loses messages (loss with clients grows past 2
+//! million states in a minute).
+//! Leaders send each follower all the entries it lacks, except in
+//! `partial-batches`, where they may send any number of them: only there
+//! does a follower's commit stop short of the leader's. `partial-batches`
+//! and `three-entries` have logs of three entries, the others at most two.
 
 use crate::bugs::Bug;
 use crate::config::Config;
@@ -224,9 +229,53 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 5,
-                ..base
+                ..base.clone()
             }
             .featuring(&["commit-any-message"]),
+        },
+        SuiteEntry {
+            name: "partial-batches",
+            purpose: "three commands in one term, AppendEntries of any size: a follower's \
+                      commit bounded by its last new entry",
+            config: Config {
+                clients: 1,
+                ops: 3,
+                max_term: 1,
+                max_log: 3,
+                max_in_flight: 5,
+                max_retries: 0,
+                partial_batches: true,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "three-entries",
+            purpose: "three commands over two terms: a leader elected with two entries, a \
+                      follower holding one",
+            config: Config {
+                clients: 1,
+                ops: 3,
+                max_term: 2,
+                max_log: 3,
+                max_in_flight: 5,
+                max_retries: 0,
+                ..base.clone()
+            },
+        },
+        SuiteEntry {
+            name: "five-servers",
+            purpose: "five servers, one command in one term: a commit needs two followers \
+                      (quorum 3 of 5), not the largest matchIndex",
+            config: Config {
+                servers: 5,
+                clients: 1,
+                ops: 1,
+                max_term: 1,
+                max_log: 1,
+                max_in_flight: 6,
+                max_retries: 0,
+                ..base
+            },
         },
     ]
 }
@@ -248,6 +297,9 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::TransferStaleTarget => "leader-transfer",
         Bug::LearnCommitAnyTerm => "commit-any-message",
         Bug::LeaseReadWithoutCheckQuorum => "lease-read",
+        Bug::CommitPastLastNew => "partial-batches",
+        Bug::PrevCheckOffByOne => "three-entries",
+        Bug::CommitMaxMatch => "five-servers",
     }
 }
 

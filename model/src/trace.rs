@@ -328,7 +328,9 @@ impl Converter {
                     let t = match timer {
                         // A transfer is an operator's request, not a timer;
                         // the leader's sends it causes are its own choice.
-                        Timer::Heartbeat | Timer::Transfer(_) => rt::TimerKind::Heartbeat,
+                        Timer::Heartbeat | Timer::Batch(_) | Timer::Transfer(_) => {
+                            rt::TimerKind::Heartbeat
+                        }
                         // etcd-io/raft checks the quorum when a leader's
                         // election timeout elapses.
                         Timer::Election | Timer::CheckQuorum | Timer::Retry | Timer::Lease => {

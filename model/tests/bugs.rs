@@ -122,3 +122,38 @@ fn learn_commit_any_term() {
 fn lease_read_without_check_quorum() {
     caught(Bug::LeaseReadWithoutCheckQuorum);
 }
+
+#[test]
+fn commit_past_last_new() {
+    caught(Bug::CommitPastLastNew);
+}
+
+#[test]
+fn prev_check_off_by_one() {
+    caught(Bug::PrevCheckOffByOne);
+}
+
+#[test]
+fn commit_max_match() {
+    caught(Bug::CommitMaxMatch);
+}
+
+/// A full batch ends at the leader's last index, which is at least its
+/// commit index, so the follower's commit rule needs partial batches to
+/// matter: with its configuration's bounds but whole batches,
+/// commit-past-last-new changes no state.
+#[test]
+fn commit_past_last_new_needs_partial_batches() {
+    let mut cfg = suite_for_bug(Bug::CommitPastLastNew)[0].config.clone();
+    cfg.partial_batches = false;
+    let opts = RunOptions::default();
+    let correct = run(&cfg, &opts);
+    cfg.bug = Some(Bug::CommitPastLastNew);
+    let planted = run(&cfg, &opts);
+    assert!(planted.exhaustive);
+    assert!(planted
+        .properties
+        .iter()
+        .all(|p| p.status != Status::Violated));
+    assert_eq!(planted.unique_states, correct.unique_states);
+}

@@ -55,6 +55,10 @@ pub struct ModelArgs {
     /// Retries per client request after a timeout [default: 2].
     #[arg(long)]
     pub max_retries: Option<u64>,
+    /// A leader may send a follower any number of the entries it lacks,
+    /// not always all of them (partial batches).
+    #[arg(long)]
+    pub partial_batches: bool,
     /// Plant a bug (see `raftcheck bugs`).
     #[arg(long)]
     pub bug: Option<Bug>,
@@ -71,24 +75,30 @@ pub struct ModelArgs {
 /// Which configurations `check` runs, as `check --help` says it.
 pub const SELECTION_HELP: &str = "\
 Which configurations run:
-  no model flag         the default suite: small configurations of 3 servers, each
-                        explored exhaustively (one of them loses messages)
+  no model flag         the default suite: small configurations of 3 servers (one of 5),
+                        each explored exhaustively (one of them loses messages)
   --bug NAME alone      the one suite configuration that catches NAME, with NAME planted
   any other model flag  exactly one configuration, \"custom\", instead of the suite: the
                         flags given, and the defaults in brackets above for the rest (not
                         the suite's bounds); e.g. --lossy alone checks one lossy
                         configuration, it does not add loss to the suite
-  --servers 3, --network unordered
-                        what every suite configuration already has: alone (or with
-                        --bug) they keep the suite
+  --servers N, --network K
+                        with the value every configuration that would run already has
+                        (--network unordered; --servers 3 with --bug NAME when NAME's
+                        configuration has 3 servers): alone (or with --bug) they keep
+                        the suite
 The output says when the flags selected a custom configuration.";
 
 impl ModelArgs {
     /// Whether the flags select one custom configuration instead of the
     /// suite: any model flag but `--bug`, except `--servers` and `--network`
-    /// with the value every suite configuration already has.
+    /// with the value every configuration that would run (the suite, or the
+    /// bug's configuration) already has.
     pub fn any_model_flag(&self) -> bool {
-        let suite = default_suite();
+        let suite = match self.bug {
+            Some(bug) => suite_for_bug(bug),
+            None => default_suite(),
+        };
         let in_every = |f: &dyn Fn(&Config) -> bool| suite.iter().all(|e| f(&e.config));
         self.servers
             .is_some_and(|n| !in_every(&|c: &Config| c.servers == n))
@@ -104,6 +114,7 @@ impl ModelArgs {
             || self.snapshot_after.is_some()
             || self.max_in_flight.is_some()
             || self.max_retries.is_some()
+            || self.partial_batches
             || !self.features.is_empty()
     }
 
@@ -122,6 +133,7 @@ impl ModelArgs {
             snapshot_after: self.snapshot_after.unwrap_or(d.snapshot_after),
             max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
             max_retries: self.max_retries.unwrap_or(d.max_retries),
+            partial_batches: self.partial_batches,
             bug: self.bug,
             ..Config::default()
         };
@@ -232,8 +244,8 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
                  suite; flags not given take their defaults (raftcheck check --help)"
             )?,
             _ if args.model.servers.is_some() || args.model.network.is_some() => outln!(
-                "suite: --servers 3 and --network unordered are what every configuration of \
-                 the default suite has: they keep the suite"
+                "suite: --servers and --network with the value every configuration that \
+                 runs already has keep the suite"
             )?,
             _ => {}
         }

@@ -97,7 +97,13 @@ pub fn handle_append_entries(
         return reply(next, from, t, false, hint);
     }
     if prev_index >= snap {
-        match next.log.term_at(prev_index) {
+        let checked = if rules.bug(Bug::PrevCheckOffByOne) {
+            // Wrong: the entry before the one prevLogTerm is the term of.
+            prev_index.saturating_sub(1)
+        } else {
+            prev_index
+        };
+        match next.log.term_at(checked) {
             Some(t) if t == prev_term => {}
             Some(_) => {
                 let t = next.term;
@@ -132,9 +138,19 @@ pub fn handle_append_entries(
         next.log.entries.push(*entry);
     }
     // "5. If leaderCommit > commitIndex, set commitIndex = min(leaderCommit,
-    // index of last new entry)."
+    // index of last new entry)." A full batch ends at the leader's last
+    // index, so only a partial one (Config::partial_batches) makes the
+    // bound bite.
     let last_new = prev_index + entries.len() as Index;
-    let target = leader_commit.min(last_new);
+    let target = if rules.bug(Bug::CommitPastLastNew) {
+        // Wrong: the leader's commit index, past the entries it sent.
+        leader_commit
+    } else {
+        leader_commit.min(last_new)
+    };
+    if leader_commit > target && target > next.commit {
+        next.ghost |= ghost::COMMIT_BOUNDED_BY_BATCH;
+    }
     let mut sends = vec![];
     if target > next.commit {
         sends = commit_to(&mut next, rules, target);
@@ -328,7 +344,13 @@ pub fn advance_commit(s: &mut Server, rules: &Rules) -> Vec<(Dest, Msg)> {
             .filter(|&j| s.match_index[(j - 1) as usize] >= n)
             .count();
         let current_term = s.log.term_at(n) == Some(s.term);
-        if replicas >= rules.quorum() && (current_term || rules.bug(Bug::CommitOldTerm)) {
+        // Wrong with bug commit-max-match: the leader and one follower.
+        let needed = if rules.bug(Bug::CommitMaxMatch) {
+            2.min(rules.quorum())
+        } else {
+            rules.quorum()
+        };
+        if replicas >= needed && (current_term || rules.bug(Bug::CommitOldTerm)) {
             new_commit = n;
         }
     }
