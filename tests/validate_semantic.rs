@@ -521,3 +521,37 @@ fn an_unknown_write_never_applied_is_left_out_only_when_the_trace_is_complete() 
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("2 client operations linearizable"), "{text}");
 }
+
+/// A follower that never applied a command installs a leader's snapshot
+/// taken after it, then applies the command's retry: the snapshot's session
+/// table makes the retry a duplicate. The leader had restarted from that
+/// snapshot with a log longer than the trace showed (a cut trace, replayed
+/// afresh), so its state machine was known only from the states it held
+/// before; the snapshot it sent used to carry an empty stand-in, which the
+/// follower installed as if known and then expected a first execution (a
+/// false alarm on simulator seed 7003 without pre-vote and check-quorum).
+#[test]
+fn a_retry_applied_after_installing_a_snapshot_that_executed_it_is_a_duplicate() {
+    let path = data("install-from-restarted-leader.ndjson");
+    let (code, text) = validate_file(&path);
+    assert_eq!(code, Some(0), "{text}");
+    let trace = std::fs::read_to_string(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Claimed as a first execution, by the follower after the install or by
+    // the leader after its restart, it is executed twice.
+    for (node, seq) in [(1, 1288), (3, 876)] {
+        let apply = format!(
+            r#"{{"node":{node},"seq":{seq},"type":"apply","index":26,"term":6,"client":1,"req":9,"duplicate":true}}"#
+        );
+        assert!(trace.contains(&apply), "{apply}");
+        let p = dir.path().join(format!("first-execution-{node}.ndjson"));
+        std::fs::write(&p, trace.replace(&apply, &apply.replace("true", "false"))).unwrap();
+        let (code, text) = validate_file(&p);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(
+            text.contains(&format!("node {node}: AtMostOnce violated"))
+                && text.contains("expected: a duplicate"),
+            "{text}"
+        );
+    }
+}

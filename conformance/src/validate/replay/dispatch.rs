@@ -123,8 +123,8 @@ impl NodeReplay {
         &mut self,
         e: &rt::NodeEvent,
         ctx: &Ctx,
-        sent: &mut dyn FnMut(&rt::Message, Msg),
-        recorded: &dyn Fn(&rt::Message) -> Option<Msg>,
+        sent: &mut dyn FnMut(&rt::Message, Msg, bool),
+        recorded: &dyn Fn(&rt::Message) -> Option<(Msg, bool)>,
     ) -> Result<(), ReplayError> {
         use rt::Event as E;
         // What the model's rules assume of the event, before any sees it.
@@ -300,11 +300,11 @@ impl NodeReplay {
             E::Receive(m) => {
                 self.checkpoint(ctx)?;
                 if self.active() {
-                    let (msg, known) = match recorded(&m.msg) {
-                        Some(msg) => (msg, true),
-                        None => (convert::message(&m.msg), false),
+                    let (msg, known, data_known) = match recorded(&m.msg) {
+                        Some((msg, data_known)) => (msg, true, data_known),
+                        None => (convert::message(&m.msg), false, false),
                     };
-                    self.receive(e, &m.msg, &msg, known, ctx)?;
+                    self.receive(e, &m.msg, &msg, data_known, ctx)?;
                     self.carried_commit = convert::commit_info(&m.msg);
                     // How many entries it carries: as the trace logs them,
                     // or as the model's sender built them.
@@ -342,13 +342,26 @@ impl NodeReplay {
                     let observes_apply = ctx.observes_apply;
                     self.filter(|c| effects::implied_snapshot(c, &m.msg, rules, observes_apply))?;
                 }
+                // The state machine an InstallSnapshot carries is the
+                // sender's snapshot: known only where every candidate that
+                // sent it knows its state machine and they agree on it (a
+                // node that restarted from a snapshot the replay did not
+                // see holds an empty stand-in for it).
+                let mut data_known = true;
                 self.filter(|c| {
                     let as_sent = effects::send(c, &m.msg, rule, rules)?;
+                    if let Msg::InstallSnapshot { data, .. } = &as_sent {
+                        let agrees = match &out {
+                            Some(Msg::InstallSnapshot { data: first, .. }) => first == data,
+                            _ => true,
+                        };
+                        data_known &= c.sm_known && agrees;
+                    }
                     out.get_or_insert(as_sent);
                     Ok(())
                 })?;
                 if let Some(msg) = out {
-                    sent(&m.msg, msg);
+                    sent(&m.msg, msg, data_known);
                 }
             }
             E::Append(a) if self.active() => {
@@ -405,13 +418,29 @@ impl NodeReplay {
         self.rule = "RestartRule";
         self.steps += 1;
         let mut fresh = init.reason == rt::InitReason::Boot || self.frontier.is_empty();
+        // The state machine of the snapshot recovered, where the replay knows
+        // it from every state the node held before the crash: a snapshot at
+        // the same index (State Machine Safety: the same applied prefix).
+        let snap = init.snapshot.map_or(0, |s| s.index);
+        let held = |cs: &[Cand]| -> Option<StateMachine> {
+            let first = cs.first()?;
+            cs.iter()
+                .all(|c| {
+                    c.sm_known
+                        && c.s.log.snapshot_index == snap
+                        && c.s.log.snapshot_data == first.s.log.snapshot_data
+                })
+                .then(|| first.s.log.snapshot_data.clone())
+        };
+        let mut cut_data = None;
         // A node may recover more than its trace showed before the crash: an
         // emitter that writes its trace after its own disk (or loses the
         // trace's tail in a power loss) leaves the last steps out. A log
         // recovered longer than every state the replay holds is taken as
         // such a cut: the node is replayed afresh from what it recovered,
         // as after a gap (the invariants still check the recovered log
-        // against every other node's).
+        // against every other node's), keeping the state machine of the
+        // snapshot it recovered where every state held agrees on it.
         if !fresh
             && self
                 .frontier
@@ -419,6 +448,7 @@ impl NodeReplay {
                 .all(|c| init.last_index > c.s.log.last_index())
         {
             fresh = true;
+            cut_data = held(&self.frontier);
             self.frontier.clear();
         }
         if init.reason == rt::InitReason::Boot {
@@ -462,9 +492,10 @@ impl NodeReplay {
         };
         for old in sources {
             let old_log = old.map(|c| &c.s.log);
-            let (data, known) = match old_log {
-                Some(l) if l.snapshot_index == snap_index => (l.snapshot_data.clone(), true),
+            let (data, known) = match (old_log, &cut_data) {
+                (Some(l), _) if l.snapshot_index == snap_index => (l.snapshot_data.clone(), true),
                 _ if snap_index == 0 => (StateMachine::default(), true),
+                (None, Some(d)) => (d.clone(), true),
                 _ => (StateMachine::default(), false),
             };
             let mut log = Log {
@@ -539,7 +570,7 @@ impl NodeReplay {
         e: &rt::NodeEvent,
         wire: &rt::Message,
         msg: &Msg,
-        known: bool,
+        data_known: bool,
         ctx: &Ctx,
     ) -> Result<(), ReplayError> {
         let rules = &ctx.rules;
@@ -566,7 +597,10 @@ impl NodeReplay {
                     }
                     learned(steps, wire, rules)
                 });
-                if !known {
+                // A snapshot whose state machine the replay does not know
+                // (its send was not replayed, or its sender's state machine
+                // is unknown): installed, it leaves the node's unknown.
+                if !data_known {
                     for c in &mut self.frontier {
                         if c.s.log.snapshot_index == msg_last_index(msg) {
                             c.sm_known = false;

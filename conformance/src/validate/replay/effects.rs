@@ -515,6 +515,7 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
         c.sm_known = false;
     }
     let dedup = !rules.bug(raft_model::Bug::NoDedup);
+    let session = c.applied_sm.session(entry.cmd.client).map(|s| s.seq);
     let applied = c.applied_sm.apply(&entry.cmd, dedup);
     c.applied = a.index;
     // The apply names the entry it applies: a command's client and request,
@@ -550,7 +551,6 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
         }
     }
     if c.sm_known && convert::is_client_command(&entry.cmd) && applied.duplicate != a.duplicate {
-        let session = c.applied_sm.session(entry.cmd.client).map(|s| s.seq);
         return Err(Violation::new(
             "AtMostOnce",
             if applied.duplicate {

@@ -62,8 +62,10 @@ pub struct Replay {
     no_verdict: bool,
     budget: usize,
     nodes: BTreeMap<rt::NodeId, NodeReplay>,
-    /// The model message each replayed send stands for, by (from, id).
-    messages: HashMap<(rt::NodeId, u64), Msg>,
+    /// The model message each replayed send stands for, by (from, id), and
+    /// whether the state machine it carries is known (an InstallSnapshot's
+    /// data is the sender's snapshot, unknown where the sender's is).
+    messages: HashMap<(rt::NodeId, u64), (Msg, bool)>,
 }
 
 impl Replay {
@@ -147,7 +149,9 @@ impl Replay {
         let mut record = None;
         {
             let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
-            let mut sent = |m: &rt::Message, msg: Msg| record = Some(((m.from, m.id), msg));
+            let mut sent = |m: &rt::Message, msg: Msg, data_known: bool| {
+                record = Some(((m.from, m.id), (msg, data_known)))
+            };
             // What the model's rules assume of their inputs is checked
             // before they are called (see `preconditions`).
             let forgot = node.frontier.iter().any(|c| c.forgot_pending);
