@@ -671,6 +671,27 @@ impl NodeReplay {
                             alternative(Step::unchanged(&c.s));
                         }
                     }
+                    // etcd-io/raft and raft-rs count only a voter's first
+                    // answer in a campaign (`RecordVote`): a later answer
+                    // of a voter already tallied may go uncounted, as a
+                    // grant after a stale refusal of the same term does.
+                    // Counting fewer votes only delays an election.
+                    if let Msg::RequestVoteReply {
+                        term,
+                        granted,
+                        commit: None,
+                    }
+                    | Msg::PreVoteReply {
+                        term,
+                        granted,
+                        commit: None,
+                    } = msg
+                    {
+                        let answered = c.s.votes.contains(&from) || c.s.rejections.contains(&from);
+                        if answered && (*granted || *term <= c.s.term) {
+                            alternative(Step::unchanged(&c.s));
+                        }
+                    }
                     if let Msg::RequestVote { term, .. } | Msg::PreVote { term, .. } = msg {
                         // Either vote rule: the node may refuse to vote in a
                         // term whose leader it knows.
