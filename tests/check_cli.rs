@@ -16,6 +16,12 @@ fn json_of(out: &[u8]) -> Value {
     serde_json::from_slice(out).expect("one JSON object on stdout")
 }
 
+/// Runs `raftcheck ARGS --json`: its exit code and the JSON it printed.
+fn run_json(args: &[&str]) -> (Option<i32>, Value) {
+    let out = raftcheck().args(args).arg("--json").output().unwrap();
+    (out.status.code(), json_of(&out.stdout))
+}
+
 /// The default suite's configurations, in order.
 const SUITE: [&str; 18] = [
     "elections",
@@ -170,12 +176,8 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
     assert!(help.contains("--servers N, --network K"), "{help}");
 
     // --servers 3 keeps the suite (here its configuration for --bug).
-    let out = raftcheck()
-        .args(["check", "--bug", "double-vote", "--servers", "3", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json_of(&out.stdout);
+    let (code, v) = run_json(&["check", "--bug", "double-vote", "--servers", "3"]);
+    assert_eq!(code, Some(1));
     assert_eq!(v["selection"], "bug");
     assert_eq!(config_names(&v), ["elections"]);
     let out = raftcheck()
@@ -189,19 +191,8 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
     );
 
     // --servers 5 keeps the bug's configuration when it has 5 servers.
-    let out = raftcheck()
-        .args([
-            "check",
-            "--bug",
-            "commit-max-match",
-            "--servers",
-            "5",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json_of(&out.stdout);
+    let (code, v) = run_json(&["check", "--bug", "commit-max-match", "--servers", "5"]);
+    assert_eq!(code, Some(1));
     assert_eq!(v["selection"], "bug");
     assert_eq!(config_names(&v), ["five-servers"]);
 
@@ -229,20 +220,8 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
         "{text}"
     );
     assert!(text.contains("\n[custom] "), "{text}");
-    let out = raftcheck()
-        .args([
-            "check",
-            "--lossy",
-            "--clients",
-            "0",
-            "--max-term",
-            "1",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let v = json_of(&out.stdout);
+    let (code, v) = run_json(&["check", "--lossy", "--clients", "0", "--max-term", "1"]);
+    assert_eq!(code, Some(0));
     assert_eq!(v["selection"], "custom");
     assert_eq!(config_names(&v), ["custom"]);
 }

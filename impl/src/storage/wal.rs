@@ -516,17 +516,12 @@ impl Wal {
         if target <= from {
             return;
         }
-        match write_zeros(&self.file, from, target) {
-            Ok(()) => {
-                self.alloc_end = target;
-                self.stats.bytes_written += target - from;
-            }
-            Err(e) => {
-                tracing::warn!(file = %self.current_path().display(), error = %e,
-                    "could not preallocate the WAL segment; going on without");
-                // Not again for this segment.
-                self.alloc_end = self.opts.segment_size.max(self.file_off);
-            }
+        if preallocate(&self.file, self.current_path(), from, target) {
+            self.alloc_end = target;
+            self.stats.bytes_written += target - from;
+        } else {
+            // Not again for this segment.
+            self.alloc_end = self.opts.segment_size.max(self.file_off);
         }
     }
 
@@ -684,20 +679,32 @@ impl Wal {
             .check(FileOp::Write, path)
             .and_then(|()| file.write_all_at(start, 0))
             .map_err(err("write"))?;
-        // Best effort, as in `preallocate_ahead`.
-        let mut alloc_end = (len + self.opts.preallocate)
+        let target = (len + self.opts.preallocate)
             .min(self.opts.segment_size)
             .max(len);
-        if let Err(e) = write_zeros(&file, len, alloc_end) {
-            tracing::warn!(file = %path.display(), error = %e,
-                "could not preallocate the WAL segment; going on without");
-            alloc_end = self.opts.segment_size.max(len);
-        }
+        let alloc_end = if preallocate(&file, path, len, target) {
+            target
+        } else {
+            self.opts.segment_size.max(len)
+        };
         self.faults
             .check(FileOp::Fdatasync, path)
             .and_then(|()| file.sync_data())
             .map_err(err("fdatasync"))?;
         Ok((file, alloc_end))
+    }
+}
+
+/// Extends segment `file` with zeros from byte `from` up to `to`; whether it did. Best effort:
+/// zeros hold no data, so a failure (a full disk) is only a warning.
+fn preallocate(file: &File, path: &Path, from: u64, to: u64) -> bool {
+    match write_zeros(file, from, to) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e,
+                "could not preallocate the WAL segment; going on without");
+            false
+        }
     }
 }
 
