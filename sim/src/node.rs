@@ -167,6 +167,11 @@ pub trait Node {
     /// library whose contract is to make a Ready durable before it steps
     /// again (raft-rs's `RawNode` panics otherwise) gets its writes at once.
     const STEPS_WHILE_WRITING: bool = false;
+    /// While the writes of the last [`Node::ready`] still wait (only when
+    /// [`Node::STEPS_WHILE_WRITING`]): what the node may apply and answer
+    /// already because of the steps it took meanwhile, such as entries that
+    /// acknowledgements committed. Default: nothing.
+    fn meanwhile(&mut self, _out: &mut Output<Self::Message>) {}
     /// The writes of the last [`Node::ready`] are durable: the messages it
     /// may now send, what it applied, and the answers it has for clients.
     fn persisted(&mut self, out: &mut Output<Self::Message>);

@@ -297,6 +297,19 @@ impl<I: Implementation> World<'_, I> {
             return Ok(());
         };
         let mut writes = s.unwritten.take();
+        if writes.is_some() {
+            // The writes waited while the node stepped on: what it may
+            // apply meanwhile is applied before they are done.
+            let sent = out.messages.len();
+            let applied = out.applied.len();
+            node.meanwhile(out);
+            for m in &out.messages[sent..] {
+                self.inv.on_send(&s.disk, m, I::Node::envelope(m))?;
+            }
+            for a in &out.applied[applied..] {
+                self.inv.on_apply(id, a)?;
+            }
+        }
         loop {
             let Some(ws) = writes.take() else {
                 let Some(ws) = node.ready() else {

@@ -95,10 +95,10 @@ fn a_valid_run_below_the_floor_is_too_little_progress() {
     let cfg = SimConfig::default();
     // A valid run with calm time enough for a floor above 2 (the first of
     // the seeds; which one depends on the schedules).
-    let mut r = (0..20)
+    let mut r = (0..200)
         .map(|seed| run(seed, &cfg, &RaftKv::default()))
         .find(|r| r.outcome() == Outcome::Valid && ack_floor(&r.stats, cfg.clients) > 2)
-        .expect("no valid run of 20 with a floor above 2");
+        .expect("no valid run of 200 with a floor above 2");
     let floor = ack_floor(&r.stats, cfg.clients);
     r.stats.ops_ok = floor - 1;
     match r.outcome() {

@@ -585,6 +585,41 @@ impl RaftNode {
             && matches!(&m.body, Body::AppendEntries { entries, .. } if !entries.is_empty())
     }
 
+    /// Whether the host may step `m` while a Ready's write is still in
+    /// flight (between [`RaftNode::ready`] and [`RaftNode::persisted`]):
+    /// only a leader's acknowledgements of its own term. They change no
+    /// term, vote or role, so the messages of the Ready being written stay
+    /// true when they leave after it; they can only advance the commit
+    /// index (the leader still counts itself only for what `persisted`
+    /// reported durable) and confirm reads. A host holds every other message
+    /// until `persisted`, then steps it.
+    pub fn may_step_during_write(&self, m: &Message) -> bool {
+        self.role == Role::Leader
+            && m.to == self.cfg.id
+            && m.term == self.term
+            && matches!(m.body, Body::AppendEntriesReply { .. })
+    }
+
+    /// What may be applied and answered while a Ready's write is in flight:
+    /// committed entries not yet handed out (durable here and on a quorum,
+    /// as in [`Ready::committed_entries`]) and confirmed reads. The host
+    /// applies them as step 4 of the Ready contract says, and must not call
+    /// this while the Ready being written carries a snapshot (it is
+    /// installed first). Any host may call it after any input between
+    /// `ready` and `persisted`; the simulator's host does.
+    pub fn take_applicable(&mut self) -> (Vec<Entry>, Vec<ReadState>) {
+        if self.pending_snapshot.is_some() {
+            // A snapshot from the leader is installed first, by the next
+            // Ready; the entries after it wait for that Ready too.
+            return (Vec::new(), std::mem::take(&mut self.read_states));
+        }
+        let committed = self.log.next_committed(usize::MAX);
+        if let Some(last) = committed.last() {
+            self.log.applied = last.index;
+        }
+        (committed, std::mem::take(&mut self.read_states))
+    }
+
     /// Takes the messages of `rd` that may leave *before* `rd` is durable
     /// (see `may_leave_early`): the leader's appends, so that its own write
     /// runs in parallel with the followers' and a commit costs one disk

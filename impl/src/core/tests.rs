@@ -843,6 +843,73 @@ fn early_appends_and_the_leader_counts_itself_only_when_durable() {
     assert_eq!(c.node(1).commit_index(), index);
 }
 
+/// Entry i is durable on the leader, and the leader's write of entry i+1 is
+/// running when both followers' acknowledgements of entry i arrive: entry i
+/// is committed and may be applied before that write ends. Entry i+1 is not
+/// applicable even once acknowledged by both, as it is not durable here.
+/// Only a leader's acknowledgements of its own term may be stepped then.
+#[test]
+fn acknowledgements_during_the_leaders_write_commit_and_apply_meanwhile() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    let index = c.node(1).propose(cmd(1)).unwrap();
+    let mut rd = c.node(1).ready();
+    let early = c.node(1).early_messages(&mut rd);
+    c.node(1).persisted(&mut rd);
+    let next = c.node(1).propose(cmd(2)).unwrap();
+    let mut rd = c.node(1).ready();
+    let mut early = early;
+    early.extend(c.node(1).early_messages(&mut rd));
+    let mut acks = Vec::new();
+    for m in early {
+        let to = m.to;
+        c.node(to).step(m);
+        acks.extend(drain(c.node(to)).0);
+    }
+    assert!(
+        c.node(1).take_applicable().0.is_empty(),
+        "nothing committed yet"
+    );
+    let term = c.node(1).term();
+    let vote = request_vote(2, 1, term + 1);
+    assert!(
+        !c.node(1).may_step_during_write(&vote),
+        "a term change waits"
+    );
+    for a in acks {
+        assert!(c.node(1).may_step_during_write(&a), "{a:?}");
+        c.node(1).step(a);
+    }
+    assert_eq!(c.node(1).commit_index(), next, "two followers are a quorum");
+    let (applicable, _) = c.node(1).take_applicable();
+    assert_eq!(
+        applicable.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![index]
+    );
+    assert!(c.node(1).take_applicable().0.is_empty(), "handed out once");
+    c.node(1).persisted(&mut rd);
+    let rd = c.node(1).ready();
+    assert!(
+        rd.committed_entries.iter().all(|e| e.index != index),
+        "not handed out again by the next Ready"
+    );
+    // A follower never steps anything during its write.
+    let ack = Message {
+        id: 9,
+        from: 1,
+        to: 2,
+        term,
+        body: Body::AppendEntriesReply {
+            success: true,
+            index,
+            hint_term: 0,
+            reject_prev: 0,
+            read_ctx: 0,
+        },
+    };
+    assert!(!c.node(2).may_step_during_write(&ack));
+}
+
 fn request_vote(from: NodeId, to: NodeId, term: Term) -> Message {
     Message {
         id: 1,

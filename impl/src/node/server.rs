@@ -158,6 +158,9 @@ struct Loop {
     trace: Option<TraceHandle>,
     waiting: BTreeMap<Index, Waiter>,
     metrics: Metrics,
+    /// Messages that arrived during a WAL write and may not be stepped
+    /// before it ends (see [`RaftNode::may_step_during_write`]).
+    held: Vec<crate::core::Message>,
 }
 
 /// Reads and bumps the restart counter kept in `dir/incarnation`.
@@ -333,6 +336,7 @@ async fn run_loop(
         trace,
         waiting: BTreeMap::new(),
         metrics: Metrics::default(),
+        held: Vec::new(),
     };
     let r = lp.run(cfg.tick, inbound, requests).await;
     // Wake the waiting clients first, then let the writer drain the trace.
@@ -379,7 +383,11 @@ impl Loop {
             }
             while self.node.has_ready() {
                 let rd = self.node.ready();
-                self.handle_ready(rd).await?;
+                self.handle_ready(rd, &mut inbound).await?;
+                for m in std::mem::take(&mut self.held) {
+                    self.metrics.messages_received += 1;
+                    self.node.step(m);
+                }
             }
         }
     }
@@ -457,6 +465,57 @@ impl Loop {
         Ok(r?)
     }
 
+    /// Runs `f` on the WAL on a blocking thread like [`Loop::with_wal`], and
+    /// meanwhile steps the messages the core allows during a write (a
+    /// leader's acknowledgements, see [`RaftNode::may_step_during_write`]),
+    /// applying what they commit and answering the reads they confirm at
+    /// once instead of one write later. Other messages wait in `held`.
+    async fn with_wal_stepping<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Wal) -> Result<T, StorageError> + Send + 'static,
+        inbound: &mut mpsc::Receiver<(NodeId, WireMessage)>,
+    ) -> Result<T, NodeError> {
+        let mut wal = self.wal.take().ok_or(StorageError::Poisoned)?;
+        let job = tokio::task::spawn_blocking(move || {
+            let r = f(&mut wal);
+            (wal, r)
+        });
+        tokio::pin!(job);
+        let joined = loop {
+            tokio::select! {
+                biased;
+                j = &mut job => break j,
+                Some((_, m)) = inbound.recv() => {
+                    self.step_during_write(m);
+                    for _ in 0..256 {
+                        match inbound.try_recv() {
+                            Ok((_, m)) => self.step_during_write(m),
+                            Err(_) => break,
+                        }
+                    }
+                    let (committed, reads) = self.node.take_applicable();
+                    self.apply_committed(&committed);
+                    for rs in reads {
+                        self.shared.reads.complete(rs.ctx, Ok(rs.index));
+                    }
+                }
+            }
+        };
+        let (wal, r) = joined.map_err(|e| NodeError::Io(std::io::Error::other(e)))?;
+        self.wal = Some(wal);
+        Ok(r?)
+    }
+
+    fn step_during_write(&mut self, m: WireMessage) {
+        let m: crate::core::Message = m.into();
+        if self.node.may_step_during_write(&m) {
+            self.metrics.messages_received += 1;
+            self.node.step(m);
+        } else {
+            self.held.push(m);
+        }
+    }
+
     /// Sends messages the core released (their `send` events reach the
     /// trace file first, so a receive in another node's trace never lacks
     /// its send here).
@@ -520,7 +579,11 @@ impl Loop {
         }
     }
 
-    async fn handle_ready(&mut self, mut rd: Ready) -> Result<(), NodeError> {
+    async fn handle_ready(
+        &mut self,
+        mut rd: Ready,
+        inbound: &mut mpsc::Receiver<(NodeId, WireMessage)>,
+    ) -> Result<(), NodeError> {
         self.metrics.readies += 1;
         // The fast write path. A leader's appends leave before its own
         // write, which then runs in parallel with the followers' (Raft
@@ -557,6 +620,7 @@ impl Loop {
             trace_written(&self.trace).await;
             let snap = rd.snapshot.clone();
             let hs = rd.hard_state;
+            let apply_meanwhile = snap.is_none();
             let entries: Vec<storage::Entry> = rd
                 .entries
                 .iter()
@@ -566,7 +630,7 @@ impl Loop {
                     data: encode_payload(&e.payload),
                 })
                 .collect();
-            self.with_wal(move |wal| {
+            let write = move |wal: &mut Wal| {
                 if let Some(s) = snap {
                     let meta = storage::SnapshotMeta {
                         index: s.meta.index,
@@ -594,8 +658,12 @@ impl Loop {
                     })?;
                 }
                 wal.sync()
-            })
-            .await?;
+            };
+            if apply_meanwhile {
+                self.with_wal_stepping(write, inbound).await?;
+            } else {
+                self.with_wal(write).await?;
+            }
             self.metrics.wal_syncs += 1;
         }
         let msgs = self.node.persisted(&mut rd);

@@ -243,6 +243,22 @@ impl node::Node for Host {
         }
     }
 
+    /// As the raftkv server does while its WAL write runs: entries the
+    /// steps since committed (durable here, the core hands out none above
+    /// its durable log) are applied and answered, and confirmed reads
+    /// served, unless the Ready being written installs a snapshot.
+    fn meanwhile(&mut self, out: &mut Output<Message>) {
+        if self.handed.as_ref().is_none_or(|rd| rd.snapshot.is_some()) {
+            return;
+        }
+        let (committed, reads) = self.node.take_applicable();
+        self.apply(&committed, out);
+        for rs in reads {
+            self.service.read_ready(rs.index, rs.ctx);
+        }
+        self.service.serve_reads(out);
+    }
+
     fn persisted(&mut self, out: &mut Output<Message>) {
         let Some(mut rd) = self.handed.take() else {
             return;
