@@ -44,29 +44,6 @@ const SUITE: [&str; 18] = [
     "five-servers",
 ];
 
-/// The exact number of unique states of each default-suite configuration,
-/// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, u64); 18] = [
-    ("elections", 80_668),
-    ("clients", 54_462),
-    ("figure8", 524_498),
-    ("snapshots", 69_692),
-    ("production", 416_792),
-    ("pre-vote", 119_237),
-    ("check-quorum", 192_311),
-    ("read-index", 44_993),
-    ("snapshot-fast-forward", 95_000),
-    ("leader-transfer", 15_170),
-    ("lease-read", 120_618),
-    ("stale-term-step-down", 43_774),
-    ("refuse-compacted-prev", 7_552),
-    ("late-self-vote", 63_712),
-    ("commit-any-message", 230_902),
-    ("partial-batches", 131_618),
-    ("three-entries", 600_694),
-    ("five-servers", 24_890),
-];
-
 #[test]
 fn the_default_suite_holds_and_reaches_every_sometimes_property() {
     let out = raftcheck().args(["check", "--json"]).output().unwrap();
@@ -78,24 +55,12 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
     );
     let v = json_of(&out.stdout);
     assert_eq!(v["verdict"], "holds");
-    // Coverage cannot shrink unnoticed: a rule change that removes (or adds)
-    // behaviours changes a configuration's unique-state count. Update a pin
-    // only on purpose, with the reason in the commit message.
-    let configs = v["configs"].as_array().unwrap();
-    let counts: Vec<(&str, u64)> = configs
-        .iter()
-        .map(|c| {
-            assert_eq!(c["exhaustive"], true, "{c}");
-            (
-                c["name"].as_str().unwrap(),
-                c["unique_states"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        counts, UNIQUE_STATES,
-        "unique states per suite configuration"
-    );
+    // Each configuration's exact unique-state count is pinned in
+    // model/tests/suite.rs; here: every one was exhausted.
+    for c in v["configs"].as_array().unwrap() {
+        assert_eq!(c["exhaustive"], true, "{c}");
+        assert!(c["unique_states"].as_u64().unwrap() > 0, "{c}");
+    }
     for key in ["states", "unique_states", "max_depth"] {
         assert!(v[key].as_u64().unwrap() > 0, "{key}");
     }
