@@ -7,7 +7,9 @@
 //! leader's appends ([`RaftNode::early_messages`]) and apply the committed
 //! entries (durable here and on a quorum already), write the trace events
 //! recorded so far, persist (one WAL sync per Ready, on a blocking thread;
-//! none when only the commit index changed), `persisted`, send, apply
+//! none when only the commit index changed; meanwhile a leader steps its
+//! followers' acknowledgements and applies what they commit, everything
+//! else waits for the write), `persisted`, send, apply
 //! (then advance the [apply notifier](super::applied)), answer clients,
 //! snapshot and compact. A storage error stops the node: nothing that failed
 //! to persist is acknowledged, and every waiting client is told the node is
