@@ -101,6 +101,7 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "Leader Lease Holds",
         "a read is served by the leader's lease",
         "a follower's commit stops at the last entry of a partial batch",
+        "Progress",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }

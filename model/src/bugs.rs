@@ -77,11 +77,17 @@ pub enum Bug {
     /// majority of matchIndex[i] >= N"). With 3 servers that is the same
     /// thing; with 5 the entry is committed on 2 of them.
     CommitMaxMatch,
+    /// A server that adopts a higher term keeps its vote of the earlier
+    /// term instead of clearing votedFor (Figure 2, All Servers: "set
+    /// currentTerm = T", with votedFor null in the new term). Nothing
+    /// unsafe happens, but servers that voted once can never vote again:
+    /// elections stall for good.
+    KeepVoteOnNewTerm,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -101,6 +107,7 @@ impl Bug {
         Bug::CommitPastLastNew,
         Bug::PrevCheckOffByOne,
         Bug::CommitMaxMatch,
+        Bug::KeepVoteOnNewTerm,
     ];
 
     /// The name used on the command line.
@@ -125,6 +132,7 @@ impl Bug {
             Bug::CommitPastLastNew => "commit-past-last-new",
             Bug::PrevCheckOffByOne => "prev-check-off-by-one",
             Bug::CommitMaxMatch => "commit-max-match",
+            Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
         }
     }
 
@@ -176,6 +184,9 @@ impl Bug {
             Bug::CommitMaxMatch => {
                 "a leader commits what one follower holds (the largest matchIndex), not a majority"
             }
+            Bug::KeepVoteOnNewTerm => {
+                "a server keeps its vote when it adopts a higher term, so elections stall"
+            }
         }
     }
 
@@ -202,6 +213,7 @@ impl Bug {
             Bug::CommitPastLastNew => STEPS_DEFINED,
             Bug::PrevCheckOffByOne => COMMITTED_DURABLE,
             Bug::CommitMaxMatch => COMMITTED_DURABLE,
+            Bug::KeepVoteOnNewTerm => PROGRESS,
         }
     }
 }

@@ -242,7 +242,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     }
     let start = Instant::now();
     let label = opts.progress.clone();
-    match opts.strategy {
+    let mut r = match opts.strategy {
         Strategy::Bfs => drive(cfg, builder.spawn_bfs(), start, label, timeout, true),
         Strategy::Dfs => drive(cfg, builder.spawn_dfs(), start, label, timeout, true),
         Strategy::Simulation => {
@@ -258,7 +258,36 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
             });
             r
         }
+    };
+    if cfg.progress && r.exhaustive && !r.violated() {
+        check_progress_too(cfg, &mut r);
     }
+    r.seconds = start.elapsed().as_secs_f64();
+    r
+}
+
+/// The most states the Progress pass keeps (all of them, with their edges).
+const PROGRESS_MAX_STATES: usize = 20_000_000;
+
+/// Adds the Progress verdict ([`crate::progress`]) to an exhaustive run
+/// that found no violation. The pass explores the same graph again; if it
+/// stops at its state limit, the run is no longer exhaustive.
+fn check_progress_too(cfg: &Config, r: &mut RunResult) {
+    let p = crate::progress::check_progress(cfg, PROGRESS_MAX_STATES);
+    if !p.exhaustive {
+        r.exhaustive = false;
+        return;
+    }
+    r.properties.push(PropertyResult {
+        name: crate::properties::names::PROGRESS,
+        expectation: Expectation::Always,
+        status: if p.dead_ends == 0 {
+            Status::Holds
+        } else {
+            Status::Violated
+        },
+        path: p.dead_end,
+    });
 }
 
 /// The random walks of [`Strategy::Simulation`], used instead of

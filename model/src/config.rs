@@ -100,6 +100,10 @@ pub struct Config {
     /// follower's commit is bounded by its last new entry (Figure 2,
     /// AppendEntries receiver rule 5). See [`crate::actor::Timer::Batch`].
     pub partial_batches: bool,
+    /// Also check Progress ([`crate::progress`]): from every state with a
+    /// term left and room in the network to campaign, a leader can still be
+    /// elected. An exhaustive second pass over the state graph.
+    pub progress: bool,
     /// A planted bug.
     pub bug: Option<Bug>,
     /// The optional behaviours beyond Figure 2 the servers use, by name
@@ -124,6 +128,7 @@ impl Default for Config {
             max_in_flight: 8,
             max_retries: 2,
             partial_batches: false,
+            progress: false,
             bug: None,
             features: vec![],
             stop: StopFlag::default(),
@@ -157,6 +162,9 @@ impl Config {
         f.push_str(&format!(" --max-retries {}", self.max_retries));
         if self.partial_batches {
             f.push_str(" --partial-batches");
+        }
+        if self.progress {
+            f.push_str(" --progress");
         }
         for name in self.rules().features() {
             f.push_str(&format!(" --feature {name}"));

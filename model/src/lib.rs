@@ -20,6 +20,7 @@ pub mod explain;
 pub mod explorer;
 pub mod history;
 pub mod model;
+pub mod progress;
 pub mod properties;
 pub mod rules;
 pub mod server;

@@ -54,6 +54,8 @@ pub mod names {
         "a follower refuses an append whose previous entry it compacted";
     pub const COMMIT_BOUNDED_BY_BATCH: &str =
         "a follower's commit stops at the last entry of a partial batch";
+    /// Not a stateright property: checked by [`crate::progress`].
+    pub const PROGRESS: &str = "Progress";
 }
 use names::*;
 

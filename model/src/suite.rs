@@ -8,6 +8,10 @@
 //! `partial-batches`, where they may send any number of them: only there
 //! does a follower's commit stop short of the leader's. `partial-batches`
 //! and `three-entries` have logs of three entries, the others at most two.
+//! Progress ([`crate::progress`]) is checked in the configurations with a
+//! second term to campaign in and few enough states for its second pass:
+//! `clients`, `figure8`, `pre-vote`, `read-index`, `leader-transfer` and
+//! `stale-term-step-down`.
 
 use crate::bugs::Bug;
 use crate::config::Config;
@@ -53,6 +57,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 2,
                 max_in_flight: 4,
+                progress: true,
                 ..base.clone()
             },
         },
@@ -65,6 +70,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 4,
                 max_log: 1,
                 max_in_flight: 4,
+                progress: true,
                 ..base.clone()
             },
         },
@@ -105,6 +111,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 5,
+                progress: true,
                 ..base.clone()
             }
             .featuring(&["pre-vote", "pre-vote-stale-grant"]),
@@ -132,6 +139,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 2,
                 max_in_flight: 4,
+                progress: true,
                 ..base.clone()
             }
             .featuring(&["read-index", "forward-proposals"]),
@@ -160,6 +168,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 3,
+                progress: true,
                 ..base.clone()
             }
             .featuring(&["check-quorum", "leader-transfer"]),
@@ -187,6 +196,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_term: 2,
                 max_log: 1,
                 max_in_flight: 4,
+                progress: true,
                 ..base.clone()
             }
             .featuring(&["check-quorum", "stale-term-step-down"]),
@@ -283,7 +293,7 @@ pub fn default_suite() -> Vec<SuiteEntry> {
 /// The suite configuration that catches `bug`.
 pub fn config_for_bug(bug: Bug) -> &'static str {
     match bug {
-        Bug::CommitOldTerm => "figure8",
+        Bug::CommitOldTerm | Bug::KeepVoteOnNewTerm => "figure8",
         Bug::VolatileVote | Bug::DoubleVote | Bug::MinorityQuorum => "elections",
         Bug::NoElectionRestriction
         | Bug::AcceptStaleTerm

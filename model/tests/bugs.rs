@@ -138,6 +138,25 @@ fn commit_max_match() {
     caught(Bug::CommitMaxMatch);
 }
 
+/// Caught by Progress (a second pass over the state graph), not by a
+/// stateright property: nothing unsafe happens, elections just stall.
+#[test]
+fn keep_vote_on_new_term() {
+    caught(Bug::KeepVoteOnNewTerm);
+}
+
+/// Progress is only checked where the configuration asks for it: without,
+/// the same run of keep-vote-on-new-term finds nothing.
+#[test]
+fn keep_vote_on_new_term_needs_the_progress_check() {
+    let mut cfg = suite_for_bug(Bug::KeepVoteOnNewTerm)[0].config.clone();
+    cfg.progress = false;
+    let r = run(&cfg, &RunOptions::default());
+    assert!(r.exhaustive);
+    assert!(!r.violated());
+    assert!(r.properties.iter().all(|p| p.name != "Progress"));
+}
+
 /// A full batch ends at the leader's last index, which is at least its
 /// commit index, so the follower's commit rule needs partial batches to
 /// matter: with its configuration's bounds but whole batches,

@@ -59,6 +59,11 @@ pub struct ModelArgs {
     /// not always all of them (partial batches).
     #[arg(long)]
     pub partial_batches: bool,
+    /// Also check Progress: from every state with a term left and room in
+    /// the network to campaign, some schedule still elects a leader (a
+    /// second, exhaustive pass over the state graph; see model/README.md).
+    #[arg(long)]
+    pub progress: bool,
     /// Plant a bug (see `raftcheck bugs`).
     #[arg(long)]
     pub bug: Option<Bug>,
@@ -115,6 +120,7 @@ impl ModelArgs {
             || self.max_in_flight.is_some()
             || self.max_retries.is_some()
             || self.partial_batches
+            || self.progress
             || !self.features.is_empty()
     }
 
@@ -134,6 +140,7 @@ impl ModelArgs {
             max_in_flight: self.max_in_flight.unwrap_or(d.max_in_flight),
             max_retries: self.max_retries.unwrap_or(d.max_retries),
             partial_batches: self.partial_batches,
+            progress: self.progress,
             bug: self.bug,
             ..Config::default()
         };

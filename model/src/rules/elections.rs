@@ -111,7 +111,7 @@ pub fn handle_pre_vote(
     let mut next = s.clone();
     if rules.bug(Bug::PreVoteRaisesTerm) {
         // Wrong: a pre-vote request raises the voter's term as a vote request would.
-        observe_term(&mut next, term);
+        observe_term(&mut next, term, rules);
     }
     // The vote rule of `handle_request_vote` for the same term (etcd-io/raft
     // also refuses when it knows a leader: `Rules::sticky_leader`); any
@@ -148,7 +148,7 @@ pub fn handle_pre_vote_reply(
 ) -> Step {
     let mut next = s.clone();
     if !granted {
-        observe_term(&mut next, term);
+        observe_term(&mut next, term, rules);
     }
     // A grant is for the round's term, a refusal carries the voter's term
     // (at most the pre-candidate's); anything else is an older round's.
@@ -327,7 +327,7 @@ fn send_timeout_now(step: &mut Step) {
 /// Servers), an older one is stale.
 pub fn handle_timeout_now(s: &Server, rules: &Rules, _from: NodeId, term: Term) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     if rules.leader_transfer && term == next.term && next.role == Role::Follower {
         return start_election(&next, rules, true);
     }
@@ -349,7 +349,7 @@ pub fn handle_request_vote(
     last_term: Term,
 ) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     let free = next.voted_for.is_none() && !(rules.sticky_leader && next.leader.is_some())
         || next.voted_for == Some(from);
     let up_to_date = next.log.is_behind(last_index, last_term);
@@ -383,7 +383,7 @@ pub fn handle_request_vote_reply(
     granted: bool,
 ) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     if next.role == Role::Candidate && term == next.term {
         // Refusals are only counted for the lost-election rule (in Figure 2
         // a candidate ignores them).

@@ -40,13 +40,15 @@ impl Step {
 
 /// Figure 2, Rules for Servers, All Servers: "If RPC request or response
 /// contains term T > currentTerm: set currentTerm = T, convert to follower".
-pub fn observe_term(s: &mut Server, term: Term) {
+pub fn observe_term(s: &mut Server, term: Term, rules: &Rules) {
     if term > s.term {
         if s.role == Role::Leader {
             s.ghost |= ghost::STEPPED_DOWN;
         }
         s.term = term;
-        s.voted_for = None;
+        if !rules.bug(Bug::KeepVoteOnNewTerm) {
+            s.voted_for = None;
+        }
         become_follower(s);
     }
 }

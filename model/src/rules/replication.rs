@@ -52,7 +52,7 @@ pub fn handle_append_entries(
     leader_commit: Index,
 ) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     // "1. Reply false if term < currentTerm."
     if term < next.term && !rules.bug(Bug::AcceptStaleTerm) {
         let t = next.term;
@@ -194,7 +194,7 @@ pub fn handle_append_entries_reply(
         return step;
     }
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     let mut step_sends = vec![];
     if next.role == Role::Leader && term == next.term {
         heard_from(&mut next, rules, from);
@@ -285,7 +285,7 @@ pub fn handle_heartbeat(
     ctx: Option<u64>,
 ) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     let mut sends = vec![];
     if term == next.term {
         if matches!(next.role, Role::Candidate | Role::PreCandidate) {
@@ -322,7 +322,7 @@ pub fn handle_heartbeat_reply(
     ctx: Option<u64>,
 ) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     let mut sends = vec![];
     if next.role == Role::Leader && term == next.term {
         heard_from(&mut next, rules, from);

@@ -50,7 +50,7 @@ pub fn handle_install_snapshot(
     data: &crate::state_machine::StateMachine,
 ) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     let reply = |state: Server| {
         let t = state.term;
         let mut step = Step {
@@ -145,7 +145,7 @@ pub fn handle_install_snapshot(
 /// them: an unacknowledged chunk is indistinguishable from a lost reply.)
 pub fn handle_install_snapshot_chunk(s: &Server, rules: &Rules, from: NodeId, term: Term) -> Step {
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     if term == next.term {
         if matches!(next.role, Role::Candidate | Role::PreCandidate) {
             become_follower(&mut next);
@@ -171,7 +171,7 @@ pub fn handle_install_snapshot_reply(
         return step;
     }
     let mut next = s.clone();
-    observe_term(&mut next, term);
+    observe_term(&mut next, term, rules);
     if next.role == Role::Leader && term == next.term {
         super::elections::heard_from(&mut next, rules, from);
         let j = (from - 1) as usize;

@@ -1,0 +1,201 @@
+//! Progress: "a leader can always still be elected", checked as a
+//! reachability property over the whole bounded state graph.
+//!
+//! stateright checks always-, sometimes- and eventually-properties, and an
+//! eventually-property does not hold here: timers fire at any moment and
+//! messages are lost, so an adversarial scheduler splits every vote until
+//! the term bound (Raft's liveness rests on randomized timeouts, which the
+//! model does not have). What does hold, and what a liveness bug breaks, is
+//! the CTL property AG EF leader, restricted to states with a term left to
+//! campaign in:
+//!
+//! > from every reachable state in which no server has reached `max_term`,
+//! > some continuation elects a leader.
+//!
+//! This is the fairness that randomized timeouts give Raft: the schedule in
+//! which one well-placed server times out alone and its requests and the
+//! answers are delivered exists, and a correct Raft elects it. A rule that
+//! leaves servers unable to vote again (a vote kept across terms) or
+//! unable to win (a candidate that ignores grants) makes some state a dead
+//! end, which this check reports with the path to it.
+//!
+//! States whose terms are exhausted are exempt: the bound, not Raft, stops
+//! them. The check explores the model's state graph itself (breadth first,
+//! through stateright's `Model` interface, same bounds), keeps its edges,
+//! and propagates "a leader is reachable" backwards from the states with a
+//! leader: linear in states plus edges, so it suits the suite's small
+//! configurations, not the deep ones.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Instant;
+
+use stateright::{Model, Path};
+
+use crate::check::RaftPath;
+use crate::config::{Config, NetworkKind};
+use crate::model::{build, RaftState};
+use crate::properties::{leaders, servers};
+
+/// The outcome of [`check_progress`].
+#[derive(Debug)]
+pub struct ProgressReport {
+    /// Unique states explored.
+    pub states: usize,
+    /// States with room to campaign in (a term left, and room in the
+    /// network for a candidate's requests).
+    pub with_budget: usize,
+    /// The first dead end found (breadth first, so a shortest one): the
+    /// path from an initial state to a state with room to campaign from
+    /// which no leader can be elected any more.
+    pub dead_end: Option<RaftPath>,
+    /// How many states are dead ends.
+    pub dead_ends: usize,
+    /// Whether every state within the bounds was explored (false if
+    /// `max_states` stopped the search, and then nothing is claimed).
+    pub exhaustive: bool,
+    pub seconds: f64,
+}
+
+impl ProgressReport {
+    pub fn holds(&self) -> bool {
+        self.exhaustive && self.dead_ends == 0
+    }
+}
+
+/// A state's 64-bit hash: states are told apart by it, as stateright's
+/// own checkers tell them apart by their fingerprint.
+fn fingerprint(state: &RaftState) -> u64 {
+    let mut h = DefaultHasher::new();
+    state.hash(&mut h);
+    h.finish()
+}
+
+/// Whether some server of `state` is leader.
+fn has_leader(state: &RaftState) -> bool {
+    leaders(state).next().is_some()
+}
+
+/// Whether the bounds leave room for one more election: every server is
+/// below `max_term`, and the network can take a candidate's requests to
+/// every other server (`max_in_flight`; each delivered request is replaced
+/// by its answer, so that is room for the whole round).
+fn room_to_campaign(cfg: &Config, state: &RaftState) -> bool {
+    let room = cfg.network == NetworkKind::Duplicating
+        || state.network.len() + cfg.servers as usize - 1 <= cfg.max_in_flight;
+    room && servers(state).all(|s| s.term < cfg.max_term)
+}
+
+/// Checks AG (term left => EF leader) over `cfg`'s bounded state graph,
+/// exploring at most `max_states` unique states.
+pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
+    let start = Instant::now();
+    let model = build(cfg);
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut states: Vec<RaftState> = Vec::new();
+    // How each state was first reached: its parent and the action.
+    let mut parent: Vec<u32> = Vec::new();
+    let mut via = Vec::new();
+    let mut succ: Vec<Vec<u32>> = Vec::new();
+    for s in model.init_states() {
+        let f = fingerprint(&s);
+        if Model::within_boundary(&model, &s) && !index.contains_key(&f) {
+            index.insert(f, states.len() as u32);
+            parent.push(u32::MAX);
+            via.push(None);
+            states.push(s);
+        }
+    }
+    let mut exhaustive = true;
+    let mut next = 0;
+    let mut actions = Vec::new();
+    while next < states.len() {
+        if states.len() > max_states {
+            exhaustive = false;
+            break;
+        }
+        let here = next as u32;
+        let state = states[next].clone();
+        next += 1;
+        actions.clear();
+        model.actions(&state, &mut actions);
+        let mut out = Vec::new();
+        for a in actions.drain(..) {
+            let Some(s) = model.next_state(&state, a.clone()) else {
+                continue;
+            };
+            if !Model::within_boundary(&model, &s) {
+                continue;
+            }
+            let f = fingerprint(&s);
+            let id = match index.get(&f) {
+                Some(&id) => id,
+                None => {
+                    let id = states.len() as u32;
+                    index.insert(f, id);
+                    states.push(s);
+                    parent.push(here);
+                    via.push(Some(a));
+                    id
+                }
+            };
+            out.push(id);
+        }
+        succ.push(out);
+    }
+    let n = states.len();
+    // Backwards from the states with a leader.
+    let mut pred: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (from, tos) in succ.iter().enumerate() {
+        for &to in tos {
+            pred[to as usize].push(from as u32);
+        }
+    }
+    let mut good = vec![false; n];
+    let mut stack: Vec<u32> = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        if has_leader(s) {
+            good[i] = true;
+            stack.push(i as u32);
+        }
+    }
+    while let Some(i) = stack.pop() {
+        for &p in &pred[i as usize] {
+            if !good[p as usize] {
+                good[p as usize] = true;
+                stack.push(p);
+            }
+        }
+    }
+    let mut with_budget = 0;
+    let mut dead_ends = 0;
+    let mut first = None;
+    if exhaustive {
+        for (i, s) in states.iter().enumerate() {
+            if room_to_campaign(cfg, s) {
+                with_budget += 1;
+                if !good[i] {
+                    dead_ends += 1;
+                    first.get_or_insert(i);
+                }
+            }
+        }
+    }
+    let dead_end = first.and_then(|mut i| {
+        let mut actions = Vec::new();
+        while parent[i] != u32::MAX {
+            actions.extend(via[i].clone());
+            i = parent[i] as usize;
+        }
+        actions.reverse();
+        Path::from_actions(&model, states[i].clone(), &actions)
+    });
+    ProgressReport {
+        states: n,
+        with_budget,
+        dead_end,
+        dead_ends,
+        exhaustive,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
