@@ -53,6 +53,14 @@ pub enum Bug {
     /// far fewer operations are acknowledged. Conformance's replay rejects
     /// the vote its state shows; the progress floor also sees the stall.
     KeepVoteOnNewTerm,
+    /// A leader ignores an AppendEntries reply that carries a higher term
+    /// instead of adopting the term and stepping down (Figure 2, All
+    /// Servers). Nothing unsafe follows, and the new leader's first
+    /// AppendEntries deposes it anyway (so no progress check fires), but the
+    /// trace shows a node that left a higher term unheeded: conformance's
+    /// replay rejects it, unless the trace declares `stale-term-step-down`
+    /// (hashicorp/raft's behaviour, which the model allows).
+    IgnoreHigherTermReply,
     /// The node's client API answers every read from its own state
     /// machine at once, on any node: no read index, no redirect to the
     /// leader. A node-layer bug (the simulator drives the core, not the
@@ -61,7 +69,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 11] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
@@ -72,6 +80,7 @@ impl Bug {
         Bug::EarlySelfCount,
         Bug::PrevIndexIsNext,
         Bug::KeepVoteOnNewTerm,
+        Bug::IgnoreHigherTermReply,
     ];
 
     /// Bugs of the node's layers around the core, which only runs of real
@@ -97,6 +106,7 @@ impl Bug {
             Bug::EarlySelfCount => "early-self-count",
             Bug::PrevIndexIsNext => "prev-index-is-next",
             Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
+            Bug::IgnoreHigherTermReply => "ignore-higher-term-reply",
             Bug::LocalRead => "local-read",
         }
     }
@@ -115,6 +125,7 @@ impl Bug {
             Bug::EarlySelfCount => None,
             Bug::PrevIndexIsNext => None,
             Bug::KeepVoteOnNewTerm => None,
+            Bug::IgnoreHigherTermReply => None,
             Bug::LocalRead => None,
         }
     }
@@ -148,6 +159,9 @@ impl Bug {
             Bug::KeepVoteOnNewTerm => {
                 "a node adopting a higher term keeps its old term's vote: it refuses other candidates and elections stall"
             }
+            Bug::IgnoreHigherTermReply => {
+                "a leader ignores an AppendEntries reply of a higher term instead of stepping down"
+            }
             Bug::LocalRead => {
                 "any node answers reads from its own state machine (no read index, no redirect)"
             }
@@ -163,7 +177,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, prev-index-is-next, keep-vote-on-new-term, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

@@ -107,6 +107,26 @@ fn catches_no_dedup() {
     caught(Bug::NoDedup, &["AtMostOnce"]);
 }
 
+/// A leader that leaves an AppendEntries reply's higher term unheeded
+/// endangers nothing (the new leader's appends depose it) and no progress
+/// check fires, but the replay rejects the step: the trace declares no
+/// `stale-term-step-down`. It needs a leader to hear from a higher term,
+/// which pre-vote and check-quorum make rare (first at seed 103 with them),
+/// so the search runs without them.
+#[test]
+fn catches_ignore_higher_term_reply() {
+    let imp = RaftKv {
+        bugs: Bugs::NONE.with(Bug::IgnoreHigherTermReply),
+        pre_vote: false,
+        check_quorum: false,
+        ..RaftKv::default()
+    };
+    match first_failure(&SimConfig::default(), &imp, 0..50) {
+        Some((_, Outcome::Invalid { rule, .. })) => assert_eq!(rule, "AppendEntriesReplyRule"),
+        other => panic!("not rejected by the replay: {other:?}"),
+    }
+}
+
 #[test]
 fn other_cluster_sizes_pass() {
     for (nodes, clients) in [(1, 2), (2, 2), (5, 5)] {

@@ -453,6 +453,13 @@ impl RaftNode {
                 // granted pre-vote carries the term we would campaign in:
                 // neither is a term anyone holds yet.
                 Body::PreVote { .. } | Body::PreVoteReply { granted: true } => {}
+                Body::AppendEntriesReply { .. }
+                    if self.role == Role::Leader
+                        && self.bug(crate::bugs::Bug::IgnoreHigherTermReply) =>
+                {
+                    // BUG (planted): the higher term goes unheeded.
+                    return;
+                }
                 _ => {
                     let leader = match m.body {
                         Body::AppendEntries { .. } | Body::InstallSnapshot { .. } => Some(m.from),
