@@ -4,7 +4,7 @@
 //! rule change that removes (or adds) behaviours fail loudly. Update a pin
 //! only on purpose, with the reason in the commit message.
 //!
-//! This is also the test that `model/mutants.sh` runs against each mutant
+//! This is also the test that `ci/mutants.sh model` runs against each mutant
 //! of `model/src/rules/`, so it stops at the first configuration that
 //! differs.
 

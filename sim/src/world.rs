@@ -79,6 +79,39 @@ struct World<'a, I: Implementation> {
     ready_p: f64,
 }
 
+/// How far a node's output went before one of its calls, so that what the
+/// call added can be checked: each message sent against the node's disk, each
+/// entry applied against what the other nodes applied.
+struct Mark {
+    sent: usize,
+    applied: usize,
+}
+
+impl Mark {
+    fn of<M>(out: &Output<M>) -> Mark {
+        Mark {
+            sent: out.messages.len(),
+            applied: out.applied.len(),
+        }
+    }
+
+    fn check<N: Node>(
+        self,
+        inv: &mut Invariants,
+        disk: &N::Disk,
+        id: NodeId,
+        out: &Output<N::Message>,
+    ) -> Result<(), Violation> {
+        for m in &out.messages[self.sent..] {
+            inv.on_send(disk, m, N::envelope(m))?;
+        }
+        for a in &out.applied[self.applied..] {
+            inv.on_apply(id, a)?;
+        }
+        Ok(())
+    }
+}
+
 impl<I: Implementation> World<'_, I> {
     fn sink(&self) -> Box<dyn TraceSink> {
         Box::new(self.trace.clone())
@@ -300,15 +333,9 @@ impl<I: Implementation> World<'_, I> {
         if writes.is_some() {
             // The writes waited while the node stepped on: what it may
             // apply meanwhile is applied before they are done.
-            let sent = out.messages.len();
-            let applied = out.applied.len();
+            let mark = Mark::of(out);
             node.meanwhile(out);
-            for m in &out.messages[sent..] {
-                self.inv.on_send(&s.disk, m, I::Node::envelope(m))?;
-            }
-            for a in &out.applied[applied..] {
-                self.inv.on_apply(id, a)?;
-            }
+            mark.check::<I::Node>(&mut self.inv, &s.disk, id, out)?;
         }
         loop {
             let Some(ws) = writes.take() else {
@@ -317,15 +344,9 @@ impl<I: Implementation> World<'_, I> {
                 };
                 // What may leave before the writes are durable leaves now;
                 // the writes may then wait for the node's next turn.
-                let sent = out.messages.len();
-                let applied = out.applied.len();
+                let mark = Mark::of(out);
                 node.early(out);
-                for m in &out.messages[sent..] {
-                    self.inv.on_send(&s.disk, m, I::Node::envelope(m))?;
-                }
-                for a in &out.applied[applied..] {
-                    self.inv.on_apply(id, a)?;
-                }
+                mark.check::<I::Node>(&mut self.inv, &s.disk, id, out)?;
                 if I::Node::STEPS_WHILE_WRITING && faulty && self.rng.random_bool(DEFER_P) {
                     s.unwritten = Some(ws);
                     break;
@@ -336,15 +357,9 @@ impl<I: Implementation> World<'_, I> {
             for w in ws {
                 s.disk.write(w);
             }
-            let sent = out.messages.len();
-            let applied = out.applied.len();
+            let mark = Mark::of(out);
             node.persisted(out);
-            for m in &out.messages[sent..] {
-                self.inv.on_send(&s.disk, m, I::Node::envelope(m))?;
-            }
-            for a in &out.applied[applied..] {
-                self.inv.on_apply(id, a)?;
-            }
+            mark.check::<I::Node>(&mut self.inv, &s.disk, id, out)?;
         }
         self.stats.snapshots += out.snapshots;
         self.stats.installs += out.installs;
