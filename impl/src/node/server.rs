@@ -165,6 +165,17 @@ struct Loop {
     held: Vec<crate::core::Message>,
 }
 
+/// Hands `f` up to `max` more items that are already waiting in `rx`, so that
+/// one wake-up of the loop takes a batch of inputs.
+fn drain<T>(rx: &mut mpsc::Receiver<T>, max: usize, mut f: impl FnMut(T)) {
+    for _ in 0..max {
+        match rx.try_recv() {
+            Ok(x) => f(x),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Reads and bumps the restart counter kept in `dir/incarnation`.
 fn bump_incarnation(dir: &Path) -> Result<u64, NodeError> {
     let path = dir.join("incarnation");
@@ -366,21 +377,11 @@ impl Loop {
                 _ = ticker.tick() => self.node.tick(),
                 Some((_, m)) = inbound.recv() => {
                     self.step(m);
-                    for _ in 0..256 {
-                        match inbound.try_recv() {
-                            Ok((_, m)) => self.step(m),
-                            Err(_) => break,
-                        }
-                    }
+                    drain(&mut inbound, 256, |(_, m)| self.step(m));
                 }
                 Some(r) = requests.recv() => {
                     self.request(r);
-                    for _ in 0..1024 {
-                        match requests.try_recv() {
-                            Ok(r) => self.request(r),
-                            Err(_) => break,
-                        }
-                    }
+                    drain(&mut requests, 1024, |r| self.request(r));
                 }
             }
             while self.node.has_ready() {
@@ -489,12 +490,7 @@ impl Loop {
                 j = &mut job => break j,
                 Some((_, m)) = inbound.recv() => {
                     self.step_during_write(m);
-                    for _ in 0..256 {
-                        match inbound.try_recv() {
-                            Ok((_, m)) => self.step_during_write(m),
-                            Err(_) => break,
-                        }
-                    }
+                    drain(inbound, 256, |(_, m)| self.step_during_write(m));
                     let (committed, reads) = self.node.take_applicable();
                     self.apply_committed(&committed);
                     for rs in reads {
