@@ -1,6 +1,6 @@
 //! The rules as pure functions, one scenario each.
 
-use raft_model::rules::{elections, handle_message, replication, snapshots};
+use raft_model::rules::{clients, elections, handle_message, replication, snapshots};
 use raft_model::server::ghost;
 use raft_model::types::{Command, Dest, Entry, Msg, Op, Role};
 use raft_model::{Rules, Server};
@@ -193,4 +193,50 @@ fn a_rule_that_fails_its_precondition_marks_the_server() {
     actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
     assert!(!state.server().unwrap().has(ghost::RULE_FAILED));
     assert!(!out.is_empty());
+}
+
+/// ReadIndex (thesis 6.4): a retried read replaces the pending one, so the
+/// leader answers it once. Not reachable in the suite's `read-index` bounds
+/// (the retry would have to reach the leader while the first heartbeat round
+/// is still in flight), so it is pinned here.
+#[test]
+fn a_retried_read_replaces_the_pending_one() {
+    let mut rules = Rules::new(3);
+    rules.with_feature("read-index").unwrap();
+    let mut l = leader_of_term_1();
+    l.log.entries.push(entry(1, 1));
+    l.commit = 1;
+    let read = |seq| Command {
+        client: 1,
+        seq,
+        op: Op::Read,
+    };
+    let first = clients::handle_request(&l, &rules, 0, &read(2)).state;
+    assert_eq!(first.reads.len(), 1);
+    let other = clients::handle_request(
+        &first,
+        &rules,
+        0,
+        &Command {
+            client: 2,
+            seq: 1,
+            op: Op::Read,
+        },
+    )
+    .state;
+    assert_eq!(other.reads.len(), 2, "another client's read is kept");
+    let retried = clients::handle_request(&other, &rules, 0, &read(2)).state;
+    assert_eq!(
+        retried.reads.len(),
+        2,
+        "the retry replaced the first attempt"
+    );
+    assert_eq!(
+        retried
+            .reads
+            .iter()
+            .filter(|r| (r.client, r.seq) == (1, 2))
+            .count(),
+        1
+    );
 }
