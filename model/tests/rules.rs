@@ -240,3 +240,44 @@ fn a_retried_read_replaces_the_pending_one() {
         1
     );
 }
+
+/// The guards of the rules a leader's timers drive: only a leader sends
+/// AppendEntries, heartbeats or starts a transfer, never to itself, and one
+/// transfer at a time. The model's actor never calls them otherwise (so the
+/// suite cannot tell a guard from its absence); the trace validator may.
+#[test]
+fn leader_only_rules_do_nothing_elsewhere() {
+    let mut rules = Rules::new(3);
+    rules.with_feature("leader-transfer").unwrap();
+    let l = leader_of_term_1();
+    let f = Server::new(2);
+    assert!(replication::append_entries(&f, 1, usize::MAX)
+        .sends
+        .is_empty());
+    assert!(replication::append_entries(&l, 1, usize::MAX)
+        .sends
+        .is_empty());
+    assert_eq!(
+        replication::append_entries(&l, 2, usize::MAX).sends.len(),
+        1
+    );
+    assert!(replication::heartbeat(&f, 1).sends.is_empty());
+    assert!(replication::heartbeat(&l, 1).sends.is_empty());
+    assert_eq!(replication::heartbeat(&l, 2).sends.len(), 1);
+    assert!(elections::start_transfer(&f, &rules, 3)
+        .state
+        .transfer
+        .is_none());
+    assert!(elections::start_transfer(&l, &rules, 1)
+        .state
+        .transfer
+        .is_none());
+    let t = elections::start_transfer(&l, &rules, 2).state;
+    assert_eq!(t.transfer.map(|t| t.to), Some(2));
+    let again = elections::start_transfer(&t, &rules, 3).state;
+    assert_eq!(again.transfer.map(|t| t.to), Some(2), "one at a time");
+    assert!(elections::start_transfer(&l, &Rules::new(3), 2)
+        .state
+        .transfer
+        .is_none());
+}
