@@ -406,6 +406,25 @@ fn linearizable(model: &RaftModel, path: &RaftPath) -> Option<String> {
     ))
 }
 
+/// Progress: the last state is a dead end (the whole bounded graph was
+/// searched from it); what every server holds there.
+fn dead_end(model: &RaftModel, state: &RaftState) -> String {
+    let each: Vec<String> = servers(state)
+        .map(|s| {
+            let vote = match s.voted_for {
+                Some(v) => format!("voted for {}", name(v)),
+                None => "has not voted".into(),
+            };
+            format!("{} is in term {} and {vote}", name(s.id), s.term)
+        })
+        .collect();
+    format!(
+        "no leader, every term below the bound {} and room to campaign, yet no schedule from here elects one: {}",
+        model.cfg.max_term,
+        each.join("; ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,23 +472,4 @@ mod tests {
         assert_eq!(names(&[1, 3]), "S1 and S3");
         assert_eq!(names(&[1, 2, 3]), "S1, S2 and S3");
     }
-}
-
-/// Progress: the last state is a dead end (the whole bounded graph was
-/// searched from it); what every server holds there.
-fn dead_end(model: &RaftModel, state: &RaftState) -> String {
-    let each: Vec<String> = servers(state)
-        .map(|s| {
-            let vote = match s.voted_for {
-                Some(v) => format!("voted for {}", name(v)),
-                None => "has not voted".into(),
-            };
-            format!("{} is in term {} and {vote}", name(s.id), s.term)
-        })
-        .collect();
-    format!(
-        "no leader, every term below the bound {} and room to campaign, yet no schedule from here elects one: {}",
-        model.cfg.max_term,
-        each.join("; ")
-    )
 }
