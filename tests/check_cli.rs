@@ -209,12 +209,8 @@ fn the_suite_loses_messages_in_elections() {
 /// flags, and the suite's `partial-batches` configuration has them on.
 #[test]
 fn partial_batches_are_a_flag_of_the_partial_batches_configuration() {
-    let out = raftcheck()
-        .args(["check", "--bug", "commit-past-last-new", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json_of(&out.stdout);
+    let (code, v) = run_json(&["check", "--bug", "commit-past-last-new"]);
+    assert_eq!(code, Some(1));
     assert_eq!(config_names(&v), ["partial-batches"]);
     let flags = v["configs"][0]["flags"].as_str().unwrap();
     assert!(flags.contains(" --partial-batches"), "{flags}");
@@ -327,12 +323,8 @@ fn a_counterexample_says_why_its_last_state_breaks_the_property() {
 
 #[test]
 fn json_of_a_violation() {
-    let out = raftcheck()
-        .args(["check", "--bug", "minority-quorum", "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json_of(&out.stdout);
+    let (code, v) = run_json(&["check", "--bug", "minority-quorum"]);
+    assert_eq!(code, Some(1));
     assert_eq!(v["verdict"], "violated");
     let es = v["properties"]
         .as_array()

@@ -620,11 +620,20 @@ impl RaftNode {
             // Ready; the entries after it wait for that Ready too.
             return (Vec::new(), std::mem::take(&mut self.read_states));
         }
+        (
+            self.hand_out_committed(),
+            std::mem::take(&mut self.read_states),
+        )
+    }
+
+    /// The committed entries not yet handed out for applying (durable here),
+    /// marked as handed out.
+    fn hand_out_committed(&mut self) -> Vec<Entry> {
         let committed = self.log.next_committed(usize::MAX);
         if let Some(last) = committed.last() {
             self.log.applied = last.index;
         }
-        (committed, std::mem::take(&mut self.read_states))
+        committed
     }
 
     /// Takes the messages of `rd` that may leave *before* `rd` is durable
@@ -725,10 +734,7 @@ impl RaftNode {
         self.handed_hs = hs;
         let entries = self.log.unpersisted();
         self.log.unpersisted_from = self.log.last_index() + 1;
-        let committed_entries = self.log.next_committed(usize::MAX);
-        if let Some(last) = committed_entries.last() {
-            self.log.applied = last.index;
-        }
+        let committed_entries = self.hand_out_committed();
         let (early, messages): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.msgs)
             .into_iter()
             .partition(|m| self.may_leave_early(m));
