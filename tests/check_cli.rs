@@ -23,7 +23,7 @@ fn run_json(args: &[&str]) -> (Option<i32>, Value) {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 18] = [
+const SUITE: [&str; 21] = [
     "elections",
     "clients",
     "figure8",
@@ -42,6 +42,9 @@ const SUITE: [&str; 18] = [
     "partial-batches",
     "three-entries",
     "five-servers",
+    "membership",
+    "membership-on-apply",
+    "spare-server",
 ];
 
 #[test]
@@ -102,6 +105,11 @@ fn the_default_suite_holds_and_reaches_every_sometimes_property() {
         "a read is served by the leader's lease",
         "a follower's commit stops at the last entry of a partial batch",
         "Progress",
+        "a new voter is added",
+        "a learner is added",
+        "a learner is promoted to voter",
+        "a voter is removed",
+        "a leader removed from the configuration steps down",
     ] {
         assert!(names.contains(&n), "missing {n}");
     }
@@ -448,6 +456,10 @@ fn bad_flags_exit_2() {
         &["check", "--symmetry", "--strategy", "bfs"],
         &["check", "--timeout", "-1"],
         &["check", "--feature", "prevote"],
+        &["check", "--change", "join:4", "--feature", "membership"],
+        &["check", "--change", "add:4", "--feature", "membership"],
+        &["check", "--servers", "4", "--change", "add:4"],
+        &["check", "--servers", "4", "--voters", "5"],
         &["explore", "--addr", "not an address"],
     ] {
         let out = raftcheck().args(args).output().unwrap();
@@ -478,6 +490,9 @@ fn bugs_lists_every_planted_bug() {
         "commit-past-last-new",
         "prev-check-off-by-one",
         "commit-max-match",
+        "overlapping-changes",
+        "learner-counts",
+        "removed-vote-counts",
     ] {
         assert!(text.contains(b), "{b}");
     }

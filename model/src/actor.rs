@@ -82,6 +82,9 @@ pub enum Timer {
     /// With feature leader-transfer: a leader starts transferring leadership
     /// to this server, or gives up a transfer to it in progress.
     Transfer(NodeId),
+    /// With feature membership: a leader proposes this change of membership
+    /// ([`crate::Config::changes`]).
+    Change(crate::types::Change),
     /// With feature lease-read: a follower's lease ends (its minimum
     /// election timeout passed since it last heard from the leader).
     Lease,
@@ -153,6 +156,9 @@ impl RaftActor {
                     o.set_timer(Timer::Transfer(j), model_timeout());
                 }
             }
+            for &c in &self.cfg.changes {
+                o.set_timer(Timer::Change(c), model_timeout());
+            }
         } else if old.role == Role::Leader && next.role != Role::Leader {
             o.cancel_timer(Timer::Heartbeat);
             if self.cfg.partial_batches {
@@ -163,6 +169,9 @@ impl RaftActor {
             o.cancel_timer(Timer::CheckQuorum);
             for j in rules.peers(next.id) {
                 o.cancel_timer(Timer::Transfer(j));
+            }
+            for &c in &self.cfg.changes {
+                o.cancel_timer(Timer::Change(c));
             }
             o.set_timer(Timer::Election, model_timeout());
         }
@@ -208,7 +217,8 @@ impl RaftActor {
         let mut next = s.clone();
         let mut sends = vec![];
         let rules = self.rules();
-        for j in rules.peers(s.id) {
+        let replicates_to = rules::membership::replicates_to(s, &rules);
+        for j in (1..=rules.servers).filter(|&j| replicates_to(j)) {
             // With feature heartbeat (etcd-io/raft): entries when
             // the follower lacks some, and a heartbeat to everyone.
             let lagging = s.next_index[(j - 1) as usize] <= s.log.last_index();
@@ -437,6 +447,12 @@ impl RaftActor {
                     None if s.term >= self.cfg.max_term => return,
                     None => rules::elections::start_transfer(&s, &rules, *j),
                 };
+                self.finish(&s, step, state, o);
+            }
+            (NodeState::Server(s), Timer::Change(c)) => {
+                let s = s.clone();
+                o.set_timer(Timer::Change(*c), model_timeout());
+                let step = rules::membership::propose_change(&s, &self.rules(), *c);
                 self.finish(&s, step, state, o);
             }
             (NodeState::Server(s), Timer::Lease) => {

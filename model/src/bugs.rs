@@ -83,11 +83,22 @@ pub enum Bug {
     /// unsafe happens, but servers that voted once can never vote again:
     /// elections stall for good.
     KeepVoteOnNewTerm,
+    /// A leader proposes a membership change while an earlier one is still
+    /// uncommitted ([`crate::Rules::membership`]): two single-server changes
+    /// in a row are a two-server change, whose majorities need not overlap.
+    OverlappingChanges,
+    /// A learner's acknowledgements count towards a majority, as a voter's
+    /// would ([`crate::Rules::membership`]).
+    LearnerCounts,
+    /// A candidate asks every server for its vote and counts every vote,
+    /// not only the voters' of its configuration (a removed server's, a
+    /// learner's, a server's not yet added).
+    RemovedVoteCounts,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 23] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -108,6 +119,9 @@ impl Bug {
         Bug::PrevCheckOffByOne,
         Bug::CommitMaxMatch,
         Bug::KeepVoteOnNewTerm,
+        Bug::OverlappingChanges,
+        Bug::LearnerCounts,
+        Bug::RemovedVoteCounts,
     ];
 
     /// The name used on the command line.
@@ -133,6 +147,9 @@ impl Bug {
             Bug::PrevCheckOffByOne => "prev-check-off-by-one",
             Bug::CommitMaxMatch => "commit-max-match",
             Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
+            Bug::OverlappingChanges => "overlapping-changes",
+            Bug::LearnerCounts => "learner-counts",
+            Bug::RemovedVoteCounts => "removed-vote-counts",
         }
     }
 
@@ -187,6 +204,13 @@ impl Bug {
             Bug::KeepVoteOnNewTerm => {
                 "a server keeps its vote when it adopts a higher term, so elections stall"
             }
+            Bug::OverlappingChanges => {
+                "a leader proposes a membership change before the previous one is committed"
+            }
+            Bug::LearnerCounts => "a learner's acknowledgement counts towards a majority",
+            Bug::RemovedVoteCounts => {
+                "a candidate counts votes of servers outside its configuration"
+            }
         }
     }
 
@@ -214,6 +238,9 @@ impl Bug {
             Bug::PrevCheckOffByOne => COMMITTED_DURABLE,
             Bug::CommitMaxMatch => COMMITTED_DURABLE,
             Bug::KeepVoteOnNewTerm => PROGRESS,
+            Bug::OverlappingChanges => LEADER_COMPLETENESS,
+            Bug::LearnerCounts => COMMITTED_DURABLE,
+            Bug::RemovedVoteCounts => ELECTION_SAFETY,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::bugs::Bug;
 use crate::server::{Rules, UnknownFeature};
-use crate::types::{ClientId, Index, Op, Term};
+use crate::types::{Change, ClientId, Index, Op, Term};
 
 /// Asks a running check to stop: once raised, no state is within the
 /// model's boundary, so the checker drains its queue and ends. (stateright
@@ -104,6 +104,12 @@ pub struct Config {
     /// term left and room in the network to campaign, a leader can still be
     /// elected. An exhaustive second pass over the state graph.
     pub progress: bool,
+    /// The initial configuration's voters are servers `1..=voters`
+    /// (`None`: every server); the others may join by membership changes.
+    pub voters: Option<u64>,
+    /// The membership changes a leader may propose, each whenever it applies
+    /// to its configuration (feature membership; [`crate::rules::membership`]).
+    pub changes: Vec<Change>,
     /// A planted bug.
     pub bug: Option<Bug>,
     /// The optional behaviours beyond Figure 2 the servers use, by name
@@ -129,6 +135,8 @@ impl Default for Config {
             max_retries: 2,
             partial_batches: false,
             progress: false,
+            voters: None,
+            changes: vec![],
             bug: None,
             features: vec![],
             stop: StopFlag::default(),
@@ -166,6 +174,12 @@ impl Config {
         if self.progress {
             f.push_str(" --progress");
         }
+        if let Some(v) = self.voters {
+            f.push_str(&format!(" --voters {v}"));
+        }
+        for c in &self.changes {
+            f.push_str(&format!(" --change {c}"));
+        }
         for name in self.rules().features() {
             f.push_str(&format!(" --feature {name}"));
         }
@@ -179,6 +193,7 @@ impl Config {
     pub fn rules(&self) -> Rules {
         let mut rules = Rules {
             bug: self.bug,
+            voters: self.voters.unwrap_or(self.servers),
             ..Rules::new(self.servers)
         };
         for name in &self.features {

@@ -35,6 +35,8 @@ pub(crate) fn op(op: &Op) -> String {
         Op::Read => "read".into(),
         Op::Write(v) => format!("write {v}"),
         Op::Cas { from, to } => format!("cas {from}->{to}"),
+        Op::Config(m) if m.learners.is_empty() => format!("config voters {:?}", m.voters),
+        Op::Config(m) => format!("config voters {:?} learners {:?}", m.voters, m.learners),
     }
 }
 
@@ -47,6 +49,10 @@ pub(crate) fn result(r: &OpResult) -> String {
 }
 
 fn command(c: &Command) -> String {
+    if c.membership().is_some() {
+        // The cluster's own entry: no client.
+        return op(&c.op);
+    }
     format!("C{}#{} {}", c.client, c.seq, op(&c.op))
 }
 
@@ -373,6 +379,7 @@ fn timer_fires(t: &Timer) -> String {
         Timer::Transfer(j) => format!("transfer leadership to S{j} (or give it up)"),
         Timer::Retry => "gives up waiting and retries".into(),
         Timer::Lease => "lease ends (minimum election timeout passed)".into(),
+        Timer::Change(c) => format!("proposes membership change {c}"),
     }
 }
 

@@ -166,6 +166,7 @@ fn timer(t: &Timer) -> String {
         Timer::Transfer(j) => format!("transfer to S{j}"),
         Timer::Lease => "lease".into(),
         Timer::Retry => "retry".into(),
+        Timer::Change(c) => format!("change {c}"),
     }
 }
 

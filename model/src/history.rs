@@ -30,6 +30,8 @@ impl SequentialSpec for RegisterSpec {
                 }
                 OpResult::Cas(ok)
             }
+            // Never a client's operation; the register is unchanged.
+            Op::Config(_) => OpResult::Write,
         }
     }
 }

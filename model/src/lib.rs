@@ -35,3 +35,4 @@ pub use bugs::Bug;
 pub use config::{Config, NetworkKind};
 pub use model::{build, RaftModel, RaftState};
 pub use server::{Rules, Server, UnknownFeature, FEATURES};
+pub use types::{Change, Members, Membership};

@@ -89,7 +89,7 @@ pub fn leases_hold(cfg: &Config, state: &RaftState) -> bool {
     if !cfg.features.contains(&"lease-read") {
         return true;
     }
-    let quorum = cfg.rules().quorum();
+    let rules = cfg.rules();
     let servers: Vec<&Server> = state
         .actor_states
         .iter()
@@ -103,7 +103,9 @@ pub fn leases_hold(cfg: &Config, state: &RaftState) -> bool {
             l.role == Role::Leader
                 && !state.crashed[i]
                 && l.term == f.term
-                && l.lease_acks.len() + 1 >= quorum
+                && crate::rules::membership::has_quorum(l, &rules, |j| {
+                    j == l.id || l.lease_acks.contains(&j)
+                })
                 && !l.sent_timeout_now
                 && l.lease_acks.contains(&f.id)
         });

@@ -12,8 +12,9 @@ use crate::actor::server_actor;
 use crate::actor::NodeState;
 use crate::config::Config;
 use crate::model::{RaftModel, RaftState};
-use crate::server::{ghost, Server};
-use crate::types::{Index, Msg, Role, Term};
+use crate::rules;
+use crate::server::{ghost, Rules, Server};
+use crate::types::{Index, Membership, Msg, NodeId, Role, Term};
 
 /// Property names, as printed and as used in JSON.
 pub mod names {
@@ -56,6 +57,11 @@ pub mod names {
         "a follower's commit stops at the last entry of a partial batch";
     /// Not a stateright property: checked by [`crate::progress`].
     pub const PROGRESS: &str = "Progress";
+    pub const VOTER_ADDED: &str = "a new voter is added";
+    pub const LEARNER_ADDED: &str = "a learner is added";
+    pub const LEARNER_PROMOTED: &str = "a learner is promoted to voter";
+    pub const VOTER_REMOVED: &str = "a voter is removed";
+    pub const LEADER_REMOVED: &str = "a leader removed from the configuration steps down";
 }
 use names::*;
 
@@ -213,6 +219,40 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
     if rules.commit_any_message && clients && cfg.servers >= 2 && cfg.max_term >= 2 {
         props.push((Expectation::Sometimes, COMMIT_LEARNED, commit_learned));
     }
+    // Membership changes: each kind of change a configuration allows is
+    // applied somewhere; a leader that removes itself steps down.
+    if rules.membership && cfg.max_term >= 1 {
+        use crate::types::Change;
+        let initial = rules::membership::initial(&rules);
+        let adds_new = cfg.changes.iter().any(|c| matches!(c, Change::AddVoter(_)));
+        let learns = cfg
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::AddLearner(_)));
+        let removes = cfg
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::RemoveVoter(_)));
+        if adds_new {
+            props.push((Expectation::Sometimes, VOTER_ADDED, voter_added));
+        }
+        if learns {
+            props.push((Expectation::Sometimes, LEARNER_ADDED, learner_added));
+        }
+        if learns && adds_new {
+            props.push((Expectation::Sometimes, LEARNER_PROMOTED, learner_promoted));
+        }
+        if removes {
+            props.push((Expectation::Sometimes, VOTER_REMOVED, voter_removed));
+        }
+        let removes_a_leader = cfg
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::RemoveVoter(j) if initial.voters.contains(*j)));
+        if removes_a_leader {
+            props.push((Expectation::Sometimes, LEADER_REMOVED, leader_removed));
+        }
+    }
     // A batch short of the leader's commit: the leader commits two entries,
     // then sends a lagging follower the first alone.
     if cfg.partial_batches && clients && cfg.servers >= 2 && cfg.max_term >= 1 && cfg.max_log >= 2 {
@@ -352,16 +392,47 @@ fn state_machine_safety(_: &RaftModel, state: &RaftState) -> bool {
 
 /// Every committed entry is stored (in the log or a snapshot) on a quorum of
 /// servers, so no election can lose it.
+///
+/// With feature membership, "a quorum" is a majority of the voters of some
+/// configuration: the initial one or one that a server's log, snapshot or
+/// state machine holds. The leader that committed the entry counted a
+/// majority of its configuration, which is one of these unless it was an
+/// uncommitted one that every log has lost since. Then the check is still
+/// exact for a change from three voters (a majority after adding or
+/// removing one server is a majority of the three); from another size it
+/// could reject a correct state, but only after a first change, with an
+/// entry committed under a later, uncommitted configuration entry that is
+/// then lost: logs of at least four entries (the suite's hold three).
 fn committed_durable(model: &RaftModel, state: &RaftState) -> bool {
-    let quorum = (model.cfg.servers / 2 + 1) as usize;
+    let rules = model.actors[0].rules;
+    let configs = known_configs(&rules, state);
     servers(state).all(|s| {
         known_committed(s).all(|(k, t)| {
-            servers(state)
-                .filter(|j| j.log.snapshot_index >= k || j.log.term_at(k) == Some(t))
-                .count()
-                >= quorum
+            let holds = |j: NodeId| {
+                servers(state).any(|x| {
+                    x.id == j && (x.log.snapshot_index >= k || x.log.term_at(k) == Some(t))
+                })
+            };
+            configs
+                .iter()
+                .any(|m| rules::membership::is_quorum(m, &Rules { bug: None, ..rules }, holds))
         })
     })
+}
+
+/// The configurations a state knows of: the initial one and every one in a
+/// server's log, snapshot or state machine.
+fn known_configs(rules: &Rules, state: &RaftState) -> Vec<Membership> {
+    let mut configs = vec![rules::membership::initial(rules)];
+    if rules.membership {
+        for s in servers(state) {
+            let logged = s.log.entries.iter().filter_map(|e| e.cmd.membership());
+            configs.extend(logged.chain(s.log.snapshot_data.config).chain(s.sm.config));
+        }
+        configs.sort();
+        configs.dedup();
+    }
+    configs
 }
 
 /// No state machine executed a command it had already executed.
@@ -527,4 +598,24 @@ fn transfer_completed(_: &RaftModel, state: &RaftState) -> bool {
 
 fn commit_learned(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::COMMIT_LEARNED))
+}
+
+fn voter_added(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::VOTER_ADDED))
+}
+
+fn learner_added(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::LEARNER_ADDED))
+}
+
+fn learner_promoted(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::LEARNER_PROMOTED))
+}
+
+fn voter_removed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::VOTER_REMOVED))
+}
+
+fn leader_removed(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::LEADER_REMOVED))
 }

@@ -143,6 +143,18 @@ pub mod ghost {
     /// partial batch, short of the leader's commit index (Figure 2,
     /// AppendEntries rule 5; [`crate::Config::partial_batches`]).
     pub const COMMIT_BOUNDED_BY_BATCH: u32 = 1 << 22;
+    /// The server applied a configuration that added a new voter
+    /// ([`super::Rules::membership`]).
+    pub const VOTER_ADDED: u32 = 1 << 23;
+    /// The server applied a configuration that removed a voter.
+    pub const VOTER_REMOVED: u32 = 1 << 24;
+    /// The server applied a configuration that added a learner.
+    pub const LEARNER_ADDED: u32 = 1 << 25;
+    /// The server applied a configuration that made a learner a voter.
+    pub const LEARNER_PROMOTED: u32 = 1 << 26;
+    /// A leader stepped down after committing a configuration without it
+    /// (thesis 4.2.2).
+    pub const LEADER_REMOVED: u32 = 1 << 27;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -387,10 +399,25 @@ pub struct Rules {
     /// restarted server is no longer a candidate, so it cannot win the term
     /// it may now vote in for someone else.
     pub late_self_vote: bool,
+    /// The initial configuration's voters are servers `1..=voters`; the
+    /// others start outside the cluster (they may be added with feature
+    /// membership). [`Rules::new`]: every server.
+    pub voters: u64,
+    /// Feature `membership` (thesis chapter 4): configuration entries in the
+    /// log change the cluster one server at a time (a voter added or
+    /// removed, a learner added or promoted); a server uses the latest
+    /// configuration in its log, committed or not (thesis 4.1, hashicorp/raft).
+    /// Off: the configuration is always the initial one and the log is
+    /// never searched for one.
+    pub membership: bool,
+    /// Feature `config-on-apply` (with membership; etcd-io/raft and raft-rs):
+    /// a server uses the configuration of the last configuration entry it
+    /// applied, not the latest in its log.
+    pub config_on_apply: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 15] = [
+pub const FEATURES: [&str; 17] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -406,6 +433,8 @@ pub const FEATURES: [&str; 15] = [
     "stale-term-step-down",
     "refuse-compacted-prev",
     "late-self-vote",
+    "membership",
+    "config-on-apply",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -448,14 +477,22 @@ impl Rules {
             stale_term_step_down: false,
             refuse_compacted_prev: false,
             late_self_vote: false,
+            voters: servers,
+            membership: false,
+            config_on_apply: false,
         }
     }
 
-    /// Every optional behaviour on.
+    /// Every optional behaviour on, except membership changes: `membership`
+    /// and `config-on-apply` are two semantics of configuration entries, one
+    /// or the other, not a permission (without them a configuration entry is
+    /// replicated and applied like any other).
     pub fn all_features(servers: u64) -> Rules {
         let mut rules = Rules::new(servers);
         for name in FEATURES {
-            rules.with_feature(name).expect("a known feature");
+            if !matches!(name, "membership" | "config-on-apply") {
+                rules.with_feature(name).expect("a known feature");
+            }
         }
         rules
     }
@@ -478,6 +515,11 @@ impl Rules {
             "stale-term-step-down" => self.stale_term_step_down = true,
             "refuse-compacted-prev" => self.refuse_compacted_prev = true,
             "late-self-vote" => self.late_self_vote = true,
+            "membership" => self.membership = true,
+            "config-on-apply" => {
+                self.membership = true;
+                self.config_on_apply = true;
+            }
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -503,6 +545,8 @@ impl Rules {
                 self.stale_term_step_down,
                 self.refuse_compacted_prev,
                 self.late_self_vote,
+                self.membership,
+                self.config_on_apply,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

@@ -1,7 +1,7 @@
 //! The replicated state machine: one register plus client sessions, so that a
 //! retried command (same client and sequence number) is executed at most once.
 
-use crate::types::{ClientId, Command, Op, OpResult, Seq, Value};
+use crate::types::{ClientId, Command, Membership, Op, OpResult, Seq, Value};
 
 /// The last command a client had executed, and its result (returned again
 /// to a retry instead of executing the command a second time).
@@ -22,6 +22,10 @@ pub struct StateMachine {
     /// (client, seq) the session table had already recorded was executed
     /// again. Property "No Command Applied Twice" requires it false.
     pub reexecuted: bool,
+    /// The configuration of the last configuration entry applied (feature
+    /// membership; `None`: the initial one). Part of every snapshot, as in
+    /// etcd-io/raft's snapshot metadata (`ConfState`).
+    pub config: Option<Membership>,
 }
 
 /// What applying one command did.
@@ -42,6 +46,14 @@ impl StateMachine {
     /// sequence number the client's session already covers is not executed
     /// again; its recorded result is returned.
     pub fn apply(&mut self, cmd: &Command, dedup: bool) -> Applied {
+        if let Op::Config(m) = cmd.op {
+            // The cluster's own entry: no client session.
+            self.config = Some(m);
+            return Applied {
+                result: OpResult::Write,
+                duplicate: false,
+            };
+        }
         let seen = self
             .session(cmd.client)
             .filter(|s| s.seq >= cmd.seq)
@@ -70,6 +82,8 @@ impl StateMachine {
                 }
                 OpResult::Cas(ok)
             }
+            // Returned above: a configuration entry has no session.
+            Op::Config(_) => OpResult::Write,
         };
         let session = Session {
             client: cmd.client,

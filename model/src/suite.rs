@@ -15,6 +15,7 @@
 
 use crate::bugs::Bug;
 use crate::config::Config;
+use crate::types::Change;
 
 /// A named configuration of the suite.
 #[derive(Clone, Debug)]
@@ -30,6 +31,18 @@ pub fn default_suite() -> Vec<SuiteEntry> {
         servers: 3,
         max_retries: 1,
         ..Config::default()
+    };
+    // Four servers, three of them voting, one client write to commit in
+    // the leader's term before it may change the configuration.
+    let membership = Config {
+        servers: 4,
+        voters: Some(3),
+        clients: 1,
+        ops: 1,
+        max_term: 2,
+        max_log: 3,
+        max_in_flight: 4,
+        ..base.clone()
     };
     vec![
         SuiteEntry {
@@ -284,8 +297,44 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                 max_log: 1,
                 max_in_flight: 6,
                 max_retries: 0,
-                ..base
+                ..base.clone()
             },
+        },
+        SuiteEntry {
+            name: "membership",
+            purpose: "a fourth server added, then a voter removed (the leader, sometimes), \
+                      configurations used as soon as they are in the log (thesis, hashicorp/raft)",
+            config: Config {
+                changes: vec![Change::AddVoter(4), Change::RemoveVoter(1)],
+                ..membership.clone()
+            }
+            .featuring(&["membership"]),
+        },
+        SuiteEntry {
+            name: "membership-on-apply",
+            purpose: "a learner added, then promoted, configurations used once applied \
+                      (etcd-io/raft, raft-rs)",
+            config: Config {
+                changes: vec![Change::AddLearner(4), Change::AddVoter(4)],
+                ..membership
+            }
+            .featuring(&["config-on-apply"]),
+        },
+        SuiteEntry {
+            name: "spare-server",
+            purpose: "one term with a fourth server outside the configuration: it never \
+                      campaigns and no vote of it counts",
+            config: Config {
+                servers: 4,
+                voters: Some(3),
+                clients: 0,
+                ops: 0,
+                max_term: 1,
+                max_log: 0,
+                max_in_flight: 6,
+                ..base
+            }
+            .featuring(&["membership"]),
         },
     ]
 }
@@ -310,6 +359,9 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::CommitPastLastNew => "partial-batches",
         Bug::PrevCheckOffByOne => "three-entries",
         Bug::CommitMaxMatch => "five-servers",
+        Bug::OverlappingChanges => "membership",
+        Bug::LearnerCounts => "membership-on-apply",
+        Bug::RemovedVoteCounts => "spare-server",
     }
 }
 

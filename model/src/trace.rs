@@ -32,11 +32,25 @@ pub fn trace_op(op: &Op) -> rt::Op {
             from: Some(from.to_string()),
             to: to.to_string(),
         },
+        // Not a client's operation: [`trace_entry`] writes a config entry.
+        Op::Config(_) => rt::Op::Read { key: KEY.into() },
     }
 }
 
 /// A model entry as a trace entry.
 pub fn trace_entry(e: &Entry) -> rt::Entry {
+    if let Some(m) = e.cmd.membership() {
+        let ids = |set: crate::types::Members| set.iter().collect::<Vec<_>>();
+        return rt::Entry {
+            term: e.term,
+            data: Some(rt::EntryData::Config {
+                data: Some(serde_json::json!({
+                    "voters": ids(m.voters),
+                    "learners": ids(m.learners),
+                })),
+            }),
+        };
+    }
     rt::Entry {
         term: e.term,
         data: Some(rt::EntryData::Command {
@@ -328,9 +342,11 @@ impl Converter {
                     let t = match timer {
                         // A transfer is an operator's request, not a timer;
                         // the leader's sends it causes are its own choice.
-                        Timer::Heartbeat | Timer::Batch(_) | Timer::Transfer(_) => {
-                            rt::TimerKind::Heartbeat
-                        }
+                        // So is a membership change (an operator's request).
+                        Timer::Heartbeat
+                        | Timer::Batch(_)
+                        | Timer::Transfer(_)
+                        | Timer::Change(_) => rt::TimerKind::Heartbeat,
                         // etcd-io/raft checks the quorum when a leader's
                         // election timeout elapses.
                         Timer::Election | Timer::CheckQuorum | Timer::Retry | Timer::Lease => {

@@ -28,6 +28,10 @@ pub enum Op {
     Write(Value),
     /// If the value is `from`, set it to `to`; returns whether it did.
     Cas { from: Value, to: Value },
+    /// A configuration entry (feature membership): not a client's
+    /// operation but the cluster's, with client 0 ([`Command::config`]).
+    /// Applying it changes only the configuration the state machine holds.
+    Config(Membership),
 }
 
 /// What an operation returned.
@@ -44,6 +48,162 @@ pub struct Command {
     pub client: ClientId,
     pub seq: Seq,
     pub op: Op,
+}
+
+impl Command {
+    /// The configuration entry's command for `m`: client 0 (no client;
+    /// client ids start at 1), sequence number 0.
+    pub fn config(m: Membership) -> Command {
+        Command {
+            client: 0,
+            seq: 0,
+            op: Op::Config(m),
+        }
+    }
+
+    /// The configuration a configuration entry holds.
+    pub fn membership(&self) -> Option<Membership> {
+        match self.op {
+            Op::Config(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// A set of server ids, as bits (id `i` is bit `i - 1`; ids 1 to
+/// [`Members::MAX`]). Only feature membership uses it; without it every
+/// server `1..=servers` votes, however many there are.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Members(pub u64);
+
+impl Members {
+    /// The largest server id a set can hold.
+    pub const MAX: NodeId = 64;
+    /// The servers `1..=n` (at most [`Members::MAX`]).
+    pub fn first(n: u64) -> Members {
+        Members(if n >= 64 { u64::MAX } else { (1u64 << n) - 1 })
+    }
+    pub fn contains(self, id: NodeId) -> bool {
+        (1..=Self::MAX).contains(&id) && self.0 & (1 << (id - 1)) != 0
+    }
+    pub fn with(self, id: NodeId) -> Members {
+        Members(self.0 | (1 << (id - 1)))
+    }
+    pub fn without(self, id: NodeId) -> Members {
+        Members(self.0 & !(1 << (id - 1)))
+    }
+    pub fn union(self, other: Members) -> Members {
+        Members(self.0 | other.0)
+    }
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The ids, ascending.
+    pub fn iter(self) -> impl Iterator<Item = NodeId> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let id = bits.trailing_zeros() as NodeId + 1;
+                bits &= bits - 1;
+                id
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// A cluster configuration (thesis chapter 4): the voters, a majority of
+/// whom elects a leader and commits an entry, and the learners (thesis
+/// 4.2.1, "non-voting members"), which receive the log but never vote and
+/// are never counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Membership {
+    pub voters: Members,
+    pub learners: Members,
+}
+
+impl Membership {
+    /// Everyone the leader replicates to: voters and learners.
+    pub fn members(&self) -> Members {
+        self.voters.union(self.learners)
+    }
+}
+
+/// A change of membership a leader may propose: one server at a time
+/// (thesis 4.1), so that the majorities of the old and the new
+/// configuration always overlap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// Make a server a voter: a new server, or a learner promoted.
+    AddVoter(NodeId),
+    /// Remove a voter (perhaps the leader itself, thesis 4.2.2).
+    RemoveVoter(NodeId),
+    /// Add a server as a learner.
+    AddLearner(NodeId),
+}
+
+impl Change {
+    /// The configuration after this change, or `None` when it changes
+    /// nothing or would leave no voter.
+    pub fn apply(self, m: Membership) -> Option<Membership> {
+        let next = match self {
+            Change::AddVoter(j) if !m.voters.contains(j) => Membership {
+                voters: m.voters.with(j),
+                learners: m.learners.without(j),
+            },
+            Change::RemoveVoter(j) if m.voters.contains(j) && m.voters.len() > 1 => Membership {
+                voters: m.voters.without(j),
+                learners: m.learners,
+            },
+            Change::AddLearner(j) if !m.members().contains(j) => Membership {
+                voters: m.voters,
+                learners: m.learners.with(j),
+            },
+            _ => return None,
+        };
+        Some(next)
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::AddVoter(j) => write!(f, "add:{j}"),
+            Change::RemoveVoter(j) => write!(f, "remove:{j}"),
+            Change::AddLearner(j) => write!(f, "learner:{j}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Change {
+    type Err = String;
+    /// `add:ID`, `remove:ID` or `learner:ID`.
+    fn from_str(s: &str) -> Result<Change, String> {
+        let bad =
+            || format!("bad membership change {s:?}; expected add:ID, remove:ID or learner:ID");
+        let (kind, id) = s.split_once(':').ok_or_else(bad)?;
+        let id: NodeId = id.parse().map_err(|_| bad())?;
+        if !(1..=Members::MAX).contains(&id) {
+            return Err(format!(
+                "bad membership change {s:?}: server ids run from 1 to {}",
+                Members::MAX
+            ));
+        }
+        match kind {
+            "add" => Ok(Change::AddVoter(id)),
+            "remove" => Ok(Change::RemoveVoter(id)),
+            "learner" => Ok(Change::AddLearner(id)),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// A log entry: the term in which a leader created it, and the client command.

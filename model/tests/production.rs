@@ -5,19 +5,11 @@
 use raft_model::bugs::Bug;
 use raft_model::rules::{elections, handle_message};
 use raft_model::server::ghost;
-use raft_model::types::{Command, Dest, Entry, Msg, Op, Role};
+use raft_model::types::{Command, Dest, Msg, Op, Role};
 use raft_model::{Rules, Server, UnknownFeature, FEATURES};
 
-fn entry(term: u64, seq: u64) -> Entry {
-    Entry {
-        term,
-        cmd: Command {
-            client: 1,
-            seq,
-            op: Op::Write(seq),
-        },
-    }
-}
+mod common;
+use common::entry;
 
 fn with(features: &[&str]) -> Rules {
     let mut rules = Rules::new(3);
@@ -240,11 +232,20 @@ fn features_are_switched_on_by_name() {
         rules.with_feature(name).unwrap();
     }
     assert!(rules.stale_term_step_down && rules.refuse_compacted_prev && rules.late_self_vote);
+    assert_eq!(
+        rules,
+        Rules::all_features(3),
+        "all but the membership semantics"
+    );
+    rules.with_feature("config-on-apply").unwrap();
+    assert!(
+        rules.membership && rules.config_on_apply,
+        "config-on-apply implies membership"
+    );
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
     assert!(rules.pre_vote_stale_grant);
     assert!(rules.snapshot_fast_forward && rules.leader_transfer && rules.lease_read);
     assert_eq!(rules.features(), FEATURES.to_vec());
-    assert_eq!(rules, Rules::all_features(3));
     let err = rules.with_feature("prevote").unwrap_err();
     assert_eq!(err, UnknownFeature("prevote".into()));
     let msg = err.to_string();

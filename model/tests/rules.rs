@@ -5,16 +5,8 @@ use raft_model::server::ghost;
 use raft_model::types::{Command, Dest, Entry, Msg, Op, Role};
 use raft_model::{Rules, Server};
 
-fn entry(term: u64, seq: u64) -> Entry {
-    Entry {
-        term,
-        cmd: Command {
-            client: 1,
-            seq,
-            op: Op::Write(seq),
-        },
-    }
-}
+mod common;
+use common::entry;
 
 fn leader_of_term_1() -> Server {
     let rules = Rules::new(3);

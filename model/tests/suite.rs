@@ -15,7 +15,7 @@ use raft_model::suite::default_suite;
 
 /// The exact number of unique states of each default-suite configuration,
 /// exhaustively explored (the count does not depend on the thread count).
-const UNIQUE_STATES: [(&str, usize); 18] = [
+const UNIQUE_STATES: [(&str, usize); 21] = [
     ("elections", 80_668),
     ("clients", 54_462),
     ("figure8", 524_498),
@@ -34,6 +34,9 @@ const UNIQUE_STATES: [(&str, usize); 18] = [
     ("partial-batches", 131_618),
     ("three-entries", 600_694),
     ("five-servers", 24_890),
+    ("membership", 303_299),
+    ("membership-on-apply", 110_794),
+    ("spare-server", 437),
 ];
 
 #[test]

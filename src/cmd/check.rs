@@ -64,6 +64,15 @@ pub struct ModelArgs {
     /// second, exhaustive pass over the state graph; see model/README.md).
     #[arg(long)]
     pub progress: bool,
+    /// Servers 1..=N form the initial configuration; the others start
+    /// outside the cluster and may join by --change [default: every server].
+    #[arg(long, value_name = "N")]
+    pub voters: Option<u64>,
+    /// A membership change a leader may propose whenever it applies:
+    /// add:ID (a voter, or a learner promoted), remove:ID or learner:ID
+    /// (repeatable; needs --feature membership or config-on-apply).
+    #[arg(long = "change", value_name = "CHANGE")]
+    pub changes: Vec<raft_model::Change>,
     /// Plant a bug (see `raftcheck bugs`).
     #[arg(long)]
     pub bug: Option<Bug>,
@@ -80,7 +89,8 @@ pub struct ModelArgs {
 /// Which configurations `check` runs, as `check --help` says it.
 pub const SELECTION_HELP: &str = "\
 Which configurations run:
-  no model flag         the default suite: small configurations of 3 servers (one of 5),
+  no model flag         the default suite: small configurations of 3 servers (one of 5,
+                        three of 4 that change membership),
                         each explored exhaustively (one of them loses messages)
   --bug NAME alone      the one suite configuration that catches NAME, with NAME planted
   any other model flag  exactly one configuration, \"custom\", instead of the suite: the
@@ -121,6 +131,8 @@ impl ModelArgs {
             || self.max_retries.is_some()
             || self.partial_batches
             || self.progress
+            || self.voters.is_some()
+            || !self.changes.is_empty()
             || !self.features.is_empty()
     }
 
@@ -141,6 +153,8 @@ impl ModelArgs {
             max_retries: self.max_retries.unwrap_or(d.max_retries),
             partial_batches: self.partial_batches,
             progress: self.progress,
+            voters: self.voters,
+            changes: self.changes.clone(),
             bug: self.bug,
             ..Config::default()
         };
@@ -152,6 +166,27 @@ impl ModelArgs {
             "--servers must be between 1 and 9"
         );
         anyhow::ensure!(cfg.clients <= 9, "--clients must be at most 9");
+        if let Some(v) = cfg.voters {
+            anyhow::ensure!(
+                (1..=cfg.servers).contains(&v),
+                "--voters must be between 1 and --servers ({})",
+                cfg.servers
+            );
+        }
+        for c in &cfg.changes {
+            let (raft_model::Change::AddVoter(id)
+            | raft_model::Change::RemoveVoter(id)
+            | raft_model::Change::AddLearner(id)) = *c;
+            anyhow::ensure!(
+                id <= cfg.servers,
+                "--change {c}: there is no server {id} (--servers {})",
+                cfg.servers
+            );
+        }
+        anyhow::ensure!(
+            cfg.changes.is_empty() || cfg.rules().membership,
+            "--change needs --feature membership or --feature config-on-apply"
+        );
         anyhow::ensure!(
             cfg.max_crashes <= cfg.servers as usize,
             "--max-crashes cannot exceed --servers"
@@ -207,7 +242,9 @@ pub struct Args {
     /// Write each counterexample as a raft-trace/1 file into this directory,
     /// and, named `CONFIG-example-PROPERTY.ndjson`, a path that reaches each
     /// sometimes-property (a behaviour the trace validator must accept).
-    /// Each file written is named on stderr with what it is.
+    /// Each file written is named on stderr with what it is. Configurations
+    /// with feature membership or config-on-apply write none (the trace
+    /// format has static membership), and say so.
     #[arg(long)]
     trace_out: Option<PathBuf>,
     /// Address used in explorer URLs (where `raftcheck explore` listens).
@@ -275,7 +312,16 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         if !args.json {
             print_run(e, &r, &args.addr)?;
         }
-        if let Some(dir) = &args.trace_out {
+        if args.trace_out.is_some() && e.config.rules().membership {
+            // raft-trace/1 has static membership: a trace whose cluster
+            // changes, or whose initial voters are not every node, is one
+            // the validator cannot replay yet, so none is written.
+            errln!(
+                "[{}] no traces written: raft-trace/1 has static membership, and this \
+                 configuration changes it (feature membership or config-on-apply)",
+                e.name
+            );
+        } else if let Some(dir) = &args.trace_out {
             let written = raft_model::trace::write_counterexamples(dir, e.name, &r)
                 .with_context(|| format!("writing traces to {}", dir.display()))?;
             for w in written {

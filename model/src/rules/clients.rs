@@ -101,7 +101,7 @@ pub fn in_lease(s: &Server, rules: &Rules) -> bool {
     rules.lease_read
         && s.role == Role::Leader
         && s.log.term_at(s.commit) == Some(s.term)
-        && s.lease_acks.len() + 1 >= rules.quorum()
+        && super::membership::has_quorum(s, rules, |j| j == s.id || s.lease_acks.contains(&j))
         && !s.sent_timeout_now
 }
 
@@ -129,7 +129,8 @@ fn read_index(s: &Server, rules: &Rules, cmd: &Command) -> Option<Step> {
     });
     next.reads.sort();
     let ctx = read_context(cmd.client, cmd.seq);
-    for j in rules.peers(s.id) {
+    let replicates_to = super::membership::replicates_to(s, rules);
+    for j in (1..=rules.servers).filter(|&j| replicates_to(j)) {
         step.sends.push((
             Dest::Server(j),
             Msg::Heartbeat {
@@ -160,17 +161,18 @@ pub fn confirm_read(s: &mut Server, rules: &Rules, from: NodeId, ctx: u64) -> Ve
     else {
         return vec![];
     };
-    let read = &mut s.reads[k];
     if from != s.id {
-        if let Err(i) = read.acks.binary_search(&from) {
-            read.acks.insert(i, from);
+        let acks = &mut s.reads[k].acks;
+        if let Err(i) = acks.binary_search(&from) {
+            acks.insert(i, from);
         }
     }
-    if read.acks.len() + 1 < rules.quorum() {
+    let acks = &s.reads[k].acks;
+    if !super::membership::has_quorum(s, rules, |j| j == s.id || acks.contains(&j)) {
         return vec![];
     }
-    debug_assert!(s.commit >= read.index);
     let read = s.reads.remove(k);
+    debug_assert!(s.commit >= read.index);
     s.ghost |= ghost::READ_INDEX_SERVED;
     vec![(
         Dest::Client(read.client),

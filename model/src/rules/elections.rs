@@ -1,5 +1,6 @@
 //! Leader election (section 5.2 and the election restriction of 5.4.1).
 
+use super::membership::{has_quorum, is_voter};
 use super::{become_follower, commit_info, observe_term, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
@@ -9,9 +10,10 @@ use crate::types::{Msg, NodeId, Role, Term, Transfer};
 /// timeout elapses without receiving AppendEntries ... convert to candidate";
 /// Candidates: "If election timeout elapses: start new election". With
 /// [`Rules::pre_vote`] the server first becomes a pre-candidate
-/// ([`pre_campaign`]). A leader ignores it.
+/// ([`pre_campaign`]). A leader ignores it, and so does a server that is
+/// not a voter of its configuration (feature membership).
 pub fn timeout(s: &Server, rules: &Rules) -> Step {
-    if s.role == Role::Leader {
+    if s.role == Role::Leader || !is_voter(s, rules) {
         return Step::unchanged(s);
     }
     if rules.pre_vote {
@@ -41,7 +43,7 @@ fn start_election(s: &Server, rules: &Rules, transfer: bool) -> Step {
         state: next,
         sends: vec![],
     };
-    if step.state.votes.len() >= rules.quorum() {
+    if won(&step.state, rules) {
         // A cluster whose quorum is one: the own vote wins.
         become_leader(&mut step.state, rules);
         return step;
@@ -62,7 +64,9 @@ fn start_election(s: &Server, rules: &Rules, transfer: bool) -> Step {
 /// index and term (a campaign does not change the log).
 fn ask_peers(step: &mut Step, rules: &Rules, ask: impl Fn(u64, Term) -> Msg) {
     let (last_index, last_term) = (step.state.log.last_index(), step.state.log.last_term());
-    for j in rules.peers(step.state.id) {
+    // The voters of its configuration (feature membership), as etcd-io/raft
+    // and hashicorp/raft ask.
+    for j in super::membership::asked_for_votes(&step.state, rules) {
         step.send(j, ask(last_index, last_term));
     }
 }
@@ -75,7 +79,7 @@ pub fn pre_campaign(s: &Server, rules: &Rules) -> Step {
     become_follower(&mut next);
     next.role = Role::PreCandidate;
     next.votes = vec![s.id];
-    if next.votes.len() >= rules.quorum() {
+    if won(&next, rules) {
         // A cluster whose quorum is one: the own pre-vote wins.
         return campaign(&next, rules);
     }
@@ -175,7 +179,7 @@ pub fn handle_pre_vote_reply(
     if let Err(i) = tally.binary_search(&from) {
         tally.insert(i, from);
     }
-    if next.votes.len() >= rules.quorum() {
+    if won(&next, rules) {
         next.ghost |= ghost::PRE_VOTE_WON;
         return campaign(&next, rules);
     }
@@ -197,7 +201,8 @@ pub fn check_quorum(s: &Server, rules: &Rules) -> Step {
         return Step::unchanged(s);
     }
     let mut next = s.clone();
-    if next.heard.len() + 1 >= rules.quorum() {
+    let id = next.id;
+    if has_quorum(&next, rules, |j| j == id || next.heard.contains(&j)) {
         // A new check period, and with lease-read a new lease.
         next.heard.clear();
         next.lease_acks.clear();
@@ -261,6 +266,10 @@ pub fn ignores_in_lease(s: &Server, rules: &Rules, term: Term, transfer: bool) -
 pub fn start_transfer(s: &Server, rules: &Rules, to: NodeId) -> Step {
     let mut step = Step::unchanged(s);
     if !rules.leader_transfer || s.role != Role::Leader || to == s.id || s.transfer.is_some() {
+        return step;
+    }
+    if !super::membership::config(s, rules).voters.contains(to) {
+        // Only a voter can take over (etcd-io/raft ignores a transfer to a learner).
         return step;
     }
     step.state.transfer = Some(Transfer { to, sent: false });
@@ -328,7 +337,11 @@ fn send_timeout_now(step: &mut Step) {
 pub fn handle_timeout_now(s: &Server, rules: &Rules, _from: NodeId, term: Term) -> Step {
     let mut next = s.clone();
     observe_term(&mut next, term, rules);
-    if rules.leader_transfer && term == next.term && next.role == Role::Follower {
+    if rules.leader_transfer
+        && term == next.term
+        && next.role == Role::Follower
+        && is_voter(&next, rules)
+    {
         return start_election(&next, rules, true);
     }
     Step {
@@ -397,7 +410,7 @@ pub fn handle_request_vote_reply(
                 tally.insert(i, from);
             }
         }
-        if next.votes.len() >= rules.quorum() {
+        if won(&next, rules) {
             become_leader(&mut next, rules);
         } else if rules.lost_election && lost(&next, rules) {
             // Not Figure 2 (there a candidate waits for its election timeout):
@@ -418,9 +431,23 @@ pub fn handle_request_vote_reply(
 /// servers that have not answered yet are fewer than a quorum (etcd-io/raft
 /// `quorum.VoteLost`; in a cluster of odd size, a quorum refused).
 fn lost(s: &Server, rules: &Rules) -> bool {
-    let answered = s.votes.len() + s.rejections.len();
-    let unanswered = (rules.servers as usize).saturating_sub(answered);
-    s.votes.len() + unanswered < rules.quorum()
+    !has_quorum(s, rules, |j| !s.rejections.contains(&j))
+}
+
+/// Figure 2, Candidates: "votes received from majority of servers" (of the
+/// voters of the candidate's configuration, feature membership), for votes
+/// and pre-votes alike.
+fn won(s: &Server, rules: &Rules) -> bool {
+    if rules.bug(Bug::RemovedVoteCounts) {
+        // Wrong: every vote counts, a server's outside the configuration too.
+        let voters = if rules.membership {
+            super::membership::config(s, rules).voters.len()
+        } else {
+            rules.servers as usize
+        };
+        return s.votes.len() >= super::membership::majority_of(voters, rules);
+    }
+    has_quorum(s, rules, |j| s.votes.contains(&j))
 }
 
 /// A leader of the current term: the peer `from` was heard from (for

@@ -10,6 +10,7 @@
 
 pub mod clients;
 pub mod elections;
+pub mod membership;
 pub mod replication;
 pub mod snapshots;
 

@@ -1,7 +1,7 @@
 //! Log replication (section 5.3) and commitment (5.3, 5.4.2).
 
 use super::elections::heard_from;
-use super::{become_follower, observe_term, snapshots, Step};
+use super::{become_follower, membership, observe_term, snapshots, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
 use crate::types::{Dest, Entry, Index, Msg, NodeId, Role, Term};
@@ -338,19 +338,19 @@ pub fn handle_heartbeat_reply(
 /// commitIndex = N." Returns the replies to clients.
 pub fn advance_commit(s: &mut Server, rules: &Rules) -> Vec<(Dest, Msg)> {
     let mut new_commit = s.commit;
+    // The majority is of the voters of the leader's configuration (feature
+    // membership; thesis 4.1: a leader that is not one does not count itself).
     for n in (s.commit + 1)..=s.log.last_index() {
-        let replicas = 1 + rules
-            .peers(s.id)
-            .filter(|&j| s.match_index[(j - 1) as usize] >= n)
-            .count();
+        let holds = |j: NodeId| j == s.id || s.match_index[(j - 1) as usize] >= n;
         let current_term = s.log.term_at(n) == Some(s.term);
-        // Wrong with bug commit-max-match: the leader and one follower.
-        let needed = if rules.bug(Bug::CommitMaxMatch) {
-            2.min(rules.quorum())
+        let replicated = if rules.bug(Bug::CommitMaxMatch) {
+            // Wrong: the leader and one follower.
+            let replicas = (1..=rules.servers).filter(|&j| holds(j)).count();
+            replicas >= 2.min(membership::majority_of(rules.servers as usize, rules))
         } else {
-            rules.quorum()
+            membership::has_quorum(s, rules, holds)
         };
-        if replicas >= needed && (current_term || rules.bug(Bug::CommitOldTerm)) {
+        if replicated && (current_term || rules.bug(Bug::CommitOldTerm)) {
             new_commit = n;
         }
     }
@@ -369,7 +369,13 @@ pub fn commit_to(s: &mut Server, rules: &Rules, index: Index) -> Vec<(Dest, Msg)
     let mut replies = vec![];
     for i in (s.commit + 1)..=index {
         let entry = *s.log.entry(i).expect("committed entries are in the log");
+        let before = s.sm.config;
         let applied = s.sm.apply(&entry.cmd, !rules.bug(Bug::NoDedup));
+        if let Some(m) = entry.cmd.membership() {
+            // A configuration entry: no client to answer.
+            membership::applied(s, rules, before, m);
+            continue;
+        }
         if applied.duplicate {
             s.ghost |= ghost::DEDUPLICATED;
         }
@@ -384,5 +390,6 @@ pub fn commit_to(s: &mut Server, rules: &Rules, index: Index) -> Vec<(Dest, Msg)
         }
     }
     s.commit = index;
+    membership::step_down_if_removed(s, rules);
     replies
 }

@@ -108,6 +108,11 @@ impl Replay {
         for f in header.features.iter().flatten().chain(features) {
             rules.with_feature(f)?;
         }
+        // raft-trace/1 has static membership: configuration entries are
+        // replicated and applied, never interpreted, so the model's
+        // membership semantics (which read them) stay off in the replay.
+        rules.membership = false;
+        rules.config_on_apply = false;
         Ok(Replay {
             no_verdict: n > 0 && !contiguous,
             ctx: Ctx {

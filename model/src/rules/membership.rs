@@ -1,0 +1,197 @@
+//! Membership changes (thesis chapter 4; features membership and
+//! config-on-apply): which configuration a server uses, what a majority of
+//! it is, and how a leader changes it, one server at a time.
+//!
+//! A configuration entry holds the whole new configuration
+//! ([`Membership`]), as in hashicorp/raft. Which one a server uses:
+//! - feature membership (thesis 4.1, hashicorp/raft): "a server always uses
+//!   the latest configuration in its log, regardless of whether the entry
+//!   is committed";
+//! - with config-on-apply (etcd-io/raft, raft-rs): the last one it applied.
+//!
+//! Either way, one change at a time is safe: any majority of the old
+//! configuration overlaps any majority of the new one when they differ by
+//! one voter (thesis 4.1), so a leader proposes a change only when no
+//! earlier one is pending and it has committed an entry of its own term
+//! (Ongaro's 2015 correction to the thesis: otherwise an uncommitted change
+//! of an earlier term and a new one can have disjoint majorities).
+
+use super::{become_follower, replication, Step};
+use crate::bugs::Bug;
+use crate::server::{ghost, Rules, Server};
+use crate::types::{Change, Command, Entry, Index, Members, Membership, NodeId, Role};
+
+/// The initial configuration: servers `1..=rules.voters` vote, no learners.
+pub fn initial(rules: &Rules) -> Membership {
+    Membership {
+        voters: Members::first(rules.voters),
+        learners: Members::default(),
+    }
+}
+
+/// The latest configuration entry in `s`'s log and its index; the
+/// snapshot's configuration (at its index) when no entry holds one.
+pub fn latest_in_log(s: &Server) -> Option<(Index, Membership)> {
+    let first = s.log.snapshot_index + 1;
+    s.log
+        .entries
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(k, e)| e.cmd.membership().map(|m| (first + k as Index, m)))
+        .or_else(|| {
+            s.log
+                .snapshot_data
+                .config
+                .map(|m| (s.log.snapshot_index, m))
+        })
+}
+
+/// The configuration `s` uses: the latest in its log (thesis 4.1), or with
+/// config-on-apply the last it applied; the initial one when there is none
+/// (and always without feature membership).
+pub fn config(s: &Server, rules: &Rules) -> Membership {
+    if !rules.membership {
+        return initial(rules);
+    }
+    let m = if rules.config_on_apply {
+        s.sm.config
+    } else {
+        latest_in_log(s).map(|(_, m)| m)
+    };
+    m.unwrap_or_else(|| initial(rules))
+}
+
+/// How many of `n` voters make a majority.
+pub fn majority_of(n: usize, rules: &Rules) -> usize {
+    if rules.bug(Bug::MinorityQuorum) {
+        (n / 2).max(1)
+    } else {
+        n / 2 + 1
+    }
+}
+
+/// How many voters of `m` make a majority.
+pub fn majority(m: &Membership, rules: &Rules) -> usize {
+    majority_of(m.voters.len(), rules)
+}
+
+/// Whether the servers for which `has` holds include a majority of the
+/// voters of `m` ("a majority of the servers", of the configuration in use).
+/// Learners never count.
+pub fn is_quorum(m: &Membership, rules: &Rules, has: impl Fn(NodeId) -> bool) -> bool {
+    let counted = if rules.bug(Bug::LearnerCounts) {
+        // Wrong: a learner's acknowledgement counts as a voter's.
+        m.members()
+    } else {
+        m.voters
+    };
+    counted.iter().filter(|&j| has(j)).count() >= majority(m, rules)
+}
+
+/// [`is_quorum`] of the configuration `s` uses; without feature membership,
+/// a majority of servers `1..=servers`.
+pub fn has_quorum(s: &Server, rules: &Rules, has: impl Fn(NodeId) -> bool) -> bool {
+    if !rules.membership {
+        let yes = (1..=rules.servers).filter(|&j| has(j)).count();
+        return yes >= majority_of(rules.servers as usize, rules);
+    }
+    is_quorum(&config(s, rules), rules, has)
+}
+
+/// The servers `s` sends (pre-)vote requests to: the voters of its
+/// configuration but itself, or with bug removed-vote-counts every server.
+pub fn asked_for_votes(s: &Server, rules: &Rules) -> Vec<NodeId> {
+    if !rules.membership || rules.bug(Bug::RemovedVoteCounts) {
+        return rules.peers(s.id).collect();
+    }
+    config(s, rules).voters.without(s.id).iter().collect()
+}
+
+/// Whether leader `s` replicates to server `j`: a voter or learner of its
+/// configuration (everyone without feature membership).
+pub fn replicates_to(s: &Server, rules: &Rules) -> impl Fn(NodeId) -> bool {
+    let members = rules.membership.then(|| config(s, rules).members());
+    let me = s.id;
+    move |j| j != me && members.is_none_or(|m| m.contains(j))
+}
+
+/// Whether `s` may campaign: it is a voter of its configuration (etcd-io/raft
+/// `promotable`; learners and servers outside the cluster never do).
+pub fn is_voter(s: &Server, rules: &Rules) -> bool {
+    config(s, rules).voters.contains(s.id)
+}
+
+/// Thesis 4.1: leader `s` proposes `change` by appending the new
+/// configuration to its log, provided that
+/// - no configuration entry in its log is uncommitted ("the leader will not
+///   start another membership change until the previous one is
+///   committed"; etcd-io/raft refuses while `pendingConfIndex > applied`);
+/// - it has committed an entry of its current term (Ongaro's 2015
+///   correction; etcd-io/raft's no-op entry at election serves this);
+/// - the change changes the configuration (a voter added must not be one,
+///   at least one voter stays), applied to the latest configuration in its
+///   log.
+///
+/// Otherwise, or not a leader: nothing.
+pub fn propose_change(s: &Server, rules: &Rules, change: Change) -> Step {
+    let mut step = Step::unchanged(s);
+    if !rules.membership || s.role != Role::Leader {
+        return step;
+    }
+    let latest = latest_in_log(s);
+    let pending = latest.is_some_and(|(index, _)| index > s.commit);
+    if pending && !rules.bug(Bug::OverlappingChanges) {
+        return step;
+    }
+    if s.log.term_at(s.commit) != Some(s.term) {
+        return step;
+    }
+    let current = latest.map_or_else(|| initial(rules), |(_, m)| m);
+    let Some(next) = change.apply(current) else {
+        return step;
+    };
+    step.state.log.entries.push(Entry {
+        term: s.term,
+        cmd: Command::config(next),
+    });
+    // As for a client's command: a leader that alone is a majority commits.
+    let replies = replication::advance_commit(&mut step.state, rules);
+    step.sends.extend(replies);
+    step
+}
+
+/// Records what applying configuration `next` after `before` changed (the
+/// ghost bits for the sometimes-properties).
+pub(crate) fn applied(s: &mut Server, rules: &Rules, before: Option<Membership>, next: Membership) {
+    let before = before.unwrap_or_else(|| initial(rules));
+    for j in next.voters.iter().filter(|&j| !before.voters.contains(j)) {
+        s.ghost |= if before.learners.contains(j) {
+            ghost::LEARNER_PROMOTED
+        } else {
+            ghost::VOTER_ADDED
+        };
+    }
+    if before.voters.iter().any(|j| !next.voters.contains(j)) {
+        s.ghost |= ghost::VOTER_REMOVED;
+    }
+    if next.learners.iter().any(|j| !before.members().contains(j)) {
+        s.ghost |= ghost::LEARNER_ADDED;
+    }
+}
+
+/// Thesis 4.2.2: a leader that is not part of the new configuration "steps
+/// down (returns to follower state) once the C_new entry is committed".
+/// Called after `s` committed up to its commit index.
+pub(crate) fn step_down_if_removed(s: &mut Server, rules: &Rules) {
+    if !rules.membership || s.role != Role::Leader || config(s, rules).voters.contains(s.id) {
+        return;
+    }
+    // With config-on-apply the configuration in use is committed already.
+    let committed =
+        rules.config_on_apply || latest_in_log(s).is_none_or(|(index, _)| index <= s.commit);
+    if committed {
+        become_follower(s);
+        s.ghost |= ghost::LEADER_REMOVED;
+    }
+}

@@ -1,0 +1,205 @@
+//! Membership changes (features membership and config-on-apply), one rule
+//! at a time: which configuration a server uses, what counts as a majority,
+//! when a leader may propose a change, and the removed leader stepping down.
+
+use raft_model::rules::{elections, handle_message, membership};
+use raft_model::server::ghost;
+use raft_model::types::{Command, Dest, Entry, Msg, Role};
+use raft_model::{Change, Members, Membership, Rules, Server};
+
+mod common;
+use common::entry;
+
+/// Four servers, servers 1 to 3 voting, with `feature` on.
+fn rules(feature: &str) -> Rules {
+    let mut r = Rules {
+        voters: 3,
+        ..Rules::new(4)
+    };
+    r.with_feature(feature).unwrap();
+    r
+}
+
+fn voters(ids: &[u64]) -> Membership {
+    Membership {
+        voters: ids.iter().fold(Members::default(), |m, &j| m.with(j)),
+        learners: Members::default(),
+    }
+}
+
+/// Server 1 as leader of term 1 (votes of 1 and 2), its write of the term
+/// committed.
+fn leader(rules: &Rules) -> Server {
+    let c = elections::timeout(&Server::new(1), rules).state;
+    let reply = Msg::RequestVoteReply {
+        term: 1,
+        granted: true,
+        commit: None,
+    };
+    let mut l = handle_message(&c, rules, 2, &reply).state;
+    assert_eq!(l.role, Role::Leader);
+    l.log.entries.push(entry(1, 1));
+    let ack = Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index: 1,
+    };
+    let l = handle_message(&l, rules, 2, &ack).state;
+    assert_eq!(l.commit, 1);
+    l
+}
+
+#[test]
+fn changes_move_one_server_and_never_empty_the_voters() {
+    let m = voters(&[1, 2, 3]);
+    assert_eq!(Change::AddVoter(4).apply(m), Some(voters(&[1, 2, 3, 4])));
+    assert_eq!(Change::AddVoter(2).apply(m), None);
+    assert_eq!(Change::RemoveVoter(3).apply(m), Some(voters(&[1, 2])));
+    assert_eq!(Change::RemoveVoter(1).apply(voters(&[1])), None);
+    let with_learner = Change::AddLearner(4).apply(m).unwrap();
+    assert!(with_learner.learners.contains(4) && !with_learner.voters.contains(4));
+    assert_eq!(Change::AddLearner(4).apply(with_learner), None);
+    assert_eq!(
+        Change::AddVoter(4).apply(with_learner),
+        Some(voters(&[1, 2, 3, 4])),
+        "promotion moves the learner to the voters"
+    );
+    for s in ["add:4", "remove:1", "learner:3"] {
+        assert_eq!(s.parse::<Change>().unwrap().to_string(), s);
+    }
+    assert!("add:0".parse::<Change>().is_err());
+    assert!("join:2".parse::<Change>().is_err());
+}
+
+#[test]
+fn a_majority_counts_voters_only() {
+    let r = rules("membership");
+    let m = Membership {
+        voters: Members::first(3),
+        learners: Members::default().with(4),
+    };
+    assert!(membership::is_quorum(&m, &r, |j| j == 1 || j == 2));
+    assert!(
+        !membership::is_quorum(&m, &r, |j| j == 1 || j == 4),
+        "a learner's acknowledgement does not count"
+    );
+    let buggy = Rules {
+        bug: Some(raft_model::Bug::LearnerCounts),
+        ..r
+    };
+    assert!(membership::is_quorum(&m, &buggy, |j| j == 1 || j == 4));
+}
+
+#[test]
+fn without_the_feature_the_log_is_never_read_for_a_configuration() {
+    let r = Rules::new(3);
+    let mut s = Server::new(1);
+    s.log.entries.push(Entry {
+        term: 1,
+        cmd: Command::config(voters(&[1])),
+    });
+    assert_eq!(membership::config(&s, &r), voters(&[1, 2, 3]));
+}
+
+#[test]
+fn the_latest_configuration_is_used_when_appended_or_when_applied() {
+    let mut s = Server::new(2);
+    s.log.entries.push(entry(1, 1));
+    s.log.entries.push(Entry {
+        term: 1,
+        cmd: Command::config(voters(&[1, 2, 3, 4])),
+    });
+    let appended = rules("membership");
+    let applied = rules("config-on-apply");
+    assert_eq!(membership::config(&s, &appended), voters(&[1, 2, 3, 4]));
+    assert_eq!(membership::config(&s, &applied), voters(&[1, 2, 3]));
+    let commit = Msg::AppendEntries {
+        term: 1,
+        prev_index: 2,
+        prev_term: 1,
+        entries: vec![],
+        commit: 2,
+    };
+    let s = handle_message(&s, &applied, 1, &commit).state;
+    assert_eq!(s.commit, 2);
+    assert_eq!(membership::config(&s, &applied), voters(&[1, 2, 3, 4]));
+    assert!(s.has(ghost::VOTER_ADDED));
+}
+
+#[test]
+fn a_server_outside_the_voters_does_not_campaign() {
+    let r = rules("membership");
+    let spare = Server::new(4);
+    let step = elections::timeout(&spare, &r);
+    assert_eq!(step.state, spare);
+    assert!(step.sends.is_empty());
+    let candidate = elections::timeout(&Server::new(1), &r);
+    let asked: Vec<_> = candidate.sends.iter().map(|(d, _)| *d).collect();
+    assert_eq!(
+        asked,
+        vec![Dest::Server(2), Dest::Server(3)],
+        "only voters are asked"
+    );
+}
+
+#[test]
+fn one_change_at_a_time_and_only_after_a_commit_of_the_term() {
+    let r = rules("membership");
+    let l = leader(&r);
+    // Not before the leader has committed an entry of its term.
+    let mut fresh = l.clone();
+    fresh.commit = 0;
+    fresh.log.entries.clear();
+    assert_eq!(
+        membership::propose_change(&fresh, &r, Change::AddVoter(4)).state,
+        fresh
+    );
+    let first = membership::propose_change(&l, &r, Change::AddVoter(4)).state;
+    assert_eq!(first.log.last_index(), 2);
+    assert_eq!(membership::config(&first, &r), voters(&[1, 2, 3, 4]));
+    // A second change waits for the first to commit.
+    let second = membership::propose_change(&first, &r, Change::RemoveVoter(3)).state;
+    assert_eq!(second, first);
+    let buggy = Rules {
+        bug: Some(raft_model::Bug::OverlappingChanges),
+        ..r
+    };
+    let both = membership::propose_change(&first, &buggy, Change::RemoveVoter(3)).state;
+    assert_eq!(both.log.last_index(), 3);
+    // A change that changes nothing is not proposed; a follower proposes nothing.
+    assert_eq!(
+        membership::propose_change(&l, &r, Change::AddVoter(2)).state,
+        l
+    );
+    let follower = Server::new(2);
+    assert_eq!(
+        membership::propose_change(&follower, &r, Change::AddVoter(4)).state,
+        follower
+    );
+}
+
+#[test]
+fn a_leader_that_commits_its_own_removal_steps_down() {
+    let r = rules("membership");
+    let l = leader(&r);
+    let proposed = membership::propose_change(&l, &r, Change::RemoveVoter(1)).state;
+    assert_eq!(
+        proposed.role,
+        Role::Leader,
+        "it leads until the change commits"
+    );
+    assert_eq!(membership::config(&proposed, &r), voters(&[2, 3]));
+    // The leader does not count itself: one of the two voters is not enough.
+    let ack = |index| Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index,
+    };
+    let one = handle_message(&proposed, &r, 2, &ack(2)).state;
+    assert_eq!(one.commit, 1);
+    assert_eq!(one.role, Role::Leader);
+    let both = handle_message(&one, &r, 3, &ack(2)).state;
+    assert_eq!(both.commit, 2);
+    assert_eq!(both.role, Role::Follower);
+    assert!(both.has(ghost::LEADER_REMOVED) && both.has(ghost::VOTER_REMOVED));
+}
