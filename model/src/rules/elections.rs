@@ -440,11 +440,8 @@ fn lost(s: &Server, rules: &Rules) -> bool {
 fn won(s: &Server, rules: &Rules) -> bool {
     if rules.bug(Bug::RemovedVoteCounts) {
         // Wrong: every vote counts, a server's outside the configuration too.
-        let voters = if rules.membership {
-            super::membership::config(s, rules).voters.len()
-        } else {
-            rules.servers as usize
-        };
+        let counted = super::membership::counted(s, rules);
+        let voters = super::membership::voter_count(counted.as_ref(), rules);
         return s.votes.len() >= super::membership::majority_of(voters, rules);
     }
     has_quorum(s, rules, |j| s.votes.contains(&j))

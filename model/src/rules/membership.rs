@@ -89,14 +89,36 @@ pub fn is_quorum(m: &Membership, rules: &Rules, has: impl Fn(NodeId) -> bool) ->
     counted.iter().filter(|&j| has(j)).count() >= majority(m, rules)
 }
 
-/// [`is_quorum`] of the configuration `s` uses; without feature membership,
-/// a majority of servers `1..=servers`.
-pub fn has_quorum(s: &Server, rules: &Rules, has: impl Fn(NodeId) -> bool) -> bool {
-    if !rules.membership {
-        let yes = (1..=rules.servers).filter(|&j| has(j)).count();
-        return yes >= majority_of(rules.servers as usize, rules);
+/// The configuration whose voters' majority `s` counts: `None` without
+/// feature membership, where every server `1..=servers` votes.
+pub fn counted(s: &Server, rules: &Rules) -> Option<Membership> {
+    rules.membership.then(|| config(s, rules))
+}
+
+/// How many voters `counted` (of [`counted`]) has.
+pub fn voter_count(counted: Option<&Membership>, rules: &Rules) -> usize {
+    counted.map_or(rules.servers as usize, |m| m.voters.len())
+}
+
+/// Whether the servers for which `has` holds make a majority of `counted`
+/// (of [`counted`]; [`is_quorum`] of a configuration, else of every server).
+pub fn quorum_in(
+    counted: Option<&Membership>,
+    rules: &Rules,
+    has: impl Fn(NodeId) -> bool,
+) -> bool {
+    match counted {
+        Some(m) => is_quorum(m, rules, has),
+        None => {
+            let yes = (1..=rules.servers).filter(|&j| has(j)).count();
+            yes >= majority_of(rules.servers as usize, rules)
+        }
     }
-    is_quorum(&config(s, rules), rules, has)
+}
+
+/// [`quorum_in`] the configuration `s` uses.
+pub fn has_quorum(s: &Server, rules: &Rules, has: impl Fn(NodeId) -> bool) -> bool {
+    quorum_in(counted(s, rules).as_ref(), rules, has)
 }
 
 /// The servers `s` sends (pre-)vote requests to: the voters of its

@@ -340,6 +340,7 @@ pub fn advance_commit(s: &mut Server, rules: &Rules) -> Vec<(Dest, Msg)> {
     let mut new_commit = s.commit;
     // The majority is of the voters of the leader's configuration (feature
     // membership; thesis 4.1: a leader that is not one does not count itself).
+    let counted = membership::counted(s, rules);
     for n in (s.commit + 1)..=s.log.last_index() {
         let holds = |j: NodeId| j == s.id || s.match_index[(j - 1) as usize] >= n;
         let current_term = s.log.term_at(n) == Some(s.term);
@@ -348,7 +349,7 @@ pub fn advance_commit(s: &mut Server, rules: &Rules) -> Vec<(Dest, Msg)> {
             let replicas = (1..=rules.servers).filter(|&j| holds(j)).count();
             replicas >= 2.min(membership::majority_of(rules.servers as usize, rules))
         } else {
-            membership::has_quorum(s, rules, holds)
+            membership::quorum_in(counted.as_ref(), rules, holds)
         };
         if replicated && (current_term || rules.bug(Bug::CommitOldTerm)) {
             new_commit = n;
