@@ -1512,6 +1512,44 @@ fn client_entry_wrong_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Opti
     }))
 }
 
+/// A leader's configuration entry with one more server moved (a voter
+/// toggled, other than the leader): from the configuration before it, that
+/// is two servers at once, or none (SCHEMA: Membership changes).
+fn config_moves_two(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    let is_config = |e: &Value| e["data"]["kind"] == "config" && e["data"]["voters"].is_array();
+    let i = pick(
+        rng,
+        &sites(t, idx, |t, idx, i| {
+            let l = &t.lines[i];
+            ty(l) == "append"
+                && idx.before(t, i).is_some_and(|b| b["role"] == "leader")
+                && l["entries"]
+                    .as_array()
+                    .is_some_and(|es| es.iter().any(is_config))
+        }),
+    )?;
+    let leader = u(&t.lines[i], "node");
+    let others: Vec<u64> = t.header["nodes"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_u64)
+        .filter(|&n| n != leader)
+        .collect();
+    let k = others[rng.random_range(0..others.len())];
+    Some(mutant(t, i, |ls| {
+        let entries = ls[i]["entries"].as_array_mut().unwrap();
+        let e = entries.iter_mut().find(|e| is_config(e)).unwrap();
+        let voters = e["data"]["voters"].as_array_mut().unwrap();
+        match voters.iter().position(|v| v == &json!(k)) {
+            Some(p) => drop(voters.remove(p)),
+            None => voters.push(json!(k)),
+        }
+        if let Some(ls) = e["data"]["learners"].as_array_mut() {
+            ls.retain(|v| v != &json!(k));
+        }
+    }))
+}
+
 /// An apply of a command that names another client than the entry's: an
 /// apply names the entry it applies (SCHEMA: `apply`).
 fn apply_other_client(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
@@ -1887,6 +1925,11 @@ const KINDS: &[Kind] = &[
         name: "client-entry-wrong-term",
         rule: "ClientRequestRule",
         mutate: client_entry_wrong_term,
+    },
+    Kind {
+        name: "config-moves-two",
+        rule: "MembershipChangeRule",
+        mutate: config_moves_two,
     },
     Kind {
         name: "apply-other-client",

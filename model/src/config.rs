@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::bugs::Bug;
 use crate::server::{Rules, UnknownFeature};
-use crate::types::{Change, ClientId, Index, Op, Term};
+use crate::types::{Change, ClientId, Index, Members, Membership, Op, Term};
 
 /// Asks a running check to stop: once raised, no state is within the
 /// model's boundary, so the checker drains its queue and ends. (stateright
@@ -193,7 +193,10 @@ impl Config {
     pub fn rules(&self) -> Rules {
         let mut rules = Rules {
             bug: self.bug,
-            voters: self.voters.unwrap_or(self.servers),
+            initial: Membership {
+                voters: Members::first(self.voters.unwrap_or(self.servers)),
+                learners: Members::default(),
+            },
             ..Rules::new(self.servers)
         };
         for name in &self.features {

@@ -232,7 +232,7 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
         let removes = cfg
             .changes
             .iter()
-            .any(|c| matches!(c, Change::RemoveVoter(_)));
+            .any(|c| matches!(c, Change::RemoveVoter(_) | Change::Demote(_)));
         if adds_new {
             props.push((Expectation::Sometimes, VOTER_ADDED, voter_added));
         }
@@ -248,7 +248,9 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
         let removes_a_leader = cfg
             .changes
             .iter()
-            .any(|c| matches!(c, Change::RemoveVoter(j) if initial.voters.contains(*j)));
+            .any(|c| {
+                matches!(c, Change::RemoveVoter(j) | Change::Demote(j) if initial.voters.contains(*j))
+            });
         if removes_a_leader {
             props.push((Expectation::Sometimes, LEADER_REMOVED, leader_removed));
         }

@@ -3,7 +3,7 @@
 
 use crate::bugs::Bug;
 use crate::state_machine::StateMachine;
-use crate::types::{Entry, Index, NodeId, Role, Term};
+use crate::types::{Entry, Index, Members, Membership, NodeId, Role, Term};
 
 /// A log whose prefix up to `snapshot_index` is compacted into a snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -399,10 +399,10 @@ pub struct Rules {
     /// restarted server is no longer a candidate, so it cannot win the term
     /// it may now vote in for someone else.
     pub late_self_vote: bool,
-    /// The initial configuration's voters are servers `1..=voters`; the
-    /// others start outside the cluster (they may be added with feature
-    /// membership). [`Rules::new`]: every server.
-    pub voters: u64,
+    /// The initial configuration (feature membership): its voters and
+    /// learners; the other servers start outside the cluster (they may be
+    /// added). [`Rules::new`]: every server votes.
+    pub initial: Membership,
     /// Feature `membership` (thesis chapter 4): configuration entries in the
     /// log change the cluster one server at a time (a voter added or
     /// removed, a learner added or promoted); a server uses the latest
@@ -477,7 +477,10 @@ impl Rules {
             stale_term_step_down: false,
             refuse_compacted_prev: false,
             late_self_vote: false,
-            voters: servers,
+            initial: Membership {
+                voters: Members::first(servers),
+                learners: Members::default(),
+            },
             membership: false,
             config_on_apply: false,
         }

@@ -40,14 +40,12 @@ pub fn trace_op(op: &Op) -> rt::Op {
 /// A model entry as a trace entry.
 pub fn trace_entry(e: &Entry) -> rt::Entry {
     if let Some(m) = e.cmd.membership() {
-        let ids = |set: crate::types::Members| set.iter().collect::<Vec<_>>();
         return rt::Entry {
             term: e.term,
             data: Some(rt::EntryData::Config {
-                data: Some(serde_json::json!({
-                    "voters": ids(m.voters),
-                    "learners": ids(m.learners),
-                })),
+                voters: Some(m.voters.iter().collect()),
+                learners: Some(m.learners.iter().collect()),
+                data: None,
             }),
         };
     }
@@ -274,11 +272,38 @@ impl Converter {
                 rt::Event::Commit(rt::Commit { index: b.commit }),
                 Some(post(b)),
             );
+            if self.rules.config_on_apply {
+                self.applies(node, a, b);
+            }
         }
         if b.log.snapshot_index > a.log.snapshot_index && !installed {
             let ev = rt::Event::Snapshot(rt::SnapshotEvent {
                 index: b.log.snapshot_index,
                 term: b.log.snapshot_term,
+            });
+            self.event(node, ev, Some(post(b)));
+        }
+    }
+
+    /// The entries `b` committed after `a`, as `apply` events (a server
+    /// applies what it commits at once). Written with feature
+    /// config-on-apply, where the configuration in use is the last one
+    /// applied and the validator needs to see it.
+    fn applies(&mut self, node: u64, a: &Server, b: &Server) {
+        let mut sm = a.sm.clone();
+        for k in a.commit + 1..=b.commit {
+            // An entry compacted in the same step is in the old log.
+            let Some(e) = b.log.entry(k).or_else(|| a.log.entry(k)).copied() else {
+                return;
+            };
+            let applied = sm.apply(&e.cmd, !self.rules.bug(Bug::NoDedup));
+            let command = e.cmd.membership().is_none();
+            let ev = rt::Event::Apply(rt::Apply {
+                index: k,
+                term: e.term,
+                client: command.then_some(e.cmd.client),
+                req: command.then_some(e.cmd.seq),
+                duplicate: applied.duplicate,
             });
             self.event(node, ev, Some(post(b)));
         }
@@ -542,7 +567,7 @@ pub fn write_path(
             conv.step(&pair[0].0, action, &pair[1].0);
         }
     }
-    let observes = rt::Observes {
+    let mut observes = rt::Observes {
         events: vec![
             rt::EventType::Init,
             rt::EventType::Crash,
@@ -553,6 +578,7 @@ pub fn write_path(
             rt::EventType::Append,
             rt::EventType::Truncate,
             rt::EventType::Commit,
+            rt::EventType::Apply,
             rt::EventType::Snapshot,
             rt::EventType::Install,
             rt::EventType::Read,
@@ -562,6 +588,11 @@ pub fn write_path(
         state: rt::StateField::ALL.to_vec(),
         entries: rt::EntryDetail::Full,
     };
+    if !cfg.rules().config_on_apply {
+        // Applies are written only where the configuration in use is the
+        // last one applied (`Converter::applies`).
+        observes.events.retain(|e| *e != rt::EventType::Apply);
+    }
     let mut header = rt::Header::new(
         concat!("raft-model ", env!("CARGO_PKG_VERSION"), " counterexample"),
         (1..=cfg.servers).collect(),
@@ -573,6 +604,12 @@ pub fn write_path(
         reorder: cfg.network != NetworkKind::Ordered,
     };
     header.params = Some(serde_json::json!({ "model_flags": cfg.to_flags() }));
+    let rules = cfg.rules();
+    if rules.membership {
+        // The initial configuration; every later one is in the log.
+        header.voters = Some(rules.initial.voters.iter().collect());
+        header.learners = Some(rules.initial.learners.iter().collect());
+    }
     header.features = Some(
         cfg.rules()
             .features()

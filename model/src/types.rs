@@ -148,9 +148,25 @@ pub enum Change {
     RemoveVoter(NodeId),
     /// Add a server as a learner.
     AddLearner(NodeId),
+    /// Remove a learner (it was never counted, so no majority changes).
+    RemoveLearner(NodeId),
+    /// Make a voter a learner (etcd-io/raft `AddLearnerNode` on a voter,
+    /// hashicorp/raft `DemoteVoter`): one voter fewer, as a removal.
+    Demote(NodeId),
 }
 
 impl Change {
+    /// The server the change moves.
+    pub fn server(self) -> NodeId {
+        match self {
+            Change::AddVoter(j)
+            | Change::RemoveVoter(j)
+            | Change::AddLearner(j)
+            | Change::RemoveLearner(j)
+            | Change::Demote(j) => j,
+        }
+    }
+
     /// The configuration after this change, or `None` when it changes
     /// nothing or would leave no voter.
     pub fn apply(self, m: Membership) -> Option<Membership> {
@@ -167,9 +183,36 @@ impl Change {
                 voters: m.voters,
                 learners: m.learners.with(j),
             },
+            Change::RemoveLearner(j) if m.learners.contains(j) => Membership {
+                voters: m.voters,
+                learners: m.learners.without(j),
+            },
+            Change::Demote(j) if m.voters.contains(j) && m.voters.len() > 1 => Membership {
+                voters: m.voters.without(j),
+                learners: m.learners.with(j),
+            },
             _ => return None,
         };
         Some(next)
+    }
+
+    /// The one change that turns `from` into `to`, if there is one (thesis
+    /// 4.1: anything else changes more than one server at a time).
+    pub fn between(from: Membership, to: Membership) -> Option<Change> {
+        let changed = Members((from.voters.0 ^ to.voters.0) | (from.learners.0 ^ to.learners.0));
+        let mut ids = changed.iter();
+        let (Some(j), None) = (ids.next(), ids.next()) else {
+            return None;
+        };
+        [
+            Change::AddVoter(j),
+            Change::RemoveVoter(j),
+            Change::AddLearner(j),
+            Change::RemoveLearner(j),
+            Change::Demote(j),
+        ]
+        .into_iter()
+        .find(|c| c.apply(from) == Some(to))
     }
 }
 
@@ -179,16 +222,22 @@ impl std::fmt::Display for Change {
             Change::AddVoter(j) => write!(f, "add:{j}"),
             Change::RemoveVoter(j) => write!(f, "remove:{j}"),
             Change::AddLearner(j) => write!(f, "learner:{j}"),
+            Change::RemoveLearner(j) => write!(f, "remove-learner:{j}"),
+            Change::Demote(j) => write!(f, "demote:{j}"),
         }
     }
 }
 
 impl std::str::FromStr for Change {
     type Err = String;
-    /// `add:ID`, `remove:ID` or `learner:ID`.
+    /// `add:ID`, `remove:ID`, `learner:ID`, `remove-learner:ID` or `demote:ID`.
     fn from_str(s: &str) -> Result<Change, String> {
-        let bad =
-            || format!("bad membership change {s:?}; expected add:ID, remove:ID or learner:ID");
+        let bad = || {
+            format!(
+                "bad membership change {s:?}; expected add:ID, remove:ID, learner:ID, \
+                 remove-learner:ID or demote:ID"
+            )
+        };
         let (kind, id) = s.split_once(':').ok_or_else(bad)?;
         let id: NodeId = id.parse().map_err(|_| bad())?;
         if !(1..=Members::MAX).contains(&id) {
@@ -201,6 +250,8 @@ impl std::str::FromStr for Change {
             "add" => Ok(Change::AddVoter(id)),
             "remove" => Ok(Change::RemoveVoter(id)),
             "learner" => Ok(Change::AddLearner(id)),
+            "remove-learner" => Ok(Change::RemoveLearner(id)),
+            "demote" => Ok(Change::Demote(id)),
             _ => Err(bad()),
         }
     }

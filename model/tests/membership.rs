@@ -13,7 +13,7 @@ use common::entry;
 /// Four servers, servers 1 to 3 voting, with `feature` on.
 fn rules(feature: &str) -> Rules {
     let mut r = Rules {
-        voters: 3,
+        initial: voters(&[1, 2, 3]),
         ..Rules::new(4)
     };
     r.with_feature(feature).unwrap();
@@ -64,11 +64,55 @@ fn changes_move_one_server_and_never_empty_the_voters() {
         Some(voters(&[1, 2, 3, 4])),
         "promotion moves the learner to the voters"
     );
-    for s in ["add:4", "remove:1", "learner:3"] {
+    let demoted = Change::Demote(3).apply(m).unwrap();
+    assert_eq!(demoted.voters, voters(&[1, 2]).voters);
+    assert!(demoted.learners.contains(3));
+    assert_eq!(Change::Demote(1).apply(voters(&[1])), None);
+    assert_eq!(
+        Change::RemoveLearner(3).apply(demoted),
+        Some(voters(&[1, 2]))
+    );
+    assert_eq!(Change::RemoveLearner(3).apply(m), None);
+    for s in [
+        "add:4",
+        "remove:1",
+        "learner:3",
+        "remove-learner:2",
+        "demote:5",
+    ] {
         assert_eq!(s.parse::<Change>().unwrap().to_string(), s);
     }
     assert!("add:0".parse::<Change>().is_err());
     assert!("join:2".parse::<Change>().is_err());
+}
+
+/// A whole configuration (as a trace's configuration entry holds it) is a
+/// change of the previous one only when it moves exactly one server.
+#[test]
+fn between_finds_the_single_server_change_and_nothing_else() {
+    let m = voters(&[1, 2, 3]);
+    for c in [
+        Change::AddVoter(4),
+        Change::RemoveVoter(2),
+        Change::AddLearner(5),
+        Change::Demote(1),
+    ] {
+        assert_eq!(Change::between(m, c.apply(m).unwrap()), Some(c), "{c}");
+    }
+    let with_learner = Change::AddLearner(4).apply(m).unwrap();
+    assert_eq!(
+        Change::between(with_learner, voters(&[1, 2, 3, 4])),
+        Some(Change::AddVoter(4))
+    );
+    assert_eq!(
+        Change::between(with_learner, m),
+        Some(Change::RemoveLearner(4))
+    );
+    // Two servers at once, the same configuration, the last voter removed.
+    assert_eq!(Change::between(m, voters(&[1, 4, 5])), None);
+    assert_eq!(Change::between(m, voters(&[1, 2, 3, 4, 5])), None);
+    assert_eq!(Change::between(m, m), None);
+    assert_eq!(Change::between(voters(&[1]), voters(&[])), None);
 }
 
 #[test]

@@ -69,7 +69,8 @@ pub struct ModelArgs {
     #[arg(long, value_name = "N")]
     pub voters: Option<u64>,
     /// A membership change a leader may propose whenever it applies:
-    /// add:ID (a voter, or a learner promoted), remove:ID or learner:ID
+    /// add:ID (a voter, or a learner promoted), remove:ID (a voter),
+    /// learner:ID, remove-learner:ID or demote:ID (a voter made learner)
     /// (repeatable; needs --feature membership or config-on-apply).
     #[arg(long = "change", value_name = "CHANGE")]
     pub changes: Vec<raft_model::Change>,
@@ -174,9 +175,7 @@ impl ModelArgs {
             );
         }
         for c in &cfg.changes {
-            let (raft_model::Change::AddVoter(id)
-            | raft_model::Change::RemoveVoter(id)
-            | raft_model::Change::AddLearner(id)) = *c;
+            let id = c.server();
             anyhow::ensure!(
                 id <= cfg.servers,
                 "--change {c}: there is no server {id} (--servers {})",
@@ -242,9 +241,7 @@ pub struct Args {
     /// Write each counterexample as a raft-trace/1 file into this directory,
     /// and, named `CONFIG-example-PROPERTY.ndjson`, a path that reaches each
     /// sometimes-property (a behaviour the trace validator must accept).
-    /// Each file written is named on stderr with what it is. Configurations
-    /// with feature membership or config-on-apply write none (the trace
-    /// format has static membership), and say so.
+    /// Each file written is named on stderr with what it is.
     #[arg(long)]
     trace_out: Option<PathBuf>,
     /// Address used in explorer URLs (where `raftcheck explore` listens).
@@ -312,16 +309,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         if !args.json {
             print_run(e, &r, &args.addr)?;
         }
-        if args.trace_out.is_some() && e.config.rules().membership {
-            // raft-trace/1 has static membership: a trace whose cluster
-            // changes, or whose initial voters are not every node, is one
-            // the validator cannot replay yet, so none is written.
-            errln!(
-                "[{}] no traces written: raft-trace/1 has static membership, and this \
-                 configuration changes it (feature membership or config-on-apply)",
-                e.name
-            );
-        } else if let Some(dir) = &args.trace_out {
+        if let Some(dir) = &args.trace_out {
             let written = raft_model::trace::write_counterexamples(dir, e.name, &r)
                 .with_context(|| format!("writing traces to {}", dir.display()))?;
             for w in written {

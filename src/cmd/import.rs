@@ -71,8 +71,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     )?;
     if let Some(s) = &conversion.stopped {
         outln!(
-            "{name}:{}: stopped: {}; raft-trace/1 has static membership, so the rest is not \
-             converted (every node ends with a gap: validate checks only what came before)",
+            "{name}:{}: stopped: {}; the importer does not convert membership changes, so the \
+             rest is not converted (every node ends with a gap: validate checks only what came before)",
             s.line,
             s.reason
         )?;

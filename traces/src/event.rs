@@ -22,9 +22,16 @@ pub struct Header {
     pub format: String,
     /// Free text naming the emitter, e.g. `"raftkv 0.1.0"`.
     pub implementation: String,
-    /// The cluster's voting members (static membership). Empty for a history
-    /// that stands alone.
+    /// Every node of the run. Without `voters`, all of them vote and
+    /// membership is static. Empty for a history that stands alone.
     pub nodes: Vec<NodeId>,
+    /// The voters of the initial configuration, when not every node votes
+    /// from the start (membership changes: the others join later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters: Option<Vec<NodeId>>,
+    /// The learners (non-voting members) of the initial configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learners: Option<Vec<NodeId>>,
     /// What the emitter observes. Whatever is not declared here is unknown to
     /// the checker, never assumed false or absent.
     pub observes: Observes,
@@ -59,6 +66,8 @@ impl Header {
             format: crate::FORMAT.to_string(),
             implementation: implementation.into(),
             nodes,
+            voters: None,
+            learners: None,
             observes,
             network: Network::default(),
             params: None,
@@ -732,11 +741,16 @@ pub enum EntryData {
     Noop,
     /// A client command, identified by (client, req) for exactly-once application.
     Command { client: u64, req: u64, op: Op },
-    /// A membership change (a configuration entry). Version 1 has static
-    /// membership: the entry is replicated, committed and applied like any
-    /// other, and its contents (`data`, any JSON, optional) are compared
-    /// between copies of the entry, never interpreted.
+    /// A membership change (a configuration entry). With `voters` it holds
+    /// the whole new configuration (its voters and `learners`), which the
+    /// checker interprets when the trace declares feature `membership` or
+    /// `config-on-apply`; `data`, any JSON, optional, is compared between
+    /// copies of the entry, never interpreted.
     Config {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        voters: Option<Vec<NodeId>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        learners: Option<Vec<NodeId>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         data: Option<serde_json::Value>,
     },

@@ -89,6 +89,8 @@ struct WireData {
     client: Option<u64>,
     req: Option<u64>,
     op: Option<WireOp>,
+    voters: Option<Vec<NodeId>>,
+    learners: Option<Vec<NodeId>>,
     data: Option<serde_json::Value>,
 }
 
@@ -136,6 +138,7 @@ fn entry(w: WireEntry) -> Option<Entry> {
     let data = match w.data {
         None => None,
         Some(d) => Some(match (d.kind.as_str(), d.client, d.req, d.op, d.data) {
+            _ if d.kind != "config" && (d.voters.is_some() || d.learners.is_some()) => return None,
             ("noop", None, None, None, None) => EntryData::Noop,
             ("command", Some(client), Some(req), Some(o), None) => EntryData::Command {
                 client,
@@ -144,6 +147,8 @@ fn entry(w: WireEntry) -> Option<Entry> {
             },
             // `"data": null` reads as absent on the slow path too.
             ("config", None, None, None, data) => EntryData::Config {
+                voters: d.voters,
+                learners: d.learners,
                 data: data.filter(|v| !v.is_null()),
             },
             ("opaque", None, None, None, data) => EntryData::Opaque {

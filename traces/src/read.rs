@@ -265,6 +265,32 @@ impl<R: BufRead> TraceReader<R> {
                 )
                 .with_field("nodes"));
         }
+        // The initial configuration: members of `nodes`, each once, no
+        // server both a voter and a learner.
+        for (field, ids) in [("voters", &header.voters), ("learners", &header.learners)] {
+            let Some(ids) = ids else { continue };
+            let bad = duplicate(ids)
+                .map(|d| format!("node {d} is listed twice"))
+                .or_else(|| {
+                    ids.iter()
+                        .find(|j| !header.nodes.contains(j))
+                        .map(|j| format!("node {j} is not one of \"nodes\" {:?}", header.nodes))
+                })
+                .or_else(|| {
+                    let voters = header.voters.as_deref().unwrap_or(&header.nodes);
+                    (field == "learners")
+                        .then(|| ids.iter().find(|j| voters.contains(j)))
+                        .flatten()
+                        .map(|j| format!("node {j} is also a voter"))
+                })
+                .or_else(|| {
+                    (field == "voters" && ids.is_empty() && !header.nodes.is_empty())
+                        .then(|| "the initial configuration needs a voter".to_string())
+                });
+            if let Some(msg) = bad {
+                return Err(self.err(ErrorKind::Header, msg).with_field(field));
+            }
+        }
         Ok(header)
     }
 

@@ -36,10 +36,24 @@ fn entry() -> impl Strategy<Value = Entry> {
             req,
             op
         }),
-        opaque_data().prop_map(|data| EntryData::Config { data }),
+        (
+            option::of(node_ids(4)),
+            option::of(node_ids(3)),
+            opaque_data()
+        )
+            .prop_map(|(voters, learners, data)| EntryData::Config {
+                voters,
+                learners,
+                data
+            }),
         opaque_data().prop_map(|data| EntryData::Opaque { data }),
     ];
     (small(), option::of(data)).prop_map(|(term, data)| Entry { term, data })
+}
+
+/// Distinct node ids (positive), fewer than `n`.
+fn node_ids(n: usize) -> impl Strategy<Value = Vec<u64>> {
+    prop::collection::btree_set(1..=64u64, 0..n).prop_map(|s| s.into_iter().collect())
 }
 
 /// Any JSON (not null, which reads as absent), or none.
@@ -376,6 +390,8 @@ fn header() -> Header {
         reorder: false,
     };
     h.features = Some(vec!["lost-election".into(), "stale-append-reply".into()]);
+    h.voters = Some(vec![1, 2, 3]);
+    h.learners = Some(vec![4]);
     h
 }
 

@@ -19,7 +19,7 @@ D["op"]={"oneOf":[
 D["entry_data"]={"oneOf":[
   obj({"kind":{"const":"noop"}},["kind"]),
   obj({"kind":{"const":"command"},"client":u,"req":u,"op":{"$ref":"#/$defs/op"}},["kind","client","req","op"]),
-  obj({"kind":{"const":"config"},"data":{}},["kind"]),
+  obj({"kind":{"const":"config"},"voters":{"type":"array","items":{"$ref":"#/$defs/node"},"uniqueItems":True},"learners":{"type":"array","items":{"$ref":"#/$defs/node"},"uniqueItems":True},"data":{}},["kind"]),
   obj({"kind":{"const":"opaque"},"data":{}},["kind"]),
 ]}
 D["entry"]=obj({"term":u,"data":{"$ref":"#/$defs/entry_data"}},["term"])
@@ -56,6 +56,8 @@ event_types=["init","crash","role","timeout","send","receive","append","truncate
 D["header"]=obj({
   "type":{"const":"header"},"format":{"const":"raft-trace/1"},"implementation":{"type":"string"},
   "nodes":{"type":"array","items":{"$ref":"#/$defs/node"},"uniqueItems":True},
+  "voters":{"type":"array","items":{"$ref":"#/$defs/node"},"uniqueItems":True},
+  "learners":{"type":"array","items":{"$ref":"#/$defs/node"},"uniqueItems":True},
   "observes":obj({"events":{"type":"array","items":{"enum":event_types}},
                   "state":{"type":"array","items":{"enum":["term","vote","role","leader","commit","applied","last_index","last_term","snapshot_index","snapshot_term"]}},
                   "entries":{"enum":["full","terms","count"]}},["events"]),

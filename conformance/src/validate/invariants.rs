@@ -184,12 +184,29 @@ pub struct Invariants {
     committed_by: BTreeMap<Index, Term>,
     /// Log Matching, inductively: the term of the entry before (index, term).
     predecessor: HashMap<(Index, Term), Term>,
+    /// The fewest voters of any configuration the run has shown (the
+    /// header's initial one, and with feature membership or config-on-apply
+    /// every configuration entry appended since): a majority of the
+    /// configuration a leader uses is at least a majority of that many.
+    fewest_voters: usize,
+    /// Feature membership or config-on-apply, declared or given.
+    membership: bool,
 }
 
 impl Invariants {
-    pub fn new(header: &Header) -> Self {
+    /// The checks of a run with `header`, and `features` given beside the
+    /// header's.
+    pub fn new(header: &Header, features: &[String]) -> Self {
         let events = &header.observes.events;
+        let membership = header
+            .features
+            .iter()
+            .flatten()
+            .chain(features)
+            .any(|f| f == "membership" || f == "config-on-apply");
         Invariants {
+            fewest_voters: header.voters.as_ref().unwrap_or(&header.nodes).len(),
+            membership,
             observes_persist: events.contains(&EventType::Persist),
             observes_apply: events.contains(&EventType::Apply),
             observes_commit: events.contains(&EventType::Commit)
@@ -264,7 +281,7 @@ impl Invariants {
             Event::Read(r) => {
                 let f = self.facts(node);
                 let run = Run {
-                    servers: self.nodes.len(),
+                    servers: self.fewest_voters,
                     features: self.features.as_deref(),
                     observes_messages: self.observes_messages,
                 };
@@ -272,7 +289,18 @@ impl Invariants {
                 let index_term = v.term_at(r.index);
                 v.reads.read(node, r, &f, index_term, &run)?;
             }
-            Event::Append(a) => self.append(node, a)?,
+            Event::Append(a) => {
+                if self.membership {
+                    let voters = a.entries.iter().flatten().filter_map(|e| match &e.data {
+                        Some(raft_trace::EntryData::Config {
+                            voters: Some(v), ..
+                        }) => Some(v.len()),
+                        _ => None,
+                    });
+                    self.fewest_voters = voters.fold(self.fewest_voters, usize::min);
+                }
+                self.append(node, a)?
+            }
             Event::Truncate(t) => self.truncate(node, t.from)?,
             Event::Persist(p) => self.persist(node, p)?,
             Event::Commit(c) => self.commit(node, c.index)?,
@@ -584,16 +612,23 @@ impl Invariants {
             vec![]
         };
         let own = d.last_index >= index;
-        let quorum = self.nodes.len() / 2 + 1;
+        let quorum = self.fewest_voters / 2 + 1;
         if followers.len() + usize::from(own) >= quorum {
             return Ok(());
         }
+        let of = if self.membership {
+            format!(
+                "of the {} voters of the smallest configuration the run has shown",
+                self.fewest_voters
+            )
+        } else {
+            format!("of {}", self.fewest_voters)
+        };
         Err(Violation::new(
             "CommitRule",
             format!(
-                "a leader commits index {index} once a majority ({quorum} of {}) stores it, \
+                "a leader commits index {index} once a majority ({quorum} {of}) stores it, \
                  its own copy counting only once durable (Raft thesis 10.2.1)",
-                self.nodes.len()
             ),
             format!(
                 "leader {node} of term {} commits index {index} with acknowledgements from \

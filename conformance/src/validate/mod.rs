@@ -90,6 +90,7 @@ pub const RULES: &[&str] = &[
     "ReplicationRule",
     "CommitRule",
     "ClientRequestRule",
+    "MembershipChangeRule",
     "ApplyRule",
     "AtMostOnce",
     "SnapshotRule",
@@ -436,7 +437,7 @@ fn validate_stream(
             .events
             .contains(&raft_trace::EventType::Apply);
     let mut complete = Completeness::new(header);
-    let mut invariants = Invariants::new(header);
+    let mut invariants = Invariants::new(header, &options.features);
     let mut replay =
         Replay::new(header, &options.features, options.frontier_budget).map_err(|e| {
             InputError::Layout(format!("{}:1: field \"features\": {e}", files.join(", ")))

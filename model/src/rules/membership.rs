@@ -19,14 +19,11 @@
 use super::{become_follower, replication, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
-use crate::types::{Change, Command, Entry, Index, Members, Membership, NodeId, Role};
+use crate::types::{Change, Command, Entry, Index, Membership, NodeId, Role};
 
-/// The initial configuration: servers `1..=rules.voters` vote, no learners.
+/// The initial configuration ([`Rules::initial`]).
 pub fn initial(rules: &Rules) -> Membership {
-    Membership {
-        voters: Members::first(rules.voters),
-        learners: Members::default(),
-    }
+    rules.initial
 }
 
 /// The latest configuration entry in `s`'s log and its index; the

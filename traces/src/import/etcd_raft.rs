@@ -34,9 +34,11 @@
 //!   event) is one `init`. A node that starts with configuration entries
 //!   already committed (etcd's `Bootstrap`) starts from a snapshot of them,
 //!   which is what etcd recommends instead of `Bootstrap`.
-//! - **Membership.** `raft-trace/1` has static membership. `ChangeConf` (a
-//!   leader proposing a change) is converted as the append of a configuration
-//!   entry, which the format replicates without interpreting. The first
+//! - **Membership.** Not converted yet: the etcd trace logs entry counts,
+//!   not contents, so the converted entries carry terms only, and the
+//!   checker follows configurations only in entries logged in full.
+//!   `ChangeConf` (a leader proposing a change) is converted as the append
+//!   of an entry like any other. The first
 //!   change that takes effect (an `ApplyConfChange` to another
 //!   configuration, a joint configuration, a node that joins later) stops
 //!   the conversion: every node gets a `gap` naming the line, and the rest
@@ -804,8 +806,8 @@ impl Converter {
                 Event::Gap(Gap {
                     lost: Some(lost),
                     reason: Some(format!(
-                        "etcd line {line}: {reason}; raft-trace/1 has static membership, \
-                         so the rest of the etcd trace is not converted"
+                        "etcd line {line}: {reason}; the importer does not convert \
+                         membership changes, so the rest of the etcd trace is not converted"
                     )),
                 }),
             );

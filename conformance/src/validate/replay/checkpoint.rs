@@ -271,9 +271,16 @@ fn agree(
                 "CommitRule",
                 format!(
                     "commit index at most {} (Figure 2: a leader commits an entry of its \
-                     current term stored on a majority, and a follower up to \
+                     current term stored on a majority{}, and a follower up to \
                      min(leaderCommit, index of last new entry){})",
                     s.commit,
+                    raft_model::rules::membership::counted(s, &ctx.rules).map_or(
+                        String::new(),
+                        |m| format!(
+                            " of the configuration in use, {}",
+                            convert::describe_membership(&m)
+                        )
+                    ),
                     carried.map_or(String::new(), |info| learned(s, ctx, info))
                 ),
                 format!(

@@ -11,12 +11,15 @@
 //! commands of their own reserved clients whose operation is a fingerprint of
 //! their `data` (or [`Op::Read`] when the entry has none: unknown, so it
 //! agrees with any data); an entry whose data the emitter does not log
-//! becomes the [`opaque`] command, compared by term only.
+//! becomes the [`opaque`] command, compared by term only. A configuration
+//! entry that names its voters (and learners) becomes the model's own
+//! configuration command ([`Command::config`], client 0, [`Op::Config`]),
+//! with the fingerprint of its `data` as sequence number (0: none).
 
 use std::hash::{Hash, Hasher};
 
 use raft_model::state_machine::StateMachine;
-use raft_model::types::{Command, CommitInfo, Entry, Msg, Op};
+use raft_model::types::{Command, CommitInfo, Entry, Members, Membership, Msg, Op};
 use raft_trace as rt;
 
 /// The client id that stands for a leader's no-op entry.
@@ -52,7 +55,24 @@ pub fn command(data: Option<&rt::EntryData>) -> Command {
             seq: *req,
             op: Op::Write(fingerprint(op)),
         },
-        Some(rt::EntryData::Config { data }) => Command {
+        Some(rt::EntryData::Config {
+            voters: Some(voters),
+            learners,
+            data,
+        }) => match membership(voters, learners.as_deref().unwrap_or_default()) {
+            Some(m) => Command {
+                seq: data.as_ref().map_or(0, |d| data_fingerprint(d).max(1)),
+                ..Command::config(m)
+            },
+            // Ids the model cannot hold: unknown to the replay
+            // ([`config_outside`] names them).
+            None => Command {
+                client: CONFIG_CLIENT,
+                seq: 0,
+                op: data_op(data.as_ref()),
+            },
+        },
+        Some(rt::EntryData::Config { data, .. }) => Command {
             client: CONFIG_CLIENT,
             seq: 0,
             op: data_op(data.as_ref()),
@@ -70,7 +90,50 @@ pub fn command(data: Option<&rt::EntryData>) -> Command {
 fn data_op(data: Option<&serde_json::Value>) -> Op {
     match data {
         None => Op::Read,
-        Some(v) => Op::Write(fingerprint(&v.to_string())),
+        Some(v) => Op::Write(data_fingerprint(v)),
+    }
+}
+
+fn data_fingerprint(v: &serde_json::Value) -> u64 {
+    fingerprint(&v.to_string())
+}
+
+/// A trace configuration as the model's, if every id is one the model's
+/// sets hold (1 to [`Members::MAX`]).
+pub fn membership(voters: &[rt::NodeId], learners: &[rt::NodeId]) -> Option<Membership> {
+    let set = |ids: &[rt::NodeId]| {
+        ids.iter().try_fold(Members::default(), |m, &j| {
+            (1..=Members::MAX).contains(&j).then(|| m.with(j))
+        })
+    };
+    Some(Membership {
+        voters: set(voters)?,
+        learners: set(learners)?,
+    })
+}
+
+/// A configuration in words: `voters {1, 2, 3} learners {4}`.
+pub fn describe_membership(m: &Membership) -> String {
+    if m.learners.is_empty() {
+        format!("voters {:?}", m.voters)
+    } else {
+        format!("voters {:?} learners {:?}", m.voters, m.learners)
+    }
+}
+
+/// For a configuration entry, its configuration (`None` when it does not
+/// name its voters, or names ids outside 1..=[`Members::MAX`]); for any
+/// other entry, `None`.
+pub fn trace_config(d: &rt::EntryData) -> Option<Option<Membership>> {
+    match d {
+        rt::EntryData::Config {
+            voters, learners, ..
+        } => Some(
+            voters
+                .as_deref()
+                .and_then(|v| membership(v, learners.as_deref().unwrap_or_default())),
+        ),
+        _ => None,
     }
 }
 
@@ -90,10 +153,29 @@ pub fn commands_agree(a: &Command, b: &Command) -> bool {
     if a.client == OPAQUE_CLIENT || b.client == OPAQUE_CLIENT {
         return true;
     }
+    if let (Some(m), Some(n)) = (a.membership(), b.membership()) {
+        // Two configurations: the same servers, and the same data where
+        // both show it.
+        return m == n && (a.seq == b.seq || a.seq == 0 || b.seq == 0);
+    }
+    if let Some((structured, other)) = config_pair(a, b).or_else(|| config_pair(b, a)) {
+        // A configuration entry that does not name its voters agrees with
+        // one that does when its data (if shown) is the same.
+        return match other.op {
+            Op::Write(f) => structured.seq == 0 || structured.seq == f.max(1),
+            _ => true,
+        };
+    }
     if (a.client, a.seq) != (b.client, b.seq) {
         return false;
     }
     a.op == b.op || (has_opaque_data(a) && (a.op == Op::Read || b.op == Op::Read))
+}
+
+/// `(a, b)` when `a` is a configuration that names its voters and `b` one
+/// that does not.
+fn config_pair<'a>(a: &'a Command, b: &'a Command) -> Option<(&'a Command, &'a Command)> {
+    (a.membership().is_some() && b.client == CONFIG_CLIENT).then_some((a, b))
 }
 
 fn has_opaque_data(c: &Command) -> bool {
@@ -102,6 +184,9 @@ fn has_opaque_data(c: &Command) -> bool {
 
 /// What an entry is, in words, for violations.
 pub fn describe(c: &Command) -> String {
+    if let Some(m) = c.membership() {
+        return format!("a configuration entry ({})", describe_membership(&m));
+    }
     match c.client {
         NOOP_CLIENT => "a no-op".into(),
         OPAQUE_CLIENT => "an entry of unknown contents".into(),

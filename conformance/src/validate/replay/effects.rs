@@ -3,9 +3,9 @@
 //! heartbeat, or a (pre-)candidate's retried RequestVote or PreVote), a leader's appends (client requests),
 //! applies, snapshots and installs.
 
-use raft_model::rules::{clients, elections, replication, snapshots, Step};
+use raft_model::rules::{clients, elections, membership, replication, snapshots, Step};
 use raft_model::server::{Rules, Server};
-use raft_model::types::{Dest, Msg, Role};
+use raft_model::types::{Change, Command, Dest, Membership, Msg, Role};
 use raft_trace as rt;
 
 use super::convert;
@@ -476,13 +476,74 @@ pub(super) fn leader_append(c: &mut Cand, a: &rt::Append, rules: &Rules) -> Outc
             ));
         }
         let cmd = convert::command(e.data.as_ref());
-        let step = clients::handle_request(&c.s, rules, 0, &cmd);
+        let step = match cmd.membership() {
+            Some(next) if rules.membership => config_change(c, rules, &cmd, next)?,
+            _ => clients::handle_request(&c.s, rules, 0, &cmd),
+        };
         c.s = step.state;
     }
     // A leader whose own log is a quorum commits what it appends; it may
     // announce that commit later (after its own write).
     c.justified = c.justified.max(c.s.commit);
     Ok(())
+}
+
+/// A leader's configuration entry (features membership, config-on-apply):
+/// the model's rule for proposing the one-server change it makes from the
+/// latest configuration in the leader's log (thesis 4.1).
+fn config_change(
+    c: &Cand,
+    rules: &Rules,
+    cmd: &Command,
+    next: Membership,
+) -> Result<Step, Violation> {
+    let current = membership::latest_in_log(&c.s).map_or(rules.initial, |(_, m)| m);
+    let violation = |why: String| {
+        Violation::new(
+            "MembershipChangeRule",
+            why,
+            format!(
+                "a configuration entry with {}",
+                convert::describe_membership(&next)
+            ),
+        )
+    };
+    let Some(change) = Change::between(current, next) else {
+        return Err(violation(format!(
+            "a leader changes one server at a time (thesis 4.1): from the latest \
+             configuration in its log, {}, only a configuration one server away",
+            convert::describe_membership(&current)
+        )));
+    };
+    let mut step = membership::propose_change(&c.s, rules, change);
+    let appended = step.state.log.last_index() > c.s.log.last_index();
+    match step.state.log.entries.last_mut() {
+        Some(last) if appended => {
+            // The entry as the trace shows it (its data's fingerprint).
+            last.cmd = *cmd;
+            Ok(step)
+        }
+        _ => {
+            let pending = membership::latest_in_log(&c.s)
+                .filter(|&(index, _)| index > c.s.commit)
+                .map(|(index, _)| index);
+            Err(violation(match pending {
+                Some(index) => format!(
+                    "no new configuration while the one at index {index} is uncommitted \
+                     (thesis 4.1; the leader's commit index is {})",
+                    c.s.commit
+                ),
+                None => format!(
+                    "a configuration change only once the leader has committed an entry of \
+                     its term {} (Ongaro's 2015 correction to single-server changes; its \
+                     commit index {} holds term {})",
+                    c.s.term,
+                    c.s.commit,
+                    c.s.log.term_at(c.s.commit).unwrap_or(0)
+                ),
+            }))
+        }
+    }
 }
 
 /// Figure 2, All Servers: "If commitIndex > lastApplied: increment

@@ -41,13 +41,131 @@ mod report;
 use std::collections::{BTreeMap, HashMap};
 
 use raft_model::server::Rules;
-use raft_model::types::Msg;
+use raft_model::types::{Members, Msg};
 use raft_trace as rt;
 
 use super::Violation;
 use dispatch::{Ctx, NodeReplay};
 pub use preconditions::{MAX_ENTRY_COUNT, MAX_NUMBER};
 pub use report::{ReplayError, ReplayStats};
+
+/// Why the replay cannot tell which configuration an entry of `e` sets, if
+/// it cannot. With feature membership or config-on-apply, every entry must
+/// show its contents and every configuration entry its voters; without, a
+/// configuration entry that changes who votes is one the replay cannot
+/// follow (the semantics it would need is not declared).
+fn unreadable_config(e: &rt::NodeEvent, rules: &Rules) -> Option<String> {
+    let entries = |es: &Option<Vec<rt::Entry>>| {
+        es.iter()
+            .flatten()
+            .find_map(|x| unreadable_entry(x.data.as_ref(), rules))
+    };
+    match &e.event {
+        rt::Event::Init(i) => entries(&i.entries),
+        rt::Event::Append(a) => entries(&a.entries),
+        rt::Event::Send(m) | rt::Event::Receive(m) => match &m.msg.rpc {
+            rt::Rpc::AppendEntries { entries: es, .. } => entries(es),
+            rt::Rpc::Propose { entries: es } => es
+                .iter()
+                .flatten()
+                .find_map(|d| unreadable_entry(Some(d), rules)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// [`unreadable_config`] of one entry's contents.
+fn unreadable_entry(d: Option<&rt::EntryData>, rules: &Rules) -> Option<String> {
+    {
+        let config = d.and_then(convert::trace_config);
+        if rules.membership {
+            match (d, config) {
+                (None, _) => {
+                    return Some(
+                        "an entry whose contents are not logged may be a configuration entry, \
+                         so the configuration in use is unknown"
+                            .into(),
+                    )
+                }
+                (Some(d), Some(None)) => {
+                    return Some(format!(
+                        "a configuration entry that does not name its voters (or names a node \
+                         outside 1..={}): {}; with feature membership or config-on-apply every \
+                         configuration entry must say whom it makes voters and learners",
+                        rules.servers,
+                        serde_json::to_string(d).unwrap_or_default()
+                    ))
+                }
+                _ => {}
+            }
+        } else if let Some(Some(m)) = config {
+            if m != rules.initial {
+                return Some(format!(
+                    "a configuration entry changes the membership to {}, and the trace \
+                     declares neither feature membership nor config-on-apply, so the replay \
+                     cannot tell when it takes effect; declare one (the header's \"features\", \
+                     or --features)",
+                    convert::describe_membership(&m)
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Why a candidate's configuration is unknown, if it is: it comes from a
+/// snapshot whose state machine the trace does not show (with
+/// config-on-apply, or when no configuration entry follows the snapshot).
+fn snapshot_config_unknown(c: &frontier::Cand, rules: &Rules) -> Option<String> {
+    if c.sm_known {
+        return None;
+    }
+    let from_log =
+        !rules.config_on_apply && c.s.log.entries.iter().any(|e| e.cmd.membership().is_some());
+    (!from_log).then(|| {
+        "the configuration in use comes from a state machine (a snapshot) whose contents \
+         the trace does not show"
+            .to_string()
+    })
+}
+
+/// Why a trace that declares feature membership or config-on-apply cannot
+/// be replayed, if it cannot: the model's configurations hold node ids 1 to
+/// [`Members::MAX`]; the replay must read every configuration entry as a
+/// leader appends it, and with config-on-apply see when a node applies it.
+fn membership_unreplayable(header: &rt::Header, rules: &Rules) -> Option<String> {
+    let n = header.nodes.len() as u64;
+    let events = &header.observes.events;
+    if n > Members::MAX {
+        Some(format!(
+            "with feature membership or config-on-apply the replay holds configurations of at \
+             most {} nodes; this trace has {n}",
+            Members::MAX
+        ))
+    } else if header.observes.entries != rt::EntryDetail::Full {
+        Some(
+            "with feature membership or config-on-apply the replay reads configuration \
+             entries, so it needs entries observed in full (\"observes\": {\"entries\": \
+             \"full\"})"
+                .to_string(),
+        )
+    } else if !events.contains(&rt::EventType::Append) {
+        Some(
+            "with feature membership or config-on-apply the replay reads a leader's \
+             configuration entries as it appends them, so it needs `append` events observed"
+                .to_string(),
+        )
+    } else if rules.config_on_apply && !events.contains(&rt::EventType::Apply) {
+        Some(
+            "with feature config-on-apply a node uses the last configuration it applied, \
+             so the replay needs `apply` events observed"
+                .to_string(),
+        )
+    } else {
+        None
+    }
+}
 
 /// The default bound on a node's frontier.
 pub const DEFAULT_BUDGET: usize = 256;
@@ -108,16 +226,51 @@ impl Replay {
         for f in header.features.iter().flatten().chain(features) {
             rules.with_feature(f)?;
         }
-        // raft-trace/1 has static membership: configuration entries are
-        // replicated and applied, never interpreted, so the model's
-        // membership semantics (which read them) stay off in the replay.
-        rules.membership = false;
-        rules.config_on_apply = false;
+        // Membership (features membership, config-on-apply): the header's
+        // initial configuration, and configuration entries that name their
+        // voters, change who votes. Without either feature the membership
+        // is static: every node votes.
+        let all_vote =
+            header.voters.is_none() && header.learners.as_deref().is_none_or(|l| l.is_empty());
+        let mut no_verdict = n > 0 && !contiguous;
+        let mut disabled = disabled;
+        if disabled.is_none() {
+            let why = if rules.membership {
+                membership_unreplayable(header, &rules)
+            } else if !all_vote {
+                Some(
+                    "the header's initial configuration (\"voters\", \"learners\") is not \
+                     every node voting, and the trace declares neither feature membership nor \
+                     config-on-apply, so the replay cannot tell when a configuration takes \
+                     effect; declare one (the header's \"features\", or --features)"
+                        .to_string(),
+                )
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                disabled = Some(why);
+                no_verdict = true;
+            } else if rules.membership {
+                let nodes = &header.nodes;
+                rules.initial = convert::membership(
+                    header.voters.as_deref().unwrap_or(nodes),
+                    header.learners.as_deref().unwrap_or_default(),
+                )
+                .expect("ids checked by membership_unreplayable");
+            }
+        }
+        let figure2 = Rules {
+            initial: rules.initial,
+            membership: rules.membership,
+            config_on_apply: rules.config_on_apply,
+            ..Rules::new(servers)
+        };
         Ok(Replay {
-            no_verdict: n > 0 && !contiguous,
+            no_verdict,
             ctx: Ctx {
                 rules,
-                figure2: (!rules.features().is_empty()).then(|| Rules::new(servers)),
+                figure2: (rules.features() != figure2.features()).then_some(figure2),
                 sticky: Rules {
                     sticky_leader: true,
                     ..rules
@@ -150,6 +303,12 @@ impl Replay {
         let Some(node) = self.nodes.get_mut(&e.node) else {
             return Ok(());
         };
+        if let Some(why) = unreadable_config(e, &ctx.rules) {
+            return Err(ReplayError::Inconclusive(format!(
+                "node {}: seq {}: {why}",
+                e.node, e.seq
+            )));
+        }
         let messages = &mut self.messages;
         let mut record = None;
         {
@@ -207,6 +366,26 @@ impl Replay {
         }
         if let Some((k, msg)) = record {
             messages.insert(k, msg);
+        }
+        if ctx.rules.membership {
+            if ctx.rules.config_on_apply && ctx.observes_apply {
+                // The configuration in use is the last one the node
+                // applied, which its `apply` events show (the model applies
+                // what it commits at once; etcd-io/raft applies later).
+                for c in &mut node.frontier {
+                    c.s.sm.config = c.applied_sm.config;
+                }
+            }
+            if let Some(why) = node
+                .frontier
+                .iter()
+                .find_map(|c| snapshot_config_unknown(c, &ctx.rules))
+            {
+                return Err(ReplayError::Inconclusive(format!(
+                    "node {}: after seq {}: {why}",
+                    e.node, e.seq
+                )));
+            }
         }
         if node.frontier.len() > self.budget {
             return Err(ReplayError::Inconclusive(format!(

@@ -1,0 +1,265 @@
+//! `raftcheck validate` of membership changes (features membership and
+//! config-on-apply): configuration entries that name their voters and
+//! learners, and the header's initial configuration.
+//!
+//! - The hand-written config-on-apply example is valid: its leader commits
+//!   with a majority of the configuration it applied last, before it applies
+//!   the change. The same commit after applying the change is rejected.
+//! - A configuration two servers away from the last, or one proposed while
+//!   another is uncommitted, is rejected (MembershipChangeRule).
+//! - What the replay cannot follow is inconclusive, never a verdict: a
+//!   configuration entry without its voters, a change with no membership
+//!   feature declared, entries not logged in full.
+//! - Bad initial configurations in the header are bad input (exit 2).
+//! - The model's planted membership bugs, as traces, are rejected naming
+//!   the rule they break.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::{json, Value};
+
+fn raftcheck(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_raftcheck"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+fn example() -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("traces/examples/membership-config-on-apply.ndjson");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Validates `lines` (written to a temporary file); returns the exit code
+/// and the output.
+fn validate(lines: &[Value]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ndjson");
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, body).unwrap();
+    let out = raftcheck(&["validate", path.to_str().unwrap()]);
+    (out.status.code(), text(&out))
+}
+
+/// Every configuration entry's voters set to `voters`.
+fn set_config_voters(v: &mut Value, voters: &Value) {
+    match v {
+        Value::Object(m) => {
+            if m.get("kind") == Some(&json!("config")) {
+                m.insert("voters".into(), voters.clone());
+            }
+            m.values_mut().for_each(|x| set_config_voters(x, voters));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| set_config_voters(x, voters)),
+        _ => {}
+    }
+}
+
+fn strip_config_members(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.get("kind") == Some(&json!("config")) {
+                m.remove("voters");
+                m.remove("learners");
+            }
+            m.values_mut().for_each(strip_config_members);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_config_members),
+        _ => {}
+    }
+}
+
+/// Every log entry's `data` removed (entries observed by term only).
+fn strip_entry_data(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("term") && m.contains_key("data") {
+                m.remove("data");
+            }
+            m.values_mut().for_each(strip_entry_data);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_entry_data),
+        _ => {}
+    }
+}
+
+/// Renumbers node `node`'s `seq` in file order.
+fn renumber(lines: &mut [Value], node: u64) {
+    let mut seq = 0;
+    for l in lines
+        .iter_mut()
+        .filter(|l| l["node"] == json!(node) && l["seq"].is_u64())
+    {
+        seq += 1;
+        l["seq"] = json!(seq);
+    }
+}
+
+fn position(lines: &[Value], f: impl Fn(&Value) -> bool) -> usize {
+    lines.iter().position(f).unwrap()
+}
+
+#[test]
+fn a_leader_counts_the_configuration_it_applied_last() {
+    let (code, out) = validate(&example());
+    assert_eq!(code, Some(0), "{out}");
+
+    // The leader applies the change (node 4 a voter) before the ack of its
+    // next entry arrives: it must then count 3 of {1,2,3,4}, and 1 and 2 do
+    // not make that majority.
+    let mut lines = example();
+    let is = |l: &Value, ty: &str, index: u64| {
+        l["type"] == json!(ty) && l["node"] == json!(1) && l["index"] == json!(index)
+    };
+    let apply = position(&lines, |l| is(l, "apply", 2));
+    let commit = position(&lines, |l| is(l, "commit", 2));
+    let e = lines.remove(apply);
+    lines.insert(commit + 1, e);
+    renumber(&mut lines, 1);
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("CommitRule violated"), "{out}");
+    assert!(
+        out.contains("of the configuration in use, voters {1, 2, 3, 4}"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_change_of_two_servers_or_during_another_is_rejected() {
+    // {1,2,3} to {1,2,4}: node 3 removed and node 4 added at once.
+    let mut lines = example();
+    lines[1..]
+        .iter_mut()
+        .for_each(|l| set_config_voters(l, &json!([1, 2, 4])));
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("MembershipChangeRule violated"), "{out}");
+    assert!(out.contains("one server at a time"), "{out}");
+
+    // The same entry from an initial configuration of {1,2}: again two
+    // servers (3 and 4) at once.
+    let mut lines = example();
+    lines[0]["voters"] = json!([1, 2]);
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("MembershipChangeRule violated"), "{out}");
+
+    // A second change (node 4 made a learner again) appended while the
+    // first is uncommitted.
+    let mut lines = example();
+    let first = position(&lines, |l| {
+        l["type"] == json!("append") && l["node"] == json!(1) && l["index"] == json!(2)
+    });
+    let mut second = lines[first].clone();
+    second["index"] = json!(3);
+    second["entries"][0]["data"] = json!({"kind": "config", "voters": [1, 2, 3], "learners": [4]});
+    second["post"]["last_index"] = json!(3);
+    lines.insert(first + 1, second);
+    renumber(&mut lines, 1);
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("MembershipChangeRule violated"), "{out}");
+    assert!(
+        out.contains("while the one at index 2 is uncommitted"),
+        "{out}"
+    );
+}
+
+#[test]
+fn what_the_replay_cannot_follow_is_inconclusive() {
+    let inconclusive = |lines: &[Value], why: &str| {
+        let (code, out) = validate(lines);
+        assert_eq!(code, Some(3), "{out}");
+        assert!(out.contains("INCONCLUSIVE") && out.contains(why), "{out}");
+    };
+    // A configuration entry that does not say whom it makes voters.
+    let mut lines = example();
+    lines[1..].iter_mut().for_each(strip_config_members);
+    inconclusive(&lines, "does not name its voters");
+
+    // Initial voters declared, but neither membership feature.
+    let mut lines = example();
+    lines[0]["features"] = json!([]);
+    inconclusive(
+        &lines,
+        "declares neither feature membership nor config-on-apply",
+    );
+
+    // Nodes 1 to 3, every one voting, and no feature that says how a
+    // change takes effect: the change (node 4 added) cannot be followed.
+    let mut lines = example();
+    lines.retain(|l| l["node"] != json!(4));
+    let header = lines[0].as_object_mut().unwrap();
+    header.remove("voters");
+    header.remove("features");
+    header.insert("nodes".into(), json!([1, 2, 3]));
+    inconclusive(&lines, "changes the membership to voters {1, 2, 3, 4}");
+
+    // Entries logged by term only: configuration entries are unreadable.
+    let mut lines = example();
+    lines[0]["observes"]["entries"] = json!("terms");
+    lines[1..].iter_mut().for_each(strip_entry_data);
+    inconclusive(&lines, "needs entries observed in full");
+}
+
+#[test]
+fn a_bad_initial_configuration_is_bad_input() {
+    for (field, value, why) in [
+        ("voters", json!([1, 7]), "node 7 is not one of \"nodes\""),
+        ("voters", json!([1, 1]), "node 1 is listed twice"),
+        ("voters", json!([]), "needs a voter"),
+        ("learners", json!([3]), "node 3 is also a voter"),
+    ] {
+        let mut lines = example();
+        lines[0][field] = value;
+        let (code, out) = validate(&lines);
+        assert_eq!(code, Some(2), "{field}: {out}");
+        assert!(out.contains(&format!("field \"{field}\"")), "{out}");
+        assert!(out.contains(why), "{out}");
+    }
+}
+
+/// The model's planted membership bugs: each counterexample, as a trace,
+/// is rejected with the rule it breaks.
+#[test]
+fn the_models_membership_bugs_are_rejected_with_their_rule() {
+    for (bug, rule) in [
+        ("overlapping-changes", "MembershipChangeRule"),
+        ("learner-counts", "CommitRule"),
+        ("removed-vote-counts", "ElectionSafety"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = raftcheck(&[
+            "check",
+            "--bug",
+            bug,
+            "--trace-out",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{bug}: {}", text(&out));
+        let counterexamples: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !name(p).contains("-example-"))
+            .collect();
+        assert_eq!(counterexamples.len(), 1, "{bug}: {counterexamples:?}");
+        let out = raftcheck(&["validate", counterexamples[0].to_str().unwrap()]);
+        let out = text(&out);
+        assert!(out.contains(&format!("{rule} violated")), "{bug}: {out}");
+    }
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
