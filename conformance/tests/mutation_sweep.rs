@@ -1494,18 +1494,20 @@ fn announce_uncommitted(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<
     Some(Mutant { trace: tr, at: i })
 }
 
+/// The lines where a leader appends entries that `entries` holds of.
+fn leader_appends(t: &Trace, idx: &Index, entries: impl Fn(&[Value]) -> bool) -> Vec<usize> {
+    sites(t, idx, |t, idx, i| {
+        let l = &t.lines[i];
+        ty(l) == "append"
+            && idx.before(t, i).is_some_and(|b| b["role"] == "leader")
+            && l["entries"].as_array().is_some_and(|e| entries(e))
+    })
+}
+
 /// A leader appending a client entry of another term than its own
 /// (Figure 2, Leaders: "append entry to local log", in currentTerm).
 fn client_entry_wrong_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
-    let i = pick(
-        rng,
-        &sites(t, idx, |t, idx, i| {
-            let l = &t.lines[i];
-            ty(l) == "append"
-                && idx.before(t, i).is_some_and(|b| b["role"] == "leader")
-                && l["entries"].as_array().is_some_and(|e| !e.is_empty())
-        }),
-    )?;
+    let i = pick(rng, &leader_appends(t, idx, |e| !e.is_empty()))?;
     Some(mutant(t, i, |ls| {
         let x = u(&ls[i]["entries"][0], "term");
         ls[i]["entries"][0]["term"] = json!(x + 1);
@@ -1517,17 +1519,7 @@ fn client_entry_wrong_term(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Opti
 /// is two servers at once, or none (SCHEMA: Membership changes).
 fn config_moves_two(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
     let is_config = |e: &Value| e["data"]["kind"] == "config" && e["data"]["voters"].is_array();
-    let i = pick(
-        rng,
-        &sites(t, idx, |t, idx, i| {
-            let l = &t.lines[i];
-            ty(l) == "append"
-                && idx.before(t, i).is_some_and(|b| b["role"] == "leader")
-                && l["entries"]
-                    .as_array()
-                    .is_some_and(|es| es.iter().any(is_config))
-        }),
-    )?;
+    let i = pick(rng, &leader_appends(t, idx, |es| es.iter().any(is_config)))?;
     let leader = u(&t.lines[i], "node");
     let others: Vec<u64> = t.header["nodes"]
         .as_array()?
