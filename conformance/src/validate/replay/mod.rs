@@ -77,38 +77,36 @@ fn unreadable_config(e: &rt::NodeEvent, rules: &Rules) -> Option<String> {
 
 /// [`unreadable_config`] of one entry's contents.
 fn unreadable_entry(d: Option<&rt::EntryData>, rules: &Rules) -> Option<String> {
-    {
-        let config = d.and_then(convert::trace_config);
-        if rules.membership {
-            match (d, config) {
-                (None, _) => {
-                    return Some(
-                        "an entry whose contents are not logged may be a configuration entry, \
-                         so the configuration in use is unknown"
-                            .into(),
-                    )
-                }
-                (Some(d), Some(None)) => {
-                    return Some(format!(
-                        "a configuration entry that does not name its voters (or names a node \
-                         outside 1..={}): {}; with feature membership or config-on-apply every \
-                         configuration entry must say whom it makes voters and learners",
-                        rules.servers,
-                        serde_json::to_string(d).unwrap_or_default()
-                    ))
-                }
-                _ => {}
+    let config = d.and_then(convert::trace_config);
+    if rules.membership {
+        match (d, config) {
+            (None, _) => {
+                return Some(
+                    "an entry whose contents are not logged may be a configuration entry, \
+                     so the configuration in use is unknown"
+                        .into(),
+                )
             }
-        } else if let Some(Some(m)) = config {
-            if m != rules.initial {
+            (Some(d), Some(None)) => {
                 return Some(format!(
-                    "a configuration entry changes the membership to {}, and the trace \
-                     declares neither feature membership nor config-on-apply, so the replay \
-                     cannot tell when it takes effect; declare one (the header's \"features\", \
-                     or --features)",
-                    convert::describe_membership(&m)
-                ));
+                    "a configuration entry that does not name its voters (or names a node \
+                     outside 1..={}): {}; with feature membership or config-on-apply every \
+                     configuration entry must say whom it makes voters and learners",
+                    rules.servers,
+                    serde_json::to_string(d).unwrap_or_default()
+                ))
             }
+            _ => {}
+        }
+    } else if let Some(Some(m)) = config {
+        if m != rules.initial {
+            return Some(format!(
+                "a configuration entry changes the membership to {}, and the trace \
+                 declares neither feature membership nor config-on-apply, so the replay \
+                 cannot tell when it takes effect; declare one (the header's \"features\", \
+                 or --features)",
+                convert::describe_membership(&m)
+            ));
         }
     }
     None
