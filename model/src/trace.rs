@@ -539,13 +539,14 @@ pub fn write_path(
     path: &RaftPath,
 ) -> std::io::Result<()> {
     let steps = path.clone().into_vec();
+    let rules = cfg.rules();
     let mut conv = Converter {
         servers: cfg.servers,
         seq: BTreeMap::new(),
         next_id: BTreeMap::new(),
         in_flight: BTreeMap::new(),
         duplicating: cfg.network == NetworkKind::Duplicating,
-        rules: cfg.rules(),
+        rules,
         records: vec![],
     };
     if let Some((first, _)) = steps.first() {
@@ -588,7 +589,7 @@ pub fn write_path(
         state: rt::StateField::ALL.to_vec(),
         entries: rt::EntryDetail::Full,
     };
-    if !cfg.rules().config_on_apply {
+    if !rules.config_on_apply {
         // Applies are written only where the configuration in use is the
         // last one applied (`Converter::applies`).
         observes.events.retain(|e| *e != rt::EventType::Apply);
@@ -604,19 +605,12 @@ pub fn write_path(
         reorder: cfg.network != NetworkKind::Ordered,
     };
     header.params = Some(serde_json::json!({ "model_flags": cfg.to_flags() }));
-    let rules = cfg.rules();
     if rules.membership {
         // The initial configuration; every later one is in the log.
         header.voters = Some(rules.initial.voters.iter().collect());
         header.learners = Some(rules.initial.learners.iter().collect());
     }
-    header.features = Some(
-        cfg.rules()
-            .features()
-            .into_iter()
-            .map(String::from)
-            .collect(),
-    );
+    header.features = Some(rules.features().into_iter().map(String::from).collect());
     let mut w = rt::TraceWriter::new(File::create(file)?, &header)?;
     for r in &conv.records {
         w.write(r)?;
