@@ -251,7 +251,7 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
             .any(|c| {
                 matches!(c, Change::RemoveVoter(j) | Change::Demote(j) if initial.voters.contains(*j))
             });
-        if removes_a_leader {
+        if removes_a_leader && !cfg.rules().removed_leader_stays {
             props.push((Expectation::Sometimes, LEADER_REMOVED, leader_removed));
         }
     }

@@ -414,10 +414,16 @@ pub struct Rules {
     /// a server uses the configuration of the last configuration entry it
     /// applied, not the latest in its log.
     pub config_on_apply: bool,
+    /// Feature `removed-leader-stays` (with membership; etcd-io/raft without
+    /// `StepDownOnRemoval`, its default): a leader whose removal (or
+    /// demotion) took effect does not step down (thesis 4.2.2 has it step
+    /// down); it goes on leading a cluster it is not part of, never counting
+    /// itself, until it loses its leadership some other way.
+    pub removed_leader_stays: bool,
 }
 
 /// The names of the optional behaviours [`Rules::with_feature`] accepts.
-pub const FEATURES: [&str; 17] = [
+pub const FEATURES: [&str; 18] = [
     "stale-append-reply",
     "lost-election",
     "pre-vote",
@@ -435,6 +441,7 @@ pub const FEATURES: [&str; 17] = [
     "late-self-vote",
     "membership",
     "config-on-apply",
+    "removed-leader-stays",
 ];
 
 /// A feature name that is not in [`FEATURES`].
@@ -483,17 +490,22 @@ impl Rules {
             },
             membership: false,
             config_on_apply: false,
+            removed_leader_stays: false,
         }
     }
 
     /// Every optional behaviour on, except membership changes: `membership`
     /// and `config-on-apply` are two semantics of configuration entries, one
     /// or the other, not a permission (without them a configuration entry is
-    /// replicated and applied like any other).
+    /// replicated and applied like any other), and `removed-leader-stays`
+    /// changes what a removed leader must do.
     pub fn all_features(servers: u64) -> Rules {
         let mut rules = Rules::new(servers);
         for name in FEATURES {
-            if !matches!(name, "membership" | "config-on-apply") {
+            if !matches!(
+                name,
+                "membership" | "config-on-apply" | "removed-leader-stays"
+            ) {
                 rules.with_feature(name).expect("a known feature");
             }
         }
@@ -523,6 +535,7 @@ impl Rules {
                 self.membership = true;
                 self.config_on_apply = true;
             }
+            "removed-leader-stays" => self.removed_leader_stays = true,
             _ => return Err(UnknownFeature(name.to_string())),
         }
         Ok(())
@@ -550,6 +563,7 @@ impl Rules {
                 self.late_self_vote,
                 self.membership,
                 self.config_on_apply,
+                self.removed_leader_stays,
             ])
             .filter_map(|(name, on)| on.then_some(name))
             .collect()

@@ -247,3 +247,68 @@ fn a_leader_that_commits_its_own_removal_steps_down() {
     assert_eq!(both.role, Role::Follower);
     assert!(both.has(ghost::LEADER_REMOVED) && both.has(ghost::VOTER_REMOVED));
 }
+
+#[test]
+fn with_removed_leader_stays_the_removed_leader_goes_on_leading_without_counting_itself() {
+    let mut r = rules("config-on-apply");
+    r.with_feature("removed-leader-stays").unwrap();
+    let l = leader(&r);
+    let proposed = membership::propose_change(&l, &r, Change::RemoveVoter(1)).state;
+    let ack = |index| Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index,
+    };
+    // Config-on-apply: the old configuration commits the change (the
+    // leader and server 2), and the model applies it at commit.
+    let removed = handle_message(&proposed, &r, 2, &ack(2)).state;
+    assert_eq!(removed.commit, 2);
+    assert_eq!(membership::config(&removed, &r), voters(&[2, 3]));
+    assert_eq!(removed.role, Role::Leader, "etcd-io/raft's default");
+    assert!(!removed.has(ghost::LEADER_REMOVED));
+    // It goes on leading, counting only the voters: server 2 alone is not
+    // a majority of {2, 3}.
+    let mut next = removed;
+    next.log.entries.push(entry(1, 2));
+    let one = handle_message(&next, &r, 2, &ack(3)).state;
+    assert_eq!(one.commit, 2, "the leader does not count itself");
+    let both = handle_message(&one, &r, 3, &ack(3)).state;
+    assert_eq!((both.commit, both.role), (3, Role::Leader));
+}
+
+/// A removed leader that goes on leading is safe: the model check of a
+/// leader's removal under config-on-apply holds every property.
+#[test]
+fn a_removed_leader_that_stays_keeps_every_safety_property() {
+    use raft_model::check::{run, RunOptions, Status, Strategy};
+    let mut cfg = raft_model::Config {
+        servers: 3,
+        clients: 1,
+        ops: 1,
+        max_term: 2,
+        max_log: 3,
+        max_in_flight: 4,
+        max_retries: 1,
+        changes: vec![Change::RemoveVoter(1)],
+        ..raft_model::Config::default()
+    };
+    cfg.with_feature("config-on-apply").unwrap();
+    cfg.with_feature("removed-leader-stays").unwrap();
+    let r = run(
+        &cfg,
+        &RunOptions {
+            strategy: Strategy::Dfs,
+            threads: 2,
+            ..Default::default()
+        },
+    );
+    for p in &r.properties {
+        assert_ne!(p.status, Status::Violated, "{} violated", p.name);
+    }
+    assert!(r.exhaustive);
+    let removed = r
+        .properties
+        .iter()
+        .find(|p| p.name == raft_model::properties::names::VOTER_REMOVED);
+    assert_eq!(removed.map(|p| p.status), Some(Status::Reached));
+}

@@ -242,6 +242,8 @@ fn features_are_switched_on_by_name() {
         rules.membership && rules.config_on_apply,
         "config-on-apply implies membership"
     );
+    rules.with_feature("removed-leader-stays").unwrap();
+    assert!(rules.removed_leader_stays);
     assert!(rules.pre_vote && rules.heartbeat && rules.check_quorum && rules.read_index);
     assert!(rules.pre_vote_stale_grant);
     assert!(rules.snapshot_fast_forward && rules.leader_transfer && rules.lease_read);

@@ -200,10 +200,15 @@ pub(crate) fn applied(s: &mut Server, rules: &Rules, before: Option<Membership>,
 }
 
 /// Thesis 4.2.2: a leader that is not part of the new configuration "steps
-/// down (returns to follower state) once the C_new entry is committed".
+/// down (returns to follower state) once the C_new entry is committed"
+/// (unless feature `removed-leader-stays`: it goes on leading).
 /// Called after `s` committed up to its commit index.
 pub(crate) fn step_down_if_removed(s: &mut Server, rules: &Rules) {
-    if !rules.membership || s.role != Role::Leader || config(s, rules).voters.contains(s.id) {
+    if !rules.membership
+        || rules.removed_leader_stays
+        || s.role != Role::Leader
+        || config(s, rules).voters.contains(s.id)
+    {
         return;
     }
     // With config-on-apply the configuration in use is committed already.
