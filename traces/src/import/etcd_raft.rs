@@ -16,33 +16,44 @@
 //!   that its messages go out after its entries and HardState are durable).
 //!   The `send` is written there: at the `Ready`, or, in files that log
 //!   `Advance`, at the `Advance` that follows it, after the `persist`.
-//! - **Entries.** etcd logs only counts and the last index. Terms are
-//!   rebuilt: `Bootstrap` writes its configuration entries at term 1; a
-//!   leader appends at its term (`Replicate`, `ChangeConf`); an AppendEntries
-//!   carries the sender's entries after `index`; a follower keeps or replaces
-//!   its entries by Raft's append rule. The rebuilt log is checked against
-//!   the `log` field of every event. Every term is determined: a node's
-//!   log starts empty or as Bootstrap's entries (any other start is
-//!   refused), and grows only by its own appends at its term or by entries
-//!   of a sender whose log is known, so the file declares
-//!   `"entries": "terms"`.
+//! - **Entries.** etcd logs only counts and the last index. Entries are
+//!   rebuilt: `Bootstrap` writes its configuration entries at term 1 (one
+//!   voter added by each, as its `ApplyConfChange`s show); a leader appends
+//!   at its term (`Replicate`: the empty entry `becomeLeader` appends is a
+//!   no-op, any other an opaque application entry whose contents are not
+//!   logged; `ChangeConf`: a configuration entry naming the whole
+//!   configuration its one change makes from the latest in the leader's
+//!   log); an AppendEntries carries the sender's entries after `index`; a
+//!   follower keeps or replaces its entries by Raft's append rule. The
+//!   rebuilt log is checked against the `log` field of every event. Every
+//!   entry is determined: a node's log starts empty or as Bootstrap's
+//!   entries (any other start is refused), and grows only by its own appends
+//!   or by entries of a sender whose log is known, so the file declares
+//!   `"entries": "full"`.
 //! - **Durability.** `Advance` (logged by the later schema) is the
 //!   application saying that the `Ready` before it is durable: it becomes a
 //!   `persist` of the term, vote and last index that `Ready` showed. Files
 //!   without `Advance` show no durability and do not declare `persist`.
 //! - **Start.** `InitState` up to `Bootstrap` (or the node's first other
-//!   event) is one `init`. A node that starts with configuration entries
-//!   already committed (etcd's `Bootstrap`) starts from a snapshot of them,
-//!   which is what etcd recommends instead of `Bootstrap`.
-//! - **Membership.** Not converted yet: the etcd trace logs entry counts,
-//!   not contents, so the converted entries carry terms only, and the
-//!   checker follows configurations only in entries logged in full.
-//!   `ChangeConf` (a leader proposing a change) is converted as the append
-//!   of an entry like any other. The first
-//!   change that takes effect (an `ApplyConfChange` to another
-//!   configuration, a joint configuration, a node that joins later) stops
-//!   the conversion: every node gets a `gap` naming the line, and the rest
-//!   of the file is not converted.
+//!   event) is one `init`. A node that starts with Bootstrap's entries
+//!   recovers them as its log, committed and applied (a `commit` and their
+//!   `apply`s follow the `init`). etcd leaves its applied index at 0 there,
+//!   so its application applies them again after the first `Ready`: those
+//!   `ApplyConfChange`s change nothing (adding a voter twice) and are not
+//!   written.
+//! - **Membership** (feature `config-on-apply`: etcd switches configuration
+//!   when the application calls `ApplyConfChange`). An `ApplyConfChange`
+//!   applies the node's next configuration entry: the `apply`s of every
+//!   entry up to it are written there (the main schema logs no other
+//!   applies; the later one's `applied` adds those, never past a
+//!   configuration entry not yet applied). Its `newconf`, and the `conf` of
+//!   every event, are checked against the configuration the node applied. A
+//!   removed leader goes on leading (`StepDownOnRemoval` is off by default:
+//!   feature `removed-leader-stays`). What `raft-trace/1` cannot express
+//!   (joint consensus: a `ChangeConf` of several changes or none, a joint
+//!   `conf`), or a configuration the converter cannot follow, stops the
+//!   conversion: every node gets a `gap` naming the line, and the rest of
+//!   the file is not converted.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -51,9 +62,9 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, TraceError};
 use crate::event::{
-    Append, Commit, Entry, EntryDetail, Event, EventType, Gap, Header, Init, InitReason, Message,
-    MessageEvent, Network, NodeEvent, NodeId, Observes, Persist, PostState, Record, Role,
-    RoleChange, RoleReason, Rpc, SnapshotMeta, StateField, Term, Truncate,
+    Append, Apply, Commit, Entry, EntryData, EntryDetail, Event, EventType, Gap, Header, Init,
+    InitReason, Message, MessageEvent, Network, NodeEvent, NodeId, Observes, Persist, PostState,
+    Record, Role, RoleChange, RoleReason, Rpc, StateField, Term, Truncate,
 };
 
 /// The term etcd's `Bootstrap` gives the configuration entries it writes.
@@ -64,11 +75,13 @@ const BOOTSTRAP_TERM: Term = 1;
 /// transfer, proposal forwarding) travel in messages the trace logger does
 /// not record (MsgPreVote, MsgReadIndex, MsgTimeoutNow, MsgProp), and
 /// snapshots are refused by this converter.
-pub const FEATURES: [&str; 4] = [
+pub const FEATURES: [&str; 6] = [
     "stale-append-reply",
     "lost-election",
     "heartbeat",
     "check-quorum",
+    "config-on-apply",
+    "removed-leader-stays",
 ];
 
 /// A converted file.
@@ -110,7 +123,7 @@ pub fn convert<R: BufRead>(reader: R, name: &str) -> Result<Conversion, TraceErr
     };
     let mut stopped = None;
     for (k, ev) in events.iter().enumerate() {
-        if let Some(reason) = conv.membership_change(ev) {
+        if let Some(reason) = conv.unfollowable(ev) {
             conv.stop(ev.line, &reason, &events[k..]);
             stopped = Some(Stopped {
                 line: ev.line,
@@ -306,7 +319,12 @@ struct Ev {
     voters: Vec<NodeId>,
     outgoing: Vec<NodeId>,
     msg: Option<EMsg>,
+    /// `ApplyConfChange`: the voters after the change.
     newconf: Option<Vec<NodeId>>,
+    /// `ChangeConf`: the changes proposed, `(node, action)`.
+    changes: Option<Vec<(NodeId, String)>>,
+    /// The applied index (the later schema only).
+    applied: Option<u64>,
 }
 
 fn field_err(file: &str, line: u64, field: &str, message: impl Into<String>) -> TraceError {
@@ -478,6 +496,26 @@ impl Fields<'_> {
         ids.sort_unstable();
         Ok(ids)
     }
+
+    /// `prop.cc.changes`: `[{"nid": ID, "action": A}, ...]`.
+    fn changes(&self, v: &Value) -> Result<Vec<(NodeId, String)>, TraceError> {
+        let path = "event.prop.cc.changes";
+        let arr = v.as_array().ok_or_else(|| {
+            field_err(
+                self.file,
+                self.line,
+                path,
+                format!("expected a list of changes, found {v}"),
+            )
+        })?;
+        arr.iter()
+            .map(|c| {
+                let nid = self.id(c, "nid", "event.prop.cc.changes.nid", false)?;
+                let action = self.str(c, "action", "event.prop.cc.changes.action")?;
+                Ok((nid, action.to_string()))
+            })
+            .collect()
+    }
 }
 
 fn event(line_value: &Value, file: &str, line: u64) -> Result<Ev, TraceError> {
@@ -545,11 +583,17 @@ fn event(line_value: &Value, file: &str, line: u64) -> Result<Ev, TraceError> {
         None => None,
         Some(m) => Some(message(&f, m)?),
     };
-    let newconf = match e.get("prop").and_then(|p| p.get("cc")) {
-        Some(cc) => match cc.get("newconf") {
-            Some(v) => Some(f.ids(v, "event.prop.cc.newconf")?),
-            None => None,
-        },
+    let cc = e.get("prop").and_then(|p| p.get("cc"));
+    let newconf = match cc.and_then(|cc| cc.get("newconf")) {
+        Some(v) => Some(f.ids(v, "event.prop.cc.newconf")?),
+        None => None,
+    };
+    let changes = match cc.and_then(|cc| cc.get("changes")) {
+        Some(v) => Some(f.changes(v)?),
+        None => None,
+    };
+    let applied = match e.get("applied") {
+        Some(_) => Some(f.u64(e, "applied", "event.applied")?),
         None => None,
     };
     Ok(Ev {
@@ -566,6 +610,8 @@ fn event(line_value: &Value, file: &str, line: u64) -> Result<Ev, TraceError> {
         outgoing,
         msg,
         newconf,
+        changes,
+        applied,
     })
 }
 
@@ -616,6 +662,73 @@ enum Phase {
     Running,
 }
 
+/// A configuration: voters and learners, each sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Conf {
+    voters: Vec<NodeId>,
+    learners: Vec<NodeId>,
+}
+
+impl Conf {
+    /// The configuration after one etcd `ConfChange` (`ConfChangeAddNode`,
+    /// `RemoveNode`, `AddLearnerNode`, as `state_trace.go` names them), or
+    /// why it cannot be followed.
+    fn changed(&self, node: NodeId, action: &str) -> Result<Conf, String> {
+        let mut c = self.clone();
+        c.voters.retain(|&j| j != node);
+        c.learners.retain(|&j| j != node);
+        match action {
+            "AddNewServer" => c.voters.push(node),
+            "AddLearner" => c.learners.push(node),
+            "RemoveServer" => {}
+            other => return Err(format!("unknown configuration change action {other:?}")),
+        }
+        c.voters.sort_unstable();
+        c.learners.sort_unstable();
+        Ok(c)
+    }
+}
+
+/// What a rebuilt log entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// The empty entry a new leader appends (`becomeLeader`).
+    Noop,
+    /// An application entry: etcd's trace does not log its contents.
+    Opaque,
+    /// A configuration entry, as the whole configuration it makes.
+    Config(Conf),
+}
+
+/// A rebuilt log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LogEntry {
+    term: Term,
+    kind: Kind,
+}
+
+impl LogEntry {
+    fn entry(&self) -> Entry {
+        let data = match &self.kind {
+            Kind::Noop => EntryData::Noop,
+            Kind::Opaque => EntryData::Opaque { data: None },
+            Kind::Config(c) => EntryData::Config {
+                voters: Some(c.voters.clone()),
+                learners: (!c.learners.is_empty()).then(|| c.learners.clone()),
+                data: None,
+            },
+        };
+        Entry {
+            term: self.term,
+            data: Some(data),
+        }
+    }
+}
+
+fn entries(es: &[LogEntry]) -> Vec<Entry> {
+    es.iter().map(LogEntry::entry).collect()
+}
+
 /// A follower's AppendEntries, received and to be applied once the step's
 /// role change (if any) is known.
 #[derive(Debug, Clone)]
@@ -623,7 +736,7 @@ struct PendingAppend {
     term: Term,
     prev_index: u64,
     prev_term: Term,
-    entries: Vec<Term>,
+    entries: Vec<LogEntry>,
 }
 
 /// What the conversion knows of one node.
@@ -637,9 +750,19 @@ struct NodeState {
     vote: Option<NodeId>,
     role: Role,
     commit: u64,
-    /// The term of each entry (index `k + 1` at position `k`).
-    log: Vec<Term>,
-    voters: Vec<NodeId>,
+    /// The log (index `k + 1` at position `k`).
+    log: Vec<LogEntry>,
+    /// The configuration the node uses: the last one it applied, as etcd's
+    /// `conf` shows it (voters; learners as the converter followed them).
+    conf: Conf,
+    /// The index of the last entry written as applied.
+    applied: u64,
+    /// The index of the last configuration entry etcd applied (its
+    /// `ApplyConfChange`s, in log order).
+    conf_applied: u64,
+    /// While starting: the voters after each configuration entry Bootstrap
+    /// applied.
+    boot_confs: Vec<Vec<NodeId>>,
     /// Appends announced (`Replicate`, `ChangeConf`) that etcd's `log` does
     /// not show yet: it logs these events before it appends.
     announced: u64,
@@ -665,7 +788,10 @@ impl NodeState {
             role: Role::Follower,
             commit: 0,
             log: Vec::new(),
-            voters: Vec::new(),
+            conf: Conf::default(),
+            applied: 0,
+            conf_applied: 0,
+            boot_confs: Vec::new(),
             announced: 0,
             prev: None,
             pending_append: None,
@@ -678,6 +804,32 @@ impl NodeState {
 
     fn last_index(&self) -> u64 {
         self.log.len() as u64
+    }
+
+    /// The term of the entry at `index` (1-based; present).
+    fn term_at(&self, index: u64) -> Term {
+        self.log[index as usize - 1].term
+    }
+
+    /// The latest configuration in the log, if any.
+    fn latest_conf(&self) -> Option<&Conf> {
+        self.log.iter().rev().find_map(|e| match &e.kind {
+            Kind::Config(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The first configuration entry after index `after`: its index and
+    /// configuration.
+    fn next_conf(&self, after: u64) -> Option<(u64, &Conf)> {
+        self.log
+            .iter()
+            .enumerate()
+            .skip(after as usize)
+            .find_map(|(k, e)| match &e.kind {
+                Kind::Config(c) => Some((k as u64 + 1, c)),
+                _ => None,
+            })
     }
 
     fn post(&self) -> PostState {
@@ -706,8 +858,8 @@ struct Sent {
     emsg: EMsg,
     /// The converted message (`None` for a message to the sender itself).
     msg: Option<Message>,
-    /// For an AppendEntries: the entries' terms.
-    entries: Vec<Term>,
+    /// For an AppendEntries: its entries.
+    entries: Vec<LogEntry>,
     written: bool,
     received: bool,
 }
@@ -752,41 +904,88 @@ impl Converter {
         self.records.push(Record::Node(record));
     }
 
-    /// Why the conversion must stop at `ev`, if it changes the membership.
-    fn membership_change(&self, ev: &Ev) -> Option<String> {
-        let running = self
-            .nodes
-            .get(&ev.nid)
-            .filter(|n| n.phase == Phase::Running);
-        if let (Some(members), None | Some(NodeState { start: Some(_), .. })) =
-            (&self.members, self.nodes.get(&ev.nid))
-        {
-            if !members.contains(&ev.nid) {
-                return Some(format!(
-                    "node {} is not a voter of the configuration the cluster started with {:?} \
-                     (it joins by a membership change)",
-                    ev.nid, members
-                ));
-            }
+    /// The configuration the cluster started with.
+    fn initial_conf(&self) -> Conf {
+        Conf {
+            voters: self.members.clone().unwrap_or_default(),
+            learners: Vec::new(),
         }
-        let n = running?;
+    }
+
+    /// Why the conversion must stop at `ev`: a membership change it cannot
+    /// follow (joint consensus, an unknown change, a configuration that
+    /// differs from the one the node's configuration entries give).
+    fn unfollowable(&self, ev: &Ev) -> Option<String> {
         if !ev.outgoing.is_empty() {
             return Some(format!(
-                "node {} is in a joint configuration (voters {:?}, outgoing {:?})",
+                "node {} is in a joint configuration (voters {:?}, outgoing {:?}), which \
+                 raft-trace/1 does not have",
                 ev.nid, ev.voters, ev.outgoing
             ));
         }
-        if ev.voters != n.voters {
+        let n = self
+            .nodes
+            .get(&ev.nid)
+            .filter(|n| n.phase == Phase::Running)?;
+        if ev.voters != n.conf.voters {
             return Some(format!(
-                "node {}'s configuration changed from {:?} to {:?}",
-                ev.nid, n.voters, ev.voters
+                "node {}'s voters are {:?} here, but the configuration entries it applied give \
+                 {:?}",
+                ev.nid, ev.voters, n.conf.voters
             ));
         }
-        match (&ev.name, &ev.newconf) {
-            (Name::ApplyConfChange, Some(new)) if *new != n.voters => Some(format!(
-                "node {} applies a configuration change from {:?} to {:?} (ApplyConfChange)",
-                ev.nid, n.voters, new
-            )),
+        match ev.name {
+            Name::ChangeConf => match ev.changes.as_deref() {
+                Some([(node, action)]) => {
+                    let base = n
+                        .latest_conf()
+                        .cloned()
+                        .unwrap_or_else(|| self.initial_conf());
+                    base.changed(*node, action).err()
+                }
+                Some(cs) => Some(format!(
+                    "node {} proposes {} configuration changes in one entry (etcd's \
+                     ConfChangeV2: joint consensus), which raft-trace/1 does not have",
+                    ev.nid,
+                    cs.len()
+                )),
+                None => Some(format!(
+                    "node {}'s ChangeConf does not name its change (prop.cc.changes)",
+                    ev.nid
+                )),
+            },
+            Name::ApplyConfChange => {
+                let Some(new) = &ev.newconf else {
+                    return Some(format!(
+                        "node {}'s ApplyConfChange does not name the voters after it \
+                         (prop.cc.newconf)",
+                        ev.nid
+                    ));
+                };
+                match n.next_conf(n.conf_applied) {
+                    None => Some(format!(
+                        "node {} applies a configuration change, but its log holds no \
+                         configuration entry after index {}",
+                        ev.nid, n.conf_applied
+                    )),
+                    // Applied again (Bootstrap's entries): etcd's changes are
+                    // idempotent there.
+                    Some((index, _)) if index <= n.applied => (*new != n.conf.voters).then(|| {
+                        format!(
+                            "node {} applies the configuration entry at index {index} again, \
+                             which changes its voters from {:?} to {new:?}",
+                            ev.nid, n.conf.voters
+                        )
+                    }),
+                    Some((index, c)) => (*new != c.voters).then(|| {
+                        format!(
+                            "node {} applies a change to voters {new:?}, but the configuration \
+                             entry it applies (index {index}) makes {:?}",
+                            ev.nid, c.voters
+                        )
+                    }),
+                }
+            }
             _ => None,
         }
     }
@@ -806,8 +1005,8 @@ impl Converter {
                 Event::Gap(Gap {
                     lost: Some(lost),
                     reason: Some(format!(
-                        "etcd line {line}: {reason}; the importer does not convert \
-                         membership changes, so the rest of the etcd trace is not converted"
+                        "etcd line {line}: {reason}; the rest of the etcd trace is not \
+                         converted"
                     )),
                 }),
             );
@@ -843,6 +1042,7 @@ impl Converter {
                 let mut st = ev.clone();
                 if let (Name::ApplyConfChange, Some(new)) = (ev.name, &ev.newconf) {
                     st.voters = new.clone();
+                    self.node(id).boot_confs.push(new.clone());
                 }
                 self.node(id).start = Some(st);
                 return Ok(());
@@ -866,6 +1066,9 @@ impl Converter {
             (Some(Phase::Running), _) => {}
         }
         self.running(ev)?;
+        if let Some(applied) = ev.applied {
+            self.applied(id, applied);
+        }
         let n = self.node(id);
         n.prev = Some((ev.name, ev.msg.as_ref().map(|m| m.typ)));
         Ok(())
@@ -901,13 +1104,40 @@ impl Converter {
                 ),
             ));
         }
+        let boot_confs = std::mem::take(&mut n.boot_confs);
+        if boot_confs.len() as u64 != st.log {
+            return Err(field_err(
+                &file,
+                st.line,
+                "event.log",
+                format!(
+                    "node {id} starts with {} log entries but applied {} configuration changes \
+                     while starting: only a start from Bootstrap's configuration entries (one \
+                     change each) can be converted",
+                    st.log,
+                    boot_confs.len()
+                ),
+            ));
+        }
         n.phase = Phase::Running;
         n.term = st.term;
         n.vote = st.vote;
         n.role = st.role;
         n.commit = st.commit;
-        n.log = vec![BOOTSTRAP_TERM; st.log as usize];
-        n.voters = st.voters.clone();
+        n.log = boot_confs
+            .into_iter()
+            .map(|voters| LogEntry {
+                term: BOOTSTRAP_TERM,
+                kind: Kind::Config(Conf {
+                    voters,
+                    learners: Vec::new(),
+                }),
+            })
+            .collect();
+        n.conf = Conf {
+            voters: st.voters.clone(),
+            learners: Vec::new(),
+        };
         let init = if st.term == 0 && st.vote.is_none() && st.log == 0 {
             Init {
                 reason: InitReason::Boot,
@@ -920,28 +1150,26 @@ impl Converter {
                 entries: None,
             }
         } else {
-            // Recovered state; committed configuration entries as the
-            // snapshot etcd recommends in place of Bootstrap.
+            // The state Bootstrap wrote: its configuration entries,
+            // committed.
             let last_term = if st.log > 0 { BOOTSTRAP_TERM } else { 0 };
             Init {
                 reason: InitReason::Restart,
                 term: st.term,
                 vote: st.vote,
-                snapshot: (st.log > 0).then_some(SnapshotMeta {
-                    index: st.log,
-                    term: BOOTSTRAP_TERM,
-                }),
+                snapshot: None,
                 commit: Some(st.commit),
                 last_index: st.log,
                 last_term,
-                entries: None,
+                entries: Some(entries(&n.log)),
             }
         };
         if st.log > 0 {
             self.notes.push(format!(
-                "node {id} (line {}): starts from the {} configuration entries etcd's Bootstrap \
-                 committed, as a snapshot at index {} term {BOOTSTRAP_TERM}",
-                st.line, st.log, st.log
+                "node {id} (line {}): starts with the {} configuration entries etcd's Bootstrap \
+                 wrote, committed and applied (etcd applies them a second time after its first \
+                 Ready: those ApplyConfChange events change nothing and are not converted)",
+                st.line, st.log
             ));
         }
         if !st.voters.is_empty() {
@@ -962,11 +1190,76 @@ impl Converter {
             }
         }
         self.emit(id, Event::Init(init));
+        if st.log > 0 {
+            // Bootstrap applied its entries (the ApplyConfChange events
+            // while starting).
+            self.emit(id, Event::Commit(Commit { index: st.commit }));
+            self.apply_through(id, st.log);
+        }
         if self.durable {
             let d = self.node(id).durable();
             self.node(id).last_persist = Some(d);
         }
         Ok(())
+    }
+
+    /// Writes the `apply` of every entry of `id` after the last one written,
+    /// through `index`.
+    fn apply_through(&mut self, id: NodeId, index: u64) {
+        loop {
+            let n = self.node(id);
+            let next = n.applied + 1;
+            if next > index || next > n.last_index() {
+                return;
+            }
+            let term = n.term_at(next);
+            n.applied = next;
+            self.emit(
+                id,
+                Event::Apply(Apply {
+                    index: next,
+                    term,
+                    client: None,
+                    req: None,
+                    duplicate: false,
+                }),
+            );
+        }
+    }
+
+    /// The entries etcd says `id` applied (its `applied`, in the later
+    /// schema), up to the next configuration entry it has not applied: etcd
+    /// changes its configuration at `ApplyConfChange`, so the `apply` of a
+    /// configuration entry is written there.
+    fn applied(&mut self, id: NodeId, applied: u64) {
+        let n = self.node(id);
+        // Bootstrap's entries, applied again without an ApplyConfChange.
+        while let Some((index, _)) = n.next_conf(n.conf_applied) {
+            if index > applied.min(n.applied) {
+                break;
+            }
+            n.conf_applied = index;
+        }
+        let bound = n
+            .next_conf(n.conf_applied)
+            .map_or(u64::MAX, |(index, _)| index - 1);
+        self.apply_through(id, applied.min(bound));
+    }
+
+    /// `ApplyConfChange`: the node applies its next configuration entry
+    /// (checked by [`Converter::unfollowable`]), again (Bootstrap's) or for
+    /// the first time.
+    fn apply_conf_change(&mut self, id: NodeId) {
+        let n = self.node(id);
+        let Some((index, conf)) = n.next_conf(n.conf_applied).map(|(i, c)| (i, c.clone())) else {
+            return;
+        };
+        n.conf_applied = index;
+        if index <= n.applied {
+            return;
+        }
+        self.apply_through(id, index);
+        self.node(id).conf = conf;
     }
 
     /// One event of a running node.
@@ -978,6 +1271,7 @@ impl Converter {
         match ev.name {
             Name::Replicate | Name::ChangeConf => {
                 self.sync(ev, true)?;
+                let initial = self.initial_conf();
                 let n = self.node(id);
                 if n.role != Role::Leader {
                     return Err(self.err(
@@ -987,25 +1281,27 @@ impl Converter {
                     ));
                 }
                 n.announced += 1;
-                let term = n.term;
+                let kind = match (ev.name, ev.changes.as_deref(), n.prev) {
+                    // One change (checked by `unfollowable`).
+                    (Name::ChangeConf, Some([(node, action)]), _) => {
+                        let base = n.latest_conf().cloned().unwrap_or_else(|| initial.clone());
+                        Kind::Config(base.changed(*node, action).unwrap_or(base))
+                    }
+                    // `becomeLeader` appends an empty entry.
+                    (_, _, Some((Name::BecomeLeader, _))) => Kind::Noop,
+                    _ => Kind::Opaque,
+                };
+                let entry = LogEntry { term: n.term, kind };
                 let index = n.last_index() + 1;
-                n.log.push(term);
+                n.log.push(entry.clone());
                 self.emit(
                     id,
                     Event::Append(Append {
                         index,
-                        entries: Some(vec![Entry { term, data: None }]),
+                        entries: Some(vec![entry.entry()]),
                         entry_count: None,
                     }),
                 );
-                if ev.name == Name::ChangeConf {
-                    self.notes.push(format!(
-                        "line {}: node {id} proposes a membership change (ChangeConf): converted as \
-                         the append of entry {index}, which raft-trace/1 replicates and commits \
-                         without interpreting it",
-                        ev.line
-                    ));
-                }
             }
             Name::BecomeCandidate | Name::BecomeLeader | Name::BecomeFollower => {
                 self.sync(ev, false)?;
@@ -1044,7 +1340,11 @@ impl Converter {
                     }
                 }
             }
-            Name::Commit | Name::ApplyConfChange => self.sync(ev, false)?,
+            Name::Commit => self.sync(ev, false)?,
+            Name::ApplyConfChange => {
+                self.sync(ev, false)?;
+                self.apply_conf_change(id);
+            }
             Name::InitState | Name::Bootstrap => unreachable!("handled by step"),
             _ if ev.name.is_send() => {
                 self.sync(ev, false)?;
@@ -1203,12 +1503,7 @@ impl Converter {
                     prev_index: m.index,
                     prev_term: m.log_term,
                     commit: m.commit,
-                    entries: Some(
-                        entries
-                            .iter()
-                            .map(|&term| Entry { term, data: None })
-                            .collect(),
-                    ),
+                    entries: Some(self::entries(&entries)),
                     entry_count: None,
                     context: None,
                 }
@@ -1351,7 +1646,7 @@ impl Converter {
         if p.prev_index > n.last_index() {
             return Ok(());
         }
-        if p.prev_index > 0 && n.log[p.prev_index as usize - 1] != p.prev_term {
+        if p.prev_index > 0 && n.term_at(p.prev_index) != p.prev_term {
             return Ok(());
         }
         // 3. A conflicting entry and all that follow it are removed (were
@@ -1359,13 +1654,13 @@ impl Converter {
         // reports what the node did).
         // 4. New entries are appended.
         let mut first_new = None;
-        for (k, &t) in p.entries.iter().enumerate() {
+        for (k, e) in p.entries.iter().enumerate() {
             let index = p.prev_index + 1 + k as u64;
             if index > n.last_index() {
                 first_new = Some(k);
                 break;
             }
-            if n.log[index as usize - 1] != t {
+            if n.term_at(index) != e.term {
                 n.log.truncate(index as usize - 1);
                 first_new = Some(k);
                 self.emit(id, Event::Truncate(Truncate { from: index }));
@@ -1376,12 +1671,12 @@ impl Converter {
         if let Some(k) = first_new {
             let index = n.last_index() + 1;
             let new = p.entries[k..].to_vec();
-            n.log.extend(new.iter().copied());
+            n.log.extend(new.iter().cloned());
             self.emit(
                 id,
                 Event::Append(Append {
                     index,
-                    entries: Some(new.iter().map(|&term| Entry { term, data: None }).collect()),
+                    entries: Some(entries(&new)),
                     entry_count: None,
                 }),
             );
@@ -1399,18 +1694,16 @@ impl Converter {
                  state): the cluster's members are unknown",
             ));
         };
-        if let Some(extra) = self
+        // Every node with events: the initial voters and those that join.
+        let mut nodes: Vec<NodeId> = self
             .nodes
-            .keys()
-            .find(|id| !members.contains(id) && self.nodes[id].seq > 0)
-        {
-            return Err(TraceError::new(
-                &self.file,
-                0,
-                ErrorKind::Consistency,
-                format!("node {extra} has events but is not a voter of {members:?}"),
-            ));
-        }
+            .iter()
+            .filter(|(_, n)| n.seq > 0)
+            .map(|(&id, _)| id)
+            .chain(members.iter().copied())
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
         let unsent = self.sends.iter().filter(|s| !s.written).count();
         if unsent > 0 {
             self.notes.push(format!(
@@ -1431,6 +1724,7 @@ impl Converter {
             EventType::Append,
             EventType::Truncate,
             EventType::Commit,
+            EventType::Apply,
         ];
         if self.durable {
             events.push(EventType::Persist);
@@ -1443,7 +1737,7 @@ impl Converter {
         }
         let mut header = Header::new(
             format!("etcd-io/raft (imported from {})", self.file),
-            members,
+            nodes.clone(),
             Observes {
                 events,
                 state: vec![
@@ -1453,10 +1747,13 @@ impl Converter {
                     StateField::Commit,
                     StateField::LastIndex,
                 ],
-                // Every term is determined: see the module's documentation.
-                entries: EntryDetail::Terms,
+                // Every entry is determined: see the module's documentation.
+                entries: EntryDetail::Full,
             },
         );
+        if nodes != members {
+            header.voters = Some(members);
+        }
         // The etcd trace does not describe its network; the harness may
         // drop and reorder messages. Duplicates cannot be told from a
         // receive without a send, and are refused.
@@ -1601,7 +1898,7 @@ mod tests {
             ev("Ready", 1, (2, 0, 0), f, 1, ""),
         ];
         let c = convert(lines.concat().as_bytes(), "t.ndjson").unwrap();
-        assert_eq!(c.header.observes.entries, EntryDetail::Terms);
+        assert_eq!(c.header.observes.entries, EntryDetail::Full);
         let node1: Vec<&Event> = c
             .records
             .iter()
@@ -1624,9 +1921,10 @@ mod tests {
             node1[k + 3],
             &Event::Append(Append {
                 index: 1,
+                // The entry node 2 appended when it took office.
                 entries: Some(vec![Entry {
                     term: 2,
-                    data: None
+                    data: Some(EntryData::Noop)
                 }]),
                 entry_count: None,
             })
