@@ -70,8 +70,12 @@ fn the_three_node_trace_converts_and_validates_through_its_leaders_removal() {
         .arg(&thesis)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("node 3: AppendEntriesReplyRule violated"))
-        .stdout(predicate::str::contains("expected: role Follower after the step"));
+        .stdout(predicate::str::contains(
+            "node 3: AppendEntriesReplyRule violated",
+        ))
+        .stdout(predicate::str::contains(
+            "expected: role Follower after the step",
+        ));
 }
 
 #[test]

@@ -26,8 +26,7 @@
 //! leader: linear in states plus edges, so it suits the suite's small
 //! configurations, not the deep ones.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use stateright::{Model, Path};
@@ -64,11 +63,10 @@ impl ProgressReport {
 }
 
 /// A state's 64-bit hash: states are told apart by it, as stateright's
-/// own checkers tell them apart by their fingerprint.
+/// own checkers tell them apart by their fingerprint (the same hash
+/// function, aHash with fixed keys).
 fn fingerprint(state: &RaftState) -> u64 {
-    let mut h = DefaultHasher::new();
-    state.hash(&mut h);
-    h.finish()
+    ahash::RandomState::with_seeds(0, 0, 0, 0).hash_one(state)
 }
 
 /// Whether some server of `state` is leader.
@@ -92,31 +90,39 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
     let start = Instant::now();
     let model = build(cfg);
     let mut index: HashMap<u64, u32> = HashMap::new();
-    let mut states: Vec<RaftState> = Vec::new();
-    // How each state was first reached: its parent and the action.
+    // Per state (by id): whether a server leads, whether it has room to
+    // campaign, and how it was first reached (its parent and the action).
+    // The states themselves are kept only until expanded, and the initial
+    // ones for the dead end's path.
+    let mut leader: Vec<bool> = Vec::new();
+    let mut budget: Vec<bool> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
     let mut via = Vec::new();
     let mut succ: Vec<Vec<u32>> = Vec::new();
+    let mut roots: HashMap<u32, RaftState> = HashMap::new();
+    let mut frontier: VecDeque<RaftState> = VecDeque::new();
     for s in model.init_states() {
         let f = fingerprint(&s);
         if Model::within_boundary(&model, &s) && !index.contains_key(&f) {
-            index.insert(f, states.len() as u32);
+            let id = leader.len() as u32;
+            index.insert(f, id);
+            leader.push(has_leader(&s));
+            budget.push(room_to_campaign(cfg, &s));
             parent.push(u32::MAX);
             via.push(None);
-            states.push(s);
+            roots.insert(id, s.clone());
+            frontier.push_back(s);
         }
     }
     let mut exhaustive = true;
-    let mut next = 0;
     let mut actions = Vec::new();
-    while next < states.len() {
-        if states.len() > max_states {
+    // Breadth first: ids are given in the order states are expanded.
+    while let Some(state) = frontier.pop_front() {
+        if leader.len() > max_states {
             exhaustive = false;
             break;
         }
-        let here = next as u32;
-        let state = states[next].clone();
-        next += 1;
+        let here = succ.len() as u32;
         actions.clear();
         model.actions(&state, &mut actions);
         let mut out = Vec::new();
@@ -131,11 +137,13 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
             let id = match index.get(&f) {
                 Some(&id) => id,
                 None => {
-                    let id = states.len() as u32;
+                    let id = leader.len() as u32;
                     index.insert(f, id);
-                    states.push(s);
+                    leader.push(has_leader(&s));
+                    budget.push(room_to_campaign(cfg, &s));
                     parent.push(here);
                     via.push(Some(a));
+                    frontier.push_back(s);
                     id
                 }
             };
@@ -143,7 +151,9 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
         }
         succ.push(out);
     }
-    let n = states.len();
+    drop(frontier);
+    drop(index);
+    let n = leader.len();
     // Backwards from the states with a leader.
     let mut pred: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (from, tos) in succ.iter().enumerate() {
@@ -153,8 +163,8 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
     }
     let mut good = vec![false; n];
     let mut stack: Vec<u32> = Vec::new();
-    for (i, s) in states.iter().enumerate() {
-        if has_leader(s) {
+    for (i, &l) in leader.iter().enumerate() {
+        if l {
             good[i] = true;
             stack.push(i as u32);
         }
@@ -171,8 +181,8 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
     let mut dead_ends = 0;
     let mut first = None;
     if exhaustive {
-        for (i, s) in states.iter().enumerate() {
-            if room_to_campaign(cfg, s) {
+        for (i, &b) in budget.iter().enumerate() {
+            if b {
                 with_budget += 1;
                 if !good[i] {
                     dead_ends += 1;
@@ -188,7 +198,7 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
             i = parent[i] as usize;
         }
         actions.reverse();
-        Path::from_actions(&model, states[i].clone(), &actions)
+        Path::from_actions(&model, roots.remove(&(i as u32))?, &actions)
     });
     ProgressReport {
         states: n,
