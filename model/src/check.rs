@@ -2,7 +2,7 @@
 //! property, with counterexample paths.
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -241,6 +241,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         builder = builder.timeout(t);
     }
     let start = Instant::now();
+    // The Progress pass explores the same graph on its own, so it runs on
+    // a thread of its own next to the checker, and its verdict is used
+    // only if the check ends exhaustive with nothing violated.
+    let progress = (cfg.progress && opts.strategy != Strategy::Simulation).then(|| {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let pass_cfg = Config {
+            stop: Default::default(),
+            ..cfg.clone()
+        };
+        let pass_cancel = Arc::clone(&cancel);
+        let pass = std::thread::spawn(move || {
+            crate::progress::check_progress(&pass_cfg, PROGRESS_MAX_STATES, &pass_cancel)
+        });
+        (cancel, pass)
+    });
     let label = opts.progress.clone();
     let mut r = match opts.strategy {
         Strategy::Bfs => drive(cfg, builder.spawn_bfs(), start, label, timeout, true),
@@ -259,8 +274,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
             r
         }
     };
-    if cfg.progress && r.exhaustive && !r.violated() {
-        check_progress_too(cfg, &mut r);
+    if let Some((cancel, pass)) = progress {
+        if !(r.exhaustive && !r.violated()) {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        match pass.join() {
+            Ok(p) if r.exhaustive && !r.violated() => add_progress(p, &mut r),
+            Ok(_) => {}
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
     r.seconds = start.elapsed().as_secs_f64();
     r
@@ -270,10 +292,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
 const PROGRESS_MAX_STATES: usize = 20_000_000;
 
 /// Adds the Progress verdict ([`crate::progress`]) to an exhaustive run
-/// that found no violation. The pass explores the same graph again; if it
-/// stops at its state limit, the run is no longer exhaustive.
-fn check_progress_too(cfg: &Config, r: &mut RunResult) {
-    let p = crate::progress::check_progress(cfg, PROGRESS_MAX_STATES);
+/// that found no violation. If the pass stopped at its state limit, the run
+/// is no longer exhaustive.
+fn add_progress(p: crate::progress::ProgressReport, r: &mut RunResult) {
     if !p.exhaustive {
         r.exhaustive = false;
         return;

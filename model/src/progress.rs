@@ -21,12 +21,14 @@
 //!
 //! States whose terms are exhausted are exempt: the bound, not Raft, stops
 //! them. The check explores the model's state graph itself (breadth first,
-//! through stateright's `Model` interface, same bounds), keeps its edges,
+//! through stateright's `Model` interface, same bounds, on a thread of its
+//! own next to stateright's checker), keeps its edges,
 //! and propagates "a leader is reachable" backwards from the states with a
 //! leader: linear in states plus edges, so it suits the suite's small
 //! configurations, not the deep ones.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use stateright::{Model, Path};
@@ -51,7 +53,8 @@ pub struct ProgressReport {
     /// How many states are dead ends.
     pub dead_ends: usize,
     /// Whether every state within the bounds was explored (false if
-    /// `max_states` stopped the search, and then nothing is claimed).
+    /// `max_states` or a cancel stopped the search, and then nothing is
+    /// claimed).
     pub exhaustive: bool,
     pub seconds: f64,
 }
@@ -85,8 +88,9 @@ fn room_to_campaign(cfg: &Config, state: &RaftState) -> bool {
 }
 
 /// Checks AG (term left => EF leader) over `cfg`'s bounded state graph,
-/// exploring at most `max_states` unique states.
-pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
+/// exploring at most `max_states` unique states. Raising `cancel` stops
+/// the exploration (the report is then not exhaustive).
+pub fn check_progress(cfg: &Config, max_states: usize, cancel: &AtomicBool) -> ProgressReport {
     let start = Instant::now();
     let model = build(cfg);
     let mut index: HashMap<u64, u32> = HashMap::new();
@@ -118,7 +122,7 @@ pub fn check_progress(cfg: &Config, max_states: usize) -> ProgressReport {
     let mut actions = Vec::new();
     // Breadth first: ids are given in the order states are expanded.
     while let Some(state) = frontier.pop_front() {
-        if leader.len() > max_states {
+        if leader.len() > max_states || cancel.load(Ordering::Relaxed) {
             exhaustive = false;
             break;
         }
