@@ -23,7 +23,7 @@ fn run_json(args: &[&str]) -> (Option<i32>, Value) {
 }
 
 /// The default suite's configurations, in order.
-const SUITE: [&str; 21] = [
+const SUITE: [&str; 22] = [
     "elections",
     "clients",
     "figure8",
@@ -44,6 +44,7 @@ const SUITE: [&str; 21] = [
     "five-servers",
     "membership",
     "membership-on-apply",
+    "joint",
     "spare-server",
 ];
 

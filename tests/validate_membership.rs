@@ -238,6 +238,7 @@ fn the_models_membership_bugs_are_rejected_with_their_rule() {
         ("overlapping-changes", "MembershipChangeRule"),
         ("learner-counts", "CommitRule"),
         ("removed-vote-counts", "ElectionSafety"),
+        ("joint-new-majority-only", "CommitRule"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = raftcheck(&[
@@ -262,4 +263,104 @@ fn the_models_membership_bugs_are_rejected_with_their_rule() {
 
 fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// Joint consensus: the model's path through C_old,new and out of it is
+/// valid as a trace; the same trace with the joint entry's outgoing voters
+/// dropped (a two-server change at once) or with the wrong ones is
+/// rejected, as is a single-server change appended while joint.
+#[test]
+fn joint_consensus_is_replayed_and_a_bad_joint_entry_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = raftcheck(&[
+        "check",
+        "--servers",
+        "4",
+        "--voters",
+        "3",
+        "--clients",
+        "1",
+        "--ops",
+        "1",
+        "--max-term",
+        "2",
+        "--max-log",
+        "3",
+        "--max-in-flight",
+        "4",
+        "--feature",
+        "config-on-apply",
+        "--change",
+        "joint:2,3,4",
+        "--change",
+        "leave-joint",
+        "--trace-out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let path = dir
+        .path()
+        .join("custom-example-joint-consensus-is-left.ndjson");
+    let lines: Vec<Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(0), "{out}");
+    let joint_entries = |l: &Value| l.to_string().contains("outgoing_voters");
+    assert!(lines.iter().any(joint_entries), "no joint entry");
+
+    // Dropped or wrong outgoing voters: every copy of the entry changes.
+    for outgoing in [Value::Null, json!([1, 2])] {
+        let mut bad = lines.clone();
+        for l in bad.iter_mut() {
+            walk_configs(l, &mut |c| {
+                if c.get("outgoing_voters").is_some() {
+                    match &outgoing {
+                        Value::Null => {
+                            c.as_object_mut().unwrap().remove("outgoing_voters");
+                        }
+                        v => c["outgoing_voters"] = v.clone(),
+                    }
+                }
+            });
+        }
+        let (code, out) = validate(&bad);
+        assert_eq!(code, Some(1), "{outgoing}: {out}");
+        assert!(out.contains("MembershipChangeRule violated"), "{out}");
+        assert!(out.contains("joint consensus (thesis 4.3)"), "{out}");
+    }
+
+    // Leaving replaced by a single-server change (server 2 removed from
+    // C_old,new): no simple change is made in a joint configuration.
+    let mut bad = lines.clone();
+    for l in bad.iter_mut() {
+        walk_configs(l, &mut |c| {
+            if c.get("outgoing_voters").is_none() && c["voters"] == json!([2, 3, 4]) {
+                c["voters"] = json!([3, 4]);
+                c["outgoing_voters"] = json!([1, 2, 3]);
+            }
+        });
+    }
+    let (code, out) = validate(&bad);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("MembershipChangeRule violated"), "{out}");
+}
+
+/// Calls `f` on every configuration entry's data in `v`.
+fn walk_configs(v: &mut Value, f: &mut impl FnMut(&mut Value)) {
+    match v {
+        Value::Object(m) => {
+            if m.get("kind") == Some(&json!("config")) {
+                f(v);
+                return;
+            }
+            for x in m.values_mut() {
+                walk_configs(x, f);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| walk_configs(x, f)),
+        _ => {}
+    }
 }

@@ -94,11 +94,14 @@ pub enum Bug {
     /// not only the voters' of its configuration (a removed server's, a
     /// learner's, a server's not yet added).
     RemovedVoteCounts,
+    /// In joint consensus (thesis 4.3) a majority of the new voters is
+    /// taken for agreement, without the separate majority of the old ones.
+    JointNewMajorityOnly,
 }
 
 impl Bug {
     /// Every planted bug.
-    pub const ALL: [Bug; 23] = [
+    pub const ALL: [Bug; 24] = [
         Bug::CommitOldTerm,
         Bug::NoElectionRestriction,
         Bug::VolatileVote,
@@ -122,6 +125,7 @@ impl Bug {
         Bug::OverlappingChanges,
         Bug::LearnerCounts,
         Bug::RemovedVoteCounts,
+        Bug::JointNewMajorityOnly,
     ];
 
     /// The name used on the command line.
@@ -150,6 +154,7 @@ impl Bug {
             Bug::OverlappingChanges => "overlapping-changes",
             Bug::LearnerCounts => "learner-counts",
             Bug::RemovedVoteCounts => "removed-vote-counts",
+            Bug::JointNewMajorityOnly => "joint-new-majority-only",
         }
     }
 
@@ -211,6 +216,9 @@ impl Bug {
             Bug::RemovedVoteCounts => {
                 "a candidate counts votes of servers outside its configuration"
             }
+            Bug::JointNewMajorityOnly => {
+                "in joint consensus a majority of the new voters suffices, without one of the old"
+            }
         }
     }
 
@@ -241,6 +249,7 @@ impl Bug {
             Bug::OverlappingChanges => LEADER_COMPLETENESS,
             Bug::LearnerCounts => COMMITTED_DURABLE,
             Bug::RemovedVoteCounts => ELECTION_SAFETY,
+            Bug::JointNewMajorityOnly => COMMITTED_DURABLE,
         }
     }
 }

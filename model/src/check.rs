@@ -275,11 +275,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         }
     };
     if let Some((cancel, pass)) = progress {
-        if !(r.exhaustive && !r.violated()) {
+        let wanted = r.exhaustive && !r.violated();
+        if !wanted {
             cancel.store(true, Ordering::Relaxed);
         }
         match pass.join() {
-            Ok(p) if r.exhaustive && !r.violated() => add_progress(p, &mut r),
+            Ok(p) if wanted => add_progress(p, &mut r),
             Ok(_) => {}
             Err(panic) => std::panic::resume_unwind(panic),
         }

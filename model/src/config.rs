@@ -196,6 +196,7 @@ impl Config {
             initial: Membership {
                 voters: Members::first(self.voters.unwrap_or(self.servers)),
                 learners: Members::default(),
+                outgoing: Members::default(),
             },
             ..Rules::new(self.servers)
         };

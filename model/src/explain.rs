@@ -35,8 +35,16 @@ pub(crate) fn op(op: &Op) -> String {
         Op::Read => "read".into(),
         Op::Write(v) => format!("write {v}"),
         Op::Cas { from, to } => format!("cas {from}->{to}"),
-        Op::Config(m) if m.learners.is_empty() => format!("config voters {:?}", m.voters),
-        Op::Config(m) => format!("config voters {:?} learners {:?}", m.voters, m.learners),
+        Op::Config(m) => {
+            let mut s = format!("config voters {:?}", m.voters);
+            if !m.learners.is_empty() {
+                s += &format!(" learners {:?}", m.learners);
+            }
+            if m.is_joint() {
+                s += &format!(" outgoing voters {:?} (joint)", m.outgoing);
+            }
+            s
+        }
     }
 }
 

@@ -62,6 +62,8 @@ pub mod names {
     pub const LEARNER_PROMOTED: &str = "a learner is promoted to voter";
     pub const VOTER_REMOVED: &str = "a voter is removed";
     pub const LEADER_REMOVED: &str = "a leader removed from the configuration steps down";
+    pub const JOINT_ENTERED: &str = "joint consensus is entered";
+    pub const JOINT_LEFT: &str = "joint consensus is left";
 }
 use names::*;
 
@@ -245,14 +247,20 @@ pub fn properties(cfg: &Config) -> Vec<Prop> {
         if removes {
             props.push((Expectation::Sometimes, VOTER_REMOVED, voter_removed));
         }
-        let removes_a_leader = cfg
-            .changes
-            .iter()
-            .any(|c| {
-                matches!(c, Change::RemoveVoter(j) | Change::Demote(j) if initial.voters.contains(*j))
-            });
+        let leaves = cfg.changes.contains(&Change::LeaveJoint);
+        let removes_a_leader = cfg.changes.iter().any(|c| match c {
+            Change::RemoveVoter(j) | Change::Demote(j) => initial.voters.contains(*j),
+            Change::Joint(voters) => leaves && !initial.voters.minus(*voters).is_empty(),
+            _ => false,
+        });
         if removes_a_leader && !cfg.rules().removed_leader_stays {
             props.push((Expectation::Sometimes, LEADER_REMOVED, leader_removed));
+        }
+        if cfg.changes.iter().any(|c| matches!(c, Change::Joint(_))) {
+            props.push((Expectation::Sometimes, JOINT_ENTERED, joint_entered));
+            if leaves {
+                props.push((Expectation::Sometimes, JOINT_LEFT, joint_left));
+            }
         }
     }
     // A batch short of the leader's commit: the leader commits two entries,
@@ -620,4 +628,12 @@ fn voter_removed(_: &RaftModel, state: &RaftState) -> bool {
 
 fn leader_removed(_: &RaftModel, state: &RaftState) -> bool {
     servers(state).any(|s| s.has(ghost::LEADER_REMOVED))
+}
+
+fn joint_entered(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::JOINT_ENTERED))
+}
+
+fn joint_left(_: &RaftModel, state: &RaftState) -> bool {
+    servers(state).any(|s| s.has(ghost::JOINT_LEFT))
 }

@@ -155,6 +155,10 @@ pub mod ghost {
     /// A leader stepped down after committing a configuration without it
     /// (thesis 4.2.2).
     pub const LEADER_REMOVED: u32 = 1 << 27;
+    /// The server applied a joint configuration C_old,new (thesis 4.3).
+    pub const JOINT_ENTERED: u32 = 1 << 28;
+    /// The server applied C_new after C_old,new.
+    pub const JOINT_LEFT: u32 = 1 << 29;
 }
 
 /// A server's state: Figure 2's persistent and volatile state, and the
@@ -487,6 +491,7 @@ impl Rules {
             initial: Membership {
                 voters: Members::first(servers),
                 learners: Members::default(),
+                outgoing: Members::default(),
             },
             membership: false,
             config_on_apply: false,

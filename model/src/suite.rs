@@ -15,7 +15,7 @@
 
 use crate::bugs::Bug;
 use crate::config::Config;
-use crate::types::Change;
+use crate::types::{Change, Members};
 
 /// A named configuration of the suite.
 #[derive(Clone, Debug)]
@@ -316,6 +316,23 @@ pub fn default_suite() -> Vec<SuiteEntry> {
                       (etcd-io/raft, raft-rs)",
             config: Config {
                 changes: vec![Change::AddLearner(4), Change::AddVoter(4)],
+                ..membership.clone()
+            }
+            .featuring(&["config-on-apply"]),
+        },
+        SuiteEntry {
+            name: "joint",
+            purpose: "voter 1 replaced by a fourth server through joint consensus (C_old,new \
+                      needs both majorities), then joint consensus left, configurations used \
+                      once applied (etcd-io/raft ConfChangeV2)",
+            config: Config {
+                changes: vec![
+                    Change::Joint(Members::first(4).without(1)),
+                    Change::LeaveJoint,
+                ],
+                // A second retry reaches the leader of a later term, whose
+                // joint configuration the planted bug miscounts.
+                max_retries: 2,
                 ..membership
             }
             .featuring(&["config-on-apply"]),
@@ -362,6 +379,7 @@ pub fn config_for_bug(bug: Bug) -> &'static str {
         Bug::OverlappingChanges => "membership",
         Bug::LearnerCounts => "membership-on-apply",
         Bug::RemovedVoteCounts => "spare-server",
+        Bug::JointNewMajorityOnly => "joint",
     }
 }
 

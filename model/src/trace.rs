@@ -45,6 +45,7 @@ pub fn trace_entry(e: &Entry) -> rt::Entry {
             data: Some(rt::EntryData::Config {
                 voters: Some(m.voters.iter().collect()),
                 learners: Some(m.learners.iter().collect()),
+                outgoing_voters: m.is_joint().then(|| m.outgoing.iter().collect()),
                 data: None,
             }),
         };

@@ -95,6 +95,10 @@ impl Members {
     pub fn union(self, other: Members) -> Members {
         Members(self.0 | other.0)
     }
+    /// The ids of `self` that are not in `other`.
+    pub fn minus(self, other: Members) -> Members {
+        Members(self.0 & !other.0)
+    }
     pub fn len(self) -> usize {
         self.0.count_ones() as usize
     }
@@ -123,23 +127,38 @@ impl std::fmt::Debug for Members {
 /// A cluster configuration (thesis chapter 4): the voters, a majority of
 /// whom elects a leader and commits an entry, and the learners (thesis
 /// 4.2.1, "non-voting members"), which receive the log but never vote and
-/// are never counted.
+/// are never counted. During joint consensus (thesis 4.3, C_old,new),
+/// `outgoing` holds C_old's voters and `voters` C_new's, and elections and
+/// commitment need a majority of each; otherwise `outgoing` is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Membership {
     pub voters: Members,
     pub learners: Members,
+    pub outgoing: Members,
 }
 
 impl Membership {
-    /// Everyone the leader replicates to: voters and learners.
+    /// Everyone the leader replicates to: voters (of both configurations
+    /// while joint) and learners.
     pub fn members(&self) -> Members {
-        self.voters.union(self.learners)
+        self.voters.union(self.learners).union(self.outgoing)
+    }
+
+    /// Whether this is a joint configuration C_old,new.
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Everyone whose vote counts: the voters of C_new and of C_old.
+    pub fn all_voters(&self) -> Members {
+        self.voters.union(self.outgoing)
     }
 }
 
 /// A change of membership a leader may propose: one server at a time
 /// (thesis 4.1), so that the majorities of the old and the new
-/// configuration always overlap.
+/// configuration always overlap, or any change in two steps through joint
+/// consensus (thesis 4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Change {
     /// Make a server a voter: a new server, or a learner promoted.
@@ -153,43 +172,77 @@ pub enum Change {
     /// Make a voter a learner (etcd-io/raft `AddLearnerNode` on a voter,
     /// hashicorp/raft `DemoteVoter`): one voter fewer, as a removal.
     Demote(NodeId),
+    /// Enter joint consensus C_old,new towards these voters (thesis 4.3;
+    /// etcd-io/raft's `ConfChangeV2` of several changes): the current
+    /// voters become the outgoing ones. Learners that become voters stop
+    /// being learners.
+    Joint(Members),
+    /// Leave joint consensus: C_new alone (etcd-io/raft's empty
+    /// `ConfChangeV2`, proposed by the leader itself with auto-leave).
+    LeaveJoint,
 }
 
 impl Change {
-    /// The server the change moves.
-    pub fn server(self) -> NodeId {
+    /// The servers the change names.
+    pub fn servers(self) -> Members {
         match self {
             Change::AddVoter(j)
             | Change::RemoveVoter(j)
             | Change::AddLearner(j)
             | Change::RemoveLearner(j)
-            | Change::Demote(j) => j,
+            | Change::Demote(j) => Members::default().with(j),
+            Change::Joint(voters) => voters,
+            Change::LeaveJoint => Members::default(),
         }
     }
 
     /// The configuration after this change, or `None` when it changes
-    /// nothing or would leave no voter.
+    /// nothing or would leave no voter. Only leaving changes a joint
+    /// configuration (etcd-io/raft refuses a simple change in one), and
+    /// a joint configuration is never entered from another.
     pub fn apply(self, m: Membership) -> Option<Membership> {
+        match self {
+            Change::Joint(voters) if !m.is_joint() && !voters.is_empty() && voters != m.voters => {
+                return Some(Membership {
+                    voters,
+                    learners: m.learners.minus(voters),
+                    outgoing: m.voters,
+                })
+            }
+            Change::LeaveJoint if m.is_joint() => {
+                return Some(Membership {
+                    outgoing: Members::default(),
+                    ..m
+                })
+            }
+            _ if m.is_joint() => return None,
+            _ => {}
+        }
         let next = match self {
             Change::AddVoter(j) if !m.voters.contains(j) => Membership {
                 voters: m.voters.with(j),
                 learners: m.learners.without(j),
+                outgoing: Members::default(),
             },
             Change::RemoveVoter(j) if m.voters.contains(j) && m.voters.len() > 1 => Membership {
                 voters: m.voters.without(j),
                 learners: m.learners,
+                outgoing: Members::default(),
             },
             Change::AddLearner(j) if !m.members().contains(j) => Membership {
                 voters: m.voters,
                 learners: m.learners.with(j),
+                outgoing: Members::default(),
             },
             Change::RemoveLearner(j) if m.learners.contains(j) => Membership {
                 voters: m.voters,
                 learners: m.learners.without(j),
+                outgoing: Members::default(),
             },
             Change::Demote(j) if m.voters.contains(j) && m.voters.len() > 1 => Membership {
                 voters: m.voters.without(j),
                 learners: m.learners.with(j),
+                outgoing: Members::default(),
             },
             _ => return None,
         };
@@ -197,22 +250,26 @@ impl Change {
     }
 
     /// The one change that turns `from` into `to`, if there is one (thesis
-    /// 4.1: anything else changes more than one server at a time).
+    /// 4.1: anything else changes more than one server at a time; thesis
+    /// 4.3: or enters or leaves joint consensus).
     pub fn between(from: Membership, to: Membership) -> Option<Change> {
+        let joint = [Change::Joint(to.voters), Change::LeaveJoint];
         let changed = Members((from.voters.0 ^ to.voters.0) | (from.learners.0 ^ to.learners.0));
         let mut ids = changed.iter();
-        let (Some(j), None) = (ids.next(), ids.next()) else {
-            return None;
+        let single = match (ids.next(), ids.next()) {
+            (Some(j), None) => vec![
+                Change::AddVoter(j),
+                Change::RemoveVoter(j),
+                Change::AddLearner(j),
+                Change::RemoveLearner(j),
+                Change::Demote(j),
+            ],
+            _ => vec![],
         };
-        [
-            Change::AddVoter(j),
-            Change::RemoveVoter(j),
-            Change::AddLearner(j),
-            Change::RemoveLearner(j),
-            Change::Demote(j),
-        ]
-        .into_iter()
-        .find(|c| c.apply(from) == Some(to))
+        single
+            .into_iter()
+            .chain(joint)
+            .find(|c| c.apply(from) == Some(to))
     }
 }
 
@@ -224,28 +281,48 @@ impl std::fmt::Display for Change {
             Change::AddLearner(j) => write!(f, "learner:{j}"),
             Change::RemoveLearner(j) => write!(f, "remove-learner:{j}"),
             Change::Demote(j) => write!(f, "demote:{j}"),
+            Change::Joint(voters) => {
+                let ids: Vec<String> = voters.iter().map(|j| j.to_string()).collect();
+                write!(f, "joint:{}", ids.join(","))
+            }
+            Change::LeaveJoint => write!(f, "leave-joint"),
         }
     }
 }
 
 impl std::str::FromStr for Change {
     type Err = String;
-    /// `add:ID`, `remove:ID`, `learner:ID`, `remove-learner:ID` or `demote:ID`.
+    /// `add:ID`, `remove:ID`, `learner:ID`, `remove-learner:ID`, `demote:ID`,
+    /// `joint:ID,ID,...` or `leave-joint`.
     fn from_str(s: &str) -> Result<Change, String> {
         let bad = || {
             format!(
                 "bad membership change {s:?}; expected add:ID, remove:ID, learner:ID, \
-                 remove-learner:ID or demote:ID"
+                 remove-learner:ID, demote:ID, joint:ID,ID,... or leave-joint"
             )
         };
-        let (kind, id) = s.split_once(':').ok_or_else(bad)?;
-        let id: NodeId = id.parse().map_err(|_| bad())?;
-        if !(1..=Members::MAX).contains(&id) {
-            return Err(format!(
-                "bad membership change {s:?}: server ids run from 1 to {}",
-                Members::MAX
-            ));
+        if s == "leave-joint" {
+            return Ok(Change::LeaveJoint);
         }
+        let (kind, ids) = s.split_once(':').ok_or_else(bad)?;
+        let id = |text: &str| -> Result<NodeId, String> {
+            let id: NodeId = text.parse().map_err(|_| bad())?;
+            if !(1..=Members::MAX).contains(&id) {
+                return Err(format!(
+                    "bad membership change {s:?}: server ids run from 1 to {}",
+                    Members::MAX
+                ));
+            }
+            Ok(id)
+        };
+        if kind == "joint" {
+            let mut voters = Members::default();
+            for text in ids.split(',') {
+                voters = voters.with(id(text)?);
+            }
+            return Ok(Change::Joint(voters));
+        }
+        let id = id(ids)?;
         match kind {
             "add" => Ok(Change::AddVoter(id)),
             "remove" => Ok(Change::RemoveVoter(id)),

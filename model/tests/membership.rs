@@ -20,10 +20,14 @@ fn rules(feature: &str) -> Rules {
     r
 }
 
+fn set(ids: &[u64]) -> Members {
+    ids.iter().fold(Members::default(), |m, &j| m.with(j))
+}
+
 fn voters(ids: &[u64]) -> Membership {
     Membership {
-        voters: ids.iter().fold(Members::default(), |m, &j| m.with(j)),
-        learners: Members::default(),
+        voters: set(ids),
+        ..Default::default()
     }
 }
 
@@ -121,6 +125,7 @@ fn a_majority_counts_voters_only() {
     let m = Membership {
         voters: Members::first(3),
         learners: Members::default().with(4),
+        ..Default::default()
     };
     assert!(membership::is_quorum(&m, &r, |j| j == 1 || j == 2));
     assert!(
@@ -311,4 +316,164 @@ fn a_removed_leader_that_stays_keeps_every_safety_property() {
         .iter()
         .find(|p| p.name == raft_model::properties::names::VOTER_REMOVED);
     assert_eq!(removed.map(|p| p.status), Some(Status::Reached));
+}
+
+fn joint(new: &[u64], old: &[u64]) -> Membership {
+    Membership {
+        voters: set(new),
+        outgoing: set(old),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn joint_consensus_is_entered_from_a_simple_configuration_and_only_left() {
+    let old = voters(&[1, 2, 3]);
+    let c_old_new = joint(&[2, 3, 4], &[1, 2, 3]);
+    assert_eq!(Change::Joint(set(&[2, 3, 4])).apply(old), Some(c_old_new));
+    assert_eq!(
+        Change::LeaveJoint.apply(c_old_new),
+        Some(voters(&[2, 3, 4]))
+    );
+    assert_eq!(Change::LeaveJoint.apply(old), None, "not joint");
+    assert_eq!(Change::Joint(set(&[1, 2, 3])).apply(old), None, "no change");
+    assert_eq!(
+        Change::Joint(Members::default()).apply(old),
+        None,
+        "no voter"
+    );
+    assert_eq!(
+        Change::Joint(set(&[1, 4])).apply(c_old_new),
+        None,
+        "no joint configuration from a joint one"
+    );
+    for c in [
+        Change::AddVoter(5),
+        Change::RemoveVoter(2),
+        Change::AddLearner(5),
+        Change::Demote(3),
+    ] {
+        assert_eq!(c.apply(c_old_new), None, "{c} in a joint configuration");
+    }
+    // A learner that becomes a voter stops being a learner.
+    let with_learner = Membership {
+        learners: set(&[4]),
+        ..old
+    };
+    let next = Change::Joint(set(&[2, 3, 4])).apply(with_learner).unwrap();
+    assert_eq!(next.learners, Members::default());
+    assert_eq!(next.outgoing, set(&[1, 2, 3]));
+    // between: a two-server change is only possible through C_old,new.
+    assert_eq!(
+        Change::between(old, c_old_new),
+        Some(Change::Joint(set(&[2, 3, 4])))
+    );
+    assert_eq!(
+        Change::between(c_old_new, voters(&[2, 3, 4])),
+        Some(Change::LeaveJoint)
+    );
+    assert_eq!(Change::between(old, voters(&[2, 3, 4])), None);
+    assert_eq!(
+        Change::between(c_old_new, voters(&[1, 2, 3])),
+        None,
+        "leaving goes to C_new, never back to C_old"
+    );
+    assert_eq!(
+        Change::between(old, joint(&[2, 3, 4], &[1, 2])),
+        None,
+        "the outgoing voters are the old ones"
+    );
+}
+
+#[test]
+fn joint_changes_read_and_print_as_flags() {
+    for text in ["joint:2,3,4", "leave-joint", "add:4"] {
+        let c: Change = text.parse().unwrap();
+        assert_eq!(c.to_string(), text);
+    }
+    assert_eq!(
+        "joint:4,2,3".parse::<Change>().unwrap(),
+        Change::Joint(set(&[2, 3, 4]))
+    );
+    for bad in [
+        "joint:",
+        "joint:1,,2",
+        "joint:0",
+        "joint:65",
+        "leave-joint:1",
+    ] {
+        let e = bad.parse::<Change>().unwrap_err();
+        assert!(e.contains("bad membership change"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn a_joint_quorum_is_a_majority_of_the_new_voters_and_one_of_the_old() {
+    let r = rules("membership");
+    let m = joint(&[2, 3, 4], &[1, 2, 3]);
+    let of = |ids: &'static [u64]| move |j| ids.contains(&j);
+    assert!(membership::is_quorum(&m, &r, of(&[2, 3])));
+    assert!(membership::is_quorum(&m, &r, of(&[1, 3, 4])));
+    assert!(
+        !membership::is_quorum(&m, &r, of(&[2, 4])),
+        "a majority of the new voters alone"
+    );
+    assert!(
+        !membership::is_quorum(&m, &r, of(&[1, 2])),
+        "a majority of the old voters alone"
+    );
+    let buggy = Rules {
+        bug: Some(raft_model::Bug::JointNewMajorityOnly),
+        ..r
+    };
+    assert!(membership::is_quorum(&m, &buggy, of(&[2, 4])));
+}
+
+#[test]
+fn while_joint_the_voters_of_both_configurations_campaign_and_are_asked() {
+    let r = rules("membership");
+    let l = leader(&r);
+    let proposed = membership::propose_change(&l, &r, Change::Joint(set(&[2, 3, 4]))).state;
+    assert_eq!(
+        membership::config(&proposed, &r),
+        joint(&[2, 3, 4], &[1, 2, 3])
+    );
+    assert_eq!(membership::asked_for_votes(&proposed, &r), vec![2, 3, 4]);
+    assert!(
+        membership::is_voter(&proposed, &r),
+        "1 is an outgoing voter"
+    );
+    assert_eq!(
+        membership::propose_change(&proposed, &r, Change::LeaveJoint)
+            .state
+            .log
+            .last_index(),
+        proposed.log.last_index(),
+        "no second change while C_old,new is uncommitted"
+    );
+    let ack = |index| Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index,
+    };
+    // Server 2 with the leader is a majority of C_old, not of C_new.
+    let one = handle_message(&proposed, &r, 2, &ack(2)).state;
+    assert_eq!(one.commit, 1);
+    let two = handle_message(&one, &r, 4, &ack(2)).state;
+    assert_eq!(two.commit, 2);
+    assert!(two.has(ghost::JOINT_ENTERED));
+    assert_eq!(
+        two.role,
+        Role::Leader,
+        "an outgoing voter leads while joint"
+    );
+    // Leaving: the leader, not in C_new, steps down once C_new commits.
+    let left = membership::propose_change(&two, &r, Change::LeaveJoint).state;
+    assert_eq!(membership::config(&left, &r), voters(&[2, 3, 4]));
+    let three = handle_message(&left, &r, 2, &ack(3)).state;
+    assert_eq!(three.role, Role::Leader, "it does not count itself");
+    let done = handle_message(&three, &r, 4, &ack(3)).state;
+    assert_eq!(done.commit, 3);
+    assert!(done.has(ghost::JOINT_LEFT) && done.has(ghost::LEADER_REMOVED));
+    assert_eq!(done.role, Role::Follower);
 }

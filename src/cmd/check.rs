@@ -70,8 +70,10 @@ pub struct ModelArgs {
     pub voters: Option<u64>,
     /// A membership change a leader may propose whenever it applies:
     /// add:ID (a voter, or a learner promoted), remove:ID (a voter),
-    /// learner:ID, remove-learner:ID or demote:ID (a voter made learner)
-    /// (repeatable; needs --feature membership or config-on-apply).
+    /// learner:ID, remove-learner:ID, demote:ID (a voter made learner),
+    /// joint:ID,ID,... (enter joint consensus towards these voters) or
+    /// leave-joint (repeatable; needs --feature membership or
+    /// config-on-apply).
     #[arg(long = "change", value_name = "CHANGE")]
     pub changes: Vec<raft_model::Change>,
     /// Plant a bug (see `raftcheck bugs`).
@@ -91,7 +93,7 @@ pub struct ModelArgs {
 pub const SELECTION_HELP: &str = "\
 Which configurations run:
   no model flag         the default suite: small configurations of 3 servers (one of 5,
-                        three of 4 that change membership),
+                        four of 4 that change membership),
                         each explored exhaustively (one of them loses messages)
   --bug NAME alone      the one suite configuration that catches NAME, with NAME planted
   any other model flag  exactly one configuration, \"custom\", instead of the suite: the
@@ -175,12 +177,12 @@ impl ModelArgs {
             );
         }
         for c in &cfg.changes {
-            let id = c.server();
-            anyhow::ensure!(
-                id <= cfg.servers,
-                "--change {c}: there is no server {id} (--servers {})",
-                cfg.servers
-            );
+            if let Some(id) = c.servers().iter().find(|&id| id > cfg.servers) {
+                anyhow::bail!(
+                    "--change {c}: there is no server {id} (--servers {})",
+                    cfg.servers
+                );
+            }
         }
         anyhow::ensure!(
             cfg.changes.is_empty() || cfg.rules().membership,

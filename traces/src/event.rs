@@ -742,15 +742,18 @@ pub enum EntryData {
     /// A client command, identified by (client, req) for exactly-once application.
     Command { client: u64, req: u64, op: Op },
     /// A membership change (a configuration entry). With `voters` it holds
-    /// the whole new configuration (its voters and `learners`), which the
-    /// checker interprets when the trace declares feature `membership` or
-    /// `config-on-apply`; `data`, any JSON, optional, is compared between
-    /// copies of the entry, never interpreted.
+    /// the whole new configuration (its voters and `learners`, and in a
+    /// joint configuration C_old,new the old voters as `outgoing_voters`),
+    /// which the checker interprets when the trace declares feature
+    /// `membership` or `config-on-apply`; `data`, any JSON, optional, is
+    /// compared between copies of the entry, never interpreted.
     Config {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         voters: Option<Vec<NodeId>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         learners: Option<Vec<NodeId>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outgoing_voters: Option<Vec<NodeId>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         data: Option<serde_json::Value>,
     },

@@ -91,6 +91,7 @@ struct WireData {
     op: Option<WireOp>,
     voters: Option<Vec<NodeId>>,
     learners: Option<Vec<NodeId>>,
+    outgoing_voters: Option<Vec<NodeId>>,
     data: Option<serde_json::Value>,
 }
 
@@ -138,7 +139,11 @@ fn entry(w: WireEntry) -> Option<Entry> {
     let data = match w.data {
         None => None,
         Some(d) => Some(match (d.kind.as_str(), d.client, d.req, d.op, d.data) {
-            _ if d.kind != "config" && (d.voters.is_some() || d.learners.is_some()) => return None,
+            _ if d.kind != "config"
+                && (d.voters.is_some() || d.learners.is_some() || d.outgoing_voters.is_some()) =>
+            {
+                return None
+            }
             ("noop", None, None, None, None) => EntryData::Noop,
             ("command", Some(client), Some(req), Some(o), None) => EntryData::Command {
                 client,
@@ -149,6 +154,7 @@ fn entry(w: WireEntry) -> Option<Entry> {
             ("config", None, None, None, data) => EntryData::Config {
                 voters: d.voters,
                 learners: d.learners,
+                outgoing_voters: d.outgoing_voters,
                 data: data.filter(|v| !v.is_null()),
             },
             ("opaque", None, None, None, data) => EntryData::Opaque {

@@ -39,13 +39,17 @@ fn entry() -> impl Strategy<Value = Entry> {
         (
             option::of(node_ids(4)),
             option::of(node_ids(3)),
+            option::of(node_ids(3)),
             opaque_data()
         )
-            .prop_map(|(voters, learners, data)| EntryData::Config {
-                voters,
-                learners,
-                data
-            }),
+            .prop_map(
+                |(voters, learners, outgoing_voters, data)| EntryData::Config {
+                    voters,
+                    learners,
+                    outgoing_voters,
+                    data
+                }
+            ),
         opaque_data().prop_map(|data| EntryData::Opaque { data }),
     ];
     (small(), option::of(data)).prop_map(|(term, data)| Entry { term, data })

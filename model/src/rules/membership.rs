@@ -15,11 +15,19 @@
 //! earlier one is pending and it has committed an entry of its own term
 //! (Ongaro's 2015 correction to the thesis: otherwise an uncommitted change
 //! of an earlier term and a new one can have disjoint majorities).
+//!
+//! Larger changes go through joint consensus (thesis 4.3, etcd-io/raft's
+//! `ConfChangeV2`): the leader first appends C_old,new, in which elections
+//! and commitment need a majority of the old voters and one of the new, and
+//! once that is committed (applied, with config-on-apply), C_new. Leaving is
+//! a change of its own ([`Change::LeaveJoint`]); the model's leader proposes
+//! it at any moment it may, which covers etcd-io/raft's automatic leave (the
+//! leader proposes it right after applying C_old,new) and an explicit one.
 
 use super::{become_follower, replication, Step};
 use crate::bugs::Bug;
 use crate::server::{ghost, Rules, Server};
-use crate::types::{Change, Command, Entry, Index, Membership, NodeId, Role};
+use crate::types::{Change, Command, Entry, Index, Members, Membership, NodeId, Role};
 
 /// The initial configuration ([`Rules::initial`]).
 pub fn initial(rules: &Rules) -> Membership {
@@ -68,22 +76,23 @@ pub fn majority_of(n: usize, rules: &Rules) -> usize {
     }
 }
 
-/// How many voters of `m` make a majority.
-pub fn majority(m: &Membership, rules: &Rules) -> usize {
-    majority_of(m.voters.len(), rules)
-}
-
 /// Whether the servers for which `has` holds include a majority of the
 /// voters of `m` ("a majority of the servers", of the configuration in use).
-/// Learners never count.
+/// Learners never count. Joint consensus (thesis 4.3): "agreement (for
+/// elections and entry commitment) requires separate majorities from both
+/// the old and new configurations".
 pub fn is_quorum(m: &Membership, rules: &Rules, has: impl Fn(NodeId) -> bool) -> bool {
-    let counted = if rules.bug(Bug::LearnerCounts) {
-        // Wrong: a learner's acknowledgement counts as a voter's.
-        m.members()
-    } else {
-        m.voters
+    let majority_of_set = |voters: Members| {
+        let counted = if rules.bug(Bug::LearnerCounts) {
+            // Wrong: a learner's acknowledgement counts as a voter's.
+            voters.union(m.learners)
+        } else {
+            voters
+        };
+        counted.iter().filter(|&j| has(j)).count() >= majority_of(voters.len(), rules)
     };
-    counted.iter().filter(|&j| has(j)).count() >= majority(m, rules)
+    let both = !rules.bug(Bug::JointNewMajorityOnly);
+    majority_of_set(m.voters) && (!m.is_joint() || !both || majority_of_set(m.outgoing))
 }
 
 /// The configuration whose voters' majority `s` counts: `None` without
@@ -92,9 +101,10 @@ pub fn counted(s: &Server, rules: &Rules) -> Option<Membership> {
     rules.membership.then(|| config(s, rules))
 }
 
-/// How many voters `counted` (of [`counted`]) has.
+/// How many voters `counted` (of [`counted`]) has (of both configurations
+/// while joint).
 pub fn voter_count(counted: Option<&Membership>, rules: &Rules) -> usize {
-    counted.map_or(rules.servers as usize, |m| m.voters.len())
+    counted.map_or(rules.servers as usize, |m| m.all_voters().len())
 }
 
 /// Whether the servers for which `has` holds make a majority of `counted`
@@ -119,12 +129,13 @@ pub fn has_quorum(s: &Server, rules: &Rules, has: impl Fn(NodeId) -> bool) -> bo
 }
 
 /// The servers `s` sends (pre-)vote requests to: the voters of its
-/// configuration but itself, or with bug removed-vote-counts every server.
+/// configuration (old and new while joint) but itself, or with bug
+/// removed-vote-counts every server.
 pub fn asked_for_votes(s: &Server, rules: &Rules) -> Vec<NodeId> {
     if !rules.membership || rules.bug(Bug::RemovedVoteCounts) {
         return rules.peers(s.id).collect();
     }
-    config(s, rules).voters.without(s.id).iter().collect()
+    config(s, rules).all_voters().without(s.id).iter().collect()
 }
 
 /// Whether leader `s` replicates to server `j`: a voter or learner of its
@@ -135,10 +146,11 @@ pub fn replicates_to(s: &Server, rules: &Rules) -> impl Fn(NodeId) -> bool {
     move |j| j != me && members.is_none_or(|m| m.contains(j))
 }
 
-/// Whether `s` may campaign: it is a voter of its configuration (etcd-io/raft
-/// `promotable`; learners and servers outside the cluster never do).
+/// Whether `s` may campaign: it is a voter of its configuration, old or new
+/// while joint (etcd-io/raft `promotable`; learners and servers outside the
+/// cluster never do).
 pub fn is_voter(s: &Server, rules: &Rules) -> bool {
-    config(s, rules).voters.contains(s.id)
+    config(s, rules).all_voters().contains(s.id)
 }
 
 /// Thesis 4.1: leader `s` proposes `change` by appending the new
@@ -184,15 +196,25 @@ pub fn propose_change(s: &Server, rules: &Rules, change: Change) -> Step {
 /// ghost bits for the sometimes-properties).
 pub(crate) fn applied(s: &mut Server, rules: &Rules, before: Option<Membership>, next: Membership) {
     let before = before.unwrap_or_else(|| initial(rules));
-    for j in next.voters.iter().filter(|&j| !before.voters.contains(j)) {
+    for j in next
+        .voters
+        .iter()
+        .filter(|&j| !before.all_voters().contains(j))
+    {
         s.ghost |= if before.learners.contains(j) {
             ghost::LEARNER_PROMOTED
         } else {
             ghost::VOTER_ADDED
         };
     }
-    if before.voters.iter().any(|j| !next.voters.contains(j)) {
+    if before.voters.iter().any(|j| !next.all_voters().contains(j)) {
         s.ghost |= ghost::VOTER_REMOVED;
+    }
+    if next.is_joint() && !before.is_joint() {
+        s.ghost |= ghost::JOINT_ENTERED;
+    }
+    if before.is_joint() && !next.is_joint() {
+        s.ghost |= ghost::JOINT_LEFT;
     }
     if next.learners.iter().any(|j| !before.members().contains(j)) {
         s.ghost |= ghost::LEARNER_ADDED;
@@ -201,13 +223,15 @@ pub(crate) fn applied(s: &mut Server, rules: &Rules, before: Option<Membership>,
 
 /// Thesis 4.2.2: a leader that is not part of the new configuration "steps
 /// down (returns to follower state) once the C_new entry is committed"
-/// (unless feature `removed-leader-stays`: it goes on leading).
+/// (unless feature `removed-leader-stays`: it goes on leading). While
+/// joint, a leader of C_old only manages the cluster until C_new (thesis
+/// 4.3).
 /// Called after `s` committed up to its commit index.
 pub(crate) fn step_down_if_removed(s: &mut Server, rules: &Rules) {
     if !rules.membership
         || rules.removed_leader_stays
         || s.role != Role::Leader
-        || config(s, rules).voters.contains(s.id)
+        || config(s, rules).all_voters().contains(s.id)
     {
         return;
     }

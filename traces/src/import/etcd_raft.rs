@@ -715,6 +715,7 @@ impl LogEntry {
             Kind::Config(c) => EntryData::Config {
                 voters: Some(c.voters.clone()),
                 learners: (!c.learners.is_empty()).then(|| c.learners.clone()),
+                outgoing_voters: None,
                 data: None,
             },
         };

@@ -58,8 +58,13 @@ pub fn command(data: Option<&rt::EntryData>) -> Command {
         Some(rt::EntryData::Config {
             voters: Some(voters),
             learners,
+            outgoing_voters,
             data,
-        }) => match membership(voters, learners.as_deref().unwrap_or_default()) {
+        }) => match membership(
+            voters,
+            learners.as_deref().unwrap_or_default(),
+            outgoing_voters.as_deref().unwrap_or_default(),
+        ) {
             Some(m) => Command {
                 seq: data.as_ref().map_or(0, |d| data_fingerprint(d).max(1)),
                 ..Command::config(m)
@@ -100,7 +105,11 @@ fn data_fingerprint(v: &serde_json::Value) -> u64 {
 
 /// A trace configuration as the model's, if every id is one the model's
 /// sets hold (1 to [`Members::MAX`]).
-pub fn membership(voters: &[rt::NodeId], learners: &[rt::NodeId]) -> Option<Membership> {
+pub fn membership(
+    voters: &[rt::NodeId],
+    learners: &[rt::NodeId],
+    outgoing: &[rt::NodeId],
+) -> Option<Membership> {
     let set = |ids: &[rt::NodeId]| {
         ids.iter().try_fold(Members::default(), |m, &j| {
             (1..=Members::MAX).contains(&j).then(|| m.with(j))
@@ -109,16 +118,21 @@ pub fn membership(voters: &[rt::NodeId], learners: &[rt::NodeId]) -> Option<Memb
     Some(Membership {
         voters: set(voters)?,
         learners: set(learners)?,
+        outgoing: set(outgoing)?,
     })
 }
 
-/// A configuration in words: `voters {1, 2, 3} learners {4}`.
+/// A configuration in words: `voters {1, 2, 3} learners {4}`, and for a
+/// joint one `voters {1, 2, 4} outgoing voters {1, 2, 3} (joint)`.
 pub fn describe_membership(m: &Membership) -> String {
-    if m.learners.is_empty() {
-        format!("voters {:?}", m.voters)
-    } else {
-        format!("voters {:?} learners {:?}", m.voters, m.learners)
+    let mut s = format!("voters {:?}", m.voters);
+    if !m.learners.is_empty() {
+        s += &format!(" learners {:?}", m.learners);
     }
+    if m.is_joint() {
+        s += &format!(" outgoing voters {:?} (joint)", m.outgoing);
+    }
+    s
 }
 
 /// For a configuration entry, its configuration (`None` when it does not
@@ -127,12 +141,17 @@ pub fn describe_membership(m: &Membership) -> String {
 pub fn trace_config(d: &rt::EntryData) -> Option<Option<Membership>> {
     match d {
         rt::EntryData::Config {
-            voters, learners, ..
-        } => Some(
-            voters
-                .as_deref()
-                .and_then(|v| membership(v, learners.as_deref().unwrap_or_default())),
-        ),
+            voters,
+            learners,
+            outgoing_voters,
+            ..
+        } => Some(voters.as_deref().and_then(|v| {
+            membership(
+                v,
+                learners.as_deref().unwrap_or_default(),
+                outgoing_voters.as_deref().unwrap_or_default(),
+            )
+        })),
         _ => None,
     }
 }

@@ -510,8 +510,11 @@ fn config_change(
     };
     let Some(change) = Change::between(current, next) else {
         return Err(violation(format!(
-            "a leader changes one server at a time (thesis 4.1): from the latest \
-             configuration in its log, {}, only a configuration one server away",
+            "a leader changes one server at a time (thesis 4.1) or through joint \
+             consensus (thesis 4.3): from the latest configuration in its log, {}, only \
+             a configuration one server away, a joint one whose outgoing voters are its \
+             voters (from a simple configuration) or the joint one's new voters alone \
+             (leaving it)",
             convert::describe_membership(&current)
         )));
     };

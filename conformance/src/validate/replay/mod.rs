@@ -254,6 +254,7 @@ impl Replay {
                 rules.initial = convert::membership(
                     header.voters.as_deref().unwrap_or(nodes),
                     header.learners.as_deref().unwrap_or_default(),
+                    &[],
                 )
                 .expect("ids checked by membership_unreplayable");
             }
