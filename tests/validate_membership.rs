@@ -364,3 +364,90 @@ fn walk_configs(v: &mut Value, f: &mut impl FnMut(&mut Value)) {
         _ => {}
     }
 }
+
+/// A trace that starts from snapshots (etcd's Bootstrap, or a trace cut
+/// after compaction): nodes 1, 2 and 4 restart from a snapshot at index 2
+/// whose configuration, stated as `snapshot.config`, is {1,2,4}; node 1
+/// then wins an election with node 4's vote.
+fn from_snapshots(config: Option<Value>) -> Vec<Value> {
+    let post = |term: u64, vote: Value, role: &str| {
+        json!({"term": term, "vote": vote, "role": role, "commit": 2,
+               "last_index": 2, "last_term": 1})
+    };
+    let mut snapshot = json!({"index": 2, "term": 1});
+    if let Some(c) = config {
+        snapshot["config"] = c;
+    }
+    let mut lines = vec![json!({
+        "type": "header", "format": "raft-trace/1", "implementation": "test",
+        "nodes": [1, 2, 3, 4], "voters": [1, 2, 3], "features": ["config-on-apply"],
+        "observes": {"events": ["init", "crash", "role", "timeout", "send", "receive",
+                                "append", "truncate", "persist", "commit", "apply",
+                                "snapshot", "install"],
+                     "state": ["term", "vote", "role", "commit", "last_index", "last_term"],
+                     "entries": "full"},
+        "network": {"loss": true, "duplication": false, "reorder": true}
+    })];
+    for n in [1, 2, 4] {
+        lines.push(
+            json!({"type": "init", "node": n, "seq": 1, "reason": "restart",
+            "term": 1, "vote": null, "snapshot": snapshot, "commit": 2, "last_index": 2,
+            "last_term": 1, "entries": [], "post": post(1, Value::Null, "follower")}),
+        );
+    }
+    let vote = |id: u64, to: u64| {
+        json!({"id": id, "from": 1, "to": to, "term": 2, "rpc": "request_vote",
+               "last_index": 2, "last_term": 1})
+    };
+    let grant = json!({"id": 1, "from": 4, "to": 1, "term": 2,
+                       "rpc": "request_vote_reply", "granted": true});
+    lines.extend([
+        json!({"type": "timeout", "node": 1, "seq": 2, "timer": "election"}),
+        json!({"type": "role", "node": 1, "seq": 3, "role": "candidate", "term": 2,
+               "reason": "election_timeout", "post": post(2, json!(1), "candidate")}),
+        json!({"type": "persist", "node": 1, "seq": 4, "term": 2, "vote": 1, "last_index": 2}),
+        json!({"type": "send", "node": 1, "seq": 5, "msg": vote(1, 2)}),
+        json!({"type": "send", "node": 1, "seq": 6, "msg": vote(2, 4)}),
+        json!({"type": "receive", "node": 4, "seq": 2, "msg": vote(2, 4)}),
+        json!({"type": "persist", "node": 4, "seq": 3, "term": 2, "vote": 1, "last_index": 2,
+               "post": post(2, json!(1), "follower")}),
+        json!({"type": "send", "node": 4, "seq": 4, "msg": grant}),
+        json!({"type": "receive", "node": 1, "seq": 7, "msg": grant}),
+        json!({"type": "role", "node": 1, "seq": 8, "role": "leader", "term": 2,
+               "reason": "won_election", "post": post(2, json!(1), "leader")}),
+    ]);
+    lines
+}
+
+#[test]
+fn a_snapshot_that_states_its_configuration_is_followed() {
+    let (code, out) = validate(&from_snapshots(Some(json!({"voters": [1, 2, 4]}))));
+    assert_eq!(code, Some(0), "{out}");
+
+    // Without it the configuration in use is unknown: no verdict.
+    let (code, out) = validate(&from_snapshots(None));
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("a snapshot"), "{out}");
+
+    // With {1,2,3}, node 4's vote does not count.
+    let (code, out) = validate(&from_snapshots(Some(json!({"voters": [1, 2, 3]}))));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("VoteCountingRule violated"), "{out}");
+
+    // A restart from the same snapshot that states another configuration
+    // than the replay knows it holds.
+    let mut lines = from_snapshots(Some(json!({"voters": [1, 2, 4]})));
+    lines.push(json!({"type": "crash", "node": 1, "seq": 9}));
+    lines.push(
+        json!({"type": "init", "node": 1, "seq": 10, "reason": "restart", "term": 2,
+        "vote": 1, "snapshot": {"index": 2, "term": 1, "config": {"voters": [1, 2, 3]}},
+        "commit": 2, "last_index": 2, "last_term": 1, "entries": []}),
+    );
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("RestartRule violated"), "{out}");
+    assert!(out.contains("voters {1, 2, 4}"), "{out}");
+    lines.last_mut().unwrap()["snapshot"]["config"] = json!({"voters": [1, 2, 4]});
+    let (code, out) = validate(&lines);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -14,7 +14,7 @@ use crate::check::{RaftPath, RunResult, Status};
 use crate::config::NetworkKind;
 use crate::model::RaftState;
 use crate::server::{ghost, Rules, Server};
-use crate::types::{read_context, Entry, Msg, Op, OpResult, Role};
+use crate::types::{read_context, Entry, Membership, Msg, Op, OpResult, Role};
 
 /// The register's key in traces.
 pub const KEY: &str = "x";
@@ -34,6 +34,15 @@ pub fn trace_op(op: &Op) -> rt::Op {
         },
         // Not a client's operation: [`trace_entry`] writes a config entry.
         Op::Config(_) => rt::Op::Read { key: KEY.into() },
+    }
+}
+
+/// A model configuration as a snapshot's in a trace.
+fn configuration(m: Membership) -> rt::Configuration {
+    rt::Configuration {
+        voters: m.voters.iter().collect(),
+        learners: Some(m.learners.iter().collect()),
+        outgoing_voters: m.is_joint().then(|| m.outgoing.iter().collect()),
     }
 }
 
@@ -504,9 +513,12 @@ impl Converter {
             reason,
             term: s.term,
             vote: s.voted_for,
-            snapshot: (s.log.snapshot_index > 0).then_some(rt::SnapshotMeta {
+            snapshot: (s.log.snapshot_index > 0).then(|| rt::SnapshotMeta {
                 index: s.log.snapshot_index,
                 term: s.log.snapshot_term,
+                config: self.rules.membership.then(|| {
+                    configuration(s.log.snapshot_data.config.unwrap_or(self.rules.initial))
+                }),
             }),
             commit: None,
             last_index: s.log.last_index(),

@@ -83,7 +83,7 @@ fn log_events_replay_to_the_post_states() {
             let last = |l: &((u64, u64), Vec<u64>)| l.0 .0 + l.1.len() as u64;
             match &e.event {
                 Event::Init(i) => {
-                    let s = i.snapshot.map_or((0, 0), |s| (s.index, s.term));
+                    let s = i.snapshot.as_ref().map_or((0, 0), |s| (s.index, s.term));
                     let terms = i.entries.as_ref().unwrap().iter().map(|e| e.term).collect();
                     *log = (s, terms);
                 }

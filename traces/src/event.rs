@@ -849,12 +849,27 @@ pub struct Read {
     pub req: Option<u64>,
 }
 
-/// Index and term of the last entry a snapshot covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Index and term of the last entry a snapshot covers, and optionally the
+/// cluster configuration it holds (etcd-io/raft's `ConfState`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotMeta {
     pub index: Index,
     pub term: Term,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Configuration>,
+}
+
+/// A cluster configuration as a snapshot holds it: the fields of a
+/// `config` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Configuration {
+    pub voters: Vec<NodeId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learners: Option<Vec<NodeId>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing_voters: Option<Vec<NodeId>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

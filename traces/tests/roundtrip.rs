@@ -198,7 +198,11 @@ fn event(node: NodeId) -> impl Strategy<Value = Event> {
             prop_oneof![Just(InitReason::Boot), Just(InitReason::Restart)],
             small(),
             option::of(node_id()),
-            option::of((small(), small()).prop_map(|(index, term)| SnapshotMeta { index, term })),
+            option::of((small(), small()).prop_map(|(index, term)| SnapshotMeta {
+                index,
+                term,
+                config: None
+            })),
             (small(), small(), option::of(small())),
             entries()
         )

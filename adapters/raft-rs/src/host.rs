@@ -90,6 +90,7 @@ pub fn boot(setup: &Setup, disk: &mut Disk) -> Boot {
         snapshot: (si > 0).then_some(rt::SnapshotMeta {
             index: si,
             term: st,
+            config: None,
         }),
         commit: (hs.commit > 0).then_some(hs.commit),
         last_index: disk.last(),

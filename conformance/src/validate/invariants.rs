@@ -356,7 +356,7 @@ impl Invariants {
                 ));
             }
         }
-        let snapshot = init.snapshot.map_or((0, 0), |s| (s.index, s.term));
+        let snapshot = init.snapshot.as_ref().map_or((0, 0), |s| (s.index, s.term));
         // Entries the init does not list: their terms are unknown but the
         // last one's.
         let (unknown_to, mut log): (Index, Vec<Option<Term>>) = match &init.entries {
@@ -1045,7 +1045,7 @@ fn in_range(e: &NodeEvent) -> Result<(), String> {
     let numbers = match &e.event {
         Event::Init(i) => [
             ("init.last_index", Some(i.last_index)),
-            ("init.snapshot.index", i.snapshot.map(|s| s.index)),
+            ("init.snapshot.index", i.snapshot.as_ref().map(|s| s.index)),
             post_commit,
         ],
         Event::Append(a) => [("append.index", Some(a.index)), post_commit, ("", None)],

@@ -17,7 +17,7 @@ pub fn event(e: &rt::NodeEvent) -> String {
             i.term,
             i.last_index,
             i.last_term,
-            i.snapshot.map_or(String::new(), |s| format!(
+            i.snapshot.as_ref().map_or(String::new(), |s| format!(
                 ", snapshot {}@{}",
                 s.index, s.term
             ))

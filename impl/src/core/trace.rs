@@ -332,6 +332,7 @@ fn snapshot_meta(m: SnapshotMeta) -> rt::SnapshotMeta {
     rt::SnapshotMeta {
         index: m.index,
         term: m.term,
+        config: None,
     }
 }
 

@@ -210,7 +210,7 @@ impl NodeReplay {
                 }
                 // The commit index the node says it recovered, if it says.
                 let stated = init.commit.or(e.post.as_ref().and_then(|p| p.commit));
-                self.init(e.node, init, stated)?;
+                self.init(e.node, init, stated, &ctx.rules)?;
             }
             E::Crash(_) => {
                 // The step in progress was cut short: its posts may show a
@@ -413,7 +413,13 @@ impl NodeReplay {
     }
 
     /// A node starts: from scratch, or from what it recovered.
-    fn init(&mut self, id: NodeId, init: &rt::Init, stated_commit: Option<Index>) -> Outcome {
+    fn init(
+        &mut self,
+        id: NodeId,
+        init: &rt::Init,
+        stated_commit: Option<Index>,
+        rules: &Rules,
+    ) -> Outcome {
         self.down = false;
         self.rule = "RestartRule";
         self.steps += 1;
@@ -421,7 +427,7 @@ impl NodeReplay {
         // The state machine of the snapshot recovered, where the replay knows
         // it from every state the node held before the crash: a snapshot at
         // the same index (State Machine Safety: the same applied prefix).
-        let snap = init.snapshot.map_or(0, |s| s.index);
+        let snap = init.snapshot.as_ref().map_or(0, |s| s.index);
         let held = |cs: &[Cand]| -> Option<StateMachine> {
             let first = cs.first()?;
             cs.iter()
@@ -461,7 +467,20 @@ impl NodeReplay {
         // checks' business; here the log's contents come from the entries
         // the init lists, or else from the model's log before the crash.
         let before = std::mem::take(&mut self.frontier);
-        let (snap_index, snap_term) = init.snapshot.map_or((0, 0), |s| (s.index, s.term));
+        let (snap_index, snap_term) = init.snapshot.as_ref().map_or((0, 0), |s| (s.index, s.term));
+        // The configuration the recovered snapshot states, if it states one
+        // the model can hold.
+        let snap_config = init
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.config.as_ref())
+            .and_then(|c| {
+                convert::membership(
+                    &c.voters,
+                    c.learners.as_deref().unwrap_or_default(),
+                    c.outgoing_voters.as_deref().unwrap_or_default(),
+                )
+            });
         let mut next = Vec::new();
         let mut first_err = None;
         if fresh && init.entries.is_none() && init.last_index > snap_index {
@@ -492,12 +511,35 @@ impl NodeReplay {
         };
         for old in sources {
             let old_log = old.map(|c| &c.s.log);
-            let (data, known) = match (old_log, &cut_data) {
+            let (mut data, known) = match (old_log, &cut_data) {
                 (Some(l), _) if l.snapshot_index == snap_index => (l.snapshot_data.clone(), true),
                 _ if snap_index == 0 => (StateMachine::default(), true),
                 (None, Some(d)) => (d.clone(), true),
                 _ => (StateMachine::default(), false),
             };
+            // The configuration the recovered snapshot states: it must be
+            // the one the replay knows the snapshot holds; where the replay
+            // does not know the snapshot, it is taken as the node's.
+            if let (Some(stated), true, true) = (snap_config, snap_index > 0, rules.membership) {
+                let held = data.config.unwrap_or(rules.initial);
+                if !known {
+                    data.config = Some(stated);
+                } else if held != stated {
+                    first_err.get_or_insert(Violation::new(
+                        "RestartRule",
+                        format!(
+                            "a recovered snapshot at index {snap_index} holding {} (the \
+                             configuration the replay knows that snapshot to hold)",
+                            convert::describe_membership(&held)
+                        ),
+                        format!(
+                            "snapshot configuration {}",
+                            convert::describe_membership(&stated)
+                        ),
+                    ));
+                    continue;
+                }
+            }
             let mut log = Log {
                 snapshot_index: snap_index,
                 snapshot_term: snap_term,
@@ -537,6 +579,9 @@ impl NodeReplay {
             };
             let mut c = Cand::new(Server::recover(id, &p));
             c.sm_known = known && old.is_none_or(|o| o.sm_known);
+            c.config_known = c.sm_known
+                || snap_config.is_some() && rules.membership
+                || known && old.is_none_or(|o| o.config_known);
             // A node may recover a commit index it persisted: up to what it
             // had committed before the crash, or, when that is unknown (the
             // replay resumes after a gap or a cut trace), up to its recovered
@@ -604,6 +649,7 @@ impl NodeReplay {
                     for c in &mut self.frontier {
                         if c.s.log.snapshot_index == msg_last_index(msg) {
                             c.sm_known = false;
+                            c.config_known = false;
                         }
                     }
                 }

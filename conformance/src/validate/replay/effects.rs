@@ -561,6 +561,7 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
     let Some(entry) = c.s.log.entry(a.index).copied() else {
         c.applied = a.index;
         c.sm_known = false;
+        c.config_known = false;
         return Ok(());
     };
     if entry.term != a.term {
@@ -575,8 +576,9 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
     }
     if entry.cmd.client == convert::OPAQUE_CLIENT {
         // A command the trace never showed: whether a later one retries it
-        // is unknown from here on.
+        // is unknown from here on, and it may have been a configuration.
         c.sm_known = false;
+        c.config_known = false;
     }
     let dedup = !rules.bug(raft_model::Bug::NoDedup);
     let session = c.applied_sm.session(entry.cmd.client).map(|s| s.seq);

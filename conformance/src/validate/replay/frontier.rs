@@ -45,6 +45,10 @@ pub(super) struct Cand {
     pub(super) applied_sm: StateMachine,
     /// False once the state machine came from data the trace does not show.
     pub(super) sm_known: bool,
+    /// Whether the configuration in the state machine is known: always when
+    /// `sm_known`, and also when a recovered snapshot stated its
+    /// configuration although its other data is unknown.
+    pub(super) config_known: bool,
     /// The highest commit index the model's rules have reached on this node
     /// (before lowering it to what the node did): those entries are
     /// committed, so the node may commit up to it later (once its own write
@@ -83,6 +87,7 @@ impl Cand {
             s,
             pending: Vec::new(),
             sm_known: true,
+            config_known: true,
             justified: 0,
             past_leaders: Vec::new(),
             forgot_leadership: 0,

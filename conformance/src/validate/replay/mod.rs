@@ -116,7 +116,7 @@ fn unreadable_entry(d: Option<&rt::EntryData>, rules: &Rules) -> Option<String> 
 /// snapshot whose state machine the trace does not show (with
 /// config-on-apply, or when no configuration entry follows the snapshot).
 fn snapshot_config_unknown(c: &frontier::Cand, rules: &Rules) -> Option<String> {
-    if c.sm_known {
+    if c.sm_known || c.config_known {
         return None;
     }
     let from_log =

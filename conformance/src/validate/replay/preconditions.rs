@@ -103,7 +103,7 @@ fn numbers(e: &rt::Event) -> [(&'static str, Option<u64>); 3] {
         rt::Event::Init(i) => [
             ("init.term", Some(i.term)),
             ("init.last_index", Some(i.last_index)),
-            ("init.snapshot.index", i.snapshot.map(|s| s.index)),
+            ("init.snapshot.index", i.snapshot.as_ref().map(|s| s.index)),
         ],
         rt::Event::Send(m) | rt::Event::Receive(m) => {
             let term = ("msg.term", Some(m.msg.term));
