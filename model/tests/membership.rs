@@ -31,6 +31,15 @@ fn voters(ids: &[u64]) -> Membership {
     }
 }
 
+/// A follower's acknowledgement, in term 1, of the log up to `index`.
+fn ack(index: u64) -> Msg {
+    Msg::AppendEntriesReply {
+        term: 1,
+        success: true,
+        index,
+    }
+}
+
 /// Server 1 as leader of term 1 (votes of 1 and 2), its write of the term
 /// committed.
 fn leader(rules: &Rules) -> Server {
@@ -239,11 +248,6 @@ fn a_leader_that_commits_its_own_removal_steps_down() {
     );
     assert_eq!(membership::config(&proposed, &r), voters(&[2, 3]));
     // The leader does not count itself: one of the two voters is not enough.
-    let ack = |index| Msg::AppendEntriesReply {
-        term: 1,
-        success: true,
-        index,
-    };
     let one = handle_message(&proposed, &r, 2, &ack(2)).state;
     assert_eq!(one.commit, 1);
     assert_eq!(one.role, Role::Leader);
@@ -259,11 +263,6 @@ fn with_removed_leader_stays_the_removed_leader_goes_on_leading_without_counting
     r.with_feature("removed-leader-stays").unwrap();
     let l = leader(&r);
     let proposed = membership::propose_change(&l, &r, Change::RemoveVoter(1)).state;
-    let ack = |index| Msg::AppendEntriesReply {
-        term: 1,
-        success: true,
-        index,
-    };
     // Config-on-apply: the old configuration commits the change (the
     // leader and server 2), and the model applies it at commit.
     let removed = handle_message(&proposed, &r, 2, &ack(2)).state;
@@ -451,11 +450,6 @@ fn while_joint_the_voters_of_both_configurations_campaign_and_are_asked() {
         proposed.log.last_index(),
         "no second change while C_old,new is uncommitted"
     );
-    let ack = |index| Msg::AppendEntriesReply {
-        term: 1,
-        success: true,
-        index,
-    };
     // Server 2 with the leader is a majority of C_old, not of C_new.
     let one = handle_message(&proposed, &r, 2, &ack(2)).state;
     assert_eq!(one.commit, 1);
