@@ -461,6 +461,23 @@ fn bad_flags_exit_2() {
         &["check", "--change", "add:4", "--feature", "membership"],
         &["check", "--servers", "4", "--change", "add:4"],
         &["check", "--servers", "4", "--voters", "5"],
+        &[
+            "check",
+            "--servers",
+            "4",
+            "--feature",
+            "membership",
+            "--change",
+            "joint:1,2,9",
+        ],
+        &["check", "--feature", "membership", "--change", "joint:"],
+        &[
+            "check",
+            "--feature",
+            "membership",
+            "--change",
+            "leave-joint:1",
+        ],
         &["explore", "--addr", "not an address"],
     ] {
         let out = raftcheck().args(args).output().unwrap();
@@ -494,6 +511,7 @@ fn bugs_lists_every_planted_bug() {
         "overlapping-changes",
         "learner-counts",
         "removed-vote-counts",
+        "joint-new-majority-only",
     ] {
         assert!(text.contains(b), "{b}");
     }

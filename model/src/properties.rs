@@ -432,7 +432,7 @@ fn committed_durable(model: &RaftModel, state: &RaftState) -> bool {
 
 /// The configurations a state knows of: the initial one and every one in a
 /// server's log, snapshot or state machine.
-fn known_configs(rules: &Rules, state: &RaftState) -> Vec<Membership> {
+pub(crate) fn known_configs(rules: &Rules, state: &RaftState) -> Vec<Membership> {
     let mut configs = vec![rules::membership::initial(rules)];
     if rules.membership {
         for s in servers(state) {

@@ -6,11 +6,12 @@
 use stateright::actor::ActorModelAction;
 
 use crate::check::RaftPath;
-use crate::explain::{entry, log, op};
+use crate::explain::{entry, log, membership, op};
 use crate::model::{RaftModel, RaftState};
 use crate::properties::names::*;
-use crate::properties::{holds, known_committed, leaders, live_servers, servers};
-use crate::server::{ghost, Server};
+use crate::properties::{holds, known_committed, known_configs, leaders, live_servers, servers};
+use crate::rules::membership::is_quorum;
+use crate::server::{ghost, Rules, Server};
 use crate::state_machine::StateMachine;
 use crate::types::{ClientId, Index, Msg, Op, OpResult, Role, Term};
 
@@ -207,7 +208,14 @@ fn applied_differently(a: &Server, b: &Server) -> Option<String> {
     None
 }
 
+/// The entry the property finds on no quorum, by the property's own rule
+/// (a majority of some configuration the state knows, with membership).
 fn committed_durable(model: &RaftModel, state: &RaftState) -> Option<String> {
+    let rules = Rules {
+        bug: None,
+        ..model.cfg.rules()
+    };
+    let configs = known_configs(&rules, state);
     let quorum = (model.cfg.servers / 2 + 1) as usize;
     servers(state).find_map(|s| {
         known_committed(s).find_map(|(k, t)| {
@@ -215,16 +223,30 @@ fn committed_durable(model: &RaftModel, state: &RaftState) -> Option<String> {
                 .filter(|j| j.log.snapshot_index >= k || j.log.term_at(k) == Some(t))
                 .map(|j| j.id)
                 .collect();
-            (on.len() < quorum).then(|| {
+            if configs
+                .iter()
+                .any(|m| is_quorum(m, &rules, |j| on.contains(&j)))
+            {
+                return None;
+            }
+            let why = if rules.membership {
+                let configs: Vec<String> = configs.iter().map(membership).collect();
                 format!(
-                    "entry {k}@t{t}, which {} has committed, is stored on {} only: \
-                     {} of {} servers, fewer than a quorum of {quorum}",
-                    name(s.id),
-                    names(&on),
+                    "a majority of none of the configurations the state holds ({})",
+                    configs.join("; ")
+                )
+            } else {
+                format!(
+                    "{} of {} servers, fewer than a quorum of {quorum}",
                     on.len(),
                     model.cfg.servers
                 )
-            })
+            };
+            Some(format!(
+                "entry {k}@t{t}, which {} has committed, is stored on {} only: {why}",
+                name(s.id),
+                names(&on),
+            ))
         })
     })
 }

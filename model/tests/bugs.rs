@@ -176,3 +176,23 @@ fn commit_past_last_new_needs_partial_batches() {
         .all(|p| p.status != Status::Violated));
     assert_eq!(planted.unique_states, correct.unique_states);
 }
+
+#[test]
+fn overlapping_changes() {
+    caught(Bug::OverlappingChanges);
+}
+
+#[test]
+fn learner_counts() {
+    caught(Bug::LearnerCounts);
+}
+
+#[test]
+fn removed_vote_counts() {
+    caught(Bug::RemovedVoteCounts);
+}
+
+#[test]
+fn joint_new_majority_only() {
+    caught(Bug::JointNewMajorityOnly);
+}
