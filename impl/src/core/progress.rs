@@ -188,4 +188,58 @@ mod tests {
         assert_eq!(p.next, 6);
         assert_eq!(p.state, ProgressState::Probe);
     }
+
+    #[test]
+    fn a_heartbeat_takes_no_window_slot() {
+        let mut p = Progress::new(1);
+        p.acked(4);
+        assert_eq!((p.state, p.next), (ProgressState::Replicate, 5));
+        // An AppendEntries without entries (prev 4) changes nothing.
+        p.sent(4, 0);
+        assert!(p.inflight.is_empty());
+        assert_eq!(p.next, 5);
+        assert!(p.can_send(1));
+    }
+
+    #[test]
+    fn acked_reports_only_an_advance_of_the_match() {
+        let mut p = Progress::new(1);
+        assert!(p.acked(5));
+        assert!(!p.acked(5), "the same match again");
+        assert!(!p.acked(3), "an older match");
+        assert_eq!(p.matched, 5);
+    }
+
+    #[test]
+    fn a_snapshot_acknowledged_up_to_its_index_returns_to_probe() {
+        let mut p = Progress::new(1);
+        p.become_snapshot(10);
+        assert!(!p.can_send(4));
+        p.acked(9);
+        assert_eq!(p.state, ProgressState::Snapshot { index: 10 });
+        p.acked(10);
+        assert_eq!((p.state, p.next), (ProgressState::Probe, 11));
+        assert!(p.can_send(4));
+    }
+
+    #[test]
+    fn a_rejection_hint_at_the_match_resumes_just_after_it() {
+        // Replicate: the follower holds exactly the matched 5 entries and
+        // refuses an optimistic append after 8.
+        let mut p = Progress::new(1);
+        p.acked(5);
+        p.sent(8, 3);
+        assert!(p.rejected(8, 5));
+        assert_eq!((p.state, p.next), (ProgressState::Probe, 6));
+        // Probe: a probe after 7 refused by a follower whose log ends at
+        // the match.
+        let mut p = Progress::new(1);
+        p.acked(5);
+        p.sent(8, 3);
+        assert!(p.rejected(8, 8));
+        assert_eq!((p.state, p.next), (ProgressState::Probe, 8));
+        p.sent(9, 2);
+        assert!(p.rejected(7, 5));
+        assert_eq!(p.next, 6, "never at or below the match");
+    }
 }
