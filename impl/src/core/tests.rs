@@ -1033,3 +1033,59 @@ fn planted_early_vote_releases_votes_early() {
         Body::RequestVoteReply { granted: true }
     ));
 }
+
+/// Delivers messages until the cluster is quiet, dropping those `drop`
+/// selects; returns how many it dropped.
+fn pump_dropping(c: &mut Cluster, drop: impl Fn(&Message) -> bool) -> usize {
+    let mut dropped = 0;
+    for _ in 0..10_000 {
+        for n in c.nodes.values_mut() {
+            let (msgs, _) = drain(n);
+            c.queue.extend(msgs);
+        }
+        let Some(m) = c.queue.pop_front() else {
+            return dropped;
+        };
+        if drop(&m) {
+            dropped += 1;
+            continue;
+        }
+        c.delivered.push(m.clone());
+        c.node(m.to).step(m);
+    }
+    panic!("cluster did not quiesce");
+}
+
+#[test]
+fn a_lost_snapshot_is_sent_again_after_the_retry_interval() {
+    let mut c = Cluster::new(3, |c| c.snapshot_retry_ticks = 6);
+    c.elect(1);
+    c.cut.insert(3);
+    for r in 1..=4 {
+        c.node(1).propose(cmd(r)).unwrap();
+        c.pump();
+    }
+    let applied = c.node(1).log().applied;
+    c.node(1)
+        .compact(applied, Arc::new(b"state machine".to_vec()));
+    c.cut.clear();
+    // Node 3 refuses the next append, the leader sends it the snapshot, and
+    // the snapshot is lost.
+    let snapshot_to_3 = |m: &Message| m.to == 3 && matches!(m.body, Body::InstallSnapshot { .. });
+    let mut lost = 0;
+    for _ in 0..6 {
+        lost += pump_dropping(&mut c, snapshot_to_3);
+        if lost > 0 {
+            break;
+        }
+        c.node(1).tick();
+    }
+    assert!(lost > 0, "{:?}", c.node(1).progress[&3]);
+    assert_eq!(c.node(3).log().snapshot_meta().index, 0);
+    for _ in 0..8 {
+        c.node(1).tick();
+        c.pump();
+    }
+    assert_eq!(c.node(3).log().snapshot_meta().index, applied, "sent again");
+    assert_eq!(c.node(3).commit_index(), applied);
+}
