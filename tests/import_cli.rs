@@ -1,6 +1,6 @@
 //! `raftcheck import etcd-raft`: etcd-io/raft's published traces convert and
 //! validate through their membership changes, planted faults are caught,
-//! what raft-trace/1 cannot express stops the conversion (never a verdict),
+//! what the converter does not follow (joint consensus) stops the conversion (never a verdict),
 //! and malformed input exits 2 naming the file, line and field.
 
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ fn a_planted_second_change_while_the_first_is_pending_is_rejected() {
 }
 
 #[test]
-fn what_raft_trace_cannot_express_stops_the_conversion_and_is_not_judged() {
+fn what_the_converter_does_not_follow_stops_the_conversion_and_is_not_judged() {
     // Two changes in one entry: etcd's joint consensus.
     let joint = ten_node_line(
         684,

@@ -49,9 +49,10 @@
 //!   configuration entry not yet applied). Its `newconf`, and the `conf` of
 //!   every event, are checked against the configuration the node applied. A
 //!   removed leader goes on leading (`StepDownOnRemoval` is off by default:
-//!   feature `removed-leader-stays`). What `raft-trace/1` cannot express
-//!   (joint consensus: a `ChangeConf` of several changes or none, a joint
-//!   `conf`), or a configuration the converter cannot follow, stops the
+//!   feature `removed-leader-stays`). Joint consensus (a `ChangeConf` of
+//!   several changes or none, a joint `conf`; `raft-trace/1` can write it,
+//!   but neither published trace shows how etcd logs it), or a
+//!   configuration the converter cannot follow otherwise, stops the
 //!   conversion: every node gets a `gap` naming the line, and the rest of
 //!   the file is not converted.
 
@@ -919,8 +920,8 @@ impl Converter {
     fn unfollowable(&self, ev: &Ev) -> Option<String> {
         if !ev.outgoing.is_empty() {
             return Some(format!(
-                "node {} is in a joint configuration (voters {:?}, outgoing {:?}), which \
-                 raft-trace/1 does not have",
+                "node {} is in a joint configuration (voters {:?}, outgoing {:?}): joint \
+                 consensus is not followed by this converter",
                 ev.nid, ev.voters, ev.outgoing
             ));
         }
@@ -946,7 +947,7 @@ impl Converter {
                 }
                 Some(cs) => Some(format!(
                     "node {} proposes {} configuration changes in one entry (etcd's \
-                     ConfChangeV2: joint consensus), which raft-trace/1 does not have",
+                     ConfChangeV2: joint consensus), which this converter does not follow",
                     ev.nid,
                     cs.len()
                 )),
