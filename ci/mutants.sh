@@ -30,10 +30,11 @@
 #       command passes on main) and each mutant's tests get 300 s.
 #       Add --in-place to run in a scratch checkout without copying it.
 #
-# Extra flags go to cargo-mutants, e.g. --shard 1/4, or --file FILE for one
-# file. Results: $OUT/mutants.out (caught.txt, missed.txt, timeout.txt,
-# unviable.txt; default OUT: target/mutants/TARGET). The survivors and why
-# each survives are listed in model/README.md and impl/README.md.
+# Extra flags go to cargo-mutants, e.g. --shard 0/4 (shards are numbered
+# from 0: 0/4 to 3/4), or --file FILE for one file. Results:
+# $OUT/mutants.out (caught.txt, missed.txt, timeout.txt, unviable.txt;
+# default OUT: target/mutants/TARGET). The survivors and why each survives
+# are listed in model/README.md and impl/README.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${1:-}

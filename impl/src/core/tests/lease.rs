@@ -183,3 +183,30 @@ fn planted_lease_overrun_outlives_the_followers() {
         assert_eq!(c.node(1).lease_holds(), bug);
     }
 }
+
+/// A follower in its leader's lease does not read a reply of a higher term
+/// (a late answer to a campaign of its own): adopting that term would end
+/// its promise to the leader early. Out of the lease it reads it.
+#[test]
+fn a_follower_in_a_lease_discards_a_higher_term_reply() {
+    let mut c = cluster();
+    c.elect(1);
+    heartbeat_round(&mut c);
+    let term = c.node(2).term();
+    assert!(c.node(2).in_lease());
+    let reply = Message {
+        id: 99,
+        from: 3,
+        to: 2,
+        term: term + 1,
+        body: Body::RequestVoteReply { granted: false },
+    };
+    c.node(2).step(reply.clone());
+    assert_eq!(c.node(2).term(), term, "discarded unread");
+    assert_eq!(c.node(2).leader(), Some(1));
+    let n = c.node(2);
+    n.election_elapsed = n.config().election_ticks;
+    assert!(!n.in_lease());
+    n.step(reply);
+    assert_eq!(n.term(), term + 1, "read once the lease is over");
+}
