@@ -255,6 +255,10 @@ fn a_leader_that_commits_its_own_removal_steps_down() {
     assert_eq!(both.commit, 2);
     assert_eq!(both.role, Role::Follower);
     assert!(both.has(ghost::LEADER_REMOVED) && both.has(ghost::VOTER_REMOVED));
+    assert!(
+        !both.has(ghost::JOINT_ENTERED) && !both.has(ghost::JOINT_LEFT),
+        "a simple change neither enters nor leaves joint consensus"
+    );
 }
 
 #[test]
