@@ -7,7 +7,7 @@ use crate::actor::{who, NodeState, Timer, Who};
 use crate::check::{Action, RaftPath};
 use crate::model::{RaftModel, RaftState};
 use crate::server::{ghost, Log, Server};
-use crate::types::{Command, Entry, Membership, Msg, Op, OpResult, Role};
+use crate::types::{Command, Entry, Msg, Op, OpResult, Role};
 
 /// One step of a path.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,25 +30,12 @@ pub fn actor_name(servers: u64, id: Id) -> String {
     }
 }
 
-/// A configuration in words: `voters {1, 2, 3} learners {4}`, and for a
-/// joint one `voters {2, 3, 4} outgoing voters {1, 2, 3} (joint)`.
-pub(crate) fn membership(m: &Membership) -> String {
-    let mut s = format!("voters {:?}", m.voters);
-    if !m.learners.is_empty() {
-        s += &format!(" learners {:?}", m.learners);
-    }
-    if m.is_joint() {
-        s += &format!(" outgoing voters {:?} (joint)", m.outgoing);
-    }
-    s
-}
-
 pub(crate) fn op(op: &Op) -> String {
     match op {
         Op::Read => "read".into(),
         Op::Write(v) => format!("write {v}"),
         Op::Cas { from, to } => format!("cas {from}->{to}"),
-        Op::Config(m) => format!("config {}", membership(m)),
+        Op::Config(m) => format!("config {m}"),
     }
 }
 

@@ -155,6 +155,21 @@ impl Membership {
     }
 }
 
+/// In words: `voters {1, 2, 3} learners {4}`, and for a joint configuration
+/// `voters {2, 3, 4} outgoing voters {1, 2, 3} (joint)`.
+impl std::fmt::Display for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "voters {:?}", self.voters)?;
+        if !self.learners.is_empty() {
+            write!(f, " learners {:?}", self.learners)?;
+        }
+        if self.is_joint() {
+            write!(f, " outgoing voters {:?} (joint)", self.outgoing)?;
+        }
+        Ok(())
+    }
+}
+
 /// A change of membership a leader may propose: one server at a time
 /// (thesis 4.1), so that the majorities of the old and the new
 /// configuration always overlap, or any change in two steps through joint

@@ -6,7 +6,7 @@
 use stateright::actor::ActorModelAction;
 
 use crate::check::RaftPath;
-use crate::explain::{entry, log, membership, op};
+use crate::explain::{entry, log, op};
 use crate::model::{RaftModel, RaftState};
 use crate::properties::names::*;
 use crate::properties::{holds, known_committed, known_configs, leaders, live_servers, servers};
@@ -230,7 +230,7 @@ fn committed_durable(model: &RaftModel, state: &RaftState) -> Option<String> {
                 return None;
             }
             let why = if rules.membership {
-                let configs: Vec<String> = configs.iter().map(membership).collect();
+                let configs: Vec<String> = configs.iter().map(|m| m.to_string()).collect();
                 format!(
                     "a majority of none of the configurations the state holds ({})",
                     configs.join("; ")

@@ -91,8 +91,9 @@ pub fn is_quorum(m: &Membership, rules: &Rules, has: impl Fn(NodeId) -> bool) ->
         };
         counted.iter().filter(|&j| has(j)).count() >= majority_of(voters.len(), rules)
     };
-    let both = !rules.bug(Bug::JointNewMajorityOnly);
-    majority_of_set(m.voters) && (!m.is_joint() || !both || majority_of_set(m.outgoing))
+    // With bug joint-new-majority-only, wrongly: the new majority alone.
+    let old_counts = m.is_joint() && !rules.bug(Bug::JointNewMajorityOnly);
+    majority_of_set(m.voters) && (!old_counts || majority_of_set(m.outgoing))
 }
 
 /// The configuration whose voters' majority `s` counts: `None` without

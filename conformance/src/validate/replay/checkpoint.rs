@@ -276,10 +276,7 @@ fn agree(
                     s.commit,
                     raft_model::rules::membership::counted(s, &ctx.rules).map_or(
                         String::new(),
-                        |m| format!(
-                            " of the configuration in use, {}",
-                            convert::describe_membership(&m)
-                        )
+                        |m| format!(" of the configuration in use, {}", m)
                     ),
                     carried.map_or(String::new(), |info| learned(s, ctx, info))
                 ),

@@ -122,19 +122,6 @@ pub fn membership(
     })
 }
 
-/// A configuration in words: `voters {1, 2, 3} learners {4}`, and for a
-/// joint one `voters {1, 2, 4} outgoing voters {1, 2, 3} (joint)`.
-pub fn describe_membership(m: &Membership) -> String {
-    let mut s = format!("voters {:?}", m.voters);
-    if !m.learners.is_empty() {
-        s += &format!(" learners {:?}", m.learners);
-    }
-    if m.is_joint() {
-        s += &format!(" outgoing voters {:?} (joint)", m.outgoing);
-    }
-    s
-}
-
 /// For a configuration entry, its configuration (`None` when it does not
 /// name its voters, or names ids outside 1..=[`Members::MAX`]); for any
 /// other entry, `None`.
@@ -204,7 +191,7 @@ fn has_opaque_data(c: &Command) -> bool {
 /// What an entry is, in words, for violations.
 pub fn describe(c: &Command) -> String {
     if let Some(m) = c.membership() {
-        return format!("a configuration entry ({})", describe_membership(&m));
+        return format!("a configuration entry ({})", m);
     }
     match c.client {
         NOOP_CLIENT => "a no-op".into(),

@@ -530,12 +530,9 @@ impl NodeReplay {
                         format!(
                             "a recovered snapshot at index {snap_index} holding {} (the \
                              configuration the replay knows that snapshot to hold)",
-                            convert::describe_membership(&held)
+                            held
                         ),
-                        format!(
-                            "snapshot configuration {}",
-                            convert::describe_membership(&stated)
-                        ),
+                        format!("snapshot configuration {}", stated),
                     ));
                     continue;
                 }

@@ -502,10 +502,7 @@ fn config_change(
         Violation::new(
             "MembershipChangeRule",
             why,
-            format!(
-                "a configuration entry with {}",
-                convert::describe_membership(&next)
-            ),
+            format!("a configuration entry with {}", next),
         )
     };
     let Some(change) = Change::between(current, next) else {
@@ -515,7 +512,7 @@ fn config_change(
              a configuration one server away, a joint one whose outgoing voters are its \
              voters (from a simple configuration) or the joint one's new voters alone \
              (leaving it)",
-            convert::describe_membership(&current)
+            current
         )));
     };
     let mut step = membership::propose_change(&c.s, rules, change);

@@ -105,7 +105,7 @@ fn unreadable_entry(d: Option<&rt::EntryData>, rules: &Rules) -> Option<String> 
                  declares neither feature membership nor config-on-apply, so the replay \
                  cannot tell when it takes effect; declare one (the header's \"features\", \
                  or --features)",
-                convert::describe_membership(&m)
+                m
             ));
         }
     }
