@@ -61,6 +61,12 @@ pub enum Bug {
     /// replay rejects it, unless the trace declares `stale-term-step-down`
     /// (hashicorp/raft's behaviour, which the model allows).
     IgnoreHigherTermReply,
+    /// A leader starts a membership change while its previous one is not
+    /// yet committed, and before it has committed an entry of its term
+    /// (the single-server change bug found after the thesis): two
+    /// configurations two servers apart can each elect a leader in one
+    /// term.
+    OverlappingChanges,
     /// The node's client API answers every read from its own state
     /// machine at once, on any node: no read index, no redirect to the
     /// leader. A node-layer bug (the simulator drives the core, not the
@@ -69,7 +75,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
@@ -81,6 +87,7 @@ impl Bug {
         Bug::PrevIndexIsNext,
         Bug::KeepVoteOnNewTerm,
         Bug::IgnoreHigherTermReply,
+        Bug::OverlappingChanges,
     ];
 
     /// Bugs of the node's layers around the core, which only runs of real
@@ -107,6 +114,7 @@ impl Bug {
             Bug::PrevIndexIsNext => "prev-index-is-next",
             Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
             Bug::IgnoreHigherTermReply => "ignore-higher-term-reply",
+            Bug::OverlappingChanges => "overlapping-changes",
             Bug::LocalRead => "local-read",
         }
     }
@@ -126,6 +134,7 @@ impl Bug {
             Bug::PrevIndexIsNext => None,
             Bug::KeepVoteOnNewTerm => None,
             Bug::IgnoreHigherTermReply => None,
+            Bug::OverlappingChanges => None,
             Bug::LocalRead => None,
         }
     }
@@ -162,6 +171,9 @@ impl Bug {
             Bug::IgnoreHigherTermReply => {
                 "a leader ignores an AppendEntries reply of a higher term instead of stepping down"
             }
+            Bug::OverlappingChanges => {
+                "a leader starts a membership change before the previous one (and an entry of its term) is committed"
+            }
             Bug::LocalRead => {
                 "any node answers reads from its own state machine (no read index, no redirect)"
             }
@@ -177,7 +189,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, overlapping-changes, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

@@ -41,6 +41,8 @@ pub(crate) enum StepDown {
     LostElection,
     /// A leader heard from no quorum within an election timeout.
     CheckQuorum,
+    /// A leader's own removal was committed (thesis §4.2.2).
+    Removed,
 }
 
 impl RaftNode {
@@ -74,13 +76,27 @@ impl RaftNode {
                 StepDown::Discovered => self.trace().became_follower(term_before),
                 StepDown::LostElection => self.trace().lost_election(),
                 StepDown::CheckQuorum => self.trace().lost_quorum(),
+                StepDown::Removed => self.trace().removed(),
             }
         }
     }
 
-    /// Follower or (pre-)candidate: count ticks towards the election timeout.
+    /// A leader whose removal is committed becomes follower in its term,
+    /// leader unknown.
+    pub(crate) fn step_down_removed(&mut self) {
+        self.step_down(self.term, None, StepDown::Removed);
+    }
+
+    /// Follower or (pre-)candidate: count ticks towards the election
+    /// timeout. A node that is not a voter never campaigns (thesis §4.2.2:
+    /// a removed server, or a learner or a joining server, waits to hear
+    /// from a leader).
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
+        if self.election_elapsed >= self.election_timeout && !self.is_voter() {
+            self.reset_election_timer();
+            return;
+        }
         if self.election_elapsed >= self.election_timeout {
             self.trace().election_timed_out();
             self.hup();
@@ -144,13 +160,13 @@ impl RaftNode {
         self.votes.insert(self.id(), true);
         self.reset_election_timer();
         self.trace().became_pre_candidate();
-        if self.votes.len() >= self.quorum() {
+        if self.won_votes() {
             self.start_election(Campaign::PreVoteWon);
             return;
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
         let term = self.term + 1;
-        let peers: Vec<NodeId> = self.others().collect();
+        let peers = self.other_voters();
         for p in peers {
             self.send_in(
                 p,
@@ -173,7 +189,7 @@ impl RaftNode {
     /// campaign at once, without pre-vote, and mark the vote requests so
     /// that the voters' leader lease does not make them ignore it.
     pub(crate) fn handle_timeout_now(&mut self, from: NodeId) {
-        if self.role != Role::Follower || self.leader != Some(from) {
+        if self.role != Role::Follower || self.leader != Some(from) || !self.is_voter() {
             return;
         }
         self.start_election(Campaign::Transfer);
@@ -193,12 +209,12 @@ impl RaftNode {
             Campaign::PreVoteWon => self.trace().won_pre_vote(),
             Campaign::Transfer => self.trace().transfer_campaign(),
         }
-        if self.votes.len() >= self.quorum() {
+        if self.won_votes() {
             self.become_leader();
             return;
         }
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
-        let peers: Vec<NodeId> = self.others().collect();
+        let peers = self.other_voters();
         for p in peers {
             self.send(
                 p,
@@ -247,11 +263,9 @@ impl RaftNode {
             return;
         }
         self.votes.insert(from, granted);
-        let yes = self.votes.values().filter(|g| **g).count();
-        let unanswered = self.config().peers.len() - self.votes.len();
-        if yes >= self.quorum() {
+        if self.won_votes() {
             self.become_leader();
-        } else if self.config().lost_election && yes + unanswered < self.quorum() {
+        } else if self.config().lost_election && !self.can_still_win() {
             // It can no longer win (etcd-io/raft's `poll` -> `VoteLost`):
             // follower in this term, leader unknown.
             self.step_down(self.term, None, StepDown::LostElection);
@@ -270,11 +284,9 @@ impl RaftNode {
             return;
         }
         self.votes.insert(from, granted);
-        let yes = self.votes.values().filter(|g| **g).count();
-        let unanswered = self.config().peers.len() - self.votes.len();
-        if yes >= self.quorum() {
+        if self.won_votes() {
             self.start_election(Campaign::PreVoteWon);
-        } else if yes + unanswered < self.quorum() {
+        } else if !self.can_still_win() {
             // It can no longer win (etcd-io/raft's `VoteLost`): in a cluster
             // of odd size, a quorum refused.
             self.step_down(self.term, None, StepDown::LostElection);
@@ -285,11 +297,19 @@ impl RaftNode {
     /// unless a quorum (itself included) answered since the last check.
     /// Returns whether it stepped down.
     pub(crate) fn check_quorum(&mut self) -> bool {
-        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        let me = self.id();
+        let active: Vec<NodeId> = std::iter::once(me)
+            .chain(
+                self.progress
+                    .iter()
+                    .filter(|(_, p)| p.recent_active)
+                    .map(|(id, _)| *id),
+            )
+            .collect();
         for pr in self.progress.values_mut() {
             pr.recent_active = false;
         }
-        if active >= self.quorum() {
+        if self.membership().has_quorum(active.iter().copied()) {
             return false;
         }
         if self.bug(crate::bugs::Bug::LeaseOverrun) && self.lease.holds() {
@@ -300,11 +320,29 @@ impl RaftNode {
         tracing::debug!(
             id = self.id(),
             term = self.term,
-            active,
+            active = active.len(),
             "check-quorum: no quorum heard within an election timeout; stepping down"
         );
         self.step_down(self.term, None, StepDown::CheckQuorum);
         true
+    }
+
+    /// Whether the granted votes (or pre-votes) counted so far are a
+    /// majority of the voters.
+    fn won_votes(&self) -> bool {
+        let yes = self.votes.iter().filter(|(_, g)| **g).map(|(id, _)| *id);
+        self.membership().has_quorum(yes)
+    }
+
+    /// Whether the votes not yet answered could still make a majority.
+    fn can_still_win(&self) -> bool {
+        let m = self.membership();
+        let yes = self
+            .votes
+            .iter()
+            .filter(|(id, g)| **g && m.is_voter(**id))
+            .count();
+        m.can_still_win(yes, self.votes.keys().copied())
     }
 
     /// Takes office: fresh progress for every follower, and a no-op entry so
@@ -318,7 +356,7 @@ impl RaftNode {
         self.lease = Lease::default();
         self.transfer = None;
         let next = self.log.last_index() + 1;
-        let peers: Vec<NodeId> = self.others().collect();
+        let peers = self.others();
         self.progress = peers
             .into_iter()
             .map(|p| (p, Progress::new(next)))

@@ -1,7 +1,9 @@
 //! The in-memory Raft log: a compacted prefix (the snapshot) followed by
 //! entries, with the commit, apply and persistence cursors.
 
-use super::types::{Entry, Index, SnapshotMeta, Term};
+use std::sync::Arc;
+
+use super::types::{ConfigEntry, Entry, Index, Membership, Payload, SnapshotMeta, Term};
 
 /// Why an AppendEntries could not be accepted, with the hint the leader
 /// uses to skip back over a whole conflicting term at once.
@@ -29,10 +31,19 @@ pub struct Appended {
 }
 
 /// A Raft log. Invariant: `entries[i].index == snapshot.index + 1 + i`.
+///
+/// It also knows the configuration it holds (thesis §4.1: a server uses the
+/// latest configuration in its log, committed or not): the last
+/// configuration entry, or else the snapshot's.
 #[derive(Debug, Clone, Default)]
 pub struct RaftLog {
     snapshot: SnapshotMeta,
+    /// The configuration the snapshot holds (`None`: the log never had one,
+    /// the node uses its bootstrap configuration).
+    snapshot_config: Option<Membership>,
     entries: Vec<Entry>,
+    /// The configuration entries among `entries`, oldest first.
+    configs: Vec<(Index, Arc<ConfigEntry>)>,
     /// Highest index known committed.
     pub committed: Index,
     /// Highest index handed to the host for applying.
@@ -45,15 +56,23 @@ pub struct RaftLog {
 
 impl RaftLog {
     /// A log recovered from durable storage.
-    pub fn restore(snapshot: SnapshotMeta, entries: Vec<Entry>, committed: Index) -> Self {
+    pub fn restore(
+        snapshot: SnapshotMeta,
+        snapshot_config: Option<Membership>,
+        entries: Vec<Entry>,
+        committed: Index,
+    ) -> Self {
         debug_assert!(entries
             .iter()
             .enumerate()
             .all(|(i, e)| e.index == snapshot.index + 1 + i as u64));
         let last = snapshot.index + entries.len() as u64;
+        let configs = entries.iter().filter_map(config_of).collect();
         RaftLog {
             snapshot,
+            snapshot_config,
             entries,
+            configs,
             committed: committed.clamp(snapshot.index, last),
             applied: snapshot.index,
             stable: last,
@@ -63,6 +82,30 @@ impl RaftLog {
 
     pub fn snapshot_meta(&self) -> SnapshotMeta {
         self.snapshot
+    }
+
+    /// The latest configuration in the log (or its snapshot), committed or
+    /// not; `None` when it holds none.
+    pub fn config(&self) -> Option<&Membership> {
+        match self.configs.last() {
+            Some((_, c)) => Some(&c.membership),
+            None => self.snapshot_config.as_ref(),
+        }
+    }
+
+    /// The index of the latest configuration entry held (0 when the
+    /// configuration comes from the snapshot or from nowhere: committed).
+    pub fn config_index(&self) -> Index {
+        self.configs.last().map_or(0, |(i, _)| *i)
+    }
+
+    /// The configuration in use at `index` (at most the last index, at
+    /// least the snapshot's): what a snapshot taken there holds.
+    pub fn config_at(&self, index: Index) -> Option<&Membership> {
+        match self.configs.iter().rev().find(|(i, _)| *i <= index) {
+            Some((_, c)) => Some(&c.membership),
+            None => self.snapshot_config.as_ref(),
+        }
     }
 
     pub fn first_index(&self) -> Index {
@@ -130,6 +173,9 @@ impl RaftLog {
     pub fn append(&mut self, entries: Vec<Entry>) {
         for e in entries {
             debug_assert_eq!(e.index, self.last_index() + 1);
+            if let Some(c) = config_of(&e) {
+                self.configs.push(c);
+            }
             self.entries.push(e);
         }
     }
@@ -139,6 +185,9 @@ impl RaftLog {
         debug_assert!(from > self.committed, "truncating committed entries");
         let keep = from.saturating_sub(self.snapshot.index + 1) as usize;
         self.entries.truncate(keep);
+        while self.configs.last().is_some_and(|(i, _)| *i >= from) {
+            self.configs.pop();
+        }
         self.stable = self.stable.min(from - 1);
         self.unpersisted_from = self.unpersisted_from.min(from);
     }
@@ -284,26 +333,39 @@ impl RaftLog {
             return;
         }
         debug_assert!(meta.index <= self.applied.max(self.committed));
+        self.snapshot_config = self.config_at(meta.index).cloned();
         let drop = (meta.index - self.snapshot.index) as usize;
         self.entries.drain(..drop.min(self.entries.len()));
+        self.configs.retain(|(i, _)| *i > meta.index);
         self.snapshot = meta;
     }
 
     /// Replaces the log by a snapshot received from the leader. Entries after
     /// the snapshot that match it are kept.
-    pub fn install(&mut self, meta: SnapshotMeta) {
+    pub fn install(&mut self, meta: SnapshotMeta, config: Membership) {
         if self.matches(meta.index, meta.term) && meta.index <= self.last_index() {
             let drop = (meta.index - self.snapshot.index) as usize;
             self.entries.drain(..drop.min(self.entries.len()));
+            self.configs.retain(|(i, _)| *i > meta.index);
         } else {
             self.entries.clear();
+            self.configs.clear();
             self.unpersisted_from = meta.index + 1;
         }
+        self.snapshot_config = Some(config);
         self.snapshot = meta;
         self.committed = self.committed.max(meta.index);
         self.applied = self.applied.max(meta.index);
         self.stable = self.stable.max(meta.index);
         self.unpersisted_from = self.unpersisted_from.max(meta.index + 1);
+    }
+}
+
+/// The configuration an entry holds, if it is a configuration entry.
+fn config_of(e: &Entry) -> Option<(Index, Arc<ConfigEntry>)> {
+    match &e.payload {
+        Payload::Config(c) => Some((e.index, c.clone())),
+        _ => None,
     }
 }
 
@@ -327,7 +389,7 @@ mod tests {
             .enumerate()
             .map(|(i, t)| ent(i as u64 + 1, *t))
             .collect();
-        RaftLog::restore(SnapshotMeta::default(), entries, 0)
+        RaftLog::restore(SnapshotMeta::default(), None, entries, 0)
     }
 
     #[test]
@@ -395,9 +457,9 @@ mod tests {
         assert_eq!(l.term(3), Some(2));
         assert_eq!(l.term(2), None);
         assert_eq!(l.last_index(), 5);
-        l.install(SnapshotMeta { index: 4, term: 2 });
+        l.install(SnapshotMeta { index: 4, term: 2 }, Membership::default());
         assert_eq!(l.last_index(), 5, "matching suffix is kept");
-        l.install(SnapshotMeta { index: 9, term: 7 });
+        l.install(SnapshotMeta { index: 9, term: 7 }, Membership::default());
         assert_eq!(l.last_index(), 9);
         assert_eq!(l.committed, 9);
     }

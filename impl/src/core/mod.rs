@@ -39,6 +39,7 @@
 
 pub mod election;
 pub mod log;
+pub mod membership;
 pub mod progress;
 pub mod read;
 pub mod replication;
@@ -59,6 +60,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::bugs::{Bug, Bugs};
 use crate::trace::TraceSink;
 use log::RaftLog;
+pub use membership::{ChangeError, ConfChange};
 use progress::Progress;
 use read::{Lease, ReadOnly};
 use transfer::Transfer;
@@ -70,7 +72,11 @@ pub use types::*;
 pub struct Config {
     /// This node's id.
     pub id: NodeId,
-    /// All voting members, including this node.
+    /// The voters of the bootstrap configuration, this node included: the
+    /// configuration used until the log (or a snapshot) holds one. Empty
+    /// for a node that joins a running cluster: it takes part once the
+    /// leader replicates a configuration that names it (see
+    /// [`membership`]).
     pub peers: Vec<NodeId>,
     /// The election timeout is drawn uniformly from
     /// `[election_ticks, 2 * election_ticks)` ticks.
@@ -126,7 +132,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for a node `id` of a cluster of `peers`. Pre-vote and
+    /// Defaults for a node `id` of a cluster bootstrapped with voters `peers`. Pre-vote and
     /// check-quorum are off (the plain Raft of the paper's Figure 2); the
     /// raftkv node process turns both on.
     pub fn new(id: NodeId, peers: Vec<NodeId>) -> Self {
@@ -287,18 +293,25 @@ pub struct RaftNode {
     /// safety violation elsewhere); the first such index.
     pub(crate) committed_conflict: Option<Index>,
     sink: Option<Box<dyn TraceSink>>,
+    /// The configuration of [`Config::peers`], used until the log holds one.
+    pub(crate) bootstrap: Membership,
 }
 
 impl RaftNode {
     /// Starts a node from what it recovered (`Recovered::default()` for a
     /// first boot). The trace gets an `init` event.
     pub fn new(cfg: Config, rec: Recovered, sink: Option<Box<dyn TraceSink>>) -> Self {
-        assert!(cfg.id != 0 && cfg.peers.contains(&cfg.id));
+        assert!(cfg.id != 0, "0 is not a node id");
         if let Err(e) = cfg.validate() {
             panic!("invalid core configuration: {e}");
         }
         let snap_meta = rec.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
-        let log = RaftLog::restore(snap_meta, rec.entries.clone(), rec.hard_state.commit);
+        let log = RaftLog::restore(
+            snap_meta,
+            rec.snapshot.as_ref().map(|s| s.config.clone()),
+            rec.entries.clone(),
+            rec.hard_state.commit,
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(
             cfg.seed ^ cfg.id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ rec.incarnation << 48,
         );
@@ -333,6 +346,7 @@ impl RaftNode {
             applied_reported: snap_meta.index,
             committed_conflict: None,
             sink,
+            bootstrap: Membership::of_voters(cfg.peers.iter().copied()),
             cfg,
         };
         node.trace().started(&rec);
@@ -366,6 +380,10 @@ impl RaftNode {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+    /// The latest snapshot this node holds (taken or installed).
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
     pub fn commit_index(&self) -> Index {
         self.log.committed
     }
@@ -379,13 +397,6 @@ impl RaftNode {
     }
     pub(crate) fn bug(&self, b: Bug) -> bool {
         self.cfg.bugs.has(b)
-    }
-    pub(crate) fn quorum(&self) -> usize {
-        self.cfg.peers.len() / 2 + 1
-    }
-    pub(crate) fn others(&self) -> impl Iterator<Item = NodeId> + '_ {
-        let me = self.cfg.id;
-        self.cfg.peers.iter().copied().filter(move |p| *p != me)
     }
 
     // ----- messages --------------------------------------------------------
@@ -428,7 +439,9 @@ impl RaftNode {
 
     /// Handles a message from a peer.
     pub fn step(&mut self, m: Message) {
-        if m.to != self.cfg.id || !self.cfg.peers.contains(&m.from) {
+        // Messages from any node are heard, members or not: a node that
+        // joins hears its leader before its log names either of them.
+        if m.to != self.cfg.id || m.from == self.cfg.id || m.from == 0 {
             return;
         }
         if self.discard_for_lease(&m) {
@@ -535,10 +548,11 @@ impl RaftNode {
             } => self.handle_append_reply(m.from, success, index, hint_term, reject_prev, read_ctx),
             Body::InstallSnapshot {
                 meta,
+                config,
                 offset,
                 chunk,
                 done,
-            } => self.handle_snapshot_chunk(m.from, meta, offset, chunk, done),
+            } => self.handle_snapshot_chunk(m.from, meta, config, offset, chunk, done),
             Body::InstallSnapshotReply { last_index } => {
                 self.handle_snapshot_reply(m.from, last_index)
             }
@@ -766,14 +780,16 @@ impl RaftNode {
             return;
         }
         let meta = SnapshotMeta { index, term };
+        let config = self.log.config_at(index).unwrap_or(&self.bootstrap).clone();
         self.log.compact(meta);
-        self.snapshot = Some(Snapshot { meta, data });
+        self.snapshot = Some(Snapshot { meta, config, data });
         self.trace().snapshot_taken(meta);
     }
 
     /// Appends one entry as leader; it is broadcast at the next `ready`.
     pub(crate) fn append_local(&mut self, payload: Payload) -> Index {
         let index = self.log.last_index() + 1;
+        let config = matches!(payload, Payload::Config(_));
         let e = Entry {
             index,
             term: self.term,
@@ -782,6 +798,9 @@ impl RaftNode {
         self.log.append(vec![e]);
         self.trace().appended(index);
         self.append_pending = true;
+        if config {
+            self.membership_changed();
+        }
         index
     }
 }

@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use super::{NodeId, NotLeader, RaftNode, ReadState, Role};
+use super::{Membership, NodeId, NotLeader, RaftNode, ReadState, Role};
 use crate::bugs::Bug;
 
 /// A heartbeat round that may extend the lease.
@@ -80,11 +80,15 @@ impl Lease {
     /// `from` acknowledged heartbeat round `round` (and so every earlier
     /// round: it answers in order of sending or not at all, and an answer to
     /// a later round proves it followed us after the earlier ones left).
-    fn acked(&mut self, from: NodeId, round: u64, quorum: usize, length: u64) {
+    fn acked(&mut self, from: NodeId, round: u64, voters: &Membership, length: u64) {
         for r in self.rounds.iter_mut().filter(|r| r.round <= round) {
             r.acks.insert(from);
         }
-        if let Some(i) = self.rounds.iter().rposition(|r| r.acks.len() >= quorum) {
+        if let Some(i) = self
+            .rounds
+            .iter()
+            .rposition(|r| voters.has_quorum(r.acks.iter().copied()))
+        {
             let r = &self.rounds[i];
             self.until = self.until.max(r.sent_at + length);
             self.rounds.drain(..=i);
@@ -210,7 +214,7 @@ impl RaftNode {
 
     fn start_read(&mut self, ctx: u64) {
         let index = self.log.committed;
-        if self.quorum() == 1 {
+        if self.membership().has_quorum([self.id()]) {
             self.read_states.push(ReadState { ctx, index });
             self.trace().read_served(index, None, false);
             return;
@@ -250,7 +254,6 @@ impl RaftNode {
 
     /// `from` answered a heartbeat of `round` in our term.
     pub(crate) fn read_acked(&mut self, from: NodeId, round: u64) {
-        let quorum = self.quorum();
         if self.config().lease_read {
             let e = u64::from(self.config().election_ticks);
             let length = if self.bug(Bug::LeaseOverrun) {
@@ -259,19 +262,21 @@ impl RaftNode {
             } else {
                 e - u64::from(self.config().lease_drift_ticks)
             };
-            self.lease.acked(from, round, quorum, length);
+            let voters = self.log.config().unwrap_or(&self.bootstrap);
+            self.lease.acked(from, round, voters, length);
         }
         for p in self.reads.pending.iter_mut() {
             if p.round <= round {
                 p.acks.insert(from);
             }
         }
-        while self
-            .reads
-            .pending
-            .front()
-            .is_some_and(|p| p.acks.len() >= quorum)
-        {
+        while {
+            let voters = self.log.config().unwrap_or(&self.bootstrap);
+            self.reads
+                .pending
+                .front()
+                .is_some_and(|p| voters.has_quorum(p.acks.iter().copied()))
+        } {
             let p = self.reads.pending.pop_front().expect("front");
             self.read_states.push(ReadState {
                 ctx: p.ctx,

@@ -75,7 +75,7 @@ impl RaftNode {
         if self.config().lease_read && read_ctx > 0 {
             self.lease.round_sent(read_ctx, self.id());
         }
-        let peers: Vec<NodeId> = self.others().collect();
+        let peers = self.others();
         for p in peers {
             let matched = self.progress[&p].matched;
             let (prev_index, prev_term) = match self.log.term(matched) {
@@ -101,7 +101,7 @@ impl RaftNode {
 
     /// Sends new entries to every follower whose window has room.
     pub(crate) fn bcast_append(&mut self) {
-        let peers: Vec<NodeId> = self.others().collect();
+        let peers = self.others();
         for p in peers {
             self.send_append(p);
         }
@@ -265,18 +265,24 @@ impl RaftNode {
     /// Advances the commit index to the highest index a quorum holds, but
     /// only through an entry of the current term (Raft §5.4.2).
     pub(crate) fn maybe_commit(&mut self) {
-        let mut matched: Vec<Index> = self.progress.values().map(|p| p.matched).collect();
         // The leader's own copy counts once durable (thesis §10.2.1: its
-        // appends may leave before its write, its count may not).
+        // appends may leave before its write, its count may not), and only
+        // while it is a voter (a leader removing itself does not count).
         let own = if self.bug(Bug::EarlySelfCount) {
             // BUG (planted): entries count as soon as they are appended.
             self.log.last_index()
         } else {
             self.log.stable.min(self.log.last_index())
         };
-        matched.push(own);
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let q = matched[self.quorum() - 1];
+        let me = self.id();
+        let progress = &self.progress;
+        let q = self.membership().quorum_index(|id| {
+            if id == me {
+                own
+            } else {
+                progress.get(&id).map_or(0, |p| p.matched)
+            }
+        });
         if q <= self.log.committed {
             return;
         }
@@ -286,10 +292,14 @@ impl RaftNode {
         }
         self.log.commit_to(q);
         self.trace().committed();
+        self.step_down_if_removed();
+        if self.role != Role::Leader {
+            return;
+        }
         self.serve_waiting_reads();
         // Followers learn the new commit index with the next message.
         self.append_pending = true;
-        let peers: Vec<NodeId> = self.others().collect();
+        let peers = self.others();
         for p in peers {
             self.send_append(p);
         }

@@ -8,13 +8,14 @@
 
 use std::sync::Arc;
 
-use super::{Body, NodeId, RaftNode, Role, Snapshot, SnapshotMeta};
+use super::{Body, Membership, NodeId, RaftNode, Role, Snapshot, SnapshotMeta};
 
 /// A snapshot being received.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     pub from: NodeId,
     pub meta: SnapshotMeta,
+    pub config: Membership,
     pub buf: Vec<u8>,
 }
 
@@ -37,6 +38,7 @@ impl RaftNode {
                 to,
                 Body::InstallSnapshot {
                     meta: snap.meta,
+                    config: snap.config.clone(),
                     offset: offset as u64,
                     chunk: data[offset..end].to_vec(),
                     done,
@@ -54,6 +56,7 @@ impl RaftNode {
         &mut self,
         from: NodeId,
         meta: SnapshotMeta,
+        config: Membership,
         offset: u64,
         chunk: Vec<u8>,
         done: bool,
@@ -77,13 +80,18 @@ impl RaftNode {
             self.incoming = Some(Incoming {
                 from,
                 meta,
+                config: config.clone(),
                 buf: Vec::new(),
             });
         }
         let Some(inc) = self.incoming.as_mut() else {
             return;
         };
-        if inc.from != from || inc.meta != meta || inc.buf.len() as u64 != offset {
+        if inc.from != from
+            || inc.meta != meta
+            || inc.config != config
+            || inc.buf.len() as u64 != offset
+        {
             return;
         }
         inc.buf.extend_from_slice(&chunk);
@@ -91,9 +99,10 @@ impl RaftNode {
             return;
         }
         let inc = self.incoming.take().expect("incoming snapshot");
-        self.log.install(meta);
+        self.log.install(meta, inc.config.clone());
         let snap = Snapshot {
             meta,
+            config: inc.config,
             data: Arc::new(inc.buf),
         };
         self.snapshot = Some(snap.clone());

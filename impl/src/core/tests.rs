@@ -8,6 +8,7 @@ use super::*;
 use crate::bugs::Bug;
 
 mod lease;
+mod membership;
 mod pre_vote;
 mod transfer;
 
@@ -693,6 +694,7 @@ fn out_of_order_snapshot_chunks_are_dropped() {
         term: 1,
         body: Body::InstallSnapshot {
             meta,
+            config: Membership::of_voters([1, 2, 3]),
             offset,
             chunk: data.to_vec(),
             done,

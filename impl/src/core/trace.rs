@@ -11,7 +11,9 @@
 use raft_trace as rt;
 
 use super::log::Appended;
-use super::{Body, Entry, Index, Message, Payload, RaftNode, Recovered, Role, SnapshotMeta, Term};
+use super::{
+    Body, Entry, Index, Membership, Message, Payload, RaftNode, Recovered, Role, SnapshotMeta, Term,
+};
 
 /// The hooks of one node, borrowed for one report.
 pub(crate) struct Trace<'a> {
@@ -45,7 +47,10 @@ impl Trace<'_> {
             reason,
             term: rec.hard_state.term,
             vote: rec.hard_state.vote,
-            snapshot: rec.snapshot.as_ref().map(|s| snapshot_meta(s.meta)),
+            snapshot: rec.snapshot.as_ref().map(|s| rt::SnapshotMeta {
+                config: Some(configuration(&s.config)),
+                ..snapshot_meta(s.meta)
+            }),
             commit: None,
             last_index: n.log.last_index(),
             last_term: n.log.last_term(),
@@ -94,6 +99,11 @@ impl Trace<'_> {
     /// follower in its term (check-quorum).
     pub(crate) fn lost_quorum(mut self) {
         self.role_changed(rt::RoleReason::CheckQuorum);
+    }
+
+    /// A leader whose removal was committed became follower in its term.
+    pub(crate) fn removed(mut self) {
+        self.role_changed(rt::RoleReason::Other);
     }
 
     /// The node became pre-candidate (its election timer fired).
@@ -201,7 +211,7 @@ impl Trace<'_> {
         let (term, client, req) = match log.entry(index) {
             Some(e) => match &e.payload {
                 Payload::Command(c) => (e.term, Some(c.client), Some(c.req)),
-                Payload::Noop => (e.term, None, None),
+                Payload::Noop | Payload::Config(_) => (e.term, None, None),
             },
             None => (log.term(index).unwrap_or(0), None, None),
         };
@@ -354,7 +364,25 @@ pub fn entry(e: &Entry) -> rt::Entry {
                 req: c.req,
                 op: c.op.clone(),
             },
+            Payload::Config(c) => {
+                let c = configuration(&c.membership);
+                rt::EntryData::Config {
+                    voters: Some(c.voters),
+                    learners: c.learners,
+                    outgoing_voters: None,
+                    data: None,
+                }
+            }
         }),
+    }
+}
+
+/// A configuration in trace form.
+fn configuration(m: &Membership) -> rt::Configuration {
+    rt::Configuration {
+        voters: m.voters.iter().copied().collect(),
+        learners: (!m.learners.is_empty()).then(|| m.learners.iter().copied().collect()),
+        outgoing_voters: None,
     }
 }
 

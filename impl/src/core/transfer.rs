@@ -54,7 +54,7 @@ impl RaftNode {
                 leader: self.leader,
             });
         }
-        if !self.config().peers.contains(&to) {
+        if !self.membership().is_voter(to) {
             return Err(TransferError::UnknownNode(to));
         }
         if to == self.id() {

@@ -1,6 +1,7 @@
 //! The data the core exchanges with its host: log entries, messages, hard
 //! state and snapshots.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 pub use raft_trace::Op;
@@ -32,6 +33,27 @@ pub enum Payload {
     /// A client command (shared: entries are cloned into messages, the
     /// persistence batch and the apply batch without copying the command).
     Command(Arc<Command>),
+    /// A membership change: the whole new configuration (see
+    /// [`membership`](super::membership)).
+    Config(Arc<ConfigEntry>),
+}
+
+/// The voters and learners of a cluster (thesis chapter 4). Voters elect
+/// the leader and make up the majorities that commit; learners receive the
+/// log but never vote and are never counted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Membership {
+    pub voters: BTreeSet<NodeId>,
+    pub learners: BTreeSet<NodeId>,
+}
+
+/// What a configuration entry holds: the configuration it makes, and the
+/// host's context for the change (raftkv: the new member's addresses),
+/// opaque to the core, like etcd-io/raft's `ConfChange.Context`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConfigEntry {
+    pub membership: Membership,
+    pub context: Vec<u8>,
 }
 
 /// One log entry.
@@ -58,10 +80,12 @@ pub struct SnapshotMeta {
     pub term: Term,
 }
 
-/// A state-machine snapshot: its position in the log and the encoded state.
+/// A state-machine snapshot: its position in the log, the configuration in
+/// use at that position (etcd-io/raft's `ConfState`), and the encoded state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub meta: SnapshotMeta,
+    pub config: Membership,
     pub data: Arc<Vec<u8>>,
 }
 
@@ -123,9 +147,11 @@ pub enum Body {
         reject_prev: Index,
         read_ctx: u64,
     },
-    /// One chunk of a snapshot.
+    /// One chunk of a snapshot; every chunk names the configuration the
+    /// snapshot holds.
     InstallSnapshot {
         meta: SnapshotMeta,
+        config: Membership,
         offset: u64,
         chunk: Vec<u8>,
         done: bool,

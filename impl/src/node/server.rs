@@ -33,7 +33,7 @@ use crate::transport::{Transport, TransportConfig, TransportError};
 
 use super::shared::Shared;
 use super::trace_file::{self, TraceHandle};
-use super::wire::{decode_payload, encode_payload, WireMessage};
+use super::wire::{self, decode_payload, encode_payload, WireMessage};
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -212,8 +212,15 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
     let mut kv = KvStore::new(4096, cfg.bugs);
     let mut snapshot = None;
     if let Some(meta) = rec.snapshot {
-        let (m, data) = wal.load_latest_snapshot()?.ok_or_else(|| {
+        let (m, stored) = wal.load_latest_snapshot()?.ok_or_else(|| {
             NodeError::Corrupt(format!("snapshot {meta:?} recorded but no snapshot file"))
+        })?;
+        let (config, data) = wire::decode_snapshot(&stored).map_err(|e| {
+            NodeError::Corrupt(format!(
+                "snapshot {} in {}: {e}",
+                m.index,
+                cfg.data_dir.display()
+            ))
         })?;
         kv = KvStore::restore(&data, cfg.bugs).map_err(|e| {
             NodeError::Corrupt(format!(
@@ -227,6 +234,7 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
                 index: m.index,
                 term: m.term,
             },
+            config,
             data: Arc::new(data),
         });
     }
@@ -634,7 +642,7 @@ impl Loop {
                         index: s.meta.index,
                         term: s.meta.term,
                     };
-                    wal.save_snapshot(meta, &s.data)?;
+                    wal.save_snapshot(meta, &wire::encode_snapshot(&s.config, &s.data))?;
                     wal.compact(meta.index)?;
                 }
                 let snap_index = wal.snapshot().map_or(0, |m| m.index);
@@ -710,9 +718,13 @@ impl Loop {
         if self.node.log().snapshot_meta() != taken {
             return Ok(());
         }
+        let Some(snap) = self.node.snapshot() else {
+            return Ok(());
+        };
+        let stored = wire::encode_snapshot(&snap.config, &data);
         trace_written(&self.trace).await;
         self.with_wal(move |wal| {
-            wal.save_snapshot(meta, &data)?;
+            wal.save_snapshot(meta, &stored)?;
             wal.compact(meta.index)?;
             Ok(())
         })

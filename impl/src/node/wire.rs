@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Body, Command, Entry, Message, Op, Payload, SnapshotMeta};
+use crate::core::{
+    Body, Command, ConfigEntry, Entry, Membership, Message, Op, Payload, SnapshotMeta,
+};
 
 /// An operation (postcard cannot encode the trace crate's internally tagged `Op`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,7 +47,17 @@ impl From<WireOp> for Op {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum WirePayload {
     Noop,
-    Command { client: u64, req: u64, op: WireOp },
+    Command {
+        client: u64,
+        req: u64,
+        op: WireOp,
+    },
+    // New variants go last: postcard encodes the variant's position.
+    Config {
+        voters: Vec<u64>,
+        learners: Vec<u64>,
+        context: Vec<u8>,
+    },
 }
 
 impl From<&Payload> for WirePayload {
@@ -56,6 +68,11 @@ impl From<&Payload> for WirePayload {
                 client: c.client,
                 req: c.req,
                 op: (&c.op).into(),
+            },
+            Payload::Config(c) => WirePayload::Config {
+                voters: c.membership.voters.iter().copied().collect(),
+                learners: c.membership.learners.iter().copied().collect(),
+                context: c.context.clone(),
             },
         }
     }
@@ -70,6 +87,17 @@ impl From<WirePayload> for Payload {
                 req,
                 op: op.into(),
             })),
+            WirePayload::Config {
+                voters,
+                learners,
+                context,
+            } => Payload::Config(Arc::new(ConfigEntry {
+                membership: Membership {
+                    voters: voters.into_iter().collect(),
+                    learners: learners.into_iter().collect(),
+                },
+                context,
+            })),
         }
     }
 }
@@ -82,6 +110,37 @@ pub fn encode_payload(p: &Payload) -> Vec<u8> {
 /// Decodes an entry's payload from the WAL.
 pub fn decode_payload(bytes: &[u8]) -> Result<Payload, postcard::Error> {
     postcard::from_bytes::<WirePayload>(bytes).map(Payload::from)
+}
+
+/// What a snapshot file holds: the configuration at the snapshot's index
+/// and the state machine's encoded state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    voters: Vec<u64>,
+    learners: Vec<u64>,
+    state: Vec<u8>,
+}
+
+/// Encodes a snapshot file's contents.
+pub fn encode_snapshot(config: &Membership, state: &[u8]) -> Vec<u8> {
+    postcard::to_stdvec(&StoredSnapshot {
+        voters: config.voters.iter().copied().collect(),
+        learners: config.learners.iter().copied().collect(),
+        state: state.to_vec(),
+    })
+    .expect("snapshot encodes")
+}
+
+/// Decodes a snapshot file's contents: its configuration and state.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<(Membership, Vec<u8>), postcard::Error> {
+    let s: StoredSnapshot = postcard::from_bytes(bytes)?;
+    Ok((
+        Membership {
+            voters: s.voters.into_iter().collect(),
+            learners: s.learners.into_iter().collect(),
+        },
+        s.state,
+    ))
 }
 
 /// A log entry on the wire.
@@ -119,6 +178,8 @@ pub enum WireBody {
     InstallSnapshot {
         index: u64,
         term: u64,
+        voters: Vec<u64>,
+        learners: Vec<u64>,
         offset: u64,
         chunk: Vec<u8>,
         done: bool,
@@ -216,12 +277,15 @@ impl From<&Message> for WireMessage {
             },
             Body::InstallSnapshot {
                 meta,
+                config,
                 offset,
                 chunk,
                 done,
             } => WireBody::InstallSnapshot {
                 index: meta.index,
                 term: meta.term,
+                voters: config.voters.iter().copied().collect(),
+                learners: config.learners.iter().copied().collect(),
                 offset: *offset,
                 chunk: chunk.clone(),
                 done: *done,
@@ -305,11 +369,17 @@ impl From<WireMessage> for Message {
             WireBody::InstallSnapshot {
                 index,
                 term,
+                voters,
+                learners,
                 offset,
                 chunk,
                 done,
             } => Body::InstallSnapshot {
                 meta: SnapshotMeta { index, term },
+                config: Membership {
+                    voters: voters.into_iter().collect(),
+                    learners: learners.into_iter().collect(),
+                },
                 offset,
                 chunk,
                 done,

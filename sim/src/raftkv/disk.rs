@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use raftkv::core::{Entry, HardState, Index, NodeId, Recovered, Snapshot, SnapshotMeta, Term};
+use raftkv::core::{
+    Entry, HardState, Index, Membership, NodeId, Recovered, Snapshot, SnapshotMeta, Term,
+};
 
 /// One write a raftkv node asks for.
 #[derive(Debug, Clone)]
@@ -21,6 +23,8 @@ pub enum Write {
     Compact {
         index: Index,
         term: Term,
+        /// The configuration in use at `index`.
+        config: Membership,
         data: Arc<Vec<u8>>,
     },
 }
@@ -102,7 +106,7 @@ impl Disk {
     }
 
     /// Records a snapshot the node took and drops the log prefix it covers.
-    fn compact(&mut self, index: Index, term: Term, data: Arc<Vec<u8>>) {
+    fn compact(&mut self, index: Index, term: Term, config: Membership, data: Arc<Vec<u8>>) {
         let old = self.snap_meta();
         if index <= old.index {
             return;
@@ -111,6 +115,7 @@ impl Disk {
         self.entries.drain(..drop.min(self.entries.len()));
         self.snapshot = Some(Snapshot {
             meta: SnapshotMeta { index, term },
+            config,
             data,
         });
     }
@@ -137,7 +142,12 @@ impl crate::node::Disk for Disk {
                 snapshot,
                 entries,
             } => self.persist(hard_state, snapshot, entries),
-            Write::Compact { index, term, data } => self.compact(index, term, data),
+            Write::Compact {
+                index,
+                term,
+                config,
+                data,
+            } => self.compact(index, term, config, data),
         }
     }
 
@@ -188,11 +198,12 @@ mod tests {
         assert_eq!(rec.hard_state.term, n.term());
 
         d.entries = vec![ent(1, 1), ent(2, 1), ent(3, 2)];
-        d.compact(1, 1, Arc::new(vec![]));
+        d.compact(1, 1, Membership::default(), Arc::new(vec![]));
         assert_eq!(d.last_index(), 3);
         assert!(d.holds(1, 1) && d.holds(3, 2) && !d.holds(3, 1));
         let snap = |index, term| Snapshot {
             meta: SnapshotMeta { index, term },
+            config: Membership::default(),
             data: Arc::new(vec![]),
         };
         persist(&mut d, Some(snap(2, 1)), vec![]);

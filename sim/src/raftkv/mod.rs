@@ -331,9 +331,13 @@ impl Host {
         if self.node.log().snapshot_meta().index != applied {
             return 0;
         }
+        let Some(snap) = self.node.snapshot() else {
+            return 0;
+        };
         self.compactions.push(Write::Compact {
             index: applied,
             term,
+            config: snap.config.clone(),
             data,
         });
         1
