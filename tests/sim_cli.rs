@@ -80,6 +80,21 @@ fn json_and_list_bugs() {
         .stdout(predicate::str::contains("truncate-on-match"))
         .stdout(predicate::str::contains("stale-read"))
         .stdout(predicate::str::contains("no-dedup"));
+    // A run with membership changes: the catch of overlapping changes is
+    // reported with the command that reproduces it.
+    raftcheck()
+        .args([
+            "sim",
+            "--seeds",
+            "20",
+            "--membership",
+            "--bug",
+            "overlapping-changes",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("MembershipChangeRule"))
+        .stdout(predicate::str::contains("--membership --trace-dir"));
     let out = raftcheck()
         .args(["sim", "--seeds", "2", "--steps", "300", "--json"])
         .assert()
@@ -183,6 +198,18 @@ fn bad_arguments_exit_two() {
         .args(["sim", "--bug", "no-such-bug"])
         .assert()
         .code(2);
+    raftcheck()
+        .args(["sim", "--seeds", "1", "--bug", "overlapping-changes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "raftcheck sim --membership --bug overlapping-changes",
+        ));
+    raftcheck()
+        .args(["sim", "--seeds", "1", "--impl", "raft-rs", "--membership"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--membership is not supported"));
 }
 
 fn failing_seeds(args: &[&str]) -> (Vec<u64>, u64) {

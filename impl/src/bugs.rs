@@ -99,6 +99,12 @@ impl Bug {
     /// may reject their runs first.
     pub const LIVENESS: [Bug; 2] = [Bug::PrevIndexIsNext, Bug::KeepVoteOnNewTerm];
 
+    /// Whether the simulator shows this bug only with membership changes
+    /// (`raftcheck sim --membership`).
+    pub fn needs_membership(self) -> bool {
+        self == Bug::OverlappingChanges
+    }
+
     /// The name used on the command line. Where the model has a planted
     /// bug that is the same mistake, the two share its name.
     pub fn name(self) -> &'static str {

@@ -23,6 +23,9 @@ pub fn features(cfg: &Config) -> Vec<String> {
         (cfg.check_quorum, "check-quorum"),
         (cfg.leader_transfer, "leader-transfer"),
         (cfg.lease_read, "lease-read"),
+        // Membership changes one server at a time, each configuration used
+        // from its append (thesis §4.1).
+        (cfg.membership, "membership"),
     ]
     .into_iter()
     .filter(|(on, _)| *on)

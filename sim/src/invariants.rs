@@ -26,6 +26,9 @@ fn fail<T>(invariant: &'static str, detail: String) -> Result<T, Violation> {
 /// What the checker remembers across steps (and across node crashes).
 #[derive(Default)]
 pub struct Invariants {
+    /// The voters the cluster boots with (with membership changes a
+    /// joining node does not know them until a configuration reaches it).
+    pub initial_voters: Vec<NodeId>,
     leaders: BTreeMap<u64, NodeId>,
     votes: BTreeMap<(NodeId, u64), NodeId>,
     applied: HashMap<u64, (u64, u64)>,
@@ -79,12 +82,33 @@ impl Invariants {
                 }
             }
             self.last.insert(id, now);
-            // A committed entry is durable on a quorum.
+            // A committed entry is durable on a quorum: of every node, or
+            // with membership changes of the voters of a configuration in
+            // use since the entry was appended. The one that committed it
+            // is among those of the leader's log, which a follower's log may
+            // not hold yet: any up node's count.
             let c = now.commit;
             if let Some((t, _)) = n.entry(c) {
                 if c > 0 {
+                    let holds = |id: &NodeId| {
+                        disks
+                            .get((*id as usize).wrapping_sub(1))
+                            .is_some_and(|d| d.holds(c, t))
+                    };
                     let holders = disks.iter().filter(|d| d.holds(c, t)).count();
-                    if holders < quorum {
+                    let majority =
+                        |vs: &[NodeId]| 2 * vs.iter().filter(|id| holds(id)).count() > vs.len();
+                    let on_quorum = match n.voters_since(c) {
+                        Some(_) => {
+                            majority(&self.initial_voters)
+                                || nodes.iter().flatten().any(|m| {
+                                    m.voters_since(c)
+                                        .is_some_and(|sets| sets.iter().any(|vs| majority(vs)))
+                                })
+                        }
+                        None => holders >= quorum,
+                    };
+                    if !on_quorum {
                         return fail(
                             "committed-entry-on-quorum",
                             format!(

@@ -32,7 +32,9 @@ use raft_trace as rt;
 
 pub use invariants::Violation;
 pub use node::Implementation;
-pub use world::{run, ELECTION_TICKS, HEAL_ELECTION_TIMEOUTS, QUIET_STEPS, SETTLE_TICKS};
+pub use world::{
+    run, ELECTION_TICKS, HEAL_ELECTION_TIMEOUTS, QUIET_STEPS, SETTLE_TICKS, SPARE_NODES,
+};
 
 /// A node's identity (1..=N).
 pub type NodeId = u64;
@@ -126,6 +128,12 @@ pub struct SimConfig {
     /// The nemesis asks the leader now and then to hand its leadership to
     /// a random other node (leader transfer).
     pub leader_transfer: bool,
+    /// Membership changes: the cluster boots with `nodes` voters and
+    /// [`SPARE_NODES`] more servers that are not members yet, and the
+    /// nemesis asks leaders for changes one server at a time (a voter or
+    /// learner added, a learner promoted, a member removed, the leader
+    /// included), keeping between `nodes` and `nodes + 2` voters.
+    pub membership: bool,
     /// The most candidate model states conformance's replay keeps per node
     /// (`raft_conformance::validate::Options::frontier_budget`); past it a
     /// run is inconclusive. An implementation whose replies leave late and
@@ -142,6 +150,7 @@ impl Default for SimConfig {
             clients: 3,
             keys: 3,
             leader_transfer: false,
+            membership: false,
             frontier_budget: raft_conformance::validate::DEFAULT_BUDGET,
         }
     }
@@ -159,6 +168,8 @@ pub struct Stats {
     pub partitions: u64,
     /// Leader transfers the nemesis started.
     pub transfers: u64,
+    /// Membership changes the nemesis had a leader append.
+    pub changes: u64,
     pub messages: u64,
     pub dropped: u64,
     pub ops_ok: u64,

@@ -120,6 +120,22 @@ impl<M> Default for Output<M> {
     }
 }
 
+/// The members of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Members {
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+}
+
+/// One membership change, one server at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A new voter, or a learner promoted.
+    AddVoter(NodeId),
+    AddLearner(NodeId),
+    Remove(NodeId),
+}
+
 /// What the simulator's checks read of a running node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
@@ -175,6 +191,25 @@ pub trait Node {
     /// The writes of the last [`Node::ready`] are durable: the messages it
     /// may now send, what it applied, and the answers it has for clients.
     fn persisted(&mut self, out: &mut Output<Self::Message>);
+
+    /// Membership changes (thesis §4.1), for implementations that support
+    /// them: the voters and learners of the configuration the node uses
+    /// now. `None` (the default): membership is fixed, every node votes.
+    fn membership(&self) -> Option<Members> {
+        None
+    }
+    /// The voters of the configuration in use at `index` and of every later
+    /// configuration in the node's log (an entry is committed on a
+    /// majority of one of them). `None`: fixed membership.
+    fn voters_since(&self, _index: u64) -> Option<Vec<Vec<NodeId>>> {
+        None
+    }
+    /// The nemesis asks this node, which leads, for one membership change.
+    /// Returns whether the node appended it; an implementation without
+    /// membership changes ignores it.
+    fn propose_change(&mut self, _change: Change) -> bool {
+        false
+    }
 
     fn status(&self) -> Status;
     /// The term and content digest of the entry at `index` in the node's

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::client::{Action, Client, Workload};
 use crate::invariants::{Invariants, Violation};
 use crate::network::{NetFaults, Network, Packet};
-use crate::node::{Disk, Implementation, Node, Output, Setup};
+use crate::node::{Change, Disk, Implementation, Members, Node, Output, Setup};
 use crate::{NodeId, RunResult, SimConfig, Stats};
 
 /// Election timeout of every node in the simulator, in ticks.
@@ -33,6 +33,14 @@ pub const QUIET_STEPS: u64 = HEAL_ELECTION_TIMEOUTS * ELECTION_TICKS;
 /// Chance per step that the nemesis asks a leader to transfer (with
 /// `SimConfig::leader_transfer`).
 const TRANSFER_P: f64 = 0.01;
+
+/// Servers beyond `SimConfig::nodes` that a run with membership changes
+/// has: they boot as non-members and join (and leave) by changes.
+pub const SPARE_NODES: usize = 2;
+
+/// Chance per step that the nemesis asks a leader for a membership change
+/// (with `SimConfig::membership`).
+const CHANGE_P: f64 = 0.01;
 
 /// Chance, in the faulty phase, that a node's writes of one Ready wait
 /// until its next turn after what it hands over early ([`Node::early`])
@@ -128,27 +136,104 @@ impl<I: Implementation> World<'_, I> {
 
     /// A node leads and no node is in a later term: the leader the healed
     /// cluster needs.
+    ///
+    /// With membership changes only the members of the leader's
+    /// configuration count: a removed server is told nothing more, so its
+    /// term may stay above the cluster's for good.
     fn has_leader(&self) -> bool {
-        let up = || self.servers.iter().filter_map(|s| s.node.as_ref());
-        let top = up().map(|n| n.status().term).max().unwrap_or(0);
-        up().any(|n| {
-            let st = n.status();
-            st.role == rt::Role::Leader && st.term == top
+        let up = || {
+            self.servers
+                .iter()
+                .zip(&self.ids)
+                .filter_map(|(s, id)| s.node.as_ref().map(|n| (*id, n)))
+        };
+        up().any(|(_, l)| {
+            let st = l.status();
+            let members = l.membership();
+            let counts = |id: NodeId| {
+                members
+                    .as_ref()
+                    .is_none_or(|m| m.voters.contains(&id) || m.learners.contains(&id))
+            };
+            st.role == rt::Role::Leader
+                && up()
+                    .filter(|(id, _)| counts(*id))
+                    .all(|(_, n)| n.status().term <= st.term)
         })
+    }
+
+    /// The voters of the configuration the cluster uses, as far as the
+    /// simulator can tell: that of the up node furthest ahead (highest
+    /// term, then commit); every server without membership changes.
+    fn voters(&self) -> Vec<NodeId> {
+        self.servers
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .max_by_key(|n| (n.status().term, n.status().commit))
+            .and_then(|n| n.membership())
+            .map_or_else(|| self.ids.clone(), |m| m.voters)
     }
 
     /// A quorum of nodes is up and can reach each other: the schedule
     /// allows progress at this step.
     fn quorum_connected(&self) -> bool {
-        let n = self.servers.len();
-        (0..n).filter(|&i| self.is_up(i)).any(|i| {
-            let reach = (0..n)
-                .filter(|&j| {
+        let voters = self.voters();
+        let index = |id: &NodeId| self.ids.iter().position(|x| x == id);
+        let voters: Vec<usize> = voters.iter().filter_map(index).collect();
+        voters.iter().filter(|&&i| self.is_up(i)).any(|&i| {
+            let reach = voters
+                .iter()
+                .filter(|&&j| {
                     self.is_up(j) && (i == j || !self.net.is_blocked(self.ids[i], self.ids[j]))
                 })
                 .count();
-            reach > n / 2
+            2 * reach > voters.len()
         })
+    }
+
+    /// The nemesis asks the leader for one membership change, chosen at
+    /// random among those one server away from its configuration that keep
+    /// between `nodes` and `nodes + SPARE_NODES` voters (so that faults
+    /// leave a quorum often enough): a non-member added as voter or
+    /// learner, a learner promoted or removed, a voter removed (the leader
+    /// itself included).
+    fn change_membership(&mut self, cfg: &SimConfig) {
+        let n = self.servers.len();
+        let Some(i) = (0..n).find(|&i| {
+            self.servers[i]
+                .node
+                .as_ref()
+                .is_some_and(|s| s.status().role == rt::Role::Leader)
+        }) else {
+            return;
+        };
+        let Some(Members { voters, learners }) =
+            self.servers[i].node.as_ref().and_then(|l| l.membership())
+        else {
+            return;
+        };
+        let mut options = Vec::new();
+        for &id in &self.ids {
+            let voter = voters.contains(&id);
+            let learner = learners.contains(&id);
+            if !voter && voters.len() < cfg.nodes + SPARE_NODES {
+                options.push(Change::AddVoter(id));
+            }
+            if !voter && !learner {
+                options.push(Change::AddLearner(id));
+            }
+            if learner || voter && voters.len() > cfg.nodes {
+                options.push(Change::Remove(id));
+            }
+        }
+        if options.is_empty() {
+            return;
+        }
+        let change = options[self.rng.random_range(0..options.len())];
+        let node = self.servers[i].node.as_mut().expect("up");
+        if node.propose_change(change) {
+            self.stats.changes += 1;
+        }
     }
 
     /// The process starts again from its disk.
@@ -188,6 +273,9 @@ impl<I: Implementation> World<'_, I> {
 
     fn inject_faults(&mut self, cfg: &SimConfig) {
         let n = self.servers.len();
+        if cfg.membership && self.rng.random_bool(CHANGE_P) {
+            self.change_membership(cfg);
+        }
         if cfg.leader_transfer && n > 1 && self.rng.random_bool(TRANSFER_P) {
             let leader = (0..n).find(|&i| {
                 self.servers[i]
@@ -405,7 +493,9 @@ impl<I: Implementation> World<'_, I> {
 /// Runs one seed of `imp`, then hands its trace to conformance.
 pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let ids: Vec<NodeId> = (1..=cfg.nodes.max(1) as u64).collect();
+    let voters: Vec<NodeId> = (1..=cfg.nodes.max(1) as u64).collect();
+    let spares = if cfg.membership { SPARE_NODES } else { 0 };
+    let ids: Vec<NodeId> = (1..=(cfg.nodes.max(1) + spares) as u64).collect();
     // Per-seed variety: batching, pipelining, compaction and fault rates.
     let max_batch = [1, 4, 64][rng.random_range(0..3)];
     let max_inflight = [1, 4, 16][rng.random_range(0..3)];
@@ -416,9 +506,15 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
     let trace = SharedTrace::default();
     let mut servers = Vec::new();
     for &id in &ids {
+        // A spare server boots with no configuration: it joins by a change.
+        let peers = if voters.contains(&id) {
+            voters.clone()
+        } else {
+            Vec::new()
+        };
         let setup = Setup {
             id,
-            peers: ids.clone(),
+            peers,
             seed,
             max_batch,
             max_inflight,
@@ -470,6 +566,7 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
         partition_p: 0.004 * intensity,
         ready_p: 0.8,
     };
+    world.inv.initial_voters = voters.clone();
     let mut early = None;
     let mut step = 0;
     let mut healed = false;
@@ -574,8 +671,12 @@ pub fn run<I: Implementation>(seed: u64, cfg: &SimConfig, imp: &I) -> RunResult 
         "snapshot_every": snapshot_every,
         "election_ticks": ELECTION_TICKS,
         "heartbeat_ticks": 2,
+        "membership": cfg.membership,
     });
-    let header = imp.header(ids.clone(), network, params);
+    let mut header = imp.header(ids.clone(), network, params);
+    if cfg.membership {
+        header.voters = Some(voters);
+    }
     let name = format!("seed-{seed}/{}", crate::TRACE_FILE);
     let options = raft_conformance::validate::Options {
         frontier_budget: cfg.frontier_budget,

@@ -51,7 +51,11 @@ fn catalogue() -> BTreeMap<&'static str, Vec<Planted>> {
     for b in ImplBug::ALL {
         bugs.entry(b.name()).or_default().push(Planted {
             layer: "implementation",
-            command: format!("raftcheck sim --bug {}", b.name()),
+            command: if b.needs_membership() {
+                format!("raftcheck sim --membership --bug {}", b.name())
+            } else {
+                format!("raftcheck sim --bug {}", b.name())
+            },
             description: b.describe(),
             caught_by: if ImplBug::LIVENESS.contains(&b) {
                 "raftcheck sim: the progress the healed cluster owes (no progress, too little \

@@ -110,6 +110,14 @@ pub struct Args {
     /// `leader-transfer`). Off by default.
     #[arg(long)]
     leader_transfer: bool,
+    /// Membership changes (Raft thesis 4.1, feature `membership`): the
+    /// cluster boots with `--nodes` voters and two more servers that are
+    /// not members, and the nemesis asks leaders now and then for a change
+    /// one server at a time (a voter or learner added, a learner promoted,
+    /// a member removed, the leader included), keeping between `--nodes`
+    /// and `--nodes` + 2 voters. raftkv only. Off by default.
+    #[arg(long)]
+    membership: bool,
     /// Serve reads from the leader's lease (Raft thesis 6.4.1; feature
     /// `lease-read`). Requires check-quorum. Off by default.
     #[arg(long)]
@@ -182,6 +190,7 @@ fn reproduce(args: &Args, seed: u64) -> String {
         (args.no_check_quorum, " --no-check-quorum"),
         (args.no_lost_election, " --no-lost-election"),
         (args.leader_transfer, " --leader-transfer"),
+        (args.membership, " --membership"),
         (args.lease_read, " --lease-read"),
         (args.no_compaction, " --no-compaction"),
     ] {
@@ -243,6 +252,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         faults: args.faults,
         clients: args.clients as usize,
         leader_transfer: args.leader_transfer,
+        membership: args.membership,
         ..SimConfig::default()
     };
     if args.implementation != Impl::Raftkv {
@@ -255,6 +265,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             (args.bug.is_some(), "--bug (use --harness-bug)"),
             (args.no_lost_election, "--no-lost-election"),
             (args.leader_transfer, "--leader-transfer"),
+            (args.membership, "--membership"),
             (args.lease_read, "--lease-read"),
         ] {
             if on {
@@ -308,6 +319,15 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
              try it on node processes: raftcheck jepsen --node-bug {b}"
         );
     }
+    if let Some(b) = args
+        .bug
+        .filter(|b| b.needs_membership() && !args.membership)
+    {
+        anyhow::bail!(
+            "--bug {b} plants a mistake in membership changes, which a run makes only with \
+             --membership: raftcheck sim --membership --bug {b}"
+        );
+    }
     let cfg = SimConfig {
         frontier_budget: args.frontier_budget.unwrap_or(cfg.frontier_budget),
         ..cfg
@@ -319,6 +339,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         lost_election: !args.no_lost_election,
         leader_transfer: args.leader_transfer,
         lease_read: args.lease_read,
+        membership: args.membership,
     };
     if let Err(e) = imp.validate() {
         anyhow::bail!("--lease-read with --no-check-quorum: {e}");
@@ -433,6 +454,7 @@ fn drive<I: Implementation + Sync>(
                 ("crashes", r.stats.crashes),
                 ("partitions", r.stats.partitions),
                 ("transfers", r.stats.transfers),
+                ("membership_changes", r.stats.changes),
                 ("snapshots", r.stats.snapshots),
                 ("snapshot_installs", r.stats.installs),
                 ("messages", r.stats.messages),

@@ -99,6 +99,19 @@ impl RaftLog {
         self.configs.last().map_or(0, |(i, _)| *i)
     }
 
+    /// The configuration in use at `index` and every later one the log
+    /// holds, oldest first (one of them committed the entry at `index`).
+    pub fn configs_from(&self, index: Index) -> Vec<&Membership> {
+        let mut out: Vec<&Membership> = self.config_at(index).into_iter().collect();
+        out.extend(
+            self.configs
+                .iter()
+                .filter(|(i, _)| *i > index)
+                .map(|(_, c)| &c.membership),
+        );
+        out
+    }
+
     /// The configuration in use at `index` (at most the last index, at
     /// least the snapshot's): what a snapshot taken there holds.
     pub fn config_at(&self, index: Index) -> Option<&Membership> {

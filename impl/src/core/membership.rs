@@ -63,6 +63,8 @@ pub enum ChangeError {
     LastVoter(NodeId),
     #[error("0 is not a node id")]
     ZeroId,
+    #[error("membership changes are not enabled on this node")]
+    Disabled,
 }
 
 impl Membership {
@@ -200,6 +202,9 @@ impl RaftNode {
         change: ConfChange,
         context: Vec<u8>,
     ) -> Result<Index, ChangeError> {
+        if !self.config().membership {
+            return Err(ChangeError::Disabled);
+        }
         if self.role != Role::Leader {
             return Err(NotLeader {
                 leader: self.leader,

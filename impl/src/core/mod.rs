@@ -127,6 +127,10 @@ pub struct Config {
     /// that acknowledged it refuse to help elect anyone else for
     /// `election_ticks` ticks of their own clocks after receiving it.
     pub lease_drift_ticks: u32,
+    /// Membership changes ([`RaftNode::propose_change`], thesis §4.1): a
+    /// leader takes them only with this on. Configuration entries from a
+    /// leader are followed either way.
+    pub membership: bool,
     /// Planted bugs (none in production).
     pub bugs: Bugs,
 }
@@ -153,6 +157,7 @@ impl Config {
             leader_transfer: false,
             lease_read: false,
             lease_drift_ticks: 2,
+            membership: false,
             bugs: Bugs::NONE,
         }
     }

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use raft_trace as rt;
 use raft_trace::sink::TraceSink;
 use raftkv::bugs::Bugs;
-use raftkv::core::{Body, Command, Config, Message, NodeId, Op, RaftNode, Ready, Role};
+use raftkv::core::{Body, Command, ConfChange, Config, Message, NodeId, Op, RaftNode, Ready, Role};
 use raftkv::kv::KvStore;
 
 pub use disk::{Disk, Write};
 
-use crate::node::{self, Addressed, Answer, Envelope, Output, Request, Response, Setup, Status};
+use crate::node::{
+    self, Addressed, Answer, Change, Envelope, Members, Output, Request, Response, Setup, Status,
+};
 use crate::service::{digest, KvService, SESSION_CAPACITY};
 
 /// The raftkv core, with planted bugs and the options beyond the Raft
@@ -37,6 +39,9 @@ pub struct RaftKv {
     /// Lease reads (`raftkv::core::Config::lease_read`; needs
     /// `check_quorum`).
     pub lease_read: bool,
+    /// Leaders take membership changes
+    /// (`raftkv::core::Config::membership`).
+    pub membership: bool,
 }
 
 impl RaftKv {
@@ -60,6 +65,7 @@ impl RaftKv {
         cfg.lost_election = self.lost_election;
         cfg.leader_transfer = self.leader_transfer;
         cfg.lease_read = self.lease_read;
+        cfg.membership = self.membership;
         cfg
     }
 
@@ -174,6 +180,38 @@ impl node::Node for Host {
 
     fn transfer_leader(&mut self, to: NodeId) -> bool {
         self.node.transfer_leader(to).is_ok()
+    }
+
+    fn membership(&self) -> Option<Members> {
+        let m = self.node.membership();
+        Some(Members {
+            voters: m.voters.iter().copied().collect(),
+            learners: m.learners.iter().copied().collect(),
+        })
+    }
+
+    fn voters_since(&self, index: u64) -> Option<Vec<Vec<NodeId>>> {
+        let log = self.node.log();
+        let mut sets: Vec<Vec<NodeId>> = log
+            .configs_from(index)
+            .into_iter()
+            .map(|m| m.voters.iter().copied().collect())
+            .collect();
+        if log.config_at(index).is_none() && !self.node.config().peers.is_empty() {
+            // Before any configuration entry: the bootstrap voters (which a
+            // node that joined later does not know).
+            sets.insert(0, self.node.config().peers.clone());
+        }
+        Some(sets)
+    }
+
+    fn propose_change(&mut self, change: Change) -> bool {
+        let change = match change {
+            Change::AddVoter(id) => ConfChange::AddVoter(id),
+            Change::AddLearner(id) => ConfChange::AddLearner(id),
+            Change::Remove(id) => ConfChange::Remove(id),
+        };
+        self.node.propose_change(change, Vec::new()).is_ok()
     }
 
     fn step(&mut self, m: Message) {

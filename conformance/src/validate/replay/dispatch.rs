@@ -24,6 +24,25 @@ use super::convert;
 use super::effects;
 use super::frontier::Cand;
 use super::preconditions;
+
+/// What the replay knows of the snapshot an InstallSnapshot carries: its
+/// whole state machine, or only the configuration in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Known {
+    pub(super) data: bool,
+    pub(super) config: bool,
+}
+
+impl Known {
+    pub(super) const ALL: Known = Known {
+        data: true,
+        config: true,
+    };
+    pub(super) const NOTHING: Known = Known {
+        data: false,
+        config: false,
+    };
+}
 use super::report::ReplayError;
 use crate::validate::Violation;
 
@@ -123,8 +142,8 @@ impl NodeReplay {
         &mut self,
         e: &rt::NodeEvent,
         ctx: &Ctx,
-        sent: &mut dyn FnMut(&rt::Message, Msg, bool),
-        recorded: &dyn Fn(&rt::Message) -> Option<(Msg, bool)>,
+        sent: &mut dyn FnMut(&rt::Message, Msg, Known),
+        recorded: &dyn Fn(&rt::Message) -> Option<(Msg, Known)>,
     ) -> Result<(), ReplayError> {
         use rt::Event as E;
         // What the model's rules assume of the event, before any sees it.
@@ -302,7 +321,7 @@ impl NodeReplay {
                 if self.active() {
                     let (msg, known, data_known) = match recorded(&m.msg) {
                         Some((msg, data_known)) => (msg, true, data_known),
-                        None => (convert::message(&m.msg), false, false),
+                        None => (convert::message(&m.msg), false, Known::NOTHING),
                     };
                     self.receive(e, &m.msg, &msg, data_known, ctx)?;
                     self.carried_commit = convert::commit_info(&m.msg);
@@ -346,16 +365,21 @@ impl NodeReplay {
                 // sender's snapshot: known only where every candidate that
                 // sent it knows its state machine and they agree on it (a
                 // node that restarted from a snapshot the replay did not
-                // see holds an empty stand-in for it).
-                let mut data_known = true;
+                // see holds an empty stand-in for it). Its configuration
+                // alone may be known: a node that restarted from a snapshot
+                // whose `init` stated its configuration.
+                let mut data_known = Known::ALL;
                 self.filter(|c| {
                     let as_sent = effects::send(c, &m.msg, rule, rules)?;
                     if let Msg::InstallSnapshot { data, .. } = &as_sent {
-                        let agrees = match &out {
-                            Some(Msg::InstallSnapshot { data: first, .. }) => first == data,
-                            _ => true,
+                        let (agrees, config_agrees) = match &out {
+                            Some(Msg::InstallSnapshot { data: first, .. }) => {
+                                (first == data, first.config == data.config)
+                            }
+                            _ => (true, true),
                         };
-                        data_known &= c.sm_known && agrees;
+                        data_known.data &= c.sm_known && agrees;
+                        data_known.config &= (c.sm_known || c.config_known) && config_agrees;
                     }
                     out.get_or_insert(as_sent);
                     Ok(())
@@ -612,7 +636,7 @@ impl NodeReplay {
         e: &rt::NodeEvent,
         wire: &rt::Message,
         msg: &Msg,
-        data_known: bool,
+        data_known: Known,
         ctx: &Ctx,
     ) -> Result<(), ReplayError> {
         let rules = &ctx.rules;
@@ -641,12 +665,13 @@ impl NodeReplay {
                 });
                 // A snapshot whose state machine the replay does not know
                 // (its send was not replayed, or its sender's state machine
-                // is unknown): installed, it leaves the node's unknown.
-                if !data_known {
+                // is unknown): installed, it leaves the node's unknown, and
+                // its configuration too unless the sender's was known.
+                if !data_known.data {
                     for c in &mut self.frontier {
                         if c.s.log.snapshot_index == msg_last_index(msg) {
                             c.sm_known = false;
-                            c.config_known = false;
+                            c.config_known = data_known.config;
                         }
                     }
                 }

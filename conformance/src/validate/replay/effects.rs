@@ -555,6 +555,20 @@ pub(super) fn apply(c: &mut Cand, a: &rt::Apply, rules: &Rules) -> Outcome {
         // Out of order: the invariants name it. Nothing to replay.
         return Ok(());
     }
+    if a.index <= c.s.log.snapshot_index {
+        // This state holds a snapshot past the entry that the node applies
+        // from its log: it installed a snapshot the node did not (or the
+        // node applies what its snapshot replaced).
+        return Err(Violation::new(
+            "ApplyRule",
+            format!(
+                "the next apply, of the snapshot at index {} (the log before it is \
+                 compacted)",
+                c.s.log.snapshot_index
+            ),
+            format!("apply of the entry at index {}", a.index),
+        ));
+    }
     let Some(entry) = c.s.log.entry(a.index).copied() else {
         c.applied = a.index;
         c.sm_known = false;

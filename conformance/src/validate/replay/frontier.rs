@@ -171,6 +171,79 @@ impl Cand {
     }
 }
 
+impl Cand {
+    /// Whether `self` and `o` are the same state apart from the messages
+    /// their rules sent that the trace has not shown yet.
+    fn same_but_pending(&self, o: &Cand) -> bool {
+        // Destructured in full, so that a new field must be considered here.
+        let Cand {
+            s,
+            base_commit,
+            base_sm,
+            pending: _,
+            applied,
+            applied_sm,
+            sm_known,
+            config_known,
+            justified,
+            past_leaders,
+            forgot_leadership,
+            transfer_ready,
+            forgot_pending,
+            unheeded,
+        } = self;
+        *s == o.s
+            && *base_commit == o.base_commit
+            && *applied == o.applied
+            && *sm_known == o.sm_known
+            && *config_known == o.config_known
+            && *justified == o.justified
+            && *forgot_leadership == o.forgot_leadership
+            && *forgot_pending == o.forgot_pending
+            && *unheeded == o.unheeded
+            && *transfer_ready == o.transfer_ready
+            && *base_sm == o.base_sm
+            && *applied_sm == o.applied_sm
+            && *past_leaders == o.past_leaders
+    }
+}
+
+/// Merges candidates that differ only in their pending messages into one
+/// whose pending messages are the union of theirs (as multisets). A pending
+/// message never has to be sent (to the model, a reply the node does not
+/// send is one the network lost), so the merged candidate accepts exactly
+/// the sends that one of the merged ones accepts, or a combination of
+/// them, which is another candidate's: a node that answers some requests
+/// and ignores others (a vote request inside a leader lease, say) makes
+/// one candidate per combination, 2^k of them for k such requests, all
+/// merged here into one.
+pub(super) fn merge_pending(frontier: &mut Vec<Cand>) {
+    if frontier.len() < 2 {
+        return;
+    }
+    let mut out: Vec<Cand> = Vec::with_capacity(frontier.len());
+    for c in frontier.drain(..) {
+        match out.iter_mut().find(|o| o.same_but_pending(&c)) {
+            Some(o) => {
+                for (k, p) in c.pending.iter().enumerate() {
+                    let want = c.pending[..=k].iter().filter(|q| *q == p).count();
+                    let have = o.pending.iter().filter(|q| *q == p).count();
+                    if want > have {
+                        o.pending.push(p.clone());
+                    }
+                }
+                o.forgot_pending |= o.pending.len() > MAX_PENDING;
+                if o.pending.len() > MAX_PENDING {
+                    let excess = o.pending.len() - MAX_PENDING;
+                    o.pending.drain(..excess);
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    *frontier = out;
+}
+
 impl NodeReplay {
     /// Keeps the candidates `f` accepts; when none does, the first
     /// rejection is the answer.

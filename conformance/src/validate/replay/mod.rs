@@ -181,7 +181,7 @@ pub struct Replay {
     /// The model message each replayed send stands for, by (from, id), and
     /// whether the state machine it carries is known (an InstallSnapshot's
     /// data is the sender's snapshot, unknown where the sender's is).
-    messages: HashMap<(rt::NodeId, u64), (Msg, bool)>,
+    messages: HashMap<(rt::NodeId, u64), (Msg, dispatch::Known)>,
 }
 
 impl Replay {
@@ -312,7 +312,7 @@ impl Replay {
         let mut record = None;
         {
             let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
-            let mut sent = |m: &rt::Message, msg: Msg, data_known: bool| {
+            let mut sent = |m: &rt::Message, msg: Msg, data_known: dispatch::Known| {
                 record = Some(((m.from, m.id), (msg, data_known)))
             };
             // What the model's rules assume of their inputs is checked
@@ -386,6 +386,7 @@ impl Replay {
                 )));
             }
         }
+        frontier::merge_pending(&mut node.frontier);
         if node.frontier.len() > self.budget {
             return Err(ReplayError::Inconclusive(format!(
                 "node {}: {} candidate states after seq {} exceed the frontier budget of {} \

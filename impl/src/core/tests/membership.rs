@@ -7,6 +7,7 @@ use super::*;
 fn join(c: &mut Cluster, id: NodeId) {
     let mut conf = cfg(id, 0);
     conf.peers = Vec::new();
+    conf.membership = true;
     c.nodes
         .insert(id, RaftNode::new(conf, Recovered::default(), None));
 }
@@ -27,7 +28,7 @@ fn heartbeat(c: &mut Cluster, id: NodeId) {
 
 /// A 3-node cluster led by 1, its no-op committed.
 fn led_by_1() -> Cluster {
-    let mut c = Cluster::new(3, |_| {});
+    let mut c = Cluster::new(3, |c| c.membership = true);
     c.elect(1);
     c.pump();
     c
@@ -68,7 +69,7 @@ fn a_voter_is_added_and_every_node_uses_the_new_configuration() {
 
 #[test]
 fn one_change_at_a_time_and_only_after_an_entry_of_the_leaders_term() {
-    let mut c = Cluster::new(3, |_| {});
+    let mut c = Cluster::new(3, |c| c.membership = true);
     c.node(1).campaign();
     // Not leader: redirected.
     assert!(matches!(
@@ -124,7 +125,10 @@ fn one_change_at_a_time_and_only_after_an_entry_of_the_leaders_term() {
 
 #[test]
 fn the_planted_bug_lets_changes_overlap() {
-    let mut c = Cluster::new(3, |c| c.bugs = Bugs::NONE.with(Bug::OverlappingChanges));
+    let mut c = Cluster::new(3, |c| {
+        c.membership = true;
+        c.bugs = Bugs::NONE.with(Bug::OverlappingChanges);
+    });
     c.elect(1);
     c.cut.insert(2);
     c.cut.insert(3);
@@ -291,6 +295,17 @@ fn a_truncated_configuration_entry_is_no_longer_used() {
     c.pump();
     assert_eq!(c.node(1).role(), Role::Follower);
     assert_eq!(voters(c.node(1)), [1, 2, 3], "the change was truncated");
+}
+
+#[test]
+fn changes_are_refused_unless_enabled() {
+    let mut c = Cluster::new(3, |_| {});
+    c.elect(1);
+    c.pump();
+    assert_eq!(
+        c.node(1).propose_change(ConfChange::AddVoter(4), vec![]),
+        Err(ChangeError::Disabled)
+    );
 }
 
 #[test]
