@@ -262,8 +262,9 @@ struct Loop {
     /// `--peers` and `--client-peers`: they win over the address book.
     cli_peers: BTreeMap<NodeId, SocketAddr>,
     cli_clients: BTreeMap<NodeId, String>,
-    /// This node's place in the configuration it uses, as last logged.
-    place: Option<&'static str>,
+    /// This node's place in the configuration it uses (voter, learner or
+    /// none), as last logged (`None`: not yet logged).
+    place: Option<Option<&'static str>>,
     metrics: Metrics,
     /// Messages that arrived during a WAL write and may not be stepped
     /// before it ends (see [`RaftNode::may_step_during_write`]).
@@ -621,12 +622,12 @@ impl Loop {
         } else {
             None
         };
-        if place == self.place {
+        if Some(place) == self.place {
             return;
         }
         match place {
             Some(p) => tracing::info!(id = self.id, config = %m, "this node is a {p}"),
-            None if self.place.is_some() => tracing::info!(
+            None if self.place.flatten().is_some() => tracing::info!(
                 id = self.id,
                 config = %m,
                 "this node is no longer a member: it keeps running but takes no part (it never campaigns)"
@@ -636,7 +637,7 @@ impl Loop {
                 "not a member yet: waiting for a configuration that names this node"
             ),
         }
-        self.place = place;
+        self.place = Some(place);
     }
 
     /// Sends to node `id` at `addr` from now on, unless `--peers` names it.
