@@ -90,8 +90,10 @@ enum MembersOp {
         id: u64,
     },
     /// Remove node ID (a voter or a learner; the leader too: it steps down
-    /// once its removal is committed). The removed node keeps running but
-    /// takes no part; stop it.
+    /// once its removal is committed). Then stop the removed node's
+    /// process: a removed follower is not told (the leader stops sending to
+    /// it at once), so it keeps asking for pre-votes, which the members
+    /// refuse.
     Remove {
         #[arg(value_name = "ID", value_parser = clap::value_parser!(u64).range(1..))]
         id: u64,

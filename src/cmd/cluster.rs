@@ -684,7 +684,7 @@ fn add(state: &Mutex<State>, learner: bool) -> Result<serde_json::Value, Failure
                 "config": config,
             }))
         }
-        Err(e) => {
+        Err(Failure::Refused(e)) => {
             // Not a member: stop the new node and forget it.
             let mut st = lock(state);
             st.record.removed.push(id);
@@ -696,7 +696,15 @@ fn add(state: &Mutex<State>, learner: bool) -> Result<serde_json::Value, Failure
                 let _ = Command::new("kill").arg(n.child.id().to_string()).status();
                 let _ = n.child.wait();
             }
-            Err(e)
+            Err(Failure::Refused(e))
+        }
+        Err(Failure::Bad(e)) => {
+            // The change may still be in the leader's log and commit: the
+            // node keeps running (as a joiner it waits harmlessly).
+            Err(Failure::Bad(format!(
+                "node {id} was started (http://{client}) but its addition is of unknown \
+                 outcome: {e}; see raftcheck client members list"
+            )))
         }
     }
 }

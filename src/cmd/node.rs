@@ -77,7 +77,7 @@ pub struct Args {
     join: bool,
     /// With --trace: the trace header names nodes 1..=N, every node the run
     /// will ever have, members added later included (default: the ids of
-    /// --peers). Give every node of a run the same N.
+    /// --peers; required with --join). Give every node of a run the same N.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     trace_nodes: Option<u64>,
     /// With --trace: the run's bootstrap voters for the trace header, e.g.
@@ -154,10 +154,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         Some(s) => Some(parse_ids(s, "--trace-voters")?),
         None => None,
     };
-    if args.join && args.trace.is_some() && trace_voters.is_none() {
+    if args.join && args.trace.is_some() && (trace_voters.is_none() || args.trace_nodes.is_none()) {
         bail!(
-            "--trace with --join needs --trace-voters (the run's bootstrap voters, e.g. 1,2,3) \
-             for the trace header: a joining node's own bootstrap configuration is empty"
+            "--trace with --join needs --trace-nodes N (every node the run will have) and \
+             --trace-voters (the run's bootstrap voters, e.g. 1,2,3) for the trace header: a \
+             joining node's own --peers and bootstrap configuration do not say them"
         );
     }
     if let Some(n) = args.trace_nodes {
