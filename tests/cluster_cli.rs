@@ -339,7 +339,10 @@ fn cluster_add_and_remove_change_the_members() {
 
     let (code, out, err) = run(&["cluster", "add", "--learner"], dir);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.starts_with("added node 4: http://127.0.0.1:"), "{out}");
+    assert!(
+        out.starts_with("added node 4 as a learner: http://127.0.0.1:"),
+        "{out}"
+    );
     assert!(out.contains("\n4    learner  127.0.0.1:"), "{out}");
     let endpoints: String = out
         .lines()

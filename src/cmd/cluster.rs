@@ -781,8 +781,12 @@ fn control(dir: &Path, req: &serde_json::Value, json: bool) -> Result<Outcome> {
         .filter_map(|e| e.as_str())
         .collect();
     if let Some(id) = v["added"].as_u64() {
+        let learner = v["config"]["learners"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x.as_u64() == Some(id)));
         outln!(
-            "added node {id}: http://{}",
+            "added node {id} as a {}: http://{}",
+            if learner { "learner" } else { "voter" },
             v["endpoint"].as_str().unwrap_or("?")
         )?;
     }
