@@ -75,7 +75,7 @@ pub struct StartArgs {
     /// records members starts those).
     #[arg(long, default_value_t = 3)]
     nodes: u64,
-    /// Each node keeps its data in DIR/node-N.
+    /// Each node keeps its data in DIR/node-N (required).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Write each node's raft-trace/1 events to DIR/traces/node-N.ndjson.

@@ -90,8 +90,9 @@ pub struct NodeConfig {
     /// the first start only (see the module docs).
     pub join: bool,
     /// The trace header's `nodes`: every node id the run will ever have
-    /// (`None`: the ids of `peers`). A cluster that will grow names its
-    /// future members here, so that every node's trace has the same header.
+    /// (`None`: the ids of `peers`; required with `join`). A cluster that
+    /// will grow names its future members here, so that every node's trace
+    /// has the same header.
     pub trace_nodes: Option<Vec<NodeId>>,
     /// The trace header's `voters`, the run's bootstrap voters, when not
     /// every node of `trace_nodes` votes from the start (`None`: this
@@ -457,10 +458,11 @@ async fn run_loop(
         cfg.peers.keys().copied().collect()
     };
     let ids = bootstrap_voters(&cfg.data_dir, ids)?;
-    if cfg.join && cfg.trace.is_some() && cfg.trace_voters.is_none() {
+    if cfg.join && cfg.trace.is_some() && (cfg.trace_voters.is_none() || cfg.trace_nodes.is_none())
+    {
         return Err(NodeError::Config(
-            "a node that joins and writes a trace needs the run's bootstrap voters for the \
-             trace header (--trace-voters)"
+            "a node that joins and writes a trace needs the run's nodes and bootstrap voters \
+             for the trace header (--trace-nodes, --trace-voters)"
                 .into(),
         ));
     }
