@@ -610,6 +610,34 @@ impl Loop {
                 }
             }
             self.note_place();
+            self.release_if_removed();
+        }
+    }
+
+    /// A node out of the configuration that does not lead (a removed
+    /// leader once it stepped down) receives no more entries: the proposals
+    /// and changes still waiting here would only time out. They are told to
+    /// retry (503), at another node: a retried write keeps its client id and
+    /// seq, so it is applied at most once.
+    fn release_if_removed(&mut self) {
+        if self.place != Some(None)
+            || self.node.is_leader()
+            || (self.waiting.is_empty() && self.changes.is_empty())
+        {
+            return;
+        }
+        tracing::info!(
+            id = self.id,
+            proposals = self.waiting.len(),
+            changes = self.changes.len(),
+            "removed: the requests waiting here are told to retry elsewhere"
+        );
+        for (_, w) in std::mem::take(&mut self.waiting) {
+            self.shared.proposals.complete(w.id, Err(ReqError::Lost));
+        }
+        for (_, w) in std::mem::take(&mut self.changes) {
+            let r = Err(ChangeFailed::Req(ReqError::Lost));
+            self.shared.changes.complete(w.id, r);
         }
     }
 
