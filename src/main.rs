@@ -46,9 +46,10 @@ enum Command {
     Linearize(cmd::linearize::Args),
     /// Run one node of a raftkv cluster.
     Node(cmd::node::Args),
-    /// Start a local raftkv cluster of node processes until Ctrl-C.
+    /// Start a local raftkv cluster of node processes until Ctrl-C; add or
+    /// remove nodes of a running one.
     Cluster(cmd::cluster::Args),
-    /// Talk to a raftkv cluster: get, put, delete, cas.
+    /// Talk to a raftkv cluster: get, put, delete, cas, transfer, members.
     Client(cmd::client::Args),
     /// Load a raftkv cluster: throughput and latency percentiles.
     Bench(cmd::bench::Args),

@@ -1,7 +1,8 @@
 //! `raftcheck cluster` as a supervisor: a data directory in use is refused
 //! before anything starts, every node that exits is reported on stderr (its
 //! status or signal, the end of its log) and reaped, and the cluster exits 4
-//! (unavailable) once no node is left.
+//! (unavailable) once no node is left; `cluster add` and `cluster remove`
+//! change its members.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -272,4 +273,152 @@ fn base_port_with_a_port_taken_is_refused_naming_it() {
         "{err}"
     );
     assert!(out.stdout.is_empty());
+}
+
+fn run(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The voters and learners `client members list --json` shows.
+fn members(endpoints: &str) -> (Vec<u64>, Vec<u64>) {
+    let out = client(endpoints, &["members", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = |x: &serde_json::Value| -> Vec<u64> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .collect()
+    };
+    (ids(&v["voters"]), ids(&v["learners"]))
+}
+
+/// The README's membership quick start: `cluster add` (a learner, then
+/// promoted with `client members promote`), `cluster remove` of a bootstrap
+/// node, a growth past `--max-nodes` refused while tracing, a restart that
+/// starts the recorded members, and the traces valid.
+#[test]
+fn cluster_add_and_remove_change_the_members() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut cluster = Running(
+        Command::new(bin())
+            .args(["cluster", "--nodes", "3", "--trace", "--max-nodes", "4"])
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = BufReader::new(cluster.0.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(e) = line.strip_prefix("endpoints: ") {
+                let _ = tx.send(e.to_string());
+            }
+        }
+    });
+    let endpoints = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        client(&endpoints, &["put", "a", "1"]).status.code(),
+        Some(0)
+    );
+
+    let (code, out, err) = run(&["cluster", "add", "--learner"], dir);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("added node 4 as a learner: http://127.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.contains("\n4    learner  127.0.0.1:"), "{out}");
+    let endpoints: String = out
+        .lines()
+        .find_map(|l| l.strip_prefix("endpoints: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(endpoints.split(',').count(), 4);
+    assert_eq!(members(&endpoints), (vec![1, 2, 3], vec![4]));
+    let promote = client(&endpoints, &["members", "promote", "4"]);
+    assert_eq!(promote.status.code(), Some(0), "{promote:?}");
+    assert!(String::from_utf8_lossy(&promote.stdout).starts_with("promoted node 4 to voter\n"));
+    assert_eq!(members(&endpoints), (vec![1, 2, 3, 4], vec![]));
+    // Again: refused, exit 1, the reason on stderr.
+    let again = client(&endpoints, &["members", "promote", "4"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "refused: node 4 is already a voter\n"
+    );
+    // Node 5 would be outside the traced run (--max-nodes 4).
+    let (code, _, err) = run(&["cluster", "add"], dir);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--max-nodes"), "{err}");
+
+    let (code, out, err) = run(&["cluster", "remove", "1"], dir);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("removed node 1; its process stopped\n"),
+        "{out}"
+    );
+    let endpoints: String = out
+        .lines()
+        .find_map(|l| l.strip_prefix("endpoints: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(members(&endpoints), (vec![2, 3, 4], vec![]));
+    let get = client(&endpoints, &["get", "a"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "1\n", "{get:?}");
+
+    // A restart on the directory starts the members it records.
+    Command::new("kill")
+        .arg(cluster.0.id().to_string())
+        .status()
+        .unwrap();
+    cluster.0.wait().unwrap();
+    let (code, _, err) = run(&["cluster", "add"], dir);
+    assert_eq!(code, Some(4), "no cluster runs: {err}");
+    assert!(err.contains("no cluster is running"), "{err}");
+    let mut again = Running(
+        Command::new(bin())
+            .args(["cluster", "--nodes", "3", "--trace", "--max-nodes", "4"])
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(again.0.stdout.take().unwrap()).lines();
+    let endpoints = lines
+        .find_map(|l| l.ok()?.strip_prefix("endpoints: ").map(String::from))
+        .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
+    assert_eq!(endpoints.split(',').count(), 3);
+    assert_eq!(members(&endpoints), (vec![2, 3, 4], vec![]));
+    let get = client(&endpoints, &["get", "a"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "1\n", "{get:?}");
+    Command::new("kill")
+        .arg(again.0.id().to_string())
+        .status()
+        .unwrap();
+    again.0.wait().unwrap();
+    let v = Command::new(bin())
+        .arg("validate")
+        .arg(dir.join("traces"))
+        .output()
+        .unwrap();
+    assert_eq!(v.status.code(), Some(0), "{v:?}");
 }

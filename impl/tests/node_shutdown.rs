@@ -37,6 +37,9 @@ fn config(dir: &std::path::Path) -> NodeConfig {
         known_features: None,
         bugs: raftkv::bugs::Bugs::NONE,
         wal_faults: None,
+        join: false,
+        trace_nodes: None,
+        trace_voters: None,
     }
 }
 

@@ -210,6 +210,9 @@ fn config(
         known_features: None,
         bugs: raftkv::bugs::Bugs::NONE,
         wal_faults: Some(faults),
+        join: false,
+        trace_nodes: None,
+        trace_voters: None,
     }
 }
 

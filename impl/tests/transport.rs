@@ -1,5 +1,6 @@
 //! TCP transport on loopback: exchange, rejection of bad input (oversized, garbage, unknown
-//! sender, undecodable), reconnect after a restart, and the bounded drop-oldest queue.
+//! sender, undecodable), peers added at run time, reconnect after a restart, and the bounded
+//! drop-oldest queue.
 #![cfg(not(loom))]
 // The counting allocator below needs `unsafe impl GlobalAlloc`; it only forwards to System.
 #![allow(unsafe_code)]
@@ -224,6 +225,64 @@ async fn oversized_garbage_unknown_and_undecodable_frames_are_rejected_and_the_n
     assert_eq!(recv(&mut rx_b).await, (1, Msg::Ping { seq: 42 }));
     a.shutdown().await;
     b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_added_at_run_time_is_reached_and_its_replies_accepted() {
+    let (mut ls, all) = listeners(3).await;
+    // Node 3 joins later: nodes 1 and 2 start without it; it knows only node 1.
+    let l3 = ls.pop().unwrap();
+    let l2 = ls.pop().unwrap();
+    let l1 = ls.pop().unwrap();
+    let first_two: BTreeMap<u64, SocketAddr> = all.range(1..=2).map(|(k, v)| (*k, *v)).collect();
+    let open = TransportConfig {
+        accept_unknown_senders: true,
+        ..config()
+    };
+    let (mut a, mut rx_a) = T::start_with_listener(1, l1, first_two.clone(), open.clone()).unwrap();
+    let (b, mut rx_b) = T::start_with_listener(2, l2, first_two, config()).unwrap();
+    let only_1 = all.range(1..=1).map(|(k, v)| (*k, *v)).collect();
+    let (c, mut rx_c) = T::start_with_listener(3, l3, only_1, open.clone()).unwrap();
+    assert!(matches!(
+        a.send(3, &Msg::Ping { seq: 0 }),
+        Err(raftkv::transport::SendError::UnknownPeer(3))
+    ));
+    assert!(a.add_peer(3, all[&3]));
+    assert!(
+        !a.add_peer(3, all[&3]),
+        "the same address again changes nothing"
+    );
+    assert!(!a.add_peer(1, all[&2]), "not to itself");
+    assert_eq!(
+        a.peers(),
+        all.clone().into_iter().filter(|(k, _)| *k != 1).collect()
+    );
+    a.send(3, &Msg::Ping { seq: 1 }).unwrap();
+    assert_eq!(recv(&mut rx_c).await, (1, Msg::Ping { seq: 1 }));
+    // Node 1 accepts node 3's reply though node 3 was not in its start-up map.
+    c.send(1, &Msg::Ping { seq: 2 }).unwrap();
+    assert_eq!(recv(&mut rx_a).await, (3, Msg::Ping { seq: 2 }));
+    // Node 2, with the default configuration, still rejects the stranger.
+    let mut s = TcpStream::connect(b.local_addr()).await.unwrap();
+    let payload = postcard::to_stdvec(&Msg::Ping { seq: 3 }).unwrap();
+    let mut f = raw_header(3, payload.len() as u32);
+    f.extend_from_slice(&payload);
+    s.write_all(&f).await.unwrap();
+    closed_by_server(&mut s).await;
+    eventually("the stranger rejected", || b.stats().rejected_frames == 1).await;
+    // A peer that moves is reached at its new address.
+    let moved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let moved_addr = moved.local_addr().unwrap();
+    c.shutdown().await;
+    let (c2, mut rx_c2) = T::start_with_listener(3, moved, BTreeMap::new(), open).unwrap();
+    assert!(a.add_peer(3, moved_addr));
+    a.send(3, &Msg::Ping { seq: 4 }).unwrap();
+    assert_eq!(recv(&mut rx_c2).await, (1, Msg::Ping { seq: 4 }));
+    assert!(rx_c.try_recv().is_err());
+    assert!(rx_b.try_recv().is_err());
+    a.shutdown().await;
+    b.shutdown().await;
+    c2.shutdown().await;
 }
 
 #[tokio::test]

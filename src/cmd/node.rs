@@ -67,6 +67,24 @@ pub struct Args {
     /// WAL writes), the fastest choice when nodes share a small machine.
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
+    /// Join a running cluster (add the node with `raftcheck client members
+    /// add` or `POST /v1/admin/members`): start with no configuration and
+    /// take part once the leader's configuration names this node. `--peers`
+    /// then gives this node's own address and where the current members
+    /// are (at least the leader). Only the first start decides: a restart
+    /// uses the configuration stored in --data-dir, with or without --join.
+    #[arg(long)]
+    join: bool,
+    /// With --trace: the trace header names nodes 1..=N, every node the run
+    /// will ever have, members added later included (default: the ids of
+    /// --peers; required with --join). Give every node of a run the same N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    trace_nodes: Option<u64>,
+    /// With --trace: the run's bootstrap voters for the trace header, e.g.
+    /// `1,2,3` (default: this node's bootstrap voters, the ids of --peers;
+    /// required with --join, whose own bootstrap configuration is empty).
+    #[arg(long, value_name = "IDS")]
+    trace_voters: Option<String>,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -92,6 +110,28 @@ pub fn parse_map(s: &str, what: &str) -> Result<BTreeMap<u64, String>> {
     Ok(m)
 }
 
+/// Parses `1,2,3` (positive, distinct ids).
+fn parse_ids(s: &str, what: &str) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id: u64 = part
+            .parse()
+            .with_context(|| format!("{what}: bad node id {part:?}"))?;
+        if id == 0 {
+            bail!("{what}: node ids are positive");
+        }
+        if ids.contains(&id) {
+            bail!("{what}: node {id} given twice");
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        bail!("{what}: empty");
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 pub fn run(args: Args) -> Result<Outcome> {
     if args.lease_read && args.no_check_quorum {
         bail!(
@@ -109,6 +149,23 @@ pub fn run(args: Args) -> Result<Outcome> {
         .collect::<Result<BTreeMap<_, _>>>()?;
     if !peers.contains_key(&args.id) {
         bail!("--peers has no address for node {}", args.id);
+    }
+    let trace_voters = match &args.trace_voters {
+        Some(s) => Some(parse_ids(s, "--trace-voters")?),
+        None => None,
+    };
+    if args.join && args.trace.is_some() && (trace_voters.is_none() || args.trace_nodes.is_none()) {
+        bail!(
+            "--trace with --join needs --trace-nodes N (every node the run will have) and \
+             --trace-voters (the run's bootstrap voters, e.g. 1,2,3) for the trace header: a \
+             joining node's own --peers and bootstrap configuration do not say them"
+        );
+    }
+    if let Some(n) = args.trace_nodes {
+        let named = peers.keys().chain(trace_voters.iter().flatten());
+        if let Some(bad) = named.filter(|&&id| id > n).min() {
+            bail!("--trace-nodes {n}: node {bad} (in --peers or --trace-voters) is above it");
+        }
     }
     let mut client_peers = match &args.client_peers {
         Some(s) => parse_map(s, "--client-peers")?,
@@ -139,6 +196,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             .iter()
             .fold(raftkv::bugs::Bugs::NONE, |b, &bug| b.with(bug)),
         wal_faults: None,
+        join: args.join,
+        trace_nodes: args.trace_nodes.map(|n| (1..=n).collect()),
+        trace_voters,
     };
     raftkv::node::run_process(cfg, args.worker_threads)
         .with_context(|| format!("node {}", args.id))?;

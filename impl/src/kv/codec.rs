@@ -4,21 +4,24 @@
 //! "RKVS" version:u8 applied:u64 capacity:u64
 //! n:u32 { key:str value:str }*n
 //! m:u32 { client:u64 last_req:u64 last_index:u64 reply }*m
+//! k:u32 { id:u64 peer_addr:str client_addr:str }*k     (version 2 on)
 //! checksum:u64   (FNV-1a of everything before it)
 //! str   = len:u32 bytes(UTF-8)
 //! reply = tag:u8 (0 done, 1 value, 2 cas-failed, 3 stale) [opt-str for 1, 2]
 //! opt-str = 0:u8 | 1:u8 str
 //! ```
-//! Integers are little-endian.
+//! Integers are little-endian. Version 2 added the address book; version 1
+//! snapshots (without one) are still read.
 
 use std::collections::BTreeMap;
 
+use super::members::MemberAddrs;
 use super::session::{Session, SessionTable};
 use super::{KvStore, Reply};
 use crate::bugs::Bugs;
 
 const MAGIC: &[u8; 4] = b"RKVS";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,9 +80,14 @@ impl W {
 
 /// Encodes a store.
 pub fn encode(kv: &KvStore) -> Vec<u8> {
+    encode_version(kv, VERSION)
+}
+
+/// Encodes a store in format `version` (1: without the address book).
+fn encode_version(kv: &KvStore, version: u8) -> Vec<u8> {
     let mut w = W(Vec::with_capacity(64));
     w.0.extend_from_slice(MAGIC);
-    w.u8(VERSION);
+    w.u8(version);
     w.u64(kv.applied);
     w.u64(kv.sessions.capacity as u64);
     w.u32(kv.data.len() as u32);
@@ -103,6 +111,14 @@ pub fn encode(kv: &KvStore) -> Vec<u8> {
                 w.opt(v);
             }
             Reply::Stale => w.u8(3),
+        }
+    }
+    if version >= 2 {
+        w.u32(kv.members.len() as u32);
+        for (id, a) in &kv.members {
+            w.u64(*id);
+            w.str(&a.peer_addr);
+            w.str(&a.client_addr);
         }
     }
     let sum = fnv(&w.0);
@@ -164,7 +180,7 @@ pub fn decode(bytes: &[u8]) -> Result<KvStore, CodecError> {
     let (body, sum) = bytes.split_at(bytes.len() - 8);
     let mut r = R { b: body, at: 4 };
     let version = r.u8()?;
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(CodecError::BadVersion(version));
     }
     if fnv(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
@@ -202,6 +218,22 @@ pub fn decode(bytes: &[u8]) -> Result<KvStore, CodecError> {
             },
         );
     }
+    let mut members = BTreeMap::new();
+    if version >= 2 {
+        let k = r.u32()?;
+        for _ in 0..k {
+            let id = r.u64()?;
+            let peer_addr = r.str()?;
+            let client_addr = r.str()?;
+            members.insert(
+                id,
+                MemberAddrs {
+                    peer_addr,
+                    client_addr,
+                },
+            );
+        }
+    }
     if r.at != body.len() {
         return Err(CodecError::Trailing(body.len() - r.at));
     }
@@ -209,6 +241,7 @@ pub fn decode(bytes: &[u8]) -> Result<KvStore, CodecError> {
         data,
         sessions,
         applied,
+        members,
         bugs: Bugs::NONE,
     })
 }
@@ -233,8 +266,9 @@ mod tests {
             1usize..64,
             proptest::collection::btree_map("\\PC{0,6}", "\\PC{0,6}", 0..8),
             proptest::collection::btree_map(0u64..100, (0u64..50, 0u64..1000, reply()), 0..8),
+            proptest::collection::btree_map(1u64..10, ("\\PC{0,8}", "\\PC{0,8}"), 0..4),
         )
-            .prop_map(|(applied, cap, data, sess)| {
+            .prop_map(|(applied, cap, data, sess, book)| {
                 let mut sessions = SessionTable::new(cap);
                 for (c, (last_req, last_index, reply)) in sess {
                     sessions.map.insert(
@@ -246,13 +280,37 @@ mod tests {
                         },
                     );
                 }
+                let members = book
+                    .into_iter()
+                    .map(|(id, (peer_addr, client_addr))| {
+                        let a = MemberAddrs {
+                            peer_addr,
+                            client_addr,
+                        };
+                        (id, a)
+                    })
+                    .collect();
                 KvStore {
                     data,
                     sessions,
                     applied,
+                    members,
                     bugs: Bugs::NONE,
                 }
             })
+    }
+
+    #[test]
+    fn a_version_1_snapshot_is_read_without_an_address_book() {
+        let mut kv = KvStore::new(4, Bugs::NONE);
+        kv.data.insert("k".into(), "v".into());
+        kv.applied = 7;
+        let v1 = encode_version(&kv, 1);
+        assert_eq!(v1[4], 1);
+        assert_eq!(decode(&v1).unwrap(), kv);
+        let mut v3 = encode(&kv);
+        v3[4] = 3;
+        assert_eq!(decode(&v3), Err(CodecError::BadVersion(3)));
     }
 
     proptest! {

@@ -1,15 +1,19 @@
 //! The key-value state machine: get (read), put (write), delete,
 //! compare-and-set and append over string keys, with client sessions for
-//! exactly-once application. Snapshots hold the data and the sessions.
+//! exactly-once application, and the cluster's address book (where each
+//! member is reached, from the context of configuration entries; see
+//! [`members`]). Snapshots hold the data, the sessions and the address book.
 
 pub mod codec;
+pub mod members;
 pub mod session;
 
 use std::collections::BTreeMap;
 
 use crate::bugs::{Bug, Bugs};
-use crate::core::{Command, Entry, Index, Op, Payload};
+use crate::core::{Command, ConfigEntry, Entry, Index, NodeId, Op, Payload};
 pub use codec::CodecError;
+pub use members::{ChangeContext, MemberAddrs};
 use session::{Check, SessionTable};
 
 /// The answer to a command.
@@ -44,6 +48,10 @@ pub struct KvStore {
     pub(crate) data: BTreeMap<String, String>,
     pub(crate) sessions: SessionTable,
     pub(crate) applied: Index,
+    /// The address book: the members' addresses as the configuration
+    /// entries applied so far recorded them (members of the bootstrap
+    /// configuration are in it once a change named their addresses).
+    pub(crate) members: BTreeMap<NodeId, MemberAddrs>,
     bugs: Bugs,
 }
 
@@ -54,6 +62,7 @@ impl KvStore {
             data: BTreeMap::new(),
             sessions: SessionTable::new(session_capacity),
             applied: 0,
+            members: BTreeMap::new(),
             bugs,
         }
     }
@@ -70,10 +79,37 @@ impl KvStore {
         &self.sessions
     }
 
+    /// The address book: where each member is reached, as applied.
+    pub fn members(&self) -> &BTreeMap<NodeId, MemberAddrs> {
+        &self.members
+    }
+
+    /// A configuration entry: its context's addresses enter the address
+    /// book, and members it no longer names leave it. An undecodable
+    /// context (not written by raftkv) changes only the latter.
+    fn apply_config(&mut self, index: Index, c: &ConfigEntry) {
+        match ChangeContext::decode(&c.context) {
+            Ok(ctx) => {
+                for (id, a) in ctx.addrs {
+                    if c.membership.is_member(id) {
+                        self.members.insert(id, a);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(index, error = %e, "configuration entry with an undecodable context: no addresses taken from it");
+            }
+        }
+        self.members.retain(|id, _| c.membership.is_member(*id));
+    }
+
     /// Applies a committed entry (entries must come in index order).
     pub fn apply(&mut self, e: &Entry) -> Applied {
         debug_assert!(e.index > self.applied, "applying out of order");
         self.applied = e.index;
+        if let Payload::Config(c) = &e.payload {
+            self.apply_config(e.index, c);
+        }
         let Payload::Command(cmd) = &e.payload else {
             return Applied {
                 index: e.index,
@@ -148,7 +184,7 @@ impl KvStore {
         }
     }
 
-    /// Encodes the state (data and sessions) for a snapshot.
+    /// Encodes the state (data, sessions and address book) for a snapshot.
     pub fn snapshot(&self) -> Vec<u8> {
         codec::encode(self)
     }
@@ -239,6 +275,69 @@ mod tests {
         bad.apply(&cmd(1, 7, 1, a.clone()));
         bad.apply(&cmd(2, 7, 1, a));
         assert_eq!(bad.get("x").map(String::as_str), Some("11"));
+    }
+
+    fn config(index: Index, voters: &[NodeId], learners: &[NodeId], ctx: Vec<u8>) -> Entry {
+        Entry {
+            index,
+            term: 1,
+            payload: Payload::Config(std::sync::Arc::new(ConfigEntry {
+                membership: crate::core::Membership {
+                    voters: voters.iter().copied().collect(),
+                    learners: learners.iter().copied().collect(),
+                },
+                context: ctx,
+            })),
+        }
+    }
+
+    fn addrs(n: u64) -> MemberAddrs {
+        MemberAddrs {
+            peer_addr: format!("127.0.0.1:{}", 7000 + n),
+            client_addr: format!("127.0.0.1:{}", 8000 + n),
+        }
+    }
+
+    fn ctx(ids: &[NodeId]) -> Vec<u8> {
+        ChangeContext {
+            addrs: ids.iter().map(|&n| (n, addrs(n))).collect(),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn configuration_entries_keep_the_address_book() {
+        let mut kv = KvStore::new(8, Bugs::NONE);
+        // Node 4 added as a learner; the leader named every member.
+        let a = kv.apply(&config(1, &[1, 2, 3], &[4], ctx(&[1, 2, 3, 4])));
+        assert_eq!((a.command, a.reply, a.executed), (None, None, false));
+        assert_eq!(
+            kv.members().keys().copied().collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        // Node 4 promoted with a new client address; a context naming a
+        // non-member (9) does not put it in the book.
+        let mut moved = ChangeContext {
+            addrs: [(4, addrs(14)), (9, addrs(9))].into(),
+        };
+        kv.apply(&config(2, &[1, 2, 3, 4], &[], moved.encode()));
+        assert_eq!(kv.members()[&4], addrs(14));
+        assert_eq!(kv.members()[&1], addrs(1));
+        assert!(!kv.members().contains_key(&9));
+        // Node 1 removed: it leaves the book; an undecodable context only
+        // removes.
+        kv.apply(&config(3, &[2, 3, 4], &[], b"not json".to_vec()));
+        assert_eq!(kv.members().keys().copied().collect::<Vec<_>>(), [2, 3, 4]);
+        // The book travels in snapshots.
+        let back = KvStore::restore(&kv.snapshot(), Bugs::NONE).unwrap();
+        assert_eq!(back.members(), kv.members());
+        assert_eq!(back, kv);
+        moved.addrs.clear();
+        assert_eq!(ChangeContext::decode(&moved.encode()).unwrap(), moved);
+        assert_eq!(
+            ChangeContext::decode(b"").unwrap(),
+            ChangeContext::default()
+        );
     }
 
     #[test]

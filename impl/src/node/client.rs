@@ -44,7 +44,8 @@ pub enum Outcome {
     Stale,
     /// 202: an admin request was accepted; the response body.
     Accepted(String),
-    /// 409 with a JSON `{"error"}`: an admin request was refused; the error.
+    /// 409 (or 404 for a membership change naming a non-member) with a
+    /// JSON `{"error"}`: an admin request was refused; the error.
     Refused(String),
 }
 
@@ -148,6 +149,49 @@ impl Client {
         self.call("POST", &format!("/v1/admin/transfer?to={to}"), b"", false)
     }
 
+    /// The configuration, as the leader has it: [`Outcome::Value`] with
+    /// the JSON of `GET /v1/admin/members`.
+    pub fn members(&mut self) -> Result<Outcome, ClientError> {
+        self.call("GET", "/v1/admin/members", b"", false)
+    }
+
+    /// Adds node `id` (a voter, or a learner), reached at `peer_addr`
+    /// (Raft) and `client_addr` (client API): [`Outcome::Value`] with the
+    /// new configuration once the change is applied on the leader, or
+    /// [`Outcome::Refused`]. A leader not ready yet is asked again until
+    /// [`Client::deadline`].
+    pub fn add_member(
+        &mut self,
+        id: u64,
+        peer_addr: &str,
+        client_addr: &str,
+        learner: bool,
+    ) -> Result<Outcome, ClientError> {
+        let body = serde_json::json!({
+            "id": id,
+            "peer_addr": peer_addr,
+            "client_addr": client_addr,
+            "learner": learner,
+        })
+        .to_string();
+        self.admin("POST", "/v1/admin/members", body.as_bytes())
+    }
+
+    /// Promotes learner `id` to voter (see [`Client::add_member`]).
+    pub fn promote_member(&mut self, id: u64) -> Result<Outcome, ClientError> {
+        self.admin("POST", &format!("/v1/admin/members/{id}/promote"), b"")
+    }
+
+    /// Removes member `id` (see [`Client::add_member`]).
+    pub fn remove_member(&mut self, id: u64) -> Result<Outcome, ClientError> {
+        self.admin("DELETE", &format!("/v1/admin/members/{id}"), b"")
+    }
+
+    /// A membership change: retried while the leader answers that it is
+    /// not ready for one (409 `not_ready` or `transferring`).
+    fn admin(&mut self, method: &str, path: &str, body: &[u8]) -> Result<Outcome, ClientError> {
+        self.call_with(method, path, body, false, &["not_ready", "transferring"])
+    }
     fn rotate(&mut self) {
         self.current = (self.current + 1) % self.endpoints.len();
     }
@@ -182,6 +226,19 @@ impl Client {
         body: &[u8],
         write: bool,
     ) -> Result<Outcome, ClientError> {
+        self.call_with(method, path, body, write, &[])
+    }
+
+    /// [`Client::call`], retrying a refusal (409 or 404 with a JSON
+    /// `{"error", "code"}`) whose code is in `retry`.
+    fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        write: bool,
+        retry: &[&str],
+    ) -> Result<Outcome, ClientError> {
         let mut headers = Vec::new();
         if write {
             self.seq += 1;
@@ -201,15 +258,19 @@ impl Client {
                 Ok(r) => match r.status {
                     200 => return Ok(Outcome::Value(String::from_utf8_lossy(&r.body).into())),
                     204 => return Ok(Outcome::Done),
-                    404 => return Ok(Outcome::NotFound),
                     202 => return Ok(Outcome::Accepted(String::from_utf8_lossy(&r.body).into())),
-                    409 => {
+                    404 | 409 => {
                         let v: serde_json::Value =
                             serde_json::from_slice(&r.body).unwrap_or_default();
-                        return Ok(match v.get("error").and_then(|e| e.as_str()) {
-                            Some(e) => Outcome::Refused(e.to_string()),
-                            None => Outcome::Stale,
-                        });
+                        let code = v.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+                        match v.get("error").and_then(|e| e.as_str()) {
+                            Some(e) if retry.contains(&code) => {
+                                last = format!("{addr}: HTTP {}: {e}", r.status);
+                            }
+                            Some(e) => return Ok(Outcome::Refused(e.to_string())),
+                            None if r.status == 404 => return Ok(Outcome::NotFound),
+                            None => return Ok(Outcome::Stale),
+                        }
                     }
                     412 => {
                         let v: serde_json::Value =

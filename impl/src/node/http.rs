@@ -6,7 +6,11 @@
 //! | `PUT /v1/kv/{key}` (body = value) | 204 |
 //! | `DELETE /v1/kv/{key}` | 204 |
 //! | `POST /v1/kv/{key}/cas` `{"from": str or null, "to": str}` | 204; **412** with `{"current": ...}` when the key does not hold `from` |
-//! | `GET /v1/status` | JSON `{id, role, term, leader, commit, applied, last_index}` |
+//! | `GET /v1/status` | JSON `{id, role, term, leader, commit, applied, last_index, config}`, `config` = `{index, committed, voters, learners}`: the configuration the node uses |
+//! | `GET /v1/admin/members` | 200 the configuration (below) as the leader has it: a follower redirects (307) like for writes; `?local` answers with this node's own view |
+//! | `POST /v1/admin/members` `{"id": N, "peer_addr": "host:port", "client_addr": "host:port", "learner": false}` | adds node N as a voter (or a learner with `"learner": true`; a learner given as a voter is promoted); 200 with the new configuration once the change is committed and applied on the leader; 400 naming the field of a bad body; 409 `{"error", "code"}` when refused |
+//! | `POST /v1/admin/members/{id}/promote` | promotes learner N to voter; as above (404 when N is not a member) |
+//! | `DELETE /v1/admin/members/{id}` | removes node N (a voter or a learner, the leader itself too); 200 with the new configuration; 404 `{"error", "code": "not_member"}` when N is not a member; 409 as above |
 //! | `POST /v1/admin/transfer?to=N` | 202 `{"from", "to"}`: the leader starts handing leadership to node N (thesis §3.10); 400 unknown node or bad `to`, 409 with `{"error"}` when a transfer is in progress or N already leads; a follower redirects (307) like for writes |
 //! | `GET /metrics` | Prometheus text: counters, gauges and the histogram `raftkv_request_duration_seconds{op="get"\|"put"\|"delete"\|"cas"}` of request latencies |
 //!
@@ -17,6 +21,16 @@
 //! client address, or 503 with `{"error", "leader"}` when it knows none; a
 //! request that timed out or lost its place in the log gets 503 (retry), and
 //! so does every request still waiting when the node stops.
+//!
+//! Membership (one change at a time, Raft thesis §4.1): a configuration is
+//! JSON `{"node", "leader", "index", "committed", "voters", "learners",
+//! "members": [{"id", "role": "voter"|"learner", "peer_addr",
+//! "client_addr"}]}` (`index`: of its configuration entry, 0 for the
+//! bootstrap configuration). A refused change answers 409 with `code`
+//! `pending` (a change is not committed yet), `not_ready` (the leader has
+//! not committed an entry of its term yet: retry shortly), `transferring`,
+//! `already_voter`, `already_member` or `last_voter`. Every node learns
+//! the new member's addresses from the configuration entry.
 //!
 //! A write registers a ticket in [`Shared::proposals`] and waits for the node
 //! loop to complete it once the entry is applied. A read registers in
@@ -37,17 +51,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
 use super::latency::Op as LatencyOp;
-use super::server::{ReqError, Request, Status};
+use super::server::{ChangeFailed, Configuration, ReqError, Request, Status};
 use super::shared::Shared;
 use super::waiters::{Ticket, Waiters};
 use crate::bugs::Bug;
-use crate::core::{Command, NodeId, Op, TransferError};
-use crate::kv::Reply;
+use crate::core::{ChangeError, Command, ConfChange, NodeId, Op, TransferError};
+use crate::kv::{MemberAddrs, Reply};
 
 /// How long a request may wait for the node.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,6 +84,9 @@ pub fn router(
         .route("/v1/kv/{key}/cas", post(cas_key))
         .route("/v1/status", get(status))
         .route("/v1/admin/transfer", post(transfer))
+        .route("/v1/admin/members", get(list_members).post(add_member))
+        .route("/v1/admin/members/{id}", delete(remove_member))
+        .route("/v1/admin/members/{id}/promote", post(promote_member))
         .route("/metrics", get(metrics))
         .with_state(AppState {
             tx,
@@ -88,8 +105,20 @@ fn unavailable(msg: &str, leader: Option<NodeId>) -> Response {
         .into_response()
 }
 
+/// The client API address of node `id`: `--client-peers`, or else the
+/// address book.
+fn client_addr(st: &AppState, id: NodeId) -> Option<String> {
+    st.client_peers.get(&id).cloned().or_else(|| {
+        st.shared
+            .kv()
+            .members()
+            .get(&id)
+            .map(|a| a.client_addr.clone())
+    })
+}
+
 fn not_leader(st: &AppState, leader: Option<NodeId>, uri: &Uri) -> Response {
-    match leader.and_then(|l| st.client_peers.get(&l)) {
+    match leader.and_then(|l| client_addr(st, l)) {
         Some(addr) => {
             let pq = uri.path_and_query().map_or("/", |p| p.as_str());
             let location = format!("http://{addr}{pq}");
@@ -464,4 +493,178 @@ async fn metrics(State(st): State<AppState>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// The body of `POST /v1/admin/members`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    id: NodeId,
+    peer_addr: String,
+    client_addr: String,
+    #[serde(default)]
+    learner: bool,
+}
+
+const ADD_MEMBER_SHAPE: &str =
+    r#"{"id": N, "peer_addr": "host:port", "client_addr": "host:port", "learner": false}"#;
+
+/// Parses `POST /v1/admin/members`' body; the error names the field.
+fn parse_add_member(body: &[u8]) -> Result<(ConfChange, MemberAddrs), String> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let b: AddMember = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            format!("invalid body: {inner}; expected {ADD_MEMBER_SHAPE}")
+        } else {
+            format!("invalid body: field \"{path}\": {inner}; expected {ADD_MEMBER_SHAPE}")
+        }
+    })?;
+    if b.id == 0 {
+        return Err("field \"id\": node ids are positive".into());
+    }
+    if b.peer_addr.parse::<std::net::SocketAddr>().is_err() {
+        return Err(format!(
+            "field \"peer_addr\": {:?} is not an IP address and port (e.g. 127.0.0.1:7004)",
+            b.peer_addr
+        ));
+    }
+    let host_port = b
+        .client_addr
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if !host_port {
+        return Err(format!(
+            "field \"client_addr\": {:?} is not host:port (e.g. 127.0.0.1:8004)",
+            b.client_addr
+        ));
+    }
+    let change = if b.learner {
+        ConfChange::AddLearner(b.id)
+    } else {
+        ConfChange::AddVoter(b.id)
+    };
+    let addrs = MemberAddrs {
+        peer_addr: b.peer_addr,
+        client_addr: b.client_addr,
+    };
+    Ok((change, addrs))
+}
+
+fn configuration_response(c: &Configuration) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        serde_json::to_string(c).expect("a configuration encodes"),
+    )
+        .into_response()
+}
+
+/// The code of a refused change, in the JSON error (`code`).
+fn change_code(e: &ChangeError) -> &'static str {
+    match e {
+        ChangeError::NotLeader(_) => "not_leader",
+        ChangeError::Transferring => "transferring",
+        ChangeError::Pending(_) => "pending",
+        ChangeError::NotReady => "not_ready",
+        ChangeError::AlreadyVoter(_) => "already_voter",
+        ChangeError::AlreadyMember(_) => "already_member",
+        ChangeError::NotMember(_) => "not_member",
+        ChangeError::LastVoter(_) => "last_voter",
+        ChangeError::ZeroId => "zero_id",
+    }
+}
+
+/// Proposes a membership change and answers once it is applied.
+async fn change(
+    st: &AppState,
+    uri: &Uri,
+    change: ConfChange,
+    addrs: Option<MemberAddrs>,
+) -> Response {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let make = |id| Request::Change { change, addrs, id };
+    match submit(st, &st.shared.changes, deadline, make).await {
+        Ok(Ok(c)) => configuration_response(&c),
+        Ok(Err(ChangeFailed::Req(ReqError::NotLeader(l)))) => not_leader(st, l, uri),
+        Ok(Err(ChangeFailed::Req(ReqError::Lost))) => unavailable("lost leadership, retry", None),
+        Ok(Err(ChangeFailed::Refused(e))) => {
+            let code = match e {
+                ChangeError::NotMember(_) => StatusCode::NOT_FOUND,
+                ChangeError::ZeroId => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
+            let body = serde_json::json!({ "error": e.to_string(), "code": change_code(&e) });
+            (
+                code,
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// The `{id}` of a members path.
+fn member_id(id: &str) -> Result<NodeId, Response> {
+    match id.trim().parse::<NodeId>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("member id {id:?}: expected a positive node id"),
+        )),
+    }
+}
+
+/// `POST /v1/admin/members`.
+async fn add_member(State(st): State<AppState>, uri: Uri, body: Bytes) -> Response {
+    match parse_add_member(&body) {
+        Ok((c, addrs)) => change(&st, &uri, c, Some(addrs)).await,
+        Err(msg) => json_error(StatusCode::BAD_REQUEST, &msg),
+    }
+}
+
+/// `POST /v1/admin/members/{id}/promote`.
+async fn promote_member(State(st): State<AppState>, Path(id): Path<String>, uri: Uri) -> Response {
+    let id = match member_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    change(&st, &uri, ConfChange::AddVoter(id), None).await
+}
+
+/// `DELETE /v1/admin/members/{id}`.
+async fn remove_member(State(st): State<AppState>, Path(id): Path<String>, uri: Uri) -> Response {
+    match member_id(&id) {
+        Ok(id) => change(&st, &uri, ConfChange::Remove(id), None).await,
+        Err(r) => r,
+    }
+}
+
+async fn fetch_members(st: &AppState) -> Result<Configuration, Response> {
+    call(st, |reply| Request::Members { reply }).await
+}
+
+#[derive(serde::Deserialize)]
+struct MembersQuery {
+    local: Option<String>,
+}
+
+/// `GET /v1/admin/members[?local]`.
+async fn list_members(
+    State(st): State<AppState>,
+    Query(q): Query<MembersQuery>,
+    uri: Uri,
+) -> Response {
+    let c = match fetch_members(&st).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let local = q.local.is_some_and(|v| v != "false" && v != "0");
+    if !local && c.leader != Some(c.node) {
+        return not_leader(&st, c.leader, &uri);
+    }
+    configuration_response(&c)
 }

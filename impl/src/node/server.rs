@@ -14,6 +14,20 @@
 //! snapshot and compact. A storage error stops the node: nothing that failed
 //! to persist is acknowledged, and every waiting client is told the node is
 //! stopping (see [`super::shutdown`]).
+//!
+//! Membership: the node proposes one change at a time for the admin API
+//! ([`Request::Change`]), with the members' addresses in the configuration
+//! entry's context ([`ChangeContext`]). It sends to a member whose address
+//! it learns from a configuration entry as soon as the entry is in a Ready
+//! (before that Ready's messages leave: the leader replicates to a new
+//! member from the moment it appends the entry), from a snapshot's address
+//! book, and at start from the recovered log and snapshot. `--peers` and
+//! `--client-peers` win over what it learns for the nodes they name (they
+//! may be per-node routes, e.g. relays, and a restarted cluster may have
+//! moved its ports), when it sends, redirects, shows the members and
+//! writes a change's context. The bootstrap configuration
+//! is stored in the data directory at the first start (`bootstrap-voters`):
+//! a restart uses it, not the command line.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,9 +39,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::bugs::Bugs;
 use crate::core::{
-    Command, Config, Entry, Index, NodeId, RaftNode, Ready, Recovered, Role, TransferError,
+    ChangeError, Command, ConfChange, Config, ConfigEntry, Entry, Index, Membership, NodeId,
+    Payload, RaftNode, Ready, Recovered, Role, TransferError,
 };
-use crate::kv::KvStore;
+use crate::kv::{ChangeContext, KvStore, MemberAddrs};
 use crate::storage::{self, StorageError, Wal};
 use crate::transport::{Transport, TransportConfig, TransportError};
 
@@ -69,6 +84,20 @@ pub struct NodeConfig {
     /// Planted bugs (none in production; `raftcheck node --bug`).
     pub bugs: Bugs,
     pub wal_faults: Option<storage::Faults>,
+    /// Join a running cluster: the bootstrap configuration is empty (the
+    /// node never campaigns until a configuration naming it as a voter
+    /// reaches it) and `peers` only says where the members are. Used at
+    /// the first start only (see the module docs).
+    pub join: bool,
+    /// The trace header's `nodes`: every node id the run will ever have
+    /// (`None`: the ids of `peers`; required with `join`). A cluster that
+    /// will grow names its future members here, so that every node's trace
+    /// has the same header.
+    pub trace_nodes: Option<Vec<NodeId>>,
+    /// The trace header's `voters`, the run's bootstrap voters, when not
+    /// every node of `trace_nodes` votes from the start (`None`: this
+    /// node's bootstrap voters; required with `join`).
+    pub trace_voters: Option<Vec<NodeId>>,
 }
 
 /// Why a node stopped.
@@ -95,6 +124,54 @@ pub enum ReqError {
     Lost,
 }
 
+/// Why a membership change was not made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeFailed {
+    /// Not the leader, or the change's entry lost its place (see [`ReqError`]).
+    Req(ReqError),
+    /// The leader refused the change (never [`ChangeError::NotLeader`]).
+    Refused(ChangeError),
+}
+
+/// A configuration and the members' addresses, as `GET /v1/admin/members`
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Configuration {
+    /// The node that answers.
+    pub node: NodeId,
+    /// The leader that node knows of.
+    pub leader: Option<NodeId>,
+    /// The index of the configuration's entry (0: the bootstrap
+    /// configuration; a snapshot's: the snapshot's index).
+    pub index: Index,
+    /// Whether that entry is committed (as far as the node knows).
+    pub committed: bool,
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+    /// Every member, voters first, with its addresses (`null`: unknown to
+    /// the answering node).
+    pub members: Vec<MemberView>,
+}
+
+/// One member of a [`Configuration`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MemberView {
+    pub id: NodeId,
+    /// `"voter"` or `"learner"`.
+    pub role: &'static str,
+    pub peer_addr: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+/// The configuration part of `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatusConfig {
+    pub index: Index,
+    pub committed: bool,
+    pub voters: Vec<NodeId>,
+    pub learners: Vec<NodeId>,
+}
+
 /// A request from the client API to the node loop.
 pub enum Request {
     /// Propose `cmd`; complete [`Shared::proposals`] ticket `id` with the reply.
@@ -114,6 +191,20 @@ pub enum Request {
         to: NodeId,
         reply: oneshot::Sender<Result<(), TransferError>>,
     },
+    /// Propose a membership change ([`RaftNode::propose_change`]); `addrs`
+    /// are the added member's (`None` with `AddVoter`: promote a learner,
+    /// refused for a node that is not a member). Complete
+    /// [`Shared::changes`] ticket `id` with the configuration once the
+    /// change is applied here.
+    Change {
+        change: ConfChange,
+        addrs: Option<MemberAddrs>,
+        id: u64,
+    },
+    /// The configuration this node uses and the members' addresses.
+    Members {
+        reply: oneshot::Sender<Configuration>,
+    },
 }
 
 /// `GET /v1/status` plus counters for `/metrics`.
@@ -126,6 +217,8 @@ pub struct Status {
     pub commit: u64,
     pub applied: u64,
     pub last_index: u64,
+    /// The configuration this node uses.
+    pub config: StatusConfig,
     #[serde(skip)]
     pub metrics: Metrics,
 }
@@ -151,6 +244,13 @@ struct Waiter {
     id: u64,
 }
 
+/// A membership change in the log: its entry and its [`Shared::changes`]
+/// ticket.
+struct ChangeWaiter {
+    entry: Arc<ConfigEntry>,
+    id: u64,
+}
+
 struct Loop {
     id: NodeId,
     node: RaftNode,
@@ -159,6 +259,13 @@ struct Loop {
     transport: Transport<WireMessage>,
     trace: Option<TraceHandle>,
     waiting: BTreeMap<Index, Waiter>,
+    changes: BTreeMap<Index, ChangeWaiter>,
+    /// `--peers` and `--client-peers`: they win over the address book.
+    cli_peers: BTreeMap<NodeId, SocketAddr>,
+    cli_clients: BTreeMap<NodeId, String>,
+    /// This node's place in the configuration it uses (voter, learner or
+    /// none), as last logged (`None`: not yet logged).
+    place: Option<Option<&'static str>>,
     metrics: Metrics,
     /// Messages that arrived during a WAL write and may not be stepped
     /// before it ends (see [`RaftNode::may_step_during_write`]).
@@ -196,6 +303,52 @@ fn bump_incarnation(dir: &Path) -> Result<u64, NodeError> {
     std::fs::rename(&tmp, &path)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(old)
+}
+
+/// The bootstrap voters: those stored in `dir/bootstrap-voters` by the
+/// first start, or else `fresh` (the command line's), which are stored
+/// then. A restart thus keeps its bootstrap configuration whatever its
+/// command line says (a node that joined stays a joiner).
+fn bootstrap_voters(dir: &Path, fresh: Vec<NodeId>) -> Result<Vec<NodeId>, NodeError> {
+    let path = dir.join("bootstrap-voters");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            let stored = s
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse::<NodeId>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    NodeError::Corrupt(format!("{}: not a list of node ids: {e}", path.display()))
+                })?;
+            if stored != fresh {
+                tracing::info!(
+                    stored = ?stored,
+                    command_line = ?fresh,
+                    "using the bootstrap configuration stored at the first start, not the command line's"
+                );
+            }
+            Ok(stored)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = fresh
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            let tmp = dir.join("bootstrap-voters.tmp");
+            {
+                let mut f = std::fs::File::create(&tmp)?;
+                std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(fresh)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Opens the WAL and rebuilds the core's recovered state and the state machine.
@@ -299,7 +452,20 @@ async fn run_loop(
         .get(&cfg.id)
         .ok_or_else(|| NodeError::Config(format!("--peers has no address for node {}", cfg.id)))?;
     let (wal, rec, kv) = recover(&cfg)?;
-    let ids: Vec<NodeId> = cfg.peers.keys().copied().collect();
+    let ids: Vec<NodeId> = if cfg.join {
+        Vec::new()
+    } else {
+        cfg.peers.keys().copied().collect()
+    };
+    let ids = bootstrap_voters(&cfg.data_dir, ids)?;
+    if cfg.join && cfg.trace.is_some() && (cfg.trace_voters.is_none() || cfg.trace_nodes.is_none())
+    {
+        return Err(NodeError::Config(
+            "a node that joins and writes a trace needs the run's nodes and bootstrap voters \
+             for the trace header (--trace-nodes, --trace-voters)"
+                .into(),
+        ));
+    }
     let mut core_cfg = Config::new(cfg.id, ids.clone());
     core_cfg.election_ticks = cfg.election_ticks;
     core_cfg.heartbeat_ticks = cfg.heartbeat_ticks;
@@ -316,11 +482,29 @@ async fn run_loop(
         .map_err(|e| NodeError::Config(e.to_string()))?;
     let (sink, trace) = match &cfg.trace {
         Some(path) => {
-            let features = crate::trace::features(&core_cfg)
+            let mut features = crate::trace::features(&core_cfg);
+            // Configuration entries change the cluster one server at a
+            // time and are used from their append (see `core::membership`).
+            if !features.iter().any(|f| f == "membership") {
+                features.push("membership".to_string());
+            }
+            let features = features
                 .into_iter()
                 .filter(|f| cfg.known_features.as_ref().is_none_or(|k| k.contains(f)))
                 .collect();
-            let (s, h) = trace_file::open(path, cfg.id, ids.clone(), features)?;
+            let nodes = cfg
+                .trace_nodes
+                .clone()
+                .unwrap_or_else(|| cfg.peers.keys().copied().collect());
+            let voters = cfg.trace_voters.clone().unwrap_or_else(|| ids.clone());
+            if let Some(n) = voters.iter().chain([&cfg.id]).find(|v| !nodes.contains(v)) {
+                return Err(NodeError::Config(format!(
+                    "node {n} is not one of the trace's nodes {nodes:?} (--trace-nodes)"
+                )));
+            }
+            // Without `voters` every node of the header votes from the start.
+            let voters = (voters != nodes).then_some(voters);
+            let (s, h) = trace_file::open(path, cfg.id, nodes, voters, features)?;
             (
                 Some(Box::new(s) as Box<dyn crate::trace::TraceSink>),
                 Some(h),
@@ -328,16 +512,30 @@ async fn run_loop(
         }
         None => (None, None),
     };
+    // Where the members are, as the recovered log's configuration entries
+    // say (registered with the transport below, after the snapshot's book).
+    let logged: Vec<Arc<ConfigEntry>> = rec
+        .entries
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Config(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
     let mut node = RaftNode::new(core_cfg, rec, sink);
     node.applied_snapshot(kv.applied());
     let applied = kv.applied();
+    let book = kv.members().clone();
     *shared.kv_mut() = kv;
     shared.applied.advance(applied);
     let (transport, inbound) = Transport::<WireMessage>::start(
         cfg.id,
         listen,
         cfg.peers.clone(),
-        TransportConfig::default(),
+        TransportConfig {
+            accept_unknown_senders: true,
+            ..TransportConfig::default()
+        },
     )
     .await?;
     tracing::info!(
@@ -356,9 +554,20 @@ async fn run_loop(
         transport,
         trace,
         waiting: BTreeMap::new(),
+        changes: BTreeMap::new(),
+        cli_peers: cfg.peers.clone(),
+        cli_clients: cfg.client_peers.clone(),
+        place: None,
         metrics: Metrics::default(),
         held: Vec::new(),
     };
+    for (id, a) in &book {
+        lp.learn_peer(*id, &a.peer_addr);
+    }
+    for c in &logged {
+        lp.learn_addresses(c);
+    }
+    lp.note_place();
     let r = lp.run(cfg.tick, inbound, requests).await;
     // Wake the waiting clients first, then let the writer drain the trace.
     shared.close();
@@ -400,6 +609,220 @@ impl Loop {
                     self.node.step(m);
                 }
             }
+            self.note_place();
+            self.release_if_removed();
+        }
+    }
+
+    /// A node out of the configuration that does not lead (a removed
+    /// leader once it stepped down) receives no more entries: the proposals
+    /// and changes still waiting here would only time out. They are told to
+    /// retry (503), at another node: a retried write keeps its client id and
+    /// seq, so it is applied at most once.
+    fn release_if_removed(&mut self) {
+        if self.place != Some(None)
+            || self.node.is_leader()
+            || (self.waiting.is_empty() && self.changes.is_empty())
+        {
+            return;
+        }
+        tracing::info!(
+            id = self.id,
+            proposals = self.waiting.len(),
+            changes = self.changes.len(),
+            "removed: the requests waiting here are told to retry elsewhere"
+        );
+        for (_, w) in std::mem::take(&mut self.waiting) {
+            self.shared.proposals.complete(w.id, Err(ReqError::Lost));
+        }
+        for (_, w) in std::mem::take(&mut self.changes) {
+            let r = Err(ChangeFailed::Req(ReqError::Lost));
+            self.shared.changes.complete(w.id, r);
+        }
+    }
+
+    /// Logs this node's place in the configuration it uses when it changes
+    /// (at start, on joining, on promotion, on removal).
+    fn note_place(&mut self) {
+        let m = self.node.membership();
+        let place = if m.is_voter(self.id) {
+            Some("voter")
+        } else if m.learners.contains(&self.id) {
+            Some("learner")
+        } else {
+            None
+        };
+        if Some(place) == self.place {
+            return;
+        }
+        match place {
+            Some(p) => tracing::info!(id = self.id, config = %m, "this node is a {p}"),
+            None if self.place.flatten().is_some() => tracing::info!(
+                id = self.id,
+                config = %m,
+                "this node is no longer a member: it keeps running but takes no part (it never campaigns)"
+            ),
+            None => tracing::info!(
+                id = self.id,
+                "not a member yet: waiting for a configuration that names this node"
+            ),
+        }
+        self.place = Some(place);
+    }
+
+    /// Sends to node `id` at `addr` from now on, unless `--peers` names it.
+    fn learn_peer(&mut self, id: NodeId, addr: &str) {
+        if self.cli_peers.contains_key(&id) {
+            return;
+        }
+        match addr.parse::<SocketAddr>() {
+            Ok(a) => {
+                if self.transport.add_peer(id, a) {
+                    tracing::info!(id = self.id, peer = id, addr = %a, "peer address learned");
+                }
+            }
+            Err(e) => tracing::warn!(
+                id = self.id,
+                peer = id,
+                addr,
+                error = %e,
+                "unusable peer address in a configuration entry"
+            ),
+        }
+    }
+
+    /// The addresses of the members a configuration entry names.
+    fn learn_addresses(&mut self, c: &ConfigEntry) {
+        let Ok(ctx) = ChangeContext::decode(&c.context) else {
+            return;
+        };
+        for (id, a) in ctx.addrs {
+            if c.membership.is_member(id) {
+                self.learn_peer(id, &a.peer_addr);
+            }
+        }
+    }
+
+    /// Where member `id` is reached, each address from the command line
+    /// if it names it, or else from the address book (`None` unless both
+    /// are known).
+    fn addrs_of(&self, kv: &KvStore, id: NodeId) -> Option<MemberAddrs> {
+        let book = kv.members().get(&id);
+        let peer = match self.cli_peers.get(&id) {
+            Some(p) => p.to_string(),
+            None => book?.peer_addr.clone(),
+        };
+        let client = match self.cli_clients.get(&id) {
+            Some(c) => c.clone(),
+            None => book?.client_addr.clone(),
+        };
+        Some(MemberAddrs {
+            peer_addr: peer,
+            client_addr: client,
+        })
+    }
+
+    /// `m`, the configuration of the entry at `index`, with the members'
+    /// addresses.
+    fn configuration(&self, kv: &KvStore, m: &Membership, index: Index) -> Configuration {
+        let member = |id: NodeId, role| {
+            let book = kv.members().get(&id);
+            MemberView {
+                id,
+                role,
+                peer_addr: self
+                    .cli_peers
+                    .get(&id)
+                    .map(|p| p.to_string())
+                    .or_else(|| book.map(|a| a.peer_addr.clone())),
+                client_addr: self
+                    .cli_clients
+                    .get(&id)
+                    .cloned()
+                    .or_else(|| book.map(|a| a.client_addr.clone())),
+            }
+        };
+        Configuration {
+            node: self.id,
+            leader: self.node.leader(),
+            index,
+            committed: index <= self.node.commit_index(),
+            voters: m.voters.iter().copied().collect(),
+            learners: m.learners.iter().copied().collect(),
+            members: m
+                .voters
+                .iter()
+                .map(|&v| member(v, "voter"))
+                .chain(m.learners.iter().map(|&l| member(l, "learner")))
+                .collect(),
+        }
+    }
+
+    /// The index of the configuration this node uses: its entry's, or its
+    /// snapshot's; 0 for the bootstrap configuration.
+    fn config_index(&self) -> Index {
+        let log = self.node.log();
+        match log.config_index() {
+            0 if log.config().is_some() => log.snapshot_meta().index,
+            i => i,
+        }
+    }
+
+    /// Proposes a membership change for the admin API.
+    fn propose_change(&mut self, change: ConfChange, addrs: Option<MemberAddrs>, id: u64) {
+        let target = match change {
+            ConfChange::AddVoter(n) | ConfChange::AddLearner(n) | ConfChange::Remove(n) => n,
+        };
+        // The context: every member's addresses this node knows, the
+        // added member's from the request.
+        let mut ctx = ChangeContext::default();
+        {
+            let kv = self.shared.kv();
+            for m in self.node.membership().members() {
+                if let Some(a) = self.addrs_of(&kv, m) {
+                    ctx.addrs.insert(m, a);
+                }
+            }
+        }
+        let promotion = addrs.is_none();
+        if let Some(a) = addrs {
+            ctx.addrs.insert(target, a);
+        }
+        // A voter added without addresses is a promotion: of a learner only
+        // (a member the leader knows no address of would be unreachable).
+        if promotion
+            && matches!(change, ConfChange::AddVoter(_))
+            && self.node.is_leader()
+            && !self.node.membership().is_member(target)
+        {
+            let r = Err(ChangeFailed::Refused(ChangeError::NotMember(target)));
+            self.shared.changes.complete(id, r);
+            return;
+        }
+        match self.node.propose_change(change, ctx.encode()) {
+            Ok(index) => {
+                tracing::info!(id = self.id, ?change, index, "membership change proposed");
+                let entry = match self.node.log().entry(index).map(|e| &e.payload) {
+                    Some(Payload::Config(c)) => c.clone(),
+                    _ => {
+                        // Not what propose_change appended: answer at once.
+                        let r = Err(ChangeFailed::Req(ReqError::Lost));
+                        self.shared.changes.complete(id, r);
+                        return;
+                    }
+                };
+                self.changes.insert(index, ChangeWaiter { entry, id });
+            }
+            Err(ChangeError::NotLeader(nl)) => {
+                let r = Err(ChangeFailed::Req(ReqError::NotLeader(nl.leader)));
+                self.shared.changes.complete(id, r);
+            }
+            Err(e) => {
+                tracing::info!(id = self.id, ?change, error = %e, "membership change refused");
+                self.shared
+                    .changes
+                    .complete(id, Err(ChangeFailed::Refused(e)));
+            }
         }
     }
 
@@ -422,6 +845,15 @@ impl Loop {
             commit: self.node.commit_index(),
             applied: self.shared.applied.get(),
             last_index: self.node.last_index(),
+            config: {
+                let m = self.node.membership();
+                StatusConfig {
+                    index: self.config_index(),
+                    committed: self.config_index() <= self.node.commit_index(),
+                    voters: m.voters.iter().copied().collect(),
+                    learners: m.learners.iter().copied().collect(),
+                }
+            },
             metrics: self.metrics,
         }
     }
@@ -448,6 +880,14 @@ impl Loop {
                         self.shared.proposals.complete(id, r);
                     }
                 }
+            }
+            Request::Change { change, addrs, id } => self.propose_change(change, addrs, id),
+            Request::Members { reply } => {
+                let c = {
+                    let kv = self.shared.kv();
+                    self.configuration(&kv, self.node.membership(), self.config_index())
+                };
+                let _ = reply.send(c);
             }
             Request::Read { id } => {
                 self.metrics.reads += 1;
@@ -543,8 +983,9 @@ impl Loop {
         if entries.is_empty() {
             return;
         }
+        let shared = self.shared.clone();
         let applied = {
-            let mut kv = self.shared.kv_mut();
+            let mut kv = shared.kv_mut();
             for e in entries {
                 if e.index <= kv.applied() {
                     continue;
@@ -558,6 +999,16 @@ impl Loop {
                         _ => Err(ReqError::Lost),
                     };
                     self.shared.proposals.complete(w.id, r);
+                }
+                if let Some(w) = self.changes.remove(&e.index) {
+                    let r = match &e.payload {
+                        Payload::Config(c) if **c == *w.entry => {
+                            tracing::info!(id = self.id, index = e.index, config = %c.membership, "membership change applied");
+                            Ok(self.configuration(&kv, &c.membership, e.index))
+                        }
+                        _ => Err(ChangeFailed::Req(ReqError::Lost)),
+                    };
+                    self.shared.changes.complete(w.id, r);
                 }
             }
             kv.applied()
@@ -591,6 +1042,24 @@ impl Loop {
         inbound: &mut mpsc::Receiver<(NodeId, WireMessage)>,
     ) -> Result<(), NodeError> {
         self.metrics.readies += 1;
+        // Members named by new configuration entries, or by the leader's
+        // snapshot, are reachable before this Ready's messages leave.
+        for e in &rd.entries {
+            if let Payload::Config(c) = &e.payload {
+                self.learn_addresses(c);
+            }
+        }
+        let installing = match &rd.snapshot {
+            Some(s) => {
+                let kv = KvStore::restore(&s.data, self.shared.bugs)
+                    .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
+                for (id, a) in kv.members() {
+                    self.learn_peer(*id, &a.peer_addr);
+                }
+                Some(kv)
+            }
+            None => None,
+        };
         // The fast write path. A leader's appends leave before its own
         // write, which then runs in parallel with the followers' (Raft
         // thesis §10.2.1; the core releases nothing else early and counts
@@ -674,9 +1143,7 @@ impl Loop {
         }
         let msgs = self.node.persisted(&mut rd);
         self.send_all(&msgs).await;
-        if let Some(s) = &rd.snapshot {
-            let kv = KvStore::restore(&s.data, self.shared.bugs)
-                .map_err(|e| NodeError::Corrupt(format!("leader's snapshot: {e}")))?;
+        if let (Some(s), Some(kv)) = (&rd.snapshot, installing) {
             *self.shared.kv_mut() = kv;
             self.node.applied_snapshot(s.meta.index);
             self.metrics.snapshots_installed += 1;
@@ -684,6 +1151,11 @@ impl Loop {
             let rest = self.waiting.split_off(&(s.meta.index + 1));
             for (_, w) in std::mem::replace(&mut self.waiting, rest) {
                 self.shared.proposals.complete(w.id, Err(ReqError::Lost));
+            }
+            let rest = self.changes.split_off(&(s.meta.index + 1));
+            for (_, w) in std::mem::replace(&mut self.changes, rest) {
+                let r = Err(ChangeFailed::Req(ReqError::Lost));
+                self.shared.changes.complete(w.id, r);
             }
         }
         let committed = std::mem::take(&mut rd.committed_entries);

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::applied::AppliedIndex;
 use super::latency::Latencies;
-use super::server::ReqError;
+use super::server::{ChangeFailed, Configuration, ReqError};
 use super::shutdown::StopSignal;
 use super::waiters::Waiters;
 use crate::bugs::Bugs;
@@ -16,6 +16,8 @@ use crate::kv::{KvStore, Reply};
 pub type ProposalOutcome = Result<Reply, ReqError>;
 /// The outcome of a read's first step: its confirmed read index.
 pub type ReadIndexOutcome = Result<u64, ReqError>;
+/// The outcome of a membership change: the configuration it made.
+pub type ChangeOutcome = Result<Configuration, ChangeFailed>;
 
 /// The pieces shared by the node loop and the client API. Clones share them.
 #[derive(Clone)]
@@ -24,6 +26,8 @@ pub struct Shared {
     pub proposals: Arc<Waiters<ProposalOutcome>>,
     /// Reads waiting for the leader to confirm their read index.
     pub reads: Arc<Waiters<ReadIndexOutcome>>,
+    /// Membership changes waiting for their entry to be applied.
+    pub changes: Arc<Waiters<ChangeOutcome>>,
     /// The state machine's applied index.
     pub applied: Arc<AppliedIndex>,
     /// The state machine; the node loop alone writes it.
@@ -41,6 +45,7 @@ impl Default for Shared {
         Shared {
             proposals: Waiters::new(),
             reads: Waiters::new(),
+            changes: Waiters::new(),
             applied: AppliedIndex::new(0),
             kv: Arc::new(RwLock::new(KvStore::new(4096, Bugs::NONE))),
             stop: StopSignal::new(),
@@ -72,6 +77,7 @@ impl Shared {
         self.stop.stop();
         self.proposals.close();
         self.reads.close();
+        self.changes.close();
         self.applied.close();
     }
 }

@@ -73,12 +73,14 @@ impl TraceSink for FileSink {
 }
 
 /// Opens (or continues) the trace file of node `id` in a cluster of `nodes`
-/// whose core uses `features` (see [`crate::trace::features`]; written in
-/// the header of a new file only).
+/// (every node the run will have) whose bootstrap voters are `voters`
+/// (`None`: every one of `nodes`), whose core uses `features` (see
+/// [`crate::trace::features`]). These go in the header of a new file only.
 pub fn open(
     path: &Path,
     id: NodeId,
     nodes: Vec<NodeId>,
+    voters: Option<Vec<NodeId>>,
     features: Vec<String>,
 ) -> std::io::Result<(FileSink, TraceHandle)> {
     let mut file = OpenOptions::new()
@@ -138,6 +140,7 @@ pub fn open(
         };
         let mut header = crate::trace::header(nodes, network, serde_json::json!({"node": id}));
         header.features = Some(features);
+        header.voters = voters;
         serde_json::to_writer(&mut out, &header)?;
         out.write_all(b"\n")?;
     } else {
@@ -211,7 +214,7 @@ mod tests {
         let rt_ = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], None, vec![]).unwrap();
         sink.record(1, commit(1), rt::PostState::default());
         sink.record(1, commit(2), rt::PostState::default());
         rt_.block_on(h.barrier());
@@ -219,7 +222,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"node\":1,\"seq\":3,\"ty").unwrap();
         drop(f);
-        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], None, vec![]).unwrap();
         sink.record(1, commit(3), rt::PostState::default());
         rt_.block_on(h.barrier());
         assert_eq!(
@@ -251,13 +254,13 @@ mod tests {
         let rt_ = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], None, vec![]).unwrap();
         sink.record(1, commit(1), rt::PostState::default());
         rt_.block_on(h.barrier());
         // Killed before its first event (its init) reached the file.
-        let (_sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        let (_sink, h) = open(&path, 1, vec![1, 2, 3], None, vec![]).unwrap();
         drop(h);
-        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], vec![]).unwrap();
+        let (mut sink, h) = open(&path, 1, vec![1, 2, 3], None, vec![]).unwrap();
         sink.record(1, commit(2), rt::PostState::default());
         rt_.block_on(h.barrier());
         assert_eq!(

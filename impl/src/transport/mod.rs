@@ -7,8 +7,11 @@
 //!   without the transport knowing it.
 //! - Each peer has one outbound connection, re-established with exponential backoff, fed by a
 //!   bounded queue that drops the OLDEST message when full and counts the drops ([`queue`]).
-//! - Frames from unknown node ids, garbage, oversized or undecodable frames close their
-//!   connection with a logged warning and are counted; the transport keeps running.
+//! - Frames from unknown node ids (unless
+//!   [`TransportConfig::accept_unknown_senders`], as a cluster whose membership changes
+//!   needs), garbage, oversized or undecodable frames close their connection with a logged
+//!   warning and are counted; the transport keeps running.
+//! - Peers can be added (or moved) at run time ([`Transport::add_peer`]): a node that joins.
 //! - A cluster started on one machine takes its listen ports from [`ports`], where outgoing
 //!   connections cannot take them between the choice and a node's (re)start.
 //!

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -43,6 +43,11 @@ pub struct TransportConfig {
     pub frame_timeout: Duration,
     /// Incoming connections open at once; more are closed at once and counted.
     pub max_inbound_connections: usize,
+    /// Accept frames from any sender id (other than this node's own and 0), not only from
+    /// the peers the transport knows. A cluster whose membership changes needs it: a node
+    /// that joins hears from the leader before it knows the leader's address, and the leader
+    /// hears the new node's replies. Off by default: a fixed cluster rejects strangers.
+    pub accept_unknown_senders: bool,
 }
 
 impl Default for TransportConfig {
@@ -56,6 +61,7 @@ impl Default for TransportConfig {
             connect_timeout: Duration::from_secs(1),
             frame_timeout: Duration::from_secs(10),
             max_inbound_connections: 64,
+            accept_unknown_senders: false,
         }
     }
 }
@@ -161,8 +167,20 @@ struct Shared {
     max_frame: u32,
     frame_timeout: Duration,
     max_inbound: usize,
-    peers: BTreeMap<NodeId, Peer>,
+    accept_unknown: bool,
+    /// The peers messages can be sent to; [`Transport::add_peer`] adds more at run time.
+    peers: RwLock<BTreeMap<NodeId, Peer>>,
     counters: Counters,
+}
+
+impl Shared {
+    fn peers(&self) -> RwLockReadGuard<'_, BTreeMap<NodeId, Peer>> {
+        self.peers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn peers_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<NodeId, Peer>> {
+        self.peers.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A running transport. Messages are sent with [`Transport::send`] and arrive on the receiver
@@ -172,6 +190,7 @@ pub struct Transport<M> {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     tasks: JoinSet<()>,
+    config: TransportConfig,
     _msg: PhantomData<fn(M) -> M>,
 }
 
@@ -198,7 +217,11 @@ impl<M: Serialize> TransportHandle<M> {
 }
 
 fn send<M: Serialize>(shared: &Shared, to: NodeId, msg: &M) -> Result<(), SendError> {
-    let peer = shared.peers.get(&to).ok_or(SendError::UnknownPeer(to))?;
+    let queue = shared
+        .peers()
+        .get(&to)
+        .map(|p| p.queue.clone())
+        .ok_or(SendError::UnknownPeer(to))?;
     let payload = postcard::to_stdvec(msg)?;
     if payload.len() > shared.max_frame as usize {
         return Err(SendError::TooLarge {
@@ -206,7 +229,7 @@ fn send<M: Serialize>(shared: &Shared, to: NodeId, msg: &M) -> Result<(), SendEr
             max: shared.max_frame,
         });
     }
-    match peer.queue.push(encode_frame(shared.my_id, &payload)) {
+    match queue.push(encode_frame(shared.my_id, &payload)) {
         PushOutcome::Queued => Ok(()),
         PushOutcome::DroppedOldest => {
             tracing::debug!(peer = to, "outbound queue full: dropped the oldest message");
@@ -246,49 +269,72 @@ where
         config: TransportConfig,
     ) -> Result<(Transport<M>, Inbound<M>), TransportError> {
         let local_addr = listener.local_addr()?;
-        let peers: BTreeMap<NodeId, Peer> = peers
-            .into_iter()
-            .filter(|(id, _)| *id != my_id)
-            .map(|(id, addr)| {
-                let peer = Peer {
-                    addr,
-                    queue: Arc::new(BoundedQueue::new(config.queue_capacity)),
-                    counters: Arc::new(PeerCounters::default()),
-                };
-                (id, peer)
-            })
-            .collect();
         let shared = Arc::new(Shared {
             my_id,
             max_frame: config.max_frame,
             frame_timeout: config.frame_timeout,
             max_inbound: config.max_inbound_connections.max(1),
-            peers,
+            accept_unknown: config.accept_unknown_senders,
+            peers: RwLock::new(BTreeMap::new()),
             counters: Counters::default(),
         });
         let (tx, rx) = mpsc::channel(config.inbound_capacity.max(1));
         let mut tasks = JoinSet::new();
-        for (&id, peer) in &shared.peers {
-            tasks.spawn(outbound_loop(
-                my_id,
-                id,
-                peer.addr,
-                peer.queue.clone(),
-                peer.counters.clone(),
-                config.clone(),
-            ));
-        }
         tasks.spawn(accept_loop::<M>(listener, shared.clone(), tx));
-        tracing::info!(node = my_id, addr = %local_addr, peers = shared.peers.len(), "transport started");
-        Ok((
-            Transport {
-                shared,
-                local_addr,
-                tasks,
-                _msg: PhantomData,
-            },
-            rx,
-        ))
+        let mut t = Transport {
+            shared,
+            local_addr,
+            tasks,
+            config,
+            _msg: PhantomData,
+        };
+        for (id, addr) in peers {
+            t.add_peer(id, addr);
+        }
+        tracing::info!(node = my_id, addr = %local_addr, peers = t.shared.peers().len(), "transport started");
+        Ok((t, rx))
+    }
+
+    /// Adds peer `id` at `addr` (a node that joined the cluster), or moves it to `addr`.
+    /// Returns whether anything changed: false for this node's own id, for 0, and for a
+    /// peer already at `addr`. Frames queued for a peer that moves are dropped with its old
+    /// connection (Raft tolerates loss).
+    pub fn add_peer(&mut self, id: NodeId, addr: SocketAddr) -> bool {
+        if id == self.shared.my_id || id == 0 {
+            return false;
+        }
+        let mut peers = self.shared.peers_mut();
+        if let Some(old) = peers.get(&id) {
+            if old.addr == addr {
+                return false;
+            }
+            old.queue.close();
+            tracing::info!(node = self.shared.my_id, peer = id, old = %old.addr, new = %addr, "peer moved");
+        }
+        let peer = Peer {
+            addr,
+            queue: Arc::new(BoundedQueue::new(self.config.queue_capacity)),
+            counters: Arc::new(PeerCounters::default()),
+        };
+        self.tasks.spawn(outbound_loop(
+            self.shared.my_id,
+            id,
+            addr,
+            peer.queue.clone(),
+            peer.counters.clone(),
+            self.config.clone(),
+        ));
+        peers.insert(id, peer);
+        true
+    }
+
+    /// The address each peer is sent to.
+    pub fn peers(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.shared
+            .peers()
+            .iter()
+            .map(|(&id, p)| (id, p.addr))
+            .collect()
     }
 
     /// The address the transport listens on.
@@ -321,7 +367,7 @@ where
         TransportStats {
             peers: self
                 .shared
-                .peers
+                .peers()
                 .iter()
                 .map(|(&id, p)| {
                     let pc = &p.counters;
@@ -346,7 +392,7 @@ where
     /// Stops accepting, closes all connections and waits for every task to end. Queued,
     /// unsent messages are discarded. The listening port is free when this returns.
     pub async fn shutdown(mut self) {
-        for p in self.shared.peers.values() {
+        for p in self.shared.peers().values() {
             p.queue.close();
         }
         self.tasks.abort_all();
@@ -394,7 +440,9 @@ async fn read_loop<M: DeserializeOwned>(
 ) {
     let mut r = BufReader::new(stream);
     let mut first: Option<NodeId> = None;
-    let known = |id: NodeId| id != shared.my_id && shared.peers.contains_key(&id);
+    let known = |id: NodeId| {
+        id != shared.my_id && id != 0 && (shared.accept_unknown || shared.peers().contains_key(&id))
+    };
     loop {
         let res = match read_frame(&mut r, shared.max_frame, shared.frame_timeout, known).await {
             Ok(None) => return,
