@@ -573,6 +573,7 @@ fn change_code(e: &ChangeError) -> &'static str {
         ChangeError::NotMember(_) => "not_member",
         ChangeError::LastVoter(_) => "last_voter",
         ChangeError::ZeroId => "zero_id",
+        ChangeError::Disabled => "disabled",
     }
 }
 

@@ -476,19 +476,15 @@ async fn run_loop(
     core_cfg.bugs = cfg.bugs;
     core_cfg.lost_election = true;
     core_cfg.leader_transfer = true;
+    // The admin API changes the membership (`core::membership`).
+    core_cfg.membership = true;
     core_cfg.seed = rand::random();
     core_cfg
         .validate()
         .map_err(|e| NodeError::Config(e.to_string()))?;
     let (sink, trace) = match &cfg.trace {
         Some(path) => {
-            let mut features = crate::trace::features(&core_cfg);
-            // Configuration entries change the cluster one server at a
-            // time and are used from their append (see `core::membership`).
-            if !features.iter().any(|f| f == "membership") {
-                features.push("membership".to_string());
-            }
-            let features = features
+            let features = crate::trace::features(&core_cfg)
                 .into_iter()
                 .filter(|f| cfg.known_features.as_ref().is_none_or(|k| k.contains(f)))
                 .collect();
