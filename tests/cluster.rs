@@ -9,6 +9,9 @@
 //! Opt-in (`--ignored`): 30 SIGKILLs under load, after which no restarted
 //! node has recovered state its trace does not show.
 
+mod common;
+use common::{free_port, poll, print_tails};
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -23,10 +26,6 @@ use raftkv::node::http_client::request;
 use raftkv::transport::relay::Relay;
 
 const COMPACT_EVERY: u64 = 64;
-
-fn free_port() -> u16 {
-    raftkv::transport::ports::listen_port().unwrap()
-}
 
 struct Cluster {
     dir: PathBuf,
@@ -191,31 +190,16 @@ impl Drop for Cluster {
         // A failed test leaves the nodes' own account: the tail of each
         // node's log and trace, before the temporary folder goes.
         if std::thread::panicking() {
-            for id in 1..=self.clients.len() {
-                for path in [
-                    self.dir.join(format!("node-{id}.log")),
-                    self.dir.join("traces").join(format!("node-{id}.ndjson")),
-                ] {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    let lines: Vec<&str> = text.lines().collect();
-                    eprintln!("---- last lines of {} ----", path.display());
-                    for l in &lines[lines.len().saturating_sub(40)..] {
-                        eprintln!("{l}");
-                    }
-                }
-            }
+            print_tails(
+                (1..=self.clients.len()).flat_map(|id| {
+                    [
+                        self.dir.join(format!("node-{id}.log")),
+                        self.dir.join("traces").join(format!("node-{id}.ndjson")),
+                    ]
+                }),
+                40,
+            );
         }
-    }
-}
-
-fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -195,10 +195,16 @@ fn free_base_port() -> u16 {
 
 /// Starts `cluster --base-port` and returns it with the endpoints it printed.
 fn start_on(dir: &Path, base: u16) -> (Running, String) {
+    start(&["--nodes", "3", "--base-port", &base.to_string()], dir)
+}
+
+/// Starts `cluster ARGS --data-dir DIR` and returns it with the endpoints it
+/// printed.
+fn start(args: &[&str], dir: &Path) -> (Running, String) {
     let mut cluster = Running(
         Command::new(bin())
-            .args(["cluster", "--nodes", "3", "--base-port"])
-            .arg(base.to_string())
+            .arg("cluster")
+            .args(args)
             .arg("--data-dir")
             .arg(dir)
             .stdout(Stdio::piped())
@@ -312,26 +318,7 @@ fn members(endpoints: &str) -> (Vec<u64>, Vec<u64>) {
 fn cluster_add_and_remove_change_the_members() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let mut cluster = Running(
-        Command::new(bin())
-            .args(["cluster", "--nodes", "3", "--trace", "--max-nodes", "4"])
-            .arg("--data-dir")
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let out = BufReader::new(cluster.0.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if let Some(e) = line.strip_prefix("endpoints: ") {
-                let _ = tx.send(e.to_string());
-            }
-        }
-    });
-    let endpoints = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let (mut cluster, endpoints) = start(&["--nodes", "3", "--trace", "--max-nodes", "4"], dir);
     assert_eq!(
         client(&endpoints, &["put", "a", "1"]).status.code(),
         Some(0)

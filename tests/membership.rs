@@ -8,6 +8,9 @@
 //! without `--join` and rejoins from its stored state, and the five traces
 //! validate. And the admin API's errors, on a one-node cluster.
 
+mod common;
+use common::{free_port, poll, print_tails};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,10 +20,6 @@ use std::time::{Duration, Instant};
 
 use raftkv::node::client::{Client, Outcome};
 use raftkv::node::http_client::request;
-
-fn free_port() -> u16 {
-    raftkv::transport::ports::listen_port().unwrap()
-}
 
 /// Node processes on loopback; node i's addresses are picked up front for
 /// every id the run may have.
@@ -194,27 +193,13 @@ impl Drop for Nodes {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            for id in self.addrs.keys() {
-                let path = self.dir.join(format!("node-{id}.log"));
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                eprintln!("---- last lines of {} ----", path.display());
-                for l in &lines[lines.len().saturating_sub(30)..] {
-                    eprintln!("{l}");
-                }
-            }
+            print_tails(
+                self.addrs
+                    .keys()
+                    .map(|id| self.dir.join(format!("node-{id}.log"))),
+                30,
+            );
         }
-    }
-}
-
-fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

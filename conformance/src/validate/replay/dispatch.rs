@@ -371,15 +371,26 @@ impl NodeReplay {
                 let mut data_known = Known::ALL;
                 self.filter(|c| {
                     let as_sent = effects::send(c, &m.msg, rule, rules)?;
-                    if let Msg::InstallSnapshot { data, .. } = &as_sent {
+                    if let Msg::InstallSnapshot {
+                        data,
+                        last_index,
+                        last_term,
+                        ..
+                    } = &as_sent
+                    {
                         let (agrees, config_agrees) = match &out {
                             Some(Msg::InstallSnapshot { data: first, .. }) => {
                                 (first == data, first.config == data.config)
                             }
                             _ => (true, true),
                         };
-                        data_known.data &= c.sm_known && agrees;
-                        data_known.config &= (c.sm_known || c.config_known) && config_agrees;
+                        // Known: the sender's current snapshot, or one it
+                        // replaced that the replay remembers.
+                        let known = c.snapshot_data(*last_index, *last_term).is_some();
+                        let current = c.s.log.snapshot_index == *last_index
+                            && c.s.log.snapshot_term == *last_term;
+                        data_known.data &= known && agrees;
+                        data_known.config &= (known || current && c.config_known) && config_agrees;
                     }
                     out.get_or_insert(as_sent);
                     Ok(())

@@ -100,10 +100,30 @@ pub(super) fn send(
             return Ok(convert::message(m));
         }
     }
-    // Likewise a snapshot older than the leader's current one.
-    if let (rt::Rpc::InstallSnapshot { last_index, .. }, Role::Leader) = (&m.rpc, s.role) {
+    // Likewise a snapshot older than the leader's current one: its contents
+    // are those the replay remembers of it, if it does (else an empty
+    // stand-in, which the receive marks unknown).
+    if let (
+        rt::Rpc::InstallSnapshot {
+            last_index,
+            last_term,
+            ..
+        },
+        Role::Leader,
+    ) = (&m.rpc, s.role)
+    {
         if *last_index < s.log.snapshot_index && m.term == s.term {
-            return Ok(convert::message(m));
+            let mut msg = convert::message(m);
+            if let (Msg::InstallSnapshot { data, .. }, Some(old)) = (
+                &mut msg,
+                c.old_snapshots
+                    .iter()
+                    .rev()
+                    .find(|(i, t, _)| i == last_index && t == last_term),
+            ) {
+                *data = raft_model::state_machine::StateMachine::clone(&old.2);
+            }
+            return Ok(msg);
         }
     }
     // A leader's AppendEntries is rebuilt from nextIndex = prev_index + 1,
@@ -689,6 +709,19 @@ pub(super) fn take_snapshot(c: &mut Cand, s: &rt::SnapshotEvent, rules: &Rules) 
             ),
             format!("snapshot term {}", s.term),
         ));
+    }
+    if c.s.log.snapshot_index > 0 && c.sm_known {
+        // The snapshot this one replaces: chunks of it may still leave.
+        let log = &c.s.log;
+        let old = (
+            log.snapshot_index,
+            log.snapshot_term,
+            std::sync::Arc::new(log.snapshot_data.clone()),
+        );
+        if c.old_snapshots.len() == super::frontier::MAX_OLD_SNAPSHOTS {
+            c.old_snapshots.remove(0);
+        }
+        c.old_snapshots.push(old);
     }
     c.s.log = step.state.log;
     Ok(())

@@ -75,7 +75,17 @@ pub(super) struct Cand {
     /// left a reply of a higher term unheeded (0: never), which lets it
     /// step down in that term later.
     pub(super) unheeded: Term,
+    /// The snapshots the node replaced by newer ones of its own, newest
+    /// last, at most [`MAX_OLD_SNAPSHOTS`] (index, term, state machine): a
+    /// leader may still send chunks of one it built before compacting
+    /// again, and the receiver installs that one's contents.
+    pub(super) old_snapshots: Vec<(Index, Term, Arc<StateMachine>)>,
 }
+
+/// How many replaced snapshots a candidate remembers
+/// ([`Cand::old_snapshots`]); an InstallSnapshot of an older one carries
+/// contents the replay does not know.
+pub(super) const MAX_OLD_SNAPSHOTS: usize = 4;
 
 impl Cand {
     pub(super) fn new(s: Server) -> Cand {
@@ -94,7 +104,22 @@ impl Cand {
             transfer_ready: (0, Vec::new()),
             forgot_pending: false,
             unheeded: 0,
+            old_snapshots: Vec::new(),
         }
+    }
+
+    /// The contents of the snapshot at (`index`, `term`) that this node
+    /// holds or held, if the replay knows them.
+    pub(super) fn snapshot_data(&self, index: Index, term: Term) -> Option<&StateMachine> {
+        let log = &self.s.log;
+        if log.snapshot_index == index && log.snapshot_term == term {
+            return self.sm_known.then_some(&log.snapshot_data);
+        }
+        self.old_snapshots
+            .iter()
+            .rev()
+            .find(|(i, t, _)| *i == index && *t == term)
+            .map(|(_, _, d)| &**d)
     }
 
     /// Adopts a rule's result as the state of a new step.
@@ -191,6 +216,7 @@ impl Cand {
             transfer_ready,
             forgot_pending,
             unheeded,
+            old_snapshots,
         } = self;
         *s == o.s
             && *base_commit == o.base_commit
@@ -205,6 +231,7 @@ impl Cand {
             && *base_sm == o.base_sm
             && *applied_sm == o.applied_sm
             && *past_leaders == o.past_leaders
+            && *old_snapshots == o.old_snapshots
     }
 }
 

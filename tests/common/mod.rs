@@ -1,0 +1,35 @@
+//! Helpers shared by the tests that run real node processes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    raftkv::transport::ports::listen_port().unwrap()
+}
+
+/// Calls `f` every 50 ms until it returns a value, failing the test naming
+/// `what` after `timeout`.
+pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Prints the last `n` lines of each file on stderr: the nodes' own account
+/// of a failed test, before its temporary folder goes.
+pub fn print_tails(paths: impl IntoIterator<Item = PathBuf>, n: usize) {
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!("---- last lines of {} ----", path.display());
+        for l in &lines[lines.len().saturating_sub(n)..] {
+            eprintln!("{l}");
+        }
+    }
+}
