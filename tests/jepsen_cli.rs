@@ -138,6 +138,10 @@ fn bad_usage_exits_2() {
     assert_eq!(out.status.code(), Some(2), "--out or --check is required");
 }
 
+/// Partitions only: a node cut off from the leader answers its clients'
+/// reads from its own stale state. (With the mixed nemesis of seed 5 the
+/// run once had no stale read when the machine was loaded: the clients of
+/// the partitioned node timed out on a write first and retired.)
 #[test]
 fn a_planted_local_read_bug_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
@@ -145,6 +149,7 @@ fn a_planted_local_read_bug_is_caught() {
     let out = raftcheck()
         .args(["jepsen", "--duration", "8", "--clients", "6", "--keys", "3"])
         .args(["--nemesis-interval", "1.2", "--seed", "5"])
+        .args(["--nemesis", "partition"])
         .args(["--node-bug", "local-read", "--out"])
         .arg(&dir)
         .timeout(std::time::Duration::from_secs(240))
