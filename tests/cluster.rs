@@ -10,7 +10,7 @@
 //! node has recovered state its trace does not show.
 
 mod common;
-use common::{free_port, poll, print_tails};
+use common::{assert_traces_valid, free_port, poll, print_tails};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -634,17 +634,7 @@ fn leader_that_hears_nothing_is_replaced_and_rejoins() {
         text.contains(r#""reason":"check_quorum""#),
         "no check-quorum step-down traced"
     );
-    let out = Command::new(assert_cmd::cargo::cargo_bin("raftcheck"))
-        .arg("validate")
-        .arg(&traces)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "validate: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_traces_valid(&traces);
     eprintln!("total {:?}", t0.elapsed());
 }
 

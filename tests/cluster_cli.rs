@@ -378,21 +378,7 @@ fn cluster_add_and_remove_change_the_members() {
     let (code, _, err) = run(&["cluster", "add"], dir);
     assert_eq!(code, Some(4), "no cluster runs: {err}");
     assert!(err.contains("no cluster is running"), "{err}");
-    let mut again = Running(
-        Command::new(bin())
-            .args(["cluster", "--nodes", "3", "--trace", "--max-nodes", "4"])
-            .arg("--data-dir")
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(again.0.stdout.take().unwrap()).lines();
-    let endpoints = lines
-        .find_map(|l| l.ok()?.strip_prefix("endpoints: ").map(String::from))
-        .unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut again, endpoints) = start(&["--nodes", "3", "--trace", "--max-nodes", "4"], dir);
     assert_eq!(endpoints.split(',').count(), 3);
     assert_eq!(members(&endpoints), (vec![2, 3, 4], vec![]));
     let get = client(&endpoints, &["get", "a"]);

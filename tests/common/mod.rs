@@ -1,6 +1,6 @@
 //! Helpers shared by the tests that run real node processes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A free loopback port.
@@ -32,4 +32,19 @@ pub fn print_tails(paths: impl IntoIterator<Item = PathBuf>, n: usize) {
             eprintln!("{l}");
         }
     }
+}
+
+/// Asserts that `raftcheck validate` accepts the traces at `path`.
+pub fn assert_traces_valid(path: &Path) {
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("raftcheck"))
+        .arg("validate")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
