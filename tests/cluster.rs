@@ -638,6 +638,41 @@ fn leader_that_hears_nothing_is_replaced_and_rejoins() {
     eprintln!("total {:?}", t0.elapsed());
 }
 
+/// A data directory written before membership changes (its snapshot file
+/// holds the state machine alone, no configuration) recovers: node 1 comes
+/// back from it with the command line's peers as its configuration, and
+/// with two fresh nodes the cluster elects a leader and takes writes.
+#[test]
+fn a_data_directory_of_an_earlier_release_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cl = Cluster::new(tmp.path(), 3);
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/outside-findings/wal/node-1");
+    let dir = cl.data_dir(1);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&fixture).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    for id in 1..=3 {
+        cl.start(id);
+    }
+    cl.leader(&[1, 2, 3]);
+    let status = poll(Duration::from_secs(10), "node 1's status", || cl.status(1));
+    assert_eq!(
+        status["config"]["voters"],
+        serde_json::json!([1, 2, 3]),
+        "{status}"
+    );
+    put(&mut cl.client(), "after", "upgrade");
+    assert_eq!(
+        Client::new(vec![cl.clients[0].clone()])
+            .get("after")
+            .unwrap(),
+        Outcome::Value("upgrade".into())
+    );
+}
+
 /// Leader transfer (thesis 3.10) through `POST /v1/admin/transfer?to=N`,
 /// asked of a follower (which redirects to the leader), several times in a
 /// row: the target leads within about a second, takes writes, and the old

@@ -368,13 +368,17 @@ fn recover(cfg: &NodeConfig) -> Result<(Wal, Recovered, KvStore), NodeError> {
         let (m, stored) = wal.load_latest_snapshot()?.ok_or_else(|| {
             NodeError::Corrupt(format!("snapshot {meta:?} recorded but no snapshot file"))
         })?;
-        let (config, data) = wire::decode_snapshot(&stored).map_err(|e| {
+        let (stated, data) = wire::decode_snapshot(&stored).map_err(|e| {
             NodeError::Corrupt(format!(
                 "snapshot {} in {}: {e}",
                 m.index,
                 cfg.data_dir.display()
             ))
         })?;
+        // A snapshot of a release before membership changes states no
+        // configuration: the cluster then had the fixed membership of the
+        // command line's peers.
+        let config = stated.unwrap_or_else(|| Membership::of_voters(cfg.peers.keys().copied()));
         kv = KvStore::restore(&data, cfg.bugs).map_err(|e| {
             NodeError::Corrupt(format!(
                 "snapshot {} in {}: {e}",

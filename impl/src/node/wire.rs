@@ -112,35 +112,43 @@ pub fn decode_payload(bytes: &[u8]) -> Result<Payload, postcard::Error> {
     postcard::from_bytes::<WirePayload>(bytes).map(Payload::from)
 }
 
-/// What a snapshot file holds: the configuration at the snapshot's index
-/// and the state machine's encoded state.
+/// The start of a snapshot file that states its configuration. Files
+/// written before membership changes hold the state machine alone.
+const SNAPSHOT_CONFIG_MAGIC: &[u8; 8] = b"RKVCONF1";
+
+/// The configuration a snapshot file states.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredSnapshot {
+struct StoredConfig {
     voters: Vec<u64>,
     learners: Vec<u64>,
-    state: Vec<u8>,
 }
 
-/// Encodes a snapshot file's contents.
+/// Encodes a snapshot file's contents: a magic, the configuration at the
+/// snapshot's index, then the state machine's encoded state as it is.
 pub fn encode_snapshot(config: &Membership, state: &[u8]) -> Vec<u8> {
-    postcard::to_stdvec(&StoredSnapshot {
+    let stored = StoredConfig {
         voters: config.voters.iter().copied().collect(),
         learners: config.learners.iter().copied().collect(),
-        state: state.to_vec(),
-    })
-    .expect("snapshot encodes")
+    };
+    let mut out = SNAPSHOT_CONFIG_MAGIC.to_vec();
+    out.extend(postcard::to_stdvec(&stored).expect("configuration encodes"));
+    out.extend_from_slice(state);
+    out
 }
 
-/// Decodes a snapshot file's contents: its configuration and state.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<(Membership, Vec<u8>), postcard::Error> {
-    let s: StoredSnapshot = postcard::from_bytes(bytes)?;
-    Ok((
-        Membership {
-            voters: s.voters.into_iter().collect(),
-            learners: s.learners.into_iter().collect(),
-        },
-        s.state,
-    ))
+/// Decodes a snapshot file's contents: its configuration (`None` in a file
+/// written before membership changes, which holds the state alone) and its
+/// state.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<(Option<Membership>, Vec<u8>), postcard::Error> {
+    let Some(rest) = bytes.strip_prefix(SNAPSHOT_CONFIG_MAGIC) else {
+        return Ok((None, bytes.to_vec()));
+    };
+    let (c, state): (StoredConfig, &[u8]) = postcard::take_from_bytes(rest)?;
+    let config = Membership {
+        voters: c.voters.into_iter().collect(),
+        learners: c.learners.into_iter().collect(),
+    };
+    Ok((Some(config), state.to_vec()))
 }
 
 /// A log entry on the wire.
@@ -455,6 +463,21 @@ mod tests {
             let back: Message = postcard::from_bytes::<WireMessage>(&bytes).unwrap().into();
             assert_eq!(back, m);
         }
+        let config = Membership {
+            voters: [1, 2, 4].into(),
+            learners: [5].into(),
+        };
+        let file = encode_snapshot(&config, b"RKVSNAP state");
+        assert_eq!(
+            decode_snapshot(&file).unwrap(),
+            (Some(config), b"RKVSNAP state".to_vec())
+        );
+        // A file of a release before membership changes: the state alone.
+        assert_eq!(
+            decode_snapshot(b"RKVSNAP state").unwrap(),
+            (None, b"RKVSNAP state".to_vec())
+        );
+        assert!(decode_snapshot(b"RKVCONF1\xff\xff\xff").is_err());
         let p = encode_payload(&Payload::Noop);
         assert_eq!(decode_payload(&p).unwrap(), Payload::Noop);
         assert!(decode_payload(&[0xff, 0xff]).is_err());
