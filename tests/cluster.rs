@@ -10,7 +10,7 @@
 //! node has recovered state its trace does not show.
 
 mod common;
-use common::{assert_traces_valid, free_port, poll, print_tails};
+use common::{assert_traces_valid, free_port, poll, print_tails, stop_gracefully};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -121,19 +121,7 @@ impl Cluster {
 
     /// A clean stop (SIGTERM): the node flushes its trace.
     fn stop(&mut self, id: u64) {
-        let mut c = self.children.remove(&id).unwrap();
-        Command::new("kill")
-            .arg(c.id().to_string())
-            .status()
-            .unwrap();
-        let start = Instant::now();
-        while c.try_wait().unwrap().is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "node {id} ignores SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        stop_gracefully(self.children.remove(&id).unwrap(), id);
     }
 
     fn status(&self, id: u64) -> Option<serde_json::Value> {
@@ -322,17 +310,7 @@ fn three_node_cluster() {
         cl.stop(id);
     }
     // The traces of the run validate (semantic check).
-    let out = Command::new(assert_cmd::cargo::cargo_bin("raftcheck"))
-        .arg("validate")
-        .arg(tmp.path().join("traces"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "validate: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_traces_valid(&tmp.path().join("traces"));
 
     // A corrupted record in a WAL segment stops the node at start, naming
     // the file and the offset.

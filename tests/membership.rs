@@ -9,7 +9,7 @@
 //! validate. And the admin API's errors, on a one-node cluster.
 
 mod common;
-use common::{assert_traces_valid, free_port, poll, print_tails};
+use common::{assert_traces_valid, free_port, poll, print_tails, stop_gracefully};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,19 +104,7 @@ impl Nodes {
 
     /// A clean stop (SIGTERM): the node flushes its trace.
     fn stop(&mut self, id: u64) {
-        let mut c = self.children.remove(&id).unwrap();
-        Command::new("kill")
-            .arg(c.id().to_string())
-            .status()
-            .unwrap();
-        let start = Instant::now();
-        while c.try_wait().unwrap().is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "node {id} ignores SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        stop_gracefully(self.children.remove(&id).unwrap(), id);
     }
 
     fn running(&mut self, id: u64) -> bool {

@@ -98,7 +98,7 @@ impl Invariants {
                     let holders = disks.iter().filter(|d| d.holds(c, t)).count();
                     let majority =
                         |vs: &[NodeId]| 2 * vs.iter().filter(|id| holds(id)).count() > vs.len();
-                    let on_quorum = match n.voters_since(c) {
+                    let on_quorum = match n.membership() {
                         Some(_) => {
                             majority(&self.initial_voters)
                                 || nodes.iter().flatten().any(|m| {

@@ -198,13 +198,7 @@ impl<I: Implementation> World<'_, I> {
     /// learner, a learner promoted or removed, a voter removed (the leader
     /// itself included).
     fn change_membership(&mut self, cfg: &SimConfig) {
-        let n = self.servers.len();
-        let Some(i) = (0..n).find(|&i| {
-            self.servers[i]
-                .node
-                .as_ref()
-                .is_some_and(|s| s.status().role == rt::Role::Leader)
-        }) else {
+        let Some(i) = self.leader_index() else {
             return;
         };
         let Some(Members { voters, learners }) =
@@ -234,6 +228,16 @@ impl<I: Implementation> World<'_, I> {
         if node.propose_change(change) {
             self.stats.changes += 1;
         }
+    }
+
+    /// The slot of an up node that is leader (the first, if several of
+    /// different terms are).
+    fn leader_index(&self) -> Option<usize> {
+        self.servers.iter().position(|s| {
+            s.node
+                .as_ref()
+                .is_some_and(|n| n.status().role == rt::Role::Leader)
+        })
     }
 
     /// The process starts again from its disk.
@@ -277,13 +281,7 @@ impl<I: Implementation> World<'_, I> {
             self.change_membership(cfg);
         }
         if cfg.leader_transfer && n > 1 && self.rng.random_bool(TRANSFER_P) {
-            let leader = (0..n).find(|&i| {
-                self.servers[i]
-                    .node
-                    .as_ref()
-                    .is_some_and(|s| s.status().role == rt::Role::Leader)
-            });
-            if let Some(i) = leader {
+            if let Some(i) = self.leader_index() {
                 let to = self.ids[(i + self.rng.random_range(1..n)) % n];
                 let node = self.servers[i].node.as_mut().expect("up");
                 if node.transfer_leader(to) {

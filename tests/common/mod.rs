@@ -48,3 +48,20 @@ pub fn assert_traces_valid(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Stops node `id`'s process cleanly (SIGTERM: it flushes its trace),
+/// failing the test if it is still running after 10 s.
+pub fn stop_gracefully(mut child: std::process::Child, id: u64) {
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "node {id} ignores SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

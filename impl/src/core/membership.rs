@@ -40,6 +40,15 @@ pub enum ConfChange {
     Remove(NodeId),
 }
 
+impl ConfChange {
+    /// The server the change is about.
+    pub fn node(self) -> NodeId {
+        match self {
+            ConfChange::AddVoter(id) | ConfChange::AddLearner(id) | ConfChange::Remove(id) => id,
+        }
+    }
+}
+
 /// Why a leader refused a membership change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
@@ -118,11 +127,11 @@ impl Membership {
     /// The configuration `change` makes from this one, if it is one
     /// server away.
     pub fn apply(&self, change: ConfChange) -> Result<Membership, ChangeError> {
+        if change.node() == 0 {
+            return Err(ChangeError::ZeroId);
+        }
         let mut next = self.clone();
         match change {
-            ConfChange::AddVoter(0) | ConfChange::AddLearner(0) | ConfChange::Remove(0) => {
-                return Err(ChangeError::ZeroId)
-            }
             ConfChange::AddVoter(id) => {
                 if self.is_voter(id) {
                     return Err(ChangeError::AlreadyVoter(id));

@@ -770,9 +770,7 @@ impl Loop {
 
     /// Proposes a membership change for the admin API.
     fn propose_change(&mut self, change: ConfChange, addrs: Option<MemberAddrs>, id: u64) {
-        let target = match change {
-            ConfChange::AddVoter(n) | ConfChange::AddLearner(n) | ConfChange::Remove(n) => n,
-        };
+        let target = change.node();
         // The context: every member's addresses this node knows, the
         // added member's from the request.
         let mut ctx = ChangeContext::default();

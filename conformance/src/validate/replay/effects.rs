@@ -114,14 +114,10 @@ pub(super) fn send(
     {
         if *last_index < s.log.snapshot_index && m.term == s.term {
             let mut msg = convert::message(m);
-            if let (Msg::InstallSnapshot { data, .. }, Some(old)) = (
-                &mut msg,
-                c.old_snapshots
-                    .iter()
-                    .rev()
-                    .find(|(i, t, _)| i == last_index && t == last_term),
-            ) {
-                *data = raft_model::state_machine::StateMachine::clone(&old.2);
+            if let (Msg::InstallSnapshot { data, .. }, Some(old)) =
+                (&mut msg, c.snapshot_data(*last_index, *last_term))
+            {
+                *data = old.clone();
             }
             return Ok(msg);
         }
