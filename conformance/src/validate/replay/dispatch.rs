@@ -137,6 +137,29 @@ impl NodeReplay {
         !self.frontier.is_empty() && !self.down
     }
 
+    /// Ends the current step (`checkpoint`) where the next one begins. With
+    /// membership changes, a candidate kept whose configuration the replay
+    /// does not know (it came with a snapshot whose state machine the trace
+    /// does not show) cannot take a step soundly: its quorums are unknown,
+    /// so the replay stops without a verdict.
+    fn next_step(&mut self, ctx: &Ctx, e: &rt::NodeEvent) -> Result<(), ReplayError> {
+        self.checkpoint(ctx)?;
+        if !ctx.rules.membership {
+            return Ok(());
+        }
+        match self
+            .frontier
+            .iter()
+            .find_map(|c| super::snapshot_config_unknown(c, &ctx.rules))
+        {
+            Some(why) => Err(ReplayError::Inconclusive(format!(
+                "node {}: at seq {}: {why}",
+                e.node, e.seq
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Folds one event of this node into the replay.
     pub fn event(
         &mut self,
@@ -210,7 +233,7 @@ impl NodeReplay {
         }
         match &e.event {
             E::Init(init) => {
-                self.checkpoint(ctx)?;
+                self.next_step(ctx, e)?;
                 let truncated = self.truncated_unsaved.take();
                 if let (Some(from), None, rt::InitReason::Restart) =
                     (truncated, &init.entries, init.reason)
@@ -256,7 +279,7 @@ impl NodeReplay {
                 });
             }
             E::Timeout(t) => {
-                self.checkpoint(ctx)?;
+                self.next_step(ctx, e)?;
                 if t.timer == rt::TimerKind::Election && self.active() {
                     self.in_timeout_step = true;
                     self.expand("ElectionTimeoutRule", |c| election_timeout(c, ctx));
@@ -271,7 +294,7 @@ impl NodeReplay {
                     && r.reason == rt::RoleReason::ElectionTimeout =>
             {
                 // The timeout itself is not logged: this event stands for it.
-                self.checkpoint(ctx)?;
+                self.next_step(ctx, e)?;
                 if self.active() {
                     self.expand("ElectionTimeoutRule", |c| election_timeout(c, ctx));
                 }
@@ -287,7 +310,7 @@ impl NodeReplay {
                 // Feature stale-term-step-down: a leader that left a reply's
                 // higher term unheeded steps down later, in its own term: a
                 // step of its own, like check-quorum's.
-                self.checkpoint(ctx)?;
+                self.next_step(ctx, e)?;
                 if self.active() {
                     let term = r.term;
                     self.expand("AppendEntriesReplyRule", |c| {
@@ -303,7 +326,7 @@ impl NodeReplay {
                 // Check-quorum's step-down is a step of its own: which
                 // servers the leader heard from since its last check is not
                 // logged, and stepping down is always safe.
-                self.checkpoint(ctx)?;
+                self.next_step(ctx, e)?;
                 if self.active() {
                     // Entries the leader appended before without an event.
                     if let (false, Some(li)) = (
@@ -317,7 +340,7 @@ impl NodeReplay {
                 }
             }
             E::Receive(m) => {
-                self.checkpoint(ctx)?;
+                self.next_step(ctx, e)?;
                 if self.active() {
                     let (msg, known, data_known) = match recorded(&m.msg) {
                         Some((msg, data_known)) => (msg, true, data_known),
@@ -412,6 +435,10 @@ impl NodeReplay {
                 let rules = &ctx.rules;
                 self.filter(|c| {
                     if !observes_apply {
+                        // A snapshot covers applied, hence committed,
+                        // entries: a commit the node kept across a restart
+                        // (justified) and did not trace again comes first.
+                        c.commit_late(rules, s.index);
                         effects::applied_up_to(c, s.index, rules);
                     }
                     effects::take_snapshot(c, s, rules)

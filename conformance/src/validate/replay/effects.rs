@@ -39,22 +39,34 @@ pub(super) fn send(
         }
         return Ok(convert::message(m));
     }
-    // The rule's own sends first.
+    // The rule's own sends first: one the message is exactly, else the
+    // first it may stand for (an acknowledgement of less than the rule's).
+    // Exact first, because a node may send its messages in another order
+    // than it queued them (a follower's answer to a heartbeat leaves before
+    // its acknowledgement of entries still being written).
     let mut why = None;
+    let mut found = None;
     for k in 0..c.pending.len() {
         let (to, ref want, free) = c.pending[k];
         if to != m.to || !convert::same_kind(want, &m.rpc) {
             continue;
         }
         match convert::sent_as(want, m, free) {
+            Ok(as_sent) if as_sent == *want => {
+                found = Some((k, as_sent));
+                break;
+            }
             Ok(as_sent) => {
-                c.pending.remove(k);
-                return Ok(as_sent);
+                found.get_or_insert((k, as_sent));
             }
             Err(e) => {
                 why.get_or_insert((raft_model::explain::message(want), e));
             }
         }
+    }
+    if let Some((k, as_sent)) = found {
+        c.pending.remove(k);
+        return Ok(as_sent);
     }
     // A replication message of an earlier leadership that the node sends
     // only now is checked against the state it had as leader then (its log
