@@ -41,6 +41,11 @@ pub enum Bug {
     /// §10.2.1 fast path lets its appends leave early, not its own count):
     /// a crash before the write can lose an entry a quorum never held.
     EarlySelfCount,
+    /// A follower's acknowledgements of entries leave before its write of
+    /// them is durable, as its answers to heartbeats (which acknowledge
+    /// durable entries only) may: a crash then loses entries the leader
+    /// counted towards a commit.
+    EarlyAck,
     /// The leader's AppendEntries names the follower's next index as its
     /// previous entry (`prev_index = next` instead of `next - 1`) whenever
     /// it has an entry there: followers refuse every such append, so
@@ -75,7 +80,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
@@ -84,6 +89,7 @@ impl Bug {
         Bug::LeaseOverrun,
         Bug::EarlyVote,
         Bug::EarlySelfCount,
+        Bug::EarlyAck,
         Bug::PrevIndexIsNext,
         Bug::KeepVoteOnNewTerm,
         Bug::IgnoreHigherTermReply,
@@ -117,6 +123,7 @@ impl Bug {
             Bug::LeaseOverrun => "lease-overrun",
             Bug::EarlyVote => "early-vote",
             Bug::EarlySelfCount => "early-self-count",
+            Bug::EarlyAck => "early-ack",
             Bug::PrevIndexIsNext => "prev-index-is-next",
             Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
             Bug::IgnoreHigherTermReply => "ignore-higher-term-reply",
@@ -137,6 +144,7 @@ impl Bug {
             Bug::LeaseOverrun => None,
             Bug::EarlyVote => None,
             Bug::EarlySelfCount => None,
+            Bug::EarlyAck => None,
             Bug::PrevIndexIsNext => None,
             Bug::KeepVoteOnNewTerm => None,
             Bug::IgnoreHigherTermReply => None,
@@ -168,6 +176,9 @@ impl Bug {
             Bug::EarlySelfCount => {
                 "the leader counts its own entries towards a commit before they are durable"
             }
+            Bug::EarlyAck => {
+                "a follower's acknowledgements of new entries leave before its write makes them durable"
+            }
             Bug::PrevIndexIsNext => {
                 "the leader's AppendEntries names the next index as its previous entry (prev_index = next, not next - 1): nothing new is replicated"
             }
@@ -195,7 +206,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, overlapping-changes, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, early-ack, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, overlapping-changes, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

@@ -23,15 +23,18 @@
 //!    and serves `read_states` once it has applied up to their index.
 //!
 //! Optionally, between taking the Ready and step 1, the host may call
-//! [`RaftNode::early_messages`] and send what it returns at once: only a
-//! leader's AppendEntries carrying its own new entries, in a term already
-//! durable (Raft thesis §10.2.1, the leader writes its log in parallel with
-//! replicating it). The leader counts itself towards a commit only for
-//! entries [`RaftNode::persisted`] reported durable, so entries it sent
-//! early and then lost in a crash were never counted. Which messages may go
-//! early is decided by one function, `RaftNode::may_leave_early`, when the
-//! Ready is built; the Ready's messages are private, so a host cannot take
-//! any other message before `persisted`.
+//! [`RaftNode::early_messages`] and send what it returns at once: a
+//! leader's AppendEntries (its own new entries, or heartbeats), in a term
+//! already durable (Raft thesis §10.2.1, the leader writes its log in
+//! parallel with replicating it), and a follower's acknowledgements of
+//! entries durable by an earlier write (its answers to heartbeats). The leader counts
+//! itself towards a commit only for entries [`RaftNode::persisted`]
+//! reported durable, so entries it sent early and then lost in a crash were
+//! never counted. Which messages may go early is decided by one function,
+//! `RaftNode::may_leave_early`; the Ready's messages are private, so a host
+//! cannot take any other message before `persisted`. While the write runs,
+//! the host may step the messages [`RaftNode::may_step_during_write`]
+//! allows and send what [`RaftNode::take_early`] releases.
 //!
 //! # Reads
 //! Linearizable reads use ReadIndex (see [`read`]): no log entry per read,
@@ -238,6 +241,9 @@ pub struct Ready {
     /// released by [`RaftNode::early_messages`] (or, when the host does not
     /// ask for them, by [`RaftNode::persisted`] with the others).
     early: Vec<Message>,
+    /// The log's last index when this Ready was taken: once it is durable,
+    /// so is every entry up to here that is still in the log.
+    last_index: Index,
 }
 
 impl Ready {
@@ -278,6 +284,10 @@ pub struct RaftNode {
     handed_hs: HardState,
     /// The hard state last reported durable.
     durable_hs: HardState,
+    /// The log's last index when the Ready last reported durable was taken;
+    /// entries up to `durable_last.min(log.stable)` are on the disk and
+    /// still in the log (a truncation since lowers `log.stable`).
+    durable_last: Index,
     /// A snapshot installed from the leader, not yet handed to the host.
     pub(crate) pending_snapshot: Option<Snapshot>,
     pub(crate) incoming: Option<snapshot::Incoming>,
@@ -338,6 +348,7 @@ impl RaftNode {
             msgs: Vec::new(),
             handed_hs: hs,
             durable_hs: hs,
+            durable_last: 0,
             pending_snapshot: None,
             incoming: None,
             reads: ReadOnly::default(),
@@ -354,6 +365,7 @@ impl RaftNode {
             bootstrap: Membership::of_voters(cfg.peers.iter().copied()),
             cfg,
         };
+        node.durable_last = node.log.stable;
         node.trace().started(&rec);
         node
     }
@@ -582,16 +594,23 @@ impl RaftNode {
     }
 
     /// Whether `m`, queued by this node, may leave before the Ready that
-    /// carries it is durable. Raft thesis §10.2.1: only the leader's own log
-    /// appends may overlap its disk write. They promise nothing about this
-    /// node's disk: the leader counts itself towards a commit only once
-    /// [`RaftNode::persisted`] says its entries are durable, and each
-    /// follower acknowledges only what it made durable itself. The term the
-    /// message carries must already be durable (a leader's always is: it
-    /// wrote its term and self-vote before asking for votes), so a crash
-    /// cannot take this node back to an earlier term after the message left.
+    /// carries it is durable. Only messages that promise nothing the write
+    /// is still making true, in a term already durable (so a crash cannot
+    /// take this node back to an earlier term after the message left):
+    /// - the leader's AppendEntries, with its own log appends (Raft thesis
+    ///   §10.2.1) or none (heartbeats, probes). They promise nothing about
+    ///   the leader's disk: it counts itself towards a commit only once
+    ///   [`RaftNode::persisted`] says its entries are durable, the commit
+    ///   index they carry counts only durable copies, and each follower
+    ///   acknowledges only what it made durable itself;
+    /// - a follower's acknowledgement of entries that are durable already,
+    ///   such as its answer to a heartbeat (Figure 2's "reply after storing"
+    ///   holds: they were stored by an earlier write). So a ReadIndex round
+    ///   (thesis §6.4) does not wait for the follower's write of newer
+    ///   entries.
+    ///
     /// Everything else — votes and pre-votes, their replies, term changes,
-    /// acknowledgements, heartbeats and probes without entries, snapshots,
+    /// acknowledgements of entries not yet durable, rejections, snapshots,
     /// TimeoutNow — waits for the write.
     fn may_leave_early(&self, m: &Message) -> bool {
         if self.bug(Bug::EarlyVote)
@@ -604,26 +623,74 @@ impl RaftNode {
             // durable, as if the thesis's rule for appends covered them.
             return true;
         }
-        self.role == Role::Leader
-            && m.from == self.cfg.id
-            && m.term == self.term
-            && m.term <= self.durable_hs.term
-            && matches!(&m.body, Body::AppendEntries { entries, .. } if !entries.is_empty())
+        if m.from != self.cfg.id || m.term > self.durable_hs.term {
+            return false;
+        }
+        match &m.body {
+            Body::AppendEntries { .. } => self.role == Role::Leader && m.term == self.term,
+            Body::AppendEntriesReply {
+                success: true,
+                index,
+                ..
+            } => {
+                // BUG (planted): acknowledgements of entries still being
+                // written leave too, as if they were answers to heartbeats.
+                self.bug(Bug::EarlyAck) || *index <= self.durable_last.min(self.log.stable)
+            }
+            _ => false,
+        }
     }
 
     /// Whether the host may step `m` while a Ready's write is still in
-    /// flight (between [`RaftNode::ready`] and [`RaftNode::persisted`]):
-    /// only a leader's acknowledgements of its own term. They change no
-    /// term, vote or role, so the messages of the Ready being written stay
-    /// true when they leave after it; they can only advance the commit
-    /// index (the leader still counts itself only for what `persisted`
-    /// reported durable) and confirm reads. A host holds every other message
-    /// until `persisted`, then steps it.
+    /// flight (between [`RaftNode::ready`] and [`RaftNode::persisted`]).
+    /// Only messages that change no term, vote, role or log entry, so the
+    /// messages of the Ready being written stay true when they leave after
+    /// it:
+    /// - a leader's acknowledgements of its own term. They can only advance
+    ///   the commit index (the leader still counts itself only for what
+    ///   `persisted` reported durable) and confirm reads;
+    /// - a follower's heartbeat from its leader of its term (an
+    ///   AppendEntries without entries). It can only advance the commit
+    ///   index, and its answer leaves at once through
+    ///   [`RaftNode::take_early`] when it acknowledges durable entries only.
+    ///
+    /// A host holds every other message until `persisted`, then steps it.
     pub fn may_step_during_write(&self, m: &Message) -> bool {
-        self.role == Role::Leader
-            && m.to == self.cfg.id
-            && m.term == self.term
-            && matches!(m.body, Body::AppendEntriesReply { .. })
+        if m.to != self.cfg.id || m.term != self.term {
+            return false;
+        }
+        match &m.body {
+            Body::AppendEntriesReply { .. } => self.role == Role::Leader,
+            Body::AppendEntries { entries, .. } => {
+                self.role == Role::Follower
+                    && self.leader == Some(m.from)
+                    && entries.is_empty()
+                    && self.pending_snapshot.is_none()
+            }
+            _ => false,
+        }
+    }
+
+    /// The messages queued since the last [`RaftNode::ready`] that may leave
+    /// before the write in flight is durable (the rule of
+    /// `may_leave_early`), for sending at once: a follower's answers to
+    /// heartbeats it stepped during its write, and a leader's heartbeats
+    /// for the ReadIndex rounds asked for meanwhile
+    /// ([`RaftNode::read_index`]). The rest wait for the next Ready.
+    /// Optional, like [`RaftNode::early_messages`].
+    pub fn take_early(&mut self) -> Vec<Message> {
+        if let Some(round) = self.reads.take_unsent() {
+            self.bcast_heartbeat(round);
+        }
+        if self.msgs.is_empty() {
+            return Vec::new();
+        }
+        let (early, rest): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.msgs)
+            .into_iter()
+            .partition(|m| self.may_leave_early(m));
+        self.msgs = rest;
+        self.trace().sent(&early);
+        early
     }
 
     /// What may be applied and answered while a Ready's write is in flight:
@@ -678,6 +745,7 @@ impl RaftNode {
         if let Some(hs) = rd.hard_state {
             self.durable_hs = hs;
         }
+        self.durable_last = rd.last_index;
         if rd.must_persist() {
             self.trace().persisted();
         }
@@ -765,6 +833,7 @@ impl RaftNode {
             read_states: std::mem::take(&mut self.read_states),
             messages,
             early,
+            last_index: self.log.last_index(),
         }
     }
 

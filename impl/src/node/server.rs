@@ -270,6 +270,9 @@ struct Loop {
     /// Messages that arrived during a WAL write and may not be stepped
     /// before it ends (see [`RaftNode::may_step_during_write`]).
     held: Vec<crate::core::Message>,
+    /// Requests that arrived during a WAL write, other than reads: they
+    /// are taken when it ends (see [`Loop::request_during_write`]).
+    held_requests: Vec<Request>,
 }
 
 /// Hands `f` up to `max` more items that are already waiting in `rx`, so that
@@ -560,6 +563,7 @@ async fn run_loop(
         place: None,
         metrics: Metrics::default(),
         held: Vec::new(),
+        held_requests: Vec::new(),
     };
     for (id, a) in &book {
         lp.learn_peer(*id, &a.peer_addr);
@@ -603,10 +607,13 @@ impl Loop {
             }
             while self.node.has_ready() {
                 let rd = self.node.ready();
-                self.handle_ready(rd, &mut inbound).await?;
+                self.handle_ready(rd, &mut inbound, &mut requests).await?;
                 for m in std::mem::take(&mut self.held) {
                     self.metrics.messages_received += 1;
                     self.node.step(m);
+                }
+                for r in std::mem::take(&mut self.held_requests) {
+                    self.request(r);
                 }
             }
             self.note_place();
@@ -916,13 +923,18 @@ impl Loop {
 
     /// Runs `f` on the WAL on a blocking thread like [`Loop::with_wal`], and
     /// meanwhile steps the messages the core allows during a write (a
-    /// leader's acknowledgements, see [`RaftNode::may_step_during_write`]),
-    /// applying what they commit and answering the reads they confirm at
-    /// once instead of one write later. Other messages wait in `held`.
+    /// leader's acknowledgements, a follower's heartbeats, see
+    /// [`RaftNode::may_step_during_write`]) and starts the reads that
+    /// arrive, applying what the messages commit, answering the reads they
+    /// confirm and sending what may leave early ([`RaftNode::take_early`]:
+    /// a follower's answers to heartbeats, a leader's heartbeats for its
+    /// reads) at once instead of one write later. Other messages wait in
+    /// `held`, other requests in `held_requests`.
     async fn with_wal_stepping<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Wal) -> Result<T, StorageError> + Send + 'static,
         inbound: &mut mpsc::Receiver<(NodeId, WireMessage)>,
+        requests: &mut mpsc::Receiver<Request>,
     ) -> Result<T, NodeError> {
         let mut wal = self.wal.take().ok_or(StorageError::Poisoned)?;
         let job = tokio::task::spawn_blocking(move || {
@@ -937,17 +949,44 @@ impl Loop {
                 Some((_, m)) = inbound.recv() => {
                     self.step_during_write(m);
                     drain(inbound, 256, |(_, m)| self.step_during_write(m));
-                    let (committed, reads) = self.node.take_applicable();
-                    self.apply_committed(&committed);
-                    for rs in reads {
-                        self.shared.reads.complete(rs.ctx, Ok(rs.index));
-                    }
+                    self.release_during_write().await;
+                }
+                Some(r) = requests.recv() => {
+                    self.request_during_write(r);
+                    drain(requests, 1024, |r| self.request_during_write(r));
+                    self.release_during_write().await;
                 }
             }
         };
         let (wal, r) = joined.map_err(|e| NodeError::Io(std::io::Error::other(e)))?;
         self.wal = Some(wal);
         Ok(r?)
+    }
+
+    /// After inputs taken during a write: sends what may leave before it
+    /// ends, applies what they committed and answers the reads they
+    /// confirmed.
+    async fn release_during_write(&mut self) {
+        let early = self.node.take_early();
+        self.send_all(&early).await;
+        let (committed, reads) = self.node.take_applicable();
+        self.apply_committed(&committed);
+        for rs in reads {
+            self.shared.reads.complete(rs.ctx, Ok(rs.index));
+        }
+    }
+
+    /// A read starts during a write (its ReadIndex round needs nothing the
+    /// write makes durable), as do the requests that only look; proposals,
+    /// membership changes and transfers wait for the write to end, in
+    /// order.
+    fn request_during_write(&mut self, r: Request) {
+        match r {
+            Request::Read { .. } | Request::Status { .. } | Request::Members { .. } => {
+                self.request(r)
+            }
+            _ => self.held_requests.push(r),
+        }
     }
 
     fn step_during_write(&mut self, m: WireMessage) {
@@ -1038,6 +1077,7 @@ impl Loop {
         &mut self,
         mut rd: Ready,
         inbound: &mut mpsc::Receiver<(NodeId, WireMessage)>,
+        requests: &mut mpsc::Receiver<Request>,
     ) -> Result<(), NodeError> {
         self.metrics.readies += 1;
         // Members named by new configuration entries, or by the leader's
@@ -1133,7 +1173,7 @@ impl Loop {
                 wal.sync()
             };
             if apply_meanwhile {
-                self.with_wal_stepping(write, inbound).await?;
+                self.with_wal_stepping(write, inbound, requests).await?;
             } else {
                 self.with_wal(write).await?;
             }

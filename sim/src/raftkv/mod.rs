@@ -281,11 +281,13 @@ impl node::Node for Host {
         }
     }
 
-    /// As the raftkv server does while its WAL write runs: entries the
-    /// steps since committed (durable here, the core hands out none above
+    /// As the raftkv server does while its WAL write runs: the answers the
+    /// core lets leave before the write (a follower's acknowledgements of
+    /// durable entries) are sent, entries the steps since committed (durable here, the core hands out none above
     /// its durable log) are applied and answered, and confirmed reads
     /// served, unless the Ready being written installs a snapshot.
     fn meanwhile(&mut self, out: &mut Output<Message>) {
+        out.messages.extend(self.node.take_early());
         if self.handed.as_ref().is_none_or(|rd| rd.snapshot.is_some()) {
             return;
         }
