@@ -532,6 +532,21 @@ fn leader_that_hears_nothing_is_replaced_and_rejoins() {
         relays[&(o, leader)].cut();
     }
     let cut_at = Instant::now();
+    // A read sent to the old leader now waits for a heartbeat round no
+    // follower answers; when check-quorum deposes the leader, the read is
+    // answered at once (no known leader), not after the request timeout.
+    let old_leader_addr = cl.clients[leader as usize - 1].clone();
+    let pending_read = std::thread::spawn(move || {
+        let r = request(
+            &old_leader_addr,
+            "GET",
+            "/v1/kv/before",
+            &[],
+            b"",
+            Duration::from_secs(10),
+        );
+        (r, cut_at.elapsed())
+    });
     let budget = Duration::from_secs(3);
     // Polled every 10 ms: the takeover time is measured here.
     let new_leader = loop {
@@ -564,6 +579,19 @@ fn leader_that_hears_nothing_is_replaced_and_rejoins() {
     );
     let s = cl.status(leader).unwrap();
     assert_ne!(s["role"], "leader", "the old leader stepped down: {s}");
+    let (r, answered) = pending_read.join().unwrap();
+    let r = r.expect("the read to the old leader is answered");
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    eprintln!(
+        "the read sent to the old leader at the cut: {} {body:?} after {} ms",
+        r.status,
+        answered.as_millis()
+    );
+    assert!(
+        r.status == 503 && body.contains("no known leader"),
+        "a read the deposed leader dropped is answered as not led here, not timed out: {} {body:?}",
+        r.status
+    );
     let new_term = cl.status(new_leader).unwrap()["term"].as_u64().unwrap();
     assert!(new_term > term);
 

@@ -139,24 +139,37 @@ fn bad_usage_exits_2() {
 }
 
 /// Partitions only: a node cut off from the leader answers its clients'
-/// reads from its own stale state. (With the mixed nemesis of seed 5 the
-/// run once had no stale read when the machine was loaded: the clients of
-/// the partitioned node timed out on a write first and retired.)
+/// reads from its own stale state. A run is real time, so whether a stale
+/// read happens depends on the machine's load: seed 5 once had none (the
+/// partitioned node's clients timed out on a write first and retired), so
+/// up to three seeds are tried and one of them must catch the bug; a run
+/// that does must say why.
 #[test]
 fn a_planted_local_read_bug_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let out = raftcheck()
-        .args(["jepsen", "--duration", "8", "--clients", "6", "--keys", "3"])
-        .args(["--nemesis-interval", "1.2", "--seed", "5"])
-        .args(["--nemesis", "partition"])
-        .args(["--node-bug", "local-read", "--out"])
-        .arg(&dir)
-        .timeout(std::time::Duration::from_secs(240))
-        .output()
-        .unwrap();
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let mut tries = Vec::new();
+    let caught = [5, 6, 7].into_iter().find_map(|seed| {
+        let dir = tmp.path().join(format!("run-{seed}"));
+        let out = raftcheck()
+            .args(["jepsen", "--duration", "8", "--clients", "6", "--keys", "3"])
+            .args(["--nemesis-interval", "1.2", "--seed", &seed.to_string()])
+            .args(["--nemesis", "partition"])
+            .args(["--node-bug", "local-read", "--out"])
+            .arg(&dir)
+            .timeout(std::time::Duration::from_secs(240))
+            .output()
+            .unwrap();
+        let all = text(&out);
+        if out.status.code() == Some(1) {
+            return Some((dir, all));
+        }
+        assert_eq!(out.status.code(), Some(0), "seed {seed}: {all}");
+        tries.push(format!("seed {seed}: no anomaly"));
+        None
+    });
+    let Some((dir, all)) = caught else {
+        panic!("local-read not caught: {tries:?}");
+    };
     assert!(
         all.contains("anomaly: the history is not linearizable"),
         "{all}"

@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bugs::Bugs;
 use crate::core::{
     ChangeError, Command, ConfChange, Config, ConfigEntry, Entry, Index, Membership, NodeId,
-    Payload, RaftNode, Ready, Recovered, Role, TransferError,
+    Payload, RaftNode, ReadState, Ready, Recovered, Role, Term, TransferError,
 };
 use crate::kv::{ChangeContext, KvStore, MemberAddrs};
 use crate::storage::{self, StorageError, Wal};
@@ -273,6 +273,11 @@ struct Loop {
     /// Requests that arrived during a WAL write, other than reads: they
     /// are taken when it ends (see [`Loop::request_during_write`]).
     held_requests: Vec<Request>,
+    /// The reads handed to the core's ReadIndex and not answered yet, with
+    /// the term they were started in: a leader that steps down drops them
+    /// (`RaftNode::read_index`'s rounds end with its leadership), and
+    /// [`Loop::fail_dropped_reads`] answers them at once.
+    reads: BTreeMap<u64, Term>,
 }
 
 /// Hands `f` up to `max` more items that are already waiting in `rx`, so that
@@ -564,6 +569,7 @@ async fn run_loop(
         metrics: Metrics::default(),
         held: Vec::new(),
         held_requests: Vec::new(),
+        reads: BTreeMap::new(),
     };
     for (id, a) in &book {
         lp.learn_peer(*id, &a.peer_addr);
@@ -618,7 +624,39 @@ impl Loop {
             }
             self.note_place();
             self.release_if_removed();
+            self.fail_dropped_reads();
         }
+    }
+
+    /// Answers the reads the core dropped: every read started in an
+    /// earlier term, and all of them once this node no longer leads. They
+    /// get the leader this node knows of (307, or 503 when it knows none),
+    /// at once instead of the request timeout: a read changed nothing, so
+    /// the client may retry it anywhere.
+    fn fail_dropped_reads(&mut self) {
+        if self.reads.is_empty() {
+            return;
+        }
+        let (leads, term, leader) = (self.node.is_leader(), self.node.term(), self.node.leader());
+        let dropped: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|&(_, &t)| !leads || t < term)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in dropped {
+            self.reads.remove(&id);
+            self.shared
+                .reads
+                .complete(id, Err(ReqError::NotLeader(leader)));
+        }
+    }
+
+    /// A read the core confirmed at `rs.index`: the client's ticket
+    /// completes (it is answered once the state machine reaches the index).
+    fn read_ready(&mut self, rs: ReadState) {
+        self.reads.remove(&rs.ctx);
+        self.shared.reads.complete(rs.ctx, Ok(rs.index));
     }
 
     /// A node out of the configuration that does not lead (a removed
@@ -897,9 +935,14 @@ impl Loop {
             Request::Read { id } => {
                 self.metrics.reads += 1;
                 // The ticket id is the read's context: unique in this process.
-                if let Err(e) = self.node.read_index(id) {
-                    let r = Err(ReqError::NotLeader(e.leader));
-                    self.shared.reads.complete(id, r);
+                match self.node.read_index(id) {
+                    Ok(()) => {
+                        self.reads.insert(id, self.node.term());
+                    }
+                    Err(e) => {
+                        let r = Err(ReqError::NotLeader(e.leader));
+                        self.shared.reads.complete(id, r);
+                    }
                 }
             }
         }
@@ -972,8 +1015,9 @@ impl Loop {
         let (committed, reads) = self.node.take_applicable();
         self.apply_committed(&committed);
         for rs in reads {
-            self.shared.reads.complete(rs.ctx, Ok(rs.index));
+            self.read_ready(rs);
         }
+        self.fail_dropped_reads();
     }
 
     /// A read starts during a write (its ReadIndex round needs nothing the
@@ -1199,7 +1243,7 @@ impl Loop {
         let committed = std::mem::take(&mut rd.committed_entries);
         self.apply_committed(&committed);
         for rs in rd.read_states {
-            self.shared.reads.complete(rs.ctx, Ok(rs.index));
+            self.read_ready(rs);
         }
         self.maybe_snapshot().await
     }
