@@ -4,8 +4,11 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
-use raft_trace::{ClientEvent, Event, EventType, Header, NodeEvent, Record, TraceReader};
+use raft_trace::{
+    ClientEvent, Event, EventType, Header, NodeEvent, Record, TraceError, TraceReader,
+};
 
 use super::network::NetworkCheck;
 use super::{InputError, Location};
@@ -168,16 +171,77 @@ pub enum Item {
     Client(Location, ClientEvent),
 }
 
+/// Records parsed per batch by a file's reading thread.
+const BATCH: usize = 512;
+/// Batches a reading thread may be ahead of the checks (bounded memory).
+const BATCHES_AHEAD: usize = 8;
+
+type Parsed = (u64, Result<Record, TraceError>);
+
+/// One file's records, each with its line. They are parsed on a thread of
+/// the file's own, a few batches ahead of the checks that consume them
+/// (parsing is about half of a validation's work), in file order; the
+/// thread stops at the file's end, after its first error, or when the run
+/// is dropped.
 struct Source {
-    reader: TraceReader<BufReader<File>>,
+    file: String,
+    header: Header,
+    batches: mpsc::Receiver<Vec<Parsed>>,
+    batch: std::vec::IntoIter<Parsed>,
     head: Option<(u64, Record)>,
 }
 
 impl Source {
+    fn start(mut reader: TraceReader<BufReader<File>>) -> Source {
+        let file = reader.file().to_string();
+        let header = reader.header().clone();
+        let (tx, batches) = mpsc::sync_channel(BATCHES_AHEAD);
+        std::thread::spawn(move || loop {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut end = false;
+            while batch.len() < BATCH {
+                match reader.next() {
+                    Some(r) => {
+                        end = r.is_err();
+                        batch.push((reader.line(), r));
+                        if end {
+                            break;
+                        }
+                    }
+                    None => {
+                        end = true;
+                        break;
+                    }
+                }
+            }
+            if (!batch.is_empty() && tx.send(batch).is_err()) || end {
+                return;
+            }
+        });
+        Source {
+            file,
+            header,
+            batches,
+            batch: Vec::new().into_iter(),
+            head: None,
+        }
+    }
+
     fn advance(&mut self) -> Result<(), InputError> {
-        self.head = match self.reader.next() {
-            Some(Ok(r)) => Some((self.reader.line(), r)),
-            Some(Err(e)) => return Err(e.into()),
+        let next = match self.batch.next() {
+            Some(p) => Some(p),
+            None => match self.batches.recv() {
+                Ok(b) => {
+                    self.batch = b.into_iter();
+                    self.batch.next()
+                }
+                // The thread ended: the file has no more records.
+                Err(_) => None,
+            },
+        };
+        self.head = match next {
+            Some((line, Ok(r))) => Some((line, r)),
+            Some((_, Err(e))) => return Err(e.into()),
             None => None,
         };
         Ok(())
@@ -220,7 +284,7 @@ impl Merged {
                     None => header = Some(h),
                 }
             }
-            let mut source = Source { reader, head: None };
+            let mut source = Source::start(reader);
             source.advance()?;
             sources.push(source);
         }
@@ -228,7 +292,7 @@ impl Merged {
             Some(h) => h,
             None => sources
                 .first()
-                .map(|s| s.reader.header().clone())
+                .map(|s| s.header.clone())
                 .ok_or_else(|| InputError::Layout(format!("{}: no files", run.name)))?,
         };
         Ok(Merged {
@@ -294,7 +358,7 @@ impl Merged {
         self.current = i;
         let source = &mut self.sources[i];
         let (line, record) = source.head.take().expect("picked a source with a head");
-        let file = source.reader.file().to_string();
+        let file = source.file.clone();
         source.advance()?;
         Ok(Some(match record {
             Record::Node(e) => Item::Node(Location { file, line }, e),
