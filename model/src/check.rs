@@ -252,7 +252,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         };
         let pass_cancel = Arc::clone(&cancel);
         let pass = std::thread::spawn(move || {
-            crate::progress::check_progress(&pass_cfg, PROGRESS_MAX_STATES, &pass_cancel)
+            let limits = crate::progress::Limits::new(PROGRESS_MAX_STATES);
+            crate::progress::check_progress(&pass_cfg, limits, &pass_cancel)
         });
         (cancel, pass)
     });
@@ -297,6 +298,12 @@ const PROGRESS_MAX_STATES: usize = 20_000_000;
 /// is no longer exhaustive.
 fn add_progress(p: crate::progress::ProgressReport, r: &mut RunResult) {
     if !p.exhaustive {
+        if let Some(why) = &p.stopped {
+            tracing::warn!(
+                "{why}; the run is not exhaustive (without --progress the safety \
+                 properties are checked alone)"
+            );
+        }
         r.exhaustive = false;
         return;
     }

@@ -53,11 +53,62 @@ pub struct ProgressReport {
     /// How many states are dead ends.
     pub dead_ends: usize,
     /// Whether every state within the bounds was explored (false if
-    /// `max_states` or a cancel stopped the search, and then nothing is
+    /// a limit or a cancel stopped the search, and then nothing is
     /// claimed).
     pub exhaustive: bool,
+    /// Why the search stopped before the end, when a limit stopped it.
+    pub stopped: Option<String>,
     pub seconds: f64,
 }
+
+/// How far the Progress pass may go. It keeps every state's edges and the
+/// breadth-first frontier of whole states, which for a deep configuration
+/// (a duplicating network, clients) outgrows the machine long before
+/// `max_states`: it stops, not exhaustive, once the process's resident
+/// memory passes `max_resident` bytes, instead of being killed by the
+/// operating system with the whole check.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_states: usize,
+    /// Checked where the operating system tells the process's resident
+    /// memory (Linux's `/proc/self/status`); `None`: no memory limit.
+    pub max_resident: Option<u64>,
+}
+
+impl Limits {
+    /// `max_states` states, and half of the machine's memory (where it is
+    /// known: Linux's `/proc/meminfo`).
+    pub fn new(max_states: usize) -> Limits {
+        Limits {
+            max_states,
+            max_resident: total_memory().map(|m| m / 2),
+        }
+    }
+}
+
+/// A `kB` field of a `/proc` file, in bytes.
+fn proc_kb(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+fn total_memory() -> Option<u64> {
+    proc_kb("/proc/meminfo", "MemTotal:")
+}
+
+fn resident_memory() -> Option<u64> {
+    proc_kb("/proc/self/status", "VmRSS:")
+}
+
+/// How many states the pass expands between two looks at its memory.
+const MEMORY_CHECK_EVERY: usize = 4096;
 
 impl ProgressReport {
     pub fn holds(&self) -> bool {
@@ -88,9 +139,9 @@ fn room_to_campaign(cfg: &Config, state: &RaftState) -> bool {
 }
 
 /// Checks AG (term left => EF leader) over `cfg`'s bounded state graph,
-/// exploring at most `max_states` unique states. Raising `cancel` stops
-/// the exploration (the report is then not exhaustive).
-pub fn check_progress(cfg: &Config, max_states: usize, cancel: &AtomicBool) -> ProgressReport {
+/// within `limits`. Raising `cancel` stops the exploration (the report is
+/// then not exhaustive).
+pub fn check_progress(cfg: &Config, limits: Limits, cancel: &AtomicBool) -> ProgressReport {
     let start = Instant::now();
     let model = build(cfg);
     let mut index: HashMap<u64, u32> = HashMap::new();
@@ -119,12 +170,38 @@ pub fn check_progress(cfg: &Config, max_states: usize, cancel: &AtomicBool) -> P
         }
     }
     let mut exhaustive = true;
+    let mut stopped = None;
     let mut actions = Vec::new();
     // Breadth first: ids are given in the order states are expanded.
     while let Some(state) = frontier.pop_front() {
-        if leader.len() > max_states || cancel.load(Ordering::Relaxed) {
+        if cancel.load(Ordering::Relaxed) {
             exhaustive = false;
             break;
+        }
+        if leader.len() > limits.max_states {
+            exhaustive = false;
+            stopped = Some(format!(
+                "the Progress pass stopped at its limit of {} states",
+                limits.max_states
+            ));
+            break;
+        }
+        if succ.len().is_multiple_of(MEMORY_CHECK_EVERY) {
+            if let (Some(max), Some(used)) = (limits.max_resident, resident_memory()) {
+                if used > max {
+                    exhaustive = false;
+                    stopped = Some(format!(
+                        "the Progress pass stopped after {} states ({} waiting to be \
+                         expanded): the process's memory reached {} MB, past its limit of \
+                         {} MB (half the machine's)",
+                        leader.len(),
+                        frontier.len() + 1,
+                        used >> 20,
+                        max >> 20
+                    ));
+                    break;
+                }
+            }
         }
         let here = succ.len() as u32;
         actions.clear();
@@ -210,6 +287,53 @@ pub fn check_progress(cfg: &Config, max_states: usize, cancel: &AtomicBool) -> P
         dead_end,
         dead_ends,
         exhaustive,
+        stopped,
         seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(limits: Limits) -> ProgressReport {
+        let cfg = Config {
+            clients: 0,
+            max_term: 1,
+            max_log: 1,
+            ..Config::default()
+        };
+        check_progress(&cfg, limits, &AtomicBool::new(false))
+    }
+
+    /// One election's configuration (437 states) is explored to the end;
+    /// each limit stops the pass, not exhaustive, and says which.
+    #[test]
+    fn the_pass_stops_at_its_limits_and_says_why() {
+        let whole = run(Limits {
+            max_states: usize::MAX,
+            max_resident: None,
+        });
+        assert!(whole.exhaustive && whole.holds(), "{whole:?}");
+        assert!(whole.stopped.is_none());
+
+        let few = run(Limits {
+            max_states: 100,
+            max_resident: None,
+        });
+        assert!(!few.exhaustive && !few.holds());
+        assert!(few.states < whole.states);
+        let why = few.stopped.expect("a reason");
+        assert!(why.contains("limit of 100 states"), "{why}");
+
+        if resident_memory().is_some() {
+            let small = run(Limits {
+                max_states: usize::MAX,
+                max_resident: Some(1),
+            });
+            assert!(!small.exhaustive);
+            let why = small.stopped.expect("a reason");
+            assert!(why.contains("memory reached"), "{why}");
+        }
     }
 }
