@@ -10,7 +10,7 @@
 //! node has recovered state its trace does not show.
 
 mod common;
-use common::{assert_traces_valid, free_port, poll, print_tails, stop_gracefully};
+use common::{assert_traces_valid, free_port, poll, print_tails, sigterm_within, stop_gracefully};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -391,18 +391,7 @@ fn cluster_command_and_client_cli() {
     let out = client(&["get", "absent"]);
     assert_eq!(out.status.code(), Some(1), "an absent key exits 1");
     // SIGTERM stops the cluster and its nodes.
-    Command::new("kill")
-        .arg(cluster.id().to_string())
-        .status()
-        .unwrap();
-    let start = Instant::now();
-    while cluster.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "cluster ignores SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sigterm_within(cluster, Duration::from_secs(15), "cluster");
     for ep in &endpoints {
         poll(Duration::from_secs(10), "the nodes to stop", || {
             TcpStream::connect(ep).is_err().then_some(())

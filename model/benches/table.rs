@@ -125,14 +125,7 @@ fn rows() -> Vec<Row> {
 }
 
 fn peak_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    raft_model::progress::proc_kb("/proc/self/status", "VmHWM:").map_or(0, |b| b / 1024)
 }
 
 fn main() {

@@ -86,8 +86,9 @@ impl Limits {
     }
 }
 
-/// A `kB` field of a `/proc` file, in bytes.
-fn proc_kb(path: &str, field: &str) -> Option<u64> {
+/// A `kB` field of a `/proc` file (`field` with its colon, as in
+/// `"VmRSS:"`), in bytes; `None` where the file or field is missing.
+pub fn proc_kb(path: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line[field.len()..]

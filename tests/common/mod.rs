@@ -51,17 +51,20 @@ pub fn assert_traces_valid(path: &Path) {
 
 /// Stops node `id`'s process cleanly (SIGTERM: it flushes its trace),
 /// failing the test if it is still running after 10 s.
-pub fn stop_gracefully(mut child: std::process::Child, id: u64) {
+pub fn stop_gracefully(child: std::process::Child, id: u64) {
+    sigterm_within(child, Duration::from_secs(10), &format!("node {id}"));
+}
+
+/// Sends `child` (called `what` in the failure) SIGTERM and waits for it to
+/// exit, failing the test if it is still running after `limit`.
+pub fn sigterm_within(mut child: std::process::Child, limit: Duration, what: &str) {
     std::process::Command::new("kill")
         .arg(child.id().to_string())
         .status()
         .unwrap();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "node {id} ignores SIGTERM"
-        );
+        assert!(start.elapsed() < limit, "{what} ignores SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

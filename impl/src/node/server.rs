@@ -1017,7 +1017,6 @@ impl Loop {
         for rs in reads {
             self.read_ready(rs);
         }
-        self.fail_dropped_reads();
     }
 
     /// A read starts during a write (its ReadIndex round needs nothing the
