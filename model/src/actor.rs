@@ -8,6 +8,7 @@ use std::sync::Arc;
 use stateright::actor::{model_timeout, Actor, Id, Out};
 
 use crate::config::Config;
+use crate::hashed::Hashed;
 use crate::rules::{self, Step};
 use crate::server::{ghost, Persistent, Rules, Server};
 use crate::types::{ClientId, Dest, Msg, NodeId, Role, Seq};
@@ -49,6 +50,13 @@ pub enum NodeState {
     Server(Server),
     Client(ClientState),
 }
+
+/// An actor's state as stateright keeps it: with its hash (see
+/// [`crate::hashed`]).
+pub type Node = Hashed<NodeState>;
+
+/// A server's storage as stateright keeps it: with its hash.
+pub type Stored = Hashed<Persistent>;
 
 impl NodeState {
     pub fn server(&self) -> Option<&Server> {
@@ -119,7 +127,8 @@ impl RaftActor {
 
     /// Installs the result of a rule: snapshot policy, ghost check, timers,
     /// persistence, sends.
-    fn finish(&self, old: &Server, step: Step, state: &mut Cow<NodeState>, o: &mut Out<Self>) {
+    /// Returns the server's next state.
+    fn finish(&self, old: &Server, step: Step, o: &mut Out<Self>) -> Option<NodeState> {
         let Step {
             state: mut next,
             sends,
@@ -181,7 +190,7 @@ impl RaftActor {
             o.cancel_timer(Timer::Lease);
         }
         if next.persistent_changed(old) {
-            o.save(self.storage(&next));
+            o.save(Hashed::new(self.storage(&next)));
         }
         for (dest, msg) in sends {
             let to = match dest {
@@ -190,9 +199,8 @@ impl RaftActor {
             };
             o.send(to, msg);
         }
-        if next != *old {
-            *state.to_mut() = NodeState::Server(next);
-        }
+        // Whether it changed is decided where its hash is computed (guarded).
+        Some(NodeState::Server(next))
     }
 
     fn storage(&self, s: &Server) -> Persistent {
@@ -253,12 +261,12 @@ impl RaftActor {
 impl Actor for RaftActor {
     type Msg = Msg;
     type Timer = Timer;
-    type State = NodeState;
-    type Storage = Persistent;
+    type State = Node;
+    type Storage = Stored;
     type Random = ();
 
-    fn on_start(&self, _id: Id, storage: &Option<Persistent>, o: &mut Out<Self>) -> NodeState {
-        match self.who {
+    fn on_start(&self, _id: Id, storage: &Option<Stored>, o: &mut Out<Self>) -> Node {
+        Hashed::new(match self.who {
             Who::Server(id) => {
                 o.set_timer(Timer::Election, model_timeout());
                 NodeState::Server(match storage {
@@ -286,14 +294,14 @@ impl Actor for RaftActor {
                 }
                 NodeState::Client(c)
             }
-        }
+        })
     }
 
-    fn on_msg(&self, _id: Id, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
+    fn on_msg(&self, _id: Id, state: &mut Cow<Node>, src: Id, msg: Msg, o: &mut Out<Self>) {
         self.guarded(state, o, |state, o| self.receive(state, src, msg, o));
     }
 
-    fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
+    fn on_timeout(&self, _id: Id, state: &mut Cow<Node>, timer: &Timer, o: &mut Out<Self>) {
         self.guarded(state, o, |state, o| self.time_out(state, timer, o));
     }
 
@@ -313,59 +321,69 @@ impl RaftActor {
     /// only marks the server ([`ghost::RULE_FAILED`]), sends nothing and
     /// changes no timer, and the property "Every Step Is Defined" reports it
     /// with a counterexample. (The panic message still reaches stderr.)
-    fn guarded<'a>(
+    fn guarded(
         &self,
-        state: &mut Cow<'a, NodeState>,
+        state: &mut Cow<Node>,
         o: &mut Out<Self>,
-        step: impl FnOnce(&mut Cow<'a, NodeState>, &mut Out<Self>),
+        step: impl FnOnce(&NodeState, &mut Out<Self>) -> Option<NodeState>,
     ) {
-        let mut scratch = state.clone();
         let mut out = Out::new();
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            step(&mut scratch, &mut out)
-        }));
-        match (run, &**state) {
-            (Ok(()), _) => {
-                *state = scratch;
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(state, &mut out)));
+        match (run, &***state) {
+            (Ok(next), _) => {
+                if let Some(next) = next.map(Hashed::new) {
+                    // Unchanged when its hash is: the checker tells states
+                    // apart by these hashes only, so a step to a different
+                    // state of equal hash would lead to a state it has seen.
+                    if next.hash_value() != state.hash_value() {
+                        *state = Cow::Owned(next);
+                    }
+                }
                 o.append(&mut out);
             }
             (Err(_), NodeState::Server(s)) => {
                 let mut failed = s.clone();
                 failed.ghost |= ghost::RULE_FAILED;
-                *state.to_mut() = NodeState::Server(failed);
+                *state = Cow::Owned(Hashed::new(NodeState::Server(failed)));
             }
             (Err(panic), NodeState::Client(_)) => std::panic::resume_unwind(panic),
         }
     }
 
-    fn receive(&self, state: &mut Cow<NodeState>, src: Id, msg: Msg, o: &mut Out<Self>) {
-        match &**state {
+    /// A message arrives; returns the actor's next state (None: unchanged).
+    fn receive(
+        &self,
+        state: &NodeState,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<Self>,
+    ) -> Option<NodeState> {
+        match state {
             NodeState::Server(s) => {
                 let from = match who(self.cfg.servers, src) {
                     Who::Server(j) => j,
                     Who::Client(_) => 0,
                 };
-                let s = s.clone();
                 let rules = self.rules();
                 if let Msg::RequestVote { term, transfer, .. } = msg {
-                    if rules::elections::ignores_in_lease(&s, &rules, term, transfer) {
-                        return;
+                    if rules::elections::ignores_in_lease(s, &rules, term, transfer) {
+                        return None;
                     }
                 }
-                let mut step = rules::handle_message(&s, &rules, from, &msg);
+                let mut step = rules::handle_message(s, &rules, from, &msg);
                 if matches!(msg, Msg::PreVote { .. })
                     && (step.state.term != s.term || step.state.voted_for != s.voted_for)
                 {
                     step.state.ghost |= ghost::PRE_VOTE_DISTURBED;
                 }
-                self.finish(&s, step, state, o);
+                self.finish(s, step, o)
             }
             NodeState::Client(c) => {
                 if c.seq > self.cfg.ops {
-                    return;
+                    return None;
                 }
                 let Who::Server(from) = who(self.cfg.servers, src) else {
-                    return;
+                    return None;
                 };
                 match msg {
                     Msg::Reply { seq, .. } if seq == c.seq => {
@@ -381,7 +399,7 @@ impl RaftActor {
                         } else {
                             o.cancel_timer(Timer::Retry);
                         }
-                        *state.to_mut() = NodeState::Client(next);
+                        Some(NodeState::Client(next))
                     }
                     Msg::NotLeader { seq, hint: Some(h) } if seq == c.seq && h != c.target => {
                         let next = ClientState {
@@ -389,84 +407,78 @@ impl RaftActor {
                             ..c.clone()
                         };
                         self.send_request(&next, o);
-                        *state.to_mut() = NodeState::Client(next);
+                        Some(NodeState::Client(next))
                     }
-                    _ => {}
+                    _ => None,
                 }
             }
         }
     }
 
-    fn time_out(&self, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
-        match (&**state, timer) {
+    /// A timer fires; returns the actor's next state (None: unchanged).
+    fn time_out(&self, state: &NodeState, timer: &Timer, o: &mut Out<Self>) -> Option<NodeState> {
+        match (state, timer) {
             (NodeState::Server(s), Timer::Election) => {
-                let s = s.clone();
                 // With feature lease-read the lease ends first (etcd-io/raft:
                 // the lease is the minimum election timeout), see Timer::Lease.
                 if s.role == Role::Leader || s.lease || s.term >= self.cfg.max_term {
                     // Bound of the model: no election beyond max_term.
                     o.set_timer(Timer::Election, model_timeout());
-                    return;
+                    return None;
                 }
-                let step = rules::elections::timeout(&s, &self.rules());
+                let step = rules::elections::timeout(s, &self.rules());
                 if step.state.role != Role::Leader {
                     o.set_timer(Timer::Election, model_timeout());
                 }
-                self.finish(&s, step, state, o);
+                self.finish(s, step, o)
             }
             (NodeState::Server(s), Timer::Heartbeat) => {
-                let s = s.clone();
                 o.set_timer(Timer::Heartbeat, model_timeout());
-                let step = self.replicate(&s, usize::MAX);
-                self.finish(&s, step, state, o);
+                let step = self.replicate(s, usize::MAX);
+                self.finish(s, step, o)
             }
             (NodeState::Server(s), Timer::Batch(n)) => {
-                let s = s.clone();
                 o.set_timer(Timer::Batch(*n), model_timeout());
-                let step = self.replicate(&s, *n as usize);
-                self.finish(&s, step, state, o);
+                let step = self.replicate(s, *n as usize);
+                self.finish(s, step, o)
             }
             (NodeState::Server(s), Timer::CheckQuorum) => {
-                let s = s.clone();
-                let step = rules::elections::check_quorum(&s, &self.rules());
+                let step = rules::elections::check_quorum(s, &self.rules());
                 if step.state.role == Role::Leader {
                     o.set_timer(Timer::CheckQuorum, model_timeout());
                 }
-                self.finish(&s, step, state, o);
+                self.finish(s, step, o)
             }
             (NodeState::Server(s), Timer::Transfer(j)) => {
-                let s = s.clone();
                 o.set_timer(Timer::Transfer(*j), model_timeout());
                 let rules = self.rules();
                 let step = match s.transfer {
                     // etcd-io/raft aborts a transfer after an election
                     // timeout; the model's timers have no duration.
-                    Some(t) if t.to == *j => rules::elections::abort_transfer(&s),
-                    Some(_) => return,
+                    Some(t) if t.to == *j => rules::elections::abort_transfer(s),
+                    Some(_) => return None,
                     // Bound of the model: the target's election would pass max_term.
-                    None if s.term >= self.cfg.max_term => return,
-                    None => rules::elections::start_transfer(&s, &rules, *j),
+                    None if s.term >= self.cfg.max_term => return None,
+                    None => rules::elections::start_transfer(s, &rules, *j),
                 };
-                self.finish(&s, step, state, o);
+                self.finish(s, step, o)
             }
             (NodeState::Server(s), Timer::Change(c)) => {
-                let s = s.clone();
                 o.set_timer(Timer::Change(*c), model_timeout());
-                let step = rules::membership::propose_change(&s, &self.rules(), *c);
-                self.finish(&s, step, state, o);
+                let step = rules::membership::propose_change(s, &self.rules(), *c);
+                self.finish(s, step, o)
             }
             (NodeState::Server(s), Timer::Lease) => {
-                let s = s.clone();
-                let mut step = Step::unchanged(&s);
+                let mut step = Step::unchanged(s);
                 step.state.lease = false;
                 step.state.ghost |= ghost::LEASE_EXPIRED;
-                self.finish(&s, step, state, o);
+                self.finish(s, step, o)
             }
             (NodeState::Client(c), Timer::Retry) => {
                 if c.seq > self.cfg.ops || c.retries >= self.cfg.max_retries {
                     // Bound of the model: a limited number of retries per request.
                     o.set_timer(Timer::Retry, model_timeout());
-                    return;
+                    return None;
                 }
                 let next = ClientState {
                     target: c.target % self.cfg.servers + 1,
@@ -475,9 +487,9 @@ impl RaftActor {
                 };
                 self.send_request(&next, o);
                 o.set_timer(Timer::Retry, model_timeout());
-                *state.to_mut() = NodeState::Client(next);
+                Some(NodeState::Client(next))
             }
-            _ => {}
+            _ => None,
         }
     }
 }

@@ -250,7 +250,7 @@ impl fmt::Debug for Shown {
         let n = state
             .actor_states
             .iter()
-            .filter(|a| matches!(***a, NodeState::Server(_)))
+            .filter(|a| matches!(****a, NodeState::Server(_)))
             .count() as u64;
         for (i, a) in state.actor_states.iter().enumerate() {
             let name = actor_name(n, stateright::actor::Id::from(i));
@@ -259,7 +259,7 @@ impl fmt::Debug for Shown {
             } else {
                 ""
             };
-            match &**a {
+            match &***a {
                 NodeState::Server(s) => writeln!(f, "{name:<4}{}{crashed}", server(s))?,
                 NodeState::Client(c) => writeln!(
                     f,

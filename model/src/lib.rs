@@ -18,6 +18,7 @@ pub mod check;
 pub mod config;
 pub mod explain;
 pub mod explorer;
+pub mod hashed;
 pub mod history;
 pub mod model;
 pub mod progress;

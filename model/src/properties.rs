@@ -288,7 +288,7 @@ pub(crate) fn live_servers(state: &RaftState) -> impl Iterator<Item = &Server> {
         .iter()
         .zip(&state.crashed)
         .filter(|(_, crashed)| !**crashed)
-        .filter_map(|(a, _)| match &**a {
+        .filter_map(|(a, _)| match &***a {
             NodeState::Server(s) => Some(s),
             NodeState::Client(_) => None,
         })

@@ -7,7 +7,10 @@
 
 use stateright::actor::{Envelope, Id, Network};
 
-use crate::actor::{NodeState, Timer};
+use std::sync::Arc;
+
+use crate::actor::{NodeState, Stored, Timer};
+use crate::hashed::Hashed;
 use crate::model::RaftState;
 use crate::server::{Persistent, Server};
 use crate::types::{Msg, NodeId};
@@ -148,17 +151,19 @@ pub fn representative(state: &RaftState) -> RaftState {
     let actor_states = p
         .reindex(&state.actor_states)
         .into_iter()
-        .map(|a| match &*a {
-            NodeState::Server(s) => std::sync::Arc::new(NodeState::Server(p.server(s))),
+        .map(|a| match &**a {
+            NodeState::Server(s) => Arc::new(Hashed::new(NodeState::Server(p.server(s)))),
             NodeState::Client(_) => a,
         });
-    let storages: Vec<Option<Persistent>> = p
+    let storages: Vec<Option<Stored>> = p
         .reindex(&state.actor_storages)
         .into_iter()
         .map(|s| {
-            s.map(|s| Persistent {
-                voted_for: s.voted_for.map(|v| p.node(v)),
-                ..s
+            s.map(|s| {
+                Hashed::new(Persistent {
+                    voted_for: s.voted_for.map(|v| p.node(v)),
+                    ..s.into_inner()
+                })
             })
         })
         .collect();

@@ -564,7 +564,7 @@ pub fn write_path(
     };
     if let Some((first, _)) = steps.first() {
         for a in first.actor_states.iter() {
-            if let NodeState::Server(s) = &**a {
+            if let NodeState::Server(s) = &***a {
                 conv.init(s, rt::InitReason::Boot);
             }
         }

@@ -158,6 +158,7 @@ fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries() {
 #[test]
 fn a_rule_that_fails_its_precondition_marks_the_server() {
     use raft_model::actor::{NodeState, RaftActor, Timer, Who};
+    use raft_model::hashed::Hashed;
     use stateright::actor::{Actor, Id, Out};
     use std::borrow::Cow;
     use std::sync::Arc;
@@ -170,7 +171,7 @@ fn a_rule_that_fails_its_precondition_marks_the_server() {
     };
     let mut broken = leader_of_term_1();
     broken.next_index[1] = broken.log.last_index() + 5;
-    let before = NodeState::Server(broken);
+    let before = Hashed::new(NodeState::Server(broken));
     let mut state = Cow::Borrowed(&before);
     let mut out = Out::new();
     actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
@@ -179,7 +180,7 @@ fn a_rule_that_fails_its_precondition_marks_the_server() {
     assert!(out.is_empty(), "{out:?}");
 
     // The same step on a well-formed leader is defined.
-    let ok = NodeState::Server(leader_of_term_1());
+    let ok = Hashed::new(NodeState::Server(leader_of_term_1()));
     let mut state = Cow::Borrowed(&ok);
     let mut out = Out::new();
     actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
