@@ -1,6 +1,7 @@
 //! A table of model-checking runs: states, unique states, seconds, unique
 //! states per second (and its ratio to the first row, the baseline measured
-//! in the same run) and peak memory. Each configuration runs in a child
+//! in the same run: stateright's two-phase commit example, see
+//! [`two_phase`]) and peak memory. Each configuration runs in a child
 //! process so that its peak memory (VmHWM) is its own.
 //!
 //! `cargo bench -p raft-model --bench table` (add `-- --budget SECS` to
@@ -11,6 +12,9 @@ use std::time::Duration;
 
 use raft_model::check::{run, RunOptions, Strategy};
 use raft_model::{Config, NetworkKind};
+use stateright::{Checker, Model};
+
+mod two_phase;
 
 struct Row {
     name: &'static str,
@@ -19,6 +23,10 @@ struct Row {
     threads: usize,
     symmetry: bool,
 }
+
+/// The baseline (row 1): two-phase commit with 9 resource managers, DFS
+/// on 2 threads, as stateright's own example runs it.
+const BASELINE: &str = "baseline: two-phase commit, 9 RMs";
 
 fn rows() -> Vec<Row> {
     let c3 = Config {
@@ -46,7 +54,40 @@ fn rows() -> Vec<Row> {
         max_in_flight: 6,
         ..c3.clone()
     };
+    // The configurations of `raftcheck check --servers 3 --clients 0
+    // --max-term 3 --max-crashes 1` and of the deep one (`--clients 2
+    // --max-term 3 --max-log 3 --max-crashes 1 --lossy --network
+    // duplicating`), the other flags at their defaults.
+    let election_cli = Config {
+        servers: 3,
+        clients: 0,
+        max_term: 3,
+        max_crashes: 1,
+        ..Config::default()
+    };
+    let deep_cli = Config {
+        servers: 3,
+        clients: 2,
+        max_term: 3,
+        max_log: 3,
+        max_crashes: 1,
+        lossy: true,
+        network: NetworkKind::Duplicating,
+        ..Config::default()
+    };
     vec![
+        row(
+            "election (check --clients 0 --max-term 3 --max-crashes 1)",
+            election_cli,
+            Strategy::Dfs,
+            2,
+        ),
+        row(
+            "deep (check --clients 2 --max-term 3 --max-log 3 --max-crashes 1 --lossy --network duplicating)",
+            deep_cli,
+            Strategy::Dfs,
+            2,
+        ),
         row("3 srv, term 2, log 2", c3.clone(), Strategy::Dfs, 1),
         row(
             "3 srv, no clients, term 3",
@@ -135,6 +176,27 @@ fn main() {
         .position(|a| a == "--budget")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(60.0);
+    // Child mode: run the baseline and print its measurements.
+    if args.iter().any(|a| a == "--baseline") {
+        let start = std::time::Instant::now();
+        let model = two_phase::TwoPhase { rms: 9 };
+        let checker = model
+            .checker()
+            .threads(2)
+            .timeout(Duration::from_secs_f64(budget))
+            .spawn_dfs()
+            .join();
+        println!(
+            "{} {} {} {:.3} {} {}",
+            checker.state_count(),
+            checker.unique_state_count(),
+            checker.max_depth(),
+            start.elapsed().as_secs_f64(),
+            peak_kb(),
+            checker.is_done()
+        );
+        return;
+    }
     // Child mode: run one row and print its measurements.
     if let Some(i) = args.iter().position(|a| a == "--row") {
         let r = &rows()[args[i + 1].parse::<usize>().expect("row index")];
@@ -159,6 +221,7 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--list") {
+        println!("baseline: {BASELINE}");
         for (i, r) in rows().iter().enumerate() {
             println!("{i}: {}", r.name);
         }
@@ -166,13 +229,33 @@ fn main() {
     }
     let me = std::env::current_exe().expect("own path");
     println!(
-        "| configuration | strategy | threads | states | unique | depth | seconds | unique/s | vs row 1 | peak MB | complete |"
+        "| configuration | strategy | threads | states | unique | depth | seconds | unique/s | vs baseline | peak MB | complete |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut baseline = None;
-    for (i, r) in rows().iter().enumerate() {
+    let runs = std::iter::once((
+        BASELINE,
+        "Dfs".to_string(),
+        2,
+        vec!["--baseline".to_string()],
+    ))
+    .chain(rows().into_iter().enumerate().map(|(i, r)| {
+        let strategy = format!(
+            "{:?}{}",
+            r.strategy,
+            if r.symmetry { "+symmetry" } else { "" }
+        );
+        (
+            r.name,
+            strategy,
+            r.threads,
+            vec!["--row".to_string(), i.to_string()],
+        )
+    }));
+    for (name, strategy, threads, which) in runs {
         let out = Command::new(&me)
-            .args(["--row", &i.to_string(), "--budget", &budget.to_string()])
+            .args(&which)
+            .args(["--budget", &budget.to_string()])
             .output()
             .expect("run a row");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -180,7 +263,7 @@ fn main() {
         if f.len() < 6 {
             println!(
                 "| {} | failed: {} |",
-                r.name,
+                name,
                 String::from_utf8_lossy(&out.stderr)
             );
             continue;
@@ -190,11 +273,10 @@ fn main() {
         let rate = unique / secs.max(1e-9);
         let base = *baseline.get_or_insert(rate);
         println!(
-            "| {} | {:?}{} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} |",
-            r.name,
-            r.strategy,
-            if r.symmetry { "+symmetry" } else { "" },
-            r.threads,
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {} |",
+            name,
+            strategy,
+            threads,
             f[0],
             f[1],
             f[2],

@@ -55,8 +55,9 @@ pub enum NodeState {
 /// [`crate::hashed`]).
 pub type Node = Hashed<NodeState>;
 
-/// A server's storage as stateright keeps it: with its hash.
-pub type Stored = Hashed<Persistent>;
+/// A server's storage as stateright keeps it: with its hash, and shared
+/// (stateright copies every actor's storage into every state it generates).
+pub type Stored = Hashed<Arc<Persistent>>;
 
 impl NodeState {
     pub fn server(&self) -> Option<&Server> {
@@ -190,7 +191,7 @@ impl RaftActor {
             o.cancel_timer(Timer::Lease);
         }
         if next.persistent_changed(old) {
-            o.save(Hashed::new(self.storage(&next)));
+            o.save(Hashed::new(Arc::new(self.storage(&next))));
         }
         for (dest, msg) in sends {
             let to = match dest {

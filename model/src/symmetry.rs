@@ -160,10 +160,10 @@ pub fn representative(state: &RaftState) -> RaftState {
         .into_iter()
         .map(|s| {
             s.map(|s| {
-                Hashed::new(Persistent {
+                Hashed::new(Arc::new(Persistent {
                     voted_for: s.voted_for.map(|v| p.node(v)),
-                    ..s.into_inner()
-                })
+                    ..Arc::unwrap_or_clone(s.into_inner())
+                }))
             })
         })
         .collect();
