@@ -234,8 +234,17 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         (Strategy::Simulation, None) => Some(Duration::from_secs(10)),
         _ => None,
     };
-    if opts.symmetry {
-        builder = builder.symmetry_fn(crate::symmetry::representative);
+    // The DFS checker counts states by a representative of their class:
+    // server ids permuted (--symmetry), and the duplicating network's last
+    // delivered message forgotten (always: it changes nothing ahead).
+    let duplicating = cfg.network == crate::NetworkKind::Duplicating;
+    match (opts.symmetry, duplicating) {
+        (true, true) => {
+            builder = builder.symmetry_fn(crate::symmetry::representative_forgetting_last_delivery)
+        }
+        (true, false) => builder = builder.symmetry_fn(crate::symmetry::representative),
+        (false, true) => builder = builder.symmetry_fn(crate::symmetry::forget_last_delivery),
+        (false, false) => {}
     }
     if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
         builder = builder.timeout(t);

@@ -190,3 +190,24 @@ pub fn representative(state: &RaftState) -> RaftState {
         actor_storages: storages,
     }
 }
+
+/// `state` without the last message its duplicating network delivered.
+///
+/// stateright keeps that message in the state (`UnorderedDuplicating`'s
+/// second field) only so that a delivery changing nothing else still makes
+/// a new state. No action, rule or property reads it: two states that
+/// differ only there have the same successors and the same verdicts, so the
+/// DFS checker may count them as one. Without this, each state is
+/// explored once for every message that may have been delivered last.
+pub fn forget_last_delivery(state: &RaftState) -> RaftState {
+    let mut s = state.clone();
+    if let Network::UnorderedDuplicating(_, last) = &mut s.network {
+        *last = None;
+    }
+    s
+}
+
+/// [`representative`] and [`forget_last_delivery`] together.
+pub fn representative_forgetting_last_delivery(state: &RaftState) -> RaftState {
+    forget_last_delivery(&representative(state))
+}

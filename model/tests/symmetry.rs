@@ -1,6 +1,6 @@
 //! Symmetry reduction explores fewer states and reaches the same verdicts.
 
-use raft_model::check::{run, RunOptions, Status};
+use raft_model::check::{run, RunOptions, Status, Strategy};
 use raft_model::{Bug, Config};
 
 fn elections(bug: Option<Bug>) -> Config {
@@ -44,6 +44,53 @@ fn symmetry_reduces_states_and_keeps_verdicts() {
 fn symmetry_still_catches_election_bugs() {
     for bug in [Bug::DoubleVote, Bug::VolatileVote, Bug::MinorityQuorum] {
         let (_, s) = statuses(&elections(Some(bug)), true);
+        assert!(
+            s.contains(&("Election Safety", Status::Violated)),
+            "{bug}: {s:?}"
+        );
+    }
+}
+
+/// The DFS checker forgets the duplicating network's last delivered message
+/// (`symmetry::forget_last_delivery`); BFS keeps it (stateright applies the
+/// representative in DFS only), so BFS is the unreduced reference.
+fn duplicating(bug: Option<Bug>) -> Config {
+    Config {
+        network: raft_model::NetworkKind::Duplicating,
+        ..elections(bug)
+    }
+}
+
+fn statuses_by(cfg: &Config, strategy: Strategy) -> (usize, bool, Vec<(&'static str, Status)>) {
+    let r = run(
+        cfg,
+        &RunOptions {
+            strategy,
+            threads: 2,
+            ..Default::default()
+        },
+    );
+    let s = r.properties.iter().map(|p| (p.name, p.status)).collect();
+    (r.unique_states, r.exhaustive, s)
+}
+
+#[test]
+fn forgetting_the_last_delivery_reduces_states_and_keeps_verdicts() {
+    let cfg = duplicating(None);
+    let (plain, plain_done, a) = statuses_by(&cfg, Strategy::Bfs);
+    let (reduced, reduced_done, b) = statuses_by(&cfg, Strategy::Dfs);
+    assert!(plain_done && reduced_done);
+    assert_eq!(a, b);
+    assert!(b
+        .iter()
+        .all(|(_, s)| matches!(s, Status::Holds | Status::Reached)));
+    assert!(reduced * 2 < plain, "{reduced} vs {plain}");
+}
+
+#[test]
+fn forgetting_the_last_delivery_still_catches_election_bugs() {
+    for bug in [Bug::DoubleVote, Bug::VolatileVote, Bug::MinorityQuorum] {
+        let (_, _, s) = statuses_by(&duplicating(Some(bug)), Strategy::Dfs);
         assert!(
             s.contains(&("Election Safety", Status::Violated)),
             "{bug}: {s:?}"
