@@ -184,7 +184,7 @@ type Parsed = (u64, Result<Record, TraceError>);
 /// thread stops at the file's end, after its first error, or when the run
 /// is dropped.
 struct Source {
-    file: String,
+    file: std::sync::Arc<str>,
     header: Header,
     batches: mpsc::Receiver<Vec<Parsed>>,
     batch: std::vec::IntoIter<Parsed>,
@@ -193,7 +193,7 @@ struct Source {
 
 impl Source {
     fn start(mut reader: TraceReader<BufReader<File>>) -> Source {
-        let file = reader.file().to_string();
+        let file = std::sync::Arc::from(reader.file());
         let header = reader.header().clone();
         let (tx, batches) = mpsc::sync_channel(BATCHES_AHEAD);
         std::thread::spawn(move || loop {
@@ -328,30 +328,32 @@ impl Merged {
         let pick = if n == 1 {
             self.sources[0].head.as_ref().map(|_| 0)
         } else {
-            let timed = self.sources.iter().enumerate().filter_map(|(i, s)| {
-                let (_, r) = s.head.as_ref()?;
-                let time = match r {
-                    Record::Node(e) => e.time,
-                    Record::Client(ClientEvent::Invoke(i)) => i.time,
-                    Record::Client(ClientEvent::Return(r)) => r.time,
-                };
-                Some((i, time, Self::ready(r, network)))
-            });
-            let heads: Vec<(usize, Option<u64>, bool)> = timed.collect();
-            if heads.is_empty() {
+            // The sources with a head, in file order: (index, time, head).
+            let heads = || {
+                self.sources.iter().enumerate().filter_map(|(i, s)| {
+                    let (_, r) = s.head.as_ref()?;
+                    let time = match r {
+                        Record::Node(e) => e.time,
+                        Record::Client(ClientEvent::Invoke(i)) => i.time,
+                        Record::Client(ClientEvent::Return(r)) => r.time,
+                    };
+                    Some((i, time, r))
+                })
+            };
+            let first = heads().next().map(|h| h.0);
+            if first.is_none() {
                 None
-            } else if heads.iter().all(|(_, t, _)| t.is_some()) {
-                heads
-                    .iter()
-                    .filter(|h| h.2)
+            } else if heads().all(|(_, t, _)| t.is_some()) {
+                heads()
+                    .filter(|h| Self::ready(h.2, network))
                     .min_by_key(|(i, t, _)| (*t, *i))
-                    .or_else(|| heads.first())
                     .map(|h| h.0)
+                    .or(first)
             } else {
                 (0..n)
                     .map(|k| (self.current + k) % n)
-                    .find(|&i| heads.iter().any(|h| h.0 == i && h.2))
-                    .or_else(|| heads.first().map(|h| h.0))
+                    .find(|&i| heads().any(|h| h.0 == i && Self::ready(h.2, network)))
+                    .or(first)
             }
         };
         let Some(i) = pick else { return Ok(None) };

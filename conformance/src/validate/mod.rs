@@ -136,7 +136,8 @@ pub struct Divergence {
 /// Where an event was read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
-    pub file: String,
+    /// Shared by every event of the file (one is made per event).
+    pub file: std::sync::Arc<str>,
     pub line: u64,
 }
 
@@ -197,7 +198,7 @@ pub struct DivergenceReport {
 
 /// How a report names a location: by line alone in the rejection's file.
 fn place(at: &Location, file: &str) -> String {
-    if at.file == file {
+    if *at.file == *file {
         format!("line {}", at.line)
     } else {
         at.to_string()
@@ -405,10 +406,11 @@ fn validate_located<'a>(
     options: &Options,
 ) -> Result<(RunReport, Vec<History>), InputError> {
     let mut next = records;
+    let file: std::sync::Arc<str> = std::sync::Arc::from(name);
     validate_stream(header, vec![name.to_string()], options, |_| {
         Ok(next.next().map(|(line, r)| {
             let at = Location {
-                file: name.to_string(),
+                file: file.clone(),
                 line,
             };
             match r {
@@ -463,7 +465,7 @@ fn validate_stream(
     while let Some(item) = next(&network)? {
         let (at, event) = match item {
             input::Item::Client(at, c) => {
-                if let Some(h) = histories.iter_mut().find(|h| h.file() == at.file) {
+                if let Some(h) = histories.iter_mut().find(|h| h.file() == &*at.file) {
                     h.push(at.line, c)?;
                 }
                 continue;
@@ -535,7 +537,7 @@ fn validate_stream(
         // to check: read the rest of its client events.
         while let Some(item) = next(&network)? {
             if let input::Item::Client(at, c) = item {
-                if let Some(h) = histories.iter_mut().find(|h| h.file() == at.file) {
+                if let Some(h) = histories.iter_mut().find(|h| h.file() == &*at.file) {
                     h.push(at.line, c)?;
                 }
             }

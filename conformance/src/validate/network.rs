@@ -10,7 +10,10 @@ use super::Violation;
 
 /// What is known about one sent message.
 struct Sent {
-    msg: Message,
+    /// The message, while it may still be received: without duplication
+    /// only its identity is kept once it has been (a table of every message
+    /// of a long run would hold each entry it carried).
+    msg: Option<Message>,
     /// Position among the messages `from` sent to `to` (0, 1, 2, ...).
     position: u64,
     /// How many times it has been received.
@@ -59,7 +62,14 @@ impl NetworkCheck {
             return Err(Violation::new(
                 "MessageIdentity",
                 format!("a new message id from node {}", msg.from),
-                format!("id {} was already used by {}", msg.id, describe(&prev.msg)),
+                format!(
+                    "id {} was already used by {}",
+                    msg.id,
+                    prev.msg.as_ref().map_or_else(
+                        || format!("message {} from {} (received)", msg.id, msg.from),
+                        describe
+                    )
+                ),
             ));
         }
         let channel = self.channels.entry((msg.from, msg.to)).or_default();
@@ -68,7 +78,7 @@ impl NetworkCheck {
         self.sent.insert(
             key,
             Sent {
-                msg: msg.clone(),
+                msg: Some(msg.clone()),
                 position,
                 received: 0,
             },
@@ -91,10 +101,10 @@ impl NetworkCheck {
                 format!("no such send: {}", describe(msg)),
             ));
         };
-        if sent.msg != *msg {
+        if let Some(sent_msg) = sent.msg.as_ref().filter(|m| *m != msg) {
             return Err(Violation::new(
                 "MessageAltered",
-                describe(&sent.msg),
+                describe(sent_msg),
                 describe(msg),
             ));
         }
@@ -106,6 +116,10 @@ impl NetworkCheck {
             ));
         }
         sent.received = sent.received.saturating_add(1);
+        if !self.allowed.duplication {
+            // Never received again (that would be MessageDuplicated).
+            sent.msg = None;
+        }
         let position = sent.position;
         let channel = self.channels.entry((msg.from, msg.to)).or_default();
         if let Some(last) = channel.last_received {
@@ -162,4 +176,62 @@ pub fn describe(m: &Message) -> String {
         m.term,
         m.rpc.name()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_trace::Rpc;
+
+    fn vote(id: u64) -> Message {
+        Message {
+            id,
+            from: 1,
+            to: 2,
+            term: 1,
+            rpc: Rpc::RequestVoteReply { granted: true },
+            commit: None,
+            commit_term: None,
+        }
+    }
+
+    fn rule(r: Result<(), Violation>) -> &'static str {
+        r.expect_err("a violation").rule
+    }
+
+    #[test]
+    fn a_received_message_is_forgotten_but_not_its_identity() {
+        let no_dup = Network {
+            loss: true,
+            duplication: false,
+            reorder: true,
+        };
+        let mut n = NetworkCheck::new(no_dup, true);
+        n.send(&vote(7)).unwrap();
+        n.receive(&vote(7)).unwrap();
+        assert!(n.sent[&(1, 7)].msg.is_none(), "the message is dropped");
+        assert_eq!(rule(n.receive(&vote(7))), "MessageDuplicated");
+        assert_eq!(rule(n.send(&vote(7))), "MessageIdentity");
+        assert_eq!(n.undelivered(), 0);
+        let mut altered = vote(8);
+        n.send(&vote(8)).unwrap();
+        altered.term = 2;
+        assert_eq!(rule(n.receive(&altered)), "MessageAltered");
+    }
+
+    #[test]
+    fn with_duplication_a_message_is_kept_for_its_next_delivery() {
+        let dup = Network {
+            loss: true,
+            duplication: true,
+            reorder: true,
+        };
+        let mut n = NetworkCheck::new(dup, true);
+        n.send(&vote(7)).unwrap();
+        n.receive(&vote(7)).unwrap();
+        n.receive(&vote(7)).unwrap();
+        let mut altered = vote(7);
+        altered.term = 2;
+        assert_eq!(rule(n.receive(&altered)), "MessageAltered");
+    }
 }
