@@ -128,8 +128,9 @@ impl RaftActor {
 
     /// Installs the result of a rule: snapshot policy, ghost check, timers,
     /// persistence, sends.
-    /// Returns the server's next state.
-    fn finish(&self, old: &Server, step: Step, o: &mut Out<Self>) -> Option<NodeState> {
+    /// Returns the server's next state (whether it changed is decided where
+    /// its hash is computed, in `guarded`).
+    fn finish(&self, old: &Server, step: Step, o: &mut Out<Self>) -> NodeState {
         let Step {
             state: mut next,
             sends,
@@ -200,8 +201,7 @@ impl RaftActor {
             };
             o.send(to, msg);
         }
-        // Whether it changed is decided where its hash is computed (guarded).
-        Some(NodeState::Server(next))
+        NodeState::Server(next)
     }
 
     fn storage(&self, s: &Server) -> Persistent {
@@ -377,7 +377,7 @@ impl RaftActor {
                 {
                     step.state.ghost |= ghost::PRE_VOTE_DISTURBED;
                 }
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             NodeState::Client(c) => {
                 if c.seq > self.cfg.ops {
@@ -431,24 +431,24 @@ impl RaftActor {
                 if step.state.role != Role::Leader {
                     o.set_timer(Timer::Election, model_timeout());
                 }
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Server(s), Timer::Heartbeat) => {
                 o.set_timer(Timer::Heartbeat, model_timeout());
                 let step = self.replicate(s, usize::MAX);
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Server(s), Timer::Batch(n)) => {
                 o.set_timer(Timer::Batch(*n), model_timeout());
                 let step = self.replicate(s, *n as usize);
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Server(s), Timer::CheckQuorum) => {
                 let step = rules::elections::check_quorum(s, &self.rules());
                 if step.state.role == Role::Leader {
                     o.set_timer(Timer::CheckQuorum, model_timeout());
                 }
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Server(s), Timer::Transfer(j)) => {
                 o.set_timer(Timer::Transfer(*j), model_timeout());
@@ -462,18 +462,18 @@ impl RaftActor {
                     None if s.term >= self.cfg.max_term => return None,
                     None => rules::elections::start_transfer(s, &rules, *j),
                 };
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Server(s), Timer::Change(c)) => {
                 o.set_timer(Timer::Change(*c), model_timeout());
                 let step = rules::membership::propose_change(s, &self.rules(), *c);
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Server(s), Timer::Lease) => {
                 let mut step = Step::unchanged(s);
                 step.state.lease = false;
                 step.state.ghost |= ghost::LEASE_EXPIRED;
-                self.finish(s, step, o)
+                Some(self.finish(s, step, o))
             }
             (NodeState::Client(c), Timer::Retry) => {
                 if c.seq > self.cfg.ops || c.retries >= self.cfg.max_retries {

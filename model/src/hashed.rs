@@ -5,14 +5,13 @@
 //! so hashing the others again is wasted work. Actor states and storages are
 //! therefore kept as [`Hashed`] values: `Hash` writes the value's own 64-bit
 //! hash, computed once with a fixed-key hasher (the same in every run, so
-//! paths replay), and equality and order are the value's.
+//! paths replay), and equality is the value's.
 //!
 //! This is a speed device only: two states are told apart exactly as well as
 //! by hashing the value in place (64 bits either way), and nothing else
 //! about the model changes. The value cannot be changed in place, so the
 //! cached hash cannot go stale: build a new [`Hashed`] instead.
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
@@ -80,18 +79,6 @@ impl<T: PartialEq> PartialEq for Hashed<T> {
 
 impl<T: Eq> Eq for Hashed<T> {}
 
-impl<T: Ord> PartialOrd for Hashed<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<T: Ord> Ord for Hashed<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.value.cmp(&other.value)
-    }
-}
-
 impl<T: fmt::Debug> fmt::Debug for Hashed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.value.fmt(f)
@@ -117,7 +104,6 @@ mod tests {
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_ne!(a, c);
         assert_ne!(fingerprint(&a), fingerprint(&c));
-        assert_eq!(a.cmp(&c), (1u64, vec![2u64, 3]).cmp(&(1u64, vec![3u64, 2])));
         assert_eq!(format!("{a:?}"), "(1, [2, 3])");
         assert_eq!(a.into_inner(), (1, vec![2, 3]));
     }

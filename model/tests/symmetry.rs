@@ -16,16 +16,22 @@ fn elections(bug: Option<Bug>) -> Config {
     }
 }
 
-fn statuses(cfg: &Config, symmetry: bool) -> (usize, Vec<(&'static str, Status)>) {
-    let r = run(
-        cfg,
-        &RunOptions {
-            symmetry,
-            ..Default::default()
-        },
-    );
+type Statuses = Vec<(&'static str, Status)>;
+
+/// Unique states, whether the run was exhaustive, and each property's status.
+fn check(cfg: &Config, opts: &RunOptions) -> (usize, bool, Statuses) {
+    let r = run(cfg, opts);
     let s = r.properties.iter().map(|p| (p.name, p.status)).collect();
-    (r.unique_states, s)
+    (r.unique_states, r.exhaustive, s)
+}
+
+fn statuses(cfg: &Config, symmetry: bool) -> (usize, Statuses) {
+    let opts = RunOptions {
+        symmetry,
+        ..Default::default()
+    };
+    let (unique, _, s) = check(cfg, &opts);
+    (unique, s)
 }
 
 #[test]
@@ -61,17 +67,13 @@ fn duplicating(bug: Option<Bug>) -> Config {
     }
 }
 
-fn statuses_by(cfg: &Config, strategy: Strategy) -> (usize, bool, Vec<(&'static str, Status)>) {
-    let r = run(
-        cfg,
-        &RunOptions {
-            strategy,
-            threads: 2,
-            ..Default::default()
-        },
-    );
-    let s = r.properties.iter().map(|p| (p.name, p.status)).collect();
-    (r.unique_states, r.exhaustive, s)
+fn statuses_by(cfg: &Config, strategy: Strategy) -> (usize, bool, Statuses) {
+    let opts = RunOptions {
+        strategy,
+        threads: 2,
+        ..Default::default()
+    };
+    check(cfg, &opts)
 }
 
 #[test]

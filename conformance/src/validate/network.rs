@@ -195,18 +195,21 @@ mod tests {
         }
     }
 
+    fn network(duplication: bool) -> Network {
+        Network {
+            loss: true,
+            duplication,
+            reorder: true,
+        }
+    }
+
     fn rule(r: Result<(), Violation>) -> &'static str {
         r.expect_err("a violation").rule
     }
 
     #[test]
     fn a_received_message_is_forgotten_but_not_its_identity() {
-        let no_dup = Network {
-            loss: true,
-            duplication: false,
-            reorder: true,
-        };
-        let mut n = NetworkCheck::new(no_dup, true);
+        let mut n = NetworkCheck::new(network(false), true);
         n.send(&vote(7)).unwrap();
         n.receive(&vote(7)).unwrap();
         assert!(n.sent[&(1, 7)].msg.is_none(), "the message is dropped");
@@ -221,12 +224,7 @@ mod tests {
 
     #[test]
     fn with_duplication_a_message_is_kept_for_its_next_delivery() {
-        let dup = Network {
-            loss: true,
-            duplication: true,
-            reorder: true,
-        };
-        let mut n = NetworkCheck::new(dup, true);
+        let mut n = NetworkCheck::new(network(true), true);
         n.send(&vote(7)).unwrap();
         n.receive(&vote(7)).unwrap();
         n.receive(&vote(7)).unwrap();
