@@ -206,6 +206,80 @@ fn a_folder_of_seed_files_is_many_runs_and_per_node_files_are_one() {
     assert_eq!(json["runs"].as_array().unwrap().len(), 1, "{json}");
 }
 
+/// The validator groups a folder's files into one run before reading them
+/// and splits it when a node turns out to have events in two files. When
+/// the merged run fails before that shows (here: the files' headers list
+/// different nodes), it reads the files in full to decide: files that
+/// share a node are still checked as runs of their own, and files that
+/// split one run by node still fail as one run.
+#[test]
+fn a_failed_merge_is_split_only_when_files_share_a_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = |nodes: &str, seed: &str, to: &Path| {
+        Command::cargo_bin("raftcheck")
+            .unwrap()
+            .args(["sim", "--seeds", "1", "--steps", "300", "--nodes", nodes])
+            .args(["--start-seed", seed, "--trace-dir"])
+            .arg(to)
+            .assert()
+            .code(0);
+        to.join(format!("seed-{seed}")).join("trace.ndjson")
+    };
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    let three = sim("3", "1", &dir.path().join("three"));
+    let five = sim("5", "2", &dir.path().join("five"));
+    std::fs::copy(&three, mixed.join("a.ndjson")).unwrap();
+    std::fs::copy(&five, mixed.join("b.ndjson")).unwrap();
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--json"])
+        .arg(&mixed)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 2, "{json}");
+
+    // One run split by node, with two of a node's events swapped (their
+    // `seq` kept in place): one run, rejected.
+    let text = std::fs::read_to_string(&three).unwrap();
+    let split = dir.path().join("split");
+    std::fs::create_dir(&split).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut files: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = match (v["type"].as_str().unwrap(), v["node"].as_u64()) {
+            ("invoke" | "return", _) => "clients.ndjson".to_string(),
+            (_, Some(n)) => format!("node-{n}.ndjson"),
+            (ty, None) => panic!("a {ty} event without a node"),
+        };
+        files.entry(name).or_default().push(v);
+    }
+    let node2 = files.get_mut("node-2.ndjson").unwrap();
+    let (a, b) = (node2[1]["seq"].clone(), node2[2]["seq"].clone());
+    node2.swap(1, 2);
+    node2[1]["seq"] = a;
+    node2[2]["seq"] = b;
+    for (name, body) in &files {
+        let body: Vec<String> = body.iter().map(|v| v.to_string()).collect();
+        std::fs::write(split.join(name), format!("{header}\n{}\n", body.join("\n"))).unwrap();
+    }
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--json"])
+        .arg(&split)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 1, "{json}");
+}
+
 /// The same run merged in two legal orders: in the second, node 3's term-1
 /// election comes after another node's commit in term 2 of an entry node 3
 /// never had. Leader Completeness asks only leaders of later terms for it.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use raft_conformance::count;
 use raft_conformance::validate::{
-    check_input, check_run, runs_in, Options, Run, Verdict, DEFAULT_BUDGET,
+    candidate_runs, check_input, check_runs, Options, Run, Verdict, DEFAULT_BUDGET,
 };
 
 use crate::cmd::linearize::STDIN;
@@ -187,7 +187,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if !is_stdin(path) && path.is_dir() {
-            for run in runs_in(path).map_err(|e| anyhow::anyhow!("{e}"))? {
+            for run in candidate_runs(path).map_err(|e| anyhow::anyhow!("{e}"))? {
                 files.extend(run.files);
             }
         } else {
@@ -207,7 +207,7 @@ fn semantic(args: &Args) -> Result<Outcome> {
             runs.push(None);
         } else {
             runs.extend(
-                runs_in(path)
+                candidate_runs(path)
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                     .into_iter()
                     .map(Some),
@@ -231,15 +231,12 @@ fn semantic(args: &Args) -> Result<Outcome> {
     let mut bad_input = None;
     for run in &runs {
         let result = match run {
-            Some(run) => check_run(run, &options),
-            None => check_input(STDIN, std::io::stdin().lock(), &options),
+            Some(run) => check_runs(run, &options, &mut checked),
+            None => check_input(STDIN, std::io::stdin().lock(), &options).map(|c| checked.push(c)),
         };
-        match result {
-            Ok(c) => checked.push(c),
-            Err(e) => {
-                bad_input = Some(e.to_string());
-                break;
-            }
+        if let Err(e) = result {
+            bad_input = Some(e.to_string());
+            break;
         }
     }
     if let Some(msg) = &bad_input {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use raft_trace::{
-    ClientEvent, Event, EventType, Header, NodeEvent, Record, TraceError, TraceReader,
+    ClientEvent, Event, EventType, Header, NodeEvent, NodeId, Record, TraceError, TraceReader,
 };
 
 use super::network::NetworkCheck;
@@ -19,6 +19,42 @@ use super::{InputError, Location};
 pub struct Run {
     pub name: String,
     pub files: Vec<PathBuf>,
+    /// Set when the files were grouped without reading them
+    /// ([`candidate_runs`]): they are one run only if no node has events in
+    /// two of them, which the merge finds out as it reads them.
+    pub(crate) unverified: bool,
+}
+
+impl Run {
+    /// A run of the given files, as they are (no grouping to verify).
+    pub fn new(name: impl Into<String>, files: Vec<PathBuf>) -> Run {
+        Run {
+            name: name.into(),
+            files,
+            unverified: false,
+        }
+    }
+
+    /// Each file a run of its own.
+    pub(crate) fn split(&self) -> Vec<Run> {
+        self.files
+            .iter()
+            .map(|f| Run::new(f.display().to_string(), vec![f.clone()]))
+            .collect()
+    }
+
+    /// The run as it is when no node has events in two of its files (read
+    /// in full to find out), else each file a run of its own.
+    fn verified(self) -> Result<Vec<Run>, InputError> {
+        Ok(if self.unverified && shares_a_node(&self.files)? {
+            self.split()
+        } else {
+            vec![Run {
+                unverified: false,
+                ..self
+            }]
+        })
+    }
 }
 
 fn ndjson_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
@@ -40,13 +76,25 @@ fn ndjson_files(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
 
 /// The runs under `path`: a file is a run; a directory holding `*.ndjson`
 /// files is a run when they split one run by node, else each file is a run
-/// (see [`group`]); the same for each subdirectory (`DIR/seed-N/`).
+/// (files that share a node are separate runs); the same for each
+/// subdirectory (`DIR/seed-N/`). Every file is read to group them.
 pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
+    let mut runs = Vec::new();
+    for run in candidate_runs(path)? {
+        runs.extend(run.verified()?);
+    }
+    Ok(runs)
+}
+
+/// As [`runs_in`], without reading the files: each directory's files are
+/// one run, to be split if a node turns out to have events in two of them
+/// ([`super::check_runs`] does that as it validates them).
+pub fn candidate_runs(path: &Path) -> Result<Vec<Run>, InputError> {
     if path.is_file() {
-        return Ok(vec![Run {
-            name: path.display().to_string(),
-            files: vec![path.to_path_buf()],
-        }]);
+        return Ok(vec![Run::new(
+            path.display().to_string(),
+            vec![path.to_path_buf()],
+        )]);
     }
     if !path.is_dir() {
         return Err(InputError::Layout(format!(
@@ -55,7 +103,7 @@ pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
         )));
     }
     let mut runs = Vec::new();
-    runs.extend(group(path, ndjson_files(path)?)?);
+    runs.extend(group(path, ndjson_files(path)?));
     let mut subdirs: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| InputError::Layout(format!("{}: cannot read directory: {e}", path.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -63,7 +111,7 @@ pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
         .collect();
     subdirs.sort_by_key(|p| natural_key(p));
     for dir in subdirs {
-        runs.extend(group(&dir, ndjson_files(&dir)?)?);
+        runs.extend(group(&dir, ndjson_files(&dir)?));
     }
     if runs.is_empty() {
         return Err(InputError::Layout(format!(
@@ -74,43 +122,31 @@ pub fn runs_in(path: &Path) -> Result<Vec<Run>, InputError> {
     Ok(runs)
 }
 
-/// The runs of one directory's files. They are one run (one file per node,
-/// and client histories) when no node has events in two of them; when some
-/// node does, each file is a run of its own (one file per seed, say).
-fn group(dir: &Path, files: Vec<PathBuf>) -> Result<Vec<Run>, InputError> {
-    if files.len() <= 1 {
-        return Ok(files
-            .into_iter()
-            .map(|f| Run {
-                name: dir.display().to_string(),
-                files: vec![f],
-            })
-            .collect());
+/// The files of one directory as one run, unverified when there are
+/// several (see [`Run::unverified`]).
+fn group(dir: &Path, files: Vec<PathBuf>) -> Vec<Run> {
+    match files.len() {
+        0 => vec![],
+        1 => vec![Run::new(dir.display().to_string(), files)],
+        _ => vec![Run {
+            name: dir.display().to_string(),
+            files,
+            unverified: true,
+        }],
     }
+}
+
+/// Whether some node has node events in two of `files` (each read in full).
+pub(crate) fn shares_a_node(files: &[PathBuf]) -> Result<bool, InputError> {
     let mut owner: std::collections::BTreeMap<u64, usize> = Default::default();
-    let mut shared = false;
-    'files: for (i, file) in files.iter().enumerate() {
+    for (i, file) in files.iter().enumerate() {
         for node in nodes_with_events(file)? {
             if *owner.entry(node).or_insert(i) != i {
-                shared = true;
-                break 'files;
+                return Ok(true);
             }
         }
     }
-    Ok(if shared {
-        files
-            .into_iter()
-            .map(|f| Run {
-                name: f.display().to_string(),
-                files: vec![f],
-            })
-            .collect()
-    } else {
-        vec![Run {
-            name: dir.display().to_string(),
-            files,
-        }]
-    })
+    Ok(false)
 }
 
 /// The nodes that have node events in `file` (a client's `invoke` names
@@ -254,6 +290,8 @@ pub struct Merged {
     sources: Vec<Source>,
     /// The source to take from next when several may go.
     current: usize,
+    /// The source each node's events came from so far.
+    owners: Vec<(NodeId, usize)>,
 }
 
 impl Merged {
@@ -299,11 +337,29 @@ impl Merged {
             header,
             sources,
             current: 0,
+            owners: Vec::new(),
         })
     }
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Notes that `node` has events in source `i`: an error when it had
+    /// some in another file, which is then a run of its own.
+    fn owned(&mut self, node: NodeId, i: usize) -> Result<(), InputError> {
+        match self.owners.iter().find(|(n, _)| *n == node) {
+            Some(&(_, j)) if j != i => Err(InputError::SharedNode {
+                node,
+                first: self.sources[j].file.to_string(),
+                second: self.sources[i].file.to_string(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.owners.push((node, i));
+                Ok(())
+            }
+        }
     }
 
     /// Whether this head may go now: anything but a receive whose send has
@@ -361,6 +417,10 @@ impl Merged {
         let source = &mut self.sources[i];
         let (line, record) = source.head.take().expect("picked a source with a head");
         let file = source.file.clone();
+        if let (Record::Node(e), true) = (&record, n > 1) {
+            self.owned(e.node, i)?;
+        }
+        let source = &mut self.sources[i];
         source.advance()?;
         Ok(Some(match record {
             Record::Node(e) => Item::Node(Location { file, line }, e),

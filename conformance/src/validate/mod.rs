@@ -23,12 +23,14 @@ use raft_trace::{Event, Header, NodeEvent, NodeId, Record, TraceError};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-pub use input::{runs_in, Run};
+pub use input::{candidate_runs, runs_in, Run};
 use invariants::{Invariants, Stop};
 use network::NetworkCheck;
 use replay::{Replay, ReplayError};
 pub use replay::{ReplayStats, DEFAULT_BUDGET};
-pub use verdict::{check_input, check_records, check_run, Checked, HistorySummary, Verdict};
+pub use verdict::{
+    check_input, check_records, check_run, check_runs, Checked, HistorySummary, Verdict,
+};
 
 /// Every rule a rejection can name ([`Rejection::rule`]): the message
 /// identity checks, the global invariants and the replay's rules. The
@@ -301,6 +303,14 @@ pub enum InputError {
     Layout(String),
     #[error(transparent)]
     History(#[from] crate::linearizability::FormatError),
+    /// Files read as one run have events of the same node: they are not
+    /// one run (see [`check_runs`]).
+    #[error("node {node} has events in both {first} and {second}: they are not one run")]
+    SharedNode {
+        node: NodeId,
+        first: String,
+        second: String,
+    },
 }
 
 /// The outcome of validating one run.

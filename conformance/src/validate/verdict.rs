@@ -83,6 +83,33 @@ pub fn check_run(run: &Run, options: &Options) -> Result<Checked, InputError> {
     decide(report, &histories, options)
 }
 
+/// Checks a run found by [`super::candidate_runs`], adding its result to
+/// `out`; when its files turn out not to be one run (a node has events in
+/// two of them), each file is checked as a run of its own and each result
+/// added. Only a valid verdict shows the grouping right without more
+/// reading (the merge saw every event); anything else is kept only once a
+/// full read of the files shows no node in two of them.
+pub fn check_runs(run: &Run, options: &Options, out: &mut Vec<Checked>) -> Result<(), InputError> {
+    if !run.unverified {
+        out.push(check_run(run, options)?);
+        return Ok(());
+    }
+    let result = check_run(run, options);
+    let shared = match &result {
+        Ok(c) if c.verdict.is_valid() => false,
+        Err(InputError::SharedNode { .. }) => true,
+        _ => super::input::shares_a_node(&run.files)?,
+    };
+    if !shared {
+        out.push(result?);
+        return Ok(());
+    }
+    for file in run.split() {
+        out.push(check_run(&file, options)?);
+    }
+    Ok(())
+}
+
 /// Checks a run held in memory, in one global order (what a simulator
 /// records): `name` stands for the file the run would be written to.
 pub fn check_records(
