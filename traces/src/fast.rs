@@ -2,36 +2,35 @@
 //! bytes into one flat struct (no intermediate `serde_json::Value`, no
 //! buffering of internally tagged enums), then checked against its type's
 //! required and allowed fields. It returns `None` for anything it does not
-//! accept whole (client events, escaped tags, a missing or foreign field, a
-//! type error); the reader then takes the slow path, which either accepts the
-//! line in the same way or names exactly what is wrong with it.
+//! accept whole (client events, an escape in a string, a `null` outside a
+//! vote, a leader or an operation's `from`, a missing, repeated or foreign
+//! field, a type error); the reader then takes the slow path, which either
+//! accepts the line in the same way or names exactly what is wrong with it.
+//!
+//! The bytes are read by hand ([`Cursor`]), as serde_json would read them
+//! (the same whitespace, strings, integers and literals), except `data`
+//! fields, any JSON, which serde_json reads where they stand.
 
 use std::borrow::Cow;
-
-use serde::Deserialize;
 
 use crate::event::*;
 use crate::history::Op;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct Line<'a> {
-    #[serde(rename = "type", borrow)]
-    ty: &'a str,
+    ty: Option<Cow<'a, str>>,
     node: Option<NodeId>,
     seq: Option<u64>,
     time: Option<u64>,
     post: Option<PostState>,
-    #[serde(borrow)]
     reason: Option<Cow<'a, str>>,
     term: Option<Term>,
-    #[serde(default, with = "double_option")]
     vote: Option<Option<NodeId>>,
     snapshot: Option<SnapshotMeta>,
     commit: Option<Index>,
     last_index: Option<Index>,
     last_term: Option<Term>,
-    entries: Option<Vec<WireEntry>>,
+    entries: Option<Vec<WireEntry<'a>>>,
     entry_count: Option<u64>,
     role: Option<Role>,
     timer: Option<TimerKind>,
@@ -46,22 +45,20 @@ struct Line<'a> {
     context: Option<u64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct WireMsg<'a> {
-    id: u64,
-    from: NodeId,
-    to: NodeId,
-    term: Term,
-    #[serde(borrow)]
-    rpc: &'a str,
+    id: Option<u64>,
+    from: Option<NodeId>,
+    to: Option<NodeId>,
+    term: Option<Term>,
+    rpc: Option<Cow<'a, str>>,
     last_index: Option<Index>,
     last_term: Option<Term>,
     granted: Option<bool>,
     prev_index: Option<Index>,
     prev_term: Option<Term>,
     commit: Option<Index>,
-    entries: Option<Vec<WireEntry>>,
+    entries: Option<Vec<WireEntry<'a>>>,
     entry_count: Option<u64>,
     success: Option<bool>,
     match_index: Option<Index>,
@@ -75,46 +72,385 @@ struct WireMsg<'a> {
     commit_term: Option<Term>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireEntry {
-    term: Term,
-    data: Option<WireData>,
+#[derive(Default)]
+struct WireEntry<'a> {
+    term: Option<Term>,
+    data: Option<WireData<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireData {
-    kind: String,
+#[derive(Default)]
+struct WireData<'a> {
+    kind: Option<Cow<'a, str>>,
     client: Option<u64>,
     req: Option<u64>,
-    op: Option<WireOp>,
+    op: Option<WireOp<'a>>,
     voters: Option<Vec<NodeId>>,
     learners: Option<Vec<NodeId>>,
     outgoing_voters: Option<Vec<NodeId>>,
     data: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireOp {
-    f: String,
-    key: String,
-    value: Option<String>,
-    #[serde(default, with = "double_option")]
-    from: Option<Option<String>>,
-    to: Option<String>,
+#[derive(Default)]
+struct WireOp<'a> {
+    f: Option<Cow<'a, str>>,
+    key: Option<Cow<'a, str>>,
+    value: Option<Cow<'a, str>>,
+    from: Option<Option<Cow<'a, str>>>,
+    to: Option<Cow<'a, str>>,
 }
 
-/// Serde helper: absent = `None`, `null` = `Some(None)`.
-mod double_option {
-    use serde::{Deserialize, Deserializer};
+/// A reading position in one line. Every method returns `None` (or
+/// `false`) where the bytes are not what it reads, or are something the
+/// fast path leaves to the slow one.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        d: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(d).map(Some)
+impl<'a> Cursor<'a> {
+    /// Skips JSON whitespace.
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
     }
+
+    /// Reads `c` after any whitespace.
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.b.get(self.i) == Some(&c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reads the literal `word` after any whitespace.
+    fn word(&mut self, word: &[u8]) -> bool {
+        self.ws();
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string: borrowed from the line, or read by serde_json where it
+    /// has an escape.
+    fn str(&mut self) -> Option<Cow<'a, str>> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let rest = &self.b[self.i..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[end] == b'\\' {
+            self.i -= 1;
+            let mut strings =
+                serde_json::Deserializer::from_slice(&self.b[self.i..]).into_iter::<String>();
+            let text = strings.next()?.ok()?;
+            self.i += strings.byte_offset();
+            return Some(Cow::Owned(text));
+        }
+        let text = &rest[..end];
+        // A control character JSON does not allow unescaped.
+        if text.iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        let text = std::str::from_utf8(text).ok()?;
+        self.i += end + 1;
+        Some(Cow::Borrowed(text))
+    }
+
+    /// An unsigned integer as serde_json reads a `u64`: digits, no leading
+    /// zero, no fraction or exponent, no overflow. (`-0`, which serde_json
+    /// takes as 0, is left to the slow path.)
+    fn u64(&mut self) -> Option<u64> {
+        self.ws();
+        let rest = &self.b[self.i..];
+        let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || (n > 1 && rest[0] == b'0') || matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &d in &rest[..n] {
+            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        }
+        self.i += n;
+        Some(v)
+    }
+
+    fn bool(&mut self) -> Option<bool> {
+        if self.word(b"true") {
+            Some(true)
+        } else if self.word(b"false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Any JSON value but `null`, read by serde_json where it stands.
+    fn json(&mut self) -> Option<serde_json::Value> {
+        self.ws();
+        let mut values = serde_json::Deserializer::from_slice(&self.b[self.i..])
+            .into_iter::<serde_json::Value>();
+        let v = values.next()?.ok()?;
+        self.i += values.byte_offset();
+        (!v.is_null()).then_some(v)
+    }
+
+    /// An object: `field` reads the value of each key (and fails on a key
+    /// it does not know).
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        if !self.eat(b'{') {
+            return None;
+        }
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.str()?;
+            if !self.eat(b':') {
+                return None;
+            }
+            field(self, &key)?;
+            if self.eat(b'}') {
+                return Some(());
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    /// An array of items each read by `item`.
+    fn array<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        if !self.eat(b'[') {
+            return None;
+        }
+        let mut items = Vec::new();
+        if self.eat(b']') {
+            return Some(items);
+        }
+        loop {
+            items.push(item(self)?);
+            if self.eat(b']') {
+                return Some(items);
+            }
+            if !self.eat(b',') {
+                return None;
+            }
+        }
+    }
+
+    fn ids(&mut self) -> Option<Vec<NodeId>> {
+        self.array(Self::u64)
+    }
+}
+
+/// Fills `slot` with `value` once: a key given twice is left to the slow
+/// path (serde names it a duplicate field).
+fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value?);
+    Some(())
+}
+
+/// A value that may be `null` (a vote, a leader, an operation's `from`).
+fn nullable<'a, T>(
+    c: &mut Cursor<'a>,
+    read: impl FnOnce(&mut Cursor<'a>) -> Option<T>,
+) -> Option<Option<T>> {
+    if c.word(b"null") {
+        Some(None)
+    } else {
+        read(c).map(Some)
+    }
+}
+
+fn role(c: &mut Cursor) -> Option<Role> {
+    Some(match &*c.str()? {
+        "follower" => Role::Follower,
+        "pre_candidate" => Role::PreCandidate,
+        "candidate" => Role::Candidate,
+        "leader" => Role::Leader,
+        _ => return None,
+    })
+}
+
+fn post(c: &mut Cursor) -> Option<PostState> {
+    let mut p = PostState::default();
+    c.object(|c, key| match key {
+        "term" => once(&mut p.term, c.u64()),
+        "vote" => once(&mut p.vote, nullable(c, Cursor::u64)),
+        "role" => once(&mut p.role, role(c)),
+        "leader" => once(&mut p.leader, nullable(c, Cursor::u64)),
+        "commit" => once(&mut p.commit, c.u64()),
+        "applied" => once(&mut p.applied, c.u64()),
+        "last_index" => once(&mut p.last_index, c.u64()),
+        "last_term" => once(&mut p.last_term, c.u64()),
+        "snapshot_index" => once(&mut p.snapshot_index, c.u64()),
+        "snapshot_term" => once(&mut p.snapshot_term, c.u64()),
+        _ => None,
+    })?;
+    Some(p)
+}
+
+fn snapshot(c: &mut Cursor) -> Option<SnapshotMeta> {
+    let (mut index, mut term, mut config) = (None, None, None);
+    c.object(|c, key| match key {
+        "index" => once(&mut index, c.u64()),
+        "term" => once(&mut term, c.u64()),
+        "config" => once(&mut config, configuration(c)),
+        _ => None,
+    })?;
+    Some(SnapshotMeta {
+        index: index?,
+        term: term?,
+        config,
+    })
+}
+
+fn configuration(c: &mut Cursor) -> Option<Configuration> {
+    let (mut voters, mut learners, mut outgoing_voters) = (None, None, None);
+    c.object(|c, key| match key {
+        "voters" => once(&mut voters, c.ids()),
+        "learners" => once(&mut learners, c.ids()),
+        "outgoing_voters" => once(&mut outgoing_voters, c.ids()),
+        _ => None,
+    })?;
+    Some(Configuration {
+        voters: voters?,
+        learners,
+        outgoing_voters,
+    })
+}
+
+fn wire_op<'a>(c: &mut Cursor<'a>) -> Option<WireOp<'a>> {
+    let mut o = WireOp::default();
+    c.object(|c, key| match key {
+        "f" => once(&mut o.f, c.str()),
+        "key" => once(&mut o.key, c.str()),
+        "value" => once(&mut o.value, c.str()),
+        "from" => once(&mut o.from, nullable(c, Cursor::str)),
+        "to" => once(&mut o.to, c.str()),
+        _ => None,
+    })?;
+    Some(o)
+}
+
+fn wire_data<'a>(c: &mut Cursor<'a>) -> Option<WireData<'a>> {
+    let mut d = WireData::default();
+    c.object(|c, key| match key {
+        "kind" => once(&mut d.kind, c.str()),
+        "client" => once(&mut d.client, c.u64()),
+        "req" => once(&mut d.req, c.u64()),
+        "op" => once(&mut d.op, wire_op(c)),
+        "voters" => once(&mut d.voters, c.ids()),
+        "learners" => once(&mut d.learners, c.ids()),
+        "outgoing_voters" => once(&mut d.outgoing_voters, c.ids()),
+        "data" => once(&mut d.data, c.json()),
+        _ => None,
+    })?;
+    Some(d)
+}
+
+fn wire_entries<'a>(c: &mut Cursor<'a>) -> Option<Vec<WireEntry<'a>>> {
+    c.array(|c| {
+        let mut e = WireEntry::default();
+        c.object(|c, key| match key {
+            "term" => once(&mut e.term, c.u64()),
+            "data" => once(&mut e.data, wire_data(c)),
+            _ => None,
+        })?;
+        Some(e)
+    })
+}
+
+fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
+    let mut m = WireMsg::default();
+    c.object(|c, key| match key {
+        "id" => once(&mut m.id, c.u64()),
+        "from" => once(&mut m.from, c.u64()),
+        "to" => once(&mut m.to, c.u64()),
+        "term" => once(&mut m.term, c.u64()),
+        "rpc" => once(&mut m.rpc, c.str()),
+        "last_index" => once(&mut m.last_index, c.u64()),
+        "last_term" => once(&mut m.last_term, c.u64()),
+        "granted" => once(&mut m.granted, c.bool()),
+        "prev_index" => once(&mut m.prev_index, c.u64()),
+        "prev_term" => once(&mut m.prev_term, c.u64()),
+        "commit" => once(&mut m.commit, c.u64()),
+        "entries" => once(&mut m.entries, wire_entries(c)),
+        "entry_count" => once(&mut m.entry_count, c.u64()),
+        "success" => once(&mut m.success, c.bool()),
+        "match_index" => once(&mut m.match_index, c.u64()),
+        "hint_index" => once(&mut m.hint_index, c.u64()),
+        "hint_term" => once(&mut m.hint_term, c.u64()),
+        "offset" => once(&mut m.offset, c.u64()),
+        "done" => once(&mut m.done, c.bool()),
+        "data" => once(&mut m.data, c.json()),
+        "transfer" => once(&mut m.transfer, c.bool()),
+        "context" => once(&mut m.context, c.u64()),
+        "commit_term" => once(&mut m.commit_term, c.u64()),
+        _ => None,
+    })?;
+    Some(m)
+}
+
+/// The line as a [`Line`], or `None`; nothing but whitespace may follow the
+/// object.
+fn line(bytes: &[u8]) -> Option<Line<'_>> {
+    let mut l = Line::default();
+    let mut c = Cursor { b: bytes, i: 0 };
+    c.object(|c, key| match key {
+        "type" => once(&mut l.ty, c.str()),
+        "node" => once(&mut l.node, c.u64()),
+        "seq" => once(&mut l.seq, c.u64()),
+        "time" => once(&mut l.time, c.u64()),
+        "post" => once(&mut l.post, post(c)),
+        "reason" => once(&mut l.reason, c.str()),
+        "term" => once(&mut l.term, c.u64()),
+        "vote" => once(&mut l.vote, nullable(c, Cursor::u64)),
+        "snapshot" => once(&mut l.snapshot, snapshot(c)),
+        "commit" => once(&mut l.commit, c.u64()),
+        "last_index" => once(&mut l.last_index, c.u64()),
+        "last_term" => once(&mut l.last_term, c.u64()),
+        "entries" => once(&mut l.entries, wire_entries(c)),
+        "entry_count" => once(&mut l.entry_count, c.u64()),
+        "role" => once(&mut l.role, role(c)),
+        "timer" => once(
+            &mut l.timer,
+            match &*c.str()? {
+                "election" => Some(TimerKind::Election),
+                "heartbeat" => Some(TimerKind::Heartbeat),
+                _ => None,
+            },
+        ),
+        "msg" => once(&mut l.msg, wire_msg(c)),
+        "index" => once(&mut l.index, c.u64()),
+        "from" => once(&mut l.from, c.u64()),
+        "client" => once(&mut l.client, c.u64()),
+        "req" => once(&mut l.req, c.u64()),
+        "duplicate" => once(&mut l.duplicate, c.bool()),
+        "lost" => once(&mut l.lost, c.u64()),
+        "via" => once(
+            &mut l.via,
+            match &*c.str()? {
+                "read_index" => Some(ReadVia::ReadIndex),
+                "lease" => Some(ReadVia::Lease),
+                _ => None,
+            },
+        ),
+        "context" => once(&mut l.context, c.u64()),
+        _ => None,
+    })?;
+    c.ws();
+    (c.i == bytes.len()).then_some(l)
 }
 
 fn op(w: WireOp) -> Option<Op> {
@@ -125,12 +461,23 @@ fn op(w: WireOp) -> Option<Op> {
         from,
         to,
     } = w;
-    Some(match (f.as_str(), value, from, to) {
+    let key = key?.into_owned();
+    Some(match (&*f?, value, from, to) {
         ("read", None, None, None) => Op::Read { key },
-        ("write", Some(value), None, None) => Op::Write { key, value },
-        ("cas", None, Some(from), Some(to)) => Op::Cas { key, from, to },
+        ("write", Some(value), None, None) => Op::Write {
+            key,
+            value: value.into_owned(),
+        },
+        ("cas", None, Some(from), Some(to)) => Op::Cas {
+            key,
+            from: from.map(Cow::into_owned),
+            to: to.into_owned(),
+        },
         ("delete", None, None, None) => Op::Delete { key },
-        ("append", Some(value), None, None) => Op::Append { key, value },
+        ("append", Some(value), None, None) => Op::Append {
+            key,
+            value: value.into_owned(),
+        },
         _ => return None,
     })
 }
@@ -138,9 +485,12 @@ fn op(w: WireOp) -> Option<Op> {
 fn entry(w: WireEntry) -> Option<Entry> {
     let data = match w.data {
         None => None,
-        Some(d) => Some(match (d.kind.as_str(), d.client, d.req, d.op, d.data) {
-            _ if d.kind != "config"
-                && (d.voters.is_some() || d.learners.is_some() || d.outgoing_voters.is_some()) =>
+        Some(d) => Some(match (&*d.kind?, d.client, d.req, d.op, d.data) {
+            (kind, ..)
+                if kind != "config"
+                    && (d.voters.is_some()
+                        || d.learners.is_some()
+                        || d.outgoing_voters.is_some()) =>
             {
                 return None
             }
@@ -150,20 +500,20 @@ fn entry(w: WireEntry) -> Option<Entry> {
                 req,
                 op: op(o)?,
             },
-            // `"data": null` reads as absent on the slow path too.
             ("config", None, None, None, data) => EntryData::Config {
                 voters: d.voters,
                 learners: d.learners,
                 outgoing_voters: d.outgoing_voters,
-                data: data.filter(|v| !v.is_null()),
+                data,
             },
-            ("opaque", None, None, None, data) => EntryData::Opaque {
-                data: data.filter(|v| !v.is_null()),
-            },
+            ("opaque", None, None, None, data) => EntryData::Opaque { data },
             _ => return None,
         }),
     };
-    Some(Entry { term: w.term, data })
+    Some(Entry {
+        term: w.term?,
+        data,
+    })
 }
 
 fn entries(w: Option<Vec<WireEntry>>) -> Option<Option<Vec<Entry>>> {
@@ -219,8 +569,10 @@ fn rpc(m: WireMsg) -> Option<Message> {
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
     // Every RPC may carry `commit` (feature commit-any-message; its own for
     // append_entries and heartbeat).
+    let rpc = m.rpc?;
+    let rpc = &*rpc;
     let allowed = CO
-        | match m.rpc {
+        | match rpc {
             "request_vote" => LI | LT | TR,
             "request_vote_reply" => GR,
             "append_entries" => PI | PT | EN | EC | CX,
@@ -237,9 +589,9 @@ fn rpc(m: WireMsg) -> Option<Message> {
     if present & !allowed != 0 {
         return None;
     }
-    let own = Rpc::has_own_commit(Some(m.rpc));
+    let own = Rpc::has_own_commit(Some(rpc));
     let (commit, commit_term) = (m.commit, m.commit_term);
-    let body = match m.rpc {
+    let body = match rpc {
         "request_vote" => Rpc::RequestVote {
             last_index: m.last_index?,
             last_term: m.last_term?,
@@ -288,10 +640,10 @@ fn rpc(m: WireMsg) -> Option<Message> {
         _ => Rpc::TimeoutNow {},
     };
     let msg = Message {
-        id: m.id,
-        from: m.from,
-        to: m.to,
-        term: m.term,
+        id: m.id?,
+        from: m.from?,
+        to: m.to?,
+        term: m.term?,
         rpc: body,
         commit: if own { None } else { commit },
         commit_term,
@@ -303,11 +655,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
 
 /// Decodes one line as a node event, or `None` (see the module docs).
 pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
-    // A `null` the format does not allow is named by the slow path.
-    if crate::read::may_have_disallowed_null(bytes) {
-        return None;
-    }
-    let l: Line = serde_json::from_slice(bytes).ok()?;
+    let l = line(bytes)?;
     // Fields every node event has; the rest must belong to the event's type.
     const REASON: u32 = 1;
     const TERM: u32 = 2;
@@ -353,7 +701,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     ]
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
-    let allowed = match l.ty {
+    let ty = l.ty?;
+    let ty = &*ty;
+    let allowed = match ty {
         "init" => REASON | TERM | VOTE | SNAPSHOT | COMMIT | LAST_INDEX | LAST_TERM | ENTRIES,
         "crash" => 0,
         "role" => ROLE | TERM | REASON,
@@ -372,9 +722,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     if present & !allowed != 0 {
         return None;
     }
-    let event = match l.ty {
+    let event = match ty {
         "init" => Event::Init(Init {
-            reason: match l.reason?.as_ref() {
+            reason: match &*l.reason? {
                 "boot" => InitReason::Boot,
                 "restart" => InitReason::Restart,
                 _ => return None,
@@ -391,7 +741,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         "role" => Event::Role(RoleChange {
             role: l.role?,
             term: l.term?,
-            reason: match l.reason?.as_ref() {
+            reason: match &*l.reason? {
                 "election_timeout" => RoleReason::ElectionTimeout,
                 "won_election" => RoleReason::WonElection,
                 "higher_term" => RoleReason::HigherTerm,

@@ -35,3 +35,11 @@ pub const FORMAT: &str = "raft-trace/1";
 pub fn __fast_decode(line: &[u8]) -> Option<Record> {
     fast::decode(line)
 }
+
+/// For tests of this crate only: the reader's slow path on its own (the
+/// line's record as the reader decodes it without the fast path, before
+/// the checks against the header and earlier lines).
+#[doc(hidden)]
+pub fn __slow_decode(line: &[u8]) -> Result<Record, TraceError> {
+    read::slow_decode(line)
+}

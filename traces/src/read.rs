@@ -31,6 +31,21 @@ pub struct TraceReader<R> {
     done: bool,
 }
 
+/// `line` decoded by the slow path alone (see [`crate::__slow_decode`]).
+pub(crate) fn slow_decode(line: &[u8]) -> Result<Record, TraceError> {
+    let mut r = TraceReader {
+        input: &b""[..],
+        file: "line".to_string(),
+        line: 1,
+        max_line: DEFAULT_MAX_LINE_BYTES,
+        header: Header::new("", vec![], Observes::default()),
+        buf: line.to_vec(),
+        last_seq: BTreeMap::new(),
+        done: false,
+    };
+    r.decode_slow(true)
+}
+
 /// Opens `path` and reads its header.
 pub fn read_file(path: &Path) -> Result<TraceReader<BufReader<File>>, TraceError> {
     let name = path.display().to_string();
@@ -707,32 +722,4 @@ fn disallowed_null_in(map: &Map<String, Value>, path: &str) -> Option<String> {
             _ => disallowed_null(x, &here),
         }
     })
-}
-
-/// A quick look for `"key": null` with a key outside [`NULLABLE`]; a line
-/// for which it says yes (even wrongly, inside a string) takes the slow
-/// path, which decides exactly.
-pub(crate) fn may_have_disallowed_null(bytes: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(at) = bytes[from..].windows(4).position(|w| w == b"null") {
-        let at = from + at;
-        from = at + 4;
-        let before = bytes[..at].trim_ascii_end();
-        let Some(before) = before.strip_suffix(b":") else {
-            continue;
-        };
-        let before = before.trim_ascii_end();
-        let Some(key_end) = before.strip_suffix(b"\"") else {
-            continue;
-        };
-        let start = key_end
-            .iter()
-            .rposition(|&c| c == b'"')
-            .map_or(0, |i| i + 1);
-        let key = &key_end[start..];
-        if !NULLABLE.iter().any(|n| n.as_bytes() == key) {
-            return true;
-        }
-    }
-    false
 }

@@ -439,3 +439,203 @@ proptest! {
         prop_assert_eq!(back, records);
     }
 }
+
+/// One edit of a line: at a position (a fraction of its length), delete a
+/// byte, insert one, or replace one, with bytes that matter to JSON and to
+/// the fast path (quotes, escapes, structure, digits, literals, whitespace,
+/// a control character, a byte that is not UTF-8); or put a `null`, a
+/// repeated key, or whitespace where a value or key stands.
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(f64),
+    Insert(f64, u8),
+    Replace(f64, u8),
+    Null(f64),
+    RepeatKey(f64),
+    Space(f64),
+    /// A `0` before a number.
+    LeadingZero(f64),
+    /// A control character at the start of a string value.
+    Control(f64),
+    /// A key's first letter written as a `\u` escape.
+    EscapedKey(f64),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    let byte = prop::sample::select(
+        b"\"\\,:{}[]nul0129-.eE tfr/\x01\xff"
+            .iter()
+            .copied()
+            .collect::<Vec<u8>>(),
+    );
+    prop_oneof![
+        (0.0..1.0f64).prop_map(Edit::Delete),
+        (0.0..1.0f64, byte.clone()).prop_map(|(at, b)| Edit::Insert(at, b)),
+        (0.0..1.0f64, byte).prop_map(|(at, b)| Edit::Replace(at, b)),
+        (0.0..1.0f64).prop_map(Edit::Null),
+        (0.0..1.0f64).prop_map(Edit::RepeatKey),
+        (0.0..1.0f64).prop_map(Edit::Space),
+        (0.0..1.0f64).prop_map(Edit::LeadingZero),
+        (0.0..1.0f64).prop_map(Edit::Control),
+        (0.0..1.0f64).prop_map(Edit::EscapedKey),
+    ]
+}
+
+/// The `n`th occurrence (as a fraction `at` of them) of `pattern` in `line`.
+fn nth(line: &[u8], pattern: &[u8], at: f64) -> Option<usize> {
+    let all: Vec<usize> = line
+        .windows(pattern.len())
+        .enumerate()
+        .filter(|(_, w)| *w == pattern)
+        .map(|(i, _)| i)
+        .collect();
+    (!all.is_empty()).then(|| all[((at * all.len() as f64) as usize).min(all.len() - 1)])
+}
+
+fn apply(line: &[u8], edit: &Edit) -> Vec<u8> {
+    let mut out = line.to_vec();
+    let pos = |at: f64| ((at * line.len() as f64) as usize).min(line.len().saturating_sub(1));
+    match *edit {
+        Edit::Delete(at) if !line.is_empty() => {
+            out.remove(pos(at));
+        }
+        Edit::Insert(at, b) => out.insert(pos(at), b),
+        Edit::Replace(at, b) if !line.is_empty() => out[pos(at)] = b,
+        Edit::Null(at) => {
+            // The value after a `:` becomes null.
+            if let Some(i) = nth(line, b":", at) {
+                let end = line[i + 1..]
+                    .iter()
+                    .position(|&c| matches!(c, b',' | b'}' | b']'))
+                    .map_or(line.len(), |e| i + 1 + e);
+                out.splice(i + 1..end, b"null".iter().copied());
+            }
+        }
+        Edit::RepeatKey(at) => {
+            // `,"key":value` is repeated right after itself.
+            if let Some(i) = nth(line, b",\"", at) {
+                let end = line[i + 1..]
+                    .iter()
+                    .position(|&c| matches!(c, b',' | b'}'))
+                    .map_or(line.len(), |e| i + 1 + e);
+                let pair = line[i..end].to_vec();
+                out.splice(end..end, pair);
+            }
+        }
+        Edit::Space(at) => {
+            if let Some(i) = nth(line, b":", at) {
+                out.splice(i..i, b" \t\r\n".iter().copied());
+            }
+        }
+        Edit::LeadingZero(at) => {
+            let digits: Vec<usize> = (1..line.len())
+                .filter(|&i| line[i].is_ascii_digit() && matches!(line[i - 1], b':' | b'[' | b','))
+                .collect();
+            if !digits.is_empty() {
+                let i = digits[((at * digits.len() as f64) as usize).min(digits.len() - 1)];
+                out.insert(i, b'0');
+            }
+        }
+        Edit::Control(at) => {
+            if let Some(i) = nth(line, b":\"", at) {
+                out.insert(i + 2, 0x01);
+            }
+        }
+        Edit::EscapedKey(at) => {
+            if let Some(i) = nth(line, b"{\"", at).or_else(|| nth(line, b",\"", at)) {
+                let c = line[i + 2];
+                out.splice(i + 2..i + 3, format!("\\u{:04x}", c).into_bytes());
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// The fast path never accepts what the slow path rejects, nor decodes
+    /// a line otherwise: for edited lines of valid events, whatever it
+    /// returns, the slow path returns too.
+    #[test]
+    fn the_fast_path_agrees_with_the_slow_path(
+        records in records(),
+        edits in vec(vec(edit(), 1..3), 1..8),
+    ) {
+        let mut w = TraceWriter::new(Vec::new(), &header()).unwrap();
+        for r in &records {
+            w.write(r).unwrap();
+        }
+        let bytes = w.into_inner().unwrap();
+        let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').skip(1).filter(|l| !l.is_empty()).collect();
+        prop_assume!(!lines.is_empty());
+        for (k, line_edits) in edits.iter().enumerate() {
+            let mut line = lines[k % lines.len()].to_vec();
+            for e in line_edits {
+                line = apply(&line, e);
+            }
+            if let Some(fast) = raft_trace::__fast_decode(&line) {
+                let slow = raft_trace::__slow_decode(&line);
+                prop_assert!(
+                    slow.as_ref().ok() == Some(&fast),
+                    "line {}\nfast: {:?}\nslow: {:?}",
+                    String::from_utf8_lossy(&line),
+                    fast,
+                    slow
+                );
+            }
+        }
+    }
+}
+
+/// Every one-byte edit (a byte deleted, or one of the bytes [`edit`] uses
+/// inserted or put in its place) of every node event in the examples: the
+/// fast path accepts the edited line only as the slow path does.
+#[test]
+fn every_one_byte_edit_of_the_examples_agrees() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let bytes: &[u8] = b"\"\\,:{}[]n0-. \x01\xff";
+    let (mut edited, mut accepted) = (0u64, 0u64);
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read(file.unwrap().path()).unwrap();
+        for line in text.split(|&b| b == b'\n').skip(1) {
+            if raft_trace::__fast_decode(line).is_none() {
+                continue; // a client event, or a blank line
+            }
+            for i in 0..line.len() {
+                let mut variants = vec![[&line[..i], &line[i + 1..]].concat()];
+                // The value after a `:` replaced by `null`.
+                if line[i] == b':' {
+                    let mut values = serde_json::Deserializer::from_slice(&line[i + 1..])
+                        .into_iter::<serde::de::IgnoredAny>();
+                    if let Some(Ok(_)) = values.next() {
+                        let end = i + 1 + values.byte_offset();
+                        variants.push([&line[..=i], b"null", &line[end..]].concat());
+                    }
+                }
+                for &b in bytes {
+                    variants.push([&line[..i], &[b], &line[i..]].concat());
+                    variants.push([&line[..i], &[b], &line[i + 1..]].concat());
+                }
+                for v in variants {
+                    edited += 1;
+                    if let Some(fast) = raft_trace::__fast_decode(&v) {
+                        accepted += 1;
+                        let slow = raft_trace::__slow_decode(&v);
+                        assert!(
+                            slow.as_ref().ok() == Some(&fast),
+                            "line {}\nfast: {fast:?}\nslow: {slow:?}",
+                            String::from_utf8_lossy(&v)
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // The edits reach both outcomes.
+    assert!(
+        edited > 100_000 && accepted > 1_000,
+        "{edited} edited, {accepted} accepted"
+    );
+}
