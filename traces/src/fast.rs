@@ -103,6 +103,8 @@ struct WireOp<'a> {
 /// `false`) where the bytes are not what it reads, or are something the
 /// fast path leaves to the slow one.
 struct Cursor<'a> {
+    /// The line, valid UTF-8 (checked once for the whole line), and its bytes.
+    s: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -143,24 +145,27 @@ impl<'a> Cursor<'a> {
         if !self.eat(b'"') {
             return None;
         }
-        let rest = &self.b[self.i..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] == b'\\' {
-            self.i -= 1;
-            let mut strings =
-                serde_json::Deserializer::from_slice(&self.b[self.i..]).into_iter::<String>();
-            let text = strings.next()?.ok()?;
-            self.i += strings.byte_offset();
-            return Some(Cow::Owned(text));
+        let start = self.i;
+        let mut end = start;
+        loop {
+            match *self.b.get(end)? {
+                b'"' => break,
+                b'\\' => {
+                    self.i = start - 1;
+                    let mut strings = serde_json::Deserializer::from_slice(&self.b[self.i..])
+                        .into_iter::<String>();
+                    let text = strings.next()?.ok()?;
+                    self.i += strings.byte_offset();
+                    return Some(Cow::Owned(text));
+                }
+                // A control character JSON does not allow unescaped.
+                0..=0x1f => return None,
+                _ => end += 1,
+            }
         }
-        let text = &rest[..end];
-        // A control character JSON does not allow unescaped.
-        if text.iter().any(|&c| c < 0x20) {
-            return None;
-        }
-        let text = std::str::from_utf8(text).ok()?;
-        self.i += end + 1;
-        Some(Cow::Borrowed(text))
+        self.i = end + 1;
+        // Both ends are ASCII quotes, so on character boundaries.
+        self.s.get(start..end).map(Cow::Borrowed)
     }
 
     /// An unsigned integer as serde_json reads a `u64`: digits, no leading
@@ -402,11 +407,16 @@ fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
     Some(m)
 }
 
-/// The line as a [`Line`], or `None`; nothing but whitespace may follow the
-/// object.
-fn line(bytes: &[u8]) -> Option<Line<'_>> {
-    let mut l = Line::default();
-    let mut c = Cursor { b: bytes, i: 0 };
+/// Reads the line into `l`, or `None`; nothing but whitespace may follow
+/// the object.
+fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
+    // JSON text is UTF-8 (the slow path names the first bad byte).
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut c = Cursor {
+        s: text,
+        b: bytes,
+        i: 0,
+    };
     c.object(|c, key| match key {
         "type" => once(&mut l.ty, c.str()),
         "node" => once(&mut l.node, c.u64()),
@@ -450,7 +460,7 @@ fn line(bytes: &[u8]) -> Option<Line<'_>> {
         _ => None,
     })?;
     c.ws();
-    (c.i == bytes.len()).then_some(l)
+    (c.i == bytes.len()).then_some(())
 }
 
 fn op(w: WireOp) -> Option<Op> {
@@ -655,7 +665,8 @@ fn rpc(m: WireMsg) -> Option<Message> {
 
 /// Decodes one line as a node event, or `None` (see the module docs).
 pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
-    let l = line(bytes)?;
+    let mut l = Line::default();
+    line(bytes, &mut l)?;
     // Fields every node event has; the rest must belong to the event's type.
     const REASON: u32 = 1;
     const TERM: u32 = 2;

@@ -122,7 +122,7 @@ impl<R: BufRead> TraceReader<R> {
                 if chunk.is_empty() {
                     break;
                 }
-                let (take, found) = match chunk.iter().position(|&b| b == b'\n') {
+                let (take, found) = match memchr::memchr(b'\n', chunk) {
                     Some(i) => (i, true),
                     None => (chunk.len(), false),
                 };
