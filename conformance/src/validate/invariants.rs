@@ -19,7 +19,7 @@
 //! the middle of a run) are held as a count, not one slot each, and loops
 //! over indexes visit only entries whose terms are known.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use raft_trace::*;
 
@@ -183,7 +183,7 @@ pub struct Invariants {
     /// trace shows its election after the commit.
     committed_by: BTreeMap<Index, Term>,
     /// Log Matching, inductively: the term of the entry before (index, term).
-    predecessor: HashMap<(Index, Term), Term>,
+    predecessor: ahash::AHashMap<(Index, Term), Term>,
     /// The fewest voters of any configuration the run has shown (the
     /// header's initial one, and with feature membership or config-on-apply
     /// every configuration entry appended since): a majority of the
@@ -227,7 +227,7 @@ impl Invariants {
             votes: BTreeMap::new(),
             committed: BTreeMap::new(),
             committed_by: BTreeMap::new(),
-            predecessor: HashMap::new(),
+            predecessor: ahash::AHashMap::new(),
         }
     }
 

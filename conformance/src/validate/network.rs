@@ -2,7 +2,7 @@
 //! with identical fields, and the network may lose, duplicate or reorder
 //! messages only as far as the trace's header declares.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use raft_trace::{Message, Network, NodeId};
 
@@ -27,7 +27,7 @@ pub struct NetworkCheck {
     /// is the first sight of its message (nothing to match it against),
     /// and a second receive of it is checked as a duplicate.
     observes_send: bool,
-    sent: HashMap<(NodeId, u64), Sent>,
+    sent: ahash::AHashMap<(NodeId, u64), Sent>,
     /// Per (from, to): how many messages were sent, and the position of the
     /// last one received.
     channels: BTreeMap<(NodeId, NodeId), Channel>,
@@ -44,7 +44,7 @@ impl NetworkCheck {
         NetworkCheck {
             allowed,
             observes_send,
-            sent: HashMap::new(),
+            sent: ahash::AHashMap::new(),
             channels: BTreeMap::new(),
         }
     }

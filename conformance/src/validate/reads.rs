@@ -32,7 +32,7 @@
 //! and `receive` the round checks are, and a leader's rounds sent before a
 //! gap are unknown.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_trace::*;
 
@@ -48,7 +48,7 @@ pub(super) struct Witness {
     term: Term,
     /// The ReadIndex rounds sent in the term: each context, with its place
     /// in the order of first sending.
-    rounds: HashMap<u64, u64>,
+    rounds: ahash::AHashMap<u64, u64>,
     /// The contexts in that order (to forget the oldest past a bound).
     order: VecDeque<u64>,
     next_pos: u64,

@@ -122,11 +122,52 @@ impl Cand {
             .map(|(_, _, d)| &**d)
     }
 
-    /// Adopts a rule's result as the state of a new step.
-    pub(super) fn take(&mut self, step: Step, free: bool) {
-        self.base_commit = self.s.commit;
-        self.base_sm = self.s.sm.clone();
-        let old = std::mem::replace(&mut self.s, step.state);
+    /// The candidate a rule's `step` makes of this one, as the state of a
+    /// new step (`free`: its messages answer a request of an older term).
+    /// Built field by field, so that the server the step replaces is not
+    /// copied, and a new field must be considered here.
+    pub(super) fn successor(&self, step: Step, free: bool) -> Cand {
+        let Cand {
+            s: old,
+            base_commit: _,
+            base_sm: _,
+            pending,
+            applied,
+            applied_sm,
+            sm_known,
+            config_known,
+            justified,
+            past_leaders,
+            forgot_leadership,
+            transfer_ready,
+            forgot_pending,
+            unheeded,
+            old_snapshots,
+        } = self;
+        let mut n = Cand {
+            s: step.state,
+            base_commit: old.commit,
+            base_sm: old.sm.clone(),
+            pending: pending.clone(),
+            applied: *applied,
+            applied_sm: applied_sm.clone(),
+            sm_known: *sm_known,
+            config_known: *config_known,
+            justified: *justified,
+            past_leaders: past_leaders.clone(),
+            forgot_leadership: *forgot_leadership,
+            transfer_ready: transfer_ready.clone(),
+            forgot_pending: *forgot_pending,
+            unheeded: *unheeded,
+            old_snapshots: old_snapshots.clone(),
+        };
+        n.adopt(old, step.sends, free);
+        n
+    }
+
+    /// The rest of [`Cand::successor`]: `self.s` is the step's state, `old`
+    /// the one it replaces.
+    fn adopt(&mut self, old: &Server, sends: Vec<(Dest, Msg)>, free: bool) {
         // What only the model checker tracks (lease timing, history bits)
         // the trace cannot show: two candidates that differ only there are
         // one (a feature's rule and Figure 2's would otherwise double the
@@ -159,13 +200,13 @@ impl Cand {
                 let gone = self.past_leaders.remove(0);
                 self.forgot_leadership = self.forgot_leadership.max(gone.term);
             }
-            self.past_leaders.push(Arc::new(old));
+            self.past_leaders.push(Arc::new(old.clone()));
         }
         // An implementation may hold a step's messages back (until its state
         // is durable, say) and send them after later steps: to the model
         // that is network delay. The oldest are forgotten past a bound.
         self.pending
-            .extend(step.sends.into_iter().filter_map(|(to, m)| match to {
+            .extend(sends.into_iter().filter_map(|(to, m)| match to {
                 Dest::Server(j) => Some((j, m, free)),
                 Dest::Client(_) => None,
             }));
@@ -306,8 +347,7 @@ impl NodeReplay {
         let mut next: Vec<Cand> = Vec::with_capacity(self.frontier.len());
         for c in &self.frontier {
             for step in f(c) {
-                let mut n = c.clone();
-                n.take(step, term.is_some_and(|t| t < c.s.term));
+                let n = c.successor(step, term.is_some_and(|t| t < c.s.term));
                 if !next.contains(&n) {
                     next.push(n);
                 }

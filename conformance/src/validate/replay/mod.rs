@@ -38,7 +38,7 @@ mod frontier;
 mod preconditions;
 mod report;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use raft_model::server::Rules;
 use raft_model::types::{Members, Msg};
@@ -184,7 +184,7 @@ pub struct Replay {
     /// The model message each replayed send stands for, by (from, id), and
     /// whether the state machine it carries is known (an InstallSnapshot's
     /// data is the sender's snapshot, unknown where the sender's is).
-    messages: HashMap<(rt::NodeId, u64), (Msg, dispatch::Known)>,
+    messages: ahash::AHashMap<(rt::NodeId, u64), (Msg, dispatch::Known)>,
 }
 
 impl Replay {
@@ -292,12 +292,12 @@ impl Replay {
                 .iter()
                 .map(|&id| (id, NodeReplay::new()))
                 .collect(),
-            messages: HashMap::new(),
+            messages: ahash::AHashMap::new(),
         })
     }
 
     /// Replays one node event.
-    pub fn step(&mut self, e: &rt::NodeEvent) -> Result<(), ReplayError> {
+    pub fn step(&mut self, e: &std::sync::Arc<rt::NodeEvent>) -> Result<(), ReplayError> {
         if self.disabled.is_some() {
             return Ok(());
         }
