@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 
 use raft_trace::{
     ClientEvent, Event, EventType, Header, NodeEvent, NodeId, Record, TraceError, TraceReader,
@@ -200,8 +200,9 @@ fn natural_key(p: &Path) -> (String, u64) {
 }
 
 /// One item of the merged stream.
+#[allow(clippy::large_enum_variant)] // one item at a time, never stored in bulk
 pub enum Item {
-    Node(Location, Arc<NodeEvent>),
+    Node(Location, NodeEvent),
     /// A client event; each file's client events are a history of their own.
     Client(Location, ClientEvent),
 }
@@ -211,24 +212,7 @@ const BATCH: usize = 512;
 /// Batches a reading thread may be ahead of the checks (bounded memory).
 const BATCHES_AHEAD: usize = 8;
 
-type Parsed = (u64, Result<Rec, TraceError>);
-
-/// A record as the checks take it: a node event behind an [`Arc`], so that
-/// it moves through the merge as a pointer and the replay can keep the
-/// events of a step (for a rejection's explanation) without copying them.
-enum Rec {
-    Node(Arc<NodeEvent>),
-    Client(ClientEvent),
-}
-
-impl From<Record> for Rec {
-    fn from(r: Record) -> Rec {
-        match r {
-            Record::Node(e) => Rec::Node(Arc::new(e)),
-            Record::Client(c) => Rec::Client(c),
-        }
-    }
-}
+type Parsed = (u64, Result<Record, TraceError>);
 
 /// One file's records, each with its line. They are parsed on a thread of
 /// the file's own, a few batches ahead of the checks that consume them
@@ -240,7 +224,7 @@ struct Source {
     header: Header,
     batches: mpsc::Receiver<Vec<Parsed>>,
     batch: std::vec::IntoIter<Parsed>,
-    head: Option<(u64, Rec)>,
+    head: Option<(u64, Record)>,
 }
 
 impl Source {
@@ -255,7 +239,7 @@ impl Source {
                 match reader.next() {
                     Some(r) => {
                         end = r.is_err();
-                        batch.push((reader.line(), r.map(Rec::from)));
+                        batch.push((reader.line(), r));
                         if end {
                             break;
                         }
@@ -380,13 +364,13 @@ impl Merged {
 
     /// Whether this head may go now: anything but a receive whose send has
     /// not been replayed yet.
-    fn ready(head: &Rec, network: &NetworkCheck) -> bool {
+    fn ready(head: &Record, network: &NetworkCheck) -> bool {
         match head {
-            Rec::Node(e) => match &e.event {
-                Event::Receive(m) => network.was_sent(m.msg.from, m.msg.id),
-                _ => true,
-            },
-            Rec::Client(_) => true,
+            Record::Node(NodeEvent {
+                event: Event::Receive(m),
+                ..
+            }) => network.was_sent(m.msg.from, m.msg.id),
+            _ => true,
         }
     }
 
@@ -405,9 +389,9 @@ impl Merged {
                 self.sources.iter().enumerate().filter_map(|(i, s)| {
                     let (_, r) = s.head.as_ref()?;
                     let time = match r {
-                        Rec::Node(e) => e.time,
-                        Rec::Client(ClientEvent::Invoke(i)) => i.time,
-                        Rec::Client(ClientEvent::Return(r)) => r.time,
+                        Record::Node(e) => e.time,
+                        Record::Client(ClientEvent::Invoke(i)) => i.time,
+                        Record::Client(ClientEvent::Return(r)) => r.time,
                     };
                     Some((i, time, r))
                 })
@@ -433,14 +417,14 @@ impl Merged {
         let source = &mut self.sources[i];
         let (line, record) = source.head.take().expect("picked a source with a head");
         let file = source.file.clone();
-        if let (Rec::Node(e), true) = (&record, n > 1) {
+        if let (Record::Node(e), true) = (&record, n > 1) {
             self.owned(e.node, i)?;
         }
         let source = &mut self.sources[i];
         source.advance()?;
         Ok(Some(match record {
-            Rec::Node(e) => Item::Node(Location { file, line }, e),
-            Rec::Client(c) => Item::Client(Location { file, line }, c),
+            Record::Node(e) => Item::Node(Location { file, line }, e),
+            Record::Client(c) => Item::Client(Location { file, line }, c),
         }))
     }
 }

@@ -18,7 +18,6 @@ mod verdict;
 use crate::linearizability::{ClientEvents, History};
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use raft_trace::{Event, Header, NodeEvent, NodeId, Record, TraceError};
 use serde::Serialize;
@@ -425,7 +424,7 @@ fn validate_located<'a>(
                 line,
             };
             match r {
-                Record::Node(e) => input::Item::Node(at, Arc::new(e.clone())),
+                Record::Node(e) => input::Item::Node(at, e.clone()),
                 Record::Client(c) => input::Item::Client(at, c.clone()),
             }
         }))
@@ -462,7 +461,7 @@ fn validate_stream(
             .events
             .contains(&raft_trace::EventType::Send),
     );
-    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, Arc<NodeEvent>)>> =
+    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
         Default::default();
     let mut report = RunReport {
         files,
@@ -612,9 +611,9 @@ impl Completeness {
 /// accepted events before it (oldest first).
 fn rejection(
     at: Location,
-    event: Arc<NodeEvent>,
+    event: NodeEvent,
     v: Violation,
-    history: VecDeque<(Location, Arc<NodeEvent>)>,
+    history: VecDeque<(Location, NodeEvent)>,
 ) -> Rejection {
     let line = |at: &Location, e: &NodeEvent| EventLine {
         at: at.clone(),

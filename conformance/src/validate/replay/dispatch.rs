@@ -108,7 +108,7 @@ pub(super) struct NodeReplay {
     /// The events of the current step, oldest first, each with whether
     /// `view` folded it (a step's cause is shown, not folded), for a
     /// rejection at the checkpoint to say where the trace departs.
-    pub(super) window: Vec<(std::sync::Arc<rt::NodeEvent>, bool)>,
+    pub(super) window: Vec<(rt::NodeEvent, bool)>,
     /// The last index an AppendEntries the current step received reaches
     /// (its prev index plus its entries): the rule leaves the entries past
     /// it as they were.
@@ -163,7 +163,7 @@ impl NodeReplay {
     /// Folds one event of this node into the replay.
     pub fn event(
         &mut self,
-        e: &std::sync::Arc<rt::NodeEvent>,
+        e: &rt::NodeEvent,
         ctx: &Ctx,
         sent: &mut dyn FnMut(&rt::Message, Msg, Known),
         recorded: &dyn Fn(&rt::Message) -> Option<(Msg, Known)>,
@@ -466,9 +466,9 @@ impl NodeReplay {
     }
 
     /// Keeps an event of the current step for a rejection's explanation.
-    fn record(&mut self, e: &std::sync::Arc<rt::NodeEvent>, folded: bool) {
+    fn record(&mut self, e: &rt::NodeEvent, folded: bool) {
         if self.window.len() < MAX_WINDOW {
-            self.window.push((std::sync::Arc::clone(e), folded));
+            self.window.push((e.clone(), folded));
         } else {
             self.window_cut = true;
         }

@@ -16,7 +16,7 @@ use crate::validate::Divergence;
 /// the last index the AppendEntries the step received reaches.
 pub(super) fn find(
     rejected: &[Cand],
-    window: &[(std::sync::Arc<rt::NodeEvent>, bool)],
+    window: &[(rt::NodeEvent, bool)],
     append_end: Option<Index>,
     ctx: &Ctx,
 ) -> Option<Divergence> {
@@ -51,7 +51,7 @@ pub(super) fn find(
 /// writes again.
 fn first_departure(
     c: &Cand,
-    window: &[(std::sync::Arc<rt::NodeEvent>, bool)],
+    window: &[(rt::NodeEvent, bool)],
     append_end: Option<Index>,
     ctx: &Ctx,
 ) -> Option<(usize, String)> {

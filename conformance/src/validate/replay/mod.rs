@@ -297,7 +297,7 @@ impl Replay {
     }
 
     /// Replays one node event.
-    pub fn step(&mut self, e: &std::sync::Arc<rt::NodeEvent>) -> Result<(), ReplayError> {
+    pub fn step(&mut self, e: &rt::NodeEvent) -> Result<(), ReplayError> {
         if self.disabled.is_some() {
             return Ok(());
         }

@@ -257,8 +257,8 @@ mod tests {
             })
             .collect();
         change(events.last_mut().unwrap());
-        for e in events {
-            replay.step(&std::sync::Arc::new(e))?;
+        for e in &events {
+            replay.step(e)?;
         }
         Ok(())
     }
