@@ -108,7 +108,7 @@ pub(super) struct NodeReplay {
     /// The events of the current step, oldest first, each with whether
     /// `view` folded it (a step's cause is shown, not folded), for a
     /// rejection at the checkpoint to say where the trace departs.
-    pub(super) window: Vec<(rt::NodeEvent, bool)>,
+    pub(super) window: Vec<super::divergence::Seen>,
     /// The last index an AppendEntries the current step received reaches
     /// (its prev index plus its entries): the rule leaves the entries past
     /// it as they were.
@@ -468,7 +468,7 @@ impl NodeReplay {
     /// Keeps an event of the current step for a rejection's explanation.
     fn record(&mut self, e: &rt::NodeEvent, folded: bool) {
         if self.window.len() < MAX_WINDOW {
-            self.window.push((e.clone(), folded));
+            self.window.push(super::divergence::Seen::of(e, folded));
         } else {
             self.window_cut = true;
         }

@@ -11,12 +11,82 @@ use super::dispatch::Ctx;
 use super::frontier::Cand;
 use crate::validate::Divergence;
 
+/// What explaining a rejected step needs of one of its events. One is kept
+/// for every event of a step, so it is small: no entries, no message.
+#[derive(Debug, Clone)]
+pub(super) struct Seen {
+    seq: u64,
+    /// Whether the checkpoint folded the event (a step's cause is not).
+    folded: bool,
+    /// The commit index it shows ([`shown_commit`]).
+    commit: Option<Index>,
+    /// A truncation's first removed index.
+    truncate_from: Option<Index>,
+    /// The log indexes it writes.
+    writes: Writes,
+    /// The last index its post shows.
+    last_index: Option<Index>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Writes {
+    Nothing,
+    /// `count` entries from `index` on (`None`: an unknown number).
+    Append {
+        index: Index,
+        count: Option<u64>,
+    },
+    /// Any index (an install, a snapshot, a restart).
+    Any,
+}
+
+impl Seen {
+    pub(super) fn of(e: &rt::NodeEvent, folded: bool) -> Seen {
+        Seen {
+            seq: e.seq,
+            folded,
+            commit: shown_commit(e),
+            truncate_from: match &e.event {
+                rt::Event::Truncate(t) => Some(t.from),
+                _ => None,
+            },
+            writes: match &e.event {
+                rt::Event::Append(a) => Writes::Append {
+                    index: a.index,
+                    count: a
+                        .entries
+                        .as_ref()
+                        .map(|es| es.len() as u64)
+                        .or(a.entry_count),
+                },
+                rt::Event::Install(_) | rt::Event::Snapshot(_) | rt::Event::Init(_) => Writes::Any,
+                _ => Writes::Nothing,
+            },
+            last_index: e.post.as_ref().and_then(|p| p.last_index),
+        }
+    }
+
+    /// Whether the event writes index `g` of the log (an append of unknown
+    /// length may).
+    fn writes(&self, g: Index) -> bool {
+        match self.writes {
+            Writes::Append {
+                index,
+                count: Some(n),
+            } => index <= g && g < index + n,
+            Writes::Append { index, count: None } => index <= g,
+            Writes::Any => true,
+            Writes::Nothing => false,
+        }
+    }
+}
+
 /// The divergence of a step none of `rejected` explains; `window` is the
-/// step's events (with whether the checkpoint folded them), `append_end`
-/// the last index the AppendEntries the step received reaches.
+/// step's events, `append_end` the last index the AppendEntries the step
+/// received reaches.
 pub(super) fn find(
     rejected: &[Cand],
-    window: &[(rt::NodeEvent, bool)],
+    window: &[Seen],
     append_end: Option<Index>,
     ctx: &Ctx,
 ) -> Option<Divergence> {
@@ -40,8 +110,8 @@ pub(super) fn find(
         }
     }
     Some(Divergence {
-        events: window.iter().map(|(e, _)| e.seq).collect(),
-        culprit: culprit.map(|(k, why)| (window[k].0.seq, why)),
+        events: window.iter().map(|e| e.seq).collect(),
+        culprit: culprit.map(|(k, why)| (window[k].seq, why)),
     })
 }
 
@@ -51,18 +121,18 @@ pub(super) fn find(
 /// writes again.
 fn first_departure(
     c: &Cand,
-    window: &[(rt::NodeEvent, bool)],
+    window: &[Seen],
     append_end: Option<Index>,
     ctx: &Ctx,
 ) -> Option<(usize, String)> {
     let allowed = allowed_commit(c);
     // The node's last index as the step's events showed it so far.
     let mut last_index: Option<Index> = None;
-    for (k, (e, folded)) in window.iter().enumerate() {
+    for (k, e) in window.iter().enumerate() {
         // A step's cause is not the step's doing (its post shows the state
         // the step starts from).
-        if *folded && ctx.observes_commit {
-            if let Some(commit) = shown_commit(e).filter(|&x| x > allowed) {
+        if e.folded && ctx.observes_commit {
+            if let Some(commit) = e.commit.filter(|&x| x > allowed) {
                 let mut why = format!(
                     "commit index {commit}, where the step's rule allows at most {allowed}"
                 );
@@ -72,19 +142,17 @@ fn first_departure(
                 return Some((k, why));
             }
         }
-        if let (true, rt::Event::Truncate(t), Some(end), Some(before)) =
-            (*folded, &e.event, append_end, last_index)
+        if let (true, Some(from), Some(end), Some(before)) =
+            (e.folded, e.truncate_from, append_end, last_index)
         {
             // The rule leaves the entries past the message's last as they
             // were: one the node held and the candidate still has is kept.
-            let g = t.from.max(end + 1);
+            let g = from.max(end + 1);
             let kept = g <= before && g <= c.s.log.last_index() && g > c.s.log.snapshot_index;
-            let rewritten = window[k + 1..]
-                .iter()
-                .any(|(later, _)| appends_at(later, g));
+            let rewritten = window[k + 1..].iter().any(|later| later.writes(g));
             if kept && !rewritten {
                 let term = c.s.log.term_at(g).unwrap_or(0);
-                let why = if t.from > end {
+                let why = if from > end {
                     format!(
                         "truncates the entry at index {g} (term {term}), past the last entry \
                          the AppendEntries carries (index {end}); the rule keeps it (Figure 2: \
@@ -97,30 +165,24 @@ fn first_departure(
                          later append of the step writes index {g} again; the rule keeps it \
                          (Figure 2: delete an existing entry only when it conflicts with a \
                          new one)",
-                        t.from
+                        from
                     )
                 };
                 return Some((k, why));
             }
         }
         // What the node's log is known to hold after this event.
-        match &e.event {
-            rt::Event::Truncate(t) => last_index = Some(t.from.saturating_sub(1)),
-            rt::Event::Append(a) => {
-                if let Some(n) = a
-                    .entries
-                    .as_ref()
-                    .map(|es| es.len() as u64)
-                    .or(a.entry_count)
-                {
-                    if n > 0 {
-                        last_index = Some(a.index + n - 1);
-                    }
-                }
-            }
-            _ => {}
+        if let Some(from) = e.truncate_from {
+            last_index = Some(from.saturating_sub(1));
         }
-        if let Some(li) = e.post.as_ref().and_then(|p| p.last_index) {
+        if let Writes::Append {
+            index,
+            count: Some(n @ 1..),
+        } = e.writes
+        {
+            last_index = Some(index + n - 1);
+        }
+        if let Some(li) = e.last_index {
             last_index = Some(li);
         }
     }
@@ -154,26 +216,6 @@ fn shown_commit(e: &rt::NodeEvent) -> Option<Index> {
         }
     }
     e.post.as_ref().and_then(|p| p.commit)
-}
-
-/// Whether an event writes index `g` of the log (an append of unknown
-/// length may).
-fn appends_at(e: &rt::NodeEvent, g: Index) -> bool {
-    match &e.event {
-        rt::Event::Append(a) => {
-            match a
-                .entries
-                .as_ref()
-                .map(|es| es.len() as u64)
-                .or(a.entry_count)
-            {
-                Some(n) => a.index <= g && g < a.index + n,
-                None => a.index <= g,
-            }
-        }
-        rt::Event::Install(_) | rt::Event::Snapshot(_) | rt::Event::Init(_) => true,
-        _ => false,
-    }
 }
 
 /// Why a leader may not commit up to `commit` by counting replicas when the
