@@ -133,6 +133,50 @@ fn a_hard_history_ends_inconclusive_within_its_budget() {
         .stderr(predicate::str::contains("--timeout"));
 }
 
+/// `text`, one run's trace file, split into a file per node and one for
+/// the clients' events: the header line, and each file's other lines.
+fn by_node(text: &str) -> (&str, std::collections::BTreeMap<String, Vec<String>>) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut files: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = match (v["type"].as_str().unwrap(), v["node"].as_u64()) {
+            ("invoke" | "return", _) => "clients.ndjson".to_string(),
+            (_, Some(n)) => format!("node-{n}.ndjson"),
+            (ty, None) => panic!("a {ty} event without a node"),
+        };
+        files.entry(name).or_default().push(line.to_string());
+    }
+    (header, files)
+}
+
+/// Writes `files` into the new folder `dir`, each with `header` first.
+fn write_files(dir: &Path, header: &str, files: &std::collections::BTreeMap<String, Vec<String>>) {
+    std::fs::create_dir(dir).unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.join(name), format!("{header}\n{}\n", body.join("\n"))).unwrap();
+    }
+}
+
+/// `raftcheck validate --json PATH`: its exit code and how many runs it
+/// reports.
+fn validate_runs(path: &Path) -> (Option<i32>, usize) {
+    let out = Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let runs = json["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{json}"))
+        .len();
+    (out.status.code(), runs)
+}
+
 /// A folder of one file per seed (each with its own header, `seq`
 /// restarting) was merged into one run and rejected with a bogus
 /// OneVotePerTerm. Files that share a node are runs of their own; files
@@ -161,49 +205,15 @@ fn a_folder_of_seed_files_is_many_runs_and_per_node_files_are_one() {
         )
         .unwrap();
     }
-    let out = Command::cargo_bin("raftcheck")
-        .unwrap()
-        .args(["validate", "--json"])
-        .arg(&flat)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["runs"].as_array().unwrap().len(), 3, "{json}");
+    assert_eq!(validate_runs(&flat), (Some(0), 3));
 
     // One run split into a file per node plus the clients' file: one run.
     let text = std::fs::read_to_string(flat.join("seed-0.ndjson")).unwrap();
-    let split = dir.path().join("split");
-    std::fs::create_dir(&split).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let mut files: std::collections::BTreeMap<String, String> = Default::default();
-    for line in lines {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let name = match (v["type"].as_str().unwrap(), v["node"].as_u64()) {
-            ("invoke" | "return", _) => "clients.ndjson".to_string(),
-            (_, Some(n)) => format!("node-{n}.ndjson"),
-            (ty, None) => panic!("a {ty} event without a node"),
-        };
-        let body = files.entry(name).or_insert_with(|| format!("{header}\n"));
-        body.push_str(line);
-        body.push('\n');
-    }
+    let (header, files) = by_node(&text);
     assert!(files.len() >= 3, "{:?}", files.keys());
-    for (name, body) in &files {
-        std::fs::write(split.join(name), body).unwrap();
-    }
-    let out = Command::cargo_bin("raftcheck")
-        .unwrap()
-        .args(["validate", "--json"])
-        .arg(&split)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["runs"].as_array().unwrap().len(), 1, "{json}");
+    let split = dir.path().join("split");
+    write_files(&split, header, &files);
+    assert_eq!(validate_runs(&split), (Some(0), 1));
 }
 
 /// The validator groups a folder's files into one run before reading them
@@ -231,53 +241,26 @@ fn a_failed_merge_is_split_only_when_files_share_a_node() {
     let five = sim("5", "2", &dir.path().join("five"));
     std::fs::copy(&three, mixed.join("a.ndjson")).unwrap();
     std::fs::copy(&five, mixed.join("b.ndjson")).unwrap();
-    let out = Command::cargo_bin("raftcheck")
-        .unwrap()
-        .args(["validate", "--json"])
-        .arg(&mixed)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["runs"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(validate_runs(&mixed), (Some(0), 2));
 
     // One run split by node, with two of a node's events swapped (their
     // `seq` kept in place): one run, rejected.
     let text = std::fs::read_to_string(&three).unwrap();
-    let split = dir.path().join("split");
-    std::fs::create_dir(&split).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let mut files: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
-    for line in lines {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let name = match (v["type"].as_str().unwrap(), v["node"].as_u64()) {
-            ("invoke" | "return", _) => "clients.ndjson".to_string(),
-            (_, Some(n)) => format!("node-{n}.ndjson"),
-            (ty, None) => panic!("a {ty} event without a node"),
-        };
-        files.entry(name).or_default().push(v);
-    }
+    let (header, mut files) = by_node(&text);
     let node2 = files.get_mut("node-2.ndjson").unwrap();
-    let (a, b) = (node2[1]["seq"].clone(), node2[2]["seq"].clone());
-    node2.swap(1, 2);
-    node2[1]["seq"] = a;
-    node2[2]["seq"] = b;
-    for (name, body) in &files {
-        let body: Vec<String> = body.iter().map(|v| v.to_string()).collect();
-        std::fs::write(split.join(name), format!("{header}\n{}\n", body.join("\n"))).unwrap();
-    }
-    let out = Command::cargo_bin("raftcheck")
-        .unwrap()
-        .args(["validate", "--json"])
-        .arg(&split)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(json["runs"].as_array().unwrap().len(), 1, "{json}");
+    let mut events: Vec<serde_json::Value> = node2[1..3]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (a, b) = (events[0]["seq"].clone(), events[1]["seq"].clone());
+    events.swap(0, 1);
+    events[0]["seq"] = a;
+    events[1]["seq"] = b;
+    node2[1] = events[0].to_string();
+    node2[2] = events[1].to_string();
+    let split = dir.path().join("split");
+    write_files(&split, header, &files);
+    assert_eq!(validate_runs(&split), (Some(1), 1));
 }
 
 /// The same run merged in two legal orders: in the second, node 3's term-1
