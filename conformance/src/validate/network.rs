@@ -12,8 +12,9 @@ use super::Violation;
 struct Sent {
     /// The message, while it may still be received: without duplication
     /// only its identity is kept once it has been (a table of every message
-    /// of a long run would hold each entry it carried).
-    msg: Option<Message>,
+    /// of a long run would hold each entry it carried). Boxed, so that the
+    /// identity left is small.
+    msg: Option<Box<Message>>,
     /// Position among the messages `from` sent to `to` (0, 1, 2, ...).
     position: u64,
     /// How many times it has been received.
@@ -65,7 +66,7 @@ impl NetworkCheck {
                 format!(
                     "id {} was already used by {}",
                     msg.id,
-                    prev.msg.as_ref().map_or_else(
+                    prev.msg.as_deref().map_or_else(
                         || format!("message {} from {} (received)", msg.id, msg.from),
                         describe
                     )
@@ -78,7 +79,7 @@ impl NetworkCheck {
         self.sent.insert(
             key,
             Sent {
-                msg: Some(msg.clone()),
+                msg: Some(Box::new(msg.clone())),
                 position,
                 received: 0,
             },
@@ -101,7 +102,7 @@ impl NetworkCheck {
                 format!("no such send: {}", describe(msg)),
             ));
         };
-        if let Some(sent_msg) = sent.msg.as_ref().filter(|m| *m != msg) {
+        if let Some(sent_msg) = sent.msg.as_deref().filter(|m| *m != msg) {
             return Err(Violation::new(
                 "MessageAltered",
                 describe(sent_msg),

@@ -183,8 +183,12 @@ pub struct Replay {
     nodes: BTreeMap<rt::NodeId, NodeReplay>,
     /// The model message each replayed send stands for, by (from, id), and
     /// whether the state machine it carries is known (an InstallSnapshot's
-    /// data is the sender's snapshot, unknown where the sender's is).
+    /// data is the sender's snapshot, unknown where the sender's is). Where
+    /// the network does not duplicate, a message is forgotten once it has
+    /// been received: the table holds the messages in flight, not every
+    /// message of the run.
     messages: ahash::AHashMap<(rt::NodeId, u64), (Msg, dispatch::Known)>,
+    duplication: bool,
 }
 
 impl Replay {
@@ -293,6 +297,7 @@ impl Replay {
                 .map(|&id| (id, NodeReplay::new()))
                 .collect(),
             messages: ahash::AHashMap::new(),
+            duplication: header.network.duplication,
         })
     }
 
@@ -369,6 +374,11 @@ impl Replay {
         if let Some((k, msg)) = record {
             messages.insert(k, msg);
         }
+        if let (false, rt::Event::Receive(m)) = (self.duplication, &e.event) {
+            // Never received again: the network check rejects a second
+            // receive before the replay sees it.
+            messages.remove(&(m.msg.from, m.msg.id));
+        }
         if ctx.rules.membership && ctx.rules.config_on_apply && ctx.observes_apply {
             // The configuration in use is the last one the node applied,
             // which its `apply` events show (the model applies what it
@@ -427,5 +437,41 @@ impl Replay {
                 .filter_map(|(&id, n)| n.suspended.clone().map(|r| (id, r)))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without duplication the table of messages holds those in flight:
+    /// here the one of 15 sends never received.
+    #[test]
+    fn received_messages_are_forgotten_without_duplication() {
+        let text = include_str!("../../../../traces/examples/election-and-commits.ndjson");
+        let (header, records) = rt::read_all(text.as_bytes(), "t").unwrap();
+        assert!(!header.network.duplication);
+        let mut replay = Replay::new(&header, &[], DEFAULT_BUDGET).unwrap();
+        let (mut sends, mut receives) = (0, 0);
+        for r in records {
+            if let rt::Record::Node(e) = r {
+                sends += usize::from(matches!(e.event, rt::Event::Send(_)));
+                receives += usize::from(matches!(e.event, rt::Event::Receive(_)));
+                replay.step(&e).unwrap();
+            }
+        }
+        assert_eq!((sends, receives), (15, 14));
+        assert_eq!(replay.messages.len(), 1);
+        // With duplication every message stays.
+        let mut header = header;
+        header.network.duplication = true;
+        let (_, records) = rt::read_all(text.as_bytes(), "t").unwrap();
+        let mut replay = Replay::new(&header, &[], DEFAULT_BUDGET).unwrap();
+        for r in records {
+            if let rt::Record::Node(e) = r {
+                replay.step(&e).unwrap();
+            }
+        }
+        assert_eq!(replay.messages.len(), 15);
     }
 }
