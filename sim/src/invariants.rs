@@ -34,6 +34,13 @@ pub struct Invariants {
     applied: HashMap<u64, (u64, u64)>,
     executed: HashMap<(u64, u64), u64>,
     last: BTreeMap<NodeId, Status>,
+    /// With membership changes: for each commit index checked, the voters
+    /// of every configuration seen in use since its entry was appended,
+    /// also those a later truncation took out of every log (a leader
+    /// commits under the last configuration of its log, committed or not;
+    /// once that one is rolled back, a majority of it still overlaps every
+    /// majority of the one before, which differs by one server).
+    seen_voters: BTreeMap<u64, Vec<Vec<NodeId>>>,
 }
 
 impl Invariants {
@@ -100,11 +107,15 @@ impl Invariants {
                         |vs: &[NodeId]| 2 * vs.iter().filter(|id| holds(id)).count() > vs.len();
                     let on_quorum = match n.membership() {
                         Some(_) => {
-                            majority(&self.initial_voters)
-                                || nodes.iter().flatten().any(|m| {
-                                    m.voters_since(c)
-                                        .is_some_and(|sets| sets.iter().any(|vs| majority(vs)))
-                                })
+                            let seen = self.seen_voters.entry(c).or_default();
+                            for sets in nodes.iter().flatten().filter_map(|m| m.voters_since(c)) {
+                                for vs in sets {
+                                    if !seen.contains(&vs) {
+                                        seen.push(vs);
+                                    }
+                                }
+                            }
+                            majority(&self.initial_voters) || seen.iter().any(|vs| majority(vs))
                         }
                         None => holders >= quorum,
                     };
