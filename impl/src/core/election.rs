@@ -262,7 +262,9 @@ impl RaftNode {
         if self.role != Role::Candidate {
             return;
         }
-        self.votes.insert(from, granted);
+        // A voter's first answer counts (etcd-io/raft's `RecordVote`): a
+        // later one may answer an earlier request.
+        self.votes.entry(from).or_insert(granted);
         if self.won_votes() {
             self.become_leader();
         } else if self.config().lost_election && !self.can_still_win() {
@@ -283,7 +285,10 @@ impl RaftNode {
         if term != expected {
             return;
         }
-        self.votes.insert(from, granted);
+        // The first answer counts: a refusal carries the voter's own term,
+        // so one that answers an older round of ours may look current, and
+        // must not take back a grant of this round.
+        self.votes.entry(from).or_insert(granted);
         if self.won_votes() {
             self.start_election(Campaign::PreVoteWon);
         } else if !self.can_still_win() {

@@ -621,3 +621,29 @@ fn trace_names_pre_vote_messages_and_the_new_role_reasons() {
     // Two rounds to two peers, each for term 1 while the node is in term 0.
     assert_eq!(pre_vote_sends, vec![(1, pv); 4]);
 }
+
+/// A voter's first answer counts, as in etcd-io/raft (`RecordVote`): a
+/// refusal carries the voter's own term, so one answering an older round
+/// looks current, and it used to take back that voter's grant of this
+/// round (membership simulator seed 36: a pre-candidate of a 4-voter
+/// configuration with grants from two voters stayed put).
+#[test]
+fn a_later_refusal_does_not_take_back_a_grant() {
+    let mut c = Cluster::new(5, pre_vote_only);
+    time_out(c.node(1));
+    assert_eq!(c.node(1).role(), Role::PreCandidate);
+    drain(c.node(1));
+    for (from, term, granted) in [(2, 1, true), (2, 0, false), (3, 1, true)] {
+        c.node(1)
+            .step(msg(from, 1, term, Body::PreVoteReply { granted }));
+    }
+    let n1 = c.node(1);
+    assert_eq!((n1.role(), n1.term()), (Role::Candidate, 1));
+    drain(n1);
+    // The same for real votes, in term 1.
+    for (from, granted) in [(2, true), (2, false), (3, true)] {
+        c.node(1)
+            .step(msg(from, 1, 1, Body::RequestVoteReply { granted }));
+    }
+    assert!(c.node(1).is_leader());
+}
