@@ -97,6 +97,16 @@ fn time_out(n: &mut RaftNode) {
     panic!("no election timeout");
 }
 
+/// A cluster of `n` with pre-vote, node 1 a pre-candidate whose pre-vote
+/// requests are drained.
+fn pre_candidate(n: u64) -> Cluster {
+    let mut c = Cluster::new(n, pre_vote_only);
+    time_out(c.node(1));
+    assert_eq!(c.node(1).role(), Role::PreCandidate);
+    drain(c.node(1));
+    c
+}
+
 #[test]
 fn pre_vote_quorum_starts_a_real_election() {
     let mut c = Cluster::new(3, pre_vote_only);
@@ -238,10 +248,7 @@ fn stale_pre_vote_is_refused_with_the_voters_term() {
 
 #[test]
 fn lost_pre_vote_returns_to_follower_in_the_same_term() {
-    let mut c = Cluster::new(3, pre_vote_only);
-    time_out(c.node(1));
-    assert_eq!(c.node(1).role(), Role::PreCandidate);
-    drain(c.node(1));
+    let mut c = pre_candidate(3);
     let refuse = |from| msg(from, 1, 0, Body::PreVoteReply { granted: false });
     c.node(1).step(refuse(2));
     assert_eq!(
@@ -629,10 +636,7 @@ fn trace_names_pre_vote_messages_and_the_new_role_reasons() {
 /// configuration with grants from two voters stayed put).
 #[test]
 fn a_later_refusal_does_not_take_back_a_grant() {
-    let mut c = Cluster::new(5, pre_vote_only);
-    time_out(c.node(1));
-    assert_eq!(c.node(1).role(), Role::PreCandidate);
-    drain(c.node(1));
+    let mut c = pre_candidate(5);
     for (from, term, granted) in [(2, 1, true), (2, 0, false), (3, 1, true)] {
         c.node(1)
             .step(msg(from, 1, term, Body::PreVoteReply { granted }));
