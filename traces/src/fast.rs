@@ -152,11 +152,7 @@ impl<'a> Cursor<'a> {
                 b'"' => break,
                 b'\\' => {
                     self.i = start - 1;
-                    let mut strings = serde_json::Deserializer::from_slice(&self.b[self.i..])
-                        .into_iter::<String>();
-                    let text = strings.next()?.ok()?;
-                    self.i += strings.byte_offset();
-                    return Some(Cow::Owned(text));
+                    return self.serde::<String>().map(Cow::Owned);
                 }
                 // A control character JSON does not allow unescaped.
                 0..=0x1f => return None,
@@ -199,11 +195,16 @@ impl<'a> Cursor<'a> {
     /// Any JSON value but `null`, read by serde_json where it stands.
     fn json(&mut self) -> Option<serde_json::Value> {
         self.ws();
-        let mut values = serde_json::Deserializer::from_slice(&self.b[self.i..])
-            .into_iter::<serde_json::Value>();
+        self.serde::<serde_json::Value>().filter(|v| !v.is_null())
+    }
+
+    /// A value read by serde_json from here, exactly as the slow path reads
+    /// it.
+    fn serde<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
+        let mut values = serde_json::Deserializer::from_slice(&self.b[self.i..]).into_iter::<T>();
         let v = values.next()?.ok()?;
         self.i += values.byte_offset();
-        (!v.is_null()).then_some(v)
+        Some(v)
     }
 
     /// An object: `field` reads the value of each key (and fails on a key

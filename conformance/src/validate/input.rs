@@ -414,13 +414,12 @@ impl Merged {
         };
         let Some(i) = pick else { return Ok(None) };
         self.current = i;
-        let source = &mut self.sources[i];
-        let (line, record) = source.head.take().expect("picked a source with a head");
-        let file = source.file.clone();
-        if let (Record::Node(e), true) = (&record, n > 1) {
+        if let (Some((_, Record::Node(e))), true) = (&self.sources[i].head, n > 1) {
             self.owned(e.node, i)?;
         }
         let source = &mut self.sources[i];
+        let (line, record) = source.head.take().expect("picked a source with a head");
+        let file = source.file.clone();
         source.advance()?;
         Ok(Some(match record {
             Record::Node(e) => Item::Node(Location { file, line }, e),
