@@ -408,3 +408,23 @@ fn a_commit_under_a_configuration_later_rolled_back_is_on_a_quorum() {
     let o = run(2, &cfg, &with_changes()).outcome();
     assert_eq!(o, Outcome::Valid);
 }
+
+/// Seed 297 of membership changes on a network that reorders but does not
+/// duplicate: node 4 joins the voters with an empty log, and leader 2 has
+/// compacted, so it sends node 4 its snapshot in four chunks, all of them
+/// again after each retry. The network reordered them every time; raftkv
+/// kept only a chunk that continued its buffer, so node 4 never installed,
+/// the leader never reached a quorum of the new configuration, and the run
+/// ended without progress. raftkv now keeps chunks by offset across resends.
+#[test]
+fn reordered_snapshot_chunks_are_installed_after_a_resend() {
+    let cfg = SimConfig {
+        faults: Faults {
+            dup: false,
+            ..Faults::ALL
+        },
+        ..membership()
+    };
+    let o = run(297, &cfg, &with_changes()).outcome();
+    assert_eq!(o, Outcome::Valid);
+}

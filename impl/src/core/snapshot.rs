@@ -1,11 +1,15 @@
 //! Sending and receiving snapshots in chunks (InstallSnapshot).
 //!
 //! The leader sends every chunk of its latest snapshot at once (in order);
-//! the follower assembles chunks whose offset continues its buffer and
-//! drops anything else. Only a complete snapshot is installed and answered;
-//! if a chunk is lost the leader resends the whole snapshot after
-//! `snapshot_retry_ticks` without a reply.
+//! the network may reorder, drop or repeat them. The follower keeps each
+//! chunk of the snapshot it is receiving by its offset, across the leader's
+//! resends, and installs (and answers) on the last chunk (`done`, Figure 13
+//! step 4) once the chunks it holds cover every byte before it. If a chunk is
+//! lost, or the last one overtakes another, the leader resends the whole
+//! snapshot after `snapshot_retry_ticks` without a reply, and the chunks
+//! already held need not arrive again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Body, Membership, NodeId, RaftNode, Role, Snapshot, SnapshotMeta};
@@ -16,7 +20,32 @@ pub struct Incoming {
     pub from: NodeId,
     pub meta: SnapshotMeta,
     pub config: Membership,
-    pub buf: Vec<u8>,
+    /// The chunks held, by byte offset.
+    pub chunks: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Incoming {
+    /// The snapshot's bytes, if the chunks held cover `0..len` without a gap.
+    fn assemble(&self, len: u64) -> Option<Vec<u8>> {
+        // `len` comes from the wire: allocate only what the chunks hold.
+        let held: usize = self.chunks.values().map(Vec::len).sum();
+        let mut buf = Vec::with_capacity(held.min(usize::try_from(len).ok()?));
+        for (&offset, chunk) in &self.chunks {
+            let have = buf.len() as u64;
+            if have >= len {
+                break;
+            }
+            if offset > have {
+                return None;
+            }
+            // Chunks of another size from an earlier send may overlap.
+            let end = offset.saturating_add(chunk.len() as u64).min(len);
+            if end > have {
+                buf.extend_from_slice(&chunk[(have - offset) as usize..(end - offset) as usize]);
+            }
+        }
+        (buf.len() as u64 == len).then_some(buf)
+    }
 }
 
 impl RaftNode {
@@ -76,34 +105,37 @@ impl RaftNode {
             );
             return;
         }
-        if offset == 0 {
-            self.incoming = Some(Incoming {
-                from,
-                meta,
-                config: config.clone(),
-                buf: Vec::new(),
-            });
+        match &self.incoming {
+            Some(i) if i.from == from && i.meta == meta && i.config == config => {}
+            // A late chunk of an older snapshot than the one being received.
+            Some(i) if i.from == from && i.meta.index > meta.index => return,
+            // The first chunk of a snapshot, or of a newer one, or from
+            // another leader: start over.
+            _ => {
+                self.incoming = Some(Incoming {
+                    from,
+                    meta,
+                    config: config.clone(),
+                    chunks: BTreeMap::new(),
+                })
+            }
         }
-        let Some(inc) = self.incoming.as_mut() else {
-            return;
-        };
-        if inc.from != from
-            || inc.meta != meta
-            || inc.config != config
-            || inc.buf.len() as u64 != offset
-        {
-            return;
-        }
-        inc.buf.extend_from_slice(&chunk);
+        let inc = self.incoming.as_mut().expect("incoming snapshot");
+        let len = offset.saturating_add(chunk.len() as u64);
+        inc.chunks.insert(offset, chunk);
         if !done {
             return;
         }
+        let Some(data) = inc.assemble(len) else {
+            // Some earlier chunk is missing: wait for the leader's resend.
+            return;
+        };
         let inc = self.incoming.take().expect("incoming snapshot");
         self.log.install(meta, inc.config.clone());
         let snap = Snapshot {
             meta,
             config: inc.config,
-            data: Arc::new(inc.buf),
+            data: Arc::new(data),
         };
         self.snapshot = Some(snap.clone());
         self.pending_snapshot = Some(snap);
