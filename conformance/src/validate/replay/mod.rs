@@ -186,8 +186,9 @@ pub struct Replay {
     /// data is the sender's snapshot, unknown where the sender's is). Where
     /// the network does not duplicate, a message is forgotten once it has
     /// been received: the table holds the messages in flight, not every
-    /// message of the run.
-    messages: ahash::AHashMap<(rt::NodeId, u64), (Msg, dispatch::Known)>,
+    /// message of the run. Boxed: the table of a long run grows by doubling,
+    /// and each growth writes every entry to fresh memory again.
+    messages: ahash::AHashMap<(rt::NodeId, u64), Box<(Msg, dispatch::Known)>>,
     duplication: bool,
 }
 
@@ -319,7 +320,7 @@ impl Replay {
         let messages = &mut self.messages;
         let mut record = None;
         {
-            let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).cloned();
+            let recorded = |m: &rt::Message| messages.get(&(m.from, m.id)).map(|b| (**b).clone());
             let mut sent = |m: &rt::Message, msg: Msg, data_known: dispatch::Known| {
                 record = Some(((m.from, m.id), (msg, data_known)))
             };
@@ -372,7 +373,7 @@ impl Replay {
             }
         }
         if let Some((k, msg)) = record {
-            messages.insert(k, msg);
+            messages.insert(k, Box::new(msg));
         }
         if let (false, rt::Event::Receive(m)) = (self.duplication, &e.event) {
             // Never received again: the network check rejects a second
