@@ -238,7 +238,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     // server ids permuted (--symmetry), and the duplicating network's last
     // delivered message forgotten (always: it changes nothing ahead).
     let duplicating = cfg.network == crate::NetworkKind::Duplicating;
-    match (opts.symmetry, duplicating) {
+    match (opts.symmetry && cfg.symmetric(), duplicating) {
         (true, true) => {
             builder = builder.symmetry_fn(crate::symmetry::representative_forgetting_last_delivery)
         }

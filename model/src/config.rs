@@ -189,6 +189,14 @@ impl Config {
         f
     }
 
+    /// Whether every server plays the same part, so that a permutation of
+    /// server ids maps behaviours to behaviours (symmetry reduction). Not
+    /// with membership changes: the initial voters and the changes name
+    /// particular servers.
+    pub fn symmetric(&self) -> bool {
+        self.voters.is_none() && self.changes.is_empty() && !self.features.contains(&"membership")
+    }
+
     /// The rules the servers of this configuration follow.
     pub fn rules(&self) -> Rules {
         let mut rules = Rules {

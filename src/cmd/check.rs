@@ -268,6 +268,9 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     if args.symmetry && entries.iter().any(|e| e.config.clients > 0) && !args.json {
         errln!("note: clients pick servers by id, so --symmetry reduces nothing while clients are modelled");
     }
+    if args.symmetry && entries.iter().any(|e| !e.config.symmetric()) && !args.json {
+        errln!("note: membership changes name particular servers, so --symmetry reduces nothing in a configuration with them");
+    }
     anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
     if strategy != Strategy::Simulation {
         anyhow::ensure!(
