@@ -16,6 +16,10 @@ use stateright::{Checker, Model};
 
 mod two_phase;
 
+/// The allocator `raftcheck` uses, so that the figures are the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Row {
     name: &'static str,
     cfg: Config,
