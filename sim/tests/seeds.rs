@@ -428,3 +428,46 @@ fn reordered_snapshot_chunks_are_installed_after_a_resend() {
     let o = run(297, &cfg, &with_changes()).outcome();
     assert_eq!(o, Outcome::Valid);
 }
+
+/// Seed 340 with leader transfers and membership changes: a follower
+/// stepped the new leader's AppendEntries (term 13) while its write of an
+/// entry of term 12 was in flight, and that append truncated the entry.
+/// When the write was done, raftkv still sent the acknowledgement of the
+/// term-12 entry queued with it, for an entry it never held durably
+/// (EntriesPersistedBeforeAck). The core now drops it.
+#[test]
+fn an_acknowledgement_of_a_truncated_entry_is_not_sent() {
+    let cfg = SimConfig {
+        leader_transfer: true,
+        ..membership()
+    };
+    let imp = RaftKv {
+        leader_transfer: true,
+        ..with_changes()
+    };
+    assert_eq!(run(340, &cfg, &imp).outcome(), Outcome::Valid);
+}
+
+/// Seed 118 with leader transfers, lease reads and membership changes on a
+/// network without duplication: spare server 5, which joined with no
+/// bootstrap configuration and received the log from its start, took a
+/// snapshot at index 8, before any configuration entry it held, recording
+/// an empty configuration; a restart recovered it (RestartRule). A joined
+/// server now takes no snapshot where it does not know the configuration.
+#[test]
+fn a_joined_server_snapshots_only_where_it_knows_the_configuration() {
+    let cfg = SimConfig {
+        leader_transfer: true,
+        faults: Faults {
+            dup: false,
+            ..Faults::ALL
+        },
+        ..membership()
+    };
+    let imp = RaftKv {
+        leader_transfer: true,
+        lease_read: true,
+        ..with_changes()
+    };
+    assert_eq!(run(118, &cfg, &imp).outcome(), Outcome::Valid);
+}

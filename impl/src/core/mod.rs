@@ -737,10 +737,15 @@ impl RaftNode {
     /// The host has made everything of `rd` durable. Returns `rd`'s messages
     /// for sending.
     pub fn persisted(&mut self, rd: &mut Ready) -> Vec<Message> {
-        if let Some(last) = rd.entries.last() {
-            if self.log.matches(last.index, last.term) {
-                self.log.stable = self.log.stable.max(last.index);
-            }
+        // The entries of `rd` still in the log are durable now: steps taken
+        // while it was written may have truncated its last ones.
+        if let Some(last) = rd
+            .entries
+            .iter()
+            .rev()
+            .find(|e| self.log.matches(e.index, e.term))
+        {
+            self.log.stable = self.log.stable.max(last.index);
         }
         if let Some(hs) = rd.hard_state {
             self.durable_hs = hs;
@@ -759,6 +764,18 @@ impl RaftNode {
         // ours (thesis §3.10): one queued earlier may have waited here while
         // the transfer was abandoned and a proposal appended.
         msgs.retain(|m| m.body != Body::TimeoutNow || self.timeout_now_due(m.to, m.term));
+        // An acknowledgement of entries that such a step truncated before
+        // they were durable would tell its leader we hold what we never
+        // held: it is dropped (the leader asks again).
+        let stable = self.log.stable;
+        msgs.retain(|m| match m.body {
+            Body::AppendEntriesReply {
+                success: true,
+                index,
+                ..
+            } => index <= stable,
+            _ => true,
+        });
         self.trace().sent(&msgs);
         msgs
     }
@@ -842,6 +859,20 @@ impl RaftNode {
     pub fn snapshot_due(&self, applied: Index) -> bool {
         applied >= self.log.snapshot_meta().index + self.cfg.compact_every.max(1)
             && applied <= self.log.applied
+            && self.known_config_at(applied).is_some()
+    }
+
+    /// The configuration in use at `index`, which a snapshot taken there
+    /// holds, if this node knows it: from its log or its snapshot, else its
+    /// bootstrap configuration. A node that joined a running cluster (no
+    /// bootstrap configuration) and received the log from its start does not
+    /// know the configuration before the first configuration entry it holds
+    /// (the cluster's bootstrap one is in no entry), so it takes no snapshot
+    /// there.
+    fn known_config_at(&self, index: Index) -> Option<&Membership> {
+        self.log
+            .config_at(index)
+            .or((!self.bootstrap.voters.is_empty()).then_some(&self.bootstrap))
     }
 
     /// The host took a snapshot of its state machine at `index` (applied):
@@ -853,8 +884,10 @@ impl RaftNode {
         if index <= self.log.snapshot_meta().index || index > self.log.applied {
             return;
         }
+        let Some(config) = self.known_config_at(index).cloned() else {
+            return;
+        };
         let meta = SnapshotMeta { index, term };
-        let config = self.log.config_at(index).unwrap_or(&self.bootstrap).clone();
         self.log.compact(meta);
         self.snapshot = Some(Snapshot { meta, config, data });
         self.trace().snapshot_taken(meta);

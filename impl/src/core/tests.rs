@@ -719,6 +719,55 @@ fn a_snapshot_installs_on_its_last_chunk_once_every_byte_is_held() {
     assert_eq!(&snap.data[..], b"abcdef");
 }
 
+/// A host may step messages between `ready` and `persisted` (the
+/// simulator does). Here a follower's write of entry 1 of term 1 is in
+/// flight when the leader of term 2 replaces that entry: the
+/// acknowledgement of the term-1 entry, queued with the write, must not
+/// leave, since what it acknowledges never became durable (simulator seed
+/// 340 with `--membership --leader-transfer`, EntriesPersistedBeforeAck).
+#[test]
+fn an_acknowledgement_of_entries_truncated_during_the_write_is_dropped() {
+    let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
+    let append = |from: NodeId, term: Term, id: u64| Message {
+        id,
+        from,
+        to: 2,
+        term,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries: vec![Entry {
+                index: 1,
+                term,
+                payload: Payload::Noop,
+            }],
+            read_ctx: 0,
+        },
+    };
+    n.step(append(1, 1, 1));
+    let mut rd = n.ready();
+    assert_eq!(rd.entries.len(), 1);
+    n.step(append(3, 2, 2));
+    let acks = |msgs: &[Message]| -> Vec<(NodeId, Term, Index)> {
+        msgs.iter()
+            .filter_map(|m| match m.body {
+                Body::AppendEntriesReply {
+                    success: true,
+                    index,
+                    ..
+                } => Some((m.to, m.term, index)),
+                _ => None,
+            })
+            .collect()
+    };
+    let sent = n.persisted(&mut rd);
+    assert_eq!(acks(&sent), vec![], "{sent:?}");
+    // The entry of term 2 is acknowledged once it is durable.
+    let (sent, _) = drain(&mut n);
+    assert_eq!(acks(&sent), vec![(3, 2, 1)]);
+}
+
 #[test]
 fn a_snapshot_with_a_gap_is_not_installed() {
     let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);

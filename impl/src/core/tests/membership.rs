@@ -277,6 +277,51 @@ fn a_snapshot_carries_its_configuration_and_a_restart_recovers_it() {
     assert_eq!(voters(&n), [1, 2, 3, 4]);
 }
 
+/// A server that joins with an empty bootstrap configuration and receives
+/// the log from its start cannot know the configuration in use before the
+/// first configuration entry it holds (the cluster's bootstrap one is in no
+/// entry): it takes no snapshot there, which would record an empty
+/// configuration that a restart would then recover (simulator seed 118 of
+/// `--membership --leader-transfer --lease-read` without duplication,
+/// RestartRule). It compacts once its log holds the change that added it.
+#[test]
+fn a_joined_server_takes_no_snapshot_before_it_knows_the_configuration() {
+    let mut c = led_by_1();
+    for r in 1..=3 {
+        c.node(1).propose(cmd(r)).unwrap();
+        c.pump();
+    }
+    let mut conf = cfg(4, 0);
+    conf.peers = Vec::new();
+    conf.membership = true;
+    conf.compact_every = 1;
+    c.nodes
+        .insert(4, RaftNode::new(conf, Recovered::default(), None));
+    let added = c
+        .node(1)
+        .propose_change(ConfChange::AddLearner(4), Vec::new())
+        .unwrap();
+    c.pump();
+    heartbeat(&mut c, 1);
+    let n4 = c.node(4);
+    assert_eq!(n4.log().applied, added);
+    // Before the change the configuration is unknown to it: no snapshot.
+    let before = added - 1;
+    assert!(!n4.snapshot_due(before));
+    n4.compact(before, Arc::new(b"kv".to_vec()));
+    assert_eq!(n4.log().snapshot_meta().index, 0);
+    // At the change it is known, and the snapshot holds it.
+    assert!(n4.snapshot_due(added));
+    n4.compact(added, Arc::new(b"kv".to_vec()));
+    assert_eq!(n4.log().snapshot_meta().index, added);
+    let snap = n4.snapshot().unwrap();
+    assert_eq!(
+        snap.config.voters.iter().copied().collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(snap.config.learners.contains(&4));
+}
+
 #[test]
 fn a_truncated_configuration_entry_is_no_longer_used() {
     let mut c = led_by_1();
