@@ -131,6 +131,7 @@ impl NodeReplay {
         let window = std::mem::take(&mut self.window);
         let cut = std::mem::take(&mut self.window_cut);
         let append_end = self.append_end.take();
+        self.step_snapshot = None;
         if !self.active() {
             return Ok(());
         }

@@ -116,6 +116,13 @@ pub(super) struct NodeReplay {
     /// The step had more events than [`MAX_WINDOW`]: `window` holds only
     /// its first.
     pub(super) window_cut: bool,
+    /// The last chunk of an InstallSnapshot the current step received, with
+    /// its sender and what the replay knows of its data: an emitter may log
+    /// the `install` later in the step than the receive (hashicorp/raft's
+    /// state machine first applies the entries committed before, then
+    /// restores the snapshot), and the candidates that did not install at
+    /// the receive take the rule's install there.
+    pub(super) step_snapshot: Option<(rt::NodeId, Msg, Known)>,
 }
 
 /// The most events of one step kept for a rejection's explanation.
@@ -445,6 +452,11 @@ impl NodeReplay {
                 })?;
             }
             E::Install(s) if self.active() => {
+                if let Some((from, msg, known)) = self.step_snapshot.take() {
+                    if msg_last_index(&msg) == s.index {
+                        self.late_install(from, &msg, known, ctx);
+                    }
+                }
                 self.filter(|c| effects::install(c, s))?;
             }
             _ => {}
@@ -669,6 +681,44 @@ impl NodeReplay {
         Ok(())
     }
 
+    /// A snapshot whose state machine the replay does not know (its send
+    /// was not replayed, or its sender's state machine is unknown):
+    /// installed, it leaves the node's unknown, and its configuration too
+    /// unless the sender's was known.
+    fn snapshot_data_known(&mut self, msg: &Msg, data_known: Known) {
+        if !data_known.data {
+            for c in &mut self.frontier {
+                if c.s.log.snapshot_index == msg_last_index(msg) {
+                    c.sm_known = false;
+                    c.config_known = data_known.config;
+                }
+            }
+        }
+    }
+
+    /// The `install` of the snapshot the step received, logged after other
+    /// events of the step ([`NodeReplay::step_snapshot`]): Figure 13's rule
+    /// for the last chunk, taken now by the candidates that took only the
+    /// chunk's at the receive; as if the message had arrived here, which a
+    /// network delay allows. Candidates that installed it already stay.
+    fn late_install(&mut self, from: rt::NodeId, msg: &Msg, known: Known, ctx: &Ctx) {
+        let (rules, index) = (&ctx.rules, msg_last_index(msg));
+        self.expand_with("InstallSnapshotRule", msg.term(), &mut |c| {
+            if c.s.log.snapshot_index == index {
+                return vec![Step::unchanged(&c.s)];
+            }
+            let mut steps = vec![rules::handle_message(&c.s, rules, from, msg)];
+            if let Some(figure2) = &ctx.figure2 {
+                let other = rules::handle_message(&c.s, figure2, from, msg);
+                if !steps.contains(&other) {
+                    steps.push(other);
+                }
+            }
+            steps
+        });
+        self.snapshot_data_known(msg, known);
+    }
+
     fn receive(
         &mut self,
         e: &rt::NodeEvent,
@@ -685,6 +735,9 @@ impl NodeReplay {
                 // cannot install yet: which one the node took shows in what
                 // follows (an install, a reply).
                 let whole = matches!(&wire.rpc, rt::Rpc::InstallSnapshot { done: true, .. });
+                if whole && ctx.observes_install {
+                    self.step_snapshot = Some((from, msg.clone(), data_known));
+                }
                 self.expand_with("InstallSnapshotRule", Some(*term), &mut |c| {
                     let mut steps = vec![snapshots::handle_install_snapshot_chunk(
                         &c.s, rules, from, *term,
@@ -701,18 +754,7 @@ impl NodeReplay {
                     }
                     learned(steps, wire, rules)
                 });
-                // A snapshot whose state machine the replay does not know
-                // (its send was not replayed, or its sender's state machine
-                // is unknown): installed, it leaves the node's unknown, and
-                // its configuration too unless the sender's was known.
-                if !data_known.data {
-                    for c in &mut self.frontier {
-                        if c.s.log.snapshot_index == msg_last_index(msg) {
-                            c.sm_known = false;
-                            c.config_known = data_known.config;
-                        }
-                    }
-                }
+                self.snapshot_data_known(msg, data_known);
                 if !ctx.observes_install {
                     // The install the trace does not show (effects::install).
                     for c in &mut self.frontier {
