@@ -471,3 +471,19 @@ fn a_joined_server_snapshots_only_where_it_knows_the_configuration() {
     };
     assert_eq!(run(118, &cfg, &imp).outcome(), Outcome::Valid);
 }
+
+/// Seed 131 of membership changes with six clients: leader 3 of term 14
+/// committed its no-op (index 64) once its own write was durable, later in
+/// the step than the acknowledgement that made it a majority, and then, in
+/// the same step, appended a configuration change. The replay checked the
+/// change against the commit index the rules had left before the step (62,
+/// of term 9) and rejected it (MembershipChangeRule); it now takes the
+/// commit the step has shown so far, where the rules had reached it.
+#[test]
+fn a_change_after_a_commit_shown_in_the_same_step_is_valid() {
+    let cfg = SimConfig {
+        clients: 6,
+        ..membership()
+    };
+    assert_eq!(run(131, &cfg, &with_changes()).outcome(), Outcome::Valid);
+}

@@ -26,6 +26,11 @@ pub(super) struct View {
 }
 
 impl View {
+    /// The commit index the step's `commit` events reached so far.
+    pub(super) fn commit(&self) -> Option<Index> {
+        self.commit
+    }
+
     pub(super) fn fold(&mut self, e: &rt::NodeEvent) {
         match &e.event {
             rt::Event::Role(r) => {

@@ -431,7 +431,18 @@ impl NodeReplay {
             }
             E::Append(a) if self.active() => {
                 let rules = &ctx.rules;
-                self.filter(|c| effects::leader_append(c, a, rules))?;
+                // A commit this step showed before the append, which the
+                // rules reached earlier (a leader commits once its own write
+                // is durable): the append's rule sees it, as the checkpoint
+                // would at the step's end. (A configuration change needs an
+                // entry of the leader's term committed.)
+                let shown = self.view.commit().filter(|_| ctx.observes_commit);
+                self.filter(|c| {
+                    if let Some(k) = shown {
+                        c.commit_late(rules, k);
+                    }
+                    effects::leader_append(c, a, rules)
+                })?;
             }
             E::Apply(a) if self.active() => {
                 let rules = &ctx.rules;
