@@ -242,6 +242,18 @@ fn membership() -> SimConfig {
     }
 }
 
+/// Membership changes on a network that loses, reorders and partitions
+/// but never duplicates (the replay then forgets received messages).
+fn membership_without_duplication() -> SimConfig {
+    SimConfig {
+        faults: Faults {
+            dup: false,
+            ..Faults::ALL
+        },
+        ..membership()
+    }
+}
+
 /// The node's options, with membership changes.
 fn with_changes() -> RaftKv {
     RaftKv {
@@ -398,13 +410,7 @@ fn leader_transfers_happen_and_pass() {
 /// seen in use since the entry was appended.
 #[test]
 fn a_commit_under_a_configuration_later_rolled_back_is_on_a_quorum() {
-    let cfg = SimConfig {
-        faults: Faults {
-            dup: false,
-            ..Faults::ALL
-        },
-        ..membership()
-    };
+    let cfg = membership_without_duplication();
     let o = run(2, &cfg, &with_changes()).outcome();
     assert_eq!(o, Outcome::Valid);
 }
@@ -418,13 +424,7 @@ fn a_commit_under_a_configuration_later_rolled_back_is_on_a_quorum() {
 /// ended without progress. raftkv now keeps chunks by offset across resends.
 #[test]
 fn reordered_snapshot_chunks_are_installed_after_a_resend() {
-    let cfg = SimConfig {
-        faults: Faults {
-            dup: false,
-            ..Faults::ALL
-        },
-        ..membership()
-    };
+    let cfg = membership_without_duplication();
     let o = run(297, &cfg, &with_changes()).outcome();
     assert_eq!(o, Outcome::Valid);
 }
@@ -458,11 +458,7 @@ fn an_acknowledgement_of_a_truncated_entry_is_not_sent() {
 fn a_joined_server_snapshots_only_where_it_knows_the_configuration() {
     let cfg = SimConfig {
         leader_transfer: true,
-        faults: Faults {
-            dup: false,
-            ..Faults::ALL
-        },
-        ..membership()
+        ..membership_without_duplication()
     };
     let imp = RaftKv {
         leader_transfer: true,

@@ -762,13 +762,13 @@ impl RaftNode {
         msgs.append(&mut rd.messages);
         // A TimeoutNow is only sent while its target's log still matches
         // ours (thesis §3.10): one queued earlier may have waited here while
-        // the transfer was abandoned and a proposal appended.
-        msgs.retain(|m| m.body != Body::TimeoutNow || self.timeout_now_due(m.to, m.term));
-        // An acknowledgement of entries that such a step truncated before
-        // they were durable would tell its leader we hold what we never
-        // held: it is dropped (the leader asks again).
+        // the transfer was abandoned and a proposal appended. An
+        // acknowledgement of entries that a step taken during the write
+        // truncated before they were durable would tell its leader we hold
+        // what we never held: it is dropped (the leader asks again).
         let stable = self.log.stable;
         msgs.retain(|m| match m.body {
+            Body::TimeoutNow => self.timeout_now_due(m.to, m.term),
             Body::AppendEntriesReply {
                 success: true,
                 index,

@@ -687,23 +687,30 @@ fn lagging_follower_gets_a_chunked_snapshot() {
     assert_eq!(n3.commit_index(), 11);
 }
 
-#[test]
-fn a_snapshot_installs_on_its_last_chunk_once_every_byte_is_held() {
-    let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
-    let meta = SnapshotMeta { index: 5, term: 1 };
-    let chunk = |offset: u64, data: &[u8], done| Message {
+/// The snapshot of [`chunk`]: index 5, term 1.
+const SNAPSHOT_5: SnapshotMeta = SnapshotMeta { index: 5, term: 1 };
+
+/// Node 1's chunk at `offset` of [`SNAPSHOT_5`] (voters 1-3) to node 2.
+fn chunk(offset: u64, data: &[u8], done: bool) -> Message {
+    Message {
         id: offset + 1,
         from: 1,
         to: 2,
         term: 1,
         body: Body::InstallSnapshot {
-            meta,
+            meta: SNAPSHOT_5,
             config: Membership::of_voters([1, 2, 3]),
             offset,
             chunk: data.to_vec(),
             done,
         },
-    };
+    }
+}
+
+#[test]
+fn a_snapshot_installs_on_its_last_chunk_once_every_byte_is_held() {
+    let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
+    let meta = SNAPSHOT_5;
     // The last chunk overtakes the others: nothing to install yet.
     n.step(chunk(4, b"ef", true));
     n.step(chunk(2, b"cd", false));
@@ -771,20 +778,7 @@ fn an_acknowledgement_of_entries_truncated_during_the_write_is_dropped() {
 #[test]
 fn a_snapshot_with_a_gap_is_not_installed() {
     let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
-    let meta = SnapshotMeta { index: 5, term: 1 };
-    let chunk = |offset: u64, data: &[u8], done| Message {
-        id: offset + 1,
-        from: 1,
-        to: 2,
-        term: 1,
-        body: Body::InstallSnapshot {
-            meta,
-            config: Membership::of_voters([1, 2, 3]),
-            offset,
-            chunk: data.to_vec(),
-            done,
-        },
-    };
+    let meta = SNAPSHOT_5;
     n.step(chunk(0, b"ab", false));
     n.step(chunk(4, b"ef", true)); // offset 2 is missing
     assert_eq!(n.log().snapshot_meta().index, 0);

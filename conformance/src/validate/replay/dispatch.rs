@@ -713,18 +713,13 @@ impl NodeReplay {
     /// chunk's at the receive; as if the message had arrived here, which a
     /// network delay allows. Candidates that installed it already stay.
     fn late_install(&mut self, from: rt::NodeId, msg: &Msg, known: Known, ctx: &Ctx) {
-        let (rules, index) = (&ctx.rules, msg_last_index(msg));
+        let index = msg_last_index(msg);
         self.expand_with("InstallSnapshotRule", msg.term(), &mut |c| {
             if c.s.log.snapshot_index == index {
                 return vec![Step::unchanged(&c.s)];
             }
-            let mut steps = vec![rules::handle_message(&c.s, rules, from, msg)];
-            if let Some(figure2) = &ctx.figure2 {
-                let other = rules::handle_message(&c.s, figure2, from, msg);
-                if !steps.contains(&other) {
-                    steps.push(other);
-                }
-            }
+            let mut steps = Vec::new();
+            install_rules(&mut steps, c, ctx, from, msg);
             steps
         });
         self.snapshot_data_known(msg, known);
@@ -754,14 +749,7 @@ impl NodeReplay {
                         &c.s, rules, from, *term,
                     )];
                     if whole || c.s.commit >= msg_last_index(msg) || *term < c.s.term {
-                        steps.push(rules::handle_message(&c.s, rules, from, msg));
-                        // Figure 13's own rule (a feature is a freedom).
-                        if let Some(figure2) = &ctx.figure2 {
-                            let other = rules::handle_message(&c.s, figure2, from, msg);
-                            if !steps.contains(&other) {
-                                steps.push(other);
-                            }
-                        }
+                        install_rules(&mut steps, c, ctx, from, msg);
                     }
                     learned(steps, wire, rules)
                 });
@@ -931,6 +919,19 @@ fn election_timeout(c: &Cand, ctx: &Ctx) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// Adds to `steps` Figure 13's rule for the last chunk of an
+/// InstallSnapshot, under the header's features and, where it differs,
+/// without them (a feature is a freedom).
+fn install_rules(steps: &mut Vec<Step>, c: &Cand, ctx: &Ctx, from: rt::NodeId, msg: &Msg) {
+    steps.push(rules::handle_message(&c.s, &ctx.rules, from, msg));
+    if let Some(figure2) = &ctx.figure2 {
+        let other = rules::handle_message(&c.s, figure2, from, msg);
+        if !steps.contains(&other) {
+            steps.push(other);
+        }
+    }
 }
 
 fn msg_last_index(m: &Msg) -> Index {
