@@ -7,6 +7,7 @@
 //! runs under a path (a file, a run directory, or a directory of runs such as
 //! `raftcheck sim --trace-dir` writes).
 
+mod ahead;
 mod input;
 mod invariants;
 mod network;
@@ -412,7 +413,7 @@ fn validate_memory(
 fn validate_located<'a>(
     name: &str,
     header: &Header,
-    records: impl Iterator<Item = (u64, &'a Record)>,
+    records: impl Iterator<Item = (u64, &'a Record)> + Send,
     options: &Options,
 ) -> Result<(RunReport, Vec<History>), InputError> {
     let mut next = records;
@@ -437,7 +438,7 @@ fn validate_stream(
     header: &Header,
     files: Vec<String>,
     options: &Options,
-    mut next: impl FnMut(&NetworkCheck) -> Result<Option<input::Item>, InputError>,
+    next: impl FnMut(&NetworkCheck) -> Result<Option<input::Item>, InputError> + Send,
 ) -> Result<(RunReport, Vec<History>), InputError> {
     let mut histories: Vec<ClientEvents> = files.iter().map(|f| ClientEvents::new(f)).collect();
     // Applies bound the operations of unknown outcome (one file: node and
@@ -454,15 +455,13 @@ fn validate_stream(
         Replay::new(header, &options.features, options.frontier_budget).map_err(|e| {
             InputError::Layout(format!("{}:1: field \"features\": {e}", files.join(", ")))
         })?;
-    let mut network = NetworkCheck::new(
+    let network = NetworkCheck::new(
         header.network,
         header
             .observes
             .events
             .contains(&raft_trace::EventType::Send),
     );
-    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
-        Default::default();
     let mut report = RunReport {
         files,
         events: 0,
@@ -472,8 +471,51 @@ fn validate_stream(
         inconclusive: None,
         replay: ReplayStats::default(),
     };
-    while let Some(item) = next(&network)? {
-        let (at, event) = match item {
+    std::thread::scope(|scope| {
+        let mut ahead = ahead::Ahead::start(scope, network, next);
+        replay_events(
+            &mut ahead,
+            applies,
+            &mut histories,
+            &mut complete,
+            &mut invariants,
+            &mut replay,
+            &mut report,
+        )
+    })?;
+    // Only a run read to its end shows every apply.
+    let whole = report.rejection.is_none() && report.inconclusive.is_none();
+    let complete = whole && complete.all();
+    Ok((
+        report,
+        histories
+            .into_iter()
+            .map(|h| {
+                if applies {
+                    h.finish_with_applies(complete)
+                } else {
+                    h.finish()
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// The checks after message identity, event by event, until one rejects
+/// or the replay cannot go on; then the rest of the client events.
+fn replay_events(
+    ahead: &mut ahead::Ahead,
+    applies: bool,
+    histories: &mut [ClientEvents],
+    complete: &mut Completeness,
+    invariants: &mut Invariants,
+    replay: &mut Replay,
+    report: &mut RunReport,
+) -> Result<(), InputError> {
+    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
+        Default::default();
+    while let Some(checked) = ahead.next()? {
+        let (at, event) = match checked.item {
             input::Item::Client(at, c) => {
                 if let Some(h) = histories.iter_mut().find(|h| h.file() == &*at.file) {
                     h.push(at.line, c)?;
@@ -496,13 +538,11 @@ fn validate_stream(
                 h.applied(at.line, client, req);
             }
         }
-        let result = match &event.event {
-            Event::Send(m) => network.send(&m.msg),
-            Event::Receive(m) => network.receive(&m.msg),
-            _ => Ok(()),
-        }
-        .map_err(Stop::Violation)
-        .and_then(|()| invariants.step(&event));
+        report.undelivered = checked.undelivered;
+        let result = checked
+            .network
+            .map_err(Stop::Violation)
+            .and_then(|()| invariants.step(&event));
         let result = match result {
             Ok(()) => match replay.step(&event) {
                 Ok(()) => Ok(()),
@@ -545,8 +585,8 @@ fn validate_stream(
     if report.rejection.is_none() {
         // A replay that stopped without a verdict still leaves the history
         // to check: read the rest of its client events.
-        while let Some(item) = next(&network)? {
-            if let input::Item::Client(at, c) = item {
+        while let Some(checked) = ahead.next()? {
+            if let input::Item::Client(at, c) = checked.item {
                 if let Some(h) = histories.iter_mut().find(|h| h.file() == &*at.file) {
                     h.push(at.line, c)?;
                 }
@@ -554,23 +594,7 @@ fn validate_stream(
         }
     }
     report.replay = replay.stats();
-    report.undelivered = network.undelivered();
-    // Only a run read to its end shows every apply.
-    let whole = report.rejection.is_none() && report.inconclusive.is_none();
-    let complete = whole && complete.all();
-    Ok((
-        report,
-        histories
-            .into_iter()
-            .map(|h| {
-                if applies {
-                    h.finish_with_applies(complete)
-                } else {
-                    h.finish()
-                }
-            })
-            .collect(),
-    ))
+    Ok(())
 }
 
 /// Whether a run's trace shows every event of every node: each node of the

@@ -32,6 +32,8 @@ pub struct NetworkCheck {
     /// Per (from, to): how many messages were sent, and the position of the
     /// last one received.
     channels: BTreeMap<(NodeId, NodeId), Channel>,
+    /// Messages sent and never received so far.
+    undelivered: usize,
 }
 
 #[derive(Default)]
@@ -47,6 +49,7 @@ impl NetworkCheck {
             observes_send,
             sent: ahash::AHashMap::new(),
             channels: BTreeMap::new(),
+            undelivered: 0,
         }
     }
 
@@ -76,6 +79,7 @@ impl NetworkCheck {
         let channel = self.channels.entry((msg.from, msg.to)).or_default();
         let position = channel.sent;
         channel.sent += 1;
+        self.undelivered += 1;
         self.sent.insert(
             key,
             Sent {
@@ -115,6 +119,9 @@ impl NetworkCheck {
                 "each message received at most once (the header does not declare duplication)",
                 format!("{} received a second time", describe(msg)),
             ));
+        }
+        if sent.received == 0 {
+            self.undelivered -= 1;
         }
         sent.received = sent.received.saturating_add(1);
         if !self.allowed.duplication {
@@ -163,7 +170,7 @@ impl NetworkCheck {
 
     /// Messages sent and never received (in flight or lost when the trace ends).
     pub fn undelivered(&self) -> usize {
-        self.sent.values().filter(|s| s.received == 0).count()
+        self.undelivered
     }
 }
 
