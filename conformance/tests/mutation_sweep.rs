@@ -739,6 +739,36 @@ fn vote_not_persisted(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mu
     }))
 }
 
+/// A message sent in a term the node has not made durable: the persist
+/// that first held the term of a refusal or an answer, a term the node
+/// learned without voting in it, is removed (Figure 2: currentTerm reaches
+/// stable storage before the node responds).
+fn term_not_persisted(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    let cands: Vec<usize> = sites(t, idx, |t, idx, i| {
+        let l = &t.lines[i];
+        let answer = (is_msg(l, "send", "append_entries_reply") && l["msg"]["success"] == false)
+            || (is_msg(l, "send", "request_vote_reply") && l["msg"]["granted"] == false)
+            || is_msg(l, "send", "install_snapshot_reply")
+            || is_msg(l, "send", "heartbeat_reply");
+        let Some(p) = idx.persist[i].filter(|_| answer) else {
+            return false;
+        };
+        let term = &l["msg"]["term"];
+        // A term learned, not one the node voted in (its vote's own rule
+        // would name the removed persist first).
+        t.lines[p]["term"] == *term
+            && t.lines[p]["vote"].is_null()
+            && idx.persist[p].is_none_or(|q| t.lines[q]["term"].as_u64() < term.as_u64())
+    })
+    .into_iter()
+    .map(|i| idx.persist[i].expect("a persist"))
+    .collect();
+    let p = pick(rng, &cands)?;
+    Some(mutant(t, p, |ls| {
+        ls.remove(p);
+    }))
+}
+
 /// An acknowledgement of entries past the durable log: the reply's
 /// match_index is one more than what the follower persisted (Figure 2:
 /// persist before responding).
@@ -1717,6 +1747,11 @@ const KINDS: &[Kind] = &[
         name: "vote-not-persisted",
         rule: "VotePersistedBeforeReply",
         mutate: vote_not_persisted,
+    },
+    Kind {
+        name: "term-not-persisted",
+        rule: "TermPersistedBeforeSend",
+        mutate: term_not_persisted,
     },
     Kind {
         name: "ack-not-persisted",

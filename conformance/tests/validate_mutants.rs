@@ -153,6 +153,19 @@ fn a_vote_sent_before_it_is_persisted() {
 }
 
 #[test]
+fn a_reply_in_a_term_before_the_term_is_persisted() {
+    // Node 1, back after its crash in term 1, learns term 2 from the new
+    // leader's AppendEntries and refuses it in term 2: the refusal leaves
+    // before the persist of term 2 (Figure 2: persistent state reaches
+    // stable storage before the node responds).
+    let mut lines = example("leader-change-truncate.ndjson");
+    let at = find(&lines, |l| is(l, "persist", 1) && l["term"] == 2);
+    assert!(is(&lines[at + 1], "send", 1) && lines[at + 1]["msg"]["term"] == 2);
+    lines.swap(at, at + 1);
+    rejected_by(lines, "TermPersistedBeforeSend");
+}
+
+#[test]
 fn truncation_below_the_commit_index() {
     let mut lines = example("election-and-commits.ndjson");
     let at = find(&lines, |l| is(l, "commit", 2) && l["index"] == 2);

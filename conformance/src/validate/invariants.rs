@@ -543,6 +543,20 @@ impl Invariants {
                 format!("entries up to {m} durable before they are acknowledged"),
                 format!("durable log ends at {}", d.last_index),
             )),
+            // Pre-votes carry the term the node would campaign in, not its
+            // own; a forwarded proposal is no Raft RPC.
+            Rpc::PreVote { .. } | Rpc::PreVoteReply { .. } | Rpc::Propose { .. } => Ok(()),
+            // Figure 2: currentTerm reaches stable storage before the node
+            // responds to RPCs (and a leader's term did before it asked for
+            // votes). A node that crashed now would come back in an older
+            // term, in which a stale leader's AppendEntries could remove
+            // entries it acknowledged in this one. (A `gap` may hide the
+            // persist.)
+            _ if d.term < msg.term && !v.uncertain => Err(Violation::new(
+                "TermPersistedBeforeSend",
+                format!("term {} durable before a message of that term is sent", msg.term),
+                format!("durable term {}", d.term),
+            )),
             _ => Ok(()),
         }
     }

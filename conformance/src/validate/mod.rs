@@ -54,6 +54,7 @@ pub const RULES: &[&str] = &[
     "ElectionSafety",
     "LeaderCompleteness",
     "VotePersistedBeforeReply",
+    "TermPersistedBeforeSend",
     "EntriesPersistedBeforeAck",
     "AppendAtLogEnd",
     "LogMatching",
