@@ -46,6 +46,12 @@ pub enum Bug {
     /// durable entries only) may: a crash then loses entries the leader
     /// counted towards a commit.
     EarlyAck,
+    /// A follower's answers that acknowledge only durable entries (its
+    /// answers to heartbeats) leave at once even when they carry a higher
+    /// term it has just adopted and not yet written: a crash then takes it
+    /// back to the older term after it answered in the newer one (Figure 2:
+    /// currentTerm is on stable storage before a node responds).
+    EarlyTerm,
     /// The leader's AppendEntries names the follower's next index as its
     /// previous entry (`prev_index = next` instead of `next - 1`) whenever
     /// it has an entry there: followers refuse every such append, so
@@ -80,7 +86,7 @@ pub enum Bug {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::CommitOldTerm,
         Bug::VolatileVote,
         Bug::TruncateOnMatch,
@@ -90,6 +96,7 @@ impl Bug {
         Bug::EarlyVote,
         Bug::EarlySelfCount,
         Bug::EarlyAck,
+        Bug::EarlyTerm,
         Bug::PrevIndexIsNext,
         Bug::KeepVoteOnNewTerm,
         Bug::IgnoreHigherTermReply,
@@ -124,6 +131,7 @@ impl Bug {
             Bug::EarlyVote => "early-vote",
             Bug::EarlySelfCount => "early-self-count",
             Bug::EarlyAck => "early-ack",
+            Bug::EarlyTerm => "early-term",
             Bug::PrevIndexIsNext => "prev-index-is-next",
             Bug::KeepVoteOnNewTerm => "keep-vote-on-new-term",
             Bug::IgnoreHigherTermReply => "ignore-higher-term-reply",
@@ -145,6 +153,7 @@ impl Bug {
             Bug::EarlyVote => None,
             Bug::EarlySelfCount => None,
             Bug::EarlyAck => None,
+            Bug::EarlyTerm => None,
             Bug::PrevIndexIsNext => None,
             Bug::KeepVoteOnNewTerm => None,
             Bug::IgnoreHigherTermReply => None,
@@ -179,6 +188,9 @@ impl Bug {
             Bug::EarlyAck => {
                 "a follower's acknowledgements of new entries leave before its write makes them durable"
             }
+            Bug::EarlyTerm => {
+                "a follower's answers to heartbeats leave before the write of the higher term they carry"
+            }
             Bug::PrevIndexIsNext => {
                 "the leader's AppendEntries names the next index as its previous entry (prev_index = next, not next - 1): nothing new is replicated"
             }
@@ -206,7 +218,7 @@ impl fmt::Display for Bug {
 
 /// An unknown bug name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, early-ack, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, overlapping-changes, local-read)")]
+#[error("unknown bug \"{0}\" (known: commit-old-term, volatile-vote, truncate-on-match, stale-read, no-dedup, lease-overrun, early-vote, early-self-count, early-ack, early-term, prev-index-is-next, keep-vote-on-new-term, ignore-higher-term-reply, overlapping-changes, local-read)")]
 pub struct UnknownBug(pub String);
 
 impl FromStr for Bug {

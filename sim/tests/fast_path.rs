@@ -301,3 +301,31 @@ fn catches_early_ack() {
     }
     assert!(caught >= 15, "early-ack caught in {caught} of 20 seeds");
 }
+
+/// A follower's answer to a heartbeat acknowledges only durable entries,
+/// so it may leave during a write, but not in a term the write is still
+/// making durable. With the planted bug it does; conformance names the
+/// message sent in a term not yet on the disk, and the simulator's own
+/// check, where it fires first, agrees.
+#[test]
+fn catches_early_term() {
+    let imp = RaftKv {
+        bugs: Bugs::NONE.with(Bug::EarlyTerm),
+        ..RaftKv::production()
+    };
+    let mut caught = 0;
+    for seed in 0..20 {
+        let r = run(seed, &cfg(), &imp);
+        match r.outcome() {
+            Outcome::Invalid { rule, detail } => {
+                assert_eq!(rule, "TermPersistedBeforeSend", "seed {seed}: {detail}");
+                caught += 1;
+            }
+            other => assert_eq!(other, Outcome::Valid, "seed {seed}"),
+        }
+        if let Some((_, v)) = r.early {
+            assert_eq!(v.invariant, "persist-before-send", "seed {seed}: {v:?}");
+        }
+    }
+    assert!(caught >= 15, "early-term caught in {caught} of 20 seeds");
+}

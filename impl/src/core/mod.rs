@@ -623,7 +623,13 @@ impl RaftNode {
             // durable, as if the thesis's rule for appends covered them.
             return true;
         }
-        if m.from != self.cfg.id || m.term > self.durable_hs.term {
+        // BUG (planted): a term not yet durable does not hold back an
+        // answer that acknowledges only durable entries.
+        if m.from != self.cfg.id
+            || (m.term > self.durable_hs.term
+                && !(self.bug(Bug::EarlyTerm)
+                    && matches!(m.body, Body::AppendEntriesReply { success: true, .. })))
+        {
             return false;
         }
         match &m.body {
