@@ -1640,18 +1640,38 @@ fn snapshot_short(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant
 }
 
 /// A leader that, on a heartbeat timer, sends a vote reply no rule of that
-/// step sends (a leader's heartbeat timer sends AppendEntries only).
+/// step sends (a leader's heartbeat timer sends AppendEntries only). The
+/// reply goes to a node whose request for votes in that term the leader
+/// never received: a refusal of one it did receive may still be owed, and
+/// may leave late (a node sends its messages in any order).
 fn heartbeat_timer_sends_vote(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    // The node a vote reply may go to at line i, if any.
+    let owed_nothing = |t: &Trace, i: usize| {
+        let l = &t.lines[i];
+        let (n, term) = (node(l)?, post(l, "term")?);
+        idx.nodes.iter().copied().find(|&to| {
+            to != n
+                && !t.lines[..i].iter().any(|r| {
+                    node(r) == Some(n)
+                        && is_msg(r, "receive", "request_vote")
+                        && r["msg"]["from"] == to
+                        && r["msg"]["term"] == term
+                })
+        })
+    };
     let i = pick(
         rng,
         &sites(t, idx, |t, _, i| {
             let l = &t.lines[i];
-            ty(l) == "timeout" && l["timer"] == "heartbeat" && post(l, "term").is_some()
+            ty(l) == "timeout"
+                && l["timer"] == "heartbeat"
+                && post(l, "term").is_some()
+                && owed_nothing(t, i).is_some()
         }),
     )?;
     let l = &t.lines[i];
     let n = node(l).unwrap();
-    let to = *idx.nodes.iter().find(|&&x| x != n).unwrap();
+    let to = owed_nothing(t, i).unwrap();
     let msg = json!({"id": idx.max_id + 1, "from": n, "to": to,
         "term": post(l, "term").unwrap(), "rpc": "request_vote_reply", "granted": false});
     Some(mutant(t, i + 1, |ls| {
