@@ -136,6 +136,56 @@ fn bad_usage_exits_2() {
 
     let out = raftcheck().args(["jepsen"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--out or --check is required");
+
+    let out = raftcheck()
+        .args(["jepsen", "--target", "etcd", "--nemesis", "member", "--out"])
+        .arg(tmp.path().join("etcd-member"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--target raftkv"), "{}", text(&out));
+}
+
+/// Membership changes under load: the nemesis removes a node (the leader
+/// too) from the configuration and adds it back, with the state it kept,
+/// when it heals. The history stays linearizable and the node traces
+/// valid, through configurations of two voters and back.
+#[test]
+fn a_run_with_membership_changes_is_linearizable_with_valid_traces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = raftcheck()
+        .args(["jepsen", "--duration", "8", "--clients", "4", "--keys", "3"])
+        .args([
+            "--nemesis",
+            "member",
+            "--nemesis-interval",
+            "1",
+            "--seed",
+            "1",
+        ])
+        .args(["--trace", "--json", "--out"])
+        .arg(&dir)
+        .timeout(std::time::Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "valid", "{all}");
+    assert_eq!(json["linearizability"], "linearizable", "{all}");
+    assert_eq!(json["traces"]["exit_code"], 0, "{all}");
+    let removals = json["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("removed node"))
+        })
+        .count();
+    assert!(removals >= 1, "no node was removed: {all}");
 }
 
 /// Partitions only: a node cut off from the leader answers its clients'

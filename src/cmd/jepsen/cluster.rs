@@ -33,6 +33,8 @@ pub struct Spec {
 pub struct NodeProc {
     pub id: u64,
     pub client_addr: String,
+    /// Where the node listens for its peers (behind the relays).
+    pub peer_addr: String,
     args: Vec<OsString>,
     log: PathBuf,
     child: Option<Child>,
@@ -63,6 +65,9 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     links: Links,
     exe: PathBuf,
+    /// raftkv nodes the nemesis removed from the configuration (their
+    /// processes keep running, with their state), to add back on healing.
+    pub removed: Vec<u64>,
 }
 
 fn port() -> Result<u16> {
@@ -129,6 +134,7 @@ impl Cluster {
             .map(|(args, id)| NodeProc {
                 id,
                 client_addr: client_addr[&id].clone(),
+                peer_addr: peer_addr[&id].to_string(),
                 args,
                 log: spec.dir.join(format!("node-{id}.log")),
                 child: None,
@@ -141,6 +147,7 @@ impl Cluster {
             nodes,
             links,
             exe,
+            removed: Vec::new(),
         };
         for i in 0..cluster.nodes.len() {
             cluster.start_node(i)?;
@@ -236,7 +243,9 @@ impl Cluster {
         }
     }
 
-    /// Every link open, every node running and resumed.
+    /// Every link open, every node running and resumed, and every node
+    /// removed from the configuration added back (one not added back now,
+    /// for want of a leader, is tried again at the next healing).
     pub fn heal_all(&mut self) -> Result<()> {
         match &self.links {
             Links::PerLink(relays) => relays.values().for_each(Relay::heal),
@@ -246,7 +255,54 @@ impl Cluster {
             self.resume(id);
             self.restart(id)?;
         }
+        for id in std::mem::take(&mut self.removed) {
+            let node = &self.nodes[self.index(id)];
+            let (peer, client) = (node.peer_addr.clone(), node.client_addr.clone());
+            let added = self
+                .admin(|c| c.add_member(id, &peer, &client, false))
+                .is_some();
+            if !added {
+                tracing::warn!(id, "could not add the node back yet");
+                self.removed.push(id);
+            }
+        }
         Ok(())
+    }
+
+    /// Asks the cluster's leader to remove raftkv node `id` from the
+    /// configuration (its process keeps running); whether it did.
+    pub fn remove_member(&mut self, id: u64) -> bool {
+        let done = self.admin(|c| c.remove_member(id)).is_some();
+        if done {
+            self.removed.push(id);
+        }
+        done
+    }
+
+    /// A membership change through any node (a follower redirects to the
+    /// leader), retried for a few seconds: `Some` once the leader applied
+    /// it, `None` when it refused or could not be reached.
+    fn admin(
+        &self,
+        change: impl FnOnce(
+            &mut raftkv::node::client::Client,
+        )
+            -> Result<raftkv::node::client::Outcome, raftkv::node::client::ClientError>,
+    ) -> Option<()> {
+        let mut client = raftkv::node::client::Client::new(self.endpoints());
+        client.deadline = Duration::from_secs(5);
+        client.request_timeout = Duration::from_secs(2);
+        match change(&mut client) {
+            Ok(raftkv::node::client::Outcome::Value(_)) => Some(()),
+            Ok(other) => {
+                tracing::info!(?other, "membership change not made");
+                None
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "membership change not made");
+                None
+            }
+        }
     }
 
     /// Notes nodes that exited without the nemesis killing them; they are

@@ -67,7 +67,8 @@ pub struct Args {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10000))]
     keys: u64,
     /// Faults: comma-separated from kill, kill-leader, pause, partition,
-    /// oneway, kill-all (or all, none).
+    /// oneway, kill-all (or all, none), and member (raftkv: remove a node
+    /// from the configuration, add it back when healed; not in all).
     #[arg(long, default_value = "all")]
     nemesis: String,
     /// Mean seconds between faults, and mean seconds a fault lasts.
@@ -131,6 +132,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     let op_timeout = secs(args.op_timeout, "op-timeout")?;
     secs(args.check_timeout, "check-timeout")?;
     let faults = nemesis::parse_list(&args.nemesis)?;
+    if args.target == Target::Etcd && faults.contains(&nemesis::Fault::Member) {
+        bail!("--nemesis member is for --target raftkv (etcd's members are not changed here)");
+    }
     if args.target == Target::Etcd {
         etcd::binary()?;
     }

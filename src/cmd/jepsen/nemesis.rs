@@ -27,6 +27,10 @@ pub enum Fault {
     Oneway,
     /// SIGKILL every node; restart them all when healed.
     KillAll,
+    /// Remove a node (the leader too) from the configuration through the
+    /// admin API; add it back, with the state it kept, when healed
+    /// (raftkv only; not part of `all`).
+    Member,
 }
 
 impl Fault {
@@ -47,6 +51,7 @@ impl Fault {
             Fault::Partition => "partition",
             Fault::Oneway => "oneway",
             Fault::KillAll => "kill-all",
+            Fault::Member => "member",
         }
     }
 }
@@ -56,9 +61,14 @@ impl FromStr for Fault {
     fn from_str(s: &str) -> Result<Self, String> {
         Fault::ALL
             .into_iter()
+            .chain([Fault::Member])
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                let names: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+                let names: Vec<_> = Fault::ALL
+                    .iter()
+                    .chain([&Fault::Member])
+                    .map(|f| f.name())
+                    .collect();
                 format!(
                     "unknown fault {s:?}; known: {}, all, none",
                     names.join(", ")
@@ -181,6 +191,20 @@ impl Nemesis {
                 }
                 (ids.clone(), "killed every node".to_string())
             }
+            Fault::Member => {
+                let id = *ids.choose(&mut self.rng)?;
+                if cluster.remove_member(id) {
+                    (
+                        vec![id],
+                        format!("removed node {id} from the configuration"),
+                    )
+                } else {
+                    (
+                        vec![],
+                        format!("could not remove node {id} (no leader, or refused)"),
+                    )
+                }
+            }
         };
         Some(FaultRecord {
             fault,
@@ -206,6 +230,12 @@ mod tests {
         );
         let e = parse_list("kill,explode").unwrap_err().to_string();
         assert!(e.contains("explode") && e.contains("kill-leader"), "{e}");
+        assert!(e.contains("member"), "{e}");
+        assert!(!parse_list("all").unwrap().contains(&Fault::Member));
+        assert_eq!(
+            parse_list("all,member").unwrap().last(),
+            Some(&Fault::Member)
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ fn colour(f: Fault) -> &'static str {
         Fault::Partition => "#d35400",
         Fault::Oneway => "#16a085",
         Fault::KillAll => "#2c3e50",
+        Fault::Member => "#7f8c8d",
     }
 }
 
