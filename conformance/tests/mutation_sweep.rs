@@ -1645,19 +1645,23 @@ fn snapshot_short(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant
 /// never received: a refusal of one it did receive may still be owed, and
 /// may leave late (a node sends its messages in any order).
 fn heartbeat_timer_sends_vote(t: &Trace, idx: &Index, rng: &mut ChaCha8Rng) -> Option<Mutant> {
+    // The first line at which each (node, candidate, term) request for
+    // votes was received.
+    let mut asked: HashMap<(u64, u64, u64), usize> = HashMap::new();
+    for (i, r) in t.lines.iter().enumerate() {
+        if let (Some(n), true) = (node(r), is_msg(r, "receive", "request_vote")) {
+            let key = (n, u(&r["msg"], "from"), u(&r["msg"], "term"));
+            asked.entry(key).or_insert(i);
+        }
+    }
     // The node a vote reply may go to at line i, if any.
     let owed_nothing = |t: &Trace, i: usize| {
         let l = &t.lines[i];
         let (n, term) = (node(l)?, post(l, "term")?);
-        idx.nodes.iter().copied().find(|&to| {
-            to != n
-                && !t.lines[..i].iter().any(|r| {
-                    node(r) == Some(n)
-                        && is_msg(r, "receive", "request_vote")
-                        && r["msg"]["from"] == to
-                        && r["msg"]["term"] == term
-                })
-        })
+        idx.nodes
+            .iter()
+            .copied()
+            .find(|&to| to != n && asked.get(&(n, to, term)).is_none_or(|&first| first > i))
     };
     let i = pick(
         rng,

@@ -274,23 +274,21 @@ fn a_follower_answers_heartbeats_during_its_write() {
     assert!(seen >= 5, "only {seen} of 40 seeds have the window");
 }
 
-/// A follower's acknowledgements of entries still being written must wait
-/// for the write. With the planted bug they leave early like its answers
-/// to heartbeats; conformance names the acknowledgement sent before its
-/// entries were durable, and the simulator's own check (a message sent
-/// before the state it states is on the disk), where it fires first, agrees.
-#[test]
-fn catches_early_ack() {
+/// Runs 20 seeds of `bug`: each is rejected by conformance with `rule` or
+/// valid, the simulator's own check (a message sent before the state it
+/// states is on the disk) agrees where it fires first, and at least 15
+/// seeds are rejected.
+fn caught_as_sent_before_durable(bug: Bug, rule: &str) {
     let imp = RaftKv {
-        bugs: Bugs::NONE.with(Bug::EarlyAck),
+        bugs: Bugs::NONE.with(bug),
         ..RaftKv::production()
     };
     let mut caught = 0;
     for seed in 0..20 {
         let r = run(seed, &cfg(), &imp);
         match r.outcome() {
-            Outcome::Invalid { rule, detail } => {
-                assert_eq!(rule, "EntriesPersistedBeforeAck", "seed {seed}: {detail}");
+            Outcome::Invalid { rule: got, detail } => {
+                assert_eq!(got, rule, "seed {seed}: {detail}");
                 caught += 1;
             }
             other => assert_eq!(other, Outcome::Valid, "seed {seed}"),
@@ -299,33 +297,24 @@ fn catches_early_ack() {
             assert_eq!(v.invariant, "persist-before-send", "seed {seed}: {v:?}");
         }
     }
-    assert!(caught >= 15, "early-ack caught in {caught} of 20 seeds");
+    assert!(caught >= 15, "{bug} caught in {caught} of 20 seeds");
+}
+
+/// A follower's acknowledgements of entries still being written must wait
+/// for the write. With the planted bug they leave early like its answers
+/// to heartbeats; conformance names the acknowledgement sent before its
+/// entries were durable, and the simulator's own check, where it fires
+/// first, agrees.
+#[test]
+fn catches_early_ack() {
+    caught_as_sent_before_durable(Bug::EarlyAck, "EntriesPersistedBeforeAck");
 }
 
 /// A follower's answer to a heartbeat acknowledges only durable entries,
 /// so it may leave during a write, but not in a term the write is still
 /// making durable. With the planted bug it does; conformance names the
-/// message sent in a term not yet on the disk, and the simulator's own
-/// check, where it fires first, agrees.
+/// message sent in a term not yet on the disk.
 #[test]
 fn catches_early_term() {
-    let imp = RaftKv {
-        bugs: Bugs::NONE.with(Bug::EarlyTerm),
-        ..RaftKv::production()
-    };
-    let mut caught = 0;
-    for seed in 0..20 {
-        let r = run(seed, &cfg(), &imp);
-        match r.outcome() {
-            Outcome::Invalid { rule, detail } => {
-                assert_eq!(rule, "TermPersistedBeforeSend", "seed {seed}: {detail}");
-                caught += 1;
-            }
-            other => assert_eq!(other, Outcome::Valid, "seed {seed}"),
-        }
-        if let Some((_, v)) = r.early {
-            assert_eq!(v.invariant, "persist-before-send", "seed {seed}: {v:?}");
-        }
-    }
-    assert!(caught >= 15, "early-term caught in {caught} of 20 seeds");
+    caught_as_sent_before_durable(Bug::EarlyTerm, "TermPersistedBeforeSend");
 }

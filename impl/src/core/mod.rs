@@ -623,13 +623,12 @@ impl RaftNode {
             // durable, as if the thesis's rule for appends covered them.
             return true;
         }
-        // BUG (planted): a term not yet durable does not hold back an
-        // answer that acknowledges only durable entries.
-        if m.from != self.cfg.id
-            || (m.term > self.durable_hs.term
-                && !(self.bug(Bug::EarlyTerm)
-                    && matches!(m.body, Body::AppendEntriesReply { success: true, .. })))
-        {
+        let term_durable = m.term <= self.durable_hs.term
+            // BUG (planted): a term not yet durable does not hold back an
+            // answer that acknowledges only durable entries.
+            || (self.bug(Bug::EarlyTerm)
+                && matches!(m.body, Body::AppendEntriesReply { success: true, .. }));
+        if m.from != self.cfg.id || !term_durable {
             return false;
         }
         match &m.body {

@@ -735,27 +735,10 @@ fn a_snapshot_installs_on_its_last_chunk_once_every_byte_is_held() {
 #[test]
 fn an_acknowledgement_of_entries_truncated_during_the_write_is_dropped() {
     let mut n = RaftNode::new(cfg(2, 3), Recovered::default(), None);
-    let append = |from: NodeId, term: Term, id: u64| Message {
-        id,
-        from,
-        to: 2,
-        term,
-        body: Body::AppendEntries {
-            prev_index: 0,
-            prev_term: 0,
-            commit: 0,
-            entries: vec![Entry {
-                index: 1,
-                term,
-                payload: Payload::Noop,
-            }],
-            read_ctx: 0,
-        },
-    };
-    n.step(append(1, 1, 1));
+    n.step(first_noop(1, 1, 1));
     let mut rd = n.ready();
     assert_eq!(rd.entries.len(), 1);
-    n.step(append(3, 2, 2));
+    n.step(first_noop(2, 3, 2));
     let acks = |msgs: &[Message]| -> Vec<(NodeId, Term, Index)> {
         msgs.iter()
             .filter_map(|m| match m.body {
@@ -1008,6 +991,28 @@ fn acknowledgements_during_the_leaders_write_commit_and_apply_meanwhile() {
     assert!(!c.node(2).may_step_during_write(&ack));
 }
 
+/// An AppendEntries to node 2 carrying the first entry of the log, a no-op
+/// of `term`.
+fn first_noop(id: u64, from: NodeId, term: Term) -> Message {
+    Message {
+        id,
+        from,
+        to: 2,
+        term,
+        body: Body::AppendEntries {
+            prev_index: 0,
+            prev_term: 0,
+            commit: 0,
+            entries: vec![Entry {
+                index: 1,
+                term,
+                payload: Payload::Noop,
+            }],
+            read_ctx: 0,
+        },
+    }
+}
+
 fn request_vote(from: NodeId, to: NodeId, term: Term) -> Message {
     Message {
         id: 1,
@@ -1071,23 +1076,7 @@ fn votes_requests_and_acks_are_never_early() {
     ));
 
     // A follower's acknowledgement of entries.
-    n.step(Message {
-        id: 2,
-        from: 1,
-        to: 2,
-        term: 1,
-        body: Body::AppendEntries {
-            prev_index: 0,
-            prev_term: 0,
-            commit: 0,
-            entries: vec![Entry {
-                index: 1,
-                term: 1,
-                payload: Payload::Noop,
-            }],
-            read_ctx: 0,
-        },
-    });
+    n.step(first_noop(2, 1, 1));
     let mut rd = n.ready();
     assert!(n.early_messages(&mut rd).is_empty());
     let msgs = n.persisted(&mut rd);

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use raftkv::node::client::{Client, ClientError, Outcome};
 use raftkv::node::http_client::{Conn, Options};
 
 use raftkv::transport::relay::Relay;
@@ -284,16 +285,13 @@ impl Cluster {
     /// it, `None` when it refused or could not be reached.
     fn admin(
         &self,
-        change: impl FnOnce(
-            &mut raftkv::node::client::Client,
-        )
-            -> Result<raftkv::node::client::Outcome, raftkv::node::client::ClientError>,
+        change: impl FnOnce(&mut Client) -> Result<Outcome, ClientError>,
     ) -> Option<()> {
-        let mut client = raftkv::node::client::Client::new(self.endpoints());
+        let mut client = Client::new(self.endpoints());
         client.deadline = Duration::from_secs(5);
         client.request_timeout = Duration::from_secs(2);
         match change(&mut client) {
-            Ok(raftkv::node::client::Outcome::Value(_)) => Some(()),
+            Ok(Outcome::Value(_)) => Some(()),
             Ok(other) => {
                 tracing::info!(?other, "membership change not made");
                 None
