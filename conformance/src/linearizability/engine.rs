@@ -7,11 +7,13 @@
 //! and return out of the list, restart from the head); at a return it has
 //! found an operation that had to be linearized already, so it backtracks.
 //! Each (set of linearized operations, model state) is visited once: the set
-//! is a bitset whose 64-bit hash is kept incrementally (one random word per
-//! operation, XORed in and out), and the memo is keyed by that hash combined
-//! with the state's hash. The inner loop allocates nothing once its buffers
-//! have grown: the list is index arrays, the stack is reused, and the memo
-//! stores bitsets in one flat vector.
+//! is a bitset whose 128-bit fingerprint is kept incrementally (two random
+//! words per operation, XORed in and out), and the memo is keyed by that
+//! fingerprint combined with the state's hash. The memo of a short
+//! partition stores bitsets in one flat vector; that of a long one only the
+//! fingerprints, since bitsets would grow with the square of its length
+//! (see [`check_partition`]). The inner loop allocates nothing once its
+//! buffers have grown: the list is index arrays and the stack is reused.
 //!
 //! One pruning goes beyond Porcupine: an operation that never changes the
 //! state ([`Model::read_only`]: a read, a failed cas) and can be linearized
@@ -361,37 +363,51 @@ impl Hasher for IdentityHasher {
 /// The memo of visited (linearized set, state) pairs. Entries live in flat
 /// vectors; the table maps a combined hash to the newest entry with that
 /// hash, and entries with equal hashes are chained.
+///
+/// A linearized set is known by its 128-bit fingerprint (the XOR of two
+/// random words per operation in it) and, in an exact memo, also by its
+/// bitset. The bitset of a partition of n operations takes n/8 bytes, so a
+/// memo of a long partition holding bitsets grows with the square of its
+/// length (about 1 GB for 50,000 operations); a fingerprint takes 16. See
+/// [`check_partition`] for why a search with fingerprints only never gives
+/// a wrong verdict.
 struct Memo<S> {
+    /// Words per bitset; 0 when the memo holds fingerprints only.
     words: usize,
     table: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
     chain: Vec<u32>,
     states: Vec<S>,
+    prints: Vec<u128>,
     bits: Vec<u64>,
 }
 
 const NO_ENTRY: u32 = u32::MAX;
 
 impl<S: Eq + Clone> Memo<S> {
+    /// A memo that keeps each set's bitset of `words` words (exact), or
+    /// only its fingerprint (`words` 0).
     fn new(words: usize) -> Self {
         Memo {
             words,
             table: HashMap::default(),
             chain: Vec::new(),
             states: Vec::new(),
+            prints: Vec::new(),
             bits: Vec::new(),
         }
     }
 
     /// Records the pair; false if it was there already. One hash-table
     /// lookup either way.
-    fn insert(&mut self, bits: &[u64], bits_hash: u64, state: &S, state_hash: u64) -> bool {
+    fn insert(&mut self, set: &LinSet, state: &S, state_hash: u64) -> bool {
         use std::collections::hash_map::Entry;
-        let key = bits_hash ^ state_hash.rotate_left(29);
+        let key = (set.print as u64) ^ state_hash.rotate_left(29);
         let Memo {
             words,
             table,
             chain,
             states,
+            prints,
             bits: all_bits,
         } = self;
         let new = states.len() as u32;
@@ -404,7 +420,10 @@ impl<S: Eq + Clone> Memo<S> {
                 let mut e = *o.get();
                 while e != NO_ENTRY {
                     let i = e as usize;
-                    if states[i] == *state && all_bits[i * *words..(i + 1) * *words] == *bits {
+                    if prints[i] == set.print
+                        && states[i] == *state
+                        && all_bits[i * *words..(i + 1) * *words] == set.bits[..*words]
+                    {
                         return false;
                     }
                     e = chain[i];
@@ -414,10 +433,40 @@ impl<S: Eq + Clone> Memo<S> {
         };
         chain.push(head);
         states.push(state.clone());
-        all_bits.extend_from_slice(bits);
+        prints.push(set.print);
+        all_bits.extend_from_slice(&set.bits[..*words]);
         true
     }
 }
+
+/// The set of linearized operations: a bitset and its fingerprint.
+struct LinSet {
+    bits: Vec<u64>,
+    print: u128,
+    /// Two random words per operation, XORed into `print` while it is in.
+    zobrist: Vec<u128>,
+}
+
+impl LinSet {
+    fn new(n: usize) -> Self {
+        LinSet {
+            bits: vec![0; n.div_ceil(64).max(1)],
+            print: 0,
+            zobrist: (0..n).map(zobrist).collect(),
+        }
+    }
+
+    /// Adds operation `o` if it is out, removes it if it is in.
+    fn flip(&mut self, o: usize) {
+        self.bits[o / 64] ^= 1 << (o % 64);
+        self.print ^= self.zobrist[o];
+    }
+}
+
+/// Partitions of more operations than this are searched with a memo of
+/// fingerprints first (see [`check_partition`]); at this size a bitset
+/// takes 512 bytes.
+const EXACT_UP_TO: usize = 4096;
 
 /// The entry list: index 0 is the head sentinel, entries 1..=2n are calls
 /// and returns in real-time order.
@@ -498,33 +547,63 @@ struct Frame<S> {
     alts_from: usize,
 }
 
-/// The random word that stands for operation `i` in the bitset's hash.
-fn zobrist(i: usize) -> u64 {
-    mix((i as u64)
-        .wrapping_add(1)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15))
+/// The two random words that stand for operation `i` in the fingerprint of
+/// a linearized set.
+fn zobrist(i: usize) -> u128 {
+    let x = (i as u64).wrapping_add(1);
+    let lo = mix(x.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let hi = mix(x.wrapping_mul(0xd1b5_4a32_d192_ed03) ^ 0x2545_f491_4f6c_dd1d);
+    (u128::from(hi) << 64) | u128::from(lo)
 }
 
 /// Checks one partition. With `track`, also records the longest
 /// linearization found (this costs a copy of the stack at each new maximum).
+///
+/// A partition of more than [`EXACT_UP_TO`] operations is searched first
+/// with a memo of fingerprints: memory linear in its length, not
+/// quadratic. Two different sets whose fingerprints collide (a chance of
+/// about 2^-128 per pair) could only make the search skip a way it had not
+/// tried, never accept a wrong one: a linearizable verdict comes with a
+/// whole linearization found, so it stands. A verdict of not linearizable
+/// is confirmed by a second search with an exact memo before it is given.
 pub fn check_partition<M: Model>(
     model: &M,
     partition: &mut Partition<M>,
     budget: &Budget,
     track: bool,
 ) -> PartitionResult<M::State> {
+    let words = partition.ops.len().div_ceil(64).max(1);
+    if partition.ops.len() <= EXACT_UP_TO {
+        return search(model, partition, budget, track, words);
+    }
+    let quick = search(model, partition, budget, track, 0);
+    if quick.verdict != Verdict::NotLinearizable {
+        return quick;
+    }
+    let mut exact = search(model, partition, budget, track, words);
+    exact.steps += quick.steps;
+    exact
+}
+
+/// The search, with a memo of bitsets of `words` words or (0) of
+/// fingerprints only.
+fn search<M: Model>(
+    model: &M,
+    partition: &mut Partition<M>,
+    budget: &Budget,
+    track: bool,
+    words: usize,
+) -> PartitionResult<M::State> {
     let ctx = &mut partition.ctx;
     let ops = &partition.ops;
     let n = ops.len();
     let mut entries = Entries::new(ops);
-    let words = n.div_ceil(64).max(1);
-    let mut bits = vec![0u64; words];
-    let mut bits_hash = 0u64;
-    let z: Vec<u64> = (0..n).map(zobrist).collect();
+    let mut set = LinSet::new(n);
     let mut memo = Memo::new(words);
     // The memo's bytes per entry, as Options::memo_limit counts them: the
-    // bitset, the state inline, the chain link and a table slot.
-    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 4 + 16;
+    // bitset, the fingerprint, the state inline, the chain link and a
+    // table slot.
+    let entry_bytes = words * 8 + 16 + std::mem::size_of::<M::State>() + 4 + 16;
     let max_entries = budget.memo_limit.map(|b| b / entry_bytes);
     let mut stack: Vec<Frame<M::State>> = Vec::with_capacity(n);
     let mut alts: Vec<M::State> = Vec::new();
@@ -555,12 +634,11 @@ pub fn check_partition<M: Model>(
                 entry = entries.next[entry as usize];
                 continue;
             }
-            bits[o / 64] ^= 1 << (o % 64);
-            bits_hash ^= z[o];
+            set.flip(o);
             let pure = model.read_only(&ops[o].op);
             let mut chosen = None;
             for (k, s) in next.iter().enumerate() {
-                if memo.insert(&bits, bits_hash, s, state_hash(s)) {
+                if memo.insert(&set, s, state_hash(s)) {
                     chosen = Some(k);
                     break;
                 }
@@ -588,8 +666,7 @@ pub fn check_partition<M: Model>(
                 entry = entries.next[0];
                 continue;
             }
-            bits[o / 64] ^= 1 << (o % 64);
-            bits_hash ^= z[o];
+            set.flip(o);
             if !pure {
                 entry = entries.next[entry as usize];
                 continue;
@@ -606,7 +683,7 @@ pub fn check_partition<M: Model>(
             };
             while alts.len() > top.alts_from {
                 let s = alts.pop().expect("non-empty");
-                if memo.insert(&bits, bits_hash, &s, state_hash(&s)) {
+                if memo.insert(&set, &s, state_hash(&s)) {
                     state = s;
                     entry = entries.next[0];
                     continue 'search;
@@ -616,8 +693,7 @@ pub fn check_partition<M: Model>(
             state = top.before;
             entries.unlift(top.call);
             let o = entries.op[top.call as usize] as usize;
-            bits[o / 64] ^= 1 << (o % 64);
-            bits_hash ^= z[o];
+            set.flip(o);
             if !top.pure {
                 entry = entries.next[top.call as usize];
                 continue 'search;
@@ -636,5 +712,168 @@ pub fn check_partition<M: Model>(
         verdict,
         steps,
         longest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A register of small numbers, written here so that the search is
+    /// tested on its own.
+    struct Register;
+
+    #[derive(Clone, Copy, Debug)]
+    enum RegOp {
+        Write(u32),
+        Read(u32),
+    }
+
+    impl Model for Register {
+        type Op = RegOp;
+        type State = u32;
+        type Ctx = ();
+
+        fn init(&self, _: &mut ()) -> u32 {
+            0
+        }
+
+        fn step(&self, _: &mut (), state: &u32, op: &RegOp, next: &mut Vec<u32>) {
+            match *op {
+                RegOp::Write(v) => next.push(v),
+                RegOp::Read(v) if v == *state => next.push(v),
+                RegOp::Read(_) => {}
+            }
+        }
+
+        fn read_only(&self, op: &RegOp) -> bool {
+            matches!(op, RegOp::Read(_))
+        }
+
+        fn describe_op(&self, _: &(), op: &RegOp) -> String {
+            format!("{op:?}")
+        }
+
+        fn describe_state(&self, _: &(), state: &u32) -> String {
+            state.to_string()
+        }
+    }
+
+    /// A history of `n` operations by `clients` clients, cut from one
+    /// sequential run (each takes effect at a point inside its interval),
+    /// one write in `unknown` of them with an unknown outcome (none for 0).
+    /// Linearizable. The first writes 7; the others write values below 4.
+    fn history(rng: &mut impl Rng, n: usize, clients: u64, unknown: u32) -> Vec<Operation<RegOp>> {
+        let mut value = 0;
+        let mut ops = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = 10 * i as u64 + 5;
+            let op = if i == 0 {
+                value = 7;
+                RegOp::Write(7)
+            } else if rng.random_bool(0.5) {
+                value = rng.random_range(0..4);
+                RegOp::Write(value)
+            } else {
+                RegOp::Read(value)
+            };
+            let call = at - rng.random_range(0..30).min(at);
+            let ret = if i > 0
+                && unknown > 0
+                && matches!(op, RegOp::Write(_))
+                && rng.random_ratio(1, unknown)
+            {
+                NEVER
+            } else {
+                at + rng.random_range(0..30)
+            };
+            ops.push(Operation {
+                id: i,
+                client: i as u64 % clients,
+                call,
+                ret,
+                op,
+            });
+        }
+        ops
+    }
+
+    fn partition(ops: Vec<Operation<RegOp>>) -> Partition<Register> {
+        Partition {
+            key: "r".into(),
+            ctx: (),
+            ops,
+        }
+    }
+
+    #[test]
+    fn fingerprints_and_bitsets_give_the_same_verdicts() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let budget = Budget::new(None);
+        let mut seen = [0; 2];
+        for _ in 0..3000 {
+            let n = rng.random_range(2..14);
+            let mut ops = history(&mut rng, n, 3, 8);
+            // Half of them get one read of a value it may not have seen.
+            if rng.random_bool(0.5) {
+                let i = rng.random_range(0..n);
+                ops[i].op = RegOp::Read(rng.random_range(0..8));
+            }
+            let mut p = partition(ops);
+            let words = n.div_ceil(64);
+            let exact = search(&Register, &mut p, &budget, false, words).verdict;
+            let prints = search(&Register, &mut p, &budget, false, 0).verdict;
+            assert_eq!(exact, prints, "{:?}", p.ops);
+            seen[usize::from(exact == Verdict::NotLinearizable)] += 1;
+        }
+        assert!(
+            seen[0] > 500 && seen[1] > 500,
+            "both verdicts tried: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_partition_is_searched_with_fingerprints_and_a_stale_read_still_fails() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let n = EXACT_UP_TO + 1_000;
+        let budget = Budget::new(None);
+        let ops = history(&mut rng, n, 5, 50);
+        let mut good = partition(ops.clone());
+        let r = check_partition(&Register, &mut good, &budget, true);
+        assert_eq!(r.verdict, Verdict::Linearizable);
+        // Every operation with a known outcome is in the linearization.
+        assert!(r.longest.expect("tracked").order.len() >= n - unknown(&ops));
+        // (A failed search tries every subset of the unknown-outcome
+        // operations that may have taken effect: none here.)
+        let ops = history(&mut rng, n, 5, 0);
+        // A read at the end of the value the first operation wrote, after
+        // writes that every later operation must follow: stale.
+        let mut bad = ops;
+        let last = bad.len() - 1;
+        let tail = bad[last].call;
+        for (k, o) in bad.iter_mut().rev().take(3).enumerate() {
+            o.op = RegOp::Write(1 + k as u32 % 2);
+            o.call = tail + 1_000 * k as u64;
+            o.ret = o.call + 1;
+        }
+        bad.push(Operation {
+            id: last + 1,
+            client: 9,
+            call: tail + 10_000,
+            ret: tail + 10_001,
+            op: RegOp::Read(7),
+        });
+        let mut bad = partition(bad);
+        let quick = search(&Register, &mut bad, &budget, false, 0);
+        assert_eq!(quick.verdict, Verdict::NotLinearizable);
+        let r = check_partition(&Register, &mut bad, &budget, false);
+        assert_eq!(r.verdict, Verdict::NotLinearizable);
+        assert_eq!(r.steps, 2 * quick.steps, "confirmed by an exact search");
+    }
+
+    /// Unknown-outcome writes the search may leave out.
+    fn unknown(ops: &[Operation<RegOp>]) -> usize {
+        ops.iter().filter(|o| o.ret == NEVER).count()
     }
 }
