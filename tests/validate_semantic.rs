@@ -29,6 +29,31 @@ fn the_examples_validate() {
 }
 
 #[test]
+fn the_examples_validate_with_the_smallest_message_window() {
+    // Every message but the last one sent is kept as a digest only.
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(examples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    let n = files.len();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--message-window", "1"])
+        .args(&files)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!("{n} of {n} runs valid")));
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--message-window", "0"])
+        .args(&files)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--message-window"));
+}
+
+#[test]
 fn two_leaders_in_a_term_are_rejected_with_the_line() {
     let text = std::fs::read_to_string(examples().join("election-and-commits.ndjson")).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();

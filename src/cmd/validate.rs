@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use raft_conformance::count;
 use raft_conformance::validate::{
-    candidate_runs, check_input, check_runs, Options, Run, Verdict, DEFAULT_BUDGET,
+    candidate_runs, check_input, check_runs, Options, Run, Verdict, DEFAULT_BUDGET, MESSAGE_WINDOW,
 };
 
 use crate::cmd::linearize::STDIN;
@@ -40,6 +40,13 @@ pub struct Args {
     /// past about this many MiB (inconclusive, exit 3).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     memo_limit: u64,
+    /// Keep the latest this many messages sent whole. Of a message sent
+    /// longer ago and not yet received (lost, or delayed), only a 128-bit
+    /// digest is kept to check that a receive delivers it unaltered, and
+    /// the replay knows of it only what a receive logs: memory stays
+    /// bounded however many messages a long run loses.
+    #[arg(long, default_value_t = MESSAGE_WINDOW as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    message_window: u64,
     /// Behaviours beyond the Raft paper's Figure 2 that the implementation
     /// uses, comma-separated (stale-append-reply, lost-election, pre-vote,
     /// heartbeat, check-quorum), in addition to those the trace header's
@@ -226,6 +233,7 @@ fn semantic(args: &Args) -> Result<Outcome> {
             })?,
         ),
         memo_limit: Some((args.memo_limit as usize).saturating_mul(1 << 20)),
+        message_window: usize::try_from(args.message_window).unwrap_or(usize::MAX),
     };
     let mut checked = Vec::new();
     let mut bad_input = None;

@@ -27,6 +27,7 @@ use serde_json::value::RawValue;
 pub use input::{candidate_runs, runs_in, Run};
 use invariants::{Invariants, Stop};
 use network::NetworkCheck;
+pub use network::MESSAGE_WINDOW;
 use replay::{Replay, ReplayError};
 pub use replay::{ReplayStats, DEFAULT_BUDGET};
 pub use verdict::{
@@ -350,6 +351,10 @@ pub struct Options {
     /// ...or when one key's search memo grows past about this many bytes
     /// (see `linearizability::Options::memo_limit`).
     pub memo_limit: Option<usize>,
+    /// How many of the latest messages sent are kept whole: of older ones
+    /// still in flight (or lost), the message identity check keeps a
+    /// digest and the replay nothing (see `network::NetworkCheck`).
+    pub message_window: usize,
 }
 
 /// The default time budget of a run's linearizability check.
@@ -364,6 +369,7 @@ impl Default for Options {
             features: Vec::new(),
             history_timeout: Some(DEFAULT_HISTORY_TIMEOUT),
             memo_limit: Some(DEFAULT_MEMO_LIMIT),
+            message_window: network::MESSAGE_WINDOW,
         }
     }
 }
@@ -452,17 +458,19 @@ fn validate_stream(
             .contains(&raft_trace::EventType::Apply);
     let mut complete = Completeness::new(header);
     let mut invariants = Invariants::new(header, &options.features);
-    let mut replay =
-        Replay::new(header, &options.features, options.frontier_budget).map_err(|e| {
+    let mut replay = Replay::new(header, &options.features, options.frontier_budget)
+        .map_err(|e| {
             InputError::Layout(format!("{}:1: field \"features\": {e}", files.join(", ")))
-        })?;
+        })?
+        .with_window(options.message_window);
     let network = NetworkCheck::new(
         header.network,
         header
             .observes
             .events
             .contains(&raft_trace::EventType::Send),
-    );
+    )
+    .with_window(options.message_window);
     let mut report = RunReport {
         files,
         events: 0,

@@ -2,38 +2,70 @@
 //! with identical fields, and the network may lose, duplicate or reorder
 //! messages only as far as the trace's header declares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use raft_trace::{Message, Network, NodeId};
+use raft_trace::{EntryData, Message, Network, NodeId, Rpc};
+use rangemap::RangeInclusiveSet;
 
 use super::Violation;
 
-/// What is known about one sent message.
+/// A sent message that may still be received.
 struct Sent {
-    /// The message, while it may still be received: without duplication
-    /// only its identity is kept once it has been (a table of every message
-    /// of a long run would hold each entry it carried). Boxed, so that the
-    /// identity left is small.
-    msg: Option<Box<Message>>,
+    /// What is kept of the message, to compare with what a receive delivers.
+    body: Body,
     /// Position among the messages `from` sent to `to` (0, 1, 2, ...).
     position: u64,
     /// How many times it has been received.
     received: u32,
 }
 
+/// What is kept of a sent message.
+enum Body {
+    /// The whole message (boxed, so that the table's growth by doubling
+    /// moves small entries).
+    Full(Box<Message>),
+    /// A 128-bit digest of all its fields, for a message sent more than
+    /// the window's count of messages ago (mostly, one the network lost):
+    /// 16 bytes however large the message. Two words, not a `u128`, so
+    /// that the table's entries stay aligned to 8 bytes.
+    Digest([u64; 2]),
+}
+
+/// The default window: how many of the latest messages sent are kept whole.
+pub const MESSAGE_WINDOW: usize = 1 << 16;
+
 /// The messages of one run, as seen by the sends and receives replayed so far.
+///
+/// Memory: where the header does not declare duplication, a message is
+/// forgotten once it has been received (receiving it again would be
+/// `MessageDuplicated`); only its id stays, in a set of id ranges per
+/// sender, which holds one range for a sender whose ids count up. The
+/// table then holds the messages in flight (and those lost), not every
+/// message of the run. With duplication any message may be delivered
+/// again at any time, so every message is kept. Of a message sent more
+/// than `window` messages ago and still kept, only a digest stays (see
+/// [`Body::Digest`]): a receive that altered it is still caught, barring a
+/// collision of 128-bit hashes. The table then grows only with the
+/// messages that are never received, by about 60 bytes each.
 pub struct NetworkCheck {
     allowed: Network,
     /// Whether the header declares `send` events. Without them a receive
     /// is the first sight of its message (nothing to match it against),
     /// and a second receive of it is checked as a duplicate.
     observes_send: bool,
-    sent: ahash::AHashMap<(NodeId, u64), Sent>,
+    /// The messages that may still be received, by (from, id).
+    pending: ahash::AHashMap<(NodeId, u64), Sent>,
+    /// Every id each sender has used so far, where the header does not
+    /// declare duplication (with it, `pending` holds every message sent).
+    used: BTreeMap<NodeId, RangeInclusiveSet<u64>>,
     /// Per (from, to): how many messages were sent, and the position of the
     /// last one received.
     channels: BTreeMap<(NodeId, NodeId), Channel>,
     /// Messages sent and never received so far.
     undelivered: usize,
+    /// The latest sends, oldest first, at most `window` of them.
+    latest: VecDeque<(NodeId, u64)>,
+    window: usize,
 }
 
 #[derive(Default)]
@@ -47,56 +79,93 @@ impl NetworkCheck {
         NetworkCheck {
             allowed,
             observes_send,
-            sent: ahash::AHashMap::new(),
+            pending: ahash::AHashMap::new(),
+            used: BTreeMap::new(),
             channels: BTreeMap::new(),
             undelivered: 0,
+            latest: VecDeque::new(),
+            window: MESSAGE_WINDOW,
         }
+    }
+
+    /// The same check, keeping only the latest `window` messages whole.
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = window.max(1);
+        self
     }
 
     /// Whether a message with this identity has been sent (used to merge
     /// per-node files: a receive waits until its send has been replayed).
     pub fn was_sent(&self, from: NodeId, id: u64) -> bool {
-        self.sent.contains_key(&(from, id))
+        if self.allowed.duplication {
+            self.pending.contains_key(&(from, id))
+        } else {
+            self.used.get(&from).is_some_and(|ids| ids.contains(&id))
+        }
     }
 
     /// Records a send.
     pub fn send(&mut self, msg: &Message) -> Result<(), Violation> {
         let key = (msg.from, msg.id);
-        if let Some(prev) = self.sent.get(&key) {
+        if self.was_sent(msg.from, msg.id) {
             return Err(Violation::new(
                 "MessageIdentity",
                 format!("a new message id from node {}", msg.from),
                 format!(
                     "id {} was already used by {}",
                     msg.id,
-                    prev.msg.as_deref().map_or_else(
+                    self.pending.get(&key).map_or_else(
                         || format!("message {} from {} (received)", msg.id, msg.from),
-                        describe
+                        |prev| prev.describe(key)
                     )
                 ),
             ));
+        }
+        if !self.allowed.duplication {
+            self.used
+                .entry(msg.from)
+                .or_default()
+                .insert(msg.id..=msg.id);
         }
         let channel = self.channels.entry((msg.from, msg.to)).or_default();
         let position = channel.sent;
         channel.sent += 1;
         self.undelivered += 1;
-        self.sent.insert(
+        self.pending.insert(
             key,
             Sent {
-                msg: Some(Box::new(msg.clone())),
+                body: Body::Full(Box::new(msg.clone())),
                 position,
                 received: 0,
             },
         );
+        self.latest.push_back(key);
+        if self.latest.len() > self.window {
+            let oldest = self.latest.pop_front().expect("more than the window");
+            if let Some(sent) = self.pending.get_mut(&oldest) {
+                if let Body::Full(m) = &sent.body {
+                    sent.body = Body::Digest(digest(m));
+                }
+            }
+        }
         Ok(())
     }
 
     /// Records a receive; it must match a send.
     pub fn receive(&mut self, msg: &Message) -> Result<(), Violation> {
-        if !self.observes_send && !self.sent.contains_key(&(msg.from, msg.id)) {
+        let key = (msg.from, msg.id);
+        if !self.observes_send && !self.was_sent(msg.from, msg.id) {
             self.send(msg)?;
         }
-        let Some(sent) = self.sent.get_mut(&(msg.from, msg.id)) else {
+        let Some(sent) = self.pending.get_mut(&key) else {
+            if self.was_sent(msg.from, msg.id) {
+                // Sent, and forgotten once received: only without duplication.
+                return Err(Violation::new(
+                    "MessageDuplicated",
+                    "each message received at most once (the header does not declare duplication)",
+                    format!("{} received a second time", describe(msg)),
+                ));
+            }
             return Err(Violation::new(
                 "MessageNeverSent",
                 format!(
@@ -106,29 +175,26 @@ impl NetworkCheck {
                 format!("no such send: {}", describe(msg)),
             ));
         };
-        if let Some(sent_msg) = sent.msg.as_deref().filter(|m| *m != msg) {
+        let altered = match &sent.body {
+            Body::Full(m) => **m != *msg,
+            Body::Digest(d) => *d != digest(msg),
+        };
+        if altered {
             return Err(Violation::new(
                 "MessageAltered",
-                describe(sent_msg),
+                sent.describe(key),
                 describe(msg),
-            ));
-        }
-        if sent.received > 0 && !self.allowed.duplication {
-            return Err(Violation::new(
-                "MessageDuplicated",
-                "each message received at most once (the header does not declare duplication)",
-                format!("{} received a second time", describe(msg)),
             ));
         }
         if sent.received == 0 {
             self.undelivered -= 1;
         }
         sent.received = sent.received.saturating_add(1);
+        let position = sent.position;
         if !self.allowed.duplication {
             // Never received again (that would be MessageDuplicated).
-            sent.msg = None;
+            self.pending.remove(&key);
         }
-        let position = sent.position;
         let channel = self.channels.entry((msg.from, msg.to)).or_default();
         if let Some(last) = channel.last_received {
             let in_order = position > last || (position == last && self.allowed.duplication);
@@ -172,6 +238,130 @@ impl NetworkCheck {
     pub fn undelivered(&self) -> usize {
         self.undelivered
     }
+
+    /// Messages the table holds: those that may still be received.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+impl Sent {
+    fn describe(&self, (from, id): (NodeId, u64)) -> String {
+        match &self.body {
+            Body::Full(m) => describe(m),
+            Body::Digest(_) => format!(
+                "message {id} from {from} as sent, whose 128-bit digest was kept (it was \
+                 sent long before, beyond --message-window): the digest of every field of \
+                 the message received differs"
+            ),
+        }
+    }
+}
+
+/// A 128-bit digest of every field of a message: equal messages have equal
+/// digests. Two hashers with different fixed keys, over the fields in
+/// order; JSON values (`data`) are hashed through their text, whose object
+/// keys serde_json keeps sorted.
+fn digest(m: &Message) -> [u64; 2] {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let keys = [
+        ahash::RandomState::with_seeds(1, 2, 3, 4),
+        ahash::RandomState::with_seeds(5, 6, 7, 8),
+    ];
+    keys.map(|k| {
+        let mut h = k.build_hasher();
+        // The id and sender are the table's key; hashed all the same.
+        (m.id, m.from, m.to, m.term, m.commit, m.commit_term).hash(&mut h);
+        hash_rpc(&m.rpc, &mut h);
+        h.finish()
+    })
+}
+
+fn hash_rpc(rpc: &Rpc, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    rpc.name().hash(h);
+    match rpc {
+        Rpc::RequestVote {
+            last_index,
+            last_term,
+            transfer,
+        } => (last_index, last_term, transfer).hash(h),
+        Rpc::RequestVoteReply { granted } | Rpc::PreVoteReply { granted } => granted.hash(h),
+        Rpc::AppendEntries {
+            prev_index,
+            prev_term,
+            commit,
+            entries,
+            entry_count,
+            context,
+        } => {
+            (prev_index, prev_term, commit, entry_count, context).hash(h);
+            entries.is_some().hash(h);
+            for e in entries.iter().flatten() {
+                e.term.hash(h);
+                hash_data(e.data.as_ref(), h);
+            }
+        }
+        Rpc::AppendEntriesReply {
+            success,
+            match_index,
+            hint_index,
+            hint_term,
+            context,
+        } => (success, match_index, hint_index, hint_term, context).hash(h),
+        Rpc::InstallSnapshot {
+            last_index,
+            last_term,
+            offset,
+            done,
+            data,
+        } => {
+            (last_index, last_term, offset, done).hash(h);
+            hash_json(data.as_ref(), h);
+        }
+        Rpc::InstallSnapshotReply { last_index } => last_index.hash(h),
+        Rpc::PreVote {
+            last_index,
+            last_term,
+        } => (last_index, last_term).hash(h),
+        Rpc::Heartbeat { commit, context } => (commit, context).hash(h),
+        Rpc::HeartbeatReply { context } => context.hash(h),
+        Rpc::TimeoutNow {} => {}
+        Rpc::Propose { entries } => {
+            entries.is_some().hash(h);
+            for d in entries.iter().flatten() {
+                hash_data(Some(d), h);
+            }
+        }
+    }
+}
+
+fn hash_data(d: Option<&EntryData>, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    match d {
+        None => 0u8.hash(h),
+        Some(EntryData::Noop) => 1u8.hash(h),
+        Some(EntryData::Command { client, req, op }) => (2u8, client, req, op).hash(h),
+        Some(EntryData::Config {
+            voters,
+            learners,
+            outgoing_voters,
+            data,
+        }) => {
+            (3u8, voters, learners, outgoing_voters).hash(h);
+            hash_json(data.as_ref(), h);
+        }
+        Some(EntryData::Opaque { data }) => {
+            4u8.hash(h);
+            hash_json(data.as_ref(), h);
+        }
+    }
+}
+
+fn hash_json(v: Option<&serde_json::Value>, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    v.map(|v| v.to_string()).hash(h);
 }
 
 /// A one-line description of a message for reports.
@@ -220,7 +410,7 @@ mod tests {
         let mut n = NetworkCheck::new(network(false), true);
         n.send(&vote(7)).unwrap();
         n.receive(&vote(7)).unwrap();
-        assert!(n.sent[&(1, 7)].msg.is_none(), "the message is dropped");
+        assert_eq!(n.held(), 0, "the message is dropped");
         assert_eq!(rule(n.receive(&vote(7))), "MessageDuplicated");
         assert_eq!(rule(n.send(&vote(7))), "MessageIdentity");
         assert_eq!(n.undelivered(), 0);
@@ -228,6 +418,29 @@ mod tests {
         n.send(&vote(8)).unwrap();
         altered.term = 2;
         assert_eq!(rule(n.receive(&altered)), "MessageAltered");
+    }
+
+    #[test]
+    fn without_duplication_the_table_holds_only_messages_in_flight() {
+        let mut n = NetworkCheck::new(network(false), true);
+        // Ids used out of order, as a node's sends interleave.
+        for base in (0..10_000u64).step_by(4) {
+            for id in [base + 2, base + 1, base + 4, base + 3] {
+                n.send(&vote(id)).unwrap();
+            }
+            for id in [base + 1, base + 2, base + 3] {
+                n.receive(&vote(id)).unwrap();
+            }
+        }
+        // Every fourth message is still in flight; the ids are one range.
+        assert_eq!(n.held(), 2_500);
+        assert_eq!(n.used[&1].iter().count(), 1);
+        assert_eq!(rule(n.receive(&vote(5_001))), "MessageDuplicated");
+        assert_eq!(rule(n.send(&vote(5_001))), "MessageIdentity");
+        assert_eq!(rule(n.send(&vote(5_004))), "MessageIdentity");
+        assert_eq!(rule(n.receive(&vote(10_001))), "MessageNeverSent");
+        n.receive(&vote(5_004)).unwrap();
+        assert_eq!(n.undelivered(), 2_499);
     }
 
     #[test]

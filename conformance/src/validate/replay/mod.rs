@@ -190,6 +190,13 @@ pub struct Replay {
     /// and each growth writes every entry to fresh memory again.
     messages: ahash::AHashMap<(rt::NodeId, u64), Box<(Msg, dispatch::Known)>>,
     duplication: bool,
+    /// The latest sends, oldest first: only the model messages of the
+    /// latest `window` sends are kept (so that messages the network lost,
+    /// or may duplicate, do not pile up). A receive of an older message is
+    /// replayed from the message as the trace logs it, as if its send had
+    /// not been seen: less is known of what it carries, nothing is assumed.
+    latest: std::collections::VecDeque<(rt::NodeId, u64)>,
+    window: usize,
 }
 
 impl Replay {
@@ -299,7 +306,16 @@ impl Replay {
                 .collect(),
             messages: ahash::AHashMap::new(),
             duplication: header.network.duplication,
+            latest: std::collections::VecDeque::new(),
+            window: crate::validate::network::MESSAGE_WINDOW,
         })
+    }
+
+    /// The same replay, keeping the model messages of the latest `window`
+    /// sends only.
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = window.max(1);
+        self
     }
 
     /// Replays one node event.
@@ -374,6 +390,11 @@ impl Replay {
         }
         if let Some((k, msg)) = record {
             messages.insert(k, Box::new(msg));
+            self.latest.push_back(k);
+            if self.latest.len() > self.window {
+                let oldest = self.latest.pop_front().expect("more than the window");
+                messages.remove(&oldest);
+            }
         }
         if let (false, rt::Event::Receive(m)) = (self.duplication, &e.event) {
             // Never received again: the network check rejects a second
