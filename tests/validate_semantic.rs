@@ -637,3 +637,17 @@ fn a_retry_applied_after_installing_a_snapshot_that_executed_it_is_a_duplicate()
         );
     }
 }
+
+#[test]
+fn the_scaling_benchmark_script_runs() {
+    // A smoke test of conformance/benches/scale.py on two tiny runs: it
+    // prints the figures, it asserts nothing of them.
+    let out = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/benches/scale.py"))
+        .args(["--bin", env!("CARGO_BIN_EXE_raftcheck"), "--sizes", "200,400"])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("cost per event").count(), 2, "{stdout}");
+}
