@@ -1,7 +1,8 @@
 //! Side-by-side benchmark: raft-conformance's checker against the Rust
 //! port `porcupine-rs` and stateright's `LinearizabilityTester`, on every
 //! Porcupine history (etcd register, kv partitioned and not) and on a
-//! generated 10,000-operation kv history over 100 keys.
+//! generated 10,000-operation kv history over 100 keys, and a generated
+//! 40,000-operation history of one key.
 //!
 //! `cargo bench -p raft-conformance --bench linearize` prints one row per
 //! history and totals with ratios. Parsing is not timed. stateright has no
@@ -387,10 +388,11 @@ fn stateright(file: &Path, kv: bool) -> Option<(Verdict, f64)> {
 
 // -------------------------------------------------------------- generated
 
-/// A linearizable 10,000-operation kv history over 100 keys: a sequential
+/// A linearizable `n`-operation kv history over `keys` keys: a sequential
 /// run (linearization points 10 apart) with each interval stretched by up
-/// to 40 either side, spread over 20 clients. xorshift64, fixed seed.
-fn generated(path: &Path) {
+/// to 40 either side, spread over 20 clients; gets, puts and (with
+/// `appends`) appends. xorshift64, fixed seed.
+fn generated(path: &Path, n: u64, keys: u64, appends: bool) {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut rnd = |n: u64| {
         x ^= x << 13;
@@ -398,13 +400,13 @@ fn generated(path: &Path) {
         x ^= x << 17;
         x % n
     };
-    let mut values: Vec<String> = vec![String::new(); 100];
+    let mut values: Vec<String> = vec![String::new(); keys as usize];
     let mut ops: Vec<(u64, u64, String)> = Vec::new();
-    for i in 0..10_000u64 {
+    for i in 0..n {
         let point = 100 + 10 * i;
-        let key = rnd(100) as usize;
+        let key = rnd(keys) as usize;
         let (call, ret) = (point - rnd(40), point + rnd(40));
-        let (f, v_in, v_out) = match rnd(3) {
+        let (f, v_in, v_out) = match rnd(if appends { 3 } else { 2 }) {
             0 => ("get", "nil".to_string(), format!("{:?}", values[key])),
             1 => {
                 let v = format!("x {i} y");
@@ -581,9 +583,19 @@ fn main() {
     }
     let gen_path =
         std::env::temp_dir().join(format!("raftcheck-bench-kv10k-{}.txt", std::process::id()));
-    generated(&gen_path);
-    let gen: Vec<Row> = Vec::from_iter(bench(
+    generated(&gen_path, 10_000, 100, true);
+    let mut gen: Vec<Row> = Vec::from_iter(bench(
         "generated kv 10k/100 keys".into(),
+        &gen_path,
+        ModelKind::Kv,
+        true,
+        true,
+    ));
+    // One key's long history: past 4,096 operations the search keeps
+    // fingerprints of the linearized sets, not bitsets of every operation.
+    generated(&gen_path, 40_000, 1, false);
+    gen.extend(bench(
+        "generated kv 40k/1 key".into(),
         &gen_path,
         ModelKind::Kv,
         true,
@@ -594,7 +606,7 @@ fn main() {
     total("etcd (102 files)", &etcd);
     total("kv partitioned", &kv);
     total("kv unpartitioned", &kv_flat);
-    total("generated 10k", &gen);
+    total("generated 10k and 40k", &gen);
     let all: Vec<Row> = etcd
         .into_iter()
         .chain(kv)
