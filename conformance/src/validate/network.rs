@@ -444,6 +444,22 @@ mod tests {
     }
 
     #[test]
+    fn ids_at_the_ends_of_the_range_are_kept_apart() {
+        let mut n = NetworkCheck::new(network(false), true);
+        for id in [u64::MAX, 0, u64::MAX - 1, 1, u64::MAX - 3] {
+            n.send(&vote(id)).unwrap();
+            n.receive(&vote(id)).unwrap();
+        }
+        for id in [u64::MAX, 0, u64::MAX - 1, 1, u64::MAX - 3] {
+            assert_eq!(rule(n.receive(&vote(id))), "MessageDuplicated");
+            assert_eq!(rule(n.send(&vote(id))), "MessageIdentity");
+        }
+        assert_eq!(rule(n.receive(&vote(u64::MAX - 2))), "MessageNeverSent");
+        assert_eq!(rule(n.receive(&vote(2))), "MessageNeverSent");
+        assert_eq!(n.used[&1].iter().count(), 3);
+    }
+
+    #[test]
     fn with_duplication_a_message_is_kept_for_its_next_delivery() {
         let mut n = NetworkCheck::new(network(true), true);
         n.send(&vote(7)).unwrap();
