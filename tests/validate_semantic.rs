@@ -644,10 +644,19 @@ fn the_scaling_benchmark_script_runs() {
     // prints the figures, it asserts nothing of them.
     let out = std::process::Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/benches/scale.py"))
-        .args(["--bin", env!("CARGO_BIN_EXE_raftcheck"), "--sizes", "200,400"])
+        .args([
+            "--bin",
+            env!("CARGO_BIN_EXE_raftcheck"),
+            "--sizes",
+            "200,400",
+        ])
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.matches("cost per event").count(), 2, "{stdout}");
 }
