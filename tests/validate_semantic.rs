@@ -30,7 +30,7 @@ fn the_examples_validate() {
 
 #[test]
 fn the_examples_validate_with_the_smallest_message_window() {
-    // Every message but the last one sent is kept as a digest only.
+    // The replay keeps the model message of the last send only.
     let files: Vec<std::path::PathBuf> = std::fs::read_dir(examples())
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -40,11 +40,13 @@ pub struct Args {
     /// past about this many MiB (inconclusive, exit 3).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     memo_limit: u64,
-    /// Keep the latest this many messages sent whole. Of a message sent
-    /// longer ago and not yet received (lost, or delayed), only a 128-bit
-    /// digest is kept to check that a receive delivers it unaltered, and
-    /// the replay knows of it only what a receive logs: memory stays
-    /// bounded however many messages a long run loses.
+    /// The replay keeps the model messages of the latest this many sends.
+    /// A receive of an older message (lost for long, or delayed) is
+    /// replayed from the message as the trace logs it, knowing less of what
+    /// it carries (the state machine of an InstallSnapshot whose data the
+    /// trace leaves out); the message identity check still holds it to the
+    /// message sent. Memory stays bounded however many messages a long run
+    /// loses.
     #[arg(long, default_value_t = MESSAGE_WINDOW as u64, value_parser = clap::value_parser!(u64).range(1..))]
     message_window: u64,
     /// Behaviours beyond the Raft paper's Figure 2 that the implementation

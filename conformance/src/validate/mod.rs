@@ -27,9 +27,8 @@ use serde_json::value::RawValue;
 pub use input::{candidate_runs, runs_in, Run};
 use invariants::{Invariants, Stop};
 use network::NetworkCheck;
-pub use network::MESSAGE_WINDOW;
 use replay::{Replay, ReplayError};
-pub use replay::{ReplayStats, DEFAULT_BUDGET};
+pub use replay::{ReplayStats, DEFAULT_BUDGET, MESSAGE_WINDOW};
 pub use verdict::{
     check_input, check_records, check_run, check_runs, Checked, HistorySummary, Verdict,
 };
@@ -351,9 +350,10 @@ pub struct Options {
     /// ...or when one key's search memo grows past about this many bytes
     /// (see `linearizability::Options::memo_limit`).
     pub memo_limit: Option<usize>,
-    /// How many of the latest messages sent are kept whole: of older ones
-    /// still in flight (or lost), the message identity check keeps a
-    /// digest and the replay nothing (see `network::NetworkCheck`).
+    /// The model messages of how many of the latest sends the replay
+    /// keeps: a receive of an older one (lost for long, or delayed) is
+    /// replayed from the message as the trace logs it (the message
+    /// identity check keeps every message in flight, as a digest).
     pub message_window: usize,
 }
 
@@ -369,7 +369,7 @@ impl Default for Options {
             features: Vec::new(),
             history_timeout: Some(DEFAULT_HISTORY_TIMEOUT),
             memo_limit: Some(DEFAULT_MEMO_LIMIT),
-            message_window: network::MESSAGE_WINDOW,
+            message_window: MESSAGE_WINDOW,
         }
     }
 }
@@ -469,8 +469,7 @@ fn validate_stream(
             .observes
             .events
             .contains(&raft_trace::EventType::Send),
-    )
-    .with_window(options.message_window);
+    );
     let mut report = RunReport {
         files,
         events: 0,

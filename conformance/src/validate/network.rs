@@ -2,37 +2,63 @@
 //! with identical fields, and the network may lose, duplicate or reorder
 //! messages only as far as the trace's header declares.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-use raft_trace::{EntryData, Message, Network, NodeId, Rpc};
+use raft_trace::{EntryData, Message, Network, NodeId, Rpc, Term};
 use rangemap::RangeInclusiveSet;
 
 use super::Violation;
 
-/// A sent message that may still be received.
+/// A sent message that may still be received: what names it in a report,
+/// and a 128-bit digest of every field, to compare with what a receive
+/// delivers. Equal messages have equal digests, so a receive of the message
+/// sent is never rejected; an altered one is, barring a collision of
+/// 128-bit hashes. 48 bytes however large the message, and nothing to
+/// allocate or free.
 struct Sent {
-    /// What is kept of the message, to compare with what a receive delivers.
-    body: Body,
+    to: NodeId,
+    term: Term,
+    digest: [u64; 2],
     /// Position among the messages `from` sent to `to` (0, 1, 2, ...).
     position: u64,
     /// How many times it has been received.
     received: u32,
+    /// The RPC, as an index into [`RPC_NAMES`].
+    rpc: u8,
 }
 
-/// What is kept of a sent message.
-enum Body {
-    /// The whole message (boxed, so that the table's growth by doubling
-    /// moves small entries).
-    Full(Box<Message>),
-    /// A 128-bit digest of all its fields, for a message sent more than
-    /// the window's count of messages ago (mostly, one the network lost):
-    /// 16 bytes however large the message. Two words, not a `u128`, so
-    /// that the table's entries stay aligned to 8 bytes.
-    Digest([u64; 2]),
-}
+/// Every RPC's name, in the order of [`rpc_index`].
+const RPC_NAMES: [&str; 12] = [
+    "request_vote",
+    "request_vote_reply",
+    "append_entries",
+    "append_entries_reply",
+    "install_snapshot",
+    "install_snapshot_reply",
+    "pre_vote",
+    "pre_vote_reply",
+    "heartbeat",
+    "heartbeat_reply",
+    "timeout_now",
+    "propose",
+];
 
-/// The default window: how many of the latest messages sent are kept whole.
-pub const MESSAGE_WINDOW: usize = 1 << 16;
+fn rpc_index(rpc: &Rpc) -> u8 {
+    match rpc {
+        Rpc::RequestVote { .. } => 0,
+        Rpc::RequestVoteReply { .. } => 1,
+        Rpc::AppendEntries { .. } => 2,
+        Rpc::AppendEntriesReply { .. } => 3,
+        Rpc::InstallSnapshot { .. } => 4,
+        Rpc::InstallSnapshotReply { .. } => 5,
+        Rpc::PreVote { .. } => 6,
+        Rpc::PreVoteReply { .. } => 7,
+        Rpc::Heartbeat { .. } => 8,
+        Rpc::HeartbeatReply { .. } => 9,
+        Rpc::TimeoutNow {} => 10,
+        Rpc::Propose { .. } => 11,
+    }
+}
 
 /// The messages of one run, as seen by the sends and receives replayed so far.
 ///
@@ -40,13 +66,10 @@ pub const MESSAGE_WINDOW: usize = 1 << 16;
 /// forgotten once it has been received (receiving it again would be
 /// `MessageDuplicated`); only its id stays, in a set of id ranges per
 /// sender, which holds one range for a sender whose ids count up. The
-/// table then holds the messages in flight (and those lost), not every
-/// message of the run. With duplication any message may be delivered
-/// again at any time, so every message is kept. Of a message sent more
-/// than `window` messages ago and still kept, only a digest stays (see
-/// [`Body::Digest`]): a receive that altered it is still caught, barring a
-/// collision of 128-bit hashes. The table then grows only with the
-/// messages that are never received, by about 60 bytes each.
+/// table then holds the messages in flight (and those lost), about 64
+/// bytes each (see [`Sent`]), not every message of the run. With
+/// duplication any message may be delivered again at any time, so every
+/// message is kept.
 pub struct NetworkCheck {
     allowed: Network,
     /// Whether the header declares `send` events. Without them a receive
@@ -63,9 +86,6 @@ pub struct NetworkCheck {
     channels: BTreeMap<(NodeId, NodeId), Channel>,
     /// Messages sent and never received so far.
     undelivered: usize,
-    /// The latest sends, oldest first, at most `window` of them.
-    latest: VecDeque<(NodeId, u64)>,
-    window: usize,
 }
 
 #[derive(Default)]
@@ -83,15 +103,7 @@ impl NetworkCheck {
             used: BTreeMap::new(),
             channels: BTreeMap::new(),
             undelivered: 0,
-            latest: VecDeque::new(),
-            window: MESSAGE_WINDOW,
         }
-    }
-
-    /// The same check, keeping only the latest `window` messages whole.
-    pub fn with_window(mut self, window: usize) -> Self {
-        self.window = window.max(1);
-        self
     }
 
     /// Whether a message with this identity has been sent (used to merge
@@ -134,20 +146,14 @@ impl NetworkCheck {
         self.pending.insert(
             key,
             Sent {
-                body: Body::Full(Box::new(msg.clone())),
+                to: msg.to,
+                term: msg.term,
+                digest: digest(msg),
                 position,
                 received: 0,
+                rpc: rpc_index(&msg.rpc),
             },
         );
-        self.latest.push_back(key);
-        if self.latest.len() > self.window {
-            let oldest = self.latest.pop_front().expect("more than the window");
-            if let Some(sent) = self.pending.get_mut(&oldest) {
-                if let Body::Full(m) = &sent.body {
-                    sent.body = Body::Digest(digest(m));
-                }
-            }
-        }
         Ok(())
     }
 
@@ -175,11 +181,7 @@ impl NetworkCheck {
                 format!("no such send: {}", describe(msg)),
             ));
         };
-        let altered = match &sent.body {
-            Body::Full(m) => **m != *msg,
-            Body::Digest(d) => *d != digest(msg),
-        };
-        if altered {
+        if sent.digest != digest(msg) {
             return Err(Violation::new(
                 "MessageAltered",
                 sent.describe(key),
@@ -247,20 +249,19 @@ impl NetworkCheck {
 }
 
 impl Sent {
+    /// As [`describe`] of the message sent.
     fn describe(&self, (from, id): (NodeId, u64)) -> String {
-        match &self.body {
-            Body::Full(m) => describe(m),
-            Body::Digest(_) => format!(
-                "message {id} from {from} as sent, whose 128-bit digest was kept (it was \
-                 sent long before, beyond --message-window): the digest of every field of \
-                 the message received differs"
-            ),
-        }
+        format!(
+            "message {id} from {from} to {} (term {}, {})",
+            self.to,
+            self.term,
+            RPC_NAMES[usize::from(self.rpc)]
+        )
     }
 }
 
 /// A 128-bit digest of every field of a message: equal messages have equal
-/// digests. Two hashers with different fixed keys, over the fields in
+/// digests (every field is hashed, so this must follow `Message`'s fields). Two hashers with different fixed keys, over the fields in
 /// order; JSON values (`data`) are hashed through their text, whose object
 /// keys serde_json keeps sorted.
 fn digest(m: &Message) -> [u64; 2] {
@@ -457,6 +458,63 @@ mod tests {
         assert_eq!(rule(n.receive(&vote(u64::MAX - 2))), "MessageNeverSent");
         assert_eq!(rule(n.receive(&vote(2))), "MessageNeverSent");
         assert_eq!(n.used[&1].iter().count(), 3);
+    }
+
+    /// Every leaf of `v`'s JSON changed in turn.
+    fn leaf_edits(v: &serde_json::Value) -> Vec<serde_json::Value> {
+        use serde_json::Value;
+        match v {
+            Value::Bool(b) => vec![Value::Bool(!b)],
+            Value::Number(n) => vec![(n.as_u64().unwrap_or(0) + 1).into()],
+            Value::String(s) => vec![format!("{s}x").into()],
+            Value::Null => vec![7.into()],
+            Value::Array(a) => (0..a.len())
+                .flat_map(|i| {
+                    leaf_edits(&a[i]).into_iter().map(move |e| {
+                        let mut c = a.clone();
+                        c[i] = e;
+                        Value::Array(c)
+                    })
+                })
+                .collect(),
+            Value::Object(o) => o
+                .keys()
+                .flat_map(|k| {
+                    leaf_edits(&o[k]).into_iter().map(move |e| {
+                        let mut c = o.clone();
+                        c[k] = e;
+                        Value::Object(c)
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_digest_covers_every_field() {
+        let messages = [
+            r#"{"id":9,"from":1,"to":2,"term":3,"rpc":"append_entries","prev_index":4,"prev_term":2,"commit":3,"context":5,"entries":[{"term":2,"data":{"kind":"noop"}},{"term":3,"data":{"kind":"command","client":1,"req":2,"op":{"f":"cas","key":"k","from":"a","to":"b"}}},{"term":3,"data":{"kind":"config","voters":[1,2],"learners":[3],"outgoing_voters":[1],"data":{"x":[1,true]}}},{"term":3,"data":{"kind":"opaque","data":"q"}},{"term":3}]}"#,
+            r#"{"id":9,"from":1,"to":2,"term":3,"rpc":"install_snapshot","last_index":4,"last_term":2,"offset":8,"done":true,"data":{"k":"v","n":[1,2]}}"#,
+            r#"{"id":9,"from":1,"to":2,"term":3,"rpc":"append_entries_reply","success":false,"hint_index":4,"hint_term":2,"context":1,"commit":3,"commit_term":2}"#,
+            r#"{"id":9,"from":1,"to":2,"term":3,"rpc":"request_vote","last_index":4,"last_term":2,"transfer":true}"#,
+            r#"{"id":9,"from":1,"to":2,"term":0,"rpc":"propose","entries":[{"kind":"command","client":1,"req":2,"op":{"f":"write","key":"k","value":"v"}}]}"#,
+        ];
+        let mut edits = 0;
+        for text in messages {
+            let json: serde_json::Value = serde_json::from_str(text).unwrap();
+            let m: Message = serde_json::from_value(json.clone()).expect(text);
+            assert_eq!(digest(&m), digest(&m.clone()));
+            for e in leaf_edits(&json) {
+                let Ok(altered) = serde_json::from_value::<Message>(e.clone()) else {
+                    continue;
+                };
+                if altered != m {
+                    edits += 1;
+                    assert_ne!(digest(&altered), digest(&m), "{e}");
+                }
+            }
+        }
+        assert!(edits > 60, "{edits} edits tried");
     }
 
     #[test]

@@ -168,6 +168,10 @@ fn membership_unreplayable(header: &rt::Header, rules: &Rules) -> Option<String>
     }
 }
 
+/// The default window: the model messages of how many of the latest sends
+/// the replay keeps (see [`Replay::with_window`]).
+pub const MESSAGE_WINDOW: usize = 1 << 16;
+
 /// The default bound on a node's frontier.
 pub const DEFAULT_BUDGET: usize = 256;
 
@@ -307,7 +311,7 @@ impl Replay {
             messages: ahash::AHashMap::new(),
             duplication: header.network.duplication,
             latest: std::collections::VecDeque::new(),
-            window: crate::validate::network::MESSAGE_WINDOW,
+            window: MESSAGE_WINDOW,
         })
     }
 
