@@ -27,7 +27,8 @@ struct Sent {
     rpc: u8,
 }
 
-/// Every RPC's name, in the order of [`rpc_index`].
+/// Every RPC's name, in the order of [`rpc_index`] (as `Rpc::name` spells
+/// it; a test holds the two together).
 const RPC_NAMES: [&str; 12] = [
     "request_vote",
     "request_vote_reply",
@@ -251,14 +252,21 @@ impl NetworkCheck {
 impl Sent {
     /// As [`describe`] of the message sent.
     fn describe(&self, (from, id): (NodeId, u64)) -> String {
-        format!(
-            "message {id} from {from} to {} (term {}, {})",
+        describe_parts(
+            id,
+            from,
             self.to,
             self.term,
-            RPC_NAMES[usize::from(self.rpc)]
+            RPC_NAMES[usize::from(self.rpc)],
         )
     }
 }
+
+/// The fixed keys of the two hashers of [`digest`].
+static DIGEST_KEYS: [ahash::RandomState; 2] = [
+    ahash::RandomState::with_seeds(1, 2, 3, 4),
+    ahash::RandomState::with_seeds(5, 6, 7, 8),
+];
 
 /// A 128-bit digest of every field of a message: equal messages have equal
 /// digests (every field is hashed, so this must follow `Message`'s fields). Two hashers with different fixed keys, over the fields in
@@ -266,11 +274,7 @@ impl Sent {
 /// keys serde_json keeps sorted.
 fn digest(m: &Message) -> [u64; 2] {
     use std::hash::{BuildHasher, Hash, Hasher};
-    let keys = [
-        ahash::RandomState::with_seeds(1, 2, 3, 4),
-        ahash::RandomState::with_seeds(5, 6, 7, 8),
-    ];
-    keys.map(|k| {
+    DIGEST_KEYS.each_ref().map(|k| {
         let mut h = k.build_hasher();
         // The id and sender are the table's key; hashed all the same.
         (m.id, m.from, m.to, m.term, m.commit, m.commit_term).hash(&mut h);
@@ -367,14 +371,11 @@ fn hash_json(v: Option<&serde_json::Value>, h: &mut impl std::hash::Hasher) {
 
 /// A one-line description of a message for reports.
 pub fn describe(m: &Message) -> String {
-    format!(
-        "message {} from {} to {} (term {}, {})",
-        m.id,
-        m.from,
-        m.to,
-        m.term,
-        m.rpc.name()
-    )
+    describe_parts(m.id, m.from, m.to, m.term, m.rpc.name())
+}
+
+fn describe_parts(id: u64, from: NodeId, to: NodeId, term: Term, rpc: &str) -> String {
+    format!("message {id} from {from} to {to} (term {term}, {rpc})")
 }
 
 #[cfg(test)]
@@ -442,6 +443,29 @@ mod tests {
         assert_eq!(rule(n.receive(&vote(10_001))), "MessageNeverSent");
         n.receive(&vote(5_004)).unwrap();
         assert_eq!(n.undelivered(), 2_499);
+    }
+
+    #[test]
+    fn the_rpc_names_kept_are_the_rpcs_own() {
+        let rpcs = [
+            r#"{"rpc":"request_vote","last_index":1,"last_term":1}"#,
+            r#"{"rpc":"request_vote_reply","granted":true}"#,
+            r#"{"rpc":"append_entries","prev_index":1,"prev_term":1,"commit":1}"#,
+            r#"{"rpc":"append_entries_reply","success":true}"#,
+            r#"{"rpc":"install_snapshot","last_index":1,"last_term":1,"done":true}"#,
+            r#"{"rpc":"install_snapshot_reply","last_index":1}"#,
+            r#"{"rpc":"pre_vote","last_index":1,"last_term":1}"#,
+            r#"{"rpc":"pre_vote_reply","granted":true}"#,
+            r#"{"rpc":"heartbeat","commit":1}"#,
+            r#"{"rpc":"heartbeat_reply"}"#,
+            r#"{"rpc":"timeout_now"}"#,
+            r#"{"rpc":"propose"}"#,
+        ];
+        assert_eq!(rpcs.len(), RPC_NAMES.len());
+        for r in rpcs {
+            let rpc: Rpc = serde_json::from_str(r).expect(r);
+            assert_eq!(RPC_NAMES[usize::from(rpc_index(&rpc))], rpc.name());
+        }
     }
 
     #[test]
