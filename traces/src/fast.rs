@@ -9,7 +9,10 @@
 //!
 //! The bytes are read by hand ([`Cursor`]), as serde_json would read them
 //! (the same whitespace, strings, integers and literals), except `data`
-//! fields, any JSON, which serde_json reads where they stand.
+//! fields, any JSON, which serde_json reads where they stand. Keys in any
+//! order are accepted; each object lists its keys in the order our writer
+//! emits them, and a key where that order expects it is recognised by one
+//! comparison of 16 bytes instead of being scanned and looked up.
 
 use std::borrow::Cow;
 
@@ -111,6 +114,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     /// Skips JSON whitespace.
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -118,6 +122,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads `c` after any whitespace.
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> bool {
         self.ws();
         if self.b.get(self.i) == Some(&c) {
@@ -146,18 +151,18 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let start = self.i;
-        let mut end = start;
-        loop {
-            match *self.b.get(end)? {
-                b'"' => break,
-                b'\\' => {
-                    self.i = start - 1;
-                    return self.serde::<String>().map(Cow::Owned);
-                }
-                // A control character JSON does not allow unescaped.
-                0..=0x1f => return None,
-                _ => end += 1,
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let end = start + len;
+        match self.b[end] {
+            b'"' => {}
+            b'\\' => {
+                self.i = start - 1;
+                return self.serde::<String>().map(Cow::Owned);
             }
+            // A control character JSON does not allow unescaped.
+            _ => return None,
         }
         self.i = end + 1;
         // Both ends are ASCII quotes, so on character boundaries.
@@ -167,16 +172,26 @@ impl<'a> Cursor<'a> {
     /// An unsigned integer as serde_json reads a `u64`: digits, no leading
     /// zero, no fraction or exponent, no overflow. (`-0`, which serde_json
     /// takes as 0, is left to the slow path.)
+    #[inline(always)]
     fn u64(&mut self) -> Option<u64> {
         self.ws();
         let rest = &self.b[self.i..];
-        let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let (mut v, mut n) = (0u64, 0usize);
+        for &c in rest {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            // Nineteen digits cannot overflow a u64; the twentieth may.
+            v = if n < 19 {
+                v * 10 + u64::from(d)
+            } else {
+                v.checked_mul(10)?.checked_add(u64::from(d))?
+            };
+            n += 1;
+        }
         if n == 0 || (n > 1 && rest[0] == b'0') || matches!(rest.get(n), Some(b'.' | b'e' | b'E')) {
             return None;
-        }
-        let mut v: u64 = 0;
-        for &d in &rest[..n] {
-            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
         }
         self.i += n;
         Some(v)
@@ -207,28 +222,58 @@ impl<'a> Cursor<'a> {
         Some(v)
     }
 
-    /// An object: `field` reads the value of each key (and fails on a key
-    /// it does not know).
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+    /// An object whose keys are among `keys`: `field` reads the value of
+    /// `keys[k]`. Keys may come in any order and spelling (escapes are read
+    /// by serde_json); a key that follows the one before it in `keys`, the
+    /// order our writer emits, is recognised where it stands, without
+    /// scanning it. A key not in `keys` fails.
+    fn fields(
+        &mut self,
+        keys: &[Key],
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
         if !self.eat(b'{') {
             return None;
         }
         if self.eat(b'}') {
             return Some(());
         }
+        let mut next = 0;
         loop {
-            let key = self.str()?;
+            let k = self.key(keys, next)?;
             if !self.eat(b':') {
                 return None;
             }
-            field(self, &key)?;
+            field(self, k)?;
             if self.eat(b'}') {
                 return Some(());
             }
             if !self.eat(b',') {
                 return None;
             }
+            next = k + 1;
         }
+    }
+
+    /// A key of `keys`, by its position: `keys[guess]` is tried first.
+    #[inline(always)]
+    fn key(&mut self, keys: &[Key], guess: usize) -> Option<usize> {
+        self.ws();
+        let rest = &self.b[self.i..];
+        if let Some(head) = rest.get(..16) {
+            let head = u128::from_le_bytes(head.try_into().ok()?);
+            let found = if keys.get(guess).is_some_and(|k| k.starts(head)) {
+                Some(guess)
+            } else {
+                keys.iter().position(|k| k.starts(head))
+            };
+            if let Some(k) = found {
+                self.i += keys[k].text.len() + 2;
+                return Some(k);
+            }
+        }
+        let key = self.str()?;
+        keys.iter().position(|k| k.text == key.as_bytes())
     }
 
     /// An array of items each read by `item`.
@@ -254,6 +299,66 @@ impl<'a> Cursor<'a> {
     fn ids(&mut self) -> Option<Vec<NodeId>> {
         self.array(Self::u64)
     }
+}
+
+/// An object key, and the 16 bytes that begin with it quoted (`"key"`),
+/// for a key that fits, as one number and the mask of its bytes.
+struct Key {
+    text: &'static [u8],
+    quoted: u128,
+    mask: u128,
+}
+
+impl Key {
+    const fn new(text: &'static str) -> Key {
+        let t = text.as_bytes();
+        let (mut quoted, mut mask) = (0u128, 0u128);
+        if t.len() + 2 <= 16 {
+            // Little-endian: the byte at offset i is bits 8i to 8i + 7.
+            let mut i = 0;
+            while i < t.len() + 2 {
+                let byte = if i == 0 || i == t.len() + 1 {
+                    b'"'
+                } else {
+                    t[i - 1]
+                };
+                quoted |= (byte as u128) << (8 * i);
+                mask |= 0xff << (8 * i);
+                i += 1;
+            }
+        }
+        Key {
+            text: t,
+            quoted,
+            mask,
+        }
+    }
+
+    /// Whether 16 bytes read little-endian begin with this key, quoted.
+    fn starts(&self, head: u128) -> bool {
+        self.mask != 0 && head & self.mask == self.quoted
+    }
+}
+
+/// `fields!(c, { "key" => read, ... })` reads an object whose keys are
+/// among those listed (see [`Cursor::fields`]), each value by its `read`
+/// expression, which reads from `c`. List the keys in the order our writer
+/// emits them: that order is read fastest.
+macro_rules! fields {
+    ($c:ident, { $($key:literal => $read:expr),+ $(,)? }) => {{
+        const KEYS: &[Key] = &[$(Key::new($key)),+];
+        $c.fields(KEYS, |$c, k| {
+            let mut n = 0usize;
+            $(
+                if k == n {
+                    return $read;
+                }
+                n += 1;
+            )+
+            let _ = n;
+            None
+        })
+    }};
 }
 
 /// Fills `slot` with `value` once: a key given twice is left to the slow
@@ -290,7 +395,7 @@ fn role(c: &mut Cursor) -> Option<Role> {
 
 fn post(c: &mut Cursor) -> Option<PostState> {
     let mut p = PostState::default();
-    c.object(|c, key| match key {
+    fields!(c, {
         "term" => once(&mut p.term, c.u64()),
         "vote" => once(&mut p.vote, nullable(c, Cursor::u64)),
         "role" => once(&mut p.role, role(c)),
@@ -301,18 +406,16 @@ fn post(c: &mut Cursor) -> Option<PostState> {
         "last_term" => once(&mut p.last_term, c.u64()),
         "snapshot_index" => once(&mut p.snapshot_index, c.u64()),
         "snapshot_term" => once(&mut p.snapshot_term, c.u64()),
-        _ => None,
     })?;
     Some(p)
 }
 
 fn snapshot(c: &mut Cursor) -> Option<SnapshotMeta> {
     let (mut index, mut term, mut config) = (None, None, None);
-    c.object(|c, key| match key {
+    fields!(c, {
         "index" => once(&mut index, c.u64()),
         "term" => once(&mut term, c.u64()),
         "config" => once(&mut config, configuration(c)),
-        _ => None,
     })?;
     Some(SnapshotMeta {
         index: index?,
@@ -323,11 +426,10 @@ fn snapshot(c: &mut Cursor) -> Option<SnapshotMeta> {
 
 fn configuration(c: &mut Cursor) -> Option<Configuration> {
     let (mut voters, mut learners, mut outgoing_voters) = (None, None, None);
-    c.object(|c, key| match key {
+    fields!(c, {
         "voters" => once(&mut voters, c.ids()),
         "learners" => once(&mut learners, c.ids()),
         "outgoing_voters" => once(&mut outgoing_voters, c.ids()),
-        _ => None,
     })?;
     Some(Configuration {
         voters: voters?,
@@ -338,20 +440,19 @@ fn configuration(c: &mut Cursor) -> Option<Configuration> {
 
 fn wire_op<'a>(c: &mut Cursor<'a>) -> Option<WireOp<'a>> {
     let mut o = WireOp::default();
-    c.object(|c, key| match key {
+    fields!(c, {
         "f" => once(&mut o.f, c.str()),
         "key" => once(&mut o.key, c.str()),
         "value" => once(&mut o.value, c.str()),
         "from" => once(&mut o.from, nullable(c, Cursor::str)),
         "to" => once(&mut o.to, c.str()),
-        _ => None,
     })?;
     Some(o)
 }
 
 fn wire_data<'a>(c: &mut Cursor<'a>) -> Option<WireData<'a>> {
     let mut d = WireData::default();
-    c.object(|c, key| match key {
+    fields!(c, {
         "kind" => once(&mut d.kind, c.str()),
         "client" => once(&mut d.client, c.u64()),
         "req" => once(&mut d.req, c.u64()),
@@ -360,7 +461,6 @@ fn wire_data<'a>(c: &mut Cursor<'a>) -> Option<WireData<'a>> {
         "learners" => once(&mut d.learners, c.ids()),
         "outgoing_voters" => once(&mut d.outgoing_voters, c.ids()),
         "data" => once(&mut d.data, c.json()),
-        _ => None,
     })?;
     Some(d)
 }
@@ -368,10 +468,9 @@ fn wire_data<'a>(c: &mut Cursor<'a>) -> Option<WireData<'a>> {
 fn wire_entries<'a>(c: &mut Cursor<'a>) -> Option<Vec<WireEntry<'a>>> {
     c.array(|c| {
         let mut e = WireEntry::default();
-        c.object(|c, key| match key {
+        fields!(c, {
             "term" => once(&mut e.term, c.u64()),
             "data" => once(&mut e.data, wire_data(c)),
-            _ => None,
         })?;
         Some(e)
     })
@@ -379,31 +478,30 @@ fn wire_entries<'a>(c: &mut Cursor<'a>) -> Option<Vec<WireEntry<'a>>> {
 
 fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
     let mut m = WireMsg::default();
-    c.object(|c, key| match key {
+    fields!(c, {
         "id" => once(&mut m.id, c.u64()),
         "from" => once(&mut m.from, c.u64()),
         "to" => once(&mut m.to, c.u64()),
         "term" => once(&mut m.term, c.u64()),
         "rpc" => once(&mut m.rpc, c.str()),
-        "last_index" => once(&mut m.last_index, c.u64()),
-        "last_term" => once(&mut m.last_term, c.u64()),
-        "granted" => once(&mut m.granted, c.bool()),
         "prev_index" => once(&mut m.prev_index, c.u64()),
         "prev_term" => once(&mut m.prev_term, c.u64()),
         "commit" => once(&mut m.commit, c.u64()),
         "entries" => once(&mut m.entries, wire_entries(c)),
-        "entry_count" => once(&mut m.entry_count, c.u64()),
+        "context" => once(&mut m.context, c.u64()),
         "success" => once(&mut m.success, c.bool()),
         "match_index" => once(&mut m.match_index, c.u64()),
         "hint_index" => once(&mut m.hint_index, c.u64()),
         "hint_term" => once(&mut m.hint_term, c.u64()),
+        "last_index" => once(&mut m.last_index, c.u64()),
+        "last_term" => once(&mut m.last_term, c.u64()),
         "offset" => once(&mut m.offset, c.u64()),
         "done" => once(&mut m.done, c.bool()),
         "data" => once(&mut m.data, c.json()),
+        "granted" => once(&mut m.granted, c.bool()),
+        "entry_count" => once(&mut m.entry_count, c.u64()),
         "transfer" => once(&mut m.transfer, c.bool()),
-        "context" => once(&mut m.context, c.u64()),
         "commit_term" => once(&mut m.commit_term, c.u64()),
-        _ => None,
     })?;
     Some(m)
 }
@@ -418,22 +516,23 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
         b: bytes,
         i: 0,
     };
-    c.object(|c, key| match key {
-        "type" => once(&mut l.ty, c.str()),
+    fields!(c, {
         "node" => once(&mut l.node, c.u64()),
         "seq" => once(&mut l.seq, c.u64()),
         "time" => once(&mut l.time, c.u64()),
+        "type" => once(&mut l.ty, c.str()),
+        "msg" => once(&mut l.msg, wire_msg(c)),
         "post" => once(&mut l.post, post(c)),
-        "reason" => once(&mut l.reason, c.str()),
+        "index" => once(&mut l.index, c.u64()),
         "term" => once(&mut l.term, c.u64()),
+        "client" => once(&mut l.client, c.u64()),
+        "req" => once(&mut l.req, c.u64()),
+        "duplicate" => once(&mut l.duplicate, c.bool()),
         "vote" => once(&mut l.vote, nullable(c, Cursor::u64)),
-        "snapshot" => once(&mut l.snapshot, snapshot(c)),
-        "commit" => once(&mut l.commit, c.u64()),
         "last_index" => once(&mut l.last_index, c.u64()),
         "last_term" => once(&mut l.last_term, c.u64()),
         "entries" => once(&mut l.entries, wire_entries(c)),
         "entry_count" => once(&mut l.entry_count, c.u64()),
-        "role" => once(&mut l.role, role(c)),
         "timer" => once(
             &mut l.timer,
             match &*c.str()? {
@@ -442,12 +541,11 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
                 _ => None,
             },
         ),
-        "msg" => once(&mut l.msg, wire_msg(c)),
-        "index" => once(&mut l.index, c.u64()),
+        "role" => once(&mut l.role, role(c)),
+        "reason" => once(&mut l.reason, c.str()),
+        "snapshot" => once(&mut l.snapshot, snapshot(c)),
+        "commit" => once(&mut l.commit, c.u64()),
         "from" => once(&mut l.from, c.u64()),
-        "client" => once(&mut l.client, c.u64()),
-        "req" => once(&mut l.req, c.u64()),
-        "duplicate" => once(&mut l.duplicate, c.bool()),
         "lost" => once(&mut l.lost, c.u64()),
         "via" => once(
             &mut l.via,
@@ -458,7 +556,6 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
             },
         ),
         "context" => once(&mut l.context, c.u64()),
-        _ => None,
     })?;
     c.ws();
     (c.i == bytes.len()).then_some(())

@@ -634,3 +634,62 @@ fn every_one_byte_edit_of_the_examples_agrees() {
         "{edited} edited, {accepted} accepted"
     );
 }
+
+/// `v` as JSON with every object's keys in reverse alphabetical order.
+fn reversed_keys(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(map) => {
+            let pairs: Vec<String> = map
+                .iter()
+                .rev()
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), reversed_keys(v)))
+                .collect();
+            format!("{{{}}}", pairs.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(reversed_keys).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The fast path reads keys in the writer's order fastest, and keys in any
+/// other order alike: every node event of the examples, with the keys of
+/// all its objects sorted, then reversed, decodes on the fast path to the
+/// same event as the line itself, as on the slow path.
+#[test]
+fn the_fast_path_reads_keys_in_any_order() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read(file.unwrap().path()).unwrap();
+        for line in text.split(|&b| b == b'\n').skip(1) {
+            let Some(event) = raft_trace::__fast_decode(line) else {
+                continue; // a client event, or a blank line
+            };
+            let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+            // serde_json's map (without its preserve_order feature) is sorted.
+            let sorted = serde_json::to_string(&value).unwrap();
+            assert_ne!(
+                sorted.as_bytes(),
+                line,
+                "the examples are in the writer's order"
+            );
+            for other in [sorted, reversed_keys(&value)] {
+                let fast = raft_trace::__fast_decode(other.as_bytes());
+                assert!(
+                    fast.as_ref() == Some(&event),
+                    "line {other}\nfast: {fast:?}"
+                );
+                let slow = raft_trace::__slow_decode(other.as_bytes());
+                assert!(
+                    slow.as_ref().ok() == Some(&event),
+                    "line {other}\nslow: {slow:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 800, "{checked} lines checked");
+}
