@@ -1,10 +1,10 @@
-//! The fast path of the reader: a node event decoded straight from the line's
-//! bytes into one flat struct (no intermediate `serde_json::Value`, no
-//! buffering of internally tagged enums), then checked against its type's
+//! The fast path of the reader: a node or client event decoded straight from
+//! the line's bytes into one flat struct (no intermediate `serde_json::Value`,
+//! no buffering of internally tagged enums), then checked against its type's
 //! required and allowed fields. It returns `None` for anything it does not
-//! accept whole (client events, an escape in a string, a `null` outside a
-//! vote, a leader or an operation's `from`, a missing, repeated or foreign
-//! field, a type error); the reader then takes the slow path, which either
+//! accept whole (an escape in a string, a `null` outside a vote, a leader or
+//! an operation's `from`, a missing, repeated or foreign field, a type
+//! error); the reader then takes the slow path, which either
 //! accepts the line in the same way or names exactly what is wrong with it.
 //!
 //! The bytes are read by hand ([`Cursor`]), as serde_json would read them
@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use crate::event::*;
-use crate::history::Op;
+use crate::history::{ClientEvent, Invoke, Op, Return, Status};
 
 #[derive(Default)]
 struct Line<'a> {
@@ -46,6 +46,10 @@ struct Line<'a> {
     lost: Option<u64>,
     via: Option<ReadVia>,
     context: Option<u64>,
+    op: Option<WireOp<'a>>,
+    status: Option<Status>,
+    value: Option<Cow<'a, str>>,
+    error: Option<Cow<'a, str>>,
 }
 
 #[derive(Default)]
@@ -556,6 +560,18 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
             },
         ),
         "context" => once(&mut l.context, c.u64()),
+        "op" => once(&mut l.op, wire_op(c)),
+        "status" => once(
+            &mut l.status,
+            match &*c.str()? {
+                "ok" => Some(Status::Ok),
+                "fail" => Some(Status::Fail),
+                "info" => Some(Status::Info),
+                _ => None,
+            },
+        ),
+        "value" => once(&mut l.value, c.str()),
+        "error" => once(&mut l.error, c.str()),
     })?;
     c.ws();
     (c.i == bytes.len()).then_some(())
@@ -786,6 +802,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     const COMMIT: u32 = 131072;
     const VIA: u32 = 262144;
     const CONTEXT: u32 = 524288;
+    const OP: u32 = 1 << 20;
+    const STATUS: u32 = 1 << 21;
+    const VALUE: u32 = 1 << 22;
+    const ERROR: u32 = 1 << 23;
     let present = [
         (l.commit.is_some(), COMMIT),
         (l.reason.is_some(), REASON),
@@ -807,11 +827,47 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         (l.lost.is_some(), LOST),
         (l.via.is_some(), VIA),
         (l.context.is_some(), CONTEXT),
+        (l.op.is_some(), OP),
+        (l.status.is_some(), STATUS),
+        (l.value.is_some(), VALUE),
+        (l.error.is_some(), ERROR),
     ]
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
     let ty = l.ty?;
     let ty = &*ty;
+    // A client event: its own fields, and no node event's (a `node` it
+    // may name: the node it sent the request to).
+    if let "invoke" | "return" = ty {
+        if l.seq.is_some() || l.post.is_some() {
+            return None;
+        }
+        let (client, req, time) = (l.client?, l.req?, l.time);
+        return Some(Record::Client(if ty == "invoke" {
+            if present & !(CLIENT | REQ | OP) != 0 {
+                return None;
+            }
+            ClientEvent::Invoke(Invoke {
+                client,
+                req,
+                node: l.node,
+                op: op(l.op?)?,
+                time,
+            })
+        } else {
+            if present & !(CLIENT | REQ | STATUS | VALUE | ERROR) != 0 || l.node.is_some() {
+                return None;
+            }
+            ClientEvent::Return(Return {
+                client,
+                req,
+                status: l.status?,
+                value: l.value.map(Cow::into_owned),
+                error: l.error.map(Cow::into_owned),
+                time,
+            })
+        }));
+    }
     let allowed = match ty {
         "init" => REASON | TERM | VOTE | SNAPSHOT | COMMIT | LAST_INDEX | LAST_TERM | ENTRIES,
         "crash" => 0,
