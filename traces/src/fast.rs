@@ -21,7 +21,7 @@ use crate::history::{ClientEvent, Invoke, Op, Return, Status};
 
 #[derive(Default)]
 struct Line<'a> {
-    ty: Option<Cow<'a, str>>,
+    ty: Option<EventType>,
     node: Option<NodeId>,
     seq: Option<u64>,
     time: Option<u64>,
@@ -58,7 +58,7 @@ struct WireMsg<'a> {
     from: Option<NodeId>,
     to: Option<NodeId>,
     term: Option<Term>,
-    rpc: Option<Cow<'a, str>>,
+    rpc: Option<RpcName>,
     last_index: Option<Index>,
     last_term: Option<Term>,
     granted: Option<bool>,
@@ -110,8 +110,9 @@ struct WireOp<'a> {
 /// `false`) where the bytes are not what it reads, or are something the
 /// fast path leaves to the slow one.
 struct Cursor<'a> {
-    /// The line, valid UTF-8 (checked once for the whole line), and its bytes.
-    s: &'a str,
+    /// The line's bytes. JSON text is UTF-8: a byte past ASCII can stand
+    /// only in a string (anywhere else nothing reads it), and each string
+    /// is checked where it is read; the slow path names the first bad byte.
     b: &'a [u8],
     i: usize,
 }
@@ -120,6 +121,10 @@ impl<'a> Cursor<'a> {
     /// Skips JSON whitespace.
     #[inline(always)]
     fn ws(&mut self) {
+        // Our writer puts none: one comparison sees that.
+        if self.b.get(self.i).is_none_or(|&c| c > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
@@ -169,8 +174,9 @@ impl<'a> Cursor<'a> {
             _ => return None,
         }
         self.i = end + 1;
-        // Both ends are ASCII quotes, so on character boundaries.
-        self.s.get(start..end).map(Cow::Borrowed)
+        std::str::from_utf8(&self.b[start..end])
+            .ok()
+            .map(Cow::Borrowed)
     }
 
     /// An unsigned integer as serde_json reads a `u64`: digits, no leading
@@ -263,21 +269,30 @@ impl<'a> Cursor<'a> {
     #[inline(always)]
     fn key(&mut self, keys: &[Key], guess: usize) -> Option<usize> {
         self.ws();
-        let rest = &self.b[self.i..];
-        if let Some(head) = rest.get(..16) {
-            let head = u128::from_le_bytes(head.try_into().ok()?);
-            let found = if keys.get(guess).is_some_and(|k| k.starts(head)) {
-                Some(guess)
-            } else {
-                keys.iter().position(|k| k.starts(head))
-            };
-            if let Some(k) = found {
-                self.i += keys[k].text.len() + 2;
-                return Some(k);
-            }
+        let head = Key::head(&self.b[self.i..]);
+        let found = if keys.get(guess).is_some_and(|k| k.starts(head)) {
+            Some(guess)
+        } else {
+            keys.iter().position(|k| k.starts(head))
+        };
+        if let Some(k) = found {
+            self.i += keys[k].text.len() + 2;
+            return Some(k);
         }
         let key = self.str()?;
         keys.iter().position(|k| k.text == key.as_bytes())
+    }
+
+    /// A string that is one of `words`, by its position.
+    fn choice(&mut self, words: &[Key]) -> Option<usize> {
+        self.ws();
+        let head = Key::head(&self.b[self.i..]);
+        if let Some(k) = words.iter().position(|w| w.starts(head)) {
+            self.i += words[k].text.len() + 2;
+            return Some(k);
+        }
+        let word = self.str()?;
+        words.iter().position(|w| w.text == word.as_bytes())
     }
 
     /// An array of items each read by `item`.
@@ -305,20 +320,22 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// An object key, and the 16 bytes that begin with it quoted (`"key"`),
-/// for a key that fits, as one number and the mask of its bytes.
+/// A word (an object key, or a string value of a few known ones) and the
+/// bytes it reads as, quoted (`"word"`), as two 16-byte numbers and the masks
+/// of their bytes, for a word of at most 30 bytes.
 struct Key {
     text: &'static [u8],
-    quoted: u128,
-    mask: u128,
+    quoted: [u128; 2],
+    mask: [u128; 2],
 }
 
 impl Key {
     const fn new(text: &'static str) -> Key {
         let t = text.as_bytes();
-        let (mut quoted, mut mask) = (0u128, 0u128);
-        if t.len() + 2 <= 16 {
-            // Little-endian: the byte at offset i is bits 8i to 8i + 7.
+        let (mut quoted, mut mask) = ([0u128; 2], [0u128; 2]);
+        if t.len() + 2 <= 32 {
+            // Little-endian: the byte at offset i is bits 8i to 8i + 7 of
+            // half i / 16.
             let mut i = 0;
             while i < t.len() + 2 {
                 let byte = if i == 0 || i == t.len() + 1 {
@@ -326,8 +343,8 @@ impl Key {
                 } else {
                     t[i - 1]
                 };
-                quoted |= (byte as u128) << (8 * i);
-                mask |= 0xff << (8 * i);
+                quoted[i / 16] |= (byte as u128) << (8 * (i % 16));
+                mask[i / 16] |= 0xff << (8 * (i % 16));
                 i += 1;
             }
         }
@@ -338,10 +355,45 @@ impl Key {
         }
     }
 
-    /// Whether 16 bytes read little-endian begin with this key, quoted.
-    fn starts(&self, head: u128) -> bool {
-        self.mask != 0 && head & self.mask == self.quoted
+    /// The next 32 bytes of `rest` (zeros past its end, which no quoted
+    /// word has), read little-endian.
+    #[inline(always)]
+    fn head(rest: &[u8]) -> [u128; 2] {
+        let half = |b: &[u8]| u128::from_le_bytes(b.try_into().unwrap_or([0; 16]));
+        if let Some(all) = rest.get(..32) {
+            return [half(&all[..16]), half(&all[16..])];
+        }
+        let mut bytes = [0u8; 32];
+        bytes[..rest.len()].copy_from_slice(rest);
+        [half(&bytes[..16]), half(&bytes[16..])]
     }
+
+    /// Whether `head` begins with this word, quoted.
+    #[inline(always)]
+    fn starts(&self, head: [u128; 2]) -> bool {
+        self.mask[0] != 0
+            && head[0] & self.mask[0] == self.quoted[0]
+            && head[1] & self.mask[1] == self.quoted[1]
+    }
+}
+
+/// `choice!(c, { "word" => value, ... })`: the value of the string `c` reads
+/// next, which must be one of the words.
+macro_rules! choice {
+    ($c:ident, { $($word:literal => $value:expr),+ $(,)? }) => {{
+        const WORDS: &[Key] = &[$(Key::new($word)),+];
+        $c.choice(WORDS).and_then(|k| {
+            let mut n = 0usize;
+            $(
+                if k == n {
+                    return Some($value);
+                }
+                n += 1;
+            )+
+            let _ = n;
+            None
+        })
+    }};
 }
 
 /// `fields!(c, { "key" => read, ... })` reads an object whose keys are
@@ -388,12 +440,65 @@ fn nullable<'a, T>(
 }
 
 fn role(c: &mut Cursor) -> Option<Role> {
-    Some(match &*c.str()? {
+    choice!(c, {
         "follower" => Role::Follower,
         "pre_candidate" => Role::PreCandidate,
         "candidate" => Role::Candidate,
         "leader" => Role::Leader,
-        _ => return None,
+    })
+}
+
+/// The RPCs the fast path reads (`propose` takes the slow path).
+#[derive(Clone, Copy)]
+enum RpcName {
+    RequestVote,
+    RequestVoteReply,
+    AppendEntries,
+    AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
+    Heartbeat,
+    HeartbeatReply,
+    TimeoutNow,
+}
+
+fn rpc_name(c: &mut Cursor) -> Option<RpcName> {
+    choice!(c, {
+        "append_entries" => RpcName::AppendEntries,
+        "append_entries_reply" => RpcName::AppendEntriesReply,
+        "heartbeat" => RpcName::Heartbeat,
+        "heartbeat_reply" => RpcName::HeartbeatReply,
+        "request_vote" => RpcName::RequestVote,
+        "request_vote_reply" => RpcName::RequestVoteReply,
+        "pre_vote" => RpcName::PreVote,
+        "pre_vote_reply" => RpcName::PreVoteReply,
+        "install_snapshot" => RpcName::InstallSnapshot,
+        "install_snapshot_reply" => RpcName::InstallSnapshotReply,
+        "timeout_now" => RpcName::TimeoutNow,
+    })
+}
+
+fn event_type(c: &mut Cursor) -> Option<EventType> {
+    choice!(c, {
+        "send" => EventType::Send,
+        "receive" => EventType::Receive,
+        "persist" => EventType::Persist,
+        "append" => EventType::Append,
+        "commit" => EventType::Commit,
+        "apply" => EventType::Apply,
+        "timeout" => EventType::Timeout,
+        "role" => EventType::Role,
+        "snapshot" => EventType::Snapshot,
+        "install" => EventType::Install,
+        "read" => EventType::Read,
+        "init" => EventType::Init,
+        "crash" => EventType::Crash,
+        "truncate" => EventType::Truncate,
+        "gap" => EventType::Gap,
+        "invoke" => EventType::Invoke,
+        "return" => EventType::Return,
     })
 }
 
@@ -487,7 +592,7 @@ fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
         "from" => once(&mut m.from, c.u64()),
         "to" => once(&mut m.to, c.u64()),
         "term" => once(&mut m.term, c.u64()),
-        "rpc" => once(&mut m.rpc, c.str()),
+        "rpc" => once(&mut m.rpc, rpc_name(c)),
         "prev_index" => once(&mut m.prev_index, c.u64()),
         "prev_term" => once(&mut m.prev_term, c.u64()),
         "commit" => once(&mut m.commit, c.u64()),
@@ -513,18 +618,12 @@ fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
 /// Reads the line into `l`, or `None`; nothing but whitespace may follow
 /// the object.
 fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
-    // JSON text is UTF-8 (the slow path names the first bad byte).
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut c = Cursor {
-        s: text,
-        b: bytes,
-        i: 0,
-    };
+    let mut c = Cursor { b: bytes, i: 0 };
     fields!(c, {
         "node" => once(&mut l.node, c.u64()),
         "seq" => once(&mut l.seq, c.u64()),
         "time" => once(&mut l.time, c.u64()),
-        "type" => once(&mut l.ty, c.str()),
+        "type" => once(&mut l.ty, event_type(c)),
         "msg" => once(&mut l.msg, wire_msg(c)),
         "post" => once(&mut l.post, post(c)),
         "index" => once(&mut l.index, c.u64()),
@@ -539,11 +638,10 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
         "entry_count" => once(&mut l.entry_count, c.u64()),
         "timer" => once(
             &mut l.timer,
-            match &*c.str()? {
-                "election" => Some(TimerKind::Election),
-                "heartbeat" => Some(TimerKind::Heartbeat),
-                _ => None,
-            },
+            choice!(c, {
+                "election" => TimerKind::Election,
+                "heartbeat" => TimerKind::Heartbeat,
+            }),
         ),
         "role" => once(&mut l.role, role(c)),
         "reason" => once(&mut l.reason, c.str()),
@@ -553,22 +651,20 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
         "lost" => once(&mut l.lost, c.u64()),
         "via" => once(
             &mut l.via,
-            match &*c.str()? {
-                "read_index" => Some(ReadVia::ReadIndex),
-                "lease" => Some(ReadVia::Lease),
-                _ => None,
-            },
+            choice!(c, {
+                "read_index" => ReadVia::ReadIndex,
+                "lease" => ReadVia::Lease,
+            }),
         ),
         "context" => once(&mut l.context, c.u64()),
         "op" => once(&mut l.op, wire_op(c)),
         "status" => once(
             &mut l.status,
-            match &*c.str()? {
-                "ok" => Some(Status::Ok),
-                "fail" => Some(Status::Fail),
-                "info" => Some(Status::Info),
-                _ => None,
-            },
+            choice!(c, {
+                "ok" => Status::Ok,
+                "fail" => Status::Fail,
+                "info" => Status::Info,
+            }),
         ),
         "value" => once(&mut l.value, c.str()),
         "error" => once(&mut l.error, c.str()),
@@ -694,37 +790,34 @@ fn rpc(m: WireMsg) -> Option<Message> {
     // Every RPC may carry `commit` (feature commit-any-message; its own for
     // append_entries and heartbeat).
     let rpc = m.rpc?;
-    let rpc = &*rpc;
     let allowed = CO
         | match rpc {
-            "request_vote" => LI | LT | TR,
-            "request_vote_reply" => GR,
-            "append_entries" => PI | PT | EN | EC | CX,
-            "append_entries_reply" => SU | MI | HI | HT | CX,
-            "install_snapshot" => LI | LT | OF | DO | DA,
-            "install_snapshot_reply" => LI,
-            "pre_vote" => LI | LT,
-            "pre_vote_reply" => GR,
-            "heartbeat" => CX,
-            "heartbeat_reply" => CX,
-            "timeout_now" => 0,
-            _ => return None,
+            RpcName::RequestVote => LI | LT | TR,
+            RpcName::RequestVoteReply => GR,
+            RpcName::AppendEntries => PI | PT | EN | EC | CX,
+            RpcName::AppendEntriesReply => SU | MI | HI | HT | CX,
+            RpcName::InstallSnapshot => LI | LT | OF | DO | DA,
+            RpcName::InstallSnapshotReply => LI,
+            RpcName::PreVote => LI | LT,
+            RpcName::PreVoteReply => GR,
+            RpcName::Heartbeat => CX,
+            RpcName::HeartbeatReply => CX,
+            RpcName::TimeoutNow => 0,
         };
     if present & !allowed != 0 {
         return None;
     }
-    let own = Rpc::has_own_commit(Some(rpc));
     let (commit, commit_term) = (m.commit, m.commit_term);
     let body = match rpc {
-        "request_vote" => Rpc::RequestVote {
+        RpcName::RequestVote => Rpc::RequestVote {
             last_index: m.last_index?,
             last_term: m.last_term?,
             transfer: m.transfer.unwrap_or(false),
         },
-        "request_vote_reply" => Rpc::RequestVoteReply {
+        RpcName::RequestVoteReply => Rpc::RequestVoteReply {
             granted: m.granted?,
         },
-        "append_entries" => Rpc::AppendEntries {
+        RpcName::AppendEntries => Rpc::AppendEntries {
             prev_index: m.prev_index?,
             prev_term: m.prev_term?,
             commit: m.commit?,
@@ -732,37 +825,38 @@ fn rpc(m: WireMsg) -> Option<Message> {
             entry_count: m.entry_count,
             context: m.context,
         },
-        "append_entries_reply" => Rpc::AppendEntriesReply {
+        RpcName::AppendEntriesReply => Rpc::AppendEntriesReply {
             success: m.success?,
             match_index: m.match_index,
             hint_index: m.hint_index,
             hint_term: m.hint_term,
             context: m.context,
         },
-        "install_snapshot" => Rpc::InstallSnapshot {
+        RpcName::InstallSnapshot => Rpc::InstallSnapshot {
             last_index: m.last_index?,
             last_term: m.last_term?,
             offset: m.offset.unwrap_or(0),
             done: m.done?,
             data: m.data,
         },
-        "install_snapshot_reply" => Rpc::InstallSnapshotReply {
+        RpcName::InstallSnapshotReply => Rpc::InstallSnapshotReply {
             last_index: m.last_index?,
         },
-        "pre_vote" => Rpc::PreVote {
+        RpcName::PreVote => Rpc::PreVote {
             last_index: m.last_index?,
             last_term: m.last_term?,
         },
-        "pre_vote_reply" => Rpc::PreVoteReply {
+        RpcName::PreVoteReply => Rpc::PreVoteReply {
             granted: m.granted?,
         },
-        "heartbeat" => Rpc::Heartbeat {
+        RpcName::Heartbeat => Rpc::Heartbeat {
             commit: m.commit?,
             context: m.context,
         },
-        "heartbeat_reply" => Rpc::HeartbeatReply { context: m.context },
-        _ => Rpc::TimeoutNow {},
+        RpcName::HeartbeatReply => Rpc::HeartbeatReply { context: m.context },
+        RpcName::TimeoutNow => Rpc::TimeoutNow {},
     };
+    let own = body.own_commit().is_some();
     let msg = Message {
         id: m.id?,
         from: m.from?,
@@ -835,15 +929,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
     .iter()
     .fold(0, |acc, &(p, bit)| if p { acc | bit } else { acc });
     let ty = l.ty?;
-    let ty = &*ty;
     // A client event: its own fields, and no node event's (a `node` it
     // may name: the node it sent the request to).
-    if let "invoke" | "return" = ty {
+    if let EventType::Invoke | EventType::Return = ty {
         if l.seq.is_some() || l.post.is_some() {
             return None;
         }
         let (client, req, time) = (l.client?, l.req?, l.time);
-        return Some(Record::Client(if ty == "invoke" {
+        return Some(Record::Client(if let EventType::Invoke = ty {
             if present & !(CLIENT | REQ | OP) != 0 {
                 return None;
             }
@@ -869,26 +962,29 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         }));
     }
     let allowed = match ty {
-        "init" => REASON | TERM | VOTE | SNAPSHOT | COMMIT | LAST_INDEX | LAST_TERM | ENTRIES,
-        "crash" => 0,
-        "role" => ROLE | TERM | REASON,
-        "timeout" => TIMER,
-        "send" | "receive" => MSG,
-        "append" => INDEX | ENTRIES | ENTRY_COUNT,
-        "truncate" => FROM,
-        "persist" => TERM | VOTE | LAST_INDEX,
-        "commit" => INDEX,
-        "apply" => INDEX | TERM | CLIENT | REQ | DUPLICATE,
-        "snapshot" | "install" => INDEX | TERM,
-        "gap" => LOST | REASON,
-        "read" => INDEX | VIA | CONTEXT | CLIENT | REQ,
-        _ => return None,
+        EventType::Init => {
+            REASON | TERM | VOTE | SNAPSHOT | COMMIT | LAST_INDEX | LAST_TERM | ENTRIES
+        }
+        EventType::Crash => 0,
+        EventType::Role => ROLE | TERM | REASON,
+        EventType::Timeout => TIMER,
+        EventType::Send | EventType::Receive => MSG,
+        EventType::Append => INDEX | ENTRIES | ENTRY_COUNT,
+        EventType::Truncate => FROM,
+        EventType::Persist => TERM | VOTE | LAST_INDEX,
+        EventType::Commit => INDEX,
+        EventType::Apply => INDEX | TERM | CLIENT | REQ | DUPLICATE,
+        EventType::Snapshot | EventType::Install => INDEX | TERM,
+        EventType::Gap => LOST | REASON,
+        EventType::Read => INDEX | VIA | CONTEXT | CLIENT | REQ,
+        // Read above.
+        EventType::Invoke | EventType::Return => return None,
     };
     if present & !allowed != 0 {
         return None;
     }
     let event = match ty {
-        "init" => Event::Init(Init {
+        EventType::Init => Event::Init(Init {
             reason: match &*l.reason? {
                 "boot" => InitReason::Boot,
                 "restart" => InitReason::Restart,
@@ -902,8 +998,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
             last_term: l.last_term?,
             entries: entries(l.entries)?,
         }),
-        "crash" => Event::Crash(Crash {}),
-        "role" => Event::Role(RoleChange {
+        EventType::Crash => Event::Crash(Crash {}),
+        EventType::Role => Event::Role(RoleChange {
             role: l.role?,
             term: l.term?,
             reason: match &*l.reason? {
@@ -919,44 +1015,45 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
                 _ => return None,
             },
         }),
-        "timeout" => Event::Timeout(Timeout { timer: l.timer? }),
-        "send" => Event::Send(MessageEvent { msg: rpc(l.msg?)? }),
-        "receive" => Event::Receive(MessageEvent { msg: rpc(l.msg?)? }),
-        "append" => Event::Append(Append {
+        EventType::Timeout => Event::Timeout(Timeout { timer: l.timer? }),
+        EventType::Send => Event::Send(MessageEvent { msg: rpc(l.msg?)? }),
+        EventType::Receive => Event::Receive(MessageEvent { msg: rpc(l.msg?)? }),
+        EventType::Append => Event::Append(Append {
             index: l.index?,
             entries: entries(l.entries)?,
             entry_count: l.entry_count,
         }),
-        "truncate" => Event::Truncate(Truncate { from: l.from? }),
-        "persist" => Event::Persist(Persist {
+        EventType::Truncate => Event::Truncate(Truncate { from: l.from? }),
+        EventType::Persist => Event::Persist(Persist {
             term: l.term?,
             vote: l.vote?,
             last_index: l.last_index?,
         }),
-        "commit" => Event::Commit(Commit { index: l.index? }),
-        "apply" => Event::Apply(Apply {
+        EventType::Commit => Event::Commit(Commit { index: l.index? }),
+        EventType::Apply => Event::Apply(Apply {
             index: l.index?,
             term: l.term?,
             client: l.client,
             req: l.req,
             duplicate: l.duplicate.unwrap_or(false),
         }),
-        "snapshot" => Event::Snapshot(SnapshotEvent {
+        EventType::Snapshot => Event::Snapshot(SnapshotEvent {
             index: l.index?,
             term: l.term?,
         }),
-        "install" => Event::Install(SnapshotEvent {
+        EventType::Install => Event::Install(SnapshotEvent {
             index: l.index?,
             term: l.term?,
         }),
-        "read" => Event::Read(Read {
+        EventType::Read => Event::Read(Read {
             index: l.index?,
             via: l.via?,
             context: l.context,
             client: l.client,
             req: l.req,
         }),
-        _ => Event::Gap(Gap {
+        EventType::Invoke | EventType::Return => return None,
+        EventType::Gap => Event::Gap(Gap {
             lost: l.lost,
             reason: l.reason.map(Cow::into_owned),
         }),
