@@ -1,7 +1,8 @@
 //! The first stage of a validation, on a thread of its own: the run's
 //! events in replay order (merging the files, which waits on the sends
-//! seen), each with its message identity checked ([`NetworkCheck`]), a few
-//! batches ahead of the invariants and the replay that consume them.
+//! seen), each with its message identity checked ([`NetworkCheck`]) and,
+//! where that holds, the global invariants ([`Invariants`]), a few batches
+//! ahead of the replay that consumes them.
 //!
 //! The checks of an event depend only on the events before it, so checking
 //! ahead changes no verdict: the consumer stops at the first event any
@@ -12,19 +13,22 @@ use std::sync::mpsc;
 use raft_trace::Event;
 
 use super::input::Item;
+use super::invariants::{Invariants, Stop};
 use super::network::NetworkCheck;
-use super::{InputError, Violation};
+use super::InputError;
 
 /// Events per batch handed to the consumer.
 const BATCH: usize = 256;
 /// Batches the stage may be ahead (bounded memory).
 const BATCHES_AHEAD: usize = 8;
 
-/// One event of the stream with its message identity checked.
+/// One event of the stream with its message identity and the global
+/// invariants checked.
 pub(super) struct Checked {
     pub item: Item,
-    /// The message identity check of a send or receive (`Ok` for others).
-    pub network: Result<(), Violation>,
+    /// The message identity check of a send or receive, then, if it holds,
+    /// the invariants' check of a node event (`Ok` for client events).
+    pub checks: Result<(), Stop>,
     /// Messages sent and not yet received, after this event.
     pub undelivered: usize,
 }
@@ -45,6 +49,7 @@ impl Ahead {
     pub fn start<'scope, 'env, F>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         mut network: NetworkCheck,
+        mut invariants: Invariants,
         mut next: F,
     ) -> Ahead
     where
@@ -61,14 +66,16 @@ impl Ahead {
                                 Event::Send(m) => network.send(&m.msg),
                                 Event::Receive(m) => network.receive(&m.msg),
                                 _ => Ok(()),
-                            },
+                            }
+                            .map_err(Stop::Violation)
+                            .and_then(|()| invariants.step(e)),
                             Item::Client(..) => Ok(()),
                         };
                         let undelivered = network.undelivered();
                         (
                             Some(Ok(Checked {
                                 item,
-                                network: result,
+                                checks: result,
                                 undelivered,
                             })),
                             false,

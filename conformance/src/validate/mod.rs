@@ -457,7 +457,7 @@ fn validate_stream(
             .events
             .contains(&raft_trace::EventType::Apply);
     let mut complete = Completeness::new(header);
-    let mut invariants = Invariants::new(header, &options.features);
+    let invariants = Invariants::new(header, &options.features);
     let mut replay = Replay::new(header, &options.features, options.frontier_budget)
         .map_err(|e| {
             InputError::Layout(format!("{}:1: field \"features\": {e}", files.join(", ")))
@@ -480,13 +480,12 @@ fn validate_stream(
         replay: ReplayStats::default(),
     };
     std::thread::scope(|scope| {
-        let mut ahead = ahead::Ahead::start(scope, network, next);
+        let mut ahead = ahead::Ahead::start(scope, network, invariants, next);
         replay_events(
             &mut ahead,
             applies,
             &mut histories,
             &mut complete,
-            &mut invariants,
             &mut replay,
             &mut report,
         )
@@ -516,7 +515,6 @@ fn replay_events(
     applies: bool,
     histories: &mut [ClientEvents],
     complete: &mut Completeness,
-    invariants: &mut Invariants,
     replay: &mut Replay,
     report: &mut RunReport,
 ) -> Result<(), InputError> {
@@ -547,10 +545,7 @@ fn replay_events(
             }
         }
         report.undelivered = checked.undelivered;
-        let result = checked
-            .network
-            .map_err(Stop::Violation)
-            .and_then(|()| invariants.step(&event));
+        let result = checked.checks;
         let result = match result {
             Ok(()) => match replay.step(&event) {
                 Ok(()) => Ok(()),
