@@ -267,7 +267,8 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A key of `keys`, by its position: `keys[guess]` is tried first.
+    /// A string that is one of `keys` (an object key, or a value of a few
+    /// known words), by its position: `keys[guess]` is tried first.
     #[inline(always)]
     fn key(&mut self, keys: &[Key], guess: usize) -> Option<usize> {
         self.ws();
@@ -283,18 +284,6 @@ impl<'a> Cursor<'a> {
         }
         let key = self.str()?;
         keys.iter().position(|k| k.text == key.as_bytes())
-    }
-
-    /// A string that is one of `words`, by its position.
-    fn choice(&mut self, words: &[Key]) -> Option<usize> {
-        self.ws();
-        let head = Key::head(&self.b[self.i..]);
-        if let Some(k) = words.iter().position(|w| w.starts(head)) {
-            self.i += words[k].text.len() + 2;
-            return Some(k);
-        }
-        let word = self.str()?;
-        words.iter().position(|w| w.text == word.as_bytes())
     }
 
     /// An array of items each read by `item`.
@@ -384,17 +373,23 @@ impl Key {
 macro_rules! choice {
     ($c:ident, { $($word:literal => $value:expr),+ $(,)? }) => {{
         const WORDS: &[Key] = &[$(Key::new($word)),+];
-        $c.choice(WORDS).and_then(|k| {
-            let mut n = 0usize;
-            $(
-                if k == n {
-                    return Some($value);
-                }
-                n += 1;
-            )+
-            let _ = n;
-            None
-        })
+        $c.key(WORDS, 0).and_then(|k| nth!(k, $(Some($value)),+))
+    }};
+}
+
+/// `nth!(k, e0, e1, ...)`: returns expression number `k` from the closure
+/// it stands in, else evaluates to `None`.
+macro_rules! nth {
+    ($k:expr, $($e:expr),+) => {{
+        let mut n = 0usize;
+        $(
+            if $k == n {
+                return $e;
+            }
+            n += 1;
+        )+
+        let _ = n;
+        None
     }};
 }
 
@@ -405,17 +400,7 @@ macro_rules! choice {
 macro_rules! fields {
     ($c:ident, { $($key:literal => $read:expr),+ $(,)? }) => {{
         const KEYS: &[Key] = &[$(Key::new($key)),+];
-        $c.fields(KEYS, |$c, k| {
-            let mut n = 0usize;
-            $(
-                if k == n {
-                    return $read;
-                }
-                n += 1;
-            )+
-            let _ = n;
-            None
-        })
+        $c.fields(KEYS, |$c, k| nth!(k, $($read),+))
     }};
 }
 
