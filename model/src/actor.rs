@@ -232,18 +232,17 @@ impl RaftActor {
             // the follower lacks some, and a heartbeat to everyone.
             let lagging = s.next_index[(j - 1) as usize] <= s.log.last_index();
             if !rules.heartbeat || lagging {
-                let step = rules::replication::append_entries(s, j, max_entries);
-                for (dest, msg) in step.sends {
+                if let Some(msg) = rules::replication::append_entries(s, j, max_entries) {
                     // Resending the very same message is left to the network.
                     let last = &mut next.last_sent[(j - 1) as usize];
                     if last.as_ref() != Some(&msg) {
                         *last = Some(msg.clone());
-                        sends.push((dest, msg));
+                        sends.push((Dest::Server(j), msg));
                     }
                 }
             }
             if rules.heartbeat {
-                sends.extend(rules::replication::heartbeat(s, j).sends);
+                sends.extend(rules::replication::heartbeat(s, j).map(|m| (Dest::Server(j), m)));
             }
         }
         Step { state: next, sends }

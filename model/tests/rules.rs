@@ -95,7 +95,7 @@ fn the_leader_commits_its_own_term_by_quorum_and_answers_the_client() {
     let mut l = leader_of_term_1();
     l.log.entries.push(entry(1, 1));
     let ae = replication::append_entries(&l, 2, usize::MAX);
-    assert!(matches!(ae.sends[0].1, Msg::AppendEntries { ref entries, .. } if entries.len() == 1));
+    assert!(matches!(ae, Some(Msg::AppendEntries { ref entries, .. }) if entries.len() == 1));
     let ok = Msg::AppendEntriesReply {
         term: 1,
         success: true,
@@ -138,16 +138,16 @@ fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries() {
     l = snapshots::take_snapshot(&l).state;
     assert_eq!(l.log.snapshot_index, 1);
     assert!(l.log.entries.is_empty());
-    let send = replication::append_entries(&l, 2, usize::MAX);
-    let Msg::InstallSnapshot { last_index, .. } = &send.sends[0].1 else {
-        panic!("expected InstallSnapshot, got {:?}", send.sends);
+    let send = replication::append_entries(&l, 2, usize::MAX).expect("a leader sends");
+    let Msg::InstallSnapshot { last_index, .. } = &send else {
+        panic!("expected InstallSnapshot, got {send:?}");
     };
     assert_eq!(*last_index, 1);
-    let f = handle_message(&Server::new(2), &rules, 1, &send.sends[0].1).state;
+    let f = handle_message(&Server::new(2), &rules, 1, &send).state;
     assert_eq!((f.commit, f.sm.value), (1, 1));
     assert!(f.has(ghost::INSTALLED_SNAPSHOT));
     // The same snapshot again, now stale, changes nothing.
-    let again = handle_message(&f, &rules, 1, &send.sends[0].1).state;
+    let again = handle_message(&f, &rules, 1, &send).state;
     assert_eq!(again.log, f.log);
 }
 
@@ -244,19 +244,12 @@ fn leader_only_rules_do_nothing_elsewhere() {
     rules.with_feature("leader-transfer").unwrap();
     let l = leader_of_term_1();
     let f = Server::new(2);
-    assert!(replication::append_entries(&f, 1, usize::MAX)
-        .sends
-        .is_empty());
-    assert!(replication::append_entries(&l, 1, usize::MAX)
-        .sends
-        .is_empty());
-    assert_eq!(
-        replication::append_entries(&l, 2, usize::MAX).sends.len(),
-        1
-    );
-    assert!(replication::heartbeat(&f, 1).sends.is_empty());
-    assert!(replication::heartbeat(&l, 1).sends.is_empty());
-    assert_eq!(replication::heartbeat(&l, 2).sends.len(), 1);
+    assert!(replication::append_entries(&f, 1, usize::MAX).is_none());
+    assert!(replication::append_entries(&l, 1, usize::MAX).is_none());
+    assert!(replication::append_entries(&l, 2, usize::MAX).is_some());
+    assert!(replication::heartbeat(&f, 1).is_none());
+    assert!(replication::heartbeat(&l, 1).is_none());
+    assert!(replication::heartbeat(&l, 2).is_some());
     assert!(elections::start_transfer(&f, &rules, 3)
         .state
         .transfer

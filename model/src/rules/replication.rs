@@ -11,32 +11,27 @@ use crate::types::{Dest, Entry, Index, Msg, NodeId, Role, Term};
 /// with log entries starting at nextIndex" (at most `max_entries` of them;
 /// none makes a heartbeat). When nextIndex falls inside the compacted prefix
 /// it sends InstallSnapshot instead (Figure 13). Not a leader: nothing.
-pub fn append_entries(s: &Server, to: NodeId, max_entries: usize) -> Step {
-    let mut step = Step::unchanged(s);
+/// Sending changes nothing on the leader, so this is the message alone.
+pub fn append_entries(s: &Server, to: NodeId, max_entries: usize) -> Option<Msg> {
     if s.role != Role::Leader || to == s.id {
-        return step;
+        return None;
     }
     let next = s.next_index[(to - 1) as usize];
     if next <= s.log.snapshot_index {
-        step.send(to, snapshots::install_snapshot_message(s));
-        return step;
+        return Some(snapshots::install_snapshot_message(s));
     }
     let prev_index = next - 1;
     let prev_term = s
         .log
         .term_at(prev_index)
         .expect("nextIndex - 1 is in the log or its snapshot");
-    step.send(
-        to,
-        Msg::AppendEntries {
-            term: s.term,
-            prev_index,
-            prev_term,
-            entries: s.log.entries_from(next, max_entries),
-            commit: s.commit,
-        },
-    );
-    step
+    Some(Msg::AppendEntries {
+        term: s.term,
+        prev_index,
+        prev_term,
+        entries: s.log.entries_from(next, max_entries),
+        commit: s.commit,
+    })
 }
 
 /// Figure 2, AppendEntries RPC, receiver implementation.
@@ -252,21 +247,15 @@ pub fn stale_term_step_down(s: &Server, rules: &Rules, term: Term) -> Option<Ste
 /// known to hold, `min(matchIndex, commitIndex)`: the follower cannot check
 /// a heartbeat against its log, so it must never be told to commit an entry
 /// it may not share with the leader. Not a leader: nothing.
-pub fn heartbeat(s: &Server, to: NodeId) -> Step {
-    let mut step = Step::unchanged(s);
+pub fn heartbeat(s: &Server, to: NodeId) -> Option<Msg> {
     if s.role != Role::Leader || to == s.id {
-        return step;
+        return None;
     }
-    let commit = s.match_index[(to - 1) as usize].min(s.commit);
-    step.send(
-        to,
-        Msg::Heartbeat {
-            term: s.term,
-            commit,
-            ctx: None,
-        },
-    );
-    step
+    Some(Msg::Heartbeat {
+        term: s.term,
+        commit: s.match_index[(to - 1) as usize].min(s.commit),
+        ctx: None,
+    })
 }
 
 /// A server receives a heartbeat (etcd-io/raft `handleHeartbeat`). An older

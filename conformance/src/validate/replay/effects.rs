@@ -5,7 +5,7 @@
 
 use raft_model::rules::{clients, elections, membership, replication, snapshots, Step};
 use raft_model::server::{Rules, Server};
-use raft_model::types::{Change, Command, Dest, Membership, Msg, Role};
+use raft_model::types::{Change, Command, Membership, Msg, Role};
 use raft_trace as rt;
 
 use super::convert;
@@ -162,18 +162,12 @@ pub(super) fn send(
         // A pre-candidate retries the PreVote of its round.
         (rt::Rpc::PreVote { .. }, Role::PreCandidate) => Some((
             "ElectionTimeoutRule",
-            Step {
-                state: s.clone(),
-                sends: vec![(
-                    Dest::Server(m.to),
-                    Msg::PreVote {
-                        term: s.term + 1,
-                        last_index: s.log.last_index(),
-                        last_term: s.log.last_term(),
-                        commit: None,
-                    },
-                )],
-            },
+            Some(Msg::PreVote {
+                term: s.term + 1,
+                last_index: s.log.last_index(),
+                last_term: s.log.last_term(),
+                commit: None,
+            }),
         )),
         // Section 5.1: servers retry RPCs that get no timely response; a
         // candidate's retry is the RequestVote of its election.
@@ -183,19 +177,13 @@ pub(super) fn send(
             } else {
                 "ElectionTimeoutRule"
             },
-            Step {
-                state: s.clone(),
-                sends: vec![(
-                    Dest::Server(m.to),
-                    Msg::RequestVote {
-                        term: s.term,
-                        last_index: s.log.last_index(),
-                        last_term: s.log.last_term(),
-                        transfer: s.transfer_campaign,
-                        commit: None,
-                    },
-                )],
-            },
+            Some(Msg::RequestVote {
+                term: s.term,
+                last_index: s.log.last_index(),
+                last_term: s.log.last_term(),
+                transfer: s.transfer_campaign,
+                commit: None,
+            }),
         )),
         // Feature leader-transfer (thesis 3.10): a leader may send TimeoutNow
         // to a follower whose log matches its own. When it started the
@@ -231,38 +219,38 @@ pub(super) fn send(
                     sent_text(m),
                 ));
             }
-            Some(("LeaderTransferRule", step))
+            Some((
+                "LeaderTransferRule",
+                step.sends.into_iter().next().map(|(_, m)| m),
+            ))
         }
         _ => None,
     };
-    if let Some((srule, step)) = spontaneous {
-        if let Some((_, want)) = step.sends.first() {
-            // The leader may tell what it knows to be committed even when
-            // the trace does not show it committing (commits unobserved, or
-            // a commit index kept across a restart).
-            let mut want = want.clone();
-            if let Msg::AppendEntries { commit, .. } = &mut want {
-                *commit = (*commit).max(justified.min(s.log.last_index()));
-            }
-            match convert::sent_as(&want, m, false) {
-                Ok(as_sent) => return Ok(as_sent),
-                Err(e) => {
-                    // A leader telling followers a commit index it may not
-                    // have is the commit rule's business.
-                    let srule = if e.starts_with("commit") {
-                        "CommitRule"
-                    } else {
-                        srule
-                    };
-                    return Err(Violation::new(
-                        srule,
-                        format!(
-                            "{then}{} ({e} differs)",
-                            raft_model::explain::message(&want)
-                        ),
-                        sent_text(m),
-                    ));
-                }
+    if let Some((srule, Some(mut want))) = spontaneous {
+        // The leader may tell what it knows to be committed even when
+        // the trace does not show it committing (commits unobserved, or
+        // a commit index kept across a restart).
+        if let Msg::AppendEntries { commit, .. } = &mut want {
+            *commit = (*commit).max(justified.min(s.log.last_index()));
+        }
+        match convert::sent_as(&want, m, false) {
+            Ok(as_sent) => return Ok(as_sent),
+            Err(e) => {
+                // A leader telling followers a commit index it may not
+                // have is the commit rule's business.
+                let srule = if e.starts_with("commit") {
+                    "CommitRule"
+                } else {
+                    srule
+                };
+                return Err(Violation::new(
+                    srule,
+                    format!(
+                        "{then}{} ({e} differs)",
+                        raft_model::explain::message(&want)
+                    ),
+                    sent_text(m),
+                ));
             }
         }
     }
