@@ -42,18 +42,27 @@ pub struct ClientState {
     pub retries: u64,
 }
 
-/// The state of an actor. (Each actor state already sits behind an `Arc`
-/// in stateright's system state, so boxing the large variant gains nothing.)
-#[allow(clippy::large_enum_variant)]
+/// The state of an actor. A server is boxed: a step moves its state through
+/// several functions, and a pointer moves cheaper than the whole server.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NodeState {
-    Server(Server),
+    Server(Box<Server>),
     Client(ClientState),
 }
 
 /// An actor's state as stateright keeps it: with its hash (see
 /// [`crate::hashed`]).
 pub type Node = Hashed<NodeState>;
+
+/// A message as stateright's network holds it: with its hash, and shared
+/// (stateright copies and hashes every message in flight for every state it
+/// generates). It reads as the [`Msg`] it holds.
+pub type Wire = Hashed<Arc<Msg>>;
+
+/// A message made ready for the network.
+pub fn wire(msg: Msg) -> Wire {
+    Hashed::new(Arc::new(msg))
+}
 
 /// A server's storage as stateright keeps it: with its hash, and shared
 /// (stateright copies every actor's storage into every state it generates).
@@ -199,9 +208,9 @@ impl RaftActor {
                 Dest::Server(j) => server_actor(j),
                 Dest::Client(c) => client_actor(self.cfg.servers, c),
             };
-            o.send(to, msg);
+            o.send(to, wire(msg));
         }
-        NodeState::Server(next)
+        NodeState::Server(Box::new(next))
     }
 
     fn storage(&self, s: &Server) -> Persistent {
@@ -254,12 +263,12 @@ impl RaftActor {
             seq: c.seq,
             op: self.cfg.op(c.id, c.seq - 1),
         };
-        o.send(server_actor(c.target), Msg::Request(cmd));
+        o.send(server_actor(c.target), wire(Msg::Request(cmd)));
     }
 }
 
 impl Actor for RaftActor {
-    type Msg = Msg;
+    type Msg = Wire;
     type Timer = Timer;
     type State = Node;
     type Storage = Stored;
@@ -269,7 +278,7 @@ impl Actor for RaftActor {
         Hashed::new(match self.who {
             Who::Server(id) => {
                 o.set_timer(Timer::Election, model_timeout());
-                NodeState::Server(match storage {
+                NodeState::Server(Box::new(match storage {
                     Some(p) => {
                         let mut s = Server::recover(id, p);
                         if self.rules.lease_read {
@@ -279,7 +288,7 @@ impl Actor for RaftActor {
                         s
                     }
                     None => Server::new(id),
-                })
+                }))
             }
             Who::Client(id) => {
                 let c = ClientState {
@@ -297,8 +306,8 @@ impl Actor for RaftActor {
         })
     }
 
-    fn on_msg(&self, _id: Id, state: &mut Cow<Node>, src: Id, msg: Msg, o: &mut Out<Self>) {
-        self.guarded(state, o, |state, o| self.receive(state, src, msg, o));
+    fn on_msg(&self, _id: Id, state: &mut Cow<Node>, src: Id, msg: Wire, o: &mut Out<Self>) {
+        self.guarded(state, o, |state, o| self.receive(state, src, &msg, o));
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<Node>, timer: &Timer, o: &mut Out<Self>) {
@@ -355,7 +364,7 @@ impl RaftActor {
         &self,
         state: &NodeState,
         src: Id,
-        msg: Msg,
+        msg: &Msg,
         o: &mut Out<Self>,
     ) -> Option<NodeState> {
         match state {
@@ -365,12 +374,12 @@ impl RaftActor {
                     Who::Client(_) => 0,
                 };
                 let rules = self.rules();
-                if let Msg::RequestVote { term, transfer, .. } = msg {
+                if let Msg::RequestVote { term, transfer, .. } = *msg {
                     if rules::elections::ignores_in_lease(s, &rules, term, transfer) {
                         return None;
                     }
                 }
-                let mut step = rules::handle_message(s, &rules, from, &msg);
+                let mut step = rules::handle_message(s, &rules, from, msg);
                 if matches!(msg, Msg::PreVote { .. })
                     && (step.state.term != s.term || step.state.voted_for != s.voted_for)
                 {
@@ -385,7 +394,7 @@ impl RaftActor {
                 let Who::Server(from) = who(self.cfg.servers, src) else {
                     return None;
                 };
-                match msg {
+                match *msg {
                     Msg::Reply { seq, .. } if seq == c.seq => {
                         let next = ClientState {
                             id: c.id,

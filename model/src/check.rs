@@ -14,10 +14,9 @@ use stateright::{Checker, Chooser, Expectation, HasDiscoveries, Model, Path, Pro
 use crate::actor::Timer;
 use crate::config::Config;
 use crate::model::{build, RaftModel, RaftState};
-use crate::types::Msg;
 
 /// An action of the model.
-pub type Action = ActorModelAction<Msg, Timer, ()>;
+pub type Action = ActorModelAction<crate::actor::Wire, Timer, ()>;
 /// A path from an initial state.
 pub type RaftPath = Path<RaftState, Action>;
 

@@ -18,6 +18,7 @@ use crate::explain::{
 };
 use crate::model::{build, RaftModel, RaftState};
 use crate::server::Server;
+use crate::types::Msg;
 use crate::Config;
 
 /// A state of the model, printed readably (its hash is the state's own, so
@@ -357,7 +358,7 @@ fn sequence_diagram(servers: u64, steps: &[(Shown, Option<Act>)]) -> String {
         let (_, what, _) = describe_action(servers, &act.action);
         let at = match &act.action {
             stateright::actor::ActorModelAction::Deliver { src, dst, msg } => {
-                let key = (usize::from(*src), usize::from(*dst), msg.clone());
+                let key = (usize::from(*src), usize::from(*dst), Msg::clone(msg));
                 let from = sent
                     .iter()
                     .rposition(|(k, _)| *k == key)

@@ -7,6 +7,10 @@
 //! hash, computed once with a fixed-key hasher (the same in every run, so
 //! paths replay), and equality is the value's.
 //!
+//! Messages in flight are [`Hashed`] too ([`crate::actor::Wire`]), and
+//! shared: stateright copies and hashes its whole network for every state
+//! it generates.
+//!
 //! This is a speed device only: two states are told apart exactly as well as
 //! by hashing the value in place (64 bits either way), and nothing else
 //! about the model changes. The value cannot be changed in place, so the
@@ -78,6 +82,21 @@ impl<T: PartialEq> PartialEq for Hashed<T> {
 }
 
 impl<T: Eq> Eq for Hashed<T> {}
+
+/// Ordered by value, as the value itself: stateright sorts the actions it
+/// enabled (deliveries name their messages), and that order, hence the
+/// order of exploration, stays what it was without the cached hash.
+impl<T: PartialOrd> PartialOrd for Hashed<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.value.partial_cmp(&other.value)
+    }
+}
+
+impl<T: Ord> Ord for Hashed<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.value.cmp(&other.value)
+    }
+}
 
 impl<T: fmt::Debug> fmt::Debug for Hashed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

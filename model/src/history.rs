@@ -5,7 +5,7 @@
 use stateright::actor::Envelope;
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
-use crate::actor::{who, Who};
+use crate::actor::{who, Who, Wire};
 use crate::config::Config;
 use crate::types::{ClientId, Msg, Op, OpResult, Seq, Value};
 
@@ -62,8 +62,8 @@ impl History {
 }
 
 /// A client's first send of a request is its invocation (a retry is not).
-pub fn record_out(cfg: &Config, h: &History, env: Envelope<&Msg>) -> Option<History> {
-    let (Who::Client(c), Msg::Request(cmd)) = (who(cfg.servers, env.src), env.msg) else {
+pub fn record_out(cfg: &Config, h: &History, env: Envelope<&Wire>) -> Option<History> {
+    let (Who::Client(c), Msg::Request(cmd)) = (who(cfg.servers, env.src), &***env.msg) else {
         return None;
     };
     let i = (c - 1) as usize;
@@ -77,8 +77,9 @@ pub fn record_out(cfg: &Config, h: &History, env: Envelope<&Msg>) -> Option<Hist
 }
 
 /// A client accepting the reply to its current request is the return.
-pub fn record_in(cfg: &Config, h: &History, env: Envelope<&Msg>) -> Option<History> {
-    let (Who::Client(c), Msg::Reply { seq, result }) = (who(cfg.servers, env.dst), env.msg) else {
+pub fn record_in(cfg: &Config, h: &History, env: Envelope<&Wire>) -> Option<History> {
+    let (Who::Client(c), Msg::Reply { seq, result }) = (who(cfg.servers, env.dst), &***env.msg)
+    else {
         return None;
     };
     let i = (c - 1) as usize;

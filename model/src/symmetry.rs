@@ -17,11 +17,11 @@ use stateright::actor::{Envelope, Id, Network};
 
 use std::sync::Arc;
 
-use crate::actor::{NodeState, Stored, Timer};
+use crate::actor::{NodeState, Stored, Timer, Wire};
 use crate::hashed::Hashed;
 use crate::model::RaftState;
 use crate::server::{Persistent, Server};
-use crate::types::{Msg, NodeId};
+use crate::types::NodeId;
 
 /// Whether the state has only servers (symmetry applies).
 fn servers_only(state: &RaftState) -> bool {
@@ -115,7 +115,7 @@ impl Perm {
             ..s.clone()
         }
     }
-    fn envelope(&self, e: Envelope<&Msg>) -> Envelope<Msg> {
+    fn envelope(&self, e: Envelope<&Wire>) -> Envelope<Wire> {
         Envelope {
             src: self.actor(e.src),
             dst: self.actor(e.dst),
@@ -164,7 +164,7 @@ pub fn representative(state: &RaftState) -> RaftState {
         .reindex(&state.actor_states)
         .into_iter()
         .map(|a| match &**a {
-            NodeState::Server(s) => Arc::new(Hashed::new(NodeState::Server(p.server(s)))),
+            NodeState::Server(s) => Arc::new(Hashed::new(NodeState::Server(Box::new(p.server(s))))),
             NodeState::Client(_) => a,
         });
     let storages: Vec<Option<Stored>> = p
@@ -259,7 +259,7 @@ mod tests {
         s3.leader = Some(1);
         state.actor_states = [s1, s2, s3]
             .into_iter()
-            .map(|s| Arc::new(Hashed::new(NodeState::Server(s))))
+            .map(|s| Arc::new(Hashed::new(NodeState::Server(Box::new(s)))))
             .collect();
         let rep = representative(&state);
         let servers: Vec<&Server> = rep.actor_states.iter().filter_map(|a| a.server()).collect();

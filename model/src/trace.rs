@@ -8,7 +8,7 @@ use std::path::{Path as FsPath, PathBuf};
 use raft_trace as rt;
 use stateright::actor::{ActorModelAction, Id};
 
-use crate::actor::{who, NodeState, Timer, Who};
+use crate::actor::{who, NodeState, Timer, Who, Wire};
 use crate::bugs::Bug;
 use crate::check::{RaftPath, RunResult, Status};
 use crate::config::NetworkKind;
@@ -337,7 +337,7 @@ impl Converter {
     fn step(
         &mut self,
         before: &RaftState,
-        action: &ActorModelAction<Msg, Timer, ()>,
+        action: &ActorModelAction<Wire, Timer, ()>,
         after: &RaftState,
     ) {
         let server = |st: &RaftState, id: Id| st.actor_states[usize::from(id)].server().cloned();
@@ -345,7 +345,7 @@ impl Converter {
         match action {
             ActorModelAction::Deliver { src, dst, msg } => {
                 if let Some(b) = server(after, *dst) {
-                    let key = (*src, *dst, msg.clone());
+                    let key = (*src, *dst, Msg::clone(msg));
                     let id = match self.in_flight.get_mut(&key) {
                         Some(ids) if !ids.is_empty() => {
                             if self.duplicating {
@@ -417,11 +417,11 @@ impl Converter {
                 client_events.push(invoke(self.servers, after, client, h1.invoked[c]));
             }
             if h1.returned[c] > h0.returned[c] {
-                if let ActorModelAction::Deliver {
-                    msg: Msg::Reply { result, .. },
-                    ..
-                } = action
-                {
+                let delivered = match action {
+                    ActorModelAction::Deliver { msg, .. } => Some(&***msg),
+                    _ => None,
+                };
+                if let Some(Msg::Reply { result, .. }) = delivered {
                     let (status, value) = match result {
                         OpResult::Read(v) => (rt::Status::Ok, Some(v.to_string())),
                         OpResult::Write => (rt::Status::Ok, None),

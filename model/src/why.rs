@@ -321,7 +321,7 @@ fn transfer_target_behind(state: &RaftState) -> Option<String> {
             .copied()
     };
     state.network.iter_deliverable().find_map(|env| {
-        let Msg::TimeoutNow { term } = env.msg else {
+        let Msg::TimeoutNow { term } = &***env.msg else {
             return None;
         };
         let (l, t) = (by_actor(env.src)?, by_actor(env.dst)?);
@@ -378,11 +378,11 @@ fn linearizable(model: &RaftModel, path: &RaftPath) -> Option<String> {
             let client = c as ClientId + 1;
             // A client takes a reply and sends its next request in one step.
             if after.returned[c] > before.returned[c] {
-                if let Some(ActorModelAction::Deliver {
-                    msg: Msg::Reply { result, .. },
-                    ..
-                }) = &pair[0].1
-                {
+                let delivered = match &pair[0].1 {
+                    Some(ActorModelAction::Deliver { msg, .. }) => Some(&***msg),
+                    _ => None,
+                };
+                if let Some(Msg::Reply { result, .. }) = delivered {
                     if let Some(call) = calls
                         .iter_mut()
                         .find(|x| x.client == client && x.returned.is_none())

@@ -171,7 +171,7 @@ fn a_rule_that_fails_its_precondition_marks_the_server() {
     };
     let mut broken = leader_of_term_1();
     broken.next_index[1] = broken.log.last_index() + 5;
-    let before = Hashed::new(NodeState::Server(broken));
+    let before = Hashed::new(NodeState::Server(Box::new(broken)));
     let mut state = Cow::Borrowed(&before);
     let mut out = Out::new();
     actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
@@ -180,7 +180,7 @@ fn a_rule_that_fails_its_precondition_marks_the_server() {
     assert!(out.is_empty(), "{out:?}");
 
     // The same step on a well-formed leader is defined.
-    let ok = Hashed::new(NodeState::Server(leader_of_term_1()));
+    let ok = Hashed::new(NodeState::Server(Box::new(leader_of_term_1())));
     let mut state = Cow::Borrowed(&ok);
     let mut out = Out::new();
     actor.on_timeout(Id::from(0), &mut state, &Timer::Heartbeat, &mut out);
