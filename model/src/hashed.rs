@@ -126,4 +126,23 @@ mod tests {
         assert_eq!(format!("{a:?}"), "(1, [2, 3])");
         assert_eq!(a.into_inner(), (1, vec![2, 3]));
     }
+
+    #[test]
+    fn order_is_the_values_whatever_the_hashes() {
+        // stateright sorts enabled actions, which name their messages: the
+        // order, and so the order of exploration, must not depend on hashes.
+        let values: Vec<u64> = (0..64).collect();
+        let mut hashed: Vec<Hashed<u64>> = values.iter().rev().map(|&v| Hashed::new(v)).collect();
+        hashed.sort();
+        assert_eq!(hashed.iter().map(|h| **h).collect::<Vec<_>>(), values);
+        let by_hash = {
+            let mut h = hashed.clone();
+            h.sort_by_key(|x| x.hash_value());
+            h
+        };
+        assert_ne!(
+            by_hash, hashed,
+            "some hashes out of value order, else the test shows nothing"
+        );
+    }
 }
