@@ -348,7 +348,13 @@ impl RaftActor {
                         *state = Cow::Owned(next);
                     }
                 }
-                o.append(&mut out);
+                if o.is_empty() {
+                    // (stateright hands each step an empty `Out`: take the
+                    // commands over instead of copying them into it.)
+                    std::mem::swap(o, &mut out);
+                } else {
+                    o.append(&mut out);
+                }
             }
             (Err(_), NodeState::Server(s)) => {
                 let mut failed = s.clone();
