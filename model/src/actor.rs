@@ -64,6 +64,11 @@ pub fn wire(msg: Msg) -> Wire {
     Hashed::new(Arc::new(msg))
 }
 
+/// The message a [`Wire`] carries.
+pub fn unwire(w: &Wire) -> &Msg {
+    w
+}
+
 /// A server's storage as stateright keeps it: with its hash, and shared
 /// (stateright copies every actor's storage into every state it generates).
 pub type Stored = Hashed<Arc<Persistent>>;

@@ -17,6 +17,14 @@ use crate::model::{build, RaftModel, RaftState};
 
 /// An action of the model.
 pub type Action = ActorModelAction<crate::actor::Wire, Timer, ()>;
+
+/// The message an action delivers, if it delivers one.
+pub fn delivered(action: &Action) -> Option<&crate::types::Msg> {
+    match action {
+        ActorModelAction::Deliver { msg, .. } => Some(crate::actor::unwire(msg)),
+        _ => None,
+    }
+}
 /// A path from an initial state.
 pub type RaftPath = Path<RaftState, Action>;
 

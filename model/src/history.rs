@@ -5,7 +5,7 @@
 use stateright::actor::Envelope;
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
-use crate::actor::{who, Who, Wire};
+use crate::actor::{unwire, who, Who, Wire};
 use crate::config::Config;
 use crate::types::{ClientId, Msg, Op, OpResult, Seq, Value};
 
@@ -63,7 +63,7 @@ impl History {
 
 /// A client's first send of a request is its invocation (a retry is not).
 pub fn record_out(cfg: &Config, h: &History, env: Envelope<&Wire>) -> Option<History> {
-    let (Who::Client(c), Msg::Request(cmd)) = (who(cfg.servers, env.src), &***env.msg) else {
+    let (Who::Client(c), Msg::Request(cmd)) = (who(cfg.servers, env.src), unwire(env.msg)) else {
         return None;
     };
     let i = (c - 1) as usize;
@@ -78,7 +78,7 @@ pub fn record_out(cfg: &Config, h: &History, env: Envelope<&Wire>) -> Option<His
 
 /// A client accepting the reply to its current request is the return.
 pub fn record_in(cfg: &Config, h: &History, env: Envelope<&Wire>) -> Option<History> {
-    let (Who::Client(c), Msg::Reply { seq, result }) = (who(cfg.servers, env.dst), &***env.msg)
+    let (Who::Client(c), Msg::Reply { seq, result }) = (who(cfg.servers, env.dst), unwire(env.msg))
     else {
         return None;
     };

@@ -111,7 +111,7 @@ pub fn leases_hold(cfg: &Config, state: &RaftState) -> bool {
         });
         let renewing = state.network.iter_all().any(|env| {
             usize::from(env.src) == (f.id - 1) as usize
-                && matches!(&***env.msg, Msg::AppendEntriesReply { term, success: true, .. } if *term == f.term)
+                && matches!(crate::actor::unwire(env.msg), Msg::AppendEntriesReply { term, success: true, .. } if *term == f.term)
         });
         !counted && !renewing
     })

@@ -584,7 +584,7 @@ fn transfer_target_up_to_date(_: &RaftModel, state: &RaftState) -> bool {
     let by_actor =
         |id: stateright::actor::Id| all.iter().find(|s| server_actor(s.id) == id).copied();
     state.network.iter_deliverable().all(|env| {
-        let Msg::TimeoutNow { term } = &***env.msg else {
+        let Msg::TimeoutNow { term } = crate::actor::unwire(env.msg) else {
             return true;
         };
         let (Some(l), Some(t)) = (by_actor(env.src), by_actor(env.dst)) else {

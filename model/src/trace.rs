@@ -417,11 +417,7 @@ impl Converter {
                 client_events.push(invoke(self.servers, after, client, h1.invoked[c]));
             }
             if h1.returned[c] > h0.returned[c] {
-                let delivered = match action {
-                    ActorModelAction::Deliver { msg, .. } => Some(&***msg),
-                    _ => None,
-                };
-                if let Some(Msg::Reply { result, .. }) = delivered {
+                if let Some(Msg::Reply { result, .. }) = crate::check::delivered(action) {
                     let (status, value) = match result {
                         OpResult::Read(v) => (rt::Status::Ok, Some(v.to_string())),
                         OpResult::Write => (rt::Status::Ok, None),

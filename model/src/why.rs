@@ -3,8 +3,6 @@
 //! steps). Each function finds the witness that the property's check in
 //! [`crate::properties`] rejects; the checks themselves stay plain booleans.
 
-use stateright::actor::ActorModelAction;
-
 use crate::check::RaftPath;
 use crate::explain::{entry, log, op};
 use crate::model::{RaftModel, RaftState};
@@ -321,7 +319,7 @@ fn transfer_target_behind(state: &RaftState) -> Option<String> {
             .copied()
     };
     state.network.iter_deliverable().find_map(|env| {
-        let Msg::TimeoutNow { term } = &***env.msg else {
+        let Msg::TimeoutNow { term } = crate::actor::unwire(env.msg) else {
             return None;
         };
         let (l, t) = (by_actor(env.src)?, by_actor(env.dst)?);
@@ -378,11 +376,9 @@ fn linearizable(model: &RaftModel, path: &RaftPath) -> Option<String> {
             let client = c as ClientId + 1;
             // A client takes a reply and sends its next request in one step.
             if after.returned[c] > before.returned[c] {
-                let delivered = match &pair[0].1 {
-                    Some(ActorModelAction::Deliver { msg, .. }) => Some(&***msg),
-                    _ => None,
-                };
-                if let Some(Msg::Reply { result, .. }) = delivered {
+                if let Some(Msg::Reply { result, .. }) =
+                    pair[0].1.as_ref().and_then(crate::check::delivered)
+                {
                     if let Some(call) = calls
                         .iter_mut()
                         .find(|x| x.client == client && x.returned.is_none())
