@@ -179,13 +179,13 @@ impl Converter {
     fn event(&mut self, node: u64, event: rt::Event, post_state: Option<rt::PostState>) {
         let seq = self.seq.entry(node).or_insert(0);
         *seq += 1;
-        self.records.push(rt::Record::Node(rt::NodeEvent {
+        self.records.push(rt::Record::Node(Box::new(rt::NodeEvent {
             node,
             seq: *seq,
             time: None,
             event,
             post: post_state,
-        }));
+        })));
     }
 
     fn message(&self, id: u64, src: Id, dst: Id, m: &Msg) -> Option<rt::Message> {

@@ -276,12 +276,12 @@ pub struct PostState {
 /// One line of a trace after the header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-// Records are read and written one at a time, never held in bulk by the
-// reader, so the node variant's size (a message with its optional commit
-// fields) costs nothing worth a box on every event.
-#[allow(clippy::large_enum_variant)]
 pub enum Record {
-    Node(NodeEvent),
+    /// Boxed: a node event is a few hundred bytes (a message with its
+    /// optional fields, the post-state), and a record is moved several
+    /// times between a reader and its consumer (a validation's stages hand
+    /// it from thread to thread); a box moves as one pointer.
+    Node(Box<NodeEvent>),
     Client(ClientEvent),
 }
 

@@ -1045,11 +1045,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
             reason: l.reason.map(Cow::into_owned),
         }),
     };
-    Some(Record::Node(NodeEvent {
+    Some(Record::Node(Box::new(NodeEvent {
         node: l.node?,
         seq: l.seq?,
         time: l.time,
         event,
         post: l.post,
-    }))
+    })))
 }

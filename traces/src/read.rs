@@ -467,13 +467,13 @@ impl<R: BufRead> TraceReader<R> {
             EventType::Gap => Event::Gap(self.typed(obj, "", ErrorKind::Field)?),
             EventType::Invoke | EventType::Return => unreachable!("handled above"),
         };
-        Ok(Record::Node(NodeEvent {
+        Ok(Record::Node(Box::new(NodeEvent {
             node,
             seq,
             time,
             event,
             post,
-        }))
+        })))
     }
 
     /// A message event: `msg` with its header fields and its `rpc` body.

@@ -34,13 +34,13 @@ impl TraceBuffer {
         let seq = self.seqs.entry(node).or_insert(0);
         *seq += 1;
         let seq = *seq;
-        self.records.push(Record::Node(NodeEvent {
+        self.records.push(Record::Node(Box::new(NodeEvent {
             node,
             seq,
             time: Some(self.now),
             event: Event::Crash(Crash {}),
             post: None,
-        }));
+        })));
     }
 }
 
@@ -55,12 +55,12 @@ impl TraceSink for SharedTrace {
         *seq += 1;
         let seq = *seq;
         let time = Some(buf.now);
-        buf.records.push(Record::Node(NodeEvent {
+        buf.records.push(Record::Node(Box::new(NodeEvent {
             node,
             seq,
             time,
             event,
             post: Some(post),
-        }));
+        })));
     }
 }

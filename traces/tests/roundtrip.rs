@@ -357,13 +357,13 @@ fn records() -> impl Strategy<Value = Vec<Record>> {
     let node_event = node_id().prop_flat_map(|n| {
         (Just(n), event(n), option::of(small()), option::of(post())).prop_map(
             |(node, event, time, post)| {
-                Record::Node(NodeEvent {
+                Record::Node(Box::new(NodeEvent {
                     node,
                     seq: 0,
                     time,
                     event,
                     post,
-                })
+                }))
             },
         )
     });

@@ -11,7 +11,7 @@ use raft_trace::{
 };
 
 use super::network::NetworkCheck;
-use super::{InputError, Location};
+use super::InputError;
 
 /// The files of one run: one file for the cluster, or one per node, and any
 /// client-history files.
@@ -199,12 +199,22 @@ fn natural_key(p: &Path) -> (String, u64) {
     (name[..name.len() - digits.len()].to_string(), number)
 }
 
+/// Where an item was read: the index of its file in the run's files, and
+/// its line. (A [`Location`] names the file; it is made from this only for
+/// a report, so that the stream does not share a file name's counter
+/// between threads on every event.)
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    pub file: usize,
+    pub line: u64,
+}
+
 /// One item of the merged stream.
-#[allow(clippy::large_enum_variant)] // one item at a time, never stored in bulk
 pub enum Item {
-    Node(Location, NodeEvent),
+    /// A node event, boxed as the reader gives it (moved as a pointer).
+    Node(At, Box<NodeEvent>),
     /// A client event; each file's client events are a history of their own.
-    Client(Location, ClientEvent),
+    Client(At, ClientEvent),
 }
 
 /// Records parsed per batch by a file's reading thread.
@@ -366,10 +376,10 @@ impl Merged {
     /// not been replayed yet.
     fn ready(head: &Record, network: &NetworkCheck) -> bool {
         match head {
-            Record::Node(NodeEvent {
-                event: Event::Receive(m),
-                ..
-            }) => network.was_sent(m.msg.from, m.msg.id),
+            Record::Node(e) => match &e.event {
+                Event::Receive(m) => network.was_sent(m.msg.from, m.msg.id),
+                _ => true,
+            },
             _ => true,
         }
     }
@@ -419,11 +429,11 @@ impl Merged {
         }
         let source = &mut self.sources[i];
         let (line, record) = source.head.take().expect("picked a source with a head");
-        let file = source.file.clone();
         source.advance()?;
+        let at = At { file: i, line };
         Ok(Some(match record {
-            Record::Node(e) => Item::Node(Location { file, line }, e),
-            Record::Client(c) => Item::Client(Location { file, line }, c),
+            Record::Node(e) => Item::Node(at, e),
+            Record::Client(c) => Item::Client(at, c),
         }))
     }
 }

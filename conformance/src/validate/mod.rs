@@ -424,13 +424,9 @@ fn validate_located<'a>(
     options: &Options,
 ) -> Result<(RunReport, Vec<History>), InputError> {
     let mut next = records;
-    let file: std::sync::Arc<str> = std::sync::Arc::from(name);
     validate_stream(header, vec![name.to_string()], options, |_| {
         Ok(next.next().map(|(line, r)| {
-            let at = Location {
-                file: file.clone(),
-                line,
-            };
+            let at = input::At { file: 0, line };
             match r {
                 Record::Node(e) => input::Item::Node(at, e.clone()),
                 Record::Client(c) => input::Item::Client(at, c.clone()),
@@ -479,10 +475,12 @@ fn validate_stream(
         inconclusive: None,
         replay: ReplayStats::default(),
     };
+    let names: Vec<std::sync::Arc<str>> = report.files.iter().map(|f| f.as_str().into()).collect();
     std::thread::scope(|scope| {
         let mut ahead = ahead::Ahead::start(scope, network, invariants, next);
         replay_events(
             &mut ahead,
+            &names,
             applies,
             &mut histories,
             &mut complete,
@@ -512,18 +510,29 @@ fn validate_stream(
 /// or the replay cannot go on; then the rest of the client events.
 fn replay_events(
     ahead: &mut ahead::Ahead,
+    files: &[std::sync::Arc<str>],
     applies: bool,
     histories: &mut [ClientEvents],
     complete: &mut Completeness,
     replay: &mut Replay,
     report: &mut RunReport,
 ) -> Result<(), InputError> {
-    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(Location, NodeEvent)>> =
+    let mut recent: std::collections::BTreeMap<NodeId, VecDeque<(input::At, Box<NodeEvent>)>> =
         Default::default();
+    let locate = |at: input::At| Location {
+        file: files[at.file].clone(),
+        line: at.line,
+    };
+    let located = |history: VecDeque<(input::At, Box<NodeEvent>)>| {
+        history
+            .into_iter()
+            .map(|(at, e)| (locate(at), e))
+            .collect::<VecDeque<_>>()
+    };
     while let Some(checked) = ahead.next()? {
         let (at, event) = match checked.item {
             input::Item::Client(at, c) => {
-                if let Some(h) = histories.iter_mut().find(|h| h.file() == &*at.file) {
+                if let Some(h) = histories.get_mut(at.file) {
                     h.push(at.line, c)?;
                 }
                 continue;
@@ -563,7 +572,7 @@ fn replay_events(
         };
         if let Err(v) = result {
             let history = recent.remove(&event.node).unwrap_or_default();
-            report.rejection = Some(rejection(at, event, v, history));
+            report.rejection = Some(rejection(locate(at), event, v, located(history)));
             break;
         }
         let queue = recent.entry(event.node).or_default();
@@ -581,7 +590,7 @@ fn replay_events(
         if let Err((node, v)) = replay.finish() {
             let mut history = recent.remove(&node).unwrap_or_default();
             if let Some((at, last)) = history.pop_back() {
-                report.rejection = Some(rejection(at, last, v, history));
+                report.rejection = Some(rejection(locate(at), last, v, located(history)));
             }
         }
     }
@@ -590,7 +599,7 @@ fn replay_events(
         // to check: read the rest of its client events.
         while let Some(checked) = ahead.next()? {
             if let input::Item::Client(at, c) = checked.item {
-                if let Some(h) = histories.iter_mut().find(|h| h.file() == &*at.file) {
+                if let Some(h) = histories.get_mut(at.file) {
                     h.push(at.line, c)?;
                 }
             }
@@ -638,9 +647,9 @@ impl Completeness {
 /// accepted events before it (oldest first).
 fn rejection(
     at: Location,
-    event: NodeEvent,
+    event: Box<NodeEvent>,
     v: Violation,
-    history: VecDeque<(Location, NodeEvent)>,
+    history: VecDeque<(Location, Box<NodeEvent>)>,
 ) -> Rejection {
     let line = |at: &Location, e: &NodeEvent| EventLine {
         at: at.clone(),

@@ -903,7 +903,7 @@ impl Converter {
             post: (!matches!(event, Event::Gap(_))).then(|| n.post()),
             event,
         };
-        self.records.push(Record::Node(record));
+        self.records.push(Record::Node(Box::new(record)));
     }
 
     /// The configuration the cluster started with.

@@ -252,7 +252,7 @@ mod tests {
         let mut events: Vec<rt::NodeEvent> = records
             .into_iter()
             .filter_map(|r| match r {
-                rt::Record::Node(e) => Some(e),
+                rt::Record::Node(e) => Some(*e),
                 rt::Record::Client(_) => None,
             })
             .collect();
