@@ -132,8 +132,17 @@ impl NodeReplay {
     /// Ends the current step: the state the trace shows must be the state
     /// the rule produced.
     pub(super) fn checkpoint(&mut self, ctx: &Ctx) -> Outcome {
+        // The window is emptied for the next step, its buffer kept.
+        let mut window = std::mem::take(&mut self.window);
+        let outcome = self.check_step(ctx, &window);
+        window.clear();
+        self.window = window;
+        outcome
+    }
+
+    /// [`Self::checkpoint`] with the step's events seen so far.
+    fn check_step(&mut self, ctx: &Ctx, window: &[divergence::Seen]) -> Outcome {
         let view = std::mem::take(&mut self.view);
-        let window = std::mem::take(&mut self.window);
         let cut = std::mem::take(&mut self.window_cut);
         let append_end = self.append_end.take();
         self.step_snapshot = None;
@@ -146,21 +155,21 @@ impl NodeReplay {
         // whether any agrees: when none does, they say where the trace left
         // the model.
         let mut first = None;
-        let mut rejected = Vec::new();
-        for mut c in std::mem::take(&mut self.frontier) {
-            match agree(&mut c, &view, ctx, rule, carried) {
-                Ok(()) => self.frontier.push(c),
+        let rejected: Vec<Cand> = self
+            .frontier
+            .extract_if(.., |c| match agree(c, &view, ctx, rule, carried) {
+                Ok(()) => false,
                 Err(v) => {
                     first.get_or_insert(v);
-                    rejected.push(c);
+                    true
                 }
-            }
-        }
+            })
+            .collect();
         match first {
             Some(mut v) if self.frontier.is_empty() => {
                 if !cut {
                     v.divergence =
-                        divergence::find(&rejected, &window, append_end, ctx).map(Box::new);
+                        divergence::find(&rejected, window, append_end, ctx).map(Box::new);
                 }
                 Err(v)
             }

@@ -109,6 +109,9 @@ pub(super) struct NodeReplay {
     /// `view` folded it (a step's cause is shown, not folded), for a
     /// rejection at the checkpoint to say where the trace departs.
     pub(super) window: Vec<super::divergence::Seen>,
+    /// An empty list whose buffer the next expansion of the frontier
+    /// fills (the frontier's old buffer then takes its place).
+    pub(super) spare: Vec<Cand>,
     /// The last index an AppendEntries the current step received reaches
     /// (its prev index plus its entries): the rule leaves the entries past
     /// it as they were.

@@ -344,7 +344,7 @@ impl NodeReplay {
     ) {
         self.rule = rule;
         self.steps += 1;
-        let mut next: Vec<Cand> = Vec::with_capacity(self.frontier.len());
+        let mut next = std::mem::take(&mut self.spare);
         for c in &self.frontier {
             for step in f(c) {
                 let n = c.successor(step, term.is_some_and(|t| t < c.s.term));
@@ -353,7 +353,8 @@ impl NodeReplay {
                 }
             }
         }
-        self.frontier = next;
+        self.spare = std::mem::replace(&mut self.frontier, next);
+        self.spare.clear();
         self.max_frontier = self.max_frontier.max(self.frontier.len());
     }
 }
