@@ -172,7 +172,7 @@ pub struct Invariants {
     /// The leader of each term.
     leaders: BTreeMap<Term, NodeId>,
     /// The vote each node cast in each term.
-    votes: BTreeMap<(NodeId, Term), NodeId>,
+    votes: ahash::AHashMap<(NodeId, Term), NodeId>,
     /// Entries known to be committed: index -> term.
     committed: BTreeMap<Index, Term>,
     /// For each committed index, the lowest term in which a node is seen
@@ -224,7 +224,7 @@ impl Invariants {
                 && events.contains(&EventType::Receive),
             nodes: header.nodes.iter().map(|&n| (n, NodeView::new())).collect(),
             leaders: BTreeMap::new(),
-            votes: BTreeMap::new(),
+            votes: ahash::AHashMap::new(),
             committed: BTreeMap::new(),
             committed_by: BTreeMap::new(),
             predecessor: ahash::AHashMap::new(),
