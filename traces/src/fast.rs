@@ -489,8 +489,12 @@ fn event_type(c: &mut Cursor) -> Option<EventType> {
     })
 }
 
-fn post(c: &mut Cursor) -> Option<PostState> {
-    let mut p = PostState::default();
+/// Reads a post state into `slot`, where it is built.
+fn post(c: &mut Cursor, slot: &mut Option<PostState>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    let p = slot.insert(PostState::default());
     fields!(c, {
         "term" => once(&mut p.term, c.u64()),
         "vote" => once(&mut p.vote, nullable(c, Cursor::u64)),
@@ -502,8 +506,7 @@ fn post(c: &mut Cursor) -> Option<PostState> {
         "last_term" => once(&mut p.last_term, c.u64()),
         "snapshot_index" => once(&mut p.snapshot_index, c.u64()),
         "snapshot_term" => once(&mut p.snapshot_term, c.u64()),
-    })?;
-    Some(p)
+    })
 }
 
 fn snapshot(c: &mut Cursor) -> Option<SnapshotMeta> {
@@ -572,8 +575,13 @@ fn wire_entries<'a>(c: &mut Cursor<'a>) -> Option<Vec<WireEntry<'a>>> {
     })
 }
 
-fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
-    let mut m = WireMsg::default();
+/// Reads a message into `slot`, where it is built (a message is a few
+/// hundred bytes: built elsewhere and moved in, it would be copied twice).
+fn wire_msg<'a>(c: &mut Cursor<'a>, slot: &mut Option<WireMsg<'a>>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    let m = slot.insert(WireMsg::default());
     fields!(c, {
         "id" => once(&mut m.id, c.u64()),
         "from" => once(&mut m.from, c.u64()),
@@ -598,8 +606,7 @@ fn wire_msg<'a>(c: &mut Cursor<'a>) -> Option<WireMsg<'a>> {
         "entry_count" => once(&mut m.entry_count, c.u64()),
         "transfer" => once(&mut m.transfer, c.bool()),
         "commit_term" => once(&mut m.commit_term, c.u64()),
-    })?;
-    Some(m)
+    })
 }
 
 /// Reads the line into `l`, or `None`; nothing but whitespace may follow
@@ -611,8 +618,8 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
         "seq" => once(&mut l.seq, c.u64()),
         "time" => once(&mut l.time, c.u64()),
         "type" => once(&mut l.ty, event_type(c)),
-        "msg" => once(&mut l.msg, wire_msg(c)),
-        "post" => once(&mut l.post, post(c)),
+        "msg" => wire_msg(c, &mut l.msg),
+        "post" => post(c, &mut l.post),
         "index" => once(&mut l.index, c.u64()),
         "term" => once(&mut l.term, c.u64()),
         "client" => once(&mut l.client, c.u64()),
@@ -734,7 +741,7 @@ fn entries(w: Option<Vec<WireEntry>>) -> Option<Option<Vec<Entry>>> {
     }
 }
 
-fn rpc(m: WireMsg) -> Option<Message> {
+fn rpc(m: &mut WireMsg) -> Option<Message> {
     // Which optional fields each RPC may carry, as a bit mask.
     const LI: u32 = 1;
     const LT: u32 = 2;
@@ -808,7 +815,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
             prev_index: m.prev_index?,
             prev_term: m.prev_term?,
             commit: m.commit?,
-            entries: entries(m.entries)?,
+            entries: entries(m.entries.take())?,
             entry_count: m.entry_count,
             context: m.context,
         },
@@ -824,7 +831,7 @@ fn rpc(m: WireMsg) -> Option<Message> {
             last_term: m.last_term?,
             offset: m.offset.unwrap_or(0),
             done: m.done?,
-            data: m.data,
+            data: m.data.take(),
         },
         RpcName::InstallSnapshotReply => Rpc::InstallSnapshotReply {
             last_index: m.last_index?,
@@ -1003,8 +1010,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
             },
         }),
         EventType::Timeout => Event::Timeout(Timeout { timer: l.timer? }),
-        EventType::Send => Event::Send(MessageEvent { msg: rpc(l.msg?)? }),
-        EventType::Receive => Event::Receive(MessageEvent { msg: rpc(l.msg?)? }),
+        EventType::Send => Event::Send(MessageEvent {
+            msg: rpc(l.msg.as_mut()?)?,
+        }),
+        EventType::Receive => Event::Receive(MessageEvent {
+            msg: rpc(l.msg.as_mut()?)?,
+        }),
         EventType::Append => Event::Append(Append {
             index: l.index?,
             entries: entries(l.entries)?,
