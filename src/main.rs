@@ -24,23 +24,6 @@ use crate::exit::Outcome;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc's `mi_option_purge_delay` (its place in `mi_option_e` in
-/// mimalloc.h, v2 and v3 alike; libmimalloc-sys does not name it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Keeps the memory the process frees for its own later allocations instead
-/// of handing it back to the system (mimalloc purges it after a delay). A
-/// validation frees and allocates events all along from three threads:
-/// purged memory comes back as fresh pages the kernel zeroes again, which
-/// measured up to 0.35 s of system time on a 0.6 s run. For the commands
-/// that run to an end; a node process, which runs for days, keeps the default.
-#[allow(unsafe_code)] // a call into mimalloc's C API; the only unsafe here
-fn keep_freed_memory() {
-    // SAFETY: sets one of mimalloc's options, which it reads on each purge
-    // decision; any value is valid (-1: never purge).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
-}
-
 #[derive(Parser)]
 #[command(name = "raftcheck", version, about = "Make Raft implementations provably boring", long_about = None)]
 struct Cli {
@@ -95,9 +78,6 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.log);
-    if !matches!(cli.command, Command::Node(_) | Command::Cluster(_)) {
-        keep_freed_memory();
-    }
     let result = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Sim(args) => cmd::sim::run_cmd(args),
@@ -156,20 +136,4 @@ fn init_logging(level: &str) {
         .log_internal_errors(false)
         .with_target(false)
         .init();
-}
-
-#[cfg(test)]
-mod tests {
-    /// Option 15 is the purge delay: its default is mimalloc v3's (1000 ms),
-    /// which no neighbouring option has.
-    #[test]
-    #[allow(unsafe_code)]
-    fn option_15_is_the_purge_delay() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
-            return;
-        }
-        // SAFETY: reads an option.
-        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        assert_eq!(delay, 1000);
-    }
 }
