@@ -441,8 +441,11 @@ impl Converter {
                 }
             }
         }
-        self.records
-            .extend(client_events.into_iter().map(rt::Record::Client));
+        self.records.extend(
+            client_events
+                .into_iter()
+                .map(|c| rt::Record::Client(Box::new(c))),
+        );
     }
 
     /// `read` events for the reads leader `b` served without the log in the step from `a`
@@ -568,7 +571,7 @@ pub fn write_path(
         for (c, &n) in first.history.invoked.iter().enumerate() {
             for req in 1..=n {
                 let ev = invoke(cfg.servers, first, c as u64 + 1, req);
-                conv.records.push(rt::Record::Client(ev));
+                conv.records.push(rt::Record::Client(Box::new(ev)));
             }
         }
     }

@@ -282,7 +282,8 @@ pub enum Record {
     /// times between a reader and its consumer (a validation's stages hand
     /// it from thread to thread); a box moves as one pointer.
     Node(Box<NodeEvent>),
-    Client(ClientEvent),
+    /// Boxed as a node event is (a client event is about a hundred bytes).
+    Client(Box<ClientEvent>),
 }
 
 impl Record {

@@ -930,7 +930,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
             return None;
         }
         let (client, req, time) = (l.client?, l.req?, l.time);
-        return Some(Record::Client(if let EventType::Invoke = ty {
+        return Some(Record::Client(Box::new(if let EventType::Invoke = ty {
             if present & !(CLIENT | REQ | OP) != 0 {
                 return None;
             }
@@ -953,7 +953,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
                 error: l.error.map(Cow::into_owned),
                 time,
             })
-        }));
+        })));
     }
     let allowed = match ty {
         EventType::Init => {

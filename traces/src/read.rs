@@ -361,14 +361,15 @@ impl<R: BufRead> TraceReader<R> {
     /// Consistency with the header and earlier lines.
     fn check_record(&mut self, record: &Record) -> Result<(), TraceError> {
         let e = match record {
-            Record::Client(ClientEvent::Invoke(i)) => {
+            Record::Client(c) => {
                 // A history that stands alone may name nodes it does not list.
-                if let (Some(n), false) = (i.node, self.header.nodes.is_empty()) {
-                    self.check_node(n, "node")?;
+                if let (ClientEvent::Invoke(i), false) = (&**c, self.header.nodes.is_empty()) {
+                    if let Some(n) = i.node {
+                        self.check_node(n, "node")?;
+                    }
                 }
                 return Ok(());
             }
-            Record::Client(_) => return Ok(()),
             Record::Node(e) => e,
         };
         let (node, seq, event) = (e.node, e.seq, &e.event);
@@ -442,7 +443,7 @@ impl<R: BufRead> TraceReader<R> {
         if matches!(event_type, EventType::Invoke | EventType::Return) {
             map.insert("type".into(), Value::String(ty));
             let ev: ClientEvent = self.typed(Value::Object(map), "", ErrorKind::Field)?;
-            return Ok(Record::Client(ev));
+            return Ok(Record::Client(Box::new(ev)));
         }
         let node: NodeId = self.take_in(&mut map, "node", "")?;
         let seq: u64 = self.take_in(&mut map, "seq", "")?;

@@ -26,7 +26,7 @@ pub struct TraceBuffer {
 
 impl TraceBuffer {
     pub fn client(&mut self, ev: ClientEvent) {
-        self.records.push(Record::Client(ev));
+        self.records.push(Record::Client(Box::new(ev)));
     }
 
     /// A node crashed (written by the driver: the node itself is gone).

@@ -367,7 +367,8 @@ fn records() -> impl Strategy<Value = Vec<Record>> {
             },
         )
     });
-    let record = prop_oneof![4 => node_event, 1 => client_event().prop_map(Record::Client)];
+    let record =
+        prop_oneof![4 => node_event, 1 => client_event().prop_map(|c| Record::Client(Box::new(c)))];
     vec(record, 0..40).prop_map(|mut rs| {
         // seq increases per node, as the reader requires.
         let mut next = std::collections::BTreeMap::new();

@@ -656,7 +656,7 @@ fn client_history<R: std::io::BufRead>(
         };
         let line = records.line();
         if let Record::Client(ev) = record {
-            builder.push(line, ev)?;
+            builder.push(line, *ev)?;
         }
     }
     Ok(builder.finish())

@@ -27,8 +27,9 @@ const BATCHES_AHEAD: usize = 8;
 pub(super) struct Checked {
     pub item: Item,
     /// The message identity check of a send or receive, then, if it holds,
-    /// the invariants' check of a node event (`Ok` for client events).
-    pub checks: Result<(), Stop>,
+    /// the invariants' check of a node event (`Ok` for client events);
+    /// boxed, as checks rarely fail and events move in batches.
+    pub checks: Result<(), Box<Stop>>,
     /// Messages sent and not yet received, after this event.
     pub undelivered: usize,
 }
@@ -68,7 +69,8 @@ impl Ahead {
                                 _ => Ok(()),
                             }
                             .map_err(Stop::Violation)
-                            .and_then(|()| invariants.step(e)),
+                            .and_then(|()| invariants.step(e))
+                            .map_err(Box::new),
                             Item::Client(..) => Ok(()),
                         };
                         let undelivered = network.undelivered();

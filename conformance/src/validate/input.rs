@@ -214,7 +214,7 @@ pub enum Item {
     /// A node event, boxed as the reader gives it (moved as a pointer).
     Node(At, Box<NodeEvent>),
     /// A client event; each file's client events are a history of their own.
-    Client(At, ClientEvent),
+    Client(At, Box<ClientEvent>),
 }
 
 /// Records parsed per batch by a file's reading thread.
@@ -222,7 +222,8 @@ const BATCH: usize = 512;
 /// Batches a reading thread may be ahead of the checks (bounded memory).
 const BATCHES_AHEAD: usize = 8;
 
-type Parsed = (u64, Result<Record, TraceError>);
+/// A record and its line (the error boxed: a batch moves small items).
+type Parsed = (u64, Result<Record, Box<TraceError>>);
 
 /// One file's records, each with its line. They are parsed on a thread of
 /// the file's own, a few batches ahead of the checks that consume them
@@ -249,7 +250,7 @@ impl Source {
                 match reader.next() {
                     Some(r) => {
                         end = r.is_err();
-                        batch.push((reader.line(), r));
+                        batch.push((reader.line(), r.map_err(Box::new)));
                         if end {
                             break;
                         }
@@ -287,7 +288,7 @@ impl Source {
         };
         self.head = match next {
             Some((line, Ok(r))) => Some((line, r)),
-            Some((_, Err(e))) => return Err(e.into()),
+            Some((_, Err(e))) => return Err((*e).into()),
             None => None,
         };
         Ok(())
@@ -400,8 +401,10 @@ impl Merged {
                     let (_, r) = s.head.as_ref()?;
                     let time = match r {
                         Record::Node(e) => e.time,
-                        Record::Client(ClientEvent::Invoke(i)) => i.time,
-                        Record::Client(ClientEvent::Return(r)) => r.time,
+                        Record::Client(c) => match &**c {
+                            ClientEvent::Invoke(i) => i.time,
+                            ClientEvent::Return(r) => r.time,
+                        },
                     };
                     Some((i, time, r))
                 })

@@ -533,7 +533,7 @@ fn replay_events(
         let (at, event) = match checked.item {
             input::Item::Client(at, c) => {
                 if let Some(h) = histories.get_mut(at.file) {
-                    h.push(at.line, c)?;
+                    h.push(at.line, *c)?;
                 }
                 continue;
             }
@@ -554,7 +554,7 @@ fn replay_events(
             }
         }
         report.undelivered = checked.undelivered;
-        let result = checked.checks;
+        let result = checked.checks.map_err(|stop| *stop);
         let result = match result {
             Ok(()) => match replay.step(&event) {
                 Ok(()) => Ok(()),
@@ -600,7 +600,7 @@ fn replay_events(
         while let Some(checked) = ahead.next()? {
             if let input::Item::Client(at, c) = checked.item {
                 if let Some(h) = histories.get_mut(at.file) {
-                    h.push(at.line, c)?;
+                    h.push(at.line, *c)?;
                 }
             }
         }

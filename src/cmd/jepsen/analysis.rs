@@ -101,7 +101,7 @@ fn points(path: &Path) -> Result<Vec<OpPoint>> {
     let mut out = Vec::new();
     for rec in reader {
         let Record::Client(ev) = rec? else { continue };
-        match ev {
+        match *ev {
             ClientEvent::Invoke(i) => {
                 open.insert((i.client, i.req), (f_name(&i.op), i.time.unwrap_or(0)));
             }
