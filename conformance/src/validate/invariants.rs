@@ -42,6 +42,51 @@ impl From<Violation> for Stop {
     }
 }
 
+/// The nodes' views by id. A run has a handful of nodes and each event
+/// looks its node up several times: a list searched in order is quicker
+/// than a tree for that.
+#[derive(Debug, Default)]
+struct NodeViews(Vec<(NodeId, NodeView)>);
+
+impl NodeViews {
+    /// Adds `node` with nothing known of it, if it is not there yet.
+    fn add(&mut self, node: NodeId) {
+        if self.get(&node).is_none() {
+            self.0.push((node, NodeView::new()));
+        }
+    }
+
+    fn get(&self, node: &NodeId) -> Option<&NodeView> {
+        self.0.iter().find(|(n, _)| n == node).map(|(_, v)| v)
+    }
+
+    fn get_mut(&mut self, node: &NodeId) -> Option<&mut NodeView> {
+        self.0.iter_mut().find(|(n, _)| n == node).map(|(_, v)| v)
+    }
+}
+
+impl std::ops::Index<&NodeId> for NodeViews {
+    type Output = NodeView;
+
+    /// The view of a node the step added (as a map's index, it panics on
+    /// one that is not there).
+    fn index(&self, node: &NodeId) -> &NodeView {
+        self.get(node).expect("node registered in step")
+    }
+}
+
+impl FromIterator<(NodeId, NodeView)> for NodeViews {
+    fn from_iter<I: IntoIterator<Item = (NodeId, NodeView)>>(views: I) -> Self {
+        let mut all = NodeViews::default();
+        for (node, view) in views {
+            if all.get(&node).is_none() {
+                all.0.push((node, view));
+            }
+        }
+        all
+    }
+}
+
 /// What the trace has shown of one node.
 #[derive(Debug, Clone)]
 struct NodeView {
@@ -168,7 +213,7 @@ pub struct Invariants {
     features: Option<Vec<String>>,
     /// Whether `send` and `receive` are declared (reads' rounds show).
     observes_messages: bool,
-    nodes: BTreeMap<NodeId, NodeView>,
+    nodes: NodeViews,
     /// The leader of each term.
     leaders: BTreeMap<Term, NodeId>,
     /// The vote each node cast in each term.
@@ -237,7 +282,7 @@ impl Invariants {
             Stop::Inconclusive(format!("node {}: {why} at seq {}", e.node, e.seq))
         })?;
         let node = e.node;
-        self.nodes.entry(node).or_insert_with(NodeView::new);
+        self.nodes.add(node);
         let view = &self.nodes[&node];
         if !view.running && !matches!(e.event, Event::Init(_) | Event::Gap(_)) {
             // A trace may start in the middle of a run: the first event of a
