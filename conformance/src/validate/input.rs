@@ -231,7 +231,7 @@ type Parsed = (u64, Result<Record, Box<TraceError>>);
 /// thread stops at the file's end, after its first error, or when the run
 /// is dropped.
 struct Source {
-    file: std::sync::Arc<str>,
+    file: String,
     header: Header,
     batches: mpsc::Receiver<Vec<Parsed>>,
     batch: std::vec::IntoIter<Parsed>,
@@ -240,7 +240,7 @@ struct Source {
 
 impl Source {
     fn start(mut reader: TraceReader<BufReader<File>>) -> Source {
-        let file = std::sync::Arc::from(reader.file());
+        let file = reader.file().to_string();
         let header = reader.header().clone();
         let (tx, batches) = mpsc::sync_channel(BATCHES_AHEAD);
         std::thread::spawn(move || loop {
@@ -362,8 +362,8 @@ impl Merged {
         match self.owners.iter().find(|(n, _)| *n == node) {
             Some(&(_, j)) if j != i => Err(InputError::SharedNode {
                 node,
-                first: self.sources[j].file.to_string(),
-                second: self.sources[i].file.to_string(),
+                first: self.sources[j].file.clone(),
+                second: self.sources[i].file.clone(),
             }),
             Some(_) => Ok(()),
             None => {

@@ -49,6 +49,15 @@ impl From<Violation> for Stop {
 struct NodeViews(Vec<(NodeId, NodeView)>);
 
 impl NodeViews {
+    /// The views of `nodes`, nothing known of any.
+    fn of(nodes: &[NodeId]) -> Self {
+        let mut all = NodeViews::default();
+        for &node in nodes {
+            all.add(node);
+        }
+        all
+    }
+
     /// Adds `node` with nothing known of it, if it is not there yet.
     fn add(&mut self, node: NodeId) {
         if self.get(&node).is_none() {
@@ -72,18 +81,6 @@ impl std::ops::Index<&NodeId> for NodeViews {
     /// one that is not there).
     fn index(&self, node: &NodeId) -> &NodeView {
         self.get(node).expect("node registered in step")
-    }
-}
-
-impl FromIterator<(NodeId, NodeView)> for NodeViews {
-    fn from_iter<I: IntoIterator<Item = (NodeId, NodeView)>>(views: I) -> Self {
-        let mut all = NodeViews::default();
-        for (node, view) in views {
-            if all.get(&node).is_none() {
-                all.0.push((node, view));
-            }
-        }
-        all
     }
 }
 
@@ -267,7 +264,7 @@ impl Invariants {
             features: header.features.clone(),
             observes_messages: events.contains(&EventType::Send)
                 && events.contains(&EventType::Receive),
-            nodes: header.nodes.iter().map(|&n| (n, NodeView::new())).collect(),
+            nodes: NodeViews::of(&header.nodes),
             leaders: BTreeMap::new(),
             votes: ahash::AHashMap::new(),
             committed: BTreeMap::new(),
