@@ -964,21 +964,31 @@ impl Loop {
         Ok(r?)
     }
 
-    /// Runs `f` on the WAL on a blocking thread like [`Loop::with_wal`], and
-    /// meanwhile steps the messages the core allows during a write (a
-    /// leader's acknowledgements, a follower's heartbeats, see
+    /// A leader runs `f` on the WAL on a blocking thread like
+    /// [`Loop::with_wal`], and meanwhile steps the messages the core allows
+    /// during a write (its acknowledgements, see
     /// [`RaftNode::may_step_during_write`]) and starts the reads that
     /// arrive, applying what the messages commit, answering the reads they
     /// confirm and sending what may leave early ([`RaftNode::take_early`]:
-    /// a follower's answers to heartbeats, a leader's heartbeats for its
-    /// reads) at once instead of one write later. Other messages wait in
-    /// `held`, other requests in `held_requests`.
+    /// its heartbeats for the reads) at once instead of one write later.
+    /// Other messages wait in `held`, other requests in `held_requests`.
+    ///
+    /// Only a leader's write runs beside the loop: the acknowledgements that
+    /// arrive meanwhile commit entries and answer clients. Any other node
+    /// writes in place ([`Loop::write_in_place`]): during its write it could
+    /// step only its leader's heartbeats, and the two thread wake-ups of
+    /// handing a write to another thread and back cost more CPU than those
+    /// heartbeats' wait saves (at 16 and 64 writing clients on 2 cores,
+    /// about 9% and 12-29% more writes per second).
     async fn with_wal_stepping<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Wal) -> Result<T, StorageError> + Send + 'static,
         inbound: &mut mpsc::Receiver<(NodeId, WireMessage)>,
         requests: &mut mpsc::Receiver<Request>,
     ) -> Result<T, NodeError> {
+        if !self.node.is_leader() {
+            return self.write_in_place(f);
+        }
         let mut wal = self.wal.take().ok_or(StorageError::Poisoned)?;
         let job = tokio::task::spawn_blocking(move || {
             let r = f(&mut wal);
@@ -1003,6 +1013,21 @@ impl Loop {
         };
         let (wal, r) = joined.map_err(|e| NodeError::Io(std::io::Error::other(e)))?;
         self.wal = Some(wal);
+        Ok(r?)
+    }
+
+    /// Runs `f` on the WAL on this thread, as etcd's raft loop saves a
+    /// follower's Ready before it goes on: nothing is stepped meanwhile (on
+    /// a multi-threaded runtime the other tasks move to another worker).
+    fn write_in_place<T>(
+        &mut self,
+        f: impl FnOnce(&mut Wal) -> Result<T, StorageError>,
+    ) -> Result<T, NodeError> {
+        let wal = self.wal.as_mut().ok_or(StorageError::Poisoned)?;
+        let r = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => f(wal),
+            _ => tokio::task::block_in_place(|| f(wal)),
+        };
         Ok(r?)
     }
 
