@@ -4,19 +4,23 @@
 # defaults), driven by the same load generator (`raftcheck bench`, keep-alive
 # HTTP/1.1, one request outstanding per client, 64-byte values over 1,000 keys).
 # Both clusters run during the whole script and each (mix, clients) point is
-# measured for etcd and then raftkv back to back, so background load drifts
-# hit both alike.
+# measured for etcd and then raftkv back to back, ROUNDS times in alternation,
+# so background load drifts hit both alike; each figure in the table is the
+# median of its rounds.
 #
 # Usage: impl/bench/etcd-compare.sh
 # Environment: DURATION (seconds per point, default 5), WARMUP (default 1),
+#   ROUNDS (alternating etcd/raftkv measurements per point, default 3),
 #   CLIENTS (default "1 16 64"), MIXES (default "write=100 write=50,read=50"),
 #   RAFTCHECK (a prebuilt binary; default: build target/release/raftcheck).
 # Prints a Markdown table with both systems' throughput and p50/p99/p99.9 and
-# the ratios raftkv/etcd (throughput: higher is better for raftkv; p99: lower).
+# the ratios raftkv/etcd (throughput: higher is better for raftkv; p99: lower),
+# then each point's throughput ratio in every round.
 set -euo pipefail
 
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
+ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-"1 16 64"}
 MIXES=${MIXES:-"write=100 write=50,read=50"}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -108,19 +112,46 @@ bench() {
     echo "$(echo "$out" | field ops_per_sec) $(echo "$out" | field p50_ms) $(echo "$out" | field p99_ms) $(echo "$out" | field p999_ms) $(echo "$out" | field errors)"
 }
 
+# median "ops p50 p99 p999 errors" lines (one per round) -> each column's
+# median (the lower middle one for an even count), errors summed.
+median() {
+    awk '{ for (i = 1; i <= 5; i++) v[i, NR] = $i }
+    END {
+        for (i = 1; i <= 5; i++) {
+            n = 0
+            for (r = 1; r <= NR; r++) a[++n] = v[i, r] + 0
+            for (x = 2; x <= n; x++) { t = a[x]; y = x - 1
+                while (y > 0 && a[y] > t) { a[y + 1] = a[y]; y-- }
+                a[y + 1] = t }
+            if (i == 5) { s = 0; for (x = 1; x <= n; x++) s += a[x]; m = s }
+            else m = a[int((n + 1) / 2)]
+            printf "%s%s", m, (i < 5 ? " " : "\n")
+        }
+    }'
+}
+
 ROWS=()
+SPREAD=()
 for mix in $MIXES; do
     for c in $CLIENTS; do
-        log "mix $mix, $c clients: etcd"
-        e=$(bench etcd "$ETCD_EPS" "$c" "$mix")
-        log "mix $mix, $c clients: raftkv"
-        r=$(bench raftkv "$RAFT_EPS" "$c" "$mix")
+        es=""; rs=""; ratios=""
+        for round in $(seq "$ROUNDS"); do
+            log "mix $mix, $c clients, round $round of $ROUNDS: etcd"
+            e=$(bench etcd "$ETCD_EPS" "$c" "$mix")
+            log "mix $mix, $c clients, round $round of $ROUNDS: raftkv"
+            r=$(bench raftkv "$RAFT_EPS" "$c" "$mix")
+            es+="$e"$'\n'; rs+="$r"$'\n'
+            ratios+=" $(echo "${e%% *} ${r%% *}" | awk '{ printf "%.2fx", ($1 > 0 ? $2 / $1 : 0) }')"
+        done
+        e=$(printf '%s' "$es" | median)
+        r=$(printf '%s' "$rs" | median)
         ROWS+=("$mix $c $e $r")
+        SPREAD+=("$mix, $c clients:$ratios")
     done
 done
 
 echo
-echo "raftkv vs etcd $(etcd --version | head -1 | awk '{print $3}'): 3 nodes each on loopback, fsync on, ${DURATION}s per point after ${WARMUP}s warm-up, $(nproc) cores"
+echo "raftkv vs etcd $(etcd --version | head -1 | awk '{print $3}'): 3 nodes each on loopback, fsync on, ${DURATION}s per point after ${WARMUP}s warm-up, median of $ROUNDS alternating rounds, $(nproc) cores ($(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo))"
 echo
 echo "| mix | clients | etcd ops/s | etcd p50 | etcd p99 | etcd p99.9 | raftkv ops/s | raftkv p50 | raftkv p99 | raftkv p99.9 | ops/s raftkv/etcd | p99 raftkv/etcd |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -130,4 +161,10 @@ for row in "${ROWS[@]}"; do
             $1, $2, $3, $4, $5, $6, $8, $9, $10, $11, ($3 > 0 ? $8 / $3 : 0), ($5 > 0 ? $10 / $5 : 0)
         if ($7 + $12 > 0) printf "errors at %s/%d clients: etcd %d, raftkv %d\n", $1, $2, $7, $12 > "/dev/stderr"
     }'
+done
+
+echo
+echo "ops/s raftkv/etcd in each round:"
+for line in "${SPREAD[@]}"; do
+    echo "- $line"
 done
