@@ -979,7 +979,7 @@ impl Loop {
     /// step only its leader's heartbeats, and the two thread wake-ups of
     /// handing a write to another thread and back cost more CPU than those
     /// heartbeats' wait saves (at 16 and 64 writing clients on 2 cores,
-    /// about 9% and 12-29% more writes per second).
+    /// about 13% and 12-29% more writes per second).
     async fn with_wal_stepping<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Wal) -> Result<T, StorageError> + Send + 'static,
