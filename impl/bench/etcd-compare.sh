@@ -115,19 +115,13 @@ bench() {
 # median "ops p50 p99 p999 errors" lines (one per round) -> each column's
 # median (the lower middle one for an even count), errors summed.
 median() {
-    awk '{ for (i = 1; i <= 5; i++) v[i, NR] = $i }
-    END {
-        for (i = 1; i <= 5; i++) {
-            n = 0
-            for (r = 1; r <= NR; r++) a[++n] = v[i, r] + 0
-            for (x = 2; x <= n; x++) { t = a[x]; y = x - 1
-                while (y > 0 && a[y] > t) { a[y + 1] = a[y]; y-- }
-                a[y + 1] = t }
-            if (i == 5) { s = 0; for (x = 1; x <= n; x++) s += a[x]; m = s }
-            else m = a[int((n + 1) / 2)]
-            printf "%s%s", m, (i < 5 ? " " : "\n")
-        }
-    }'
+    local lines mid i out=""
+    lines=$(cat)
+    mid=$((($(printf '%s\n' "$lines" | wc -l) + 1) / 2))
+    for i in 1 2 3 4; do
+        out+="$(printf '%s\n' "$lines" | cut -d' ' -f"$i" | sort -g | sed -n "${mid}p") "
+    done
+    echo "$out$(printf '%s\n' "$lines" | awk '{ s += $5 } END { print s + 0 }')"
 }
 
 ROWS=()

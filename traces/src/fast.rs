@@ -414,6 +414,15 @@ fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
     Some(())
 }
 
+/// An empty value put into `slot` to be built there, once (as [`once`]: a
+/// key given twice is left to the slow path).
+fn fresh<T: Default>(slot: &mut Option<T>) -> Option<&mut T> {
+    if slot.is_some() {
+        return None;
+    }
+    Some(slot.insert(T::default()))
+}
+
 /// A value that may be `null` (a vote, a leader, an operation's `from`).
 fn nullable<'a, T>(
     c: &mut Cursor<'a>,
@@ -491,10 +500,7 @@ fn event_type(c: &mut Cursor) -> Option<EventType> {
 
 /// Reads a post state into `slot`, where it is built.
 fn post(c: &mut Cursor, slot: &mut Option<PostState>) -> Option<()> {
-    if slot.is_some() {
-        return None;
-    }
-    let p = slot.insert(PostState::default());
+    let p = fresh(slot)?;
     fields!(c, {
         "term" => once(&mut p.term, c.u64()),
         "vote" => once(&mut p.vote, nullable(c, Cursor::u64)),
@@ -578,10 +584,7 @@ fn wire_entries<'a>(c: &mut Cursor<'a>) -> Option<Vec<WireEntry<'a>>> {
 /// Reads a message into `slot`, where it is built (a message is a few
 /// hundred bytes: built elsewhere and moved in, it would be copied twice).
 fn wire_msg<'a>(c: &mut Cursor<'a>, slot: &mut Option<WireMsg<'a>>) -> Option<()> {
-    if slot.is_some() {
-        return None;
-    }
-    let m = slot.insert(WireMsg::default());
+    let m = fresh(slot)?;
     fields!(c, {
         "id" => once(&mut m.id, c.u64()),
         "from" => once(&mut m.from, c.u64()),

@@ -554,8 +554,7 @@ fn replay_events(
             }
         }
         report.undelivered = checked.undelivered;
-        let result = checked.checks.map_err(|stop| *stop);
-        let result = match result {
+        let result = match checked.checks.map_err(|stop| *stop) {
             Ok(()) => match replay.step(&event) {
                 Ok(()) => Ok(()),
                 Err(ReplayError::Violation(v)) => Err(v),
