@@ -498,8 +498,61 @@ fn event_type(c: &mut Cursor) -> Option<EventType> {
     })
 }
 
+/// The last post state the fast path read for each of a few nodes, with the
+/// bytes it was read from. A node's consecutive events mostly leave its state
+/// as it was (a send, a receive that changes nothing), and the post state is
+/// close to half of a line's bytes: where the bytes are the same, so is the
+/// value, and they are compared instead of read again.
+#[derive(Default)]
+pub(crate) struct PostCache(Vec<(NodeId, Vec<u8>, PostState)>);
+
+/// Nodes a [`PostCache`] remembers (a run has a handful; past this many, the
+/// others are read every time).
+const POST_CACHE_NODES: usize = 16;
+
+/// Reads a post state into `slot`, where it is built, or takes it from
+/// `cache` where the bytes are those `node`'s last post state was read
+/// from. Reading a JSON value looks at its own bytes only (up to its closing
+/// brace), so equal bytes read as an equal value, ending at the same place.
+fn post(
+    c: &mut Cursor,
+    slot: &mut Option<PostState>,
+    node: Option<NodeId>,
+    cache: &mut PostCache,
+) -> Option<()> {
+    c.ws();
+    let start = c.i;
+    let at = node.and_then(|n| cache.0.iter().position(|(m, ..)| *m == n));
+    if let Some(k) = at {
+        let (_, bytes, value) = &cache.0[k];
+        if slot.is_none() && c.b[start..].starts_with(bytes) {
+            *slot = Some(value.clone());
+            c.i += bytes.len();
+            return Some(());
+        }
+    }
+    read_post(c, slot)?;
+    let (Some(n), Some(value)) = (node, slot.as_ref()) else {
+        return Some(());
+    };
+    let read = &c.b[start..c.i];
+    match at {
+        Some(k) => {
+            let (_, bytes, cached) = &mut cache.0[k];
+            bytes.clear();
+            bytes.extend_from_slice(read);
+            cached.clone_from(value);
+        }
+        None if cache.0.len() < POST_CACHE_NODES => {
+            cache.0.push((n, read.to_vec(), value.clone()));
+        }
+        None => {}
+    }
+    Some(())
+}
+
 /// Reads a post state into `slot`, where it is built.
-fn post(c: &mut Cursor, slot: &mut Option<PostState>) -> Option<()> {
+fn read_post(c: &mut Cursor, slot: &mut Option<PostState>) -> Option<()> {
     let p = fresh(slot)?;
     fields!(c, {
         "term" => once(&mut p.term, c.u64()),
@@ -614,7 +667,7 @@ fn wire_msg<'a>(c: &mut Cursor<'a>, slot: &mut Option<WireMsg<'a>>) -> Option<()
 
 /// Reads the line into `l`, or `None`; nothing but whitespace may follow
 /// the object.
-fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
+fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>, posts: &mut PostCache) -> Option<()> {
     let mut c = Cursor { b: bytes, i: 0 };
     fields!(c, {
         "node" => once(&mut l.node, c.u64()),
@@ -622,7 +675,7 @@ fn line<'a>(bytes: &'a [u8], l: &mut Line<'a>) -> Option<()> {
         "time" => once(&mut l.time, c.u64()),
         "type" => once(&mut l.ty, event_type(c)),
         "msg" => wire_msg(c, &mut l.msg),
-        "post" => post(c, &mut l.post),
+        "post" => post(c, &mut l.post, l.node, posts),
         "index" => once(&mut l.index, c.u64()),
         "term" => once(&mut l.term, c.u64()),
         "client" => once(&mut l.client, c.u64()),
@@ -870,8 +923,13 @@ fn rpc(m: &mut WireMsg) -> Option<Message> {
 
 /// Decodes one line as a node event, or `None` (see the module docs).
 pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
+    decode_with(bytes, &mut PostCache::default())
+}
+
+/// [`decode`], with the post states of earlier lines in `posts`.
+pub(crate) fn decode_with(bytes: &[u8], posts: &mut PostCache) -> Option<crate::event::Record> {
     let mut l = Line::default();
-    line(bytes, &mut l)?;
+    line(bytes, &mut l, posts)?;
     // Fields every node event has; the rest must belong to the event's type.
     const REASON: u32 = 1;
     const TERM: u32 = 2;
@@ -1066,4 +1124,53 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<crate::event::Record> {
         event,
         post: l.post,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(seq: u64, post: &str) -> String {
+        format!(
+            r#"{{"node":2,"seq":{seq},"type":"send","msg":{{"id":{seq},"from":2,"to":1,"term":3,"rpc":"request_vote_reply","granted":true}},"post":{post}}}"#
+        )
+    }
+
+    fn post_of(r: Option<crate::event::Record>) -> PostState {
+        match r {
+            Some(crate::event::Record::Node(e)) => e.post.expect("a post state"),
+            other => panic!("not a node event: {other:?}"),
+        }
+    }
+
+    /// A post state is taken from the cache only where its bytes are those
+    /// of the node's last one, closing brace included: one more digit in
+    /// the last field, or another node, reads the line anew.
+    #[test]
+    fn a_remembered_post_state_serves_only_equal_bytes() {
+        let a = r#"{"term":3,"vote":1,"role":"follower","leader":1,"commit":9,"applied":9,"last_index":10,"last_term":3,"snapshot_index":8,"snapshot_term":2}"#;
+        let longer = a.replace(r#""snapshot_term":2}"#, r#""snapshot_term":23}"#);
+        let mut posts = PostCache::default();
+        let first = post_of(decode_with(send(1, a).as_bytes(), &mut posts));
+        assert_eq!(first.snapshot_term, Some(2));
+        assert_eq!(posts.0.len(), 1);
+        assert_eq!(posts.0[0].1, a.as_bytes());
+        // The same bytes: the remembered value.
+        assert_eq!(
+            post_of(decode_with(send(2, a).as_bytes(), &mut posts)),
+            first
+        );
+        // A prefix of the remembered bytes is not enough.
+        let second = post_of(decode_with(send(3, &longer).as_bytes(), &mut posts));
+        assert_eq!(second.snapshot_term, Some(23));
+        assert_eq!(posts.0[0].1, longer.as_bytes());
+        // Another node's line neither uses nor replaces node 2's.
+        let other = send(4, a).replace(r#""node":2"#, r#""node":3"#);
+        assert_eq!(post_of(decode_with(other.as_bytes(), &mut posts)), first);
+        assert_eq!(posts.0.len(), 2);
+        assert_eq!(posts.0[0].1, longer.as_bytes());
+        // A repeated post key is still the slow path's to name.
+        let twice = send(5, a).replace(r#","post":"#, &format!(r#","post":{a},"post":"#));
+        assert!(decode_with(twice.as_bytes(), &mut posts).is_none());
+    }
 }

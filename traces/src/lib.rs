@@ -36,6 +36,18 @@ pub fn __fast_decode(line: &[u8]) -> Option<Record> {
     fast::decode(line)
 }
 
+/// For tests of this crate only: the reader's fast path as the reader runs
+/// it, remembering what it read of earlier lines.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct __FastDecoder(fast::PostCache);
+
+impl __FastDecoder {
+    pub fn decode(&mut self, line: &[u8]) -> Option<Record> {
+        fast::decode_with(line, &mut self.0)
+    }
+}
+
 /// For tests of this crate only: the reader's slow path on its own (the
 /// line's record as the reader decodes it without the fast path, before
 /// the checks against the header and earlier lines).

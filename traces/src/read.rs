@@ -29,6 +29,8 @@ pub struct TraceReader<R> {
     buf: Vec<u8>,
     last_seq: BTreeMap<NodeId, u64>,
     done: bool,
+    /// The fast path's post states of earlier lines.
+    posts: crate::fast::PostCache,
 }
 
 /// `line` decoded by the slow path alone (see [`crate::__slow_decode`]).
@@ -42,6 +44,7 @@ pub(crate) fn slow_decode(line: &[u8]) -> Result<Record, TraceError> {
         buf: line.to_vec(),
         last_seq: BTreeMap::new(),
         done: false,
+        posts: Default::default(),
     };
     r.decode_slow(true)
 }
@@ -81,6 +84,7 @@ impl<R: BufRead> TraceReader<R> {
             buf: Vec::new(),
             last_seq: BTreeMap::new(),
             done: false,
+            posts: Default::default(),
         };
         r.header = r.read_header()?;
         Ok(r)
@@ -350,7 +354,7 @@ impl<R: BufRead> TraceReader<R> {
         // The fast path decodes well-formed lines straight from the bytes; any
         // line it does not accept goes through the slow path, which finds and
         // names exactly what is wrong.
-        let record = match crate::fast::decode(&self.buf) {
+        let record = match crate::fast::decode_with(&self.buf, &mut self.posts) {
             Some(r) => r,
             None => self.decode_slow(terminated)?,
         };
