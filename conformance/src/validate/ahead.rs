@@ -10,7 +10,7 @@
 
 use std::sync::mpsc;
 
-use raft_trace::Event;
+use raft_trace::{Event, NodeEvent};
 
 use super::input::Item;
 use super::invariants::{Invariants, Stop};
@@ -36,10 +36,17 @@ pub(super) struct Checked {
 
 type Batch = Vec<Result<Checked, InputError>>;
 
+/// Events the consumer is done with, handed back to be freed on the stage's
+/// thread: freeing an event is as much work as a small check, and the
+/// consumer's replay is the slowest part of a validation.
+type Discarded = Vec<Box<NodeEvent>>;
+
 /// The consumer's end of the stage.
 pub(super) struct Ahead {
     batches: mpsc::Receiver<Batch>,
     batch: std::vec::IntoIter<Result<Checked, InputError>>,
+    discard: mpsc::Sender<Discarded>,
+    discarded: Discarded,
 }
 
 impl Ahead {
@@ -57,6 +64,7 @@ impl Ahead {
         F: FnMut(&NetworkCheck) -> Result<Option<Item>, InputError> + Send + 'scope,
     {
         let (tx, batches) = mpsc::sync_channel::<Batch>(BATCHES_AHEAD);
+        let (discard, discarded) = mpsc::channel::<Discarded>();
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             loop {
@@ -88,6 +96,9 @@ impl Ahead {
                 };
                 batch.extend(checked);
                 if batch.len() == BATCH || end {
+                    // Events come back at the pace they go out (each
+                    // discarded batch is dropped here).
+                    while discarded.try_recv().is_ok() {}
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     if (!full.is_empty() && tx.send(full).is_err()) || end {
                         // The message table is freed here, on this thread,
@@ -100,6 +111,19 @@ impl Ahead {
         Ahead {
             batches,
             batch: Vec::new().into_iter(),
+            discard,
+            discarded: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Frees `event` on the stage's thread, once a batch of them is
+    /// together (on this one if the stage has ended).
+    pub fn discard(&mut self, event: Box<NodeEvent>) {
+        self.discarded.push(event);
+        if self.discarded.len() == BATCH {
+            let full = std::mem::replace(&mut self.discarded, Vec::with_capacity(BATCH));
+            // A stage that has ended hands the batch back, dropped here.
+            let _ = self.discard.send(full);
         }
     }
 

@@ -576,7 +576,9 @@ fn replay_events(
         }
         let queue = recent.entry(event.node).or_default();
         if queue.len() == HISTORY {
-            queue.pop_front();
+            if let Some((_, old)) = queue.pop_front() {
+                ahead.discard(old);
+            }
         }
         queue.push_back((at, event));
     }
