@@ -520,12 +520,16 @@ fn post(
     node: Option<NodeId>,
     cache: &mut PostCache,
 ) -> Option<()> {
+    if slot.is_some() {
+        // A repeated key: the slow path names it.
+        return None;
+    }
     c.ws();
     let start = c.i;
     let at = node.and_then(|n| cache.0.iter().position(|(m, ..)| *m == n));
     if let Some(k) = at {
         let (_, bytes, value) = &cache.0[k];
-        if slot.is_none() && c.b[start..].starts_with(bytes) {
+        if c.b[start..].starts_with(bytes) {
             *slot = Some(value.clone());
             c.i += bytes.len();
             return Some(());
