@@ -10,7 +10,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use raft_model::check::{run, RunOptions, Strategy};
+use raft_model::check::{run, Engine, RunOptions, Strategy};
+use raft_model::search::Search;
 use raft_model::{Config, NetworkKind};
 use stateright::{Checker, Model};
 
@@ -24,6 +25,8 @@ struct Row {
     name: &'static str,
     cfg: Config,
     strategy: Strategy,
+    /// The DFS checker.
+    engine: Engine,
     threads: usize,
     symmetry: bool,
 }
@@ -47,8 +50,14 @@ fn rows() -> Vec<Row> {
         name,
         cfg,
         strategy,
+        engine: Engine::Search,
         threads,
         symmetry: false,
+    };
+    // The same configuration on stateright's DFS checker.
+    let stateright = |r: Row| Row {
+        engine: Engine::Stateright,
+        ..r
     };
     let elections = Config {
         clients: 0,
@@ -79,19 +88,13 @@ fn rows() -> Vec<Row> {
         network: NetworkKind::Duplicating,
         ..Config::default()
     };
+    const ELECTION: &str = "election (check --clients 0 --max-term 3 --max-crashes 1)";
+    const DEEP: &str = "deep (check --clients 2 --max-term 3 --max-log 3 --max-crashes 1 --lossy --network duplicating)";
     vec![
-        row(
-            "election (check --clients 0 --max-term 3 --max-crashes 1)",
-            election_cli,
-            Strategy::Dfs,
-            2,
-        ),
-        row(
-            "deep (check --clients 2 --max-term 3 --max-log 3 --max-crashes 1 --lossy --network duplicating)",
-            deep_cli,
-            Strategy::Dfs,
-            2,
-        ),
+        row(ELECTION, election_cli.clone(), Strategy::Dfs, 2),
+        stateright(row(ELECTION, election_cli, Strategy::Dfs, 2)),
+        row(DEEP, deep_cli.clone(), Strategy::Dfs, 2),
+        stateright(row(DEEP, deep_cli, Strategy::Dfs, 2)),
         row("3 srv, term 2, log 2", c3.clone(), Strategy::Dfs, 1),
         row(
             "3 srv, no clients, term 3",
@@ -159,6 +162,22 @@ fn peak_kb() -> u64 {
     raft_model::progress::proc_kb("/proc/self/status", "VmHWM:").map_or(0, |b| b / 1024)
 }
 
+fn print_baseline<C: Checker<two_phase::TwoPhase>>(
+    checker: C,
+    start: std::time::Instant,
+    complete: bool,
+) {
+    println!(
+        "{} {} {} {:.3} {} {}",
+        checker.state_count(),
+        checker.unique_state_count(),
+        checker.max_depth(),
+        start.elapsed().as_secs_f64(),
+        peak_kb(),
+        complete
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let budget: f64 = args
@@ -166,25 +185,33 @@ fn main() {
         .position(|a| a == "--budget")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(60.0);
-    // Child mode: run the baseline and print its measurements.
+    // Child mode: run the baseline and print its measurements; with
+    // `--search`, on raftcheck's own search instead of stateright's checker.
     if args.iter().any(|a| a == "--baseline") {
         let start = std::time::Instant::now();
         let model = two_phase::TwoPhase { rms: 9 };
-        let checker = model
-            .checker()
-            .threads(2)
-            .timeout(Duration::from_secs_f64(budget))
-            .spawn_dfs()
-            .join();
-        println!(
-            "{} {} {} {:.3} {} {}",
-            checker.state_count(),
-            checker.unique_state_count(),
-            checker.max_depth(),
-            start.elapsed().as_secs_f64(),
-            peak_kb(),
-            checker.is_done()
-        );
+        if args.iter().any(|a| a == "--search") {
+            let search = Search::spawn(model, 2, None);
+            let mut stopped = false;
+            while !search.is_done() {
+                if start.elapsed().as_secs_f64() >= budget && !stopped {
+                    search.stop();
+                    stopped = true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            print_baseline(search.join(), start, !stopped);
+        } else {
+            let checker = model
+                .checker()
+                .threads(2)
+                .timeout(Duration::from_secs_f64(budget))
+                .spawn_dfs()
+                .join();
+            // stateright's checker reports done at its timeout too.
+            let complete = start.elapsed().as_secs_f64() < budget;
+            print_baseline(checker, start, complete);
+        }
         return;
     }
     // Child mode: run one row and print its measurements.
@@ -192,6 +219,7 @@ fn main() {
         let r = &rows()[args[i + 1].parse::<usize>().expect("row index")];
         let opts = RunOptions {
             strategy: r.strategy,
+            engine: r.engine,
             threads: r.threads,
             timeout: Some(Duration::from_secs_f64(budget)),
             symmetry: r.symmetry,
@@ -223,17 +251,24 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut baseline = None;
-    let runs = std::iter::once((
-        BASELINE,
-        "Dfs".to_string(),
-        2,
-        vec!["--baseline".to_string()],
-    ))
+    let runs = [
+        (BASELINE, "Dfs (stateright)", vec!["--baseline"]),
+        (BASELINE, "Dfs", vec!["--baseline", "--search"]),
+    ]
+    .into_iter()
+    .map(|(name, strategy, args)| {
+        let args = args.into_iter().map(String::from).collect();
+        (name, strategy.to_string(), 2, args)
+    })
     .chain(rows().into_iter().enumerate().map(|(i, r)| {
         let strategy = format!(
-            "{:?}{}",
+            "{:?}{}{}",
             r.strategy,
-            if r.symmetry { "+symmetry" } else { "" }
+            if r.symmetry { "+symmetry" } else { "" },
+            match (r.strategy, r.engine) {
+                (Strategy::Dfs, Engine::Stateright) => " (stateright)",
+                _ => "",
+            }
         );
         (
             r.name,

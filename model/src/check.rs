@@ -53,10 +53,36 @@ impl std::str::FromStr for Strategy {
     }
 }
 
+/// Which depth-first checker runs `Strategy::Dfs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// raftcheck's own ([`crate::search`]).
+    #[default]
+    Search,
+    /// stateright's DFS checker, for comparison: the same states, counts
+    /// and (on one thread) discoveries, slower.
+    Stateright,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "raftcheck" => Ok(Engine::Search),
+            "stateright" => Ok(Engine::Stateright),
+            _ => Err(format!(
+                "unknown engine {s:?}; expected raftcheck or stateright"
+            )),
+        }
+    }
+}
+
 /// Options of one run.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub strategy: Strategy,
+    /// The DFS checker (ignored by the other strategies).
+    pub engine: Engine,
     pub threads: usize,
     pub timeout: Option<Duration>,
     /// Symmetry reduction over server ids (DFS only; see [`crate::symmetry`]).
@@ -73,6 +99,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             strategy: Strategy::Dfs,
+            engine: Engine::Search,
             threads: 1,
             timeout: None,
             symmetry: false,
@@ -245,13 +272,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     // server ids permuted (--symmetry), and the duplicating network's last
     // delivered message forgotten (always: it changes nothing ahead).
     let duplicating = cfg.network == crate::NetworkKind::Duplicating;
-    match (opts.symmetry && cfg.symmetric(), duplicating) {
-        (true, true) => {
-            builder = builder.symmetry_fn(crate::symmetry::representative_forgetting_last_delivery)
-        }
-        (true, false) => builder = builder.symmetry_fn(crate::symmetry::representative),
-        (false, true) => builder = builder.symmetry_fn(crate::symmetry::forget_last_delivery),
-        (false, false) => {}
+    let symmetry: Option<fn(&RaftState) -> RaftState> =
+        match (opts.symmetry && cfg.symmetric(), duplicating) {
+            (true, true) => Some(crate::symmetry::representative_forgetting_last_delivery),
+            (true, false) => Some(crate::symmetry::representative),
+            (false, true) => Some(crate::symmetry::forget_last_delivery),
+            (false, false) => None,
+        };
+    if let Some(f) = symmetry {
+        builder = builder.symmetry_fn(f);
     }
     if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
         builder = builder.timeout(t);
@@ -276,7 +305,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     let label = opts.progress.clone();
     let mut r = match opts.strategy {
         Strategy::Bfs => drive(cfg, builder.spawn_bfs(), start, label, timeout, true),
-        Strategy::Dfs => drive(cfg, builder.spawn_dfs(), start, label, timeout, true),
+        Strategy::Dfs => match opts.engine {
+            Engine::Search => {
+                let search = crate::search::Search::spawn(build(cfg), opts.threads, symmetry);
+                drive(cfg, search, start, label, timeout, true)
+            }
+            Engine::Stateright => drive(cfg, builder.spawn_dfs(), start, label, timeout, true),
+        },
         Strategy::Simulation => {
             let walks = Walks::new(cfg, opts.seed, opts.shard);
             let started = Arc::clone(&walks.started);

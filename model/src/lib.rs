@@ -7,7 +7,8 @@
 //! - [`actor`]: the stateright actors (servers and clients) wrapping them.
 //! - [`properties`]: safety and reachability properties.
 //! - [`model`]: the model for a [`config::Config`]; [`suite`]: the default
-//!   suite of configurations; [`check`]: running the checker and reporting.
+//!   suite of configurations; [`check`]: running the checker and reporting;
+//!   [`search`]: the depth-first search it runs.
 //! - [`bugs`]: planted bugs that the suite must catch.
 //! - [`explain`] and [`why`]: counterexamples as readable steps, and the
 //!   one line on why their last state breaks the property.
@@ -24,6 +25,7 @@ pub mod model;
 pub mod progress;
 pub mod properties;
 pub mod rules;
+pub mod search;
 pub mod server;
 pub mod state_machine;
 pub mod suite;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use raft_conformance::count;
 use raft_model::check::{
-    expectation_name, run, RunOptions, RunResult, Shard, SimulationRun, Status, Strategy,
+    expectation_name, run, Engine, RunOptions, RunResult, Shard, SimulationRun, Status, Strategy,
 };
 use raft_model::explain::{explain, explorer_url};
 use raft_model::suite::{default_suite, suite_for_bug, SuiteEntry};
@@ -221,6 +221,11 @@ pub struct Args {
     /// counterexamples), else dfs].
     #[arg(long)]
     strategy: Option<Strategy>,
+    /// The DFS checker: raftcheck (its own search) or stateright (the
+    /// crate's DFS checker, for comparison: the same states and counts, slower)
+    /// [default: raftcheck].
+    #[arg(long, value_name = "ENGINE")]
+    engine: Option<Engine>,
     /// Checker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -272,6 +277,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         errln!("note: membership changes name particular servers, so --symmetry reduces nothing in a configuration with them");
     }
     anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
+    anyhow::ensure!(
+        args.engine.is_none() || strategy == Strategy::Dfs,
+        "--engine needs --strategy dfs (it chooses the depth-first checker)"
+    );
     if strategy != Strategy::Simulation {
         anyhow::ensure!(
             args.shard.is_none(),
@@ -300,6 +309,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     for e in &entries {
         let opts = RunOptions {
             strategy,
+            engine: args.engine.unwrap_or_default(),
             threads: args.threads,
             timeout: args.timeout.map(Duration::from_secs_f64),
             symmetry: args.symmetry,
