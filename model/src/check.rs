@@ -272,16 +272,28 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     // server ids permuted (--symmetry), and the duplicating network's last
     // delivered message forgotten (always: it changes nothing ahead).
     let duplicating = cfg.network == crate::NetworkKind::Duplicating;
-    let symmetry: Option<fn(&RaftState) -> RaftState> =
-        match (opts.symmetry && cfg.symmetric(), duplicating) {
-            (true, true) => Some(crate::symmetry::representative_forgetting_last_delivery),
-            (true, false) => Some(crate::symmetry::representative),
-            (false, true) => Some(crate::symmetry::forget_last_delivery),
-            (false, false) => None,
-        };
+    let symmetric = opts.symmetry && cfg.symmetric();
+    use crate::symmetry::{
+        fingerprint_forgetting_last_delivery as forgetting, forget_last_delivery, representative,
+        representative_forgetting_last_delivery,
+    };
+    let symmetry: Option<fn(&RaftState) -> RaftState> = match (symmetric, duplicating) {
+        (true, true) => Some(representative_forgetting_last_delivery),
+        (true, false) => Some(representative),
+        (false, true) => Some(forget_last_delivery),
+        (false, false) => None,
+    };
     if let Some(f) = symmetry {
         builder = builder.symmetry_fn(f);
     }
+    // The same classes for the search, fingerprinted without copying the
+    // state where the representative is the state less its last delivery.
+    let class: Option<crate::search::ClassPrint<RaftState>> = match (symmetric, duplicating) {
+        (true, true) => Some(|s| forgetting(&representative(s))),
+        (true, false) => Some(|s| crate::search::fingerprint(&representative(s))),
+        (false, true) => Some(forgetting),
+        (false, false) => None,
+    };
     if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
         builder = builder.timeout(t);
     }
@@ -307,7 +319,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         Strategy::Bfs => drive(cfg, builder.spawn_bfs(), start, label, timeout, true),
         Strategy::Dfs => match opts.engine {
             Engine::Search => {
-                let search = crate::search::Search::spawn(build(cfg), opts.threads, symmetry);
+                let search = crate::search::Search::spawn(build(cfg), opts.threads, class);
                 drive(cfg, search, start, label, timeout, true)
             }
             Engine::Stateright => drive(cfg, builder.spawn_dfs(), start, label, timeout, true),

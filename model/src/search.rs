@@ -6,8 +6,8 @@
 //! thread in the same order: a stack of states, the newest popped first,
 //! each popped state checked against every property and then expanded, its
 //! successors (within the boundary) counted and pushed in action order when
-//! their fingerprint (of the symmetry representative, with `--symmetry`) is
-//! new. It counts states, unique states and depth as stateright does, keeps
+//! their fingerprint (of their class, with `--symmetry` or a duplicating
+//! network) is new. It counts states, unique states and depth as stateright does, keeps
 //! a property's last discovery as stateright does, and stops after the block
 //! in which an always-property fails (stateright's `AnyFailures`). The
 //! checker tests pin all of that against stateright's checker.
@@ -40,11 +40,21 @@ use stateright::{Checker, Expectation, Model, Path, Property};
 /// (counters, failures, idle threads), as in stateright's checker.
 const BLOCK: usize = 1500;
 
-/// A state's fingerprint: stateright's own (ahash with its fixed keys), so
-/// both checkers count the same unique states.
-pub fn fingerprint<T: Hash>(value: &T) -> u64 {
+/// The hasher of [`fingerprint`]: stateright's own (ahash with its fixed
+/// keys).
+pub fn hasher() -> ahash::AHasher {
+    use std::hash::BuildHasher;
     ahash::RandomState::with_seeds(123_456_789_987_654_321, 98_765_432_123_456_789, 0, 0)
-        .hash_one(value)
+        .build_hasher()
+}
+
+/// A state's fingerprint: stateright's own, so both checkers record the
+/// same fingerprints.
+pub fn fingerprint<T: Hash>(value: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = hasher();
+    value.hash(&mut h);
+    h.finish()
 }
 
 /// The action indices from an initial state to a state, newest first: the
@@ -112,8 +122,10 @@ struct Market<S> {
     closed: bool,
 }
 
-/// Maps a state to the representative of its class (symmetry reduction).
-pub type Representative<S> = fn(&S) -> S;
+/// The fingerprint of a state's class (symmetry reduction): equal for two
+/// states exactly when they are in one class, such as the fingerprint of a
+/// representative.
+pub type ClassPrint<S> = fn(&S) -> u64;
 
 /// Fingerprints seen; a fingerprint is already a hash.
 type Visited = DashSet<u64, BuildHasherDefault<NoHashHasher<u64>>>;
@@ -124,7 +136,7 @@ struct Shared<M: Model> {
     /// trail's root indexes (the boundary may close later: a stopped run's).
     init: Vec<M::State>,
     properties: Vec<Property<M>>,
-    symmetry: Option<Representative<M::State>>,
+    class: Option<ClassPrint<M::State>>,
     threads: usize,
     visited: Visited,
     states: AtomicUsize,
@@ -154,17 +166,13 @@ where
     M: Model + Send + Sync + 'static,
     M::State: Clone + Hash + Send + Sync + 'static,
 {
-    /// Starts searching `model` on `threads` threads. `symmetry` maps a state
-    /// to the representative of its class, whose fingerprint is the one
-    /// recorded as visited.
+    /// Starts searching `model` on `threads` threads. With `class`, a state
+    /// counts as visited when its class's fingerprint was recorded; without,
+    /// when its own [`fingerprint`] was.
     ///
     /// # Panics
     /// If the model has an eventually-property.
-    pub fn spawn(
-        model: M,
-        threads: usize,
-        symmetry: Option<Representative<M::State>>,
-    ) -> Search<M> {
+    pub fn spawn(model: M, threads: usize, class: Option<ClassPrint<M::State>>) -> Search<M> {
         let properties = model.properties();
         assert!(
             properties
@@ -180,8 +188,8 @@ where
             .collect();
         let visited = Visited::default();
         for s in &init {
-            let print = match symmetry {
-                Some(representative) => fingerprint(&representative(s)),
+            let print = match class {
+                Some(class) => class(s),
                 None => fingerprint(s),
             };
             visited.insert(print);
@@ -201,7 +209,7 @@ where
             model,
             init,
             properties,
-            symmetry,
+            class,
             threads,
             visited,
             max_depth: AtomicUsize::new(0),
@@ -324,8 +332,8 @@ where
                     continue;
                 }
                 generated += 1;
-                let print = match self.symmetry {
-                    Some(representative) => fingerprint(&representative(&next)),
+                let print = match self.class {
+                    Some(class) => class(&next),
                     None => fingerprint(&next),
                 };
                 if self.visited.insert(print) {
@@ -557,7 +565,7 @@ mod tests {
         let s = Search::spawn(
             grid(30, None),
             2,
-            Some(|s: &(u32, u32)| (s.0.min(s.1), s.0.max(s.1))),
+            Some(|s: &(u32, u32)| fingerprint(&(s.0.min(s.1), s.0.max(s.1)))),
         )
         .join();
         assert_eq!(s.unique_state_count(), 31 * 32 / 2);
