@@ -244,12 +244,37 @@ where
     }
 }
 
+impl<M: Model> Shared<M> {
+    /// No more batches: idle threads end, busy ones end after their block
+    /// (when they see why).
+    fn close(&self) {
+        let mut market = self.market.lock().unwrap_or_else(|e| e.into_inner());
+        market.closed = true;
+        market.batches.clear();
+        self.wake.notify_all();
+    }
+}
+
 impl<M> Shared<M>
 where
     M: Model,
     M::State: Hash,
 {
     fn work(&self) {
+        // However this thread ends, even by a panic, it stops being counted
+        // as running; a panic closes the market so that the other threads
+        // end too, and `join` reports it.
+        struct Leaving<'a, M: Model>(&'a Shared<M>);
+        impl<M: Model> Drop for Leaving<'_, M> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.halted.store(true, Ordering::Relaxed);
+                    self.0.close();
+                }
+                self.0.running.fetch_sub(1, Ordering::Release);
+            }
+        }
+        let _leaving = Leaving(self);
         let mut found: Vec<Option<Arc<Trail>>> = vec![None; self.properties.len()];
         let mut pending = VecDeque::new();
         let mut actions = Vec::new();
@@ -278,8 +303,6 @@ where
                 *slot = mine;
             }
         }
-        drop(all);
-        self.running.fetch_sub(1, Ordering::Release);
     }
 
     /// Checks and expands up to [`BLOCK`] states from the top of `pending`.
@@ -390,13 +413,6 @@ where
         }
     }
 
-    fn close(&self) {
-        let mut market = self.market.lock().unwrap_or_else(|e| e.into_inner());
-        market.closed = true;
-        market.batches.clear();
-        self.wake.notify_all();
-    }
-
     /// The path a trail names, replayed from its initial state.
     fn path(&self, trail: &Trail) -> Path<M::State, M::Action>
     where
@@ -478,6 +494,8 @@ mod tests {
         /// An always-property fails at this state, if any.
         bad: Option<(u32, u32)>,
         eventually: bool,
+        /// A step from this state panics, if any.
+        panics: Option<(u32, u32)>,
     }
 
     impl Model for Grid {
@@ -498,6 +516,7 @@ mod tests {
         }
 
         fn next_state(&self, s: &(u32, u32), second: bool) -> Option<(u32, u32)> {
+            assert!(self.panics != Some(*s), "a planted panic");
             Some(if second {
                 (s.0, s.1 + 1)
             } else {
@@ -522,6 +541,7 @@ mod tests {
             n,
             bad,
             eventually: false,
+            panics: None,
         }
     }
 
@@ -576,13 +596,33 @@ mod tests {
     fn eventually_properties_are_refused() {
         let _ = Search::spawn(
             Grid {
-                n: 1,
-                bad: None,
                 eventually: true,
+                ..grid(1, None)
             },
             1,
             None,
         );
+    }
+
+    /// A thread that panics ends the search (the other threads stop too)
+    /// and `join` reports it, instead of the search waiting for it forever.
+    #[test]
+    #[should_panic(expected = "Failed to join")]
+    fn a_panicking_step_ends_the_search_and_is_reported() {
+        let s = Search::spawn(
+            Grid {
+                panics: Some((5, 5)),
+                ..grid(400, None)
+            },
+            2,
+            None,
+        );
+        let start = std::time::Instant::now();
+        while !s.is_done() {
+            assert!(start.elapsed().as_secs() < 60, "the search never ended");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = s.join();
     }
 
     #[test]
