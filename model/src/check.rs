@@ -60,7 +60,8 @@ pub enum Engine {
     #[default]
     Search,
     /// stateright's DFS checker, for comparison: the same states, counts
-    /// and (on one thread) discoveries, slower.
+    /// and (on one thread) discoveries; level with the search or slower on
+    /// this model (model/README.md).
     Stateright,
 }
 

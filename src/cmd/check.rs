@@ -222,7 +222,7 @@ pub struct Args {
     #[arg(long)]
     strategy: Option<Strategy>,
     /// The DFS checker: raftcheck (its own search) or stateright (the
-    /// crate's DFS checker, for comparison: the same states and counts, slower)
+    /// crate's DFS checker, for comparison: the same states and counts)
     /// [default: raftcheck].
     #[arg(long, value_name = "ENGINE")]
     engine: Option<Engine>,
