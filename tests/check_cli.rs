@@ -784,3 +784,48 @@ fn shards_run_different_walks_and_a_seed_repeats_a_run() {
     assert_eq!(counterexample(&again), counterexample(&a));
     assert_eq!(counterexample(&again)["status"], "violated");
 }
+
+/// `--engine` chooses the depth-first checker: both explore the same
+/// states, so a configuration's counts and verdict agree; with another
+/// strategy it is refused.
+#[test]
+fn both_engines_count_the_same_states_and_engine_needs_dfs() {
+    let flags = [
+        "check",
+        "--servers",
+        "3",
+        "--clients",
+        "0",
+        "--max-term",
+        "1",
+        "--max-crashes",
+        "1",
+        "--threads",
+        "2",
+    ];
+    let mut seen = vec![];
+    for engine in ["raftcheck", "stateright"] {
+        let args: Vec<&str> = flags.iter().copied().chain(["--engine", engine]).collect();
+        let (code, v) = run_json(&args);
+        assert_eq!(code, Some(0), "{engine}: {v}");
+        let c = &v["configs"][0];
+        assert_eq!(c["exhaustive"], Value::Bool(true), "{engine}: {c}");
+        seen.push((c["unique_states"].clone(), c["states"].clone()));
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "raftcheck's search and stateright's checker"
+    );
+    let out = raftcheck()
+        .args(["check", "--strategy", "bfs", "--engine", "stateright"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--engine needs --strategy dfs"));
+    let out = raftcheck()
+        .args(["check", "--engine", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected raftcheck or stateright"));
+}
