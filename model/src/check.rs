@@ -260,10 +260,6 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
         ..cfg.clone()
     };
     let model = build(cfg);
-    let mut builder = model
-        .checker()
-        .threads(opts.threads.max(1))
-        .finish_when(HasDiscoveries::AnyFailures);
     let timeout = match (opts.strategy, opts.timeout) {
         (_, Some(t)) => Some(t),
         (Strategy::Simulation, None) => Some(Duration::from_secs(10)),
@@ -272,32 +268,44 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     // The DFS checker counts states by a representative of their class:
     // server ids permuted (--symmetry), and the duplicating network's last
     // delivered message forgotten (always: it changes nothing ahead).
+    // stateright's checker takes the representative; the search takes the
+    // class's fingerprint, taken in place, without a copy of the state, where
+    // the representative is the state less its last delivery.
     let duplicating = cfg.network == crate::NetworkKind::Duplicating;
     let symmetric = opts.symmetry && cfg.symmetric();
+    use crate::search::{fingerprint, ClassPrint};
     use crate::symmetry::{
         fingerprint_forgetting_last_delivery as forgetting, forget_last_delivery, representative,
         representative_forgetting_last_delivery,
     };
-    let symmetry: Option<fn(&RaftState) -> RaftState> = match (symmetric, duplicating) {
-        (true, true) => Some(representative_forgetting_last_delivery),
-        (true, false) => Some(representative),
-        (false, true) => Some(forget_last_delivery),
-        (false, false) => None,
+    type Representative = fn(&RaftState) -> RaftState;
+    let (symmetry, class): (Option<Representative>, Option<ClassPrint<RaftState>>) =
+        match (symmetric, duplicating) {
+            (true, true) => (
+                Some(representative_forgetting_last_delivery),
+                Some(|s| forgetting(&representative(s))),
+            ),
+            (true, false) => (
+                Some(representative),
+                Some(|s| fingerprint(&representative(s))),
+            ),
+            (false, true) => (Some(forget_last_delivery), Some(forgetting)),
+            (false, false) => (None, None),
+        };
+    // stateright's checkers, for every strategy but the search.
+    let stateright = |model: RaftModel| {
+        let mut builder = model
+            .checker()
+            .threads(opts.threads.max(1))
+            .finish_when(HasDiscoveries::AnyFailures);
+        if let Some(f) = symmetry {
+            builder = builder.symmetry_fn(f);
+        }
+        if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
+            builder = builder.timeout(t);
+        }
+        builder
     };
-    if let Some(f) = symmetry {
-        builder = builder.symmetry_fn(f);
-    }
-    // The same classes for the search, fingerprinted without copying the
-    // state where the representative is the state less its last delivery.
-    let class: Option<crate::search::ClassPrint<RaftState>> = match (symmetric, duplicating) {
-        (true, true) => Some(|s| forgetting(&representative(s))),
-        (true, false) => Some(|s| crate::search::fingerprint(&representative(s))),
-        (false, true) => Some(forgetting),
-        (false, false) => None,
-    };
-    if let (Strategy::Simulation, Some(t)) = (opts.strategy, timeout) {
-        builder = builder.timeout(t);
-    }
     let start = Instant::now();
     // The Progress pass explores the same graph on its own, so it runs on
     // a thread of its own next to the checker, and its verdict is used
@@ -317,19 +325,33 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
     });
     let label = opts.progress.clone();
     let mut r = match opts.strategy {
-        Strategy::Bfs => drive(cfg, builder.spawn_bfs(), start, label, timeout, true),
+        Strategy::Bfs => drive(
+            cfg,
+            stateright(model).spawn_bfs(),
+            start,
+            label,
+            timeout,
+            true,
+        ),
         Strategy::Dfs => match opts.engine {
             Engine::Search => {
-                let search = crate::search::Search::spawn(build(cfg), opts.threads, class);
+                let search = crate::search::Search::spawn(model, opts.threads, class);
                 drive(cfg, search, start, label, timeout, true)
             }
-            Engine::Stateright => drive(cfg, builder.spawn_dfs(), start, label, timeout, true),
+            Engine::Stateright => drive(
+                cfg,
+                stateright(model).spawn_dfs(),
+                start,
+                label,
+                timeout,
+                true,
+            ),
         },
         Strategy::Simulation => {
             let walks = Walks::new(cfg, opts.seed, opts.shard);
             let started = Arc::clone(&walks.started);
             // stateright's own seed argument is unused: `Walks` seeds each walk.
-            let checker = builder.spawn_simulation(opts.seed, walks);
+            let checker = stateright(model).spawn_simulation(opts.seed, walks);
             let mut r = drive(cfg, checker, start, label, timeout, false);
             r.simulation = Some(SimulationRun {
                 seed: opts.seed,
