@@ -155,6 +155,9 @@ fn model_flags_select_one_custom_configuration_and_say_so() {
     assert_eq!(code, Some(1));
     assert_eq!(v["selection"], "bug");
     assert_eq!(config_names(&v), ["elections"]);
+    // A bug is checked breadth-first, where --engine does not apply.
+    assert_eq!(v["checker"]["strategy"], "bfs", "{}", v["checker"]);
+    assert_eq!(v["checker"]["engine"], Value::Null, "{}", v["checker"]);
     let out = raftcheck()
         .args(["check", "--bug", "double-vote", "--servers", "3"])
         .output()
@@ -810,6 +813,10 @@ fn both_engines_count_the_same_states_and_engine_needs_dfs() {
         assert_eq!(code, Some(0), "{engine}: {v}");
         let c = &v["configs"][0];
         assert_eq!(c["exhaustive"], Value::Bool(true), "{engine}: {c}");
+        let checker = &v["checker"];
+        assert_eq!(checker["strategy"], "dfs", "{checker}");
+        assert_eq!(checker["engine"], engine, "{checker}");
+        assert_eq!(checker["threads"], 2, "{checker}");
         seen.push((c["unique_states"].clone(), c["states"].clone()));
     }
     assert_eq!(

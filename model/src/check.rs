@@ -39,6 +39,17 @@ pub enum Strategy {
     Simulation,
 }
 
+impl Strategy {
+    /// The name `--strategy` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Bfs => "bfs",
+            Strategy::Dfs => "dfs",
+            Strategy::Simulation => "simulation",
+        }
+    }
+}
+
 impl std::str::FromStr for Strategy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -63,6 +74,16 @@ pub enum Engine {
     /// and (on one thread) discoveries; level with the search or slower on
     /// this model (model/README.md).
     Stateright,
+}
+
+impl Engine {
+    /// The name `--engine` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Search => "raftcheck",
+            Engine::Stateright => "stateright",
+        }
+    }
 }
 
 impl std::str::FromStr for Engine {

@@ -337,6 +337,12 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     if args.json {
         let mut report = json_report(&results, &summary, &args.addr);
         report["selection"] = json!(selection);
+        // Which checker ran: the engine only where --strategy dfs chose one.
+        report["checker"] = json!({
+            "strategy": strategy.name(),
+            "engine": (strategy == Strategy::Dfs).then(|| args.engine.unwrap_or_default().name()),
+            "threads": args.threads,
+        });
         output::json(&report)?;
     } else {
         print_summary(&summary)?;
