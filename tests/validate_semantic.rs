@@ -124,12 +124,66 @@ fn a_run_whose_clients_saw_a_stale_value_is_rejected() {
 }
 
 /// A history whose linearizability search is hard (65 client events, from
-/// outside testing) once ran past 40 s and 2 GB inside `validate`; both of
-/// its budgets now end it with exit 3 and say which flags raise them.
+/// outside testing: 16 concurrent writes and 16 concurrent reads, one of a
+/// value no one wrote) once ran past 40 s and 2 GB inside `validate`. No
+/// order of the others can make that read possible, and the check now says
+/// so at once, naming it.
 #[test]
-fn a_hard_history_ends_inconclusive_within_its_budget() {
+fn a_read_no_write_could_explain_is_refuted_without_a_search() {
     let hard = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/outside-findings/history-hard16.ndjson");
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate", "--timeout", "5"])
+        .arg(&hard)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            r#"["x"] read() -> "zz" (client 115, lines 33-65) can take effect in no state"#,
+        ))
+        .stdout(predicate::str::contains(
+            "minimal non-linearizable sub-history (1 operation)",
+        ));
+}
+
+/// `writes` concurrent writes of distinct values, then two concurrent
+/// reads, after every write returned, of two different values: not
+/// linearizable, but only the order of the writes shows it, and the search
+/// tries each of their subsets.
+fn concurrent_writes_then_two_values(writes: u64) -> String {
+    let mut lines = vec![
+        r#"{"type":"header","format":"raft-trace/1","implementation":"x","nodes":[],"observes":{"events":["invoke","return"],"state":[],"entries":"full"}}"#.to_string(),
+    ];
+    for c in 0..writes {
+        lines.push(format!(
+            r#"{{"type":"invoke","client":{c},"req":1,"op":{{"f":"write","key":"x","value":"v{c}"}}}}"#
+        ));
+    }
+    for c in 0..writes {
+        lines.push(format!(
+            r#"{{"type":"return","client":{c},"req":1,"status":"ok"}}"#
+        ));
+    }
+    for c in [100, 101] {
+        lines.push(format!(
+            r#"{{"type":"invoke","client":{c},"req":1,"op":{{"f":"read","key":"x"}}}}"#
+        ));
+    }
+    for (c, v) in [(100, 3), (101, 5)] {
+        lines.push(format!(
+            r#"{{"type":"return","client":{c},"req":1,"status":"ok","value":"v{v}"}}"#
+        ));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// A history whose search is hard ends with exit 3 within either budget,
+/// and says which flag raises it.
+#[test]
+fn a_hard_history_ends_inconclusive_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let hard = dir.path().join("writes24.ndjson");
+    std::fs::write(&hard, concurrent_writes_then_two_values(24)).unwrap();
     // The time budget.
     Command::cargo_bin("raftcheck")
         .unwrap()
@@ -156,6 +210,18 @@ fn a_hard_history_ends_inconclusive_within_its_budget() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--timeout"));
+    // Small enough, the same shape is decided, and refuted.
+    let small = dir.path().join("writes4.ndjson");
+    std::fs::write(&small, concurrent_writes_then_two_values(4)).unwrap();
+    Command::cargo_bin("raftcheck")
+        .unwrap()
+        .args(["validate"])
+        .arg(&small)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "the client history is not linearizable",
+        ));
 }
 
 /// `text`, one run's trace file, split into a file per node and one for

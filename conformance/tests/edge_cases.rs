@@ -321,12 +321,15 @@ fn nondeterministic_models() {
 
 #[test]
 fn the_budget_gives_unknown() {
-    // Many concurrent writes of distinct values and a read of a value
-    // nobody wrote: the search must try many orders; with no time it stops.
+    // Many concurrent writes of distinct values, then two concurrent reads
+    // of two of them: the search must try many orders of the writes to
+    // find that none ends in both values; with no time it stops. (A read
+    // of a value nobody wrote needs no search: see impossible_reads.)
     let mut ops: Vec<HistoryOp> = (0..40u64)
         .map(|c| write(c, &c.to_string(), 1, 100))
         .collect();
-    ops.push(read(99, Some("none"), 1, 100));
+    ops.push(read(98, Some("3"), 101, 200));
+    ops.push(read(99, Some("5"), 101, 200));
     let h = History {
         file: "t".into(),
         ops,
@@ -349,6 +352,39 @@ fn the_budget_gives_unknown() {
             })
             .collect(),
     };
+    for (id, v) in [(98, 3), (99, 5)] {
+        part.ops.push(Operation {
+            id,
+            client: id as u64,
+            call: 101,
+            ret: 200,
+            op: (false, v),
+        });
+    }
+    assert_eq!(
+        check_partition(&LossyRegister, &mut part, &budget, false).verdict,
+        Verdict::Unknown
+    );
+}
+
+#[test]
+fn impossible_reads() {
+    // Many concurrent writes of distinct values and a read, concurrent
+    // with them all, of a value nobody wrote: refuted at once, even with
+    // no time for a search, whatever the writes' order.
+    let mut part = Partition {
+        key: "r".into(),
+        ctx: (),
+        ops: (0..30u64)
+            .map(|i| Operation {
+                id: i as usize,
+                client: i,
+                call: 0,
+                ret: 100,
+                op: (true, i as u8),
+            })
+            .collect(),
+    };
     part.ops.push(Operation {
         id: 99,
         client: 99,
@@ -356,10 +392,28 @@ fn the_budget_gives_unknown() {
         ret: 100,
         op: (false, 200),
     });
-    assert_eq!(
-        check_partition(&LossyRegister, &mut part, &budget, false).verdict,
-        Verdict::Unknown
-    );
+    let budget = Budget::new(Some(Duration::ZERO));
+    let r = check_partition(&LossyRegister, &mut part, &budget, false);
+    assert_eq!((r.verdict, r.steps), (Verdict::NotLinearizable, 0));
+    // The same through check_history, with the read named.
+    let mut ops: Vec<HistoryOp> = (0..40u64)
+        .map(|c| write(c, &c.to_string(), 1, 100))
+        .collect();
+    ops.push(read(99, Some("none"), 1, 100));
+    let h = History {
+        file: "t".into(),
+        ops,
+    };
+    let mut req = Request::new(ModelKind::RaftKv);
+    req.options.timeout = Some(Duration::from_secs(60));
+    req.explain_budget = Duration::from_secs(60);
+    let report = check_history(&h, &req).unwrap();
+    assert_eq!(report.verdict, Verdict::NotLinearizable);
+    let why = report.failing.expect("explained");
+    let impossible = why.impossible.as_ref().expect("the impossible read named");
+    assert_eq!(impossible.id, 40);
+    assert_eq!(why.minimal.as_ref().map(|m| m.len()), Some(1));
+    assert!(why.render().contains("can take effect in no state"));
 }
 
 #[test]

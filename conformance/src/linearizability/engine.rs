@@ -23,6 +23,12 @@
 //! choice fails (or the memo shows it failed before), the search backtracks
 //! at once instead of trying to place the read later. This makes many
 //! concurrent reads cost linear, not exponential, time.
+//!
+//! Before the search, [`impossible_op`] looks for an operation that no
+//! order of the others can make possible (a read of a value no one had
+//! begun to write when it returned): that refutes the partition without
+//! the search, which would have to try every order of the operations
+//! concurrent with it.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -468,6 +474,10 @@ impl LinSet {
 /// takes 512 bytes.
 const EXACT_UP_TO: usize = 4096;
 
+/// The longest a tracked search of a partition that [`impossible_op`]
+/// refuted looks for a prefix to show.
+const PREFIX_BUDGET: Duration = Duration::from_secs(1);
+
 /// The entry list: index 0 is the head sentinel, entries 1..=2n are calls
 /// and returns in real-time order.
 struct Entries {
@@ -556,8 +566,106 @@ fn zobrist(i: usize) -> u128 {
     (u128::from(hi) << 64) | u128::from(lo)
 }
 
+/// How far [`impossible_op`] goes before it gives up: states kept, and
+/// calls of [`Model::step`]. Small: it pays where few states are reachable
+/// (a register of a few dozen values), and a model whose states grow with
+/// each step (appends: every state a longer value) must not fill memory
+/// with them before the search starts.
+const REACH_STATES: usize = 256;
+const REACH_STEPS: u64 = 1 << 17;
+
+/// An operation that must take effect (its outcome is known: `ret` is not
+/// [`NEVER`]) but can take effect in no state that the partition's
+/// operations called by its return could produce, applied any number of
+/// times in any order. Then no linearization exists, whatever the order of
+/// the rest, and the search, which would have to try every order of the
+/// operations concurrent with it to find that out (exponential when many
+/// are), is not needed: a read of a value no write had begun to write by
+/// the time the read returned, say.
+///
+/// Sound: in a linearization the operation takes effect at a point of its
+/// interval, in the state that the operations linearized before it left,
+/// and each of those took effect before that point, so was called no later
+/// than the operation's return (touching intervals count as concurrent, as
+/// in the search). The states computed here include every such state, since
+/// the operations that do not change the state ([`Model::read_only`]) are
+/// left out and the others are applied in every order, each any number of
+/// times. So an operation that none of them allows cannot take effect in
+/// any linearization. Not complete: it ignores the order that real time
+/// imposes among the others, which only the search takes into account.
+///
+/// Gives up (`None`) past [`REACH_STATES`] states or [`REACH_STEPS`] steps:
+/// appends, for one, make new states without end.
+pub fn impossible_op<M: Model>(
+    model: &M,
+    ctx: &mut M::Ctx,
+    ops: &[Operation<M::Op>],
+) -> Option<usize> {
+    use std::collections::HashSet;
+    let mut by_call: Vec<usize> = (0..ops.len()).collect();
+    by_call.sort_by_key(|&i| ops[i].call);
+    let mut by_ret: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret != NEVER).collect();
+    by_ret.sort_by_key(|&i| ops[i].ret);
+    let init = model.init(ctx);
+    let mut states = vec![init.clone()];
+    let mut seen: HashSet<M::State> = HashSet::from([init]);
+    // The state-changing operations called so far; `states[..closed]` have
+    // had `writers[..applied]` applied to them.
+    let mut writers: Vec<usize> = Vec::new();
+    let (mut closed, mut applied, mut called) = (0, 0, 0);
+    let mut steps = 0u64;
+    let mut next = Vec::new();
+    for &r in &by_ret {
+        while called < by_call.len() && ops[by_call[called]].call <= ops[r].ret {
+            let i = by_call[called];
+            called += 1;
+            if !model.read_only(&ops[i].op) {
+                writers.push(i);
+            }
+        }
+        // Close the states under every writer: the new writers on the
+        // states already closed, then every writer on the states found.
+        let mut at = 0;
+        while at < states.len() {
+            let from = if at < closed { applied } else { 0 };
+            for &w in &writers[from..] {
+                steps += 1;
+                next.clear();
+                model.step(ctx, &states[at], &ops[w].op, &mut next);
+                for s in next.drain(..) {
+                    if seen.insert(s.clone()) {
+                        states.push(s);
+                    }
+                }
+            }
+            if states.len() > REACH_STATES || steps > REACH_STEPS {
+                return None;
+            }
+            at += 1;
+        }
+        (closed, applied) = (states.len(), writers.len());
+        let possible = states.iter().any(|s| {
+            next.clear();
+            model.step(ctx, s, &ops[r].op, &mut next);
+            !next.is_empty()
+        });
+        steps += states.len() as u64;
+        if !possible {
+            return Some(r);
+        }
+        if steps > REACH_STEPS {
+            return None;
+        }
+    }
+    None
+}
+
 /// Checks one partition. With `track`, also records the longest
 /// linearization found (this costs a copy of the stack at each new maximum).
+///
+/// An operation that [`impossible_op`] finds makes the partition not
+/// linearizable without a search; with `track` a search still looks for a
+/// prefix to show, within at most [`PREFIX_BUDGET`].
 ///
 /// A partition of more than [`EXACT_UP_TO`] operations is searched first
 /// with a memo of fingerprints: memory linear in its length, not
@@ -573,6 +681,27 @@ pub fn check_partition<M: Model>(
     track: bool,
 ) -> PartitionResult<M::State> {
     let words = partition.ops.len().div_ceil(64).max(1);
+    if impossible_op(model, &mut partition.ctx, &partition.ops).is_some() {
+        if !track {
+            return PartitionResult {
+                verdict: Verdict::NotLinearizable,
+                steps: 0,
+                longest: None,
+            };
+        }
+        let short = Budget {
+            deadline: Some(match budget.deadline {
+                Some(d) => d.min(Instant::now() + PREFIX_BUDGET),
+                None => Instant::now() + PREFIX_BUDGET,
+            }),
+            memo_limit: budget.memo_limit,
+            cancel: AtomicBool::new(budget.cancel.load(Ordering::Relaxed)),
+        };
+        let mut r = search(model, partition, &short, true, words);
+        debug_assert_ne!(r.verdict, Verdict::Linearizable, "impossible_op is sound");
+        r.verdict = Verdict::NotLinearizable;
+        return r;
+    }
     if partition.ops.len() <= EXACT_UP_TO {
         return search(model, partition, budget, track, words);
     }
@@ -870,6 +999,126 @@ mod tests {
         let r = check_partition(&Register, &mut bad, &budget, false);
         assert_eq!(r.verdict, Verdict::NotLinearizable);
         assert_eq!(r.steps, 2 * quick.steps, "confirmed by an exact search");
+    }
+
+    #[test]
+    fn an_impossible_operation_is_always_one_the_search_refutes() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+        let budget = Budget::new(None);
+        let mut found = 0;
+        for _ in 0..3000 {
+            let n = rng.random_range(2..14);
+            let mut ops = history(&mut rng, n, 3, 8);
+            // A read of a value that may be written by none, or only later.
+            let i = rng.random_range(0..n);
+            ops[i].op = RegOp::Read(rng.random_range(0..9));
+            let mut p = partition(ops);
+            if let Some(i) = impossible_op(&Register, &mut (), &p.ops) {
+                found += 1;
+                assert!(p.ops[i].ret != NEVER, "{:?}", p.ops);
+                let words = n.div_ceil(64);
+                let r = search(&Register, &mut p, &budget, false, words);
+                assert_eq!(r.verdict, Verdict::NotLinearizable, "{:?}", p.ops);
+            }
+        }
+        assert!(found > 300, "found only {found}");
+    }
+
+    #[test]
+    fn a_read_of_a_value_written_only_after_it_returned_is_impossible() {
+        let op = |id, call, ret, op| Operation {
+            id,
+            client: id as u64,
+            call,
+            ret,
+            op,
+        };
+        // Reads 5 (lines 1-2); 5 is written from line 3 on.
+        let ops = vec![
+            op(0, 0, 10, RegOp::Write(1)),
+            op(1, 1, 2, RegOp::Read(5)),
+            op(2, 3, 4, RegOp::Write(5)),
+        ];
+        assert_eq!(impossible_op(&Register, &mut (), &ops), Some(1));
+        let mut p = partition(ops.clone());
+        let r = check_partition(&Register, &mut p, &Budget::new(None), false);
+        assert_eq!((r.verdict, r.steps), (Verdict::NotLinearizable, 0));
+        // With tracking, a prefix is found to show, and the verdict stands.
+        let r = check_partition(&Register, &mut p, &Budget::new(None), true);
+        assert_eq!(r.verdict, Verdict::NotLinearizable);
+        assert!(r.longest.is_some());
+        // Touching intervals are concurrent: the write may come first.
+        let mut touching = ops.clone();
+        touching[2].call = 2;
+        assert_eq!(impossible_op(&Register, &mut (), &touching), None);
+        // Of unknown outcome, the read need not take effect at all.
+        let mut unknown = ops;
+        unknown[1].ret = NEVER;
+        assert_eq!(impossible_op(&Register, &mut (), &unknown), None);
+    }
+
+    /// A counter: every increment makes a new state.
+    struct Counter;
+
+    impl Model for Counter {
+        type Op = Option<u32>;
+        type State = u32;
+        type Ctx = ();
+
+        fn init(&self, _: &mut ()) -> u32 {
+            0
+        }
+
+        /// `None` adds one; `Some(v)` reads v.
+        fn step(&self, _: &mut (), state: &u32, op: &Option<u32>, next: &mut Vec<u32>) {
+            match *op {
+                None => next.push(state + 1),
+                Some(v) if v == *state => next.push(v),
+                Some(_) => {}
+            }
+        }
+
+        fn read_only(&self, op: &Option<u32>) -> bool {
+            op.is_some()
+        }
+
+        fn describe_op(&self, _: &(), op: &Option<u32>) -> String {
+            format!("{op:?}")
+        }
+
+        fn describe_state(&self, _: &(), state: &u32) -> String {
+            state.to_string()
+        }
+    }
+
+    #[test]
+    fn reachable_states_without_end_give_up_instead_of_refuting() {
+        let ops = vec![
+            Operation {
+                id: 0,
+                client: 0,
+                call: 0,
+                ret: 5,
+                op: None,
+            },
+            Operation {
+                id: 1,
+                client: 1,
+                call: 1,
+                ret: 2,
+                op: Some(7),
+            },
+        ];
+        // Applying the increment any number of times reaches every count:
+        // no refutation, and no endless loop either.
+        assert_eq!(impossible_op(&Counter, &mut (), &ops), None);
+        let mut p = Partition {
+            key: String::new(),
+            ctx: (),
+            ops,
+        };
+        let r = check_partition(&Counter, &mut p, &Budget::new(None), false);
+        assert_eq!(r.verdict, Verdict::NotLinearizable, "the search decides");
     }
 
     /// Unknown-outcome writes the search may leave out.

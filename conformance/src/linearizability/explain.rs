@@ -17,7 +17,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
 
-use super::engine::{check_partition, Budget, Model, Operation, Partition, Verdict, NEVER};
+use super::engine::{
+    check_partition, impossible_op, Budget, Model, Operation, Partition, Verdict, NEVER,
+};
 use super::history::{Call, History, HistoryOp, Outcome};
 
 /// An operation as shown in an explanation.
@@ -98,6 +100,11 @@ pub struct Explanation {
     pub state: String,
     /// Operations that could come next but cannot take effect in `state`.
     pub unplaceable: Vec<ShownOp>,
+    /// An operation that can take effect in no state the operations called
+    /// before its return could produce, in any order
+    /// ([`super::engine::impossible_op`]): proof enough on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impossible: Option<ShownOp>,
     /// A minimal non-linearizable sub-history (every operation in it is
     /// needed), when shrinking finished within the budget.
     pub minimal: Option<Vec<ShownOp>>,
@@ -123,6 +130,16 @@ impl Explanation {
             "key {key}: {} not linearizable",
             crate::count_as(self.operations as u64, "operation is", "operations are")
         );
+        if let Some(o) = &self.impossible {
+            let _ = writeln!(
+                s,
+                "  {} (client {}, {}) can take effect in no state that the operations \
+                 called before it returned can produce, in any order: no linearization exists",
+                o.op,
+                o.client,
+                o.lines()
+            );
+        }
         let _ = writeln!(
             s,
             "  longest linearizable prefix: {} of {}, leaving state {}",
@@ -141,11 +158,13 @@ impl Explanation {
         for o in &self.prefix[tail..] {
             let _ = writeln!(s, "    {} (client {}, {})", o.op, o.client, o.lines());
         }
-        let _ = writeln!(
-            s,
-            "  cannot be placed next (none can take effect in state {}):",
-            self.state
-        );
+        if !self.unplaceable.is_empty() {
+            let _ = writeln!(
+                s,
+                "  cannot be placed next (none can take effect in state {}):",
+                self.state
+            );
+        }
         for o in &self.unplaceable {
             let _ = writeln!(s, "    {} (client {}, {})", o.op, o.client, o.lines());
         }
@@ -183,6 +202,8 @@ pub fn explain<M: Model>(
     budget: Duration,
 ) -> Explanation {
     let started = Instant::now();
+    let impossible = impossible_op(model, &mut part.ctx, &part.ops)
+        .map(|i| ShownOp::new(history, part.ops[i].id));
     let b = Budget::new(Some(budget));
     let r = check_partition(model, part, &b, true);
     let longest = r.longest.expect("tracking was asked for");
@@ -193,9 +214,17 @@ pub fn explain<M: Model>(
     // Candidates for the next step: called before the earliest return of
     // what is left (touching intervals overlap).
     let first_ret = rest.iter().map(|&i| part.ops[i].ret).min().unwrap_or(NEVER);
+    // Only those that really cannot take effect there: a search cut short
+    // by its budget may have stopped before a prefix that one would extend.
+    let mut next = Vec::new();
     let unplaceable = rest
         .iter()
         .filter(|&&i| part.ops[i].call <= first_ret)
+        .filter(|&&i| {
+            next.clear();
+            model.step(&mut part.ctx, &longest.state, &part.ops[i].op, &mut next);
+            next.is_empty()
+        })
         .map(|&i| ShownOp::new(history, part.ops[i].id))
         .collect();
     let prefix = longest
@@ -227,6 +256,7 @@ pub fn explain<M: Model>(
         prefix,
         state,
         unplaceable,
+        impossible,
         minimal: minimal_ops.map(|m| m.into_iter().map(|id| ShownOp::new(history, id)).collect()),
         cycle,
         cycle_ops,
