@@ -370,8 +370,8 @@ fn the_budget_gives_unknown() {
 #[test]
 fn impossible_reads() {
     // Many concurrent writes of distinct values and a read, concurrent
-    // with them all, of a value nobody wrote: refuted at once, even with
-    // no time for a search, whatever the writes' order.
+    // with them all, of a value nobody wrote: refuted without trying the
+    // writes' orders, even with no time for a search.
     let mut part = Partition {
         key: "r".into(),
         ctx: (),
@@ -394,7 +394,7 @@ fn impossible_reads() {
     });
     let budget = Budget::new(Some(Duration::ZERO));
     let r = check_partition(&LossyRegister, &mut part, &budget, false);
-    assert_eq!((r.verdict, r.steps), (Verdict::NotLinearizable, 0));
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
     // The same through check_history, with the read named.
     let mut ops: Vec<HistoryOp> = (0..40u64)
         .map(|c| write(c, &c.to_string(), 1, 100))
