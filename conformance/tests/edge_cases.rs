@@ -319,6 +319,23 @@ fn nondeterministic_models() {
     );
 }
 
+/// Writes of 0..30 to a lossy register, all concurrent (lines 0-100).
+fn thirty_concurrent_writes() -> Partition<LossyRegister> {
+    Partition {
+        key: "r".into(),
+        ctx: (),
+        ops: (0..30u64)
+            .map(|i| Operation {
+                id: i as usize,
+                client: i,
+                call: 0,
+                ret: 100,
+                op: (true, i as u8),
+            })
+            .collect(),
+    }
+}
+
 #[test]
 fn the_budget_gives_unknown() {
     // Many concurrent writes of distinct values, then two concurrent reads
@@ -339,19 +356,7 @@ fn the_budget_gives_unknown() {
     req.explain = false;
     assert_eq!(check_history(&h, &req).unwrap().verdict, Verdict::Unknown);
     let budget = Budget::new(Some(Duration::ZERO));
-    let mut part = Partition {
-        key: "r".into(),
-        ctx: (),
-        ops: (0..30u64)
-            .map(|i| Operation {
-                id: i as usize,
-                client: i,
-                call: 0,
-                ret: 100,
-                op: (true, i as u8),
-            })
-            .collect(),
-    };
+    let mut part = thirty_concurrent_writes();
     for (id, v) in [(98, 3), (99, 5)] {
         part.ops.push(Operation {
             id,
@@ -372,19 +377,7 @@ fn impossible_reads() {
     // Many concurrent writes of distinct values and a read, concurrent
     // with them all, of a value nobody wrote: refuted without trying the
     // writes' orders, even with no time for a search.
-    let mut part = Partition {
-        key: "r".into(),
-        ctx: (),
-        ops: (0..30u64)
-            .map(|i| Operation {
-                id: i as usize,
-                client: i,
-                call: 0,
-                ret: 100,
-                op: (true, i as u8),
-            })
-            .collect(),
-    };
+    let mut part = thirty_concurrent_writes();
     part.ops.push(Operation {
         id: 99,
         client: 99,

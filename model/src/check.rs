@@ -53,14 +53,10 @@ impl Strategy {
 impl std::str::FromStr for Strategy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "bfs" => Ok(Strategy::Bfs),
-            "dfs" => Ok(Strategy::Dfs),
-            "simulation" => Ok(Strategy::Simulation),
-            _ => Err(format!(
-                "unknown strategy {s:?}; expected bfs, dfs or simulation"
-            )),
-        }
+        [Strategy::Bfs, Strategy::Dfs, Strategy::Simulation]
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown strategy {s:?}; expected bfs, dfs or simulation"))
     }
 }
 
@@ -89,13 +85,10 @@ impl Engine {
 impl std::str::FromStr for Engine {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "raftcheck" => Ok(Engine::Search),
-            "stateright" => Ok(Engine::Stateright),
-            _ => Err(format!(
-                "unknown engine {s:?}; expected raftcheck or stateright"
-            )),
-        }
+        [Engine::Search, Engine::Stateright]
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown engine {s:?}; expected raftcheck or stateright"))
     }
 }
 

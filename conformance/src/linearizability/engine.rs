@@ -213,6 +213,17 @@ impl Budget {
         self
     }
 
+    /// A budget of its own that ends with this one or after `limit`,
+    /// whichever comes first (it does not see a later cancel of this one).
+    fn capped(&self, limit: Duration) -> Budget {
+        let end = Instant::now() + limit;
+        Budget {
+            deadline: Some(self.deadline.map_or(end, |d| d.min(end))),
+            memo_limit: self.memo_limit,
+            cancel: AtomicBool::new(self.cancel.load(Ordering::Relaxed)),
+        }
+    }
+
     /// Asks every search using this budget to stop.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -703,15 +714,8 @@ pub fn check_partition<M: Model>(
                 longest: None,
             };
         }
-        let short = Budget {
-            deadline: Some(match budget.deadline {
-                Some(d) => d.min(Instant::now() + PREFIX_BUDGET),
-                None => Instant::now() + PREFIX_BUDGET,
-            }),
-            memo_limit: budget.memo_limit,
-            cancel: AtomicBool::new(budget.cancel.load(Ordering::Relaxed)),
-        };
         let words = partition.ops.len().div_ceil(64).max(1);
+        let short = budget.capped(PREFIX_BUDGET);
         let mut r = search(model, partition, &short, true, words, u64::MAX);
         debug_assert_ne!(r.verdict, Verdict::Linearizable, "impossible_op is sound");
         r.verdict = Verdict::NotLinearizable;
