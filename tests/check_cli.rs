@@ -430,7 +430,96 @@ const CUT_SHORT: [&str; 11] = [
 fn a_timeout_is_inconclusive() {
     let out = raftcheck().args(CUT_SHORT).arg("--json").output().unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(json_of(&out.stdout)["verdict"], "inconclusive");
+    let v = json_of(&out.stdout);
+    assert_eq!(v["verdict"], "inconclusive");
+    assert_eq!(v["configs"][0]["stopped"], "timeout");
+    assert_eq!(v["configs"][0]["exhaustive"], false);
+}
+
+/// The election configuration of the speed benchmarks, breadth first: its
+/// frontier alone outgrows any small memory limit within a second.
+const BIG_BFS: [&str; 9] = [
+    "check",
+    "--strategy",
+    "bfs",
+    "--clients",
+    "0",
+    "--max-term",
+    "3",
+    "--max-crashes",
+    "1",
+];
+
+/// A check whose memory passes --max-memory stops, inconclusive, and says
+/// so, instead of being killed by the operating system (a breadth-first
+/// search of a deep configuration took 17 GB in 30 s).
+#[test]
+fn a_memory_limit_stops_a_check() {
+    let out = raftcheck()
+        .args(BIG_BFS)
+        .args(["--max-memory", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NOT exhaustive (stopped when its memory passed 1 MB (--max-memory))"),
+        "{text}"
+    );
+    assert!(text.contains("verdict: inconclusive"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the check stopped when its memory passed 1 MB"),
+        "{err}"
+    );
+    let (code, v) = run_json(&[&BIG_BFS[..], &["--max-memory", "1"]].concat());
+    assert_eq!(code, Some(3));
+    assert_eq!(v["configs"][0]["stopped"], "memory");
+    // A limit the run does not reach changes nothing.
+    let (code, v) = run_json(&[
+        "check",
+        "--clients",
+        "0",
+        "--max-term",
+        "1",
+        "--max-memory",
+        "100000",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["configs"][0]["stopped"], Value::Null);
+    assert_eq!(v["configs"][0]["exhaustive"], true);
+}
+
+/// While a stopped breadth-first search drains its queue, every step is a
+/// no-op; the paths it found before are replayed afterwards, through a
+/// model that steps again: the examples are written and validate.
+#[test]
+fn examples_found_before_a_stop_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = raftcheck()
+        .args(BIG_BFS)
+        .args(["--timeout", "1", "--trace-out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("wrote ") && l.contains("a leader is elected")),
+        "{err}"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let v = raftcheck().arg("validate").args(&files).output().unwrap();
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
 }
 
 /// A search cut short proves nothing: its properties read "ok so far",
@@ -459,6 +548,8 @@ fn bad_flags_exit_2() {
         &["check", "--strategy", "random"],
         &["check", "--symmetry", "--strategy", "bfs"],
         &["check", "--timeout", "-1"],
+        &["check", "--max-memory", "0"],
+        &["check", "--max-memory", "lots"],
         &["check", "--feature", "prevote"],
         &["check", "--change", "join:4", "--feature", "membership"],
         &["check", "--change", "add:4", "--feature", "membership"],

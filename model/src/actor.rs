@@ -316,6 +316,12 @@ impl Actor for RaftActor {
     }
 
     fn on_timeout(&self, _id: Id, state: &mut Cow<Node>, timer: &Timer, o: &mut Out<Self>) {
+        if self.cfg.stop.is_raised() {
+            // As in `guarded`: a timer that fires and is armed again, with
+            // nothing else changed, is no successor.
+            o.set_timer(timer.clone(), model_timeout());
+            return;
+        }
         self.guarded(state, o, |state, o| self.time_out(state, timer, o));
     }
 
@@ -341,6 +347,13 @@ impl RaftActor {
         o: &mut Out<Self>,
         step: impl FnOnce(&NodeState, &mut Out<Self>) -> Option<NodeState>,
     ) {
+        if self.cfg.stop.is_raised() {
+            // The check was asked to stop (see `StopFlag`): a step that
+            // changes nothing is no successor, so a breadth-first checker
+            // empties a queue of millions of states at once instead of
+            // stepping each one's successors only to drop them.
+            return;
+        }
         let mut out = Out::new();
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(state, &mut out)));
         match (run, &***state) {

@@ -108,6 +108,12 @@ pub struct RunOptions {
     pub seed: u64,
     /// Simulation only: which part of the walks to run ([`Shard`]).
     pub shard: Shard,
+    /// Stop (not exhaustive, [`Stop::Memory`]) once the process's resident
+    /// memory passes this many bytes, rather than be killed by the
+    /// operating system: a breadth-first search keeps its whole frontier.
+    /// Default: half of this machine's memory; `None` (or a system without
+    /// `/proc`): no limit.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for RunOptions {
@@ -121,6 +127,7 @@ impl Default for RunOptions {
             progress: None,
             seed: 0,
             shard: Shard::WHOLE,
+            max_memory: crate::progress::total_memory().map(|m| m / 2),
         }
     }
 }
@@ -230,6 +237,41 @@ pub struct RunResult {
     pub properties: Vec<PropertyResult>,
     /// For a simulation: its seed, shard and number of walks.
     pub simulation: Option<SimulationRun>,
+    /// What stopped the run before its strategy ended, if anything did.
+    pub stopped: Option<Stop>,
+}
+
+/// What stopped a run early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Its `--timeout` passed.
+    Timeout,
+    /// The process's resident memory passed `limit` bytes
+    /// ([`RunOptions::max_memory`]).
+    Memory { limit: u64 },
+}
+
+impl Stop {
+    /// The name `--json` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Timeout => "timeout",
+            Stop::Memory { .. } => "memory",
+        }
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Timeout => write!(f, "stopped at its --timeout"),
+            Stop::Memory { limit } => write!(
+                f,
+                "stopped when its memory passed {} MB (--max-memory)",
+                limit / (1 << 20)
+            ),
+        }
+    }
 }
 
 impl RunResult {
@@ -345,12 +387,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
             start,
             label,
             timeout,
+            opts.max_memory,
             true,
         ),
         Strategy::Dfs => match opts.engine {
             Engine::Search => {
                 let search = crate::search::Search::spawn(model, opts.threads, class);
-                drive(cfg, search, start, label, timeout, true)
+                drive(cfg, search, start, label, timeout, opts.max_memory, true)
             }
             Engine::Stateright => drive(
                 cfg,
@@ -358,6 +401,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
                 start,
                 label,
                 timeout,
+                opts.max_memory,
                 true,
             ),
         },
@@ -366,7 +410,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> RunResult {
             let started = Arc::clone(&walks.started);
             // stateright's own seed argument is unused: `Walks` seeds each walk.
             let checker = stateright(model).spawn_simulation(opts.seed, walks);
-            let mut r = drive(cfg, checker, start, label, timeout, false);
+            let mut r = drive(cfg, checker, start, label, timeout, opts.max_memory, false);
             r.simulation = Some(SimulationRun {
                 seed: opts.seed,
                 shard: opts.shard,
@@ -506,19 +550,37 @@ fn drive<C: Checker<RaftModel>>(
     start: Instant,
     label: Option<String>,
     timeout: Option<Duration>,
+    max_memory: Option<u64>,
     exhaustive_strategy: bool,
 ) -> RunResult {
     let mut last = Instant::now();
     let mut last_states = 0;
-    let mut timed_out = false;
+    let mut stopped = None;
+    let mut memory_looked = Instant::now();
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
-        if timeout.is_some_and(|t| start.elapsed() >= t) && !timed_out {
-            timed_out = true;
+        if stopped.is_none() && timeout.is_some_and(|t| start.elapsed() >= t) {
+            stopped = Some(Stop::Timeout);
             // A simulation stops at its own timeout, checked between walks;
             // raising the flag would only cut walks short.
             if exhaustive_strategy {
                 cfg.stop.raise();
+            }
+        }
+        if stopped.is_none() && memory_looked.elapsed() >= Duration::from_millis(200) {
+            memory_looked = Instant::now();
+            if let (Some(limit), Some(used)) = (max_memory, crate::progress::resident_memory()) {
+                if used > limit {
+                    let stop = Stop::Memory { limit };
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "warning: the check {stop}: the run is not exhaustive (a \
+                         breadth-first search keeps its whole frontier; --strategy dfs \
+                         needs little memory)"
+                    );
+                    stopped = Some(stop);
+                    cfg.stop.raise();
+                }
             }
         }
         if let Some(label) = &label {
@@ -541,6 +603,9 @@ fn drive<C: Checker<RaftModel>>(
         }
     }
     let checker = checker.join();
+    // Its threads have ended: the paths of its discoveries are replayed
+    // through the model, which must step again.
+    cfg.stop.lower();
     let seconds = start.elapsed().as_secs_f64();
     let mut discoveries = checker.discoveries();
     let model = checker.model();
@@ -575,9 +640,10 @@ fn drive<C: Checker<RaftModel>>(
         unique_states: checker.unique_state_count(),
         max_depth: checker.max_depth(),
         seconds,
-        exhaustive: exhaustive_strategy && !timed_out && !violated,
+        exhaustive: exhaustive_strategy && stopped.is_none() && !violated,
         properties,
         simulation: None,
+        stopped,
     }
 }
 

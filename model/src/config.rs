@@ -8,7 +8,8 @@ use crate::server::{Rules, UnknownFeature};
 use crate::types::{Change, ClientId, Index, Members, Membership, Op, Term};
 
 /// Asks a running check to stop: once raised, no state is within the
-/// model's boundary, so the checker drains its queue and ends. (stateright
+/// model's boundary and every actor's step is a no-op, so the checker drains
+/// its queue without stepping what is left in it, and ends. (stateright
 /// 0.31 checks its own timeout only when a thread runs out of work.) Not
 /// part of the configuration's identity: equal and hashed alike always.
 #[derive(Clone, Debug, Default)]
@@ -17,6 +18,11 @@ pub struct StopFlag(Arc<AtomicBool>);
 impl StopFlag {
     pub fn raise(&self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+    /// Lets the model step again once the checker's threads have ended (the
+    /// counterexample paths are then replayed through it).
+    pub fn lower(&self) {
+        self.0.store(false, Ordering::Relaxed);
     }
     pub fn is_raised(&self) -> bool {
         self.0.load(Ordering::Relaxed)

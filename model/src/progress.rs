@@ -100,11 +100,13 @@ pub fn proc_kb(path: &str, field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn total_memory() -> Option<u64> {
+/// This machine's memory in bytes (Linux's `/proc/meminfo`).
+pub fn total_memory() -> Option<u64> {
     proc_kb("/proc/meminfo", "MemTotal:")
 }
 
-fn resident_memory() -> Option<u64> {
+/// This process's resident memory in bytes (Linux's `/proc/self/status`).
+pub fn resident_memory() -> Option<u64> {
     proc_kb("/proc/self/status", "VmRSS:")
 }
 

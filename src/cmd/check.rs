@@ -242,6 +242,11 @@ pub struct Args {
     /// Stop each configuration after this many seconds (inconclusive).
     #[arg(long)]
     timeout: Option<f64>,
+    /// Stop each configuration (inconclusive) once the process's resident
+    /// memory passes this many megabytes, instead of being killed by the
+    /// operating system [default: half of this machine's memory].
+    #[arg(long, value_name = "MB")]
+    max_memory: Option<u64>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -267,6 +272,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
         anyhow::ensure!(t > 0.0 && t.is_finite(), "--timeout must be positive");
     }
     anyhow::ensure!(
+        args.max_memory != Some(0),
+        "--max-memory must be at least 1 (megabytes)"
+    );
+    anyhow::ensure!(
         !args.symmetry || strategy == Strategy::Dfs,
         "--symmetry needs --strategy dfs (stateright applies symmetry only there)"
     );
@@ -275,6 +284,17 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
     }
     if args.symmetry && entries.iter().any(|e| !e.config.symmetric()) && !args.json {
         errln!("note: membership changes name particular servers, so --symmetry reduces nothing in a configuration with them");
+    }
+    if !args.json
+        && entries
+            .iter()
+            .any(|e| e.config.lossy && e.config.network == NetworkKind::Duplicating)
+    {
+        errln!(
+            "note: on a lossy duplicating network every subset of the messages in flight is a \
+             state of its own (2^k states for k messages), so only small bounds can be \
+             explored exhaustively (model/README.md, \"How large a state space can be\")"
+        );
     }
     anyhow::ensure!(args.threads >= 1, "--threads must be at least 1");
     anyhow::ensure!(
@@ -316,6 +336,10 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             progress: Some(format!("[{}]", e.name)),
             seed: args.seed.unwrap_or(0),
             shard: args.shard.unwrap_or(Shard::WHOLE),
+            max_memory: match args.max_memory {
+                Some(mb) => Some(mb.saturating_mul(1 << 20)),
+                None => RunOptions::default().max_memory,
+            },
         };
         if !args.json {
             errln!("[{}] {} ({})", e.name, e.config.to_flags(), e.purpose);
@@ -449,11 +473,13 @@ fn summarize(results: &[(SuiteEntry, RunResult)]) -> Summary {
 
 fn print_run(e: &SuiteEntry, r: &RunResult, addr: &str) -> Result<()> {
     let how = if r.exhaustive {
-        "exhaustive"
+        "exhaustive".to_string()
     } else if r.violated() {
-        "stopped at the first violation"
+        "stopped at the first violation".to_string()
+    } else if let Some(stop) = r.stopped {
+        format!("NOT exhaustive ({stop})")
     } else {
-        "NOT exhaustive (timeout or simulation)"
+        "NOT exhaustive (simulation)".to_string()
     };
     outln!(
         "[{}] {}, {} unique, depth {}, {:.2}s, {how}",
@@ -536,7 +562,7 @@ fn print_summary(s: &Summary) -> Result<()> {
     if !s.exhaustive && s.merged.iter().any(|m| m.status == Status::Holds) {
         outln!(
             "ok so far: no violation in the states explored, but the search did not \
-             exhaust the state space (it stopped at a violation, a --timeout or a budget, \
+             exhaust the state space (it stopped at a violation, a --timeout, --max-memory or a budget, \
              or ran --strategy simulation): not a proof"
         )?;
     }
@@ -608,6 +634,7 @@ fn json_report(results: &[(SuiteEntry, RunResult)], s: &Summary, addr: &str) -> 
                 "max_depth": r.max_depth,
                 "seconds": r.seconds,
                 "exhaustive": r.exhaustive,
+                "stopped": r.stopped.map(|s| s.name()),
                 "simulation": r.simulation.map(|s| json!({
                     "seed": s.seed,
                     "shard": s.shard.to_string(),
