@@ -32,6 +32,7 @@ pub mod suite;
 pub mod symmetry;
 pub mod trace;
 pub mod types;
+pub mod visited;
 pub mod why;
 
 pub use bugs::Bug;

@@ -27,13 +27,11 @@
 //! [`Search::spawn`] refuses a model that has one.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use dashmap::DashSet;
-use nohash_hasher::NoHashHasher;
 use stateright::{Checker, Expectation, Model, Path, Property};
 
 /// States checked by a thread between two looks at the shared state
@@ -127,8 +125,7 @@ struct Market<S> {
 /// representative.
 pub type ClassPrint<S> = fn(&S) -> u64;
 
-/// Fingerprints seen; a fingerprint is already a hash.
-type Visited = DashSet<u64, BuildHasherDefault<NoHashHasher<u64>>>;
+use crate::visited::Visited;
 
 struct Shared<M: Model> {
     model: M,
