@@ -16,6 +16,14 @@ fn json_of(out: &[u8]) -> Value {
     serde_json::from_slice(out).expect("one JSON object on stdout")
 }
 
+/// The paths of the files in `dir`.
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
 /// Runs `raftcheck ARGS --json`: its exit code and the JSON it printed.
 fn run_json(args: &[&str]) -> (Option<i32>, Value) {
     let out = raftcheck().args(args).arg("--json").output().unwrap();
@@ -379,10 +387,7 @@ fn counterexample_traces_pass_the_format_check() {
     for l in examples {
         assert!(l.contains(": an example, not a violation: "), "{l}");
     }
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files = files_in(dir.path());
     assert!(!files.is_empty());
     let text = std::fs::read_to_string(&files[0]).unwrap();
     assert!(text.contains("\"type\":\"invoke\"") && text.contains("\"type\":\"return\""));
@@ -509,10 +514,7 @@ fn examples_found_before_a_stop_replay() {
             .any(|l| l.starts_with("wrote ") && l.contains("a leader is elected")),
         "{err}"
     );
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files = files_in(dir.path());
     let v = raftcheck().arg("validate").args(&files).output().unwrap();
     assert_eq!(
         v.status.code(),

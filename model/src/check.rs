@@ -127,7 +127,7 @@ impl Default for RunOptions {
             progress: None,
             seed: 0,
             shard: Shard::WHOLE,
-            max_memory: crate::progress::total_memory().map(|m| m / 2),
+            max_memory: crate::progress::half_the_memory(),
         }
     }
 }

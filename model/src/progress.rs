@@ -81,7 +81,7 @@ impl Limits {
     pub fn new(max_states: usize) -> Limits {
         Limits {
             max_states,
-            max_resident: total_memory().map(|m| m / 2),
+            max_resident: half_the_memory(),
         }
     }
 }
@@ -103,6 +103,12 @@ pub fn proc_kb(path: &str, field: &str) -> Option<u64> {
 /// This machine's memory in bytes (Linux's `/proc/meminfo`).
 pub fn total_memory() -> Option<u64> {
     proc_kb("/proc/meminfo", "MemTotal:")
+}
+
+/// The default memory limit of a check and of this pass: half of the
+/// machine's memory, where it is known.
+pub fn half_the_memory() -> Option<u64> {
+    total_memory().map(|m| m / 2)
 }
 
 /// This process's resident memory in bytes (Linux's `/proc/self/status`).

@@ -34,6 +34,8 @@ use std::thread::JoinHandle;
 
 use stateright::{Checker, Expectation, Model, Path, Property};
 
+use crate::visited::Visited;
+
 /// States checked by a thread between two looks at the shared state
 /// (counters, failures, idle threads), as in stateright's checker.
 const BLOCK: usize = 1500;
@@ -124,8 +126,6 @@ struct Market<S> {
 /// states exactly when they are in one class, such as the fingerprint of a
 /// representative.
 pub type ClassPrint<S> = fn(&S) -> u64;
-
-use crate::visited::Visited;
 
 struct Shared<M: Model> {
     model: M,

@@ -338,7 +338,7 @@ pub fn run_cmd(args: Args) -> Result<Outcome> {
             shard: args.shard.unwrap_or(Shard::WHOLE),
             max_memory: match args.max_memory {
                 Some(mb) => Some(mb.saturating_mul(1 << 20)),
-                None => RunOptions::default().max_memory,
+                None => raft_model::progress::half_the_memory(),
             },
         };
         if !args.json {
